@@ -1,0 +1,104 @@
+//! `tessera key ...`: create, list and revoke API keys.
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::auth::api_key::PlainApiKey;
+use crate::config::DatabaseArgs;
+use crate::domain::ids::{ApiKeyId, ClientId};
+use crate::storage::{ApiKeyRecord, StoreError};
+use crate::token::clock::{Clock as _, SystemClock};
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Create an API key for a client; prints the key once. Store it now: it cannot be shown again.
+    Create {
+        /// The client the key belongs to.
+        #[arg(long)]
+        client: String,
+        /// Print JSON: {"key_id": ..., "api_key": ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a client's keys (ids and dates; never the secrets).
+    List {
+        #[arg(long)]
+        client: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: it stops working at once, on every replica.
+    Revoke {
+        /// The key's id (as shown by `key list`).
+        key_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
+    let store = super::open_store(db).await?;
+    let now = SystemClock.now();
+    match cmd {
+        KeyCommand::Create { client, json } => {
+            let client_id = ClientId::from_string(client);
+            if store.find_client(&client_id).await?.is_none() {
+                anyhow::bail!(
+                    "no client {client_id}: create one with `tessera client create --name NAME`"
+                );
+            }
+            let (id, key) = PlainApiKey::generate();
+            store
+                .create_api_key(&ApiKeyRecord {
+                    id: id.clone(),
+                    client_id,
+                    digest: key.digest(),
+                    created_at: now,
+                    revoked_at: None,
+                })
+                .await?;
+            super::output(
+                json,
+                &json!({"key_id": id, "api_key": key.expose()}),
+                || {
+                    format!(
+                        "key id:  {id}\napi key: {}\n(shown once: store it now)",
+                        key.expose()
+                    )
+                },
+            );
+        }
+        KeyCommand::List { client, json } => {
+            let keys = store.list_api_keys(&ClientId::from_string(client)).await?;
+            let rows: Vec<_> = keys
+                .iter()
+                .map(|k| json!({"key_id": k.id, "created_at": k.created_at, "revoked_at": k.revoked_at}))
+                .collect();
+            super::output(json, &json!(rows), || {
+                keys.iter()
+                    .map(|k| match k.revoked_at {
+                        Some(at) => format!("{}  created {}  revoked {at}", k.id, k.created_at),
+                        None => format!("{}  created {}  active", k.id, k.created_at),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        KeyCommand::Revoke { key_id, json } => {
+            let rec = match store
+                .revoke_api_key(&ApiKeyId::from_string(key_id.clone()), now)
+                .await
+            {
+                Err(StoreError::NotFound) => anyhow::bail!("no API key {key_id}"),
+                other => other?,
+            };
+            super::output(
+                json,
+                &json!({"key_id": rec.id, "revoked_at": rec.revoked_at}),
+                || format!("revoked {}", rec.id),
+            );
+        }
+    }
+    Ok(())
+}

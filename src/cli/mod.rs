@@ -1,0 +1,73 @@
+//! The command line: one file per command, each with its options and a `run`.
+use clap::{Parser, Subcommand};
+
+use crate::config::DatabaseArgs;
+
+pub mod client;
+pub mod key;
+pub mod migrate;
+pub mod serve;
+pub mod signing_key;
+
+/// tessera: Subtotal-compatible connection tokens on your own infrastructure.
+#[derive(Parser, Debug)]
+#[command(name = "tessera", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server (creates a default client and API key on an empty database).
+    Serve(Box<crate::config::ServeConfig>),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage clients (tenants).
+    #[command(subcommand)]
+    Client(client::ClientCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Manage the signing keyring.
+    #[command(subcommand, name = "signing-key")]
+    SigningKey(signing_key::SigningKeyCommand),
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::config::check_database_url(&cli.db.database_url)?;
+    match cli.command {
+        Command::Serve(config) => serve::run(&cli.db, *config).await,
+        Command::Migrate => migrate::run(&cli.db).await,
+        Command::Client(cmd) => client::run(&cli.db, cmd).await,
+        Command::Key(cmd) => key::run(&cli.db, cmd).await,
+        Command::SigningKey(cmd) => signing_key::run(&cli.db, cmd).await,
+    }
+}
+
+/// Opens the store named by the database arguments, with the URL's password masked in errors.
+pub async fn open_store(
+    db: &DatabaseArgs,
+) -> anyhow::Result<std::sync::Arc<dyn crate::storage::Store>> {
+    crate::storage::connect(&db.database_url)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "database {}: {e}",
+                crate::storage::redact_url(&db.database_url)
+            )
+        })
+}
+
+/// Prints `value` as JSON, or `text` for people.
+pub fn output(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}

@@ -1,0 +1,62 @@
+//! `tessera serve`: run the HTTP server until SIGINT or SIGTERM.
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::config::{DatabaseArgs, KekSource, ServeConfig};
+use crate::storage::redact_url;
+use crate::token::clock::SystemClock;
+
+pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
+    crate::telemetry::init(&config.log_format);
+    let (kek, source) = config.kek.resolve(&db.database_url)?;
+    match &source {
+        KekSource::File {
+            path,
+            created: true,
+        } => tracing::warn!(
+            path = %path.display(),
+            "created a key-encryption key file for signing keys; keep it with the database and back it up (or set TESSERA_KEK)"
+        ),
+        KekSource::Ephemeral => {
+            tracing::warn!("in-memory database: signing keys are sealed under a throwaway key")
+        }
+        _ => {}
+    }
+    let store = super::open_store(db).await?;
+    let app = App::build(&config, store, kek, Arc::new(SystemClock)).await?;
+    if let Some(b) = &app.bootstrap {
+        // Printed once, to the terminal rather than the log, so a first call needs no setup.
+        println!(
+            "\nCreated the default client {} and its API key (shown once, store it now):\n\n    {}\n",
+            b.client_id,
+            b.api_key.expose()
+        );
+    }
+    let addr = app.local_addr();
+    tracing::info!(%addr, database = %redact_url(&db.database_url), algorithm = %config.algorithm, "tessera listening");
+    println!("tessera listening on http://{addr}");
+    app.run_until(shutdown_signal()).await
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,139 @@
+//! Configuration: command-line flags, each with a `TESSERA_*` environment equivalent.
+//! Values are checked at start-up, with messages that say what to fix.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr as _;
+
+use clap::Args;
+
+use crate::crypto::kek::Kek;
+use crate::storage::{self, Backend};
+use crate::token::keyring::Algorithm;
+
+/// The default database: a SQLite file under `./data/`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";
+
+/// Where the data lives; shared by every command.
+#[derive(Args, Clone, Debug)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://PATH` (created if missing).
+    #[arg(long, env = "TESSERA_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+}
+
+/// The key-encryption key that seals signing keys at rest.
+#[derive(Args, Clone, Debug)]
+pub struct KekArgs {
+    /// Key-encryption key: 32 random bytes, standard base64 (`openssl rand -base64 32`).
+    /// With SQLite and no value, a key file beside the database is used (created if missing).
+    #[arg(long = "kek", env = "TESSERA_KEK", hide_env_values = true)]
+    pub kek: Option<String>,
+}
+
+/// How the key-encryption key was found.
+#[derive(Debug)]
+pub enum KekSource {
+    Config,
+    File { path: PathBuf, created: bool },
+    Ephemeral,
+}
+
+impl KekArgs {
+    /// The KEK from config, else (SQLite only) from the key file beside the database.
+    pub fn resolve(&self, database_url: &str) -> anyhow::Result<(Kek, KekSource)> {
+        if let Some(v) = &self.kek {
+            let kek =
+                Kek::from_base64(v).map_err(|e| anyhow::anyhow!("TESSERA_KEK / --kek: {e}"))?;
+            return Ok((kek, KekSource::Config));
+        }
+        match Backend::of(database_url)? {
+            Backend::Sqlite => match sqlite_kek_path(database_url)? {
+                Some(path) => {
+                    let (kek, created) = Kek::load_or_create(&path)?;
+                    Ok((kek, KekSource::File { path, created }))
+                }
+                None => Ok((Kek::generate(), KekSource::Ephemeral)),
+            },
+        }
+    }
+}
+
+/// `<database file>.kek` for a file database; `None` for an in-memory one.
+fn sqlite_kek_path(url: &str) -> anyhow::Result<Option<PathBuf>> {
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .map_err(|e| anyhow::anyhow!("TESSERA_DATABASE_URL: not a SQLite URL ({e})"))?;
+    let file = opts.get_filename();
+    if file.as_os_str().is_empty() || url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let mut name = file.as_os_str().to_owned();
+    name.push(".kek");
+    Ok(Some(PathBuf::from(name)))
+}
+
+/// Everything `tessera serve` needs.
+#[derive(Args, Clone, Debug)]
+pub struct ServeConfig {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "TESSERA_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// The `iss` claim of minted tokens.
+    #[arg(long, env = "TESSERA_ISSUER", default_value = "tessera")]
+    pub issuer: String,
+
+    /// The `aud` claim of minted tokens.
+    #[arg(long, env = "TESSERA_AUDIENCE", default_value = "subtotal")]
+    pub audience: String,
+
+    /// Signing algorithm: EdDSA (Ed25519, published in the JWKS) or HS256 (a shared secret).
+    #[arg(long, env = "TESSERA_ALGORITHM", default_value = "EdDSA", value_parser = parse_algorithm)]
+    pub algorithm: Algorithm,
+
+    /// Token lifetime in seconds (60 to 86400).
+    #[arg(long, env = "TESSERA_TOKEN_TTL", default_value_t = 900,
+          value_parser = clap::value_parser!(u32).range(60..=86_400))]
+    pub token_ttl: u32,
+
+    /// Seconds between re-reads of the signing keyring (picks up rotations by other processes).
+    #[arg(long, env = "TESSERA_KEY_REFRESH", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub key_refresh: u32,
+
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    #[command(flatten)]
+    pub kek: KekArgs,
+}
+
+fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
+    s.parse()
+}
+
+impl ServeConfig {
+    /// A configuration for tests: an ephemeral port and the defaults.
+    pub fn for_tests() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            issuer: "tessera".into(),
+            audience: "subtotal".into(),
+            algorithm: Algorithm::EdDsa,
+            token_ttl: 900,
+            key_refresh: 10,
+            log_format: "text".into(),
+            kek: KekArgs { kek: None },
+        }
+    }
+}
+
+/// Checks a database URL names a backend tessera has, with an actionable message.
+pub fn check_database_url(url: &str) -> anyhow::Result<()> {
+    Backend::of(url).map(|_| ()).map_err(|e| {
+        anyhow::anyhow!(
+            "TESSERA_DATABASE_URL / --database-url {}: {e}",
+            storage::redact_url(url)
+        )
+    })
+}

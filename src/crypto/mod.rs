@@ -1,0 +1,2 @@
+//! Cryptographic building blocks that are not tokens themselves.
+pub mod kek;

@@ -1,0 +1,135 @@
+//! Extractors: the authenticated caller and the connection id in the path.
+use axum::extract::{FromRequestParts, Path};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::auth::api_key::PlainApiKey;
+use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId};
+
+/// Who is calling: the client an API key belongs to, and the key.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub client_id: ClientId,
+    pub api_key_id: ApiKeyId,
+}
+
+const MISSING: &str = "Not authenticated: send an API key in the X-Api-Key header";
+const INVALID: &str = "Invalid API key";
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING))?;
+        let (id, key) = PlainApiKey::parse(&presented).ok_or(ApiError::Unauthorized(INVALID))?;
+        let record = state
+            .store
+            .find_api_key(&id)
+            .await?
+            .ok_or(ApiError::Unauthorized(INVALID))?;
+        if !record.digest.matches(&key) || record.revoked_at.is_some() {
+            return Err(ApiError::Unauthorized(INVALID));
+        }
+        Ok(Caller {
+            client_id: record.client_id,
+            api_key_id: record.id,
+        })
+    }
+}
+
+/// The API key a request presents: `X-Api-Key` first, else `Authorization: Bearer <key>`
+/// (also the documented `Bearer: <key>`, scheme in any case). Empty values count as absent.
+pub fn presented_key(headers: &HeaderMap) -> Option<String> {
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|v: &axum::http::HeaderValue| latin1(v.as_bytes()))
+    };
+    if let Some(k) = text("x-api-key")
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty())
+    {
+        return Some(k);
+    }
+    let auth = text("authorization")?;
+    let auth = auth.trim();
+    let (scheme, rest) = auth.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let rest = match rest.strip_prefix(':') {
+        Some(after_colon) => after_colon,
+        None if rest.starts_with([' ', '\t']) => rest,
+        None => return None,
+    };
+    Some(rest.trim().to_owned()).filter(|k| !k.is_empty())
+}
+
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| b as char).collect()
+}
+
+/// The `{connection_id}` path segment. An undecodable segment names no connection.
+pub struct ConnectionPath(pub ConnectionId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConnectionPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound(super::routes::connections::NOT_FOUND))?;
+        Ok(ConnectionPath(ConnectionId::from_string(id)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(pairs: &[(&'static str, &'static str)]) -> Option<String> {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("header"));
+        }
+        presented_key(&h)
+    }
+
+    #[test]
+    fn credential_forms() {
+        assert_eq!(key(&[("x-api-key", "k1")]).as_deref(), Some("k1"));
+        assert_eq!(
+            key(&[("authorization", "Bearer k2")]).as_deref(),
+            Some("k2")
+        );
+        assert_eq!(
+            key(&[("authorization", "bearer k2")]).as_deref(),
+            Some("k2")
+        );
+        assert_eq!(
+            key(&[("authorization", "Bearer: k3")]).as_deref(),
+            Some("k3")
+        );
+        assert_eq!(
+            key(&[("authorization", "BEARER:k3")]).as_deref(),
+            Some("k3")
+        );
+        assert_eq!(
+            key(&[("x-api-key", "k1"), ("authorization", "Bearer k2")]).as_deref(),
+            Some("k1")
+        );
+        assert_eq!(
+            key(&[("x-api-key", " "), ("authorization", "Bearer k2")]).as_deref(),
+            Some("k2")
+        );
+        assert_eq!(key(&[("authorization", "Basic abc")]), None);
+        assert_eq!(key(&[("authorization", "Bearerk")]), None);
+        assert_eq!(key(&[("authorization", "Bearer ")]), None);
+        assert_eq!(key(&[]), None);
+    }
+}

@@ -1,0 +1,99 @@
+//! Reading request bodies the way the reference stack does: JSON only when the content type
+//! says JSON, otherwise an opaque string that fails model validation; every failure becomes
+//! an [`ApiError`], never axum's own plain-text rejections.
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+
+use super::error::ApiError;
+use super::pyjson::{self, JsonError};
+use super::validation::{FieldError, RawBody};
+
+/// The largest body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A request body, read and classified but not yet validated against a model.
+pub struct ApiBody(pub RawBody);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| is_json_content_type(v.as_bytes()));
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(MAX_BODY_BYTES)
+            } else {
+                ApiError::BadBody
+            }
+        })?;
+        Ok(ApiBody(classify(&bytes, is_json)?))
+    }
+}
+
+/// Turns body bytes into what the validator sees.
+pub fn classify(bytes: &[u8], is_json: bool) -> Result<RawBody, ApiError> {
+    if bytes.is_empty() {
+        return Ok(RawBody::Missing);
+    }
+    if !is_json {
+        return Ok(RawBody::Text(String::from_utf8_lossy(bytes).into_owned()));
+    }
+    match pyjson::parse(bytes) {
+        Ok(v) => Ok(RawBody::Json(v)),
+        Err(JsonError::Undecodable) => Err(ApiError::BadBody),
+        Err(JsonError::Syntax { msg, pos }) => {
+            Err(ApiError::Validation(vec![FieldError::json_invalid(
+                pos, msg,
+            )]))
+        }
+    }
+}
+
+/// Whether a `Content-Type` value means JSON, by the rules of Python's `email.message`:
+/// the part before `;`, trimmed and lower-cased, must be `application/json` or
+/// `application/<anything>+json`.
+pub fn is_json_content_type(raw: &[u8]) -> bool {
+    // Header bytes are read as Latin-1, as the reference stack's server does.
+    let value: String = raw.iter().map(|&b| b as char).collect();
+    let ctype = value.split(';').next().unwrap_or("").trim().to_lowercase();
+    if ctype.matches('/').count() != 1 {
+        return false;
+    }
+    match ctype.split_once('/') {
+        Some(("application", sub)) => sub == "json" || sub.ends_with("+json"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        for yes in [
+            "application/json",
+            "APPLICATION/JSON",
+            "application/json; charset=utf-8",
+            "application/json ; x=1",
+            "application/vnd.api+json",
+        ] {
+            assert!(is_json_content_type(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "",
+            "text/json",
+            "text/plain",
+            "application/jsonx",
+            ";;;",
+            "application/json/x",
+            "json",
+        ] {
+            assert!(!is_json_content_type(no.as_bytes()), "{no}");
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The OpenAPI 3.1 document served at `/openapi.json`.
+//!
+//! Written out by hand rather than derived, because the seed operation must equal the
+//! reference service's document field for field (operation ids, titles, `anyOf` nullable
+//! headers, schema names), which derive macros do not reproduce. A test compares it with the
+//! seed, and another checks every route is documented with every status it can answer.
+use serde_json::{Value, json};
+
+fn auth_headers() -> Vec<Value> {
+    ["authorization", "x-api-key"]
+        .iter()
+        .zip(["Authorization", "X-Api-Key"])
+        .map(|(name, title)| {
+            json!({
+                "name": name, "in": "header", "required": false,
+                "schema": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": title}
+            })
+        })
+        .collect()
+}
+
+fn connection_id_param() -> Value {
+    json!({
+        "name": "connection_id", "in": "path", "required": true,
+        "schema": {"type": "string", "description": "A unique identifier for the connection", "title": "Connection Id"},
+        "description": "A unique identifier for the connection"
+    })
+}
+
+fn json_schema_ref(name: &str) -> Value {
+    json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{name}")}}})
+}
+
+fn error(description: &str) -> Value {
+    json!({"description": description, "content": json_schema_ref("HTTPError")})
+}
+
+fn validation_error() -> Value {
+    json!({"description": "Validation Error", "content": json_schema_ref("HTTPValidationError")})
+}
+
+/// The error answers every authenticated route can give.
+fn common_errors() -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("401".into(), error("Missing, unknown or revoked API key"));
+    m.insert("422".into(), validation_error());
+    m.insert(
+        "503".into(),
+        error("The database cannot be reached; retry later"),
+    );
+    m
+}
+
+fn responses(success: (&str, Value), extra: &[(&str, Value)]) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert(success.0.into(), success.1);
+    m.extend(common_errors());
+    for (code, v) in extra {
+        m.insert((*code).into(), v.clone());
+    }
+    Value::Object(m)
+}
+
+fn params(with_path: bool) -> Vec<Value> {
+    let mut p = Vec::new();
+    if with_path {
+        p.push(connection_id_param());
+    }
+    p.extend(auth_headers());
+    p
+}
+
+fn list_params() -> Vec<Value> {
+    let mut p = vec![json!({
+        "name": "customer_id", "in": "query", "required": true,
+        "schema": {"type": "string", "description": "The customer id to filter connections by", "title": "Customer Id"},
+        "description": "The customer id to filter connections by"
+    })];
+    p.extend(auth_headers());
+    p
+}
+
+fn too_large() -> (&'static str, Value) {
+    ("413", error("Request body larger than 64 KiB"))
+}
+
+fn bad_body() -> (&'static str, Value) {
+    (
+        "400",
+        error("The body is not text in an encoding JSON allows"),
+    )
+}
+
+fn not_found() -> (&'static str, Value) {
+    (
+        "404",
+        error("Connection not found, or owned by another client"),
+    )
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let connection_response = (
+        "200",
+        json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")}),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "FastAPI",
+            "version": "0.1.0",
+            "description": "tessera: Subtotal-compatible connection tokens."
+        },
+        "paths": {
+            "/connections": {
+                "post": {
+                    "tags": ["connection"],
+                    "summary": "Create Connection",
+                    "description": "Create a connection for one of your customers",
+                    "operationId": "create_connection_connections_post",
+                    "parameters": params(false),
+                    "requestBody": {"required": true, "content": json_schema_ref("CreateConnection")},
+                    "responses": responses(
+                        ("201", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")})),
+                        &[bad_body(), too_large()]),
+                },
+                "get": {
+                    "tags": ["connection"],
+                    "summary": "Get Connections",
+                    "description": "List a customer's connections",
+                    "operationId": "get_connections_connections_get",
+                    "parameters": list_params(),
+                    "responses": responses(
+                        ("200", json!({"description": "Successful Response", "content": json_schema_ref("GetConnectionsResponse")})),
+                        &[]),
+                }
+            },
+            "/connections/{connection_id}": {
+                "get": {
+                    "tags": ["connection"],
+                    "summary": "Get Connection",
+                    "description": "Get a connection",
+                    "operationId": "get_connection_connections__connection_id__get",
+                    "parameters": params(true),
+                    "responses": responses(connection_response.clone(), &[not_found()]),
+                },
+                "patch": {
+                    "tags": ["connection"],
+                    "summary": "Update Connection",
+                    "description": "Update a connection. `status` can only be used to disconnect it.",
+                    "operationId": "update_connection_connections__connection_id__patch",
+                    "parameters": params(true),
+                    "requestBody": {"required": true, "content": json_schema_ref("UpdateConnection")},
+                    "responses": responses(connection_response, &[not_found(), bad_body(), too_large()]),
+                },
+                "delete": {
+                    "tags": ["connection"],
+                    "summary": "Delete Connection",
+                    "description": "Delete a connection",
+                    "operationId": "delete_connection_connections__connection_id__delete",
+                    "parameters": params(true),
+                    "responses": responses(("204", json!({"description": "Successful Response"})), &[not_found()]),
+                }
+            },
+            "/connections/{connection_id}/token": {
+                "post": {
+                    "tags": ["connection"],
+                    "summary": "Create Connection Token",
+                    "description": "Request a new connection token",
+                    "operationId": "create_connection_token_connections__connection_id__token_post",
+                    "parameters": params(true),
+                    "requestBody": {"required": true, "content": json_schema_ref("CreateTokenRequest")},
+                    "responses": responses(
+                        ("201", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionTokenResponse")})),
+                        &[not_found(), bad_body(), too_large(),
+                          ("409", error("The connection is disconnected"))]),
+                }
+            },
+            "/.well-known/jwks.json": {
+                "get": {
+                    "tags": ["keys"],
+                    "summary": "Get JWKS",
+                    "description": "The public keys that verify connection tokens (RFC 7517)",
+                    "operationId": "get_jwks_well_known_jwks_json_get",
+                    "responses": {"200": {"description": "Successful Response", "content": json_schema_ref("JWKS")}}
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "tags": ["health"],
+                    "summary": "Liveness",
+                    "operationId": "healthz_healthz_get",
+                    "responses": {"200": {"description": "The process is alive", "content": json_schema_ref("Status")}}
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "tags": ["health"],
+                    "summary": "Readiness",
+                    "operationId": "readyz_readyz_get",
+                    "responses": {
+                        "200": {"description": "Ready: the database answers", "content": json_schema_ref("Status")},
+                        "503": error("Not ready: the database cannot be reached")
+                    }
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "tags": ["docs"],
+                    "summary": "OpenAPI document",
+                    "operationId": "openapi_openapi_json_get",
+                    "responses": {"200": {"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}}
+                }
+            }
+        },
+        "components": {"schemas": schemas()}
+    })
+}
+
+fn nullable_string(max: u32, title: &str, description: &str) -> Value {
+    json!({"anyOf": [{"type": "string", "maxLength": max}, {"type": "null"}], "title": title, "description": description})
+}
+
+fn schemas() -> Value {
+    json!({
+        "CreateTokenRequest": {
+            "properties": {
+                "scope": {
+                    "type": "string", "enum": ["access"],
+                    "description": "The intended scope of the token to be generated",
+                    "examples": ["access"]
+                }
+            },
+            "type": "object", "required": ["scope"], "title": "CreateTokenRequest"
+        },
+        "ConnectionTokenResponse": {
+            "properties": {
+                "connection_token": {
+                    "type": "string", "title": "Connection Token",
+                    "description": "The generated connection token",
+                    "examples": ["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9..."]
+                }
+            },
+            "type": "object", "required": ["connection_token"], "title": "ConnectionTokenResponse"
+        },
+        "HTTPValidationError": {
+            "properties": {
+                "detail": {"items": {"$ref": "#/components/schemas/ValidationError"}, "type": "array", "title": "Detail"}
+            },
+            "type": "object", "title": "HTTPValidationError"
+        },
+        "ValidationError": {
+            "properties": {
+                "loc": {"items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}, "type": "array", "title": "Location"},
+                "msg": {"type": "string", "title": "Message"},
+                "type": {"type": "string", "title": "Error Type"},
+                "input": {"title": "Input"},
+                "ctx": {"type": "object", "title": "Context"}
+            },
+            "type": "object", "required": ["loc", "msg", "type"], "title": "ValidationError"
+        },
+        "HTTPError": {
+            "properties": {"detail": {"type": "string", "title": "Detail"}},
+            "type": "object", "required": ["detail"], "title": "HTTPError"
+        },
+        "CreateConnection": {
+            "properties": {
+                "customer_id": {"type": "string", "maxLength": 64, "title": "Customer Id",
+                    "description": "A unique identifier used to map connections to customer records in external systems.",
+                    "examples": ["8a46e581-48ba-498a-9ad0-2ee72582e1af"]},
+                "retailer_id": {"type": "string", "maxLength": 26, "title": "Retailer Id",
+                    "description": "The unique identifier for the retailer in the connection", "examples": ["walmart"]},
+                "email": nullable_string(64, "Email", "The email of the user"),
+                "mobile": nullable_string(16, "Mobile", "The mobile number of the user")
+            },
+            "type": "object", "required": ["customer_id", "retailer_id"], "title": "CreateConnection"
+        },
+        "UpdateConnection": {
+            "properties": {
+                "customer_id": nullable_string(64, "Customer Id", "A new customer id for the connection"),
+                "email": nullable_string(64, "Email", "The email of the user"),
+                "mobile": nullable_string(16, "Mobile", "The mobile number of the user"),
+                "status": {"anyOf": [{"type": "string", "enum": ["disconnected"]}, {"type": "null"}], "title": "Status",
+                    "description": "Currently can only be used to disconnect a connection."}
+            },
+            "type": "object", "title": "UpdateConnection"
+        },
+        "ConnectionResponse": {
+            "properties": {
+                "connection_id": {"type": "string", "title": "Connection Id", "examples": ["01J51S0JYV6N7K1030CV1ZKSCA"]},
+                "customer_id": {"type": "string", "title": "Customer Id"},
+                "retailer_id": {"type": "string", "title": "Retailer Id"},
+                "status": {"type": "string", "enum": ["active", "initialized", "unauthenticated", "disconnected"],
+                    "title": "Status", "description": "The status of the connection"},
+                "email": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Email"},
+                "mobile": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Mobile"}
+            },
+            "type": "object",
+            "required": ["connection_id", "customer_id", "retailer_id", "status", "email", "mobile"],
+            "title": "ConnectionResponse"
+        },
+        "GetConnectionsResponse": {
+            "properties": {
+                "connections": {"items": {"$ref": "#/components/schemas/ConnectionResponse"}, "type": "array",
+                    "title": "Connections", "description": "List of connections"}
+            },
+            "type": "object", "required": ["connections"], "title": "GetConnectionsResponse"
+        },
+        "JWKS": {
+            "properties": {"keys": {"type": "array", "items": {"type": "object",
+                "properties": {"kty": {"type": "string"}, "crv": {"type": "string"}, "x": {"type": "string"},
+                               "kid": {"type": "string"}, "alg": {"type": "string"}, "use": {"type": "string"}},
+                "required": ["kty", "kid", "alg", "use"]}}},
+            "type": "object", "required": ["keys"], "title": "JWKS"
+        },
+        "Status": {
+            "properties": {"status": {"type": "string"}},
+            "type": "object", "required": ["status"], "title": "Status"
+        }
+    })
+}

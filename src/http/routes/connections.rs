@@ -1,0 +1,165 @@
+//! `/connections`: create, list, read, update and delete a client's connections.
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus, NewConnection};
+use crate::domain::ids::ConnectionId;
+use crate::http::error::ApiError;
+use crate::http::extract::{Caller, ConnectionPath};
+use crate::http::json::ApiBody;
+use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
+
+pub const NOT_FOUND: &str = "Connection not found";
+
+/// `ConnectionResponse`: `email` and `mobile` are always present, `null` when unset.
+#[derive(Serialize)]
+pub struct ConnectionResponse {
+    pub connection_id: String,
+    pub customer_id: String,
+    pub retailer_id: String,
+    pub status: ConnectionStatus,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+}
+
+impl From<Connection> for ConnectionResponse {
+    fn from(c: Connection) -> Self {
+        Self {
+            connection_id: c.id.to_string(),
+            customer_id: c.customer_id,
+            retailer_id: c.retailer_id,
+            status: c.status,
+            email: c.email,
+            mobile: c.mobile,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct GetConnectionsResponse {
+    pub connections: Vec<ConnectionResponse>,
+}
+
+/// `CreateConnection`, validated.
+fn parse_create(body: &RawBody) -> Result<NewConnection, Vec<FieldError>> {
+    let mut f = Fields::new(body_object(body)?);
+    let customer_id = f.required_str("customer_id", 64);
+    let retailer_id = f.required_str("retailer_id", 26);
+    let email = f.optional_str("email", 64).flatten();
+    let mobile = f.optional_str("mobile", 16).flatten();
+    f.finish(NewConnection {
+        customer_id,
+        retailer_id,
+        email,
+        mobile,
+    })
+}
+
+/// `UpdateConnection`, validated. A `null` `customer_id` or `status` changes nothing; a
+/// `null` `email` or `mobile` clears it.
+fn parse_update(body: &RawBody) -> Result<ConnectionPatch, Vec<FieldError>> {
+    let mut f = Fields::new(body_object(body)?);
+    let customer_id = f.optional_str("customer_id", 64).flatten();
+    let email = f.optional_str("email", 64);
+    let mobile = f.optional_str("mobile", 16);
+    let status = f
+        .optional_literal("status", &["disconnected"])
+        .map(|_| ConnectionStatus::Disconnected);
+    f.finish(ConnectionPatch {
+        customer_id,
+        email,
+        mobile,
+        status,
+    })
+}
+
+pub async fn create_connection(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiBody(body): ApiBody,
+) -> Result<(StatusCode, Json<ConnectionResponse>), ApiError> {
+    let new = parse_create(&body)?;
+    let now = app.clock.now();
+    let connection = Connection {
+        id: ConnectionId::generate(),
+        client_id: caller.client_id,
+        customer_id: new.customer_id,
+        retailer_id: new.retailer_id,
+        email: new.email,
+        mobile: new.mobile,
+        status: ConnectionStatus::Initialized,
+        created_at: now,
+        updated_at: now,
+    };
+    app.store.create_connection(&connection).await?;
+    Ok((StatusCode::CREATED, Json(connection.into())))
+}
+
+pub async fn list_connections(
+    State(app): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<GetConnectionsResponse>, ApiError> {
+    // As the reference stack does, a repeated parameter takes its last value.
+    let customer_id = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k == "customer_id")
+        .last()
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| {
+            vec![FieldError::missing(
+                vec![Loc::from("query"), Loc::from("customer_id")],
+                Value::Null,
+            )]
+        })?;
+    let connections = app
+        .store
+        .list_connections(&caller.client_id, &customer_id)
+        .await?;
+    Ok(Json(GetConnectionsResponse {
+        connections: connections.into_iter().map(Into::into).collect(),
+    }))
+}
+
+pub async fn get_connection(
+    State(app): State<AppState>,
+    caller: Caller,
+    ConnectionPath(id): ConnectionPath,
+) -> Result<Json<ConnectionResponse>, ApiError> {
+    let connection = app
+        .store
+        .find_connection(&caller.client_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    Ok(Json(connection.into()))
+}
+
+pub async fn update_connection(
+    State(app): State<AppState>,
+    caller: Caller,
+    ConnectionPath(id): ConnectionPath,
+    ApiBody(body): ApiBody,
+) -> Result<Json<ConnectionResponse>, ApiError> {
+    let patch = parse_update(&body)?;
+    let updated = app
+        .store
+        .update_connection(&caller.client_id, &id, &patch, app.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    Ok(Json(updated.into()))
+}
+
+pub async fn delete_connection(
+    State(app): State<AppState>,
+    caller: Caller,
+    ConnectionPath(id): ConnectionPath,
+) -> Result<StatusCode, ApiError> {
+    if app.store.delete_connection(&caller.client_id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(NOT_FOUND))
+    }
+}

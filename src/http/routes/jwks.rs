@@ -1,0 +1,19 @@
+//! `GET /.well-known/jwks.json`: the public signing keys.
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::app::AppState;
+
+/// How long verifiers may cache the key set.
+pub const JWKS_MAX_AGE_SECS: u32 = 300;
+
+pub async fn jwks(State(app): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CACHE_CONTROL,
+            format!("public, max-age={JWKS_MAX_AGE_SECS}"),
+        )],
+        axum::Json(app.keyring.jwks().as_ref().clone()),
+    )
+}

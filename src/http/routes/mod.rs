@@ -1,0 +1,5 @@
+//! Route handlers, one file per area of the API.
+pub mod connections;
+pub mod health;
+pub mod jwks;
+pub mod tokens;

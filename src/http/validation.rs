@@ -1,0 +1,245 @@
+//! Request validation with the reference stack's error shapes (FastAPI + Pydantic v2): each
+//! failure is `{type, loc, msg, input, ctx?}`, all failures of a body are reported together,
+//! in field order, and extra fields are ignored.
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// One element of an error's location: a field name or a character position.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Loc {
+    Key(String),
+    Index(usize),
+}
+
+impl From<&str> for Loc {
+    fn from(s: &str) -> Self {
+        Loc::Key(s.to_owned())
+    }
+}
+
+/// One validation failure, serialized in FastAPI's `ValidationError` shape.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldError {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub loc: Vec<Loc>,
+    pub msg: String,
+    pub input: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctx: Option<Value>,
+}
+
+impl FieldError {
+    pub fn missing(loc: Vec<Loc>, input: Value) -> Self {
+        FieldError {
+            kind: "missing",
+            loc,
+            msg: "Field required".into(),
+            input,
+            ctx: None,
+        }
+    }
+
+    pub fn json_invalid(pos: usize, error: &str) -> Self {
+        FieldError {
+            kind: "json_invalid",
+            loc: vec!["body".into(), Loc::Index(pos)],
+            msg: "JSON decode error".into(),
+            input: json!({}),
+            ctx: Some(json!({ "error": error })),
+        }
+    }
+}
+
+/// A request body as the validator sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RawBody {
+    /// No bytes at all.
+    Missing,
+    /// A body sent as JSON and parsed.
+    Json(Value),
+    /// A body sent with a non-JSON content type: validated as an opaque string.
+    Text(String),
+}
+
+/// Checks that a body is a JSON object and returns it, as Pydantic does for a model.
+pub fn body_object(body: &RawBody) -> Result<&Map<String, Value>, Vec<FieldError>> {
+    let input = match body {
+        RawBody::Missing => {
+            return Err(vec![FieldError::missing(vec!["body".into()], Value::Null)]);
+        }
+        RawBody::Json(Value::Object(map)) => return Ok(map),
+        RawBody::Json(other) => other.clone(),
+        RawBody::Text(s) => Value::String(s.clone()),
+    };
+    Err(vec![FieldError {
+        kind: "model_attributes_type",
+        loc: vec!["body".into()],
+        msg: "Input should be a valid dictionary or object to extract fields from".into(),
+        input,
+        ctx: None,
+    }])
+}
+
+/// Validates the fields of one body object, collecting every failure.
+pub struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(obj: &'a Map<String, Value>) -> Self {
+        Self {
+            obj,
+            errors: Vec::new(),
+        }
+    }
+
+    fn loc(name: &str) -> Vec<Loc> {
+        vec!["body".into(), name.into()]
+    }
+
+    /// A required string of at most `max_len` characters. On failure the returned value is
+    /// empty and [`Fields::finish`] reports the error.
+    pub fn required_str(&mut self, name: &str, max_len: usize) -> String {
+        match self.obj.get(name) {
+            None => {
+                self.errors.push(FieldError::missing(
+                    Self::loc(name),
+                    Value::Object(self.obj.clone()),
+                ));
+                String::new()
+            }
+            Some(v) => self.string(name, v, max_len).unwrap_or_default(),
+        }
+    }
+
+    /// An optional, nullable string. `None`: absent; `Some(None)`: explicitly null.
+    pub fn optional_str(&mut self, name: &str, max_len: usize) -> Option<Option<String>> {
+        match self.obj.get(name)? {
+            Value::Null => Some(None),
+            v => self.string(name, v, max_len).map(Some),
+        }
+    }
+
+    /// A required value that must equal one of `allowed`.
+    pub fn required_literal(
+        &mut self,
+        name: &str,
+        allowed: &[&'static str],
+    ) -> Option<&'static str> {
+        match self.obj.get(name) {
+            None => {
+                self.errors.push(FieldError::missing(
+                    Self::loc(name),
+                    Value::Object(self.obj.clone()),
+                ));
+                None
+            }
+            Some(v) => self.literal(name, v, allowed),
+        }
+    }
+
+    /// An optional, nullable literal. `None`: absent or null.
+    pub fn optional_literal(
+        &mut self,
+        name: &str,
+        allowed: &[&'static str],
+    ) -> Option<&'static str> {
+        match self.obj.get(name)? {
+            Value::Null => None,
+            v => self.literal(name, v, allowed),
+        }
+    }
+
+    /// The values read, or every failure found.
+    pub fn finish<T>(self, value: T) -> Result<T, Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.errors)
+        }
+    }
+
+    fn string(&mut self, name: &str, v: &Value, max_len: usize) -> Option<String> {
+        let Value::String(s) = v else {
+            self.errors.push(FieldError {
+                kind: "string_type",
+                loc: Self::loc(name),
+                msg: "Input should be a valid string".into(),
+                input: v.clone(),
+                ctx: None,
+            });
+            return None;
+        };
+        if s.chars().count() > max_len {
+            let unit = if max_len == 1 {
+                "character"
+            } else {
+                "characters"
+            };
+            self.errors.push(FieldError {
+                kind: "string_too_long",
+                loc: Self::loc(name),
+                msg: format!("String should have at most {max_len} {unit}"),
+                input: v.clone(),
+                ctx: Some(json!({ "max_length": max_len })),
+            });
+            return None;
+        }
+        Some(s.clone())
+    }
+
+    fn literal(&mut self, name: &str, v: &Value, allowed: &[&'static str]) -> Option<&'static str> {
+        if let Value::String(s) = v {
+            if let Some(hit) = allowed.iter().find(|a| **a == s) {
+                return Some(hit);
+            }
+        }
+        let expected = expected_list(allowed);
+        self.errors.push(FieldError {
+            kind: "literal_error",
+            loc: Self::loc(name),
+            msg: format!("Input should be {expected}"),
+            input: v.clone(),
+            ctx: Some(json!({ "expected": expected })),
+        });
+        None
+    }
+}
+
+/// Pydantic's wording: `'a'`, `'a' or 'b'`, `'a', 'b' or 'c'`.
+fn expected_list(allowed: &[&str]) -> String {
+    let quoted: Vec<String> = allowed.iter().map(|a| format!("'{a}'")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_wording() {
+        assert_eq!(expected_list(&["access"]), "'access'");
+        assert_eq!(expected_list(&["a", "b", "c"]), "'a', 'b' or 'c'");
+    }
+
+    #[test]
+    fn collects_all_errors_in_field_order() {
+        let body = RawBody::Json(json!({"customer_id": 5, "email": "x".repeat(65)}));
+        let obj = body_object(&body).expect("object");
+        let mut f = Fields::new(obj);
+        f.required_str("customer_id", 64);
+        f.required_str("retailer_id", 26);
+        f.optional_str("email", 64);
+        let errors = f.finish(()).expect_err("invalid");
+        let kinds: Vec<_> = errors.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["string_type", "missing", "string_too_long"]);
+        assert_eq!(errors[2].ctx, Some(json!({"max_length": 64})));
+    }
+}

@@ -1,0 +1,21 @@
+//! The claims of a connection token.
+use serde::{Deserialize, Serialize};
+
+/// The only scope a connection token can carry today.
+pub const SCOPE_ACCESS: &str = "access";
+
+/// A connection token's payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// The connection id.
+    pub sub: String,
+    pub client_id: String,
+    pub customer_id: String,
+    pub scope: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: String,
+}

@@ -1,0 +1,7 @@
+//! Connection tokens: claims, the signing keyring and JWKS, the clock, and the durable
+//! issuance record.
+pub mod claims;
+pub mod clock;
+pub mod issuance;
+pub mod keyring;
+pub mod mint;
