@@ -1,0 +1,8 @@
+//! HTTP integration tests: one binary, files mirror the routes.
+mod connections;
+mod contract;
+mod health;
+mod helpers;
+mod jwks;
+mod openapi;
+mod tokens;

@@ -1,0 +1,130 @@
+//! `/openapi.json`: the seed operation as the reference service states it, and every route
+//! documented with every status it can answer.
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+
+const SEED: &str = include_str!("../fixtures/seed_create_connection_token.md");
+
+fn seed_document() -> Value {
+    let start = SEED.find("````yaml").expect("yaml block");
+    let body = &SEED[start..];
+    let body = &body[body.find('\n').expect("newline") + 1..];
+    let end = body.find("````").expect("end of yaml block");
+    serde_yaml::from_str(&body[..end]).expect("seed YAML parses")
+}
+
+/// Everything `expected` states is in `actual`: objects may add keys, arrays must be equal.
+fn contains(expected: &Value, actual: &Value, path: &str, problems: &mut Vec<String>) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, v) in e {
+                match a.get(k) {
+                    Some(av) => contains(v, av, &format!("{path}/{k}"), problems),
+                    None => problems.push(format!("{path}/{k} is missing")),
+                }
+            }
+        }
+        _ if expected == actual => {}
+        _ => problems.push(format!("{path}: expected {expected}, got {actual}")),
+    }
+}
+
+async fn served(app: &TestApp) -> Value {
+    let r = app.raw("GET", "/openapi.json", &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    r.body
+}
+
+#[tokio::test]
+async fn seed_operation_and_schemas_are_as_the_seed_states_them() {
+    let app = TestApp::spawn().await;
+    let doc = served(&app).await;
+    let seed = seed_document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["title"], seed["info"]["title"]);
+    let mut problems = Vec::new();
+    contains(&seed["paths"], &doc["paths"], "paths", &mut problems);
+    contains(
+        &seed["components"],
+        &doc["components"],
+        "components",
+        &mut problems,
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // The statuses the seed leaves out but tessera answers are documented beside its own.
+    let responses = &doc["paths"]["/connections/{connection_id}/token"]["post"]["responses"];
+    for code in ["201", "401", "404", "409", "413", "422"] {
+        assert!(
+            responses.get(code).is_some(),
+            "token endpoint documents {code}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_route_is_documented_with_the_statuses_it_answers() {
+    let app = TestApp::spawn().await;
+    let doc = served(&app).await;
+    let expected: &[(&str, &str, &[&str])] = &[
+        ("/connections", "post", &["201", "401", "413", "422"]),
+        ("/connections", "get", &["200", "401", "422"]),
+        (
+            "/connections/{connection_id}",
+            "get",
+            &["200", "401", "404"],
+        ),
+        (
+            "/connections/{connection_id}",
+            "patch",
+            &["200", "401", "404", "413", "422"],
+        ),
+        (
+            "/connections/{connection_id}",
+            "delete",
+            &["204", "401", "404"],
+        ),
+        (
+            "/connections/{connection_id}/token",
+            "post",
+            &["201", "401", "404", "409", "413", "422"],
+        ),
+        ("/.well-known/jwks.json", "get", &["200"]),
+        ("/healthz", "get", &["200"]),
+        ("/readyz", "get", &["200", "503"]),
+        ("/openapi.json", "get", &["200"]),
+    ];
+    let mut documented = 0;
+    for (path, method, codes) in expected {
+        let op = &doc["paths"][*path][*method];
+        assert!(op.is_object(), "{method} {path} is documented");
+        assert!(
+            op["operationId"].is_string(),
+            "{method} {path} has an operationId"
+        );
+        for code in *codes {
+            assert!(
+                op["responses"].get(*code).is_some(),
+                "{method} {path} documents {code}"
+            );
+        }
+        documented += 1;
+    }
+    let ops: usize = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .map(|p| p.as_object().map_or(0, |m| m.len()))
+        .sum();
+    assert_eq!(ops, documented, "no undocumented or unexpected operations");
+    // Every $ref points at a schema that exists.
+    let text = doc.to_string();
+    for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &piece[..piece.find('"').expect("closing quote")];
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "schema {name} exists"
+        );
+    }
+}
