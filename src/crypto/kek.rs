@@ -75,8 +75,15 @@ impl Kek {
             Ok(s) => Ok((Self::from_base64(&s)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let kek = Self::generate();
-                write_private_file(path, kek.to_base64().as_bytes()).map_err(io)?;
-                Ok((kek, true))
+                match write_private_file(path, kek.to_base64().as_bytes()) {
+                    Ok(()) => Ok((kek, true)),
+                    // Another process created it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let s = std::fs::read_to_string(path).map_err(io)?;
+                        Ok((Self::from_base64(&s)?, false))
+                    }
+                    Err(e) => Err(io(e)),
+                }
             }
             Err(e) => Err(io(e)),
         }
@@ -115,25 +122,28 @@ impl Kek {
     }
 }
 
-#[cfg(unix)]
+/// Writes `contents` to a new file at `path`, readable by the owner only. The file appears
+/// whole or not at all (written aside, then linked into place), and an existing file is
+/// never replaced: of two processes racing here, one wins and the other reads its key.
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(contents)?;
-    f.sync_all()
-}
-
-#[cfg(not(unix))]
-fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, contents)
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp_name);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let result = options.open(&tmp).and_then(|mut f| {
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)
+    });
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 #[cfg(test)]

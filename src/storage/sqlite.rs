@@ -19,6 +19,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// A [`Store`] on one SQLite database file.
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file; `None` for an in-memory database.
+    file: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
@@ -30,7 +32,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let file = opts.get_filename();
+        let file = opts.get_filename().to_path_buf();
+        let in_memory =
+            file.as_os_str().is_empty() || url.contains(":memory:") || url.contains("mode=memory");
         if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
@@ -41,7 +45,10 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(map_err)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            file: (!in_memory).then_some(file),
+        })
     }
 }
 
@@ -138,6 +145,13 @@ const CONNECTION_COLUMNS: &str =
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
+        // Processes starting together on a new file would each try to apply the migrations
+        // and fail on SQLite's lock upgrade; an advisory lock on the file (independent of
+        // SQLite's own locks) lets one migrate while the others wait, then find nothing to do.
+        let _guard = match &self.file {
+            Some(path) => Some(lock_file(path.clone()).await?),
+            None => None,
+        };
         MIGRATOR
             .run(&self.pool)
             .await
@@ -437,6 +451,21 @@ impl Store for SqliteStore {
         .map(issued_from)
         .transpose()
     }
+}
+
+/// An exclusive advisory lock on `path`, held until the returned file is dropped.
+async fn lock_file(path: std::path::PathBuf) -> Result<std::fs::File, StoreError> {
+    tokio::task::spawn_blocking(move || {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        f.lock()?;
+        Ok::<_, std::io::Error>(f)
+    })
+    .await
+    .map_err(|e| StoreError::Other(e.to_string()))?
+    .map_err(|e| StoreError::Other(format!("cannot lock the database file for migration: {e}")))
 }
 
 async fn insert_api_key(
