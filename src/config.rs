@@ -16,9 +16,29 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";
 /// Where the data lives; shared by every command.
 #[derive(Args, Clone, Debug)]
 pub struct DatabaseArgs {
-    /// Database URL: `sqlite://PATH` (created if missing).
-    #[arg(long, env = "TESSERA_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
+    #[arg(long, env = "TESSERA_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true,
+          hide_env_values = true)]
     pub database_url: String,
+
+    /// Most database connections each process holds open.
+    #[arg(long, env = "TESSERA_DB_POOL_SIZE", default_value_t = 8, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
+
+    /// Seconds to wait for a database connection, a lock or one statement before answering 503.
+    #[arg(long, env = "TESSERA_DB_TIMEOUT", default_value_t = 5, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub db_timeout: u64,
+}
+
+impl DatabaseArgs {
+    pub fn options(&self) -> storage::DbOptions {
+        storage::DbOptions {
+            pool_size: self.db_pool_size,
+            timeout: std::time::Duration::from_secs(self.db_timeout),
+        }
+    }
 }
 
 /// The key-encryption key that seals signing keys at rest.
@@ -54,6 +74,11 @@ impl KekArgs {
                 }
                 None => Ok((Kek::generate(), KekSource::Ephemeral)),
             },
+            Backend::Postgres => anyhow::bail!(
+                "with PostgreSQL the key-encryption key must come from config, the same on every \
+                 replica: set TESSERA_KEK (or --kek) to 32 random bytes in base64, e.g. the output \
+                 of `openssl rand -base64 32`"
+            ),
         }
     }
 }

@@ -53,7 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 pub async fn open_store(
     db: &DatabaseArgs,
 ) -> anyhow::Result<std::sync::Arc<dyn crate::storage::Store>> {
-    crate::storage::connect(&db.database_url)
+    crate::storage::connect_with(&db.database_url, &db.options())
         .await
         .map_err(|e| {
             anyhow::anyhow!(

@@ -8,6 +8,8 @@ use crate::auth::api_key::ApiKeyDigest;
 use crate::domain::connection::{Connection, ConnectionPatch};
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
 
+pub mod postgres;
+mod sql_store;
 pub mod sqlite;
 
 /// What can go wrong in storage, in terms callers can act on.
@@ -135,19 +137,64 @@ pub trait Store: Send + Sync + 'static {
     async fn find_issued_token(&self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError>;
 }
 
+/// Pool and timeout settings that apply to every backend.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    /// Most connections held open.
+    pub pool_size: u32,
+    /// Longest wait for a connection, a lock or one statement.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            timeout: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
 /// Opens the store a database URL names, and migrates it.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    connect_with(url, &DbOptions::default()).await
+}
+
+/// [`connect`] with explicit pool and timeout settings.
+pub async fn connect_with(url: &str, options: &DbOptions) -> Result<Arc<dyn Store>, StoreError> {
     let store: Arc<dyn Store> = match Backend::of(url)? {
-        Backend::Sqlite => Arc::new(sqlite::SqliteStore::connect(url).await?),
+        Backend::Sqlite => Arc::new(sqlite::SqliteStore::connect(url, options).await?),
+        Backend::Postgres => Arc::new(postgres::PostgresStore::connect(url, options).await?),
     };
     store.migrate().await?;
     Ok(store)
+}
+
+/// Explains a failed migration; in particular a database migrated by a newer tessera.
+pub(crate) fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
+    use sqlx::migrate::MigrateError;
+    match e {
+        MigrateError::VersionMissing(v) => StoreError::Other(format!(
+            "the database schema has migration {v}, which this tessera does not know: it was \
+             migrated by a newer tessera; run that version (or newer) instead"
+        )),
+        MigrateError::Execute(sqlx::Error::Database(db))
+            if db.code().is_some_and(|c| c.starts_with("08")) =>
+        {
+            StoreError::Unavailable(db.message().to_owned())
+        }
+        MigrateError::Execute(e @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Other(format!("migration failed: {other}")),
+    }
 }
 
 /// The storage backends, chosen by URL scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    Postgres,
 }
 
 impl Backend {
@@ -155,8 +202,9 @@ impl Backend {
         let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
         match scheme {
             "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
             _ => Err(StoreError::Other(format!(
-                "unsupported database URL scheme {scheme:?}: use sqlite://PATH"
+                "unsupported database URL scheme {scheme:?}: use sqlite://PATH or postgres://USER@HOST/DB"
             ))),
         }
     }

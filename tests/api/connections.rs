@@ -3,10 +3,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::TestApp;
+use crate::support::TestDb;
 
-#[tokio::test]
-async fn create_returns_the_full_connection_response() {
-    let app = TestApp::spawn().await;
+async fn create_returns_the_full_connection_response(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let r = app
         .call(
             "POST",
@@ -26,9 +26,8 @@ async fn create_returns_the_full_connection_response() {
     );
 }
 
-#[tokio::test]
-async fn create_validation_errors_match_pydantic() {
-    let app = TestApp::spawn().await;
+async fn create_validation_errors_match_pydantic(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let long = "x".repeat(65);
     let r = app
         .call(
@@ -61,9 +60,8 @@ async fn create_validation_errors_match_pydantic() {
     assert_eq!(r.status, StatusCode::CREATED);
 }
 
-#[tokio::test]
-async fn list_get_patch_delete_round_trip() {
-    let app = TestApp::spawn().await;
+async fn list_get_patch_delete_round_trip(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let a = app.create_connection(&app.api_key, "cust").await;
     let b = app.create_connection(&app.api_key, "cust").await;
     app.create_connection(&app.api_key, "someone-else").await;
@@ -161,9 +159,8 @@ async fn list_get_patch_delete_round_trip() {
     );
 }
 
-#[tokio::test]
-async fn every_connection_route_is_scoped_to_the_callers_client() {
-    let app = TestApp::spawn().await;
+async fn every_connection_route_is_scoped_to_the_callers_client(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let (_, other) = app.new_client("other").await;
     let mine = app.create_connection(&app.api_key, "shared-customer").await;
     app.create_connection(&other, "shared-customer").await;
@@ -196,9 +193,8 @@ async fn every_connection_route_is_scoped_to_the_callers_client() {
     );
 }
 
-#[tokio::test]
-async fn connection_routes_require_a_key() {
-    let app = TestApp::spawn().await;
+async fn connection_routes_require_a_key(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     for (method, path) in [
         ("POST", "/connections"),
         ("GET", "/connections?customer_id=x"),
@@ -215,3 +211,11 @@ async fn connection_routes_require_a_key() {
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
     }
 }
+
+crate::both_backends!(
+    create_returns_the_full_connection_response,
+    create_validation_errors_match_pydantic,
+    list_get_patch_delete_round_trip,
+    every_connection_route_is_scoped_to_the_callers_client,
+    connection_routes_require_a_key
+);

@@ -3,6 +3,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::helpers::TestApp;
+use crate::support::TestDb;
 
 const CORPUS: &str = include_str!("../fixtures/token_endpoint_cases.json");
 
@@ -26,9 +27,8 @@ fn matches(expected: &Value, actual: &Value) -> bool {
     expected == actual
 }
 
-#[tokio::test]
-async fn every_corpus_case_answers_like_the_reference() {
-    let app = TestApp::spawn().await;
+async fn every_corpus_case_answers_like_the_reference(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "cust-1").await;
     let cases: Vec<Value> = serde_json::from_str(CORPUS).expect("corpus parses");
     assert!(cases.len() >= 18);
@@ -88,3 +88,5 @@ async fn every_corpus_case_answers_like_the_reference() {
         failures.join("\n")
     );
 }
+
+crate::both_backends!(every_corpus_case_answers_like_the_reference);

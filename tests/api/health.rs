@@ -3,10 +3,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::TestApp;
+use crate::support::TestDb;
 
-#[tokio::test]
-async fn healthz_and_readyz_answer() {
-    let app = TestApp::spawn().await;
+async fn healthz_and_readyz_answer(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let r = app.raw("GET", "/healthz", &[], vec![]).await;
     assert_eq!(
         (r.status, r.body),
@@ -18,3 +18,5 @@ async fn healthz_and_readyz_answer() {
         (StatusCode::OK, json!({"status": "ready"}))
     );
 }
+
+crate::both_backends!(healthz_and_readyz_answer);

@@ -11,6 +11,8 @@ use tessera::domain::ids::ClientId;
 use tessera::storage::{ApiKeyRecord, Client, Store};
 use tessera::token::clock::{Clock, SystemClock};
 
+use crate::support::TestDb;
+
 pub struct TestApp {
     pub base: String,
     pub store: Arc<dyn Store>,
@@ -22,7 +24,7 @@ pub struct TestApp {
     /// The key-encryption key the server seals signing keys with.
     pub kek: Kek,
     _shutdown: tokio::sync::oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
 }
 
 pub struct Response {
@@ -32,14 +34,12 @@ pub struct Response {
 }
 
 impl TestApp {
-    pub async fn spawn() -> TestApp {
-        Self::spawn_with(ServeConfig::for_tests(), Arc::new(SystemClock)).await
+    pub async fn spawn(db: TestDb) -> TestApp {
+        Self::spawn_with(db, ServeConfig::for_tests(), Arc::new(SystemClock)).await
     }
 
-    pub async fn spawn_with(config: ServeConfig, clock: Arc<dyn Clock>) -> TestApp {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
-        let store = tessera::storage::connect(&url).await.expect("store");
+    pub async fn spawn_with(db: TestDb, config: ServeConfig, clock: Arc<dyn Clock>) -> TestApp {
+        let store = tessera::storage::connect(&db.url).await.expect("store");
         let kek = Kek::generate();
         let app = App::build(&config, store.clone(), kek.clone(), clock)
             .await
@@ -64,7 +64,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             kek,
             _shutdown: tx,
-            _dir: dir,
+            _db: db,
         }
     }
 

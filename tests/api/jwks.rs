@@ -4,10 +4,10 @@ use tessera::token::clock::{Clock as _, SystemClock};
 use tessera::token::keyring::{Algorithm, Keyring};
 
 use crate::helpers::TestApp;
+use crate::support::TestDb;
 
-#[tokio::test]
-async fn jwks_publishes_rfc7517_keys_with_a_cache_lifetime() {
-    let app = TestApp::spawn().await;
+async fn jwks_publishes_rfc7517_keys_with_a_cache_lifetime(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let r = app.raw("GET", "/.well-known/jwks.json", &[], vec![]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["cache-control"], "public, max-age=300");
@@ -22,9 +22,8 @@ async fn jwks_publishes_rfc7517_keys_with_a_cache_lifetime() {
     assert!(keys[0].get("d").is_none(), "never the private half");
 }
 
-#[tokio::test]
-async fn a_token_minted_before_rotation_still_verifies_after_it() {
-    let app = TestApp::spawn().await;
+async fn a_token_minted_before_rotation_still_verifies_after_it(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let old = app.mint(&app.api_key, &conn).await.body["connection_token"]
         .as_str()
@@ -65,3 +64,8 @@ async fn rotate_with_servers_kek(app: &TestApp) {
     .await
     .expect("rotated");
 }
+
+crate::both_backends!(
+    jwks_publishes_rfc7517_keys_with_a_cache_lifetime,
+    a_token_minted_before_rotation_still_verifies_after_it
+);

@@ -5,4 +5,6 @@ mod health;
 mod helpers;
 mod jwks;
 mod openapi;
+#[path = "../support/mod.rs"]
+mod support;
 mod tokens;

@@ -4,6 +4,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::TestApp;
+use crate::support::TestDb;
 
 const SEED: &str = include_str!("../fixtures/seed_create_connection_token.md");
 
@@ -37,9 +38,8 @@ async fn served(app: &TestApp) -> Value {
     r.body
 }
 
-#[tokio::test]
-async fn seed_operation_and_schemas_are_as_the_seed_states_them() {
-    let app = TestApp::spawn().await;
+async fn seed_operation_and_schemas_are_as_the_seed_states_them(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let doc = served(&app).await;
     let seed = seed_document();
     assert_eq!(doc["openapi"], "3.1.0");
@@ -63,9 +63,8 @@ async fn seed_operation_and_schemas_are_as_the_seed_states_them() {
     }
 }
 
-#[tokio::test]
-async fn every_route_is_documented_with_the_statuses_it_answers() {
-    let app = TestApp::spawn().await;
+async fn every_route_is_documented_with_the_statuses_it_answers(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let doc = served(&app).await;
     let expected: &[(&str, &str, &[&str])] = &[
         ("/connections", "post", &["201", "401", "413", "422"]),
@@ -128,3 +127,8 @@ async fn every_route_is_documented_with_the_statuses_it_answers() {
         );
     }
 }
+
+crate::both_backends!(
+    seed_operation_and_schemas_are_as_the_seed_states_them,
+    every_route_is_documented_with_the_statuses_it_answers
+);

@@ -12,6 +12,7 @@ use tessera::domain::ids::{ConnectionId, TokenId};
 use tessera::token::clock::{Clock as _, SystemClock};
 
 use crate::helpers::TestApp;
+use crate::support::TestDb;
 
 async fn jwks(app: &TestApp) -> JwkSet {
     let r = app.raw("GET", "/.well-known/jwks.json", &[], vec![]).await;
@@ -37,9 +38,8 @@ pub async fn verify(app: &TestApp, token: &str) -> Value {
     data.claims
 }
 
-#[tokio::test]
-async fn minted_token_verifies_through_the_jwks_with_the_promised_claims() {
-    let app = TestApp::spawn().await;
+async fn minted_token_verifies_through_the_jwks_with_the_promised_claims(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "cust-42").await;
     let before = SystemClock.now();
     let r = app.mint(&app.api_key, &conn).await;
@@ -77,9 +77,8 @@ async fn minted_token_verifies_through_the_jwks_with_the_promised_claims() {
     assert_ne!(claims2["jti"], claims["jti"]);
 }
 
-#[tokio::test]
-async fn tampered_tokens_do_not_verify() {
-    let app = TestApp::spawn().await;
+async fn tampered_tokens_do_not_verify(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let token = app.mint(&app.api_key, &conn).await.body["connection_token"]
         .as_str()
@@ -109,11 +108,10 @@ async fn tampered_tokens_do_not_verify() {
     assert!(jsonwebtoken::decode::<Value>(&forged, &key, &v).is_err());
 }
 
-#[tokio::test]
-async fn hs256_tokens_are_signed_with_the_shared_secret_and_not_published() {
+async fn hs256_tokens_are_signed_with_the_shared_secret_and_not_published(db: TestDb) {
     let mut config = ServeConfig::for_tests();
     config.algorithm = "HS256".parse().expect("alg");
-    let app = TestApp::spawn_with(config, Arc::new(SystemClock)).await;
+    let app = TestApp::spawn_with(db, config, Arc::new(SystemClock)).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let r = app.mint(&app.api_key, &conn).await;
     assert_eq!(r.status, StatusCode::CREATED);
@@ -153,9 +151,8 @@ async fn hs256_tokens_are_signed_with_the_shared_secret_and_not_published() {
     );
 }
 
-#[tokio::test]
-async fn credentials_are_checked_before_the_body() {
-    let app = TestApp::spawn().await;
+async fn credentials_are_checked_before_the_body(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let path = format!("/connections/{conn}/token");
     let json = ("content-type", "application/json");
@@ -195,9 +192,8 @@ async fn credentials_are_checked_before_the_body() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn bearer_forms_are_accepted_and_x_api_key_wins() {
-    let app = TestApp::spawn().await;
+async fn bearer_forms_are_accepted_and_x_api_key_wins(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let path = format!("/connections/{conn}/token");
     let body = b"{\"scope\":\"access\"}".to_vec();
@@ -238,9 +234,8 @@ async fn bearer_forms_are_accepted_and_x_api_key_wins() {
     );
 }
 
-#[tokio::test]
-async fn a_revoked_key_stops_working_at_once() {
-    let app = TestApp::spawn().await;
+async fn a_revoked_key_stops_working_at_once(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let second_key = app.new_key(&app.client_id).await;
     let conn = app.create_connection(&second_key, "c").await;
     assert_eq!(
@@ -262,9 +257,8 @@ async fn a_revoked_key_stops_working_at_once() {
     );
 }
 
-#[tokio::test]
-async fn another_clients_connection_is_indistinguishable_from_a_missing_one() {
-    let app = TestApp::spawn().await;
+async fn another_clients_connection_is_indistinguishable_from_a_missing_one(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let (_, other_key) = app.new_client("other").await;
     let theirs = app.create_connection(&other_key, "c").await;
     let foreign = app.mint(&app.api_key, &theirs).await;
@@ -282,9 +276,8 @@ async fn another_clients_connection_is_indistinguishable_from_a_missing_one() {
     );
 }
 
-#[tokio::test]
-async fn disconnected_is_409_and_every_other_status_gets_a_token() {
-    let app = TestApp::spawn().await;
+async fn disconnected_is_409_and_every_other_status_gets_a_token(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let id = ConnectionId::from_string(conn.clone());
     for status in [
@@ -326,9 +319,8 @@ async fn disconnected_is_409_and_every_other_status_gets_a_token() {
     );
 }
 
-#[tokio::test]
-async fn oversized_bodies_are_413_with_a_detail() {
-    let app = TestApp::spawn().await;
+async fn oversized_bodies_are_413_with_a_detail(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let mut body = b"{\"scope\":\"access\",\"pad\":\"".to_vec();
     body.extend(std::iter::repeat_n(b'x', 70 * 1024));
@@ -353,9 +345,8 @@ async fn oversized_bodies_are_413_with_a_detail() {
     );
 }
 
-#[tokio::test]
-async fn wrong_method_and_unknown_path_answer_like_fastapi() {
-    let app = TestApp::spawn().await;
+async fn wrong_method_and_unknown_path_answer_like_fastapi(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let r = app
         .call(
@@ -373,9 +364,8 @@ async fn wrong_method_and_unknown_path_answer_like_fastapi() {
     assert_eq!(r.body, json!({"detail": "Not Found"}));
 }
 
-#[tokio::test]
-async fn hostile_bodies_never_produce_a_5xx() {
-    let app = TestApp::spawn().await;
+async fn hostile_bodies_never_produce_a_5xx(db: TestDb) {
+    let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let path = format!("/connections/{conn}/token");
     let mut bodies: Vec<Vec<u8>> = vec![
@@ -428,3 +418,17 @@ async fn hostile_bodies_never_produce_a_5xx() {
     );
     assert_eq!(r.body["detail"][0]["type"], "literal_error");
 }
+
+crate::both_backends!(
+    minted_token_verifies_through_the_jwks_with_the_promised_claims,
+    tampered_tokens_do_not_verify,
+    hs256_tokens_are_signed_with_the_shared_secret_and_not_published,
+    credentials_are_checked_before_the_body,
+    bearer_forms_are_accepted_and_x_api_key_wins,
+    a_revoked_key_stops_working_at_once,
+    another_clients_connection_is_indistinguishable_from_a_missing_one,
+    disconnected_is_409_and_every_other_status_gets_a_token,
+    oversized_bodies_are_413_with_a_detail,
+    wrong_method_and_unknown_path_answer_like_fastapi,
+    hostile_bodies_never_produce_a_5xx
+);

@@ -1,0 +1,91 @@
+//! The shared backend: PostgreSQL, for several replicas behind a load balancer. Every
+//! statement runs under a statement timeout, so a database that stops answering turns into
+//! a `503` instead of a hung request.
+use std::str::FromStr as _;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::DbOptions;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// A [`Store`] on a PostgreSQL database.
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str, options: &DbOptions) -> Result<Self, StoreError> {
+        let timeout_ms = options.timeout.as_millis().to_string();
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?
+            .options([
+                ("statement_timeout", timeout_ms.as_str()),
+                ("lock_timeout", timeout_ms.as_str()),
+            ]);
+        // Connections are made on demand, so a server can start while the database is down
+        // and become ready when it returns.
+        let pool = PgPoolOptions::new()
+            .max_connections(options.pool_size)
+            .acquire_timeout(options.timeout)
+            .connect_lazy_with(opts);
+        Ok(Self { pool })
+    }
+
+    /// A transaction; for a critical section, it first takes a transaction-scoped advisory
+    /// lock, so concurrent replicas queue instead of racing.
+    async fn begin_write(
+        &self,
+        lock: WriteLock,
+    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        if lock != WriteLock::None {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(lock.key())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(tx)
+    }
+}
+
+fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            if db.is_unique_violation() {
+                StoreError::Conflict(db.message().to_owned())
+            } else if code.starts_with("08")
+                || code.starts_with("57P")
+                || matches!(
+                    code.as_ref(),
+                    "57014" | "55P03" | "53300" | "40001" | "40P01"
+                )
+            {
+                // Connection failures, shutdowns, statement/lock timeouts, too many
+                // connections, serialization failures and deadlocks: all worth a retry.
+                StoreError::Unavailable(db.message().to_owned())
+            } else {
+                StoreError::Other(db.message().to_owned())
+            }
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+super::sql_store::sql_store!(PostgresStore, sqlx::postgres::PgRow, sqlx::PgConnection, {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // sqlx holds an advisory lock while migrating, so replicas starting together apply
+        // each migration once.
+        MIGRATOR.run(&self.pool).await.map_err(super::migrate_error)
+    }
+});

@@ -1,0 +1,394 @@
+//! The SQL both backends share. Both SQLite and PostgreSQL accept this dialect (`$N`
+//! placeholders, `RETURNING`, `ON CONFLICT DO NOTHING`, partial unique indexes), so each
+//! verb is written once; [`sql_store!`] expands it for one backend's pool, row and
+//! transaction types. What differs between backends (connecting, error codes, how a
+//! writing transaction takes its lock, migrations) stays in the backend's own module, which
+//! must provide `map_err(sqlx::Error) -> StoreError` and
+//! `async fn begin_write(&self, lock: WriteLock) -> Result<Transaction, StoreError>`.
+
+/// Which cross-process critical section a writing transaction enters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteLock {
+    /// No lock beyond the database's own row locks.
+    None,
+    /// Creating the first client of an empty database.
+    Bootstrap,
+    /// Changing which signing key is active.
+    Keyring,
+}
+
+impl WriteLock {
+    /// A key for advisory locks.
+    pub fn key(self) -> i64 {
+        match self {
+            WriteLock::None => 0,
+            WriteLock::Bootstrap => 0x7465_7373_0001,
+            WriteLock::Keyring => 0x7465_7373_0002,
+        }
+    }
+}
+
+pub const CONNECTION_COLUMNS: &str =
+    "id, client_id, customer_id, retailer_id, email, mobile, status, created_at, updated_at";
+pub const API_KEY_COLUMNS: &str = "id, client_id, digest, created_at, revoked_at";
+pub const SIGNING_KEY_COLUMNS: &str =
+    "kid, alg, state, public_key, private_key_sealed, created_at, activated_at, retired_at";
+pub const ISSUED_COLUMNS: &str =
+    "jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at";
+
+/// Expands the shared verbs for one backend: `sql_store!(StoreType, RowType, ConnType, {
+/// backend-specific trait methods })`.
+macro_rules! sql_store {
+    ($store:ty, $row:ty, $conn:ty, { $($specific:tt)* }) => {
+        use sqlx::Row as _;
+        use $crate::auth::api_key::ApiKeyDigest;
+        use $crate::domain::connection::{Connection, ConnectionPatch};
+        use $crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
+        use $crate::storage::sql_store::{
+            API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_COLUMNS, SIGNING_KEY_COLUMNS, WriteLock,
+        };
+        use $crate::storage::{ApiKeyRecord, Client, IssuedToken, SigningKeyRecord, Store, StoreError};
+
+        fn get<'r, T>(row: &'r $row, column: &str) -> Result<T, StoreError>
+        where
+            T: sqlx::Decode<'r, <$row as sqlx::Row>::Database> + sqlx::Type<<$row as sqlx::Row>::Database>,
+        {
+            row.try_get(column).map_err(map_err)
+        }
+
+        fn client_from(row: &$row) -> Result<Client, StoreError> {
+            Ok(Client {
+                id: ClientId::from_string(get::<String>(row, "id")?),
+                name: get(row, "name")?,
+                created_at: get(row, "created_at")?,
+            })
+        }
+
+        fn api_key_from(row: &$row) -> Result<ApiKeyRecord, StoreError> {
+            let digest: Vec<u8> = get(row, "digest")?;
+            Ok(ApiKeyRecord {
+                id: ApiKeyId::from_string(get::<String>(row, "id")?),
+                client_id: ClientId::from_string(get::<String>(row, "client_id")?),
+                digest: ApiKeyDigest::from_bytes(&digest)
+                    .ok_or_else(|| StoreError::Other("stored API key digest has the wrong length".into()))?,
+                created_at: get(row, "created_at")?,
+                revoked_at: get(row, "revoked_at")?,
+            })
+        }
+
+        fn connection_from(row: &$row) -> Result<Connection, StoreError> {
+            let status: String = get(row, "status")?;
+            Ok(Connection {
+                id: ConnectionId::from_string(get::<String>(row, "id")?),
+                client_id: ClientId::from_string(get::<String>(row, "client_id")?),
+                customer_id: get(row, "customer_id")?,
+                retailer_id: get(row, "retailer_id")?,
+                email: get(row, "email")?,
+                mobile: get(row, "mobile")?,
+                status: status.parse().map_err(StoreError::Other)?,
+                created_at: get(row, "created_at")?,
+                updated_at: get(row, "updated_at")?,
+            })
+        }
+
+        fn signing_key_from(row: &$row) -> Result<SigningKeyRecord, StoreError> {
+            Ok(SigningKeyRecord {
+                kid: Kid::from_string(get::<String>(row, "kid")?),
+                alg: get(row, "alg")?,
+                state: get(row, "state")?,
+                public_key: get(row, "public_key")?,
+                private_key_sealed: get(row, "private_key_sealed")?,
+                created_at: get(row, "created_at")?,
+                activated_at: get(row, "activated_at")?,
+                retired_at: get(row, "retired_at")?,
+            })
+        }
+
+        fn issued_from(row: &$row) -> Result<IssuedToken, StoreError> {
+            Ok(IssuedToken {
+                jti: TokenId::from_string(get::<String>(row, "jti")?),
+                connection_id: ConnectionId::from_string(get::<String>(row, "connection_id")?),
+                client_id: ClientId::from_string(get::<String>(row, "client_id")?),
+                api_key_id: ApiKeyId::from_string(get::<String>(row, "api_key_id")?),
+                kid: Kid::from_string(get::<String>(row, "kid")?),
+                issued_at: get(row, "issued_at")?,
+                expires_at: get(row, "expires_at")?,
+            })
+        }
+
+        async fn insert_client(conn: &mut $conn, client: &Client) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO clients (id, name, created_at) VALUES ($1, $2, $3)")
+                .bind(client.id.as_str())
+                .bind(&client.name)
+                .bind(client.created_at)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        }
+
+        async fn insert_api_key(conn: &mut $conn, key: &ApiKeyRecord) -> Result<(), StoreError> {
+            sqlx::query(&format!("INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
+                .bind(key.id.as_str())
+                .bind(key.client_id.as_str())
+                .bind(key.digest.as_bytes())
+                .bind(key.created_at)
+                .bind(key.revoked_at)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        }
+
+        async fn insert_signing_key(conn: &mut $conn, key: &SigningKeyRecord, on_conflict: &str) -> Result<u64, StoreError> {
+            let done = sqlx::query(&format!(
+                "INSERT INTO signing_keys ({SIGNING_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) {on_conflict}"
+            ))
+            .bind(key.kid.as_str())
+            .bind(&key.alg)
+            .bind(&key.state)
+            .bind(&key.public_key)
+            .bind(&key.private_key_sealed)
+            .bind(key.created_at)
+            .bind(key.activated_at)
+            .bind(key.retired_at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+            Ok(done.rows_affected())
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            $($specific)*
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn create_client(&self, client: &Client) -> Result<(), StoreError> {
+                let mut conn = self.pool.acquire().await.map_err(map_err)?;
+                insert_client(&mut conn, client).await
+            }
+
+            async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+                sqlx::query("SELECT id, name, created_at FROM clients WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .as_ref()
+                    .map(client_from)
+                    .transpose()
+            }
+
+            async fn bootstrap_client(&self, client: &Client, key: &ApiKeyRecord) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write(WriteLock::Bootstrap).await?;
+                let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if existing > 0 {
+                    return Ok(false);
+                }
+                insert_client(&mut tx, client).await?;
+                insert_api_key(&mut tx, key).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
+            async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+                let mut conn = self.pool.acquire().await.map_err(map_err)?;
+                insert_api_key(&mut conn, key).await
+            }
+
+            async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
+                sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .as_ref()
+                    .map(api_key_from)
+                    .transpose()
+            }
+
+            async fn list_api_keys(&self, client: &ClientId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+                sqlx::query(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE client_id = $1 ORDER BY id"))
+                    .bind(client.as_str())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(api_key_from)
+                    .collect()
+            }
+
+            async fn revoke_api_key(&self, id: &ApiKeyId, at: i64) -> Result<ApiKeyRecord, StoreError> {
+                sqlx::query(&format!(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING {API_KEY_COLUMNS}"
+                ))
+                .bind(id.as_str())
+                .bind(at)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?
+                .as_ref()
+                .map(api_key_from)
+                .transpose()?
+                .ok_or(StoreError::NotFound)
+            }
+
+            async fn create_connection(&self, c: &Connection) -> Result<(), StoreError> {
+                sqlx::query(&format!(
+                    "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(c.id.as_str())
+                .bind(c.client_id.as_str())
+                .bind(&c.customer_id)
+                .bind(&c.retailer_id)
+                .bind(&c.email)
+                .bind(&c.mobile)
+                .bind(c.status.as_str())
+                .bind(c.created_at)
+                .bind(c.updated_at)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_connection(&self, client: &ClientId, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+                sqlx::query(&format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1 AND client_id = $2"))
+                    .bind(id.as_str())
+                    .bind(client.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .as_ref()
+                    .map(connection_from)
+                    .transpose()
+            }
+
+            async fn list_connections(&self, client: &ClientId, customer_id: &str) -> Result<Vec<Connection>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM connections WHERE client_id = $1 AND customer_id = $2 ORDER BY id"
+                ))
+                .bind(client.as_str())
+                .bind(customer_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(connection_from)
+                .collect()
+            }
+
+            async fn update_connection(
+                &self,
+                client: &ClientId,
+                id: &ConnectionId,
+                patch: &ConnectionPatch,
+                at: i64,
+            ) -> Result<Option<Connection>, StoreError> {
+                // One statement, so concurrent patches each apply whole and never interleave.
+                sqlx::query(&format!(
+                    "UPDATE connections SET
+                       customer_id = CASE WHEN $3 THEN $4 ELSE customer_id END,
+                       email       = CASE WHEN $5 THEN $6 ELSE email END,
+                       mobile      = CASE WHEN $7 THEN $8 ELSE mobile END,
+                       status      = CASE WHEN $9 THEN $10 ELSE status END,
+                       updated_at  = $11
+                     WHERE id = $1 AND client_id = $2
+                     RETURNING {CONNECTION_COLUMNS}"
+                ))
+                .bind(id.as_str())
+                .bind(client.as_str())
+                .bind(patch.customer_id.is_some())
+                .bind(patch.customer_id.as_deref())
+                .bind(patch.email.is_some())
+                .bind(patch.email.clone().flatten())
+                .bind(patch.mobile.is_some())
+                .bind(patch.mobile.clone().flatten())
+                .bind(patch.status.is_some())
+                .bind(patch.status.map(|s| s.as_str()))
+                .bind(at)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?
+                .as_ref()
+                .map(connection_from)
+                .transpose()
+            }
+
+            async fn delete_connection(&self, client: &ClientId, id: &ConnectionId) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM connections WHERE id = $1 AND client_id = $2")
+                    .bind(id.as_str())
+                    .bind(client.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+                sqlx::query(&format!("SELECT {SIGNING_KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid"))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(signing_key_from)
+                    .collect()
+            }
+
+            async fn insert_signing_key_if_none_active(&self, key: &SigningKeyRecord) -> Result<bool, StoreError> {
+                let mut conn = self.pool.acquire().await.map_err(map_err)?;
+                Ok(insert_signing_key(&mut conn, key, "ON CONFLICT DO NOTHING").await? > 0)
+            }
+
+            async fn rotate_signing_key(&self, key: &SigningKeyRecord, at: i64) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(WriteLock::Keyring).await?;
+                sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $2 WHERE alg = $1 AND state = 'active'")
+                    .bind(&key.alg)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                insert_signing_key(&mut tx, key, "").await?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn record_tokens_issued(&self, batch: &[IssuedToken]) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(WriteLock::None).await?;
+                for t in batch {
+                    sqlx::query(&format!("INSERT INTO issued_tokens ({ISSUED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+                        .bind(t.jti.as_str())
+                        .bind(t.connection_id.as_str())
+                        .bind(t.client_id.as_str())
+                        .bind(t.api_key_id.as_str())
+                        .bind(t.kid.as_str())
+                        .bind(t.issued_at)
+                        .bind(t.expires_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn find_issued_token(&self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError> {
+                sqlx::query(&format!("SELECT {ISSUED_COLUMNS} FROM issued_tokens WHERE jti = $1"))
+                    .bind(jti.as_str())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .as_ref()
+                    .map(issued_from)
+                    .transpose()
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;
