@@ -325,3 +325,79 @@ both_backends!(
     cli_manages_clients_and_keys_and_the_server_honours_them,
     two_servers_starting_at_once_bootstrap_one_client_and_one_active_key,
 );
+
+#[tokio::test]
+async fn token_verify_accepts_a_minted_token_and_refuses_a_tampered_one() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let server = start(&db, &[]);
+    let key = server.bootstrap_key.clone().expect("key");
+    let http = reqwest::Client::new();
+    let conn = create_connection(&http, &server.base, &key).await;
+    let r: Value = http
+        .post(format!("{}/connections/{conn}/token", server.base))
+        .header("x-api-key", &key)
+        .json(&json!({"scope": "access"}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let token = r["connection_token"].as_str().expect("token").to_owned();
+    let jwks = http
+        .get(format!("{}/.well-known/jwks.json", server.base))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("text");
+    let jwks_file = db.dir().join("jwks.json");
+    std::fs::write(&jwks_file, jwks).expect("write");
+    let jwks_arg = jwks_file.display().to_string();
+
+    let ok = Command::new(BIN)
+        .args([
+            "token",
+            "verify",
+            &token,
+            "--jwks",
+            &jwks_arg,
+            "--audience",
+            "subtotal",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let claims: Value = serde_json::from_slice(&ok.stdout).expect("claims json");
+    assert_eq!(claims["sub"], conn.as_str());
+
+    let wrong_aud = Command::new(BIN)
+        .args([
+            "token",
+            "verify",
+            &token,
+            "--jwks",
+            &jwks_arg,
+            "--audience",
+            "x",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!wrong_aud.status.success());
+    // Change one character well inside the signature (the last one carries padding bits).
+    let mut chars: Vec<char> = token.chars().collect();
+    let i = chars.len() - 10;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    let tampered: String = chars.into_iter().collect();
+    let bad = Command::new(BIN)
+        .args(["token", "verify", &tampered, "--jwks", &jwks_arg])
+        .output()
+        .expect("runs");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("token refused"));
+}

@@ -8,6 +8,7 @@ pub mod key;
 pub mod migrate;
 pub mod serve;
 pub mod signing_key;
+pub mod token;
 
 /// tessera: Subtotal-compatible connection tokens on your own infrastructure.
 #[derive(Parser, Debug)]
@@ -35,10 +36,16 @@ pub enum Command {
     /// Manage the signing keyring.
     #[command(subcommand, name = "signing-key")]
     SigningKey(signing_key::SigningKeyCommand),
+    /// Work with connection tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Token(cmd) = cli.command {
+        return token::run(cmd);
+    }
     crate::config::check_database_url(&cli.db.database_url)?;
     match cli.command {
         Command::Serve(config) => serve::run(&cli.db, *config).await,
@@ -46,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => client::run(&cli.db, cmd).await,
         Command::Key(cmd) => key::run(&cli.db, cmd).await,
         Command::SigningKey(cmd) => signing_key::run(&cli.db, cmd).await,
+        Command::Token(cmd) => token::run(cmd),
     }
 }
 

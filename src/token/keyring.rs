@@ -118,7 +118,7 @@ impl Signer {
         token
     }
 
-    fn from_record(rec: &SigningKeyRecord, kek: &Kek) -> Result<Self, KeyringError> {
+    pub fn from_record(rec: &SigningKeyRecord, kek: &Kek) -> Result<Self, KeyringError> {
         let secret = kek.open(rec.kid.as_str().as_bytes(), &rec.private_key_sealed)?;
         let alg: Algorithm = rec
             .alg

@@ -5,3 +5,4 @@ pub mod clock;
 pub mod issuance;
 pub mod keyring;
 pub mod mint;
+pub mod verify;

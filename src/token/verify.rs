@@ -1,0 +1,236 @@
+//! Verifying connection tokens against a JWKS, as a resource server does.
+//!
+//! The algorithm is pinned by the key, never taken from the token: a token whose header names
+//! another algorithm than its key's (`none`, `HS256` against an Ed25519 key, ...) is refused.
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+use super::claims::Claims;
+
+/// Seconds of clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECS: i64 = 60;
+
+/// Why a token is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("not a compact JWS (three base64url parts)")]
+    Malformed,
+    #[error("the token names no key (kid)")]
+    NoKid,
+    #[error("unknown key id {0:?}")]
+    UnknownKid(String),
+    #[error("algorithm {0:?} is not the key's algorithm")]
+    WrongAlgorithm(String),
+    #[error("bad signature")]
+    BadSignature,
+    #[error("expired")]
+    Expired,
+    #[error("not valid yet")]
+    NotYetValid,
+    #[error("wrong issuer")]
+    WrongIssuer,
+    #[error("wrong audience")]
+    WrongAudience,
+    #[error("malformed claims")]
+    BadClaims,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+}
+
+/// One public key from a JWKS.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Jwk {
+    pub kid: String,
+    pub kty: String,
+    #[serde(default)]
+    pub crv: Option<String>,
+    #[serde(default)]
+    pub x: Option<String>,
+    #[serde(default)]
+    pub alg: Option<String>,
+}
+
+/// A JSON Web Key Set.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// What a verified token must also satisfy.
+#[derive(Clone, Debug, Default)]
+pub struct Expectations {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// Verifies `token` against `jwks` at time `now`.
+pub fn verify(
+    token: &str,
+    jwks: &Jwks,
+    expect: &Expectations,
+    now: i64,
+) -> Result<Claims, VerifyError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(VerifyError::Malformed);
+    };
+    let header: Header = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(h)
+            .map_err(|_| VerifyError::Malformed)?,
+    )
+    .map_err(|_| VerifyError::Malformed)?;
+    let kid = header.kid.ok_or(VerifyError::NoKid)?;
+    let jwk = jwks
+        .keys
+        .iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| VerifyError::UnknownKid(kid.clone()))?;
+    // Only Ed25519 keys are ever published; the key decides the algorithm.
+    if jwk.kty != "OKP" || jwk.crv.as_deref() != Some("Ed25519") || header.alg != "EdDSA" {
+        return Err(VerifyError::WrongAlgorithm(header.alg));
+    }
+    let x = URL_SAFE_NO_PAD
+        .decode(jwk.x.as_deref().unwrap_or_default())
+        .map_err(|_| VerifyError::BadSignature)?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(
+        &x.try_into().map_err(|_| VerifyError::BadSignature)?,
+    )
+    .map_err(|_| VerifyError::BadSignature)?;
+    let sig_bytes = URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| VerifyError::Malformed)?;
+    let sig =
+        ed25519_dalek::Signature::from_slice(&sig_bytes).map_err(|_| VerifyError::BadSignature)?;
+    let signing_input = &token[..h.len() + 1 + p.len()];
+    key.verify_strict(signing_input.as_bytes(), &sig)
+        .map_err(|_| VerifyError::BadSignature)?;
+
+    let claims: Claims = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(p)
+            .map_err(|_| VerifyError::Malformed)?,
+    )
+    .map_err(|_| VerifyError::BadClaims)?;
+    if claims.exp + LEEWAY_SECS <= now {
+        return Err(VerifyError::Expired);
+    }
+    if claims.nbf - LEEWAY_SECS > now {
+        return Err(VerifyError::NotYetValid);
+    }
+    if expect.issuer.as_ref().is_some_and(|i| *i != claims.iss) {
+        return Err(VerifyError::WrongIssuer);
+    }
+    if expect.audience.as_ref().is_some_and(|a| *a != claims.aud) {
+        return Err(VerifyError::WrongAudience);
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::kek::Kek;
+    use crate::token::keyring::{Algorithm, Signer, new_key_record};
+
+    fn setup() -> (Signer, Jwks, Claims) {
+        let kek = Kek::generate();
+        let rec = new_key_record(Algorithm::EdDsa, &kek, "active", 1_000);
+        let signer = Signer::from_record(&rec, &kek).expect("signer");
+        let jwks = Jwks {
+            keys: vec![Jwk {
+                kid: rec.kid.to_string(),
+                kty: "OKP".into(),
+                crv: Some("Ed25519".into()),
+                x: Some(URL_SAFE_NO_PAD.encode(rec.public_key.expect("public"))),
+                alg: Some("EdDSA".into()),
+            }],
+        };
+        let claims = Claims {
+            iss: "tessera".into(),
+            aud: "subtotal".into(),
+            sub: "conn".into(),
+            client_id: "client".into(),
+            customer_id: "cust".into(),
+            scope: "access".into(),
+            iat: 1_000,
+            nbf: 1_000,
+            exp: 1_900,
+            jti: "j".into(),
+        };
+        (signer, jwks, claims)
+    }
+
+    fn forge(header: &str, token: &str) -> String {
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[0] = URL_SAFE_NO_PAD.encode(header);
+        parts.join(".")
+    }
+
+    #[test]
+    fn valid_tokens_verify_and_everything_else_is_refused() {
+        let (signer, jwks, claims) = setup();
+        let token = signer.sign(&claims);
+        let none = Expectations::default();
+        assert_eq!(verify(&token, &jwks, &none, 1_500), Ok(claims.clone()));
+
+        let kid = signer.kid().to_string();
+        let expect = |t: &str, now| verify(t, &jwks, &none, now);
+        assert_eq!(expect(&token, 1_960), Err(VerifyError::Expired));
+        assert_eq!(expect(&token, 900), Err(VerifyError::NotYetValid));
+        assert_eq!(expect("a.b", 1_500), Err(VerifyError::Malformed));
+        let alg_none = forge(
+            &format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#),
+            &token,
+        );
+        assert_eq!(
+            expect(&alg_none, 1_500),
+            Err(VerifyError::WrongAlgorithm("none".into()))
+        );
+        let alg_hs = forge(
+            &format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{kid}"}}"#),
+            &token,
+        );
+        assert_eq!(
+            expect(&alg_hs, 1_500),
+            Err(VerifyError::WrongAlgorithm("HS256".into()))
+        );
+        let unknown = forge(r#"{"alg":"EdDSA","typ":"JWT","kid":"nope"}"#, &token);
+        assert_eq!(
+            expect(&unknown, 1_500),
+            Err(VerifyError::UnknownKid("nope".into()))
+        );
+
+        let mut tampered_claims = claims.clone();
+        tampered_claims.sub = "other".into();
+        let other = signer.sign(&tampered_claims);
+        let spliced = format!(
+            "{}.{}.{}",
+            token.split('.').next().expect("h"),
+            other.split('.').nth(1).expect("p"),
+            token.split('.').nth(2).expect("s")
+        );
+        assert_eq!(expect(&spliced, 1_500), Err(VerifyError::BadSignature));
+
+        let wrong_aud = Expectations {
+            audience: Some("someone-else".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            verify(&token, &jwks, &wrong_aud, 1_500),
+            Err(VerifyError::WrongAudience)
+        );
+        let right = Expectations {
+            issuer: Some("tessera".into()),
+            audience: Some("subtotal".into()),
+        };
+        assert!(verify(&token, &jwks, &right, 1_500).is_ok());
+    }
+}

@@ -1,0 +1,421 @@
+//! One storage story, run against every backend: what the `Store` trait promises.
+#[path = "support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+
+use support::TestDb;
+use tessera::auth::api_key::PlainApiKey;
+use tessera::domain::connection::{Connection, ConnectionPatch, ConnectionStatus};
+use tessera::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
+use tessera::storage::{ApiKeyRecord, Client, IssuedToken, SigningKeyRecord, Store, StoreError};
+
+fn client(name: &str) -> Client {
+    Client {
+        id: ClientId::generate(),
+        name: name.into(),
+        created_at: 1_000,
+    }
+}
+
+fn key_for(client: &ClientId) -> ApiKeyRecord {
+    let (id, key) = PlainApiKey::generate();
+    ApiKeyRecord {
+        id,
+        client_id: client.clone(),
+        digest: key.digest(),
+        created_at: 1_000,
+        revoked_at: None,
+    }
+}
+
+fn connection(client: &ClientId, customer: &str) -> Connection {
+    Connection {
+        id: ConnectionId::generate(),
+        client_id: client.clone(),
+        customer_id: customer.into(),
+        retailer_id: "walmart".into(),
+        email: Some("a@b.co".into()),
+        mobile: None,
+        status: ConnectionStatus::Initialized,
+        created_at: 1_000,
+        updated_at: 1_000,
+    }
+}
+
+fn signing_key(alg: &str, state: &str) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: Kid::generate(),
+        alg: alg.into(),
+        state: state.into(),
+        public_key: Some(vec![7; 32]),
+        private_key_sealed: vec![9; 60],
+        created_at: 1_000,
+        activated_at: Some(1_000),
+        retired_at: None,
+    }
+}
+
+fn issued(conn: &Connection, key: &ApiKeyId) -> IssuedToken {
+    IssuedToken {
+        jti: TokenId::generate(),
+        connection_id: conn.id.clone(),
+        client_id: conn.client_id.clone(),
+        api_key_id: key.clone(),
+        kid: Kid::generate(),
+        issued_at: 1_000,
+        expires_at: 1_900,
+    }
+}
+
+async fn open(db: &TestDb) -> Arc<dyn Store> {
+    tessera::storage::connect(&db.url)
+        .await
+        .expect("store opens")
+}
+
+async fn clients_and_keys(db: TestDb) {
+    let store = open(&db).await;
+    store.ping().await.expect("ping");
+    let first = client("first");
+    let k = key_for(&first.id);
+    assert!(
+        store.bootstrap_client(&first, &k).await.expect("bootstrap"),
+        "an empty database bootstraps"
+    );
+    assert!(
+        !store
+            .bootstrap_client(&client("again"), &key_for(&first.id))
+            .await
+            .expect("bootstrap")
+    );
+    assert_eq!(
+        store.find_client(&first.id).await.expect("find"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store
+            .find_client(&ClientId::generate())
+            .await
+            .expect("find"),
+        None
+    );
+
+    let second = key_for(&first.id);
+    store.create_api_key(&second).await.expect("key");
+    let found = store
+        .find_api_key(&second.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(found, second);
+    let listed = store.list_api_keys(&first.id).await.expect("list");
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.windows(2).all(|w| w[0].id < w[1].id),
+        "ordered by id"
+    );
+
+    let revoked = store
+        .revoke_api_key(&second.id, 2_000)
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.revoked_at, Some(2_000));
+    let again = store
+        .revoke_api_key(&second.id, 3_000)
+        .await
+        .expect("revoke again");
+    assert_eq!(
+        again.revoked_at,
+        Some(2_000),
+        "revocation keeps its first time"
+    );
+    assert!(matches!(
+        store.revoke_api_key(&ApiKeyId::generate(), 1).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // A key for a client that does not exist is refused by the schema.
+    assert!(
+        store
+            .create_api_key(&key_for(&ClientId::generate()))
+            .await
+            .is_err()
+    );
+    // A duplicate id is a conflict.
+    assert!(matches!(
+        store.create_api_key(&second).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn concurrent_bootstraps_create_exactly_one_client(db: TestDb) {
+    let store = open(&db).await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = client(&format!("c{i}"));
+            let k = key_for(&c.id);
+            store.bootstrap_client(&c, &k).await
+        }));
+    }
+    let mut created = 0;
+    for t in tasks {
+        if t.await.expect("joined").expect("bootstrap") {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
+    let store = open(&db).await;
+    let (a, b) = (client("a"), client("b"));
+    store.create_client(&a).await.expect("a");
+    store.create_client(&b).await.expect("b");
+    let c1 = connection(&a.id, "cust");
+    let c2 = connection(&a.id, "cust");
+    let theirs = connection(&b.id, "cust");
+    for c in [&c1, &c2, &theirs] {
+        store.create_connection(c).await.expect("create");
+    }
+    assert_eq!(
+        store.find_connection(&a.id, &c1.id).await.expect("find"),
+        Some(c1.clone())
+    );
+    assert_eq!(
+        store.find_connection(&b.id, &c1.id).await.expect("find"),
+        None,
+        "scoped to the owner"
+    );
+    let listed = store.list_connections(&a.id, "cust").await.expect("list");
+    let mut expected = vec![c1.id.clone(), c2.id.clone()];
+    expected.sort();
+    assert_eq!(
+        listed.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        expected,
+        "ordered by id"
+    );
+    assert!(
+        store
+            .list_connections(&a.id, "nobody")
+            .await
+            .expect("list")
+            .is_empty()
+    );
+
+    let patch = ConnectionPatch {
+        mobile: Some(Some("+1555".into())),
+        email: Some(None),
+        ..Default::default()
+    };
+    let updated = store
+        .update_connection(&a.id, &c1.id, &patch, 2_000)
+        .await
+        .expect("update")
+        .expect("found");
+    assert_eq!(updated, patch.apply(c1.clone(), 2_000));
+    assert_eq!(updated.customer_id, "cust", "absent fields are unchanged");
+    assert_eq!(updated.email, None, "null clears");
+    assert_eq!(updated.updated_at, 2_000);
+    assert_eq!(
+        store
+            .update_connection(&b.id, &c1.id, &patch, 3_000)
+            .await
+            .expect("update"),
+        None
+    );
+
+    let disconnect = ConnectionPatch {
+        status: Some(ConnectionStatus::Disconnected),
+        ..Default::default()
+    };
+    let d = store
+        .update_connection(&a.id, &c2.id, &disconnect, 2_000)
+        .await
+        .expect("update")
+        .expect("found");
+    assert_eq!(d.status, ConnectionStatus::Disconnected);
+
+    assert!(
+        !store
+            .delete_connection(&b.id, &c1.id)
+            .await
+            .expect("delete"),
+        "not theirs to delete"
+    );
+    assert!(
+        store
+            .delete_connection(&a.id, &c1.id)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_connection(&a.id, &c1.id)
+            .await
+            .expect("delete twice")
+    );
+    assert_eq!(
+        store.find_connection(&a.id, &c1.id).await.expect("find"),
+        None
+    );
+}
+
+async fn concurrent_patches_each_apply_whole(db: TestDb) {
+    let store = open(&db).await;
+    let a = client("a");
+    store.create_client(&a).await.expect("client");
+    let c = connection(&a.id, "cust");
+    store.create_connection(&c).await.expect("create");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let (store, client_id, id) = (store.clone(), a.id.clone(), c.id.clone());
+        tasks.push(tokio::spawn(async move {
+            // Each patch sets email and mobile to the same tag: a torn write would mix tags.
+            let tag = format!("t{i}");
+            let patch = ConnectionPatch {
+                email: Some(Some(tag.clone())),
+                mobile: Some(Some(tag)),
+                ..Default::default()
+            };
+            store
+                .update_connection(&client_id, &id, &patch, 2_000 + i)
+                .await
+        }));
+    }
+    for t in tasks {
+        let _ = t.await.expect("joined");
+    }
+    let last = store
+        .find_connection(&a.id, &c.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(last.email, last.mobile, "one patch won whole");
+}
+
+async fn one_active_signing_key_per_algorithm(db: TestDb) {
+    let store = open(&db).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .insert_signing_key_if_none_active(&signing_key("EdDSA", "active"))
+                .await
+        }));
+    }
+    let mut inserted = 0;
+    for t in tasks {
+        if t.await.expect("joined").expect("insert") {
+            inserted += 1;
+        }
+    }
+    assert_eq!(inserted, 1, "exactly one racer creates the active key");
+    assert!(
+        store
+            .insert_signing_key_if_none_active(&signing_key("HS256", "active"))
+            .await
+            .expect("insert")
+    );
+
+    let next = signing_key("EdDSA", "active");
+    store
+        .rotate_signing_key(&next, 5_000)
+        .await
+        .expect("rotate");
+    let keys = store.signing_keys().await.expect("keys");
+    let active: Vec<_> = keys
+        .iter()
+        .filter(|k| k.state == "active" && k.alg == "EdDSA")
+        .collect();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].kid, next.kid);
+    let retired: Vec<_> = keys.iter().filter(|k| k.state == "retired").collect();
+    assert_eq!(retired.len(), 1);
+    assert_eq!(retired[0].retired_at, Some(5_000));
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.alg == "HS256" && k.state == "active")
+            .count(),
+        1,
+        "other algorithms untouched"
+    );
+    let stored = keys.iter().find(|k| k.kid == next.kid).expect("stored");
+    assert_eq!(stored, &next, "key material round-trips byte for byte");
+}
+
+async fn issuance_batches_are_atomic(db: TestDb) {
+    let store = open(&db).await;
+    let a = client("a");
+    store.create_client(&a).await.expect("client");
+    let c = connection(&a.id, "cust");
+    let key = ApiKeyId::generate();
+    let batch: Vec<_> = (0..50).map(|_| issued(&c, &key)).collect();
+    store.record_tokens_issued(&batch).await.expect("record");
+    for t in &batch {
+        assert_eq!(
+            store
+                .find_issued_token(&t.jti)
+                .await
+                .expect("find")
+                .as_ref(),
+            Some(t)
+        );
+    }
+    // A batch with a duplicate jti fails whole: nothing of it is kept.
+    let fresh = issued(&c, &key);
+    let bad = vec![fresh.clone(), batch[0].clone()];
+    assert!(store.record_tokens_issued(&bad).await.is_err());
+    assert_eq!(
+        store.find_issued_token(&fresh.jti).await.expect("find"),
+        None
+    );
+    assert_eq!(
+        store
+            .find_issued_token(&TokenId::generate())
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+async fn a_schema_from_a_newer_release_is_refused(db: TestDb) {
+    let store = open(&db).await;
+    drop(store);
+    // Pretend a newer tessera applied a migration this build does not have.
+    let sql = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+               VALUES (99990101000000, 'from the future', TRUE, X'00', 0)";
+    let pg_sql = sql.replace("X'00'", "'\\x00'::bytea");
+    match db.backend {
+        support::Backend::Sqlite => {
+            use sqlx::Connection as _;
+            let mut c = sqlx::SqliteConnection::connect(&db.url)
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut c).await.expect("insert");
+        }
+        support::Backend::Postgres => {
+            use sqlx::Connection as _;
+            let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query(&pg_sql).execute(&mut c).await.expect("insert");
+        }
+    }
+    let err = match tessera::storage::connect(&db.url).await {
+        Ok(_) => panic!("a newer schema must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("newer tessera"), "{err}");
+}
+
+both_backends!(
+    clients_and_keys,
+    concurrent_bootstraps_create_exactly_one_client,
+    connections_are_scoped_and_patched_exactly,
+    concurrent_patches_each_apply_whole,
+    one_active_signing_key_per_algorithm,
+    issuance_batches_are_atomic,
+    a_schema_from_a_newer_release_is_refused,
+);
