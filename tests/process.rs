@@ -1,7 +1,5 @@
 //! Tests of the real `tessera` binary, where processes matter: kills, start-up, the CLI.
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,106 +9,8 @@ use tessera::domain::ids::TokenId;
 #[path = "support/mod.rs"]
 mod support;
 
+use support::server::{BIN, cli, cli_json, create_connection, db_url, jti_of, start};
 use support::{Backend, TestDb};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tessera");
-
-fn db_url(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("tessera.db").display())
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    /// The API key printed at bootstrap, if this start created it.
-    bootstrap_key: Option<String>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(db: &TestDb, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .args(extra)
-        .env_remove("TESSERA_KEK")
-        .envs(db.env())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tessera starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut bootstrap_key = None;
-    let mut base = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("line");
-        let trimmed = line.trim();
-        if trimmed.starts_with("tsk_") {
-            bootstrap_key = Some(trimmed.to_owned());
-        }
-        if let Some(addr) = trimmed.strip_prefix("tessera listening on ") {
-            base = Some(addr.to_owned());
-            break;
-        }
-    }
-    Server {
-        child,
-        base: base.expect("server announced its address"),
-        bootstrap_key,
-    }
-}
-
-fn cli(db: &TestDb, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .env_remove("TESSERA_KEK")
-        .envs(db.env())
-        .output()
-        .expect("runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn cli_json(db: &TestDb, args: &[&str]) -> Value {
-    let (ok, stdout, stderr) = cli(db, args);
-    assert!(ok, "{args:?} failed: {stderr}");
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("{args:?} printed {stdout:?}: {e}"))
-}
-
-async fn create_connection(http: &reqwest::Client, base: &str, key: &str) -> String {
-    let r = http
-        .post(format!("{base}/connections"))
-        .header("x-api-key", key)
-        .json(&json!({"customer_id": "c", "retailer_id": "walmart"}))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.expect("json")["connection_id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
-}
-
-fn jti_of(token: &str) -> String {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).expect("payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("b64");
-    serde_json::from_slice::<Value>(&bytes).expect("json")["jti"]
-        .as_str()
-        .expect("jti")
-        .to_owned()
-}
 
 async fn every_answered_token_survives_sigkill(db: TestDb) {
     let mut server = start(&db, &[]);

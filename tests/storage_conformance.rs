@@ -419,3 +419,25 @@ both_backends!(
     issuance_batches_are_atomic,
     a_schema_from_a_newer_release_is_refused,
 );
+
+#[test]
+fn migration_trees_are_in_lockstep() {
+    let names = |backend: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(format!(
+            "{}/migrations/{backend}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("migrations dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+        v.sort();
+        v
+    };
+    let sqlite = names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(
+        sqlite,
+        names("postgres"),
+        "same versions and names in both trees"
+    );
+}

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use sqlx::Connection as _;
 
+pub mod server;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

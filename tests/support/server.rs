@@ -1,0 +1,107 @@
+//! Running the real `tessera` binary in tests: start a server, run the CLI.
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use super::TestDb;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+pub fn db_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("tessera.db").display())
+}
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    /// The API key printed at bootstrap, if this start created it.
+    pub bootstrap_key: Option<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start(db: &TestDb, extra: &[&str]) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(extra)
+        .env_remove("TESSERA_KEK")
+        .envs(db.env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tessera starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut bootstrap_key = None;
+    let mut base = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        let trimmed = line.trim();
+        if trimmed.starts_with("tsk_") {
+            bootstrap_key = Some(trimmed.to_owned());
+        }
+        if let Some(addr) = trimmed.strip_prefix("tessera listening on ") {
+            base = Some(addr.to_owned());
+            break;
+        }
+    }
+    Server {
+        child,
+        base: base.expect("server announced its address"),
+        bootstrap_key,
+    }
+}
+
+pub fn cli(db: &TestDb, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("TESSERA_KEK")
+        .envs(db.env())
+        .output()
+        .expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn cli_json(db: &TestDb, args: &[&str]) -> Value {
+    let (ok, stdout, stderr) = cli(db, args);
+    assert!(ok, "{args:?} failed: {stderr}");
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{args:?} printed {stdout:?}: {e}"))
+}
+
+pub async fn create_connection(http: &reqwest::Client, base: &str, key: &str) -> String {
+    let r = http
+        .post(format!("{base}/connections"))
+        .header("x-api-key", key)
+        .json(&json!({"customer_id": "c", "retailer_id": "walmart"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.expect("json")["connection_id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+pub fn jti_of(token: &str) -> String {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("b64");
+    serde_json::from_slice::<Value>(&bytes).expect("json")["jti"]
+        .as_str()
+        .expect("jti")
+        .to_owned()
+}
