@@ -1,5 +1,5 @@
 //! The application: shared state, start-up (`App::build`) and the serve loop (`run_until`).
-use std::future::Future;
+use std::future::{Future, IntoFuture as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +10,10 @@ use crate::auth::api_key::PlainApiKey;
 use crate::config::ServeConfig;
 use crate::crypto::kek::Kek;
 use crate::domain::ids::ClientId;
+use crate::metrics::{Gauges, Metrics};
 use crate::storage::{ApiKeyRecord, Client, Store};
 use crate::token::clock::Clock;
-use crate::token::issuance::IssuanceLog;
+use crate::token::issuance::{IssuanceLog, IssuanceWriter};
 use crate::token::keyring::Keyring;
 use crate::token::mint::Minter;
 
@@ -23,6 +24,17 @@ pub struct AppState {
     pub minter: Arc<Minter>,
     pub keyring: Arc<Keyring>,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// The metrics page, with gauges read now.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(&Gauges {
+            pool: self.store.pool_stats(),
+            issuance_queue_depth: self.minter.issuance.queue_depth(),
+        })
+    }
 }
 
 /// The first client and key, created on an empty database.
@@ -34,16 +46,17 @@ pub struct Bootstrap {
 /// A built, bound application, ready to serve.
 pub struct App {
     listener: TcpListener,
-    router: axum::Router,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
-    issuance_task: tokio::task::JoinHandle<()>,
+    issuance_writer: IssuanceWriter,
     refresh_interval: Duration,
+    shutdown_grace: Duration,
     /// Set when this start created the default client and key.
     pub bootstrap: Option<Bootstrap>,
 }
 
 impl App {
-    /// Prepares the keyring, bootstraps an empty database, and binds the listener.
+    /// Prepares the keyring, bootstraps an empty database, and binds the listeners.
     pub async fn build(
         config: &ServeConfig,
         store: Arc<dyn Store>,
@@ -63,7 +76,7 @@ impl App {
             )
             .await?,
         );
-        let (issuance, issuance_task) = IssuanceLog::start(store.clone());
+        let (issuance, issuance_writer) = IssuanceLog::start(store.clone());
         let minter = Arc::new(Minter {
             keyring: keyring.clone(),
             issuance,
@@ -77,20 +90,25 @@ impl App {
             minter,
             keyring,
             clock,
+            metrics: Arc::new(Metrics::default()),
         };
-        let router = crate::http::router(state.clone());
-        let listener = TcpListener::bind(config.bind).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot listen on {} (TESSERA_BIND / --bind): {e}",
-                config.bind
-            )
-        })?;
+        let bind = |addr: SocketAddr, what: &'static str| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
+        };
+        let listener = bind(config.bind, "TESSERA_BIND / --bind").await?;
+        let metrics_listener = match config.metrics_bind {
+            Some(addr) => Some(bind(addr, "TESSERA_METRICS_BIND / --metrics-bind").await?),
+            None => None,
+        };
         Ok(App {
             listener,
-            router,
+            metrics_listener,
             state,
-            issuance_task,
+            issuance_writer,
             refresh_interval: Duration::from_secs(u64::from(config.key_refresh)),
+            shutdown_grace: Duration::from_secs(u64::from(config.shutdown_grace)),
             bootstrap,
         })
     }
@@ -102,32 +120,68 @@ impl App {
             .expect("bound listener has an address")
     }
 
+    /// The separate metrics listener's address, when one is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests and commits every
-    /// queued issuance record before returning.
+    /// Serves until `shutdown` completes; then stops accepting, lets in-flight requests finish
+    /// within the grace period, and commits every queued issuance record before returning.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let App {
             listener,
-            router,
+            metrics_listener,
             state,
-            issuance_task,
+            issuance_writer,
             refresh_interval,
+            shutdown_grace,
             ..
         } = self;
         let refresher = tokio::spawn(refresh_keys(state.keyring.clone(), refresh_interval));
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+
+        let metrics_task = metrics_listener.map(|l| {
+            let router = crate::http::metrics_router(state.clone());
+            tokio::spawn(
+                axum::serve(l, router)
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
+                    .into_future(),
+            )
+        });
+        let router = crate::http::router(state.clone(), metrics_task.is_none());
+        let serve = axum::serve(listener, router)
+            .with_graceful_shutdown(stopped(stop_rx.clone()))
+            .into_future();
+        let deadline = async {
+            stopped(stop_rx.clone()).await;
+            tokio::time::sleep(shutdown_grace).await;
+        };
+        tokio::select! {
+            result = serve => result?,
+            () = deadline => tracing::warn!(grace_secs = shutdown_grace.as_secs(), "grace period over: closing the connections still open"),
+        }
         refresher.abort();
-        // Dropping the last handles lets the issuance writer drain and stop.
-        drop(state);
-        let _ = issuance_task.await;
+        if let Some(t) = metrics_task {
+            t.abort();
+        }
+        issuance_writer.shutdown().await;
+        tracing::info!("stopped: every issuance record is committed");
         Ok(())
     }
 }

@@ -125,6 +125,15 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub key_refresh: u32,
 
+    /// Serve `/metrics` on this separate address instead of the main listener.
+    #[arg(long, env = "TESSERA_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub shutdown_grace: u32,
+
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -147,6 +156,8 @@ impl ServeConfig {
             algorithm: Algorithm::EdDsa,
             token_ttl: 900,
             key_refresh: 10,
+            metrics_bind: None,
+            shutdown_grace: 30,
             log_format: "text".into(),
             kek: KekArgs { kek: None },
         }

@@ -1,10 +1,12 @@
 //! The `tessera` binary: parse the command line and dispatch.
-use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = tessera::cli::Cli::parse();
-    match tessera::cli::run(cli).await {
+    let result = match tessera::cli::parse(std::env::args_os().collect()) {
+        Ok(cli) => tessera::cli::run(cli).await,
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -176,7 +176,7 @@ async fn losing_postgres_mid_load_gives_503s_and_service_resumes_by_itself() {
         (status, r.json::<Value>().await.unwrap_or(Value::Null))
     };
     let mut tokens = Vec::new();
-    let mut record = |status: StatusCode, body: &Value, tokens: &mut Vec<String>| {
+    let record = |status: StatusCode, body: &Value, tokens: &mut Vec<String>| {
         assert_ne!(
             status,
             StatusCode::INTERNAL_SERVER_ERROR,

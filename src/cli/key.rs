@@ -21,6 +21,7 @@ pub enum KeyCommand {
     },
     /// List a client's keys (ids and dates; never the secrets).
     List {
+        /// The client whose keys to list.
         #[arg(long)]
         client: String,
         /// Print JSON.

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use crate::config::DatabaseArgs;
 
 pub mod client;
+pub mod config_file;
 pub mod key;
 pub mod migrate;
 pub mod serve;
@@ -14,6 +15,11 @@ pub mod token;
 #[derive(Parser, Debug)]
 #[command(name = "tessera", version, about, long_about = None)]
 pub struct Cli {
+    /// A TOML configuration file (see `tessera config example`); flags and environment
+    /// variables override what it says.
+    #[arg(long, env = "TESSERA_CONFIG", global = true)]
+    pub config: Option<String>,
+
     #[command(flatten)]
     pub db: DatabaseArgs,
 
@@ -39,12 +45,33 @@ pub enum Command {
     /// Work with connection tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print a documented example configuration file with every key and its default.
+    Example,
+}
+
+/// Parses the command line, with the configuration file's settings layered underneath.
+pub fn parse(argv: Vec<std::ffi::OsString>) -> anyhow::Result<Cli> {
+    use clap::Parser as _;
+    let argv = config_file::apply(argv)?;
+    Ok(Cli::try_parse_from(argv).unwrap_or_else(|e| e.exit()))
 }
 
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Token(cmd) = cli.command {
-        return token::run(cmd);
+    match cli.command {
+        Command::Token(cmd) => return token::run(cmd),
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", config_file::example());
+            return Ok(());
+        }
+        _ => {}
     }
     crate::config::check_database_url(&cli.db.database_url)?;
     match cli.command {
@@ -53,7 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => client::run(&cli.db, cmd).await,
         Command::Key(cmd) => key::run(&cli.db, cmd).await,
         Command::SigningKey(cmd) => signing_key::run(&cli.db, cmd).await,
-        Command::Token(cmd) => token::run(cmd),
+        Command::Token(_) | Command::Config(_) => unreachable!("handled above"),
     }
 }
 

@@ -25,21 +25,29 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING))?;
-        let (id, key) = PlainApiKey::parse(&presented).ok_or(ApiError::Unauthorized(INVALID))?;
-        let record = state
-            .store
-            .find_api_key(&id)
-            .await?
-            .ok_or(ApiError::Unauthorized(INVALID))?;
-        if !record.digest.matches(&key) || record.revoked_at.is_some() {
-            return Err(ApiError::Unauthorized(INVALID));
+        let result = authenticate(parts, state).await;
+        if matches!(result, Err(ApiError::Unauthorized(_))) {
+            state.metrics.auth_failed();
         }
-        Ok(Caller {
-            client_id: record.client_id,
-            api_key_id: record.id,
-        })
+        result
     }
+}
+
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING))?;
+    let (id, key) = PlainApiKey::parse(&presented).ok_or(ApiError::Unauthorized(INVALID))?;
+    let record = state
+        .store
+        .find_api_key(&id)
+        .await?
+        .ok_or(ApiError::Unauthorized(INVALID))?;
+    if !record.digest.matches(&key) || record.revoked_at.is_some() {
+        return Err(ApiError::Unauthorized(INVALID));
+    }
+    Ok(Caller {
+        client_id: record.client_id,
+        api_key_id: record.id,
+    })
 }
 
 /// The API key a request presents: `X-Api-Key` first, else `Authorization: Bearer <key>`

@@ -2,11 +2,13 @@
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument as _;
 
 use crate::app::AppState;
 
@@ -21,10 +23,14 @@ pub mod validation;
 use error::ApiError;
 use routes::{connections, health, jwks, tokens};
 
-/// Every route tessera serves, with its layers.
-pub fn router(state: AppState) -> Router {
+/// The request id header, taken from the client when usable and returned on every answer.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Every route tessera serves, with its layers. `/metrics` is included unless it has a
+/// listener of its own.
+pub fn router(state: AppState, serve_metrics: bool) -> Router {
     let openapi = std::sync::Arc::new(openapi::document());
-    Router::new()
+    let mut router = Router::new()
         .route(
             "/connections",
             post(connections::create_connection).get(connections::list_connections),
@@ -45,34 +51,70 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/openapi.json",
             get(move || async move { axum::Json(openapi.as_ref().clone()) }),
-        )
+        );
+    if serve_metrics {
+        router = router.route("/metrics", get(metrics));
+    }
+    router
         .fallback(|| async { ApiError::NotFound("Not Found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
-        .layer(middleware::from_fn(log_request))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 ApiError::Internal("a request handler panicked".into()).into_response()
             },
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
-/// One log line per request: method, route template (never the raw path), status, latency.
-async fn log_request(req: Request, next: Next) -> Response {
+/// `/metrics` alone, for a separate metrics listener.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::NotFound("Not Found") })
+        .with_state(state)
+}
+
+async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.render_metrics(),
+    )
+}
+
+/// Per request: a request id (the client's `X-Request-Id` when it is short printable ASCII,
+/// else a new one) returned in the answer and attached to every log line of the request; one
+/// log line with the route template (never the raw path, which can hold ids), status and
+/// latency; and the request metrics.
+async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| ulid::Ulid::new().to_string());
     let method = req.method().clone();
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let resp = next.run(req).await;
-    tracing::info!(
-        %method,
-        route = route.as_deref().unwrap_or("<unmatched>"),
-        status = resp.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        "request"
-    );
+        .map_or("<unmatched>", |p| p.as_str())
+        .to_owned();
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    let latency = started.elapsed();
+    let status = resp.status().as_u16();
+    app.metrics
+        .observe_request(method.as_str(), &route, status, latency);
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    span.in_scope(|| tracing::info!(status, latency_us = latency.as_micros() as u64, "request"));
     resp
 }

@@ -204,6 +204,15 @@ pub fn document() -> Value {
                     }
                 }
             },
+            "/metrics": {
+                "get": {
+                    "tags": ["operations"],
+                    "summary": "Prometheus metrics",
+                    "description": "Served here unless a separate metrics listener is configured",
+                    "operationId": "metrics_metrics_get",
+                    "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "tags": ["docs"],

@@ -71,6 +71,17 @@ pub struct IssuedToken {
     pub expires_at: i64,
 }
 
+/// A connection pool's state, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open now.
+    pub size: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The most the pool may open.
+    pub max: u32,
+}
+
 /// Everything tessera keeps, as domain verbs. One implementation per backend.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -78,6 +89,8 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The connection pool's state now.
+    fn pool_stats(&self) -> PoolStats;
 
     async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
     async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;

@@ -162,6 +162,14 @@ macro_rules! sql_store {
         impl Store for $store {
             $($specific)*
 
+            fn pool_stats(&self) -> $crate::storage::PoolStats {
+                $crate::storage::PoolStats {
+                    size: self.pool.size(),
+                    idle: self.pool.num_idle() as u32,
+                    max: self.pool.options().get_max_connections(),
+                }
+            }
+
             async fn ping(&self) -> Result<(), StoreError> {
                 sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
                 Ok(())

@@ -21,25 +21,38 @@ pub struct IssuanceLog {
     tx: mpsc::Sender<Job>,
 }
 
+/// The writer task itself, for shutting it down.
+pub struct IssuanceWriter {
+    task: tokio::task::JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+}
+
+impl IssuanceWriter {
+    /// Refuses new records, commits every record already queued, then returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
 impl IssuanceLog {
-    /// Starts the writer task on `store`. It ends when every handle is dropped, after
-    /// committing what was queued.
-    pub fn start(store: Arc<dyn Store>) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the writer task on `store`.
+    pub fn start(store: Arc<dyn Store>) -> (Self, IssuanceWriter) {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        let task = tokio::spawn(writer(store, rx));
-        (Self { tx }, task)
+        let (stop, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(writer(store, rx, stop_rx));
+        (Self { tx }, IssuanceWriter { task, stop })
     }
 
     /// Records `token` durably; returns once it is committed.
     pub async fn record(&self, token: IssuedToken) -> Result<(), StoreError> {
+        let stopped = || StoreError::Unavailable("the issuance writer has stopped".into());
         let (done_tx, done_rx) = oneshot::channel();
         self.tx
             .send((token, done_tx))
             .await
-            .map_err(|_| StoreError::Unavailable("the issuance writer has stopped".into()))?;
-        done_rx
-            .await
-            .map_err(|_| StoreError::Unavailable("the issuance writer has stopped".into()))?
+            .map_err(|_| stopped())?;
+        done_rx.await.map_err(|_| stopped())?
     }
 
     /// Records waiting to be committed.
@@ -48,9 +61,30 @@ impl IssuanceLog {
     }
 }
 
-async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>) {
+async fn writer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::Receiver<Job>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    let mut stopping = false;
+    loop {
+        let received = if stopping {
+            rx.recv_many(&mut jobs, MAX_BATCH).await
+        } else {
+            tokio::select! {
+                n = rx.recv_many(&mut jobs, MAX_BATCH) => n,
+                _ = &mut stop => {
+                    // No new records; what is queued is still committed below.
+                    rx.close();
+                    stopping = true;
+                    continue;
+                }
+            }
+        };
+        if received == 0 {
+            return;
+        }
         let batch: Vec<IssuedToken> = jobs.iter().map(|(t, _)| t.clone()).collect();
         let result = store.record_tokens_issued(&batch).await;
         if let Err(e) = &result {

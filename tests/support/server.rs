@@ -28,13 +28,19 @@ impl Drop for Server {
 }
 
 pub fn start(db: &TestDb, extra: &[&str]) -> Server {
+    start_with(db, extra, &[], Stdio::null())
+}
+
+/// `tessera serve` with extra flags and environment, its log going to `stderr`.
+pub fn start_with(db: &TestDb, extra: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--bind", "127.0.0.1:0"])
         .args(extra)
         .env_remove("TESSERA_KEK")
         .envs(db.env())
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("tessera starts");
     let stdout = child.stdout.take().expect("stdout");

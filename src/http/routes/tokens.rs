@@ -45,6 +45,7 @@ pub async fn create_connection_token(
         ));
     }
     let connection_token = app.minter.mint(&connection, &caller.api_key_id).await?;
+    app.metrics.token_minted();
     Ok((
         StatusCode::CREATED,
         Json(ConnectionTokenResponse { connection_token }),

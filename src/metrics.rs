@@ -1,0 +1,220 @@
+//! Prometheus metrics, kept in-process and rendered in the text exposition format.
+//!
+//! Hand-written rather than a metrics crate: the set is small and fixed, and rendering it
+//! directly keeps the hot path to one short lock per request.
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::storage::PoolStats;
+
+/// Latency bucket upper bounds, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+#[derive(Default)]
+struct RouteStats {
+    by_status: BTreeMap<u16, u64>,
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum_secs: f64,
+}
+
+/// Every metric tessera exposes.
+#[derive(Default)]
+pub struct Metrics {
+    routes: Mutex<BTreeMap<(String, String), RouteStats>>,
+    tokens_minted: AtomicU64,
+    auth_failures: AtomicU64,
+    rate_limited: AtomicU64,
+}
+
+/// Values read at render time from elsewhere in the process.
+pub struct Gauges {
+    pub pool: PoolStats,
+    pub issuance_queue_depth: usize,
+}
+
+impl Metrics {
+    /// Counts one answered request under its route template (never the raw path).
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, latency: Duration) {
+        let secs = latency.as_secs_f64();
+        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = routes
+            .entry((method.to_owned(), route.to_owned()))
+            .or_default();
+        *stats.by_status.entry(status).or_default() += 1;
+        stats.count += 1;
+        stats.sum_secs += secs;
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            stats.buckets[i] += 1;
+        }
+    }
+
+    pub fn token_minted(&self) {
+        self.tokens_minted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn auth_failed(&self) {
+        self.auth_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text format.
+    pub fn render(&self, gauges: &Gauges) -> String {
+        let mut out = String::with_capacity(4096);
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        header(
+            &mut out,
+            "tessera_http_requests_total",
+            "counter",
+            "HTTP requests answered, by method, route template and status.",
+        );
+        for ((method, route), stats) in routes.iter() {
+            for (status, n) in &stats.by_status {
+                let _ = writeln!(
+                    out,
+                    "tessera_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                    escape(route)
+                );
+            }
+        }
+        header(
+            &mut out,
+            "tessera_http_request_duration_seconds",
+            "histogram",
+            "Time to answer, by method and route template.",
+        );
+        for ((method, route), stats) in routes.iter() {
+            let labels = format!("method=\"{method}\",route=\"{}\"", escape(route));
+            let mut cumulative = 0;
+            for (bound, n) in BUCKETS.iter().zip(stats.buckets) {
+                cumulative += n;
+                let _ = writeln!(
+                    out,
+                    "tessera_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "tessera_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                stats.count
+            );
+            let _ = writeln!(
+                out,
+                "tessera_http_request_duration_seconds_sum{{{labels}}} {}",
+                stats.sum_secs
+            );
+            let _ = writeln!(
+                out,
+                "tessera_http_request_duration_seconds_count{{{labels}}} {}",
+                stats.count
+            );
+        }
+        drop(routes);
+        let counters = [
+            (
+                "tessera_tokens_minted_total",
+                "Connection tokens minted and durably recorded.",
+                &self.tokens_minted,
+            ),
+            (
+                "tessera_auth_failures_total",
+                "Requests refused for a missing, unknown or revoked credential.",
+                &self.auth_failures,
+            ),
+            (
+                "tessera_rate_limited_requests_total",
+                "Requests refused with 429 by a rate limit.",
+                &self.rate_limited,
+            ),
+        ];
+        for (name, help, value) in counters {
+            header(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
+        header(
+            &mut out,
+            "tessera_db_pool_connections",
+            "gauge",
+            "Database connections held by this process, by state.",
+        );
+        let in_use = gauges.pool.size.saturating_sub(gauges.pool.idle);
+        let _ = writeln!(
+            out,
+            "tessera_db_pool_connections{{state=\"idle\"}} {}",
+            gauges.pool.idle
+        );
+        let _ = writeln!(
+            out,
+            "tessera_db_pool_connections{{state=\"in_use\"}} {in_use}"
+        );
+        header(
+            &mut out,
+            "tessera_db_pool_max_connections",
+            "gauge",
+            "The database pool's size limit.",
+        );
+        let _ = writeln!(out, "tessera_db_pool_max_connections {}", gauges.pool.max);
+        header(
+            &mut out,
+            "tessera_issuance_queue_depth",
+            "gauge",
+            "Issuance records waiting to be committed.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_issuance_queue_depth {}",
+            gauges.issuance_queue_depth
+        );
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let m = Metrics::default();
+        m.observe_request("POST", "/t", 201, Duration::from_micros(300));
+        m.observe_request("POST", "/t", 201, Duration::from_millis(3));
+        m.observe_request("POST", "/t", 422, Duration::from_secs(10));
+        let text = m.render(&Gauges {
+            pool: PoolStats {
+                size: 3,
+                idle: 1,
+                max: 8,
+            },
+            issuance_queue_depth: 2,
+        });
+        assert!(text.contains(
+            "tessera_http_requests_total{method=\"POST\",route=\"/t\",status=\"201\"} 2"
+        ));
+        assert!(text.contains("le=\"0.0005\"} 1"));
+        assert!(text.contains("le=\"0.005\"} 2"));
+        assert!(text.contains("le=\"5\"} 2"));
+        assert!(text.contains("le=\"+Inf\"} 3"));
+        assert!(text.contains("tessera_db_pool_connections{state=\"in_use\"} 2"));
+        assert!(text.contains("tessera_issuance_queue_depth 2"));
+    }
+}
