@@ -1,5 +1,14 @@
 //! Newtype identifiers, so a client id can never be passed where a connection id belongs.
 use std::fmt;
+use std::sync::Mutex;
+
+/// ULIDs from one monotonic generator: within a millisecond, each is the previous plus one.
+fn next_ulid() -> ulid::Ulid {
+    static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+    let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    // The random part overflows only after 2^80 ids in one millisecond; fall back to a fresh one.
+    generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
+}
 
 macro_rules! ulid_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -9,9 +18,10 @@ macro_rules! ulid_id {
         pub struct $name(String);
 
         impl $name {
-            /// A fresh, time-ordered identifier (a 26-character Crockford ULID).
+            /// A fresh identifier: a 26-character Crockford ULID, increasing within this
+            /// process, so ordering by id is ordering by creation here.
             pub fn generate() -> Self {
-                Self(ulid::Ulid::new().to_string())
+                Self(next_ulid().to_string())
             }
 
             /// Wraps a stored or user-supplied identifier; no format is imposed, since an

@@ -16,6 +16,7 @@ pub mod error;
 pub mod extract;
 pub mod json;
 pub mod openapi;
+pub mod paths;
 pub mod pyjson;
 pub mod routes;
 pub mod validation;
@@ -28,9 +29,12 @@ pub const REQUEST_ID: &str = "x-request-id";
 
 /// Every route tessera serves, with its layers. `/metrics` is included unless it has a
 /// listener of its own.
+///
+/// Two routers: the outer one sees every request first (request id, logging and metrics;
+/// path normalization before routing), the inner one routes.
 pub fn router(state: AppState, serve_metrics: bool) -> Router {
     let openapi = std::sync::Arc::new(openapi::document());
-    let mut router = Router::new()
+    let mut inner = Router::new()
         .route(
             "/connections",
             post(connections::create_connection).get(connections::list_connections),
@@ -53,10 +57,10 @@ pub fn router(state: AppState, serve_metrics: bool) -> Router {
             get(move || async move { axum::Json(openapi.as_ref().clone()) }),
         );
     if serve_metrics {
-        router = router.route("/metrics", get(metrics));
+        inner = inner.route("/metrics", get(metrics));
     }
-    router
-        .fallback(|| async { ApiError::NotFound("Not Found") })
+    let inner = inner
+        .fallback(paths::not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(
@@ -64,8 +68,29 @@ pub fn router(state: AppState, serve_metrics: bool) -> Router {
                 ApiError::Internal("a request handler panicked".into()).into_response()
             },
         ))
+        .layer(middleware::from_fn(tag_route))
+        .with_state(state.clone());
+    Router::new()
+        .fallback_service(inner)
+        .layer(middleware::from_fn(paths::normalize))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// The route template that answered, carried out on the response for [`observe`].
+#[derive(Clone)]
+struct RouteTemplate(String);
+
+async fn tag_route(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| RouteTemplate(p.as_str().to_owned()));
+    let mut resp = next.run(req).await;
+    if let Some(route) = route {
+        resp.extensions_mut().insert(route);
+    }
+    resp
 }
 
 /// `/metrics` alone, for a separate metrics listener.
@@ -100,16 +125,16 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
         .map(str::to_owned)
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("<unmatched>", |p| p.as_str())
-        .to_owned();
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = tracing::field::Empty);
     let mut resp = next.run(req).instrument(span.clone()).await;
     let latency = started.elapsed();
     let status = resp.status().as_u16();
+    let route = resp
+        .extensions()
+        .get::<RouteTemplate>()
+        .map_or("<unmatched>", |r| r.0.as_str())
+        .to_owned();
+    span.record("route", route.as_str());
     app.metrics
         .observe_request(method.as_str(), &route, status, latency);
     if let Ok(v) = HeaderValue::from_str(&request_id) {

@@ -22,7 +22,7 @@ pub enum JsonError {
 /// `"-Infinity"` (they cannot be echoed in JSON), and lone surrogates become U+FFFD.
 pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     let text = decode(bytes).ok_or(JsonError::Undecodable)?;
-    let mut p = Parser { s: &text, depth: 0 };
+    let mut p = Parser { s: &text };
     let start = p.skip_ws(0);
     let (value, end) = match p.value(start) {
         Ok(v) => v,
@@ -142,7 +142,14 @@ fn syntax(msg: &'static str, pos: usize) -> Fail {
 
 struct Parser<'a> {
     s: &'a [char],
-    depth: usize,
+}
+
+/// An open container while parsing: nesting is kept on the heap, not the call stack, so no
+/// input can overflow the stack.
+enum Frame {
+    Array(Vec<Value>),
+    /// An object and the key whose value is being read.
+    Object(Map<String, Value>, String),
 }
 
 impl Parser<'_> {
@@ -162,8 +169,95 @@ impl Parser<'_> {
         i + n <= self.s.len() && self.s[i..i + n].iter().copied().eq(word.chars())
     }
 
+    /// Reads `"key" :` starting at `i` (which must be the key's opening quote); returns the
+    /// key and where its value starts.
+    fn key(&self, i: usize) -> Result<(String, usize), Fail> {
+        if self.at(i) != Some('"') {
+            return Err(syntax(
+                "Expecting property name enclosed in double quotes",
+                i,
+            ));
+        }
+        let (key, next) = self.string(i + 1)?;
+        let colon = self.skip_ws(next);
+        if self.at(colon) != Some(':') {
+            return Err(syntax("Expecting ':' delimiter", colon));
+        }
+        Ok((key, self.skip_ws(colon + 1)))
+    }
+
     /// CPython's `scan_once`: a value starting exactly at `i`.
-    fn value(&mut self, i: usize) -> Result<(Value, usize), Fail> {
+    fn value(&mut self, mut i: usize) -> Result<(Value, usize), Fail> {
+        let mut stack: Vec<Frame> = Vec::new();
+        'value: loop {
+            // Read one value at `i`, or open a container and go read its first member.
+            let (mut value, mut end) = match self.at(i) {
+                Some(open @ ('{' | '[')) => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(Fail::Error(JsonError::Undecodable));
+                    }
+                    let j = self.skip_ws(i + 1);
+                    match (open, self.at(j)) {
+                        ('{', Some('}')) => (Value::Object(Map::new()), j + 1),
+                        ('[', Some(']')) => (Value::Array(Vec::new()), j + 1),
+                        ('{', _) => {
+                            let (key, next) = self.key(j)?;
+                            stack.push(Frame::Object(Map::new(), key));
+                            i = next;
+                            continue 'value;
+                        }
+                        _ => {
+                            stack.push(Frame::Array(Vec::new()));
+                            i = j;
+                            continue 'value;
+                        }
+                    }
+                }
+                _ => self.scalar(i)?,
+            };
+            // Hand the finished value to the containers it closes.
+            loop {
+                let j = self.skip_ws(end);
+                match stack.last_mut() {
+                    None => return Ok((value, end)),
+                    Some(Frame::Array(items)) => {
+                        items.push(value);
+                        match self.at(j) {
+                            Some(',') => {
+                                i = self.skip_ws(j + 1);
+                                continue 'value;
+                            }
+                            Some(']') => {}
+                            _ => return Err(syntax("Expecting ',' delimiter", j)),
+                        }
+                    }
+                    Some(Frame::Object(map, key)) => {
+                        // A repeated key keeps the last value, as Python's dict does.
+                        map.insert(std::mem::take(key), value);
+                        match self.at(j) {
+                            Some(',') => {
+                                let (next_key, next) = self.key(self.skip_ws(j + 1))?;
+                                *key = next_key;
+                                i = next;
+                                continue 'value;
+                            }
+                            Some('}') => {}
+                            _ => return Err(syntax("Expecting ',' delimiter", j)),
+                        }
+                    }
+                }
+                value = match stack.pop() {
+                    Some(Frame::Array(items)) => Value::Array(items),
+                    Some(Frame::Object(map, _)) => Value::Object(map),
+                    None => unreachable!("a frame was just inspected"),
+                };
+                end = j + 1;
+            }
+        }
+    }
+
+    /// A string, literal or number at `i`; `Stop(i)` when none starts there.
+    fn scalar(&self, i: usize) -> Result<(Value, usize), Fail> {
         let len = self.s.len();
         let Some(c) = self.at(i) else {
             return Err(Fail::Stop(i));
@@ -172,19 +266,6 @@ impl Parser<'_> {
             '"' => {
                 let (s, end) = self.string(i + 1)?;
                 return Ok((Value::String(s), end));
-            }
-            '{' | '[' => {
-                if self.depth >= MAX_DEPTH {
-                    return Err(Fail::Error(JsonError::Undecodable));
-                }
-                self.depth += 1;
-                let r = if c == '{' {
-                    self.object(i + 1)
-                } else {
-                    self.array(i + 1)
-                };
-                self.depth -= 1;
-                return r;
             }
             'n' if i + 3 < len && self.matches(i, "null") => return Ok((Value::Null, i + 4)),
             't' if i + 3 < len && self.matches(i, "true") => return Ok((Value::Bool(true), i + 4)),
@@ -344,55 +425,6 @@ impl Parser<'_> {
             v = (v << 4) | self.at(k)?.to_digit(16)?;
         }
         Some(v)
-    }
-
-    fn object(&mut self, start: usize) -> Result<(Value, usize), Fail> {
-        let mut map = Map::new();
-        let mut i = self.skip_ws(start);
-        if self.at(i) == Some('}') {
-            return Ok((Value::Object(map), i + 1));
-        }
-        loop {
-            if self.at(i) != Some('"') {
-                return Err(syntax(
-                    "Expecting property name enclosed in double quotes",
-                    i,
-                ));
-            }
-            let (key, next) = self.string(i + 1)?;
-            i = self.skip_ws(next);
-            if self.at(i) != Some(':') {
-                return Err(syntax("Expecting ':' delimiter", i));
-            }
-            i = self.skip_ws(i + 1);
-            let (v, next) = self.value(i)?;
-            // A repeated key keeps the last value, as Python's dict does.
-            map.insert(key, v);
-            i = self.skip_ws(next);
-            match self.at(i) {
-                Some('}') => return Ok((Value::Object(map), i + 1)),
-                Some(',') => i = self.skip_ws(i + 1),
-                _ => return Err(syntax("Expecting ',' delimiter", i)),
-            }
-        }
-    }
-
-    fn array(&mut self, start: usize) -> Result<(Value, usize), Fail> {
-        let mut items = Vec::new();
-        let mut i = self.skip_ws(start);
-        if self.at(i) == Some(']') {
-            return Ok((Value::Array(items), i + 1));
-        }
-        loop {
-            let (v, next) = self.value(i)?;
-            items.push(v);
-            i = self.skip_ws(next);
-            match self.at(i) {
-                Some(']') => return Ok((Value::Array(items), i + 1)),
-                Some(',') => i = self.skip_ws(i + 1),
-                _ => return Err(syntax("Expecting ',' delimiter", i)),
-            }
-        }
     }
 }
 

@@ -1,0 +1,151 @@
+"""The reference implementation of tessera's HTTP API on FastAPI + Pydantic v2.
+
+Every route tessera serves, written the way the FastAPI service it reproduces would write it,
+so a differential test can send both the same requests and compare answers. State is kept in
+memory; one API key (REF_API_KEY) belongs to the one client.
+
+Run: REF_API_KEY=... uvicorn reference_app:app --port 8801
+"""
+import itertools
+import os
+from typing import Literal, Optional, Union
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Response
+from pydantic import BaseModel, Field
+
+API_KEY = os.environ.get("REF_API_KEY", "")
+
+app = FastAPI()
+
+CONNECTIONS: dict = {}
+IDS = itertools.count(1)
+
+MISSING = "Not authenticated: send an API key in the X-Api-Key header"
+INVALID = "Invalid API key"
+
+
+def presented_key(authorization: Optional[str], x_api_key: Optional[str]) -> Optional[str]:
+    if x_api_key is not None and x_api_key.strip():
+        return x_api_key.strip()
+    if authorization is None:
+        return None
+    auth = authorization.strip()
+    scheme, rest = auth[:6], auth[6:]
+    if len(auth) < 6 or scheme.lower() != "bearer":
+        return None
+    if rest.startswith(":"):
+        rest = rest[1:]
+    elif not rest.startswith((" ", "\t")):
+        return None
+    rest = rest.strip()
+    return rest or None
+
+
+def caller(
+    authorization: Union[str, None] = Header(default=None),
+    x_api_key: Union[str, None] = Header(default=None),
+) -> str:
+    key = presented_key(authorization, x_api_key)
+    if key is None:
+        raise HTTPException(status_code=401, detail=MISSING, headers={"WWW-Authenticate": "Bearer"})
+    if key != API_KEY:
+        raise HTTPException(status_code=401, detail=INVALID, headers={"WWW-Authenticate": "Bearer"})
+    return "client"
+
+
+class CreateTokenRequest(BaseModel):
+    scope: Literal["access"] = Field(..., description="The intended scope of the token to be generated")
+
+
+class ConnectionTokenResponse(BaseModel):
+    connection_token: str
+
+
+class CreateConnection(BaseModel):
+    customer_id: str = Field(..., max_length=64)
+    retailer_id: str = Field(..., max_length=26)
+    email: Optional[str] = Field(None, max_length=64)
+    mobile: Optional[str] = Field(None, max_length=16)
+
+
+class UpdateConnection(BaseModel):
+    customer_id: Optional[str] = Field(None, max_length=64)
+    email: Optional[str] = Field(None, max_length=64)
+    mobile: Optional[str] = Field(None, max_length=16)
+    status: Optional[Literal["disconnected"]] = None
+
+
+class ConnectionResponse(BaseModel):
+    connection_id: str
+    customer_id: str
+    retailer_id: str
+    status: Literal["active", "initialized", "unauthenticated", "disconnected"]
+    email: Optional[str]
+    mobile: Optional[str]
+
+
+class GetConnectionsResponse(BaseModel):
+    connections: list[ConnectionResponse]
+
+
+def find(connection_id: str) -> dict:
+    c = CONNECTIONS.get(connection_id)
+    if c is None:
+        raise HTTPException(status_code=404, detail="Connection not found")
+    return c
+
+
+@app.post("/connections", status_code=201, response_model=ConnectionResponse, tags=["connection"])
+def create_connection(body: CreateConnection, _client: str = Depends(caller)):
+    cid = "%026d" % next(IDS)  # increasing, like tessera's ids
+    c = {"connection_id": cid, "status": "initialized", **body.model_dump()}
+    CONNECTIONS[cid] = c
+    return c
+
+
+@app.get("/connections", response_model=GetConnectionsResponse, tags=["connection"])
+def get_connections(customer_id: str = Query(...), _client: str = Depends(caller)):
+    found = [c for c in CONNECTIONS.values() if c["customer_id"] == customer_id]
+    return {"connections": sorted(found, key=lambda c: c["connection_id"])}
+
+
+@app.get("/connections/{connection_id}", response_model=ConnectionResponse, tags=["connection"])
+def get_connection(connection_id: str = Path(...), _client: str = Depends(caller)):
+    return find(connection_id)
+
+
+@app.patch("/connections/{connection_id}", response_model=ConnectionResponse, tags=["connection"])
+def update_connection(body: UpdateConnection, connection_id: str = Path(...), _client: str = Depends(caller)):
+    c = find(connection_id)
+    for field, value in body.model_dump(exclude_unset=True).items():
+        if value is None and field in ("customer_id", "status"):
+            continue
+        c[field] = value
+    return c
+
+
+@app.delete("/connections/{connection_id}", status_code=204, tags=["connection"])
+def delete_connection(connection_id: str = Path(...), _client: str = Depends(caller)):
+    find(connection_id)
+    del CONNECTIONS[connection_id]
+    return Response(status_code=204)
+
+
+@app.post(
+    "/connections/{connection_id}/token",
+    status_code=201,
+    response_model=ConnectionTokenResponse,
+    tags=["connection"],
+)
+def create_connection_token(
+    body: CreateTokenRequest,
+    connection_id: str = Path(..., description="A unique identifier for the connection"),
+    _client: str = Depends(caller),
+):
+    c = find(connection_id)
+    if c["status"] == "disconnected":
+        raise HTTPException(
+            status_code=409,
+            detail="Connection is disconnected: a disconnected connection cannot be issued tokens",
+        )
+    return {"connection_token": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJyZWYifQ.c2ln"}
