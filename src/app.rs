@@ -1,5 +1,5 @@
 //! The application: shared state, start-up (`App::build`) and the serve loop (`run_until`).
-use std::future::{Future, IntoFuture as _};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,8 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ pub struct App {
     issuance_writer: IssuanceWriter,
     refresh_interval: Duration,
     shutdown_grace: Duration,
+    limits: crate::http::server::Limits,
     /// Set when this start created the default client and key.
     pub bootstrap: Option<Bootstrap>,
 }
@@ -91,6 +94,7 @@ impl App {
             keyring,
             clock,
             metrics: Arc::new(Metrics::default()),
+            body_timeout: Duration::from_secs(u64::from(config.body_timeout)),
         };
         let bind = |addr: SocketAddr, what: &'static str| async move {
             TcpListener::bind(addr)
@@ -109,6 +113,10 @@ impl App {
             issuance_writer,
             refresh_interval: Duration::from_secs(u64::from(config.key_refresh)),
             shutdown_grace: Duration::from_secs(u64::from(config.shutdown_grace)),
+            limits: crate::http::server::Limits {
+                header_timeout: Duration::from_secs(u64::from(config.header_timeout)),
+                ..Default::default()
+            },
             bootstrap,
         })
     }
@@ -144,6 +152,7 @@ impl App {
             issuance_writer,
             refresh_interval,
             shutdown_grace,
+            limits,
             ..
         } = self;
         let refresher = tokio::spawn(refresh_keys(state.keyring.clone(), refresh_interval));
@@ -158,24 +167,23 @@ impl App {
 
         let metrics_task = metrics_listener.map(|l| {
             let router = crate::http::metrics_router(state.clone());
-            tokio::spawn(
-                axum::serve(l, router)
-                    .with_graceful_shutdown(stopped(stop_rx.clone()))
-                    .into_future(),
-            )
+            tokio::spawn(crate::http::server::serve(
+                l,
+                router,
+                limits,
+                stopped(stop_rx.clone()),
+                shutdown_grace,
+            ))
         });
         let router = crate::http::router(state.clone(), metrics_task.is_none());
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(stopped(stop_rx.clone()))
-            .into_future();
-        let deadline = async {
-            stopped(stop_rx.clone()).await;
-            tokio::time::sleep(shutdown_grace).await;
-        };
-        tokio::select! {
-            result = serve => result?,
-            () = deadline => tracing::warn!(grace_secs = shutdown_grace.as_secs(), "grace period over: closing the connections still open"),
-        }
+        crate::http::server::serve(
+            listener,
+            router,
+            limits,
+            stopped(stop_rx.clone()),
+            shutdown_grace,
+        )
+        .await;
         refresher.abort();
         if let Some(t) = metrics_task {
             t.abort();

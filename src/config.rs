@@ -134,6 +134,17 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub shutdown_grace: u32,
 
+    /// Seconds a client gets to send a request's headers (also how long an idle kept-alive
+    /// connection stays open).
+    #[arg(long, env = "TESSERA_HEADER_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub header_timeout: u32,
+
+    /// Seconds a client gets to send a request's body before it is answered 408.
+    #[arg(long, env = "TESSERA_BODY_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub body_timeout: u32,
+
     /// Log format: `text` for people, `json` for log pipelines.
     #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -158,6 +169,8 @@ impl ServeConfig {
             key_refresh: 10,
             metrics_bind: None,
             shutdown_grace: 30,
+            header_timeout: 10,
+            body_timeout: 10,
             log_format: "text".into(),
             kek: KekArgs { kek: None },
         }

@@ -24,6 +24,11 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("Request headers too large: the limit is {0} bytes")]
+    HeadersTooLarge(usize),
+    /// 408: the body did not arrive in time.
+    #[error("Request body not received within {0} seconds")]
+    RequestTimeout(u64),
     #[error("Method Not Allowed")]
     MethodNotAllowed,
     /// 503: the database cannot be reached; retry later.
@@ -43,6 +48,8 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -8,6 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 use super::error::ApiError;
 use super::pyjson::{self, JsonError};
 use super::validation::{FieldError, RawBody};
+use crate::app::AppState;
 
 /// The largest body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -15,21 +16,26 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// A request body, read and classified but not yet validated against a model.
 pub struct ApiBody(pub RawBody);
 
-impl<S: Send + Sync> FromRequest<S> for ApiBody {
+impl FromRequest<AppState> for ApiBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let is_json = req
             .headers()
             .get(CONTENT_TYPE)
             .is_some_and(|v| is_json_content_type(v.as_bytes()));
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(MAX_BODY_BYTES)
-            } else {
-                ApiError::BadBody
-            }
-        })?;
+        // A client that trickles its body is cut off instead of holding a task forever.
+        let read = tokio::time::timeout(state.body_timeout, Bytes::from_request(req, state));
+        let bytes = read
+            .await
+            .map_err(|_| ApiError::RequestTimeout(state.body_timeout.as_secs()))?
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(MAX_BODY_BYTES)
+                } else {
+                    ApiError::BadBody
+                }
+            })?;
         Ok(ApiBody(classify(&bytes, is_json)?))
     }
 }

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod paths;
 pub mod pyjson;
 pub mod routes;
+pub mod server;
 pub mod validation;
 
 use error::ApiError;
@@ -33,6 +34,11 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Two routers: the outer one sees every request first (request id, logging and metrics;
 /// path normalization before routing), the inner one routes.
 pub fn router(state: AppState, serve_metrics: bool) -> Router {
+    router_with(state, serve_metrics, Router::new())
+}
+
+/// [`router`] with `extra` routes served beside tessera's own, under the same layers.
+pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>) -> Router {
     let openapi = std::sync::Arc::new(openapi::document());
     let mut inner = Router::new()
         .route(
@@ -60,6 +66,7 @@ pub fn router(state: AppState, serve_metrics: bool) -> Router {
         inner = inner.route("/metrics", get(metrics));
     }
     let inner = inner
+        .merge(extra)
         .fallback(paths::not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
@@ -73,8 +80,27 @@ pub fn router(state: AppState, serve_metrics: bool) -> Router {
     Router::new()
         .fallback_service(inner)
         .layer(middleware::from_fn(paths::normalize))
+        .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// The most header bytes (names and values) one request may carry.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses requests whose headers add up to more than [`MAX_HEADER_BYTES`] with a 431 that
+/// says so. (The connection layer refuses far larger header blocks, and too many fields,
+/// before they are parsed.)
+async fn limit_headers(req: Request, next: Next) -> Response {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if size > MAX_HEADER_BYTES {
+        return ApiError::HeadersTooLarge(MAX_HEADER_BYTES).into_response();
+    }
+    next.run(req).await
 }
 
 /// The route template that answered, carried out on the response for [`observe`].

@@ -91,6 +91,10 @@ fn bad_body() -> (&'static str, Value) {
     )
 }
 
+fn timeout() -> (&'static str, Value) {
+    ("408", error("The request body did not arrive in time"))
+}
+
 fn not_found() -> (&'static str, Value) {
     (
         "404",
@@ -122,7 +126,7 @@ pub fn document() -> Value {
                     "requestBody": {"required": true, "content": json_schema_ref("CreateConnection")},
                     "responses": responses(
                         ("201", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")})),
-                        &[bad_body(), too_large()]),
+                        &[bad_body(), too_large(), timeout()]),
                 },
                 "get": {
                     "tags": ["connection"],
@@ -151,7 +155,7 @@ pub fn document() -> Value {
                     "operationId": "update_connection_connections__connection_id__patch",
                     "parameters": params(true),
                     "requestBody": {"required": true, "content": json_schema_ref("UpdateConnection")},
-                    "responses": responses(connection_response, &[not_found(), bad_body(), too_large()]),
+                    "responses": responses(connection_response, &[not_found(), bad_body(), too_large(), timeout()]),
                 },
                 "delete": {
                     "tags": ["connection"],
@@ -172,7 +176,7 @@ pub fn document() -> Value {
                     "requestBody": {"required": true, "content": json_schema_ref("CreateTokenRequest")},
                     "responses": responses(
                         ("201", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionTokenResponse")})),
-                        &[not_found(), bad_body(), too_large(),
+                        &[not_found(), bad_body(), too_large(), timeout(),
                           ("409", error("The connection is disconnected"))]),
                 }
             },

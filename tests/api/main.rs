@@ -4,6 +4,7 @@ mod contract;
 mod health;
 mod helpers;
 mod jwks;
+mod limits;
 mod openapi;
 #[path = "../support/mod.rs"]
 mod support;

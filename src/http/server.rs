@@ -1,0 +1,82 @@
+//! The HTTP/1.1 server loop, with the limits a public listener needs: a deadline for request
+//! headers (slow or idle clients are closed), a cap on header count and size (431), and a
+//! graceful shutdown that lets in-flight requests finish within a grace period.
+use std::future::Future;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+
+/// Connection-level limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest wait for a request's headers, including on an idle kept-alive connection.
+    pub header_timeout: Duration,
+    /// Most header fields in one request.
+    pub max_headers: usize,
+    /// Largest read buffer, which bounds the header block's size.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            max_headers: 64,
+            max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and waits
+/// up to `grace` for open connections to finish their requests.
+pub async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = TowerToHyperService::new(router.clone());
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection closed with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(grace_secs = grace.as_secs(), "grace period over: closing the connections still open");
+        }
+    }
+}
