@@ -32,10 +32,8 @@ pub struct AppState {
 impl AppState {
     /// The metrics page, with gauges read now.
     pub fn render_metrics(&self) -> String {
-        self.metrics.render(&Gauges {
-            pool: self.store.pool_stats(),
-            issuance_queue_depth: self.minter.issuance.queue_depth(),
-        })
+        self.metrics
+            .render(&Gauges { pool: self.store.pool_stats(), issuance_queue_depth: self.minter.issuance.queue_depth() })
     }
 }
 
@@ -69,16 +67,7 @@ impl App {
         let bootstrap = bootstrap_default_client(store.as_ref(), clock.now()).await?;
         let ttl = i64::from(config.token_ttl);
         // A retired key stays published for a full token lifetime plus five minutes' leeway.
-        let keyring = Arc::new(
-            Keyring::open(
-                store.clone(),
-                kek,
-                config.algorithm,
-                clock.clone(),
-                ttl + 300,
-            )
-            .await?,
-        );
+        let keyring = Arc::new(Keyring::open(store.clone(), kek, config.algorithm, clock.clone(), ttl + 300).await?);
         let (issuance, issuance_writer) = IssuanceLog::start(store.clone());
         let minter = Arc::new(Minter {
             keyring: keyring.clone(),
@@ -97,9 +86,7 @@ impl App {
             body_timeout: Duration::from_secs(u64::from(config.body_timeout)),
         };
         let bind = |addr: SocketAddr, what: &'static str| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
+            TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
         };
         let listener = bind(config.bind, "TESSERA_BIND / --bind").await?;
         let metrics_listener = match config.metrics_bind {
@@ -123,16 +110,12 @@ impl App {
 
     pub fn local_addr(&self) -> SocketAddr {
         // A bound TCP listener always has a local address.
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.listener.local_addr().expect("bound listener has an address")
     }
 
     /// The separate metrics listener's address, when one is configured.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -141,19 +124,9 @@ impl App {
 
     /// Serves until `shutdown` completes; then stops accepting, lets in-flight requests finish
     /// within the grace period, and commits every queued issuance record before returning.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let App {
-            listener,
-            metrics_listener,
-            state,
-            issuance_writer,
-            refresh_interval,
-            shutdown_grace,
-            limits,
-            ..
+            listener, metrics_listener, state, issuance_writer, refresh_interval, shutdown_grace, limits, ..
         } = self;
         let refresher = tokio::spawn(refresh_keys(state.keyring.clone(), refresh_interval));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -167,23 +140,10 @@ impl App {
 
         let metrics_task = metrics_listener.map(|l| {
             let router = crate::http::metrics_router(state.clone());
-            tokio::spawn(crate::http::server::serve(
-                l,
-                router,
-                limits,
-                stopped(stop_rx.clone()),
-                shutdown_grace,
-            ))
+            tokio::spawn(crate::http::server::serve(l, router, limits, stopped(stop_rx.clone()), shutdown_grace))
         });
         let router = crate::http::router(state.clone(), metrics_task.is_none());
-        crate::http::server::serve(
-            listener,
-            router,
-            limits,
-            stopped(stop_rx.clone()),
-            shutdown_grace,
-        )
-        .await;
+        crate::http::server::serve(listener, router, limits, stopped(stop_rx.clone()), shutdown_grace).await;
         refresher.abort();
         if let Some(t) = metrics_task {
             t.abort();
@@ -205,15 +165,8 @@ async fn refresh_keys(keyring: Arc<Keyring>, every: Duration) {
     }
 }
 
-async fn bootstrap_default_client(
-    store: &dyn Store,
-    now: i64,
-) -> anyhow::Result<Option<Bootstrap>> {
-    let client = Client {
-        id: ClientId::generate(),
-        name: "default".into(),
-        created_at: now,
-    };
+async fn bootstrap_default_client(store: &dyn Store, now: i64) -> anyhow::Result<Option<Bootstrap>> {
+    let client = Client { id: ClientId::generate(), name: "default".into(), created_at: now };
     let (key_id, api_key) = PlainApiKey::generate();
     let record = ApiKeyRecord {
         id: key_id,
@@ -223,8 +176,5 @@ async fn bootstrap_default_client(
         revoked_at: None,
     };
     let created = store.bootstrap_client(&client, &record).await?;
-    Ok(created.then_some(Bootstrap {
-        client_id: client.id,
-        api_key,
-    }))
+    Ok(created.then_some(Bootstrap { client_id: client.id, api_key }))
 }

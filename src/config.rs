@@ -34,10 +34,7 @@ pub struct DatabaseArgs {
 
 impl DatabaseArgs {
     pub fn options(&self) -> storage::DbOptions {
-        storage::DbOptions {
-            pool_size: self.db_pool_size,
-            timeout: std::time::Duration::from_secs(self.db_timeout),
-        }
+        storage::DbOptions { pool_size: self.db_pool_size, timeout: std::time::Duration::from_secs(self.db_timeout) }
     }
 }
 
@@ -62,8 +59,7 @@ impl KekArgs {
     /// The KEK from config, else (SQLite only) from the key file beside the database.
     pub fn resolve(&self, database_url: &str) -> anyhow::Result<(Kek, KekSource)> {
         if let Some(v) = &self.kek {
-            let kek =
-                Kek::from_base64(v).map_err(|e| anyhow::anyhow!("TESSERA_KEK / --kek: {e}"))?;
+            let kek = Kek::from_base64(v).map_err(|e| anyhow::anyhow!("TESSERA_KEK / --kek: {e}"))?;
             return Ok((kek, KekSource::Config));
         }
         match Backend::of(database_url)? {
@@ -179,10 +175,7 @@ impl ServeConfig {
 
 /// Checks a database URL names a backend tessera has, with an actionable message.
 pub fn check_database_url(url: &str) -> anyhow::Result<()> {
-    Backend::of(url).map(|_| ()).map_err(|e| {
-        anyhow::anyhow!(
-            "TESSERA_DATABASE_URL / --database-url {}: {e}",
-            storage::redact_url(url)
-        )
-    })
+    Backend::of(url)
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("TESSERA_DATABASE_URL / --database-url {}: {e}", storage::redact_url(url)))
 }

@@ -11,9 +11,7 @@ use std::time::Duration;
 use crate::storage::PoolStats;
 
 /// Latency bucket upper bounds, in seconds.
-const BUCKETS: [f64; 12] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-];
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 
 #[derive(Default)]
 struct RouteStats {
@@ -43,9 +41,7 @@ impl Metrics {
     pub fn observe_request(&self, method: &str, route: &str, status: u16, latency: Duration) {
         let secs = latency.as_secs_f64();
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let stats = routes
-            .entry((method.to_owned(), route.to_owned()))
-            .or_default();
+        let stats = routes.entry((method.to_owned(), route.to_owned())).or_default();
         *stats.by_status.entry(status).or_default() += 1;
         stats.count += 1;
         stats.sum_secs += secs;
@@ -101,39 +97,20 @@ impl Metrics {
                     "tessera_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
                 );
             }
-            let _ = writeln!(
-                out,
-                "tessera_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                stats.count
-            );
-            let _ = writeln!(
-                out,
-                "tessera_http_request_duration_seconds_sum{{{labels}}} {}",
-                stats.sum_secs
-            );
-            let _ = writeln!(
-                out,
-                "tessera_http_request_duration_seconds_count{{{labels}}} {}",
-                stats.count
-            );
+            let _ =
+                writeln!(out, "tessera_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", stats.count);
+            let _ = writeln!(out, "tessera_http_request_duration_seconds_sum{{{labels}}} {}", stats.sum_secs);
+            let _ = writeln!(out, "tessera_http_request_duration_seconds_count{{{labels}}} {}", stats.count);
         }
         drop(routes);
         let counters = [
-            (
-                "tessera_tokens_minted_total",
-                "Connection tokens minted and durably recorded.",
-                &self.tokens_minted,
-            ),
+            ("tessera_tokens_minted_total", "Connection tokens minted and durably recorded.", &self.tokens_minted),
             (
                 "tessera_auth_failures_total",
                 "Requests refused for a missing, unknown or revoked credential.",
                 &self.auth_failures,
             ),
-            (
-                "tessera_rate_limited_requests_total",
-                "Requests refused with 429 by a rate limit.",
-                &self.rate_limited,
-            ),
+            ("tessera_rate_limited_requests_total", "Requests refused with 429 by a rate limit.", &self.rate_limited),
         ];
         for (name, help, value) in counters {
             header(&mut out, name, "counter", help);
@@ -146,33 +123,12 @@ impl Metrics {
             "Database connections held by this process, by state.",
         );
         let in_use = gauges.pool.size.saturating_sub(gauges.pool.idle);
-        let _ = writeln!(
-            out,
-            "tessera_db_pool_connections{{state=\"idle\"}} {}",
-            gauges.pool.idle
-        );
-        let _ = writeln!(
-            out,
-            "tessera_db_pool_connections{{state=\"in_use\"}} {in_use}"
-        );
-        header(
-            &mut out,
-            "tessera_db_pool_max_connections",
-            "gauge",
-            "The database pool's size limit.",
-        );
+        let _ = writeln!(out, "tessera_db_pool_connections{{state=\"idle\"}} {}", gauges.pool.idle);
+        let _ = writeln!(out, "tessera_db_pool_connections{{state=\"in_use\"}} {in_use}");
+        header(&mut out, "tessera_db_pool_max_connections", "gauge", "The database pool's size limit.");
         let _ = writeln!(out, "tessera_db_pool_max_connections {}", gauges.pool.max);
-        header(
-            &mut out,
-            "tessera_issuance_queue_depth",
-            "gauge",
-            "Issuance records waiting to be committed.",
-        );
-        let _ = writeln!(
-            out,
-            "tessera_issuance_queue_depth {}",
-            gauges.issuance_queue_depth
-        );
+        header(&mut out, "tessera_issuance_queue_depth", "gauge", "Issuance records waiting to be committed.");
+        let _ = writeln!(out, "tessera_issuance_queue_depth {}", gauges.issuance_queue_depth);
         out
     }
 }
@@ -183,10 +139,7 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -199,17 +152,8 @@ mod tests {
         m.observe_request("POST", "/t", 201, Duration::from_micros(300));
         m.observe_request("POST", "/t", 201, Duration::from_millis(3));
         m.observe_request("POST", "/t", 422, Duration::from_secs(10));
-        let text = m.render(&Gauges {
-            pool: PoolStats {
-                size: 3,
-                idle: 1,
-                max: 8,
-            },
-            issuance_queue_depth: 2,
-        });
-        assert!(text.contains(
-            "tessera_http_requests_total{method=\"POST\",route=\"/t\",status=\"201\"} 2"
-        ));
+        let text = m.render(&Gauges { pool: PoolStats { size: 3, idle: 1, max: 8 }, issuance_queue_depth: 2 });
+        assert!(text.contains("tessera_http_requests_total{method=\"POST\",route=\"/t\",status=\"201\"} 2"));
         assert!(text.contains("le=\"0.0005\"} 1"));
         assert!(text.contains("le=\"0.005\"} 2"));
         assert!(text.contains("le=\"5\"} 2"));

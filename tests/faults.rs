@@ -26,11 +26,9 @@ struct PrivatePostgres {
 
 impl PrivatePostgres {
     fn create() -> Option<Self> {
-        let bin = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.path().join("bin"))
-                .find(|p| p.join("initdb").exists())
-        });
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|d| d.filter_map(Result::ok).map(|e| e.path().join("bin")).find(|p| p.join("initdb").exists()));
         let Some(bin) = bin else {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("no PostgreSQL server binaries under /usr/lib/postgresql and CI=true");
@@ -39,35 +37,17 @@ impl PrivatePostgres {
             return None;
         };
         let dir = tempfile::tempdir().expect("tempdir");
-        let run_as_postgres = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout.trim_ascii() == b"0")
-            .unwrap_or(false);
+        let run_as_postgres =
+            Command::new("id").arg("-u").output().map(|o| o.stdout.trim_ascii() == b"0").unwrap_or(false);
         if run_as_postgres {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(dir.path())
-                .status()
-                .expect("chown");
+            let status =
+                Command::new("chown").args(["-R", "postgres:postgres"]).arg(dir.path()).status().expect("chown");
             assert!(status.success());
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let pg = PrivatePostgres {
-            dir,
-            bin,
-            port,
-            run_as_postgres,
-        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+        let pg = PrivatePostgres { dir, bin, port, run_as_postgres };
         let data = pg.data();
-        pg.run(
-            "initdb",
-            &["-D", &data, "-U", "postgres", "--auth=trust", "--no-sync"],
-        );
+        pg.run("initdb", &["-D", &data, "-U", "postgres", "--auth=trust", "--no-sync"]);
         pg.start();
         Some(pg)
     }
@@ -86,31 +66,18 @@ impl PrivatePostgres {
             Command::new(&exe)
         };
         let out = cmd.args(args).output().expect("runs");
-        assert!(
-            out.status.success(),
-            "{tool} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{tool} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
     fn start(&self) {
-        let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            self.port,
-            self.dir.path().display()
-        );
+        let opts =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.path().display());
         let log = self.dir.path().join("log").display().to_string();
-        self.run(
-            "pg_ctl",
-            &["-D", &self.data(), "-o", &opts, "-l", &log, "-w", "start"],
-        );
+        self.run("pg_ctl", &["-D", &self.data(), "-o", &opts, "-l", &log, "-w", "start"]);
     }
 
     fn stop(&self) {
-        self.run(
-            "pg_ctl",
-            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
-        );
+        self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
     }
 
     fn url(&self) -> String {
@@ -146,23 +113,13 @@ async fn losing_postgres_mid_load_gives_503s_and_service_resumes_by_itself() {
     let server = start(&db, &["--db-timeout", "2", "--db-pool-size", "4"]);
     let key = server.bootstrap_key.clone().expect("bootstrapped");
     // Every request is bounded: a hang fails the test instead of stalling it.
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
     let conn = create_connection(&http, &server.base, &key).await;
     let url = format!("{}/connections/{conn}/token", server.base);
     let ready = |http: reqwest::Client, base: String| async move {
-        http.get(format!("{base}/readyz"))
-            .send()
-            .await
-            .expect("readyz answers")
-            .status()
+        http.get(format!("{base}/readyz")).send().await.expect("readyz answers").status()
     };
-    assert_eq!(
-        ready(http.clone(), server.base.clone()).await,
-        StatusCode::OK
-    );
+    assert_eq!(ready(http.clone(), server.base.clone()).await, StatusCode::OK);
 
     let mint = |http: reqwest::Client, url: String, key: String| async move {
         let r = http
@@ -177,29 +134,17 @@ async fn losing_postgres_mid_load_gives_503s_and_service_resumes_by_itself() {
     };
     let mut tokens = Vec::new();
     let record = |status: StatusCode, body: &Value, tokens: &mut Vec<String>| {
-        assert_ne!(
-            status,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "never a 500: {body}"
-        );
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "never a 500: {body}");
         if status == StatusCode::CREATED {
             tokens.push(body["connection_token"].as_str().expect("token").to_owned());
         } else {
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-            assert!(
-                body["detail"]
-                    .as_str()
-                    .expect("detail")
-                    .contains("database"),
-                "{body}"
-            );
+            assert!(body["detail"].as_str().expect("detail").contains("database"), "{body}");
         }
     };
 
     // Load in flight while the database dies.
-    let load: Vec<_> = (0..40)
-        .map(|_| tokio::spawn(mint(http.clone(), url.clone(), key.clone())))
-        .collect();
+    let load: Vec<_> = (0..40).map(|_| tokio::spawn(mint(http.clone(), url.clone(), key.clone()))).collect();
     pg.stop();
     for t in load {
         let (status, body) = t.await.expect("joined");
@@ -214,14 +159,8 @@ async fn losing_postgres_mid_load_gives_503s_and_service_resumes_by_itself() {
             unavailable += 1;
         }
     }
-    assert_eq!(
-        unavailable, 5,
-        "every request while the database is down is a 503"
-    );
-    assert_eq!(
-        ready(http.clone(), server.base.clone()).await,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    assert_eq!(unavailable, 5, "every request while the database is down is a 503");
+    assert_eq!(ready(http.clone(), server.base.clone()).await, StatusCode::SERVICE_UNAVAILABLE);
 
     // The database returns; the same process serves again without a restart.
     pg.start();
@@ -242,13 +181,6 @@ async fn losing_postgres_mid_load_gives_503s_and_service_resumes_by_itself() {
     let store = tessera::storage::connect(&pg.url()).await.expect("store");
     for t in &tokens {
         let jti = jti_of(t);
-        assert!(
-            store
-                .find_issued_token(&TokenId::from_string(jti.clone()))
-                .await
-                .expect("query")
-                .is_some(),
-            "{jti}"
-        );
+        assert!(store.find_issued_token(&TokenId::from_string(jti.clone())).await.expect("query").is_some(), "{jti}");
     }
 }

@@ -24,21 +24,11 @@ async fn every_answered_token_survives_sigkill(db: TestDb) {
     for _ in 0..300 {
         let (http, url, key, tx) = (http.clone(), url.clone(), key.clone(), tx.clone());
         tokio::spawn(async move {
-            let resp = http
-                .post(url.as_str())
-                .header("x-api-key", key)
-                .json(&json!({"scope": "access"}))
-                .send()
-                .await;
+            let resp = http.post(url.as_str()).header("x-api-key", key).json(&json!({"scope": "access"})).send().await;
             if let Ok(r) = resp {
                 if r.status() == 201 {
                     if let Ok(v) = r.json::<Value>().await {
-                        let _ = tx.send(
-                            v["connection_token"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_owned(),
-                        );
+                        let _ = tx.send(v["connection_token"].as_str().unwrap_or_default().to_owned());
                     }
                 }
             }
@@ -59,14 +49,8 @@ async fn every_answered_token_survives_sigkill(db: TestDb) {
     let store = tessera::storage::connect(&db.url).await.expect("reopen");
     for token in &tokens {
         let jti = jti_of(token);
-        let rec = store
-            .find_issued_token(&TokenId::from_string(jti.clone()))
-            .await
-            .expect("query");
-        assert!(
-            rec.is_some(),
-            "token {jti} was answered but its issuance record is gone"
-        );
+        let rec = store.find_issued_token(&TokenId::from_string(jti.clone())).await.expect("query");
+        assert!(rec.is_some(), "token {jti} was answered but its issuance record is gone");
     }
     assert!(tokens.len() >= 40);
 }
@@ -82,20 +66,14 @@ async fn cli_manages_clients_and_keys_and_the_server_honours_them(db: TestDb) {
     let listed = cli_json(&db, &["key", "list", "--client", client_id, "--json"]);
     assert_eq!(listed.as_array().expect("list").len(), 1);
     assert_eq!(listed[0]["key_id"], key_id.as_str());
-    assert!(
-        !listed.to_string().contains(&key[10..]),
-        "listing never shows a secret"
-    );
+    assert!(!listed.to_string().contains(&key[10..]), "listing never shows a secret");
 
     let (ok, _, stderr) = cli(&db, &["key", "create", "--client", "no-such-client"]);
     assert!(!ok && stderr.contains("no client"), "{stderr}");
 
     // Start a server on the database the CLI made: it must not bootstrap, and the key works.
     let server = start(&db, &[]);
-    assert!(
-        server.bootstrap_key.is_none(),
-        "a database with clients is not bootstrapped"
-    );
+    assert!(server.bootstrap_key.is_none(), "a database with clients is not bootstrapped");
     let http = reqwest::Client::new();
     let conn = create_connection(&http, &server.base, &key).await;
     let mint = || {
@@ -107,28 +85,17 @@ async fn cli_manages_clients_and_keys_and_the_server_honours_them(db: TestDb) {
 
     let revoked = cli_json(&db, &["key", "revoke", &key_id, "--json"]);
     assert!(revoked["revoked_at"].is_i64());
-    assert_eq!(
-        mint().send().await.expect("sent").status(),
-        401,
-        "revocation is honoured at once"
-    );
+    assert_eq!(mint().send().await.expect("sent").status(), 401, "revocation is honoured at once");
 
     // Rotation through the CLI is picked up by the running server (refresh interval 10 s is
     // too slow for a test, so this server is asked via a fresh one below).
     let rotated = cli_json(&db, &["signing-key", "rotate", "--json"]);
     let keys = cli_json(&db, &["signing-key", "list", "--json"]);
-    let states: Vec<_> = keys
-        .as_array()
-        .expect("keys")
-        .iter()
-        .map(|k| (k["kid"].clone(), k["state"].clone()))
-        .collect();
+    let states: Vec<_> =
+        keys.as_array().expect("keys").iter().map(|k| (k["kid"].clone(), k["state"].clone())).collect();
     assert!(states.contains(&(rotated["kid"].clone(), json!("active"))));
     assert_eq!(states.iter().filter(|(_, s)| s == "active").count(), 1);
-    assert!(
-        !keys.to_string().contains("sealed"),
-        "no key material is listed"
-    );
+    assert!(!keys.to_string().contains("sealed"), "no key material is listed");
 }
 
 async fn two_servers_starting_at_once_bootstrap_one_client_and_one_active_key(first: TestDb) {
@@ -141,19 +108,11 @@ async fn two_servers_starting_at_once_bootstrap_one_client_and_one_active_key(fi
             let b = s.spawn(|| start(&db, &[]));
             (a.join().expect("a"), b.join().expect("b"))
         });
-        let printed = [&a, &b]
-            .iter()
-            .filter(|s| s.bootstrap_key.is_some())
-            .count();
+        let printed = [&a, &b].iter().filter(|s| s.bootstrap_key.is_some()).count();
         assert_eq!(printed, 1, "exactly one start creates the default client");
         drop((a, b));
         let keys = cli_json(&db, &["signing-key", "list", "--json"]);
-        let active = keys
-            .as_array()
-            .expect("keys")
-            .iter()
-            .filter(|k| k["state"] == "active")
-            .count();
+        let active = keys.as_array().expect("keys").iter().filter(|k| k["state"] == "active").count();
         assert_eq!(active, 1, "one active signing key");
     }
 }
@@ -163,40 +122,18 @@ fn bad_configuration_stops_start_up_with_a_message_that_says_what_to_fix() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = db_url(dir.path());
     let cases: &[(&[&str], &str)] = &[
-        (
-            &["serve", "--database-url", &url, "--token-ttl", "5"],
-            "token-ttl",
-        ),
-        (
-            &["serve", "--database-url", &url, "--algorithm", "RS256"],
-            "EdDSA or HS256",
-        ),
-        (
-            &["serve", "--database-url", &url, "--kek", "not-a-key"],
-            "TESSERA_KEK",
-        ),
-        (
-            &["serve", "--database-url", &url, "--bind", "nowhere"],
-            "bind",
-        ),
-        (
-            &["serve", "--database-url", "mysql://user:hunter2@db/x"],
-            "sqlite://",
-        ),
+        (&["serve", "--database-url", &url, "--token-ttl", "5"], "token-ttl"),
+        (&["serve", "--database-url", &url, "--algorithm", "RS256"], "EdDSA or HS256"),
+        (&["serve", "--database-url", &url, "--kek", "not-a-key"], "TESSERA_KEK"),
+        (&["serve", "--database-url", &url, "--bind", "nowhere"], "bind"),
+        (&["serve", "--database-url", "mysql://user:hunter2@db/x"], "sqlite://"),
     ];
     for (args, hint) in cases {
-        let out = Command::new(BIN)
-            .args(*args)
-            .env_remove("TESSERA_KEK")
-            .output()
-            .expect("runs");
+        let out = Command::new(BIN).args(*args).env_remove("TESSERA_KEK").output().expect("runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} should fail");
         assert!(stderr.contains(hint), "{args:?}: {stderr}");
-        assert!(
-            !stderr.contains("hunter2"),
-            "passwords are never printed: {stderr}"
-        );
+        assert!(!stderr.contains("hunter2"), "passwords are never printed: {stderr}");
     }
 }
 
@@ -208,10 +145,7 @@ async fn serve_creates_a_private_key_encryption_key_file_beside_the_database() {
     let server = start(&db, &[]);
     drop(server);
     let kek = db.dir().join("tessera.db.kek");
-    let mode = std::fs::metadata(&kek)
-        .expect("kek file exists")
-        .permissions()
-        .mode();
+    let mode = std::fs::metadata(&kek).expect("kek file exists").permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     // The database holds no private key in plaintext: every sealed key is longer than a seed
     // and differs from it, which the round trip through the server's KEK already proves; here,
@@ -257,35 +191,15 @@ async fn token_verify_accepts_a_minted_token_and_refuses_a_tampered_one() {
     let jwks_arg = jwks_file.display().to_string();
 
     let ok = Command::new(BIN)
-        .args([
-            "token",
-            "verify",
-            &token,
-            "--jwks",
-            &jwks_arg,
-            "--audience",
-            "subtotal",
-        ])
+        .args(["token", "verify", &token, "--jwks", &jwks_arg, "--audience", "subtotal"])
         .output()
         .expect("runs");
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
     let claims: Value = serde_json::from_slice(&ok.stdout).expect("claims json");
     assert_eq!(claims["sub"], conn.as_str());
 
     let wrong_aud = Command::new(BIN)
-        .args([
-            "token",
-            "verify",
-            &token,
-            "--jwks",
-            &jwks_arg,
-            "--audience",
-            "x",
-        ])
+        .args(["token", "verify", &token, "--jwks", &jwks_arg, "--audience", "x"])
         .output()
         .expect("runs");
     assert!(!wrong_aud.status.success());
@@ -294,10 +208,7 @@ async fn token_verify_accepts_a_minted_token_and_refuses_a_tampered_one() {
     let i = chars.len() - 10;
     chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
     let tampered: String = chars.into_iter().collect();
-    let bad = Command::new(BIN)
-        .args(["token", "verify", &tampered, "--jwks", &jwks_arg])
-        .output()
-        .expect("runs");
+    let bad = Command::new(BIN).args(["token", "verify", &tampered, "--jwks", &jwks_arg]).output().expect("runs");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("token refused"));
 }

@@ -19,32 +19,14 @@ async fn pair() -> Option<Pair> {
     let db = TestDb::new(Backend::Postgres).await?;
     let a = start(&db, &[]);
     let b = start(&db, &[]);
-    let key = a
-        .bootstrap_key
-        .clone()
-        .or_else(|| b.bootstrap_key.clone())
-        .expect("one of them bootstrapped");
-    Some(Pair {
-        a,
-        b,
-        key,
-        http: reqwest::Client::new(),
-        db,
-    })
+    let key = a.bootstrap_key.clone().or_else(|| b.bootstrap_key.clone()).expect("one of them bootstrapped");
+    Some(Pair { a, b, key, http: reqwest::Client::new(), db })
 }
 
 impl Pair {
-    async fn send(
-        &self,
-        base: &str,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method.parse().expect("method"), format!("{base}{path}"))
-            .header("x-api-key", &self.key);
+    async fn send(&self, base: &str, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req =
+            self.http.request(method.parse().expect("method"), format!("{base}{path}")).header("x-api-key", &self.key);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -55,13 +37,7 @@ impl Pair {
     }
 
     async fn mint(&self, base: &str, conn: &str) -> (StatusCode, Value) {
-        self.send(
-            base,
-            "POST",
-            &format!("/connections/{conn}/token"),
-            Some(json!({"scope": "access"})),
-        )
-        .await
+        self.send(base, "POST", &format!("/connections/{conn}/token"), Some(json!({"scope": "access"}))).await
     }
 }
 
@@ -72,24 +48,15 @@ async fn a_token_minted_by_one_replica_verifies_with_the_others_jwks() {
     let (status, body) = p.mint(&p.a.base, &conn).await;
     assert_eq!(status, StatusCode::CREATED);
     let token = body["connection_token"].as_str().expect("token");
-    let (_, jwks) = p
-        .send(&p.b.base, "GET", "/.well-known/jwks.json", None)
-        .await;
+    let (_, jwks) = p.send(&p.b.base, "GET", "/.well-known/jwks.json", None).await;
     let set: tessera::token::verify::Jwks = serde_json::from_value(jwks).expect("jwks");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_secs() as i64;
-    let claims = tessera::token::verify::verify(token, &set, &Default::default(), now)
-        .expect("verifies with B's keys");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs() as i64;
+    let claims = tessera::token::verify::verify(token, &set, &Default::default(), now).expect("verifies with B's keys");
     assert_eq!(claims.sub, conn);
     // Both replicas sign with the same key.
     let (_, other) = p.mint(&p.b.base, &conn).await;
     let kid = |t: &str| jsonwebtoken::decode_header(t).expect("header").kid;
-    assert_eq!(
-        kid(token),
-        kid(other["connection_token"].as_str().expect("token"))
-    );
+    assert_eq!(kid(token), kid(other["connection_token"].as_str().expect("token")));
 }
 
 #[tokio::test]
@@ -97,16 +64,7 @@ async fn revocations_and_disconnections_through_one_replica_hold_at_once_on_the_
     let Some(p) = pair().await else { return };
     // A second key, revoked through the CLI (as an operator would), refused by both at once.
     let client = cli_json(&p.db, &["client", "create", "--name", "second", "--json"]);
-    let created = cli_json(
-        &p.db,
-        &[
-            "key",
-            "create",
-            "--client",
-            client["client_id"].as_str().expect("id"),
-            "--json",
-        ],
-    );
+    let created = cli_json(&p.db, &["key", "create", "--client", client["client_id"].as_str().expect("id"), "--json"]);
     let key2 = created["api_key"].as_str().expect("key").to_owned();
     let conn2 = create_connection(&p.http, &p.a.base, &key2).await;
     let mint2 = |base: String| {
@@ -122,45 +80,24 @@ async fn revocations_and_disconnections_through_one_replica_hold_at_once_on_the_
         }
     };
     assert_eq!(mint2(p.b.base.clone()).await, StatusCode::CREATED);
-    cli_json(
-        &p.db,
-        &[
-            "key",
-            "revoke",
-            created["key_id"].as_str().expect("key_id"),
-            "--json",
-        ],
-    );
+    cli_json(&p.db, &["key", "revoke", created["key_id"].as_str().expect("key_id"), "--json"]);
     assert_eq!(mint2(p.a.base.clone()).await, StatusCode::UNAUTHORIZED);
     assert_eq!(mint2(p.b.base.clone()).await, StatusCode::UNAUTHORIZED);
 
     // Disconnect through A: B refuses a token at once.
     let conn = create_connection(&p.http, &p.a.base, &p.key).await;
     assert_eq!(p.mint(&p.b.base, &conn).await.0, StatusCode::CREATED);
-    let (s, _) = p
-        .send(
-            &p.a.base,
-            "PATCH",
-            &format!("/connections/{conn}"),
-            Some(json!({"status": "disconnected"})),
-        )
-        .await;
+    let (s, _) =
+        p.send(&p.a.base, "PATCH", &format!("/connections/{conn}"), Some(json!({"status": "disconnected"}))).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(p.mint(&p.b.base, &conn).await.0, StatusCode::CONFLICT);
 
     // Delete through B: A does not know it any more.
     let conn = create_connection(&p.http, &p.a.base, &p.key).await;
-    let (s, _) = p
-        .send(&p.b.base, "DELETE", &format!("/connections/{conn}"), None)
-        .await;
+    let (s, _) = p.send(&p.b.base, "DELETE", &format!("/connections/{conn}"), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(p.mint(&p.a.base, &conn).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(
-        p.send(&p.a.base, "GET", &format!("/connections/{conn}"), None)
-            .await
-            .0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(p.send(&p.a.base, "GET", &format!("/connections/{conn}"), None).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -171,19 +108,14 @@ async fn concurrent_patches_and_deletes_through_both_replicas_leave_one_consiste
         let path = format!("/connections/{conn}");
         let mut tasks = Vec::new();
         for i in 0..20 {
-            let base = if i % 2 == 0 {
-                p.a.base.clone()
-            } else {
-                p.b.base.clone()
-            };
+            let base = if i % 2 == 0 { p.a.base.clone() } else { p.b.base.clone() };
             let (http, key, path) = (p.http.clone(), p.key.clone(), path.clone());
             tasks.push(tokio::spawn(async move {
                 let req = if round % 2 == 1 && i == 7 {
                     http.delete(format!("{base}{path}"))
                 } else {
                     let tag = format!("r{round}-{i}");
-                    http.patch(format!("{base}{path}"))
-                        .json(&json!({"email": tag, "mobile": format!("+{i}")}))
+                    http.patch(format!("{base}{path}")).json(&json!({"email": tag, "mobile": format!("+{i}")}))
                 };
                 let r = req.header("x-api-key", key).send().await.expect("sent");
                 let status = r.status();
@@ -196,12 +128,7 @@ async fn concurrent_patches_and_deletes_through_both_replicas_leave_one_consiste
         }
         for (status, body) in &outcomes {
             assert!(
-                [
-                    StatusCode::OK,
-                    StatusCode::NO_CONTENT,
-                    StatusCode::NOT_FOUND
-                ]
-                .contains(status),
+                [StatusCode::OK, StatusCode::NO_CONTENT, StatusCode::NOT_FOUND].contains(status),
                 "unexpected {status} {body}"
             );
             if *status == StatusCode::OK {
@@ -213,26 +140,12 @@ async fn concurrent_patches_and_deletes_through_both_replicas_leave_one_consiste
         }
         let (final_a, body_a) = p.send(&p.a.base, "GET", &path, None).await;
         let (final_b, body_b) = p.send(&p.b.base, "GET", &path, None).await;
-        assert_eq!(
-            (final_a, &body_a),
-            (final_b, &body_b),
-            "both replicas see one state"
-        );
+        assert_eq!((final_a, &body_a), (final_b, &body_b), "both replicas see one state");
         if round % 2 == 1 {
             assert_eq!(final_a, StatusCode::NOT_FOUND, "the delete won for good");
         } else {
-            let i = body_a["email"]
-                .as_str()
-                .expect("email")
-                .rsplit('-')
-                .next()
-                .expect("i")
-                .to_owned();
-            assert_eq!(
-                body_a["mobile"],
-                format!("+{i}"),
-                "the stored state is one whole patch"
-            );
+            let i = body_a["email"].as_str().expect("email").rsplit('-').next().expect("i").to_owned();
+            assert_eq!(body_a["mobile"], format!("+{i}"), "the stored state is one whole patch");
         }
     }
 }

@@ -11,22 +11,12 @@ use tessera::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
 use tessera::storage::{ApiKeyRecord, Client, IssuedToken, SigningKeyRecord, Store, StoreError};
 
 fn client(name: &str) -> Client {
-    Client {
-        id: ClientId::generate(),
-        name: name.into(),
-        created_at: 1_000,
-    }
+    Client { id: ClientId::generate(), name: name.into(), created_at: 1_000 }
 }
 
 fn key_for(client: &ClientId) -> ApiKeyRecord {
     let (id, key) = PlainApiKey::generate();
-    ApiKeyRecord {
-        id,
-        client_id: client.clone(),
-        digest: key.digest(),
-        created_at: 1_000,
-        revoked_at: None,
-    }
+    ApiKeyRecord { id, client_id: client.clone(), digest: key.digest(), created_at: 1_000, revoked_at: None }
 }
 
 fn connection(client: &ClientId, customer: &str) -> Connection {
@@ -69,9 +59,7 @@ fn issued(conn: &Connection, key: &ApiKeyId) -> IssuedToken {
 }
 
 async fn open(db: &TestDb) -> Arc<dyn Store> {
-    tessera::storage::connect(&db.url)
-        .await
-        .expect("store opens")
+    tessera::storage::connect(&db.url).await.expect("store opens")
 }
 
 async fn clients_and_keys(db: TestDb) {
@@ -79,74 +67,29 @@ async fn clients_and_keys(db: TestDb) {
     store.ping().await.expect("ping");
     let first = client("first");
     let k = key_for(&first.id);
-    assert!(
-        store.bootstrap_client(&first, &k).await.expect("bootstrap"),
-        "an empty database bootstraps"
-    );
-    assert!(
-        !store
-            .bootstrap_client(&client("again"), &key_for(&first.id))
-            .await
-            .expect("bootstrap")
-    );
-    assert_eq!(
-        store.find_client(&first.id).await.expect("find"),
-        Some(first.clone())
-    );
-    assert_eq!(
-        store
-            .find_client(&ClientId::generate())
-            .await
-            .expect("find"),
-        None
-    );
+    assert!(store.bootstrap_client(&first, &k).await.expect("bootstrap"), "an empty database bootstraps");
+    assert!(!store.bootstrap_client(&client("again"), &key_for(&first.id)).await.expect("bootstrap"));
+    assert_eq!(store.find_client(&first.id).await.expect("find"), Some(first.clone()));
+    assert_eq!(store.find_client(&ClientId::generate()).await.expect("find"), None);
 
     let second = key_for(&first.id);
     store.create_api_key(&second).await.expect("key");
-    let found = store
-        .find_api_key(&second.id)
-        .await
-        .expect("find")
-        .expect("exists");
+    let found = store.find_api_key(&second.id).await.expect("find").expect("exists");
     assert_eq!(found, second);
     let listed = store.list_api_keys(&first.id).await.expect("list");
     assert_eq!(listed.len(), 2);
-    assert!(
-        listed.windows(2).all(|w| w[0].id < w[1].id),
-        "ordered by id"
-    );
+    assert!(listed.windows(2).all(|w| w[0].id < w[1].id), "ordered by id");
 
-    let revoked = store
-        .revoke_api_key(&second.id, 2_000)
-        .await
-        .expect("revoke");
+    let revoked = store.revoke_api_key(&second.id, 2_000).await.expect("revoke");
     assert_eq!(revoked.revoked_at, Some(2_000));
-    let again = store
-        .revoke_api_key(&second.id, 3_000)
-        .await
-        .expect("revoke again");
-    assert_eq!(
-        again.revoked_at,
-        Some(2_000),
-        "revocation keeps its first time"
-    );
-    assert!(matches!(
-        store.revoke_api_key(&ApiKeyId::generate(), 1).await,
-        Err(StoreError::NotFound)
-    ));
+    let again = store.revoke_api_key(&second.id, 3_000).await.expect("revoke again");
+    assert_eq!(again.revoked_at, Some(2_000), "revocation keeps its first time");
+    assert!(matches!(store.revoke_api_key(&ApiKeyId::generate(), 1).await, Err(StoreError::NotFound)));
 
     // A key for a client that does not exist is refused by the schema.
-    assert!(
-        store
-            .create_api_key(&key_for(&ClientId::generate()))
-            .await
-            .is_err()
-    );
+    assert!(store.create_api_key(&key_for(&ClientId::generate())).await.is_err());
     // A duplicate id is a conflict.
-    assert!(matches!(
-        store.create_api_key(&second).await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.create_api_key(&second).await, Err(StoreError::Conflict(_))));
 }
 
 async fn concurrent_bootstraps_create_exactly_one_client(db: TestDb) {
@@ -180,87 +123,30 @@ async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
     for c in [&c1, &c2, &theirs] {
         store.create_connection(c).await.expect("create");
     }
-    assert_eq!(
-        store.find_connection(&a.id, &c1.id).await.expect("find"),
-        Some(c1.clone())
-    );
-    assert_eq!(
-        store.find_connection(&b.id, &c1.id).await.expect("find"),
-        None,
-        "scoped to the owner"
-    );
+    assert_eq!(store.find_connection(&a.id, &c1.id).await.expect("find"), Some(c1.clone()));
+    assert_eq!(store.find_connection(&b.id, &c1.id).await.expect("find"), None, "scoped to the owner");
     let listed = store.list_connections(&a.id, "cust").await.expect("list");
     let mut expected = vec![c1.id.clone(), c2.id.clone()];
     expected.sort();
-    assert_eq!(
-        listed.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
-        expected,
-        "ordered by id"
-    );
-    assert!(
-        store
-            .list_connections(&a.id, "nobody")
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert_eq!(listed.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), expected, "ordered by id");
+    assert!(store.list_connections(&a.id, "nobody").await.expect("list").is_empty());
 
-    let patch = ConnectionPatch {
-        mobile: Some(Some("+1555".into())),
-        email: Some(None),
-        ..Default::default()
-    };
-    let updated = store
-        .update_connection(&a.id, &c1.id, &patch, 2_000)
-        .await
-        .expect("update")
-        .expect("found");
+    let patch = ConnectionPatch { mobile: Some(Some("+1555".into())), email: Some(None), ..Default::default() };
+    let updated = store.update_connection(&a.id, &c1.id, &patch, 2_000).await.expect("update").expect("found");
     assert_eq!(updated, patch.apply(c1.clone(), 2_000));
     assert_eq!(updated.customer_id, "cust", "absent fields are unchanged");
     assert_eq!(updated.email, None, "null clears");
     assert_eq!(updated.updated_at, 2_000);
-    assert_eq!(
-        store
-            .update_connection(&b.id, &c1.id, &patch, 3_000)
-            .await
-            .expect("update"),
-        None
-    );
+    assert_eq!(store.update_connection(&b.id, &c1.id, &patch, 3_000).await.expect("update"), None);
 
-    let disconnect = ConnectionPatch {
-        status: Some(ConnectionStatus::Disconnected),
-        ..Default::default()
-    };
-    let d = store
-        .update_connection(&a.id, &c2.id, &disconnect, 2_000)
-        .await
-        .expect("update")
-        .expect("found");
+    let disconnect = ConnectionPatch { status: Some(ConnectionStatus::Disconnected), ..Default::default() };
+    let d = store.update_connection(&a.id, &c2.id, &disconnect, 2_000).await.expect("update").expect("found");
     assert_eq!(d.status, ConnectionStatus::Disconnected);
 
-    assert!(
-        !store
-            .delete_connection(&b.id, &c1.id)
-            .await
-            .expect("delete"),
-        "not theirs to delete"
-    );
-    assert!(
-        store
-            .delete_connection(&a.id, &c1.id)
-            .await
-            .expect("delete")
-    );
-    assert!(
-        !store
-            .delete_connection(&a.id, &c1.id)
-            .await
-            .expect("delete twice")
-    );
-    assert_eq!(
-        store.find_connection(&a.id, &c1.id).await.expect("find"),
-        None
-    );
+    assert!(!store.delete_connection(&b.id, &c1.id).await.expect("delete"), "not theirs to delete");
+    assert!(store.delete_connection(&a.id, &c1.id).await.expect("delete"));
+    assert!(!store.delete_connection(&a.id, &c1.id).await.expect("delete twice"));
+    assert_eq!(store.find_connection(&a.id, &c1.id).await.expect("find"), None);
 }
 
 async fn concurrent_patches_each_apply_whole(db: TestDb) {
@@ -275,24 +161,15 @@ async fn concurrent_patches_each_apply_whole(db: TestDb) {
         tasks.push(tokio::spawn(async move {
             // Each patch sets email and mobile to the same tag: a torn write would mix tags.
             let tag = format!("t{i}");
-            let patch = ConnectionPatch {
-                email: Some(Some(tag.clone())),
-                mobile: Some(Some(tag)),
-                ..Default::default()
-            };
-            store
-                .update_connection(&client_id, &id, &patch, 2_000 + i)
-                .await
+            let patch =
+                ConnectionPatch { email: Some(Some(tag.clone())), mobile: Some(Some(tag)), ..Default::default() };
+            store.update_connection(&client_id, &id, &patch, 2_000 + i).await
         }));
     }
     for t in tasks {
         let _ = t.await.expect("joined");
     }
-    let last = store
-        .find_connection(&a.id, &c.id)
-        .await
-        .expect("find")
-        .expect("exists");
+    let last = store.find_connection(&a.id, &c.id).await.expect("find").expect("exists");
     assert_eq!(last.email, last.mobile, "one patch won whole");
 }
 
@@ -302,9 +179,7 @@ async fn one_active_signing_key_per_algorithm(db: TestDb) {
     for _ in 0..8 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store
-                .insert_signing_key_if_none_active(&signing_key("EdDSA", "active"))
-                .await
+            store.insert_signing_key_if_none_active(&signing_key("EdDSA", "active")).await
         }));
     }
     let mut inserted = 0;
@@ -314,32 +189,19 @@ async fn one_active_signing_key_per_algorithm(db: TestDb) {
         }
     }
     assert_eq!(inserted, 1, "exactly one racer creates the active key");
-    assert!(
-        store
-            .insert_signing_key_if_none_active(&signing_key("HS256", "active"))
-            .await
-            .expect("insert")
-    );
+    assert!(store.insert_signing_key_if_none_active(&signing_key("HS256", "active")).await.expect("insert"));
 
     let next = signing_key("EdDSA", "active");
-    store
-        .rotate_signing_key(&next, 5_000)
-        .await
-        .expect("rotate");
+    store.rotate_signing_key(&next, 5_000).await.expect("rotate");
     let keys = store.signing_keys().await.expect("keys");
-    let active: Vec<_> = keys
-        .iter()
-        .filter(|k| k.state == "active" && k.alg == "EdDSA")
-        .collect();
+    let active: Vec<_> = keys.iter().filter(|k| k.state == "active" && k.alg == "EdDSA").collect();
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].kid, next.kid);
     let retired: Vec<_> = keys.iter().filter(|k| k.state == "retired").collect();
     assert_eq!(retired.len(), 1);
     assert_eq!(retired[0].retired_at, Some(5_000));
     assert_eq!(
-        keys.iter()
-            .filter(|k| k.alg == "HS256" && k.state == "active")
-            .count(),
+        keys.iter().filter(|k| k.alg == "HS256" && k.state == "active").count(),
         1,
         "other algorithms untouched"
     );
@@ -356,30 +218,14 @@ async fn issuance_batches_are_atomic(db: TestDb) {
     let batch: Vec<_> = (0..50).map(|_| issued(&c, &key)).collect();
     store.record_tokens_issued(&batch).await.expect("record");
     for t in &batch {
-        assert_eq!(
-            store
-                .find_issued_token(&t.jti)
-                .await
-                .expect("find")
-                .as_ref(),
-            Some(t)
-        );
+        assert_eq!(store.find_issued_token(&t.jti).await.expect("find").as_ref(), Some(t));
     }
     // A batch with a duplicate jti fails whole: nothing of it is kept.
     let fresh = issued(&c, &key);
     let bad = vec![fresh.clone(), batch[0].clone()];
     assert!(store.record_tokens_issued(&bad).await.is_err());
-    assert_eq!(
-        store.find_issued_token(&fresh.jti).await.expect("find"),
-        None
-    );
-    assert_eq!(
-        store
-            .find_issued_token(&TokenId::generate())
-            .await
-            .expect("find"),
-        None
-    );
+    assert_eq!(store.find_issued_token(&fresh.jti).await.expect("find"), None);
+    assert_eq!(store.find_issued_token(&TokenId::generate()).await.expect("find"), None);
 }
 
 async fn a_schema_from_a_newer_release_is_refused(db: TestDb) {
@@ -392,9 +238,7 @@ async fn a_schema_from_a_newer_release_is_refused(db: TestDb) {
     match db.backend {
         support::Backend::Sqlite => {
             use sqlx::Connection as _;
-            let mut c = sqlx::SqliteConnection::connect(&db.url)
-                .await
-                .expect("connect");
+            let mut c = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
             sqlx::query(sql).execute(&mut c).await.expect("insert");
         }
         support::Backend::Postgres => {
@@ -423,21 +267,14 @@ both_backends!(
 #[test]
 fn migration_trees_are_in_lockstep() {
     let names = |backend: &str| {
-        let mut v: Vec<String> = std::fs::read_dir(format!(
-            "{}/migrations/{backend}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .expect("migrations dir")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
+        let mut v: Vec<String> = std::fs::read_dir(format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR")))
+            .expect("migrations dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
         v.sort();
         v
     };
     let sqlite = names("sqlite");
     assert!(!sqlite.is_empty());
-    assert_eq!(
-        sqlite,
-        names("postgres"),
-        "same versions and names in both trees"
-    );
+    assert_eq!(sqlite, names("postgres"), "same versions and names in both trees");
 }

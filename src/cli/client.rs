@@ -27,17 +27,11 @@ pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
             if name.trim().is_empty() {
                 anyhow::bail!("--name must not be empty");
             }
-            let client = Client {
-                id: ClientId::generate(),
-                name,
-                created_at: SystemClock.now(),
-            };
+            let client = Client { id: ClientId::generate(), name, created_at: SystemClock.now() };
             store.create_client(&client).await?;
-            super::output(
-                json,
-                &json!({"client_id": client.id, "name": client.name}),
-                || format!("created client {} ({})", client.id, client.name),
-            );
+            super::output(json, &json!({"client_id": client.id, "name": client.name}), || {
+                format!("created client {} ({})", client.id, client.name)
+            });
         }
     }
     Ok(())

@@ -21,19 +21,12 @@ pub fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     let Some(path) = config_path(&argv) else {
         return Ok(argv);
     };
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
+    let table: toml::Table = text.parse().map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
     let cmd = Cli::command();
     let serve = cmd.find_subcommand("serve").expect("serve exists");
     let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
-    let Some(sub_pos) = argv
-        .iter()
-        .skip(1)
-        .position(|a| names.contains(&a.to_string_lossy().as_ref()))
-        .map(|p| p + 1)
+    let Some(sub_pos) = argv.iter().skip(1).position(|a| names.contains(&a.to_string_lossy().as_ref())).map(|p| p + 1)
     else {
         return Ok(argv);
     };
@@ -47,11 +40,7 @@ pub fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
             .get_arguments()
             .chain(cmd.get_arguments())
             .find(|a| a.get_long() == Some(long.as_str()) && !NOT_IN_FILE.contains(&long.as_str()))
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "config file {path}: unknown key `{key}` (see `tessera config example`)"
-                )
-            })?;
+            .ok_or_else(|| anyhow::anyhow!("config file {path}: unknown key `{key}` (see `tessera config example`)"))?;
         let value = match value {
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(i) => i.to_string(),
@@ -60,18 +49,10 @@ pub fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
             _ => anyhow::bail!("config file {path}: `{key}` must be a string or a number"),
         };
         // Checked with the flag's own parser, so the file and the flag accept the same values.
-        let probe = vec![
-            "tessera".to_owned(),
-            "serve".to_owned(),
-            format!("--{long}={value}"),
-        ];
+        let probe = vec!["tessera".to_owned(), "serve".to_owned(), format!("--{long}={value}")];
         if let Err(e) = Cli::command().try_get_matches_from(probe) {
             let reason = e.to_string();
-            let reason = reason
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim_start_matches("error: ");
+            let reason = reason.lines().next().unwrap_or_default().trim_start_matches("error: ");
             anyhow::bail!("config file {path}: `{key}`: {reason}");
         }
         let accepted = cmd.get_arguments().any(|a| a.get_id() == arg.get_id())
@@ -80,9 +61,7 @@ pub fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
             let a = a.to_string_lossy();
             a == format!("--{long}") || a.starts_with(&format!("--{long}="))
         });
-        let given_in_env = arg
-            .get_env()
-            .is_some_and(|name| std::env::var_os(name).is_some());
+        let given_in_env = arg.get_env().is_some_and(|name| std::env::var_os(name).is_some());
         if accepted && !given_as_flag && !given_in_env {
             extra.push(OsString::from(format!("--{long}={value}")));
         }
@@ -102,9 +81,7 @@ fn config_path(argv: &[OsString]) -> Option<String> {
             return Some(v.to_owned());
         }
     }
-    std::env::var("TESSERA_CONFIG")
-        .ok()
-        .filter(|v| !v.is_empty())
+    std::env::var("TESSERA_CONFIG").ok().filter(|v| !v.is_empty())
 }
 
 /// A documented example file: every key `serve` accepts, with its help, variable and default.
@@ -132,11 +109,7 @@ pub fn example() -> String {
         match arg.get_default_values().first() {
             Some(d) => {
                 let d = d.to_string_lossy();
-                let literal = if d.parse::<i64>().is_ok() {
-                    d.into_owned()
-                } else {
-                    format!("{d:?}")
-                };
+                let literal = if d.parse::<i64>().is_ok() { d.into_owned() } else { format!("{d:?}") };
                 let _ = writeln!(out, "#{key} = {literal}");
             }
             None => {

@@ -45,9 +45,7 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
         KeyCommand::Create { client, json } => {
             let client_id = ClientId::from_string(client);
             if store.find_client(&client_id).await?.is_none() {
-                anyhow::bail!(
-                    "no client {client_id}: create one with `tessera client create --name NAME`"
-                );
+                anyhow::bail!("no client {client_id}: create one with `tessera client create --name NAME`");
             }
             let (id, key) = PlainApiKey::generate();
             store
@@ -59,16 +57,9 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
                     revoked_at: None,
                 })
                 .await?;
-            super::output(
-                json,
-                &json!({"key_id": id, "api_key": key.expose()}),
-                || {
-                    format!(
-                        "key id:  {id}\napi key: {}\n(shown once: store it now)",
-                        key.expose()
-                    )
-                },
-            );
+            super::output(json, &json!({"key_id": id, "api_key": key.expose()}), || {
+                format!("key id:  {id}\napi key: {}\n(shown once: store it now)", key.expose())
+            });
         }
         KeyCommand::List { client, json } => {
             let keys = store.list_api_keys(&ClientId::from_string(client)).await?;
@@ -87,18 +78,13 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
             });
         }
         KeyCommand::Revoke { key_id, json } => {
-            let rec = match store
-                .revoke_api_key(&ApiKeyId::from_string(key_id.clone()), now)
-                .await
-            {
+            let rec = match store.revoke_api_key(&ApiKeyId::from_string(key_id.clone()), now).await {
                 Err(StoreError::NotFound) => anyhow::bail!("no API key {key_id}"),
                 other => other?,
             };
-            super::output(
-                json,
-                &json!({"key_id": rec.id, "revoked_at": rec.revoked_at}),
-                || format!("revoked {}", rec.id),
-            );
+            super::output(json, &json!({"key_id": rec.id, "revoked_at": rec.revoked_at}), || {
+                format!("revoked {}", rec.id)
+            });
         }
     }
     Ok(())

@@ -3,9 +3,6 @@ use crate::config::DatabaseArgs;
 
 pub async fn run(db: &DatabaseArgs) -> anyhow::Result<()> {
     super::open_store(db).await?;
-    println!(
-        "migrations applied to {}",
-        crate::storage::redact_url(&db.database_url)
-    );
+    println!("migrations applied to {}", crate::storage::redact_url(&db.database_url));
     Ok(())
 }

@@ -85,17 +85,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Opens the store named by the database arguments, with the URL's password masked in errors.
-pub async fn open_store(
-    db: &DatabaseArgs,
-) -> anyhow::Result<std::sync::Arc<dyn crate::storage::Store>> {
+pub async fn open_store(db: &DatabaseArgs) -> anyhow::Result<std::sync::Arc<dyn crate::storage::Store>> {
     crate::storage::connect_with(&db.database_url, &db.options())
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "database {}: {e}",
-                crate::storage::redact_url(&db.database_url)
-            )
-        })
+        .map_err(|e| anyhow::anyhow!("database {}: {e}", crate::storage::redact_url(&db.database_url)))
 }
 
 /// Prints `value` as JSON, or `text` for people.

@@ -10,10 +10,7 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     crate::telemetry::init(&config.log_format);
     let (kek, source) = config.kek.resolve(&db.database_url)?;
     match &source {
-        KekSource::File {
-            path,
-            created: true,
-        } => tracing::warn!(
+        KekSource::File { path, created: true } => tracing::warn!(
             path = %path.display(),
             "created a key-encryption key file for signing keys; keep it with the database and back it up (or set TESSERA_KEK)"
         ),

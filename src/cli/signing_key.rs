@@ -31,18 +31,12 @@ pub enum SigningKeyCommand {
 pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()> {
     let store = super::open_store(db).await?;
     match cmd {
-        SigningKeyCommand::Rotate {
-            algorithm,
-            kek,
-            json,
-        } => {
+        SigningKeyCommand::Rotate { algorithm, kek, json } => {
             let (kek, _) = kek.resolve(&db.database_url)?;
             let kid = Keyring::rotate(store.as_ref(), &kek, algorithm, SystemClock.now()).await?;
-            super::output(
-                json,
-                &json!({"kid": kid, "alg": algorithm.jws_name()}),
-                || format!("new active {algorithm} key {kid}"),
-            );
+            super::output(json, &json!({"kid": kid, "alg": algorithm.jws_name()}), || {
+                format!("new active {algorithm} key {kid}")
+            });
         }
         SigningKeyCommand::List { json } => {
             let keys = store.signing_keys().await?;
@@ -55,12 +49,7 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
                 .collect();
             super::output(json, &json!(rows), || {
                 keys.iter()
-                    .map(|k| {
-                        format!(
-                            "{}  {:5}  {:7}  created {}",
-                            k.kid, k.alg, k.state, k.created_at
-                        )
-                    })
+                    .map(|k| format!("{}  {:5}  {:7}  created {}", k.kid, k.alg, k.state, k.created_at))
                     .collect::<Vec<_>>()
                     .join("\n")
             });

@@ -27,12 +27,7 @@ pub enum TokenCommand {
 
 pub fn run(cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
-        TokenCommand::Verify {
-            token,
-            jwks,
-            issuer,
-            audience,
-        } => {
+        TokenCommand::Verify { token, jwks, issuer, audience } => {
             let text = if jwks == "-" {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s)?;
@@ -40,15 +35,9 @@ pub fn run(cmd: TokenCommand) -> anyhow::Result<()> {
             } else {
                 std::fs::read_to_string(&jwks).map_err(|e| anyhow::anyhow!("--jwks {jwks}: {e}"))?
             };
-            let set: Jwks = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("--jwks is not a JWK set: {e}"))?;
-            let claims = verify(
-                token.trim(),
-                &set,
-                &Expectations { issuer, audience },
-                SystemClock.now(),
-            )
-            .map_err(|e| anyhow::anyhow!("token refused: {e}"))?;
+            let set: Jwks = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("--jwks is not a JWK set: {e}"))?;
+            let claims = verify(token.trim(), &set, &Expectations { issuer, audience }, SystemClock.now())
+                .map_err(|e| anyhow::anyhow!("token refused: {e}"))?;
             println!("{}", serde_json::to_string_pretty(&claims)?);
             Ok(())
         }

@@ -27,19 +27,12 @@ impl fmt::Debug for Kek {
 
 #[derive(Debug, thiserror::Error)]
 pub enum KekError {
-    #[error(
-        "the key-encryption key must be 32 bytes encoded as standard base64 (e.g. `openssl rand -base64 32`)"
-    )]
+    #[error("the key-encryption key must be 32 bytes encoded as standard base64 (e.g. `openssl rand -base64 32`)")]
     Malformed,
-    #[error(
-        "a signing key could not be decrypted: the key-encryption key is not the one that encrypted it"
-    )]
+    #[error("a signing key could not be decrypted: the key-encryption key is not the one that encrypted it")]
     WrongKey,
     #[error("key-encryption key file {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 }
 
 impl Kek {
@@ -53,10 +46,7 @@ impl Kek {
     /// Parses the base64 form used in config and key files.
     pub fn from_base64(s: &str) -> Result<Self, KekError> {
         let bytes = Zeroizing::new(STANDARD.decode(s.trim()).map_err(|_| KekError::Malformed)?);
-        let arr: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| KekError::Malformed)?;
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KekError::Malformed)?;
         Ok(Self(Zeroizing::new(arr)))
     }
 
@@ -67,10 +57,7 @@ impl Kek {
     /// Reads the key file at `path`, creating it (mode 0600) with a fresh key when it does
     /// not exist. Returns the key and whether it was created.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), KekError> {
-        let io = |source| KekError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |source| KekError::Io { path: path.display().to_string(), source };
         match std::fs::read_to_string(path) {
             Ok(s) => Ok((Self::from_base64(&s)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -94,13 +81,7 @@ impl Kek {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let sealed = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
             // Encryption fails only for inputs larger than 2^38 bytes; keys are 32 bytes.
             .expect("ChaCha20-Poly1305 encryption of a small key cannot fail");
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
@@ -154,15 +135,9 @@ mod tests {
     fn seal_open_round_trip_and_binding() {
         let kek = Kek::generate();
         let sealed = kek.seal(b"kid-1", b"secret key bytes");
-        assert_eq!(
-            kek.open(b"kid-1", &sealed).expect("opens").as_slice(),
-            b"secret key bytes"
-        );
+        assert_eq!(kek.open(b"kid-1", &sealed).expect("opens").as_slice(), b"secret key bytes");
         assert!(kek.open(b"kid-2", &sealed).is_err(), "aad binds the kid");
-        assert!(
-            Kek::generate().open(b"kid-1", &sealed).is_err(),
-            "another KEK cannot open"
-        );
+        assert!(Kek::generate().open(b"kid-1", &sealed).is_err(), "another KEK cannot open");
         assert!(!sealed.windows(16).any(|w| w == b"secret key bytes"));
     }
 
@@ -170,14 +145,8 @@ mod tests {
     fn base64_parsing() {
         let kek = Kek::generate();
         assert!(Kek::from_base64(&kek.to_base64()).is_ok());
-        assert!(matches!(
-            Kek::from_base64("short"),
-            Err(KekError::Malformed)
-        ));
-        assert!(matches!(
-            Kek::from_base64(&STANDARD.encode([0u8; 16])),
-            Err(KekError::Malformed)
-        ));
+        assert!(matches!(Kek::from_base64("short"), Err(KekError::Malformed)));
+        assert!(matches!(Kek::from_base64(&STANDARD.encode([0u8; 16])), Err(KekError::Malformed)));
         assert_eq!(format!("{kek:?}"), "Kek(<redacted>)");
     }
 

@@ -21,10 +21,7 @@ const INVALID: &str = "Invalid API key";
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let result = authenticate(parts, state).await;
         if matches!(result, Err(ApiError::Unauthorized(_))) {
             state.metrics.auth_failed();
@@ -36,32 +33,18 @@ impl FromRequestParts<AppState> for Caller {
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
     let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING))?;
     let (id, key) = PlainApiKey::parse(&presented).ok_or(ApiError::Unauthorized(INVALID))?;
-    let record = state
-        .store
-        .find_api_key(&id)
-        .await?
-        .ok_or(ApiError::Unauthorized(INVALID))?;
+    let record = state.store.find_api_key(&id).await?.ok_or(ApiError::Unauthorized(INVALID))?;
     if !record.digest.matches(&key) || record.revoked_at.is_some() {
         return Err(ApiError::Unauthorized(INVALID));
     }
-    Ok(Caller {
-        client_id: record.client_id,
-        api_key_id: record.id,
-    })
+    Ok(Caller { client_id: record.client_id, api_key_id: record.id })
 }
 
 /// The API key a request presents: `X-Api-Key` first, else `Authorization: Bearer <key>`
 /// (also the documented `Bearer: <key>`, scheme in any case). Empty values count as absent.
 pub fn presented_key(headers: &HeaderMap) -> Option<String> {
-    let text = |name| {
-        headers
-            .get(name)
-            .map(|v: &axum::http::HeaderValue| latin1(v.as_bytes()))
-    };
-    if let Some(k) = text("x-api-key")
-        .map(|k| k.trim().to_owned())
-        .filter(|k| !k.is_empty())
-    {
+    let text = |name| headers.get(name).map(|v: &axum::http::HeaderValue| latin1(v.as_bytes()));
+    if let Some(k) = text("x-api-key").map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()) {
         return Some(k);
     }
     let auth = text("authorization")?;
@@ -111,30 +94,12 @@ mod tests {
     #[test]
     fn credential_forms() {
         assert_eq!(key(&[("x-api-key", "k1")]).as_deref(), Some("k1"));
-        assert_eq!(
-            key(&[("authorization", "Bearer k2")]).as_deref(),
-            Some("k2")
-        );
-        assert_eq!(
-            key(&[("authorization", "bearer k2")]).as_deref(),
-            Some("k2")
-        );
-        assert_eq!(
-            key(&[("authorization", "Bearer: k3")]).as_deref(),
-            Some("k3")
-        );
-        assert_eq!(
-            key(&[("authorization", "BEARER:k3")]).as_deref(),
-            Some("k3")
-        );
-        assert_eq!(
-            key(&[("x-api-key", "k1"), ("authorization", "Bearer k2")]).as_deref(),
-            Some("k1")
-        );
-        assert_eq!(
-            key(&[("x-api-key", " "), ("authorization", "Bearer k2")]).as_deref(),
-            Some("k2")
-        );
+        assert_eq!(key(&[("authorization", "Bearer k2")]).as_deref(), Some("k2"));
+        assert_eq!(key(&[("authorization", "bearer k2")]).as_deref(), Some("k2"));
+        assert_eq!(key(&[("authorization", "Bearer: k3")]).as_deref(), Some("k3"));
+        assert_eq!(key(&[("authorization", "BEARER:k3")]).as_deref(), Some("k3"));
+        assert_eq!(key(&[("x-api-key", "k1"), ("authorization", "Bearer k2")]).as_deref(), Some("k1"));
+        assert_eq!(key(&[("x-api-key", " "), ("authorization", "Bearer k2")]).as_deref(), Some("k2"));
         assert_eq!(key(&[("authorization", "Basic abc")]), None);
         assert_eq!(key(&[("authorization", "Bearerk")]), None);
         assert_eq!(key(&[("authorization", "Bearer ")]), None);

@@ -20,16 +20,11 @@ impl FromRequest<AppState> for ApiBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .is_some_and(|v| is_json_content_type(v.as_bytes()));
+        let is_json = req.headers().get(CONTENT_TYPE).is_some_and(|v| is_json_content_type(v.as_bytes()));
         // A client that trickles its body is cut off instead of holding a task forever.
         let read = tokio::time::timeout(state.body_timeout, Bytes::from_request(req, state));
-        let bytes = read
-            .await
-            .map_err(|_| ApiError::RequestTimeout(state.body_timeout.as_secs()))?
-            .map_err(|rejection| {
+        let bytes =
+            read.await.map_err(|_| ApiError::RequestTimeout(state.body_timeout.as_secs()))?.map_err(|rejection| {
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge(MAX_BODY_BYTES)
                 } else {
@@ -51,11 +46,7 @@ pub fn classify(bytes: &[u8], is_json: bool) -> Result<RawBody, ApiError> {
     match pyjson::parse(bytes) {
         Ok(v) => Ok(RawBody::Json(v)),
         Err(JsonError::Undecodable) => Err(ApiError::BadBody),
-        Err(JsonError::Syntax { msg, pos }) => {
-            Err(ApiError::Validation(vec![FieldError::json_invalid(
-                pos, msg,
-            )]))
-        }
+        Err(JsonError::Syntax { msg, pos }) => Err(ApiError::Validation(vec![FieldError::json_invalid(pos, msg)])),
     }
 }
 
@@ -90,15 +81,7 @@ mod tests {
         ] {
             assert!(is_json_content_type(yes.as_bytes()), "{yes}");
         }
-        for no in [
-            "",
-            "text/json",
-            "text/plain",
-            "application/jsonx",
-            ";;;",
-            "application/json/x",
-            "json",
-        ] {
+        for no in ["", "text/json", "text/plain", "application/jsonx", ";;;", "application/json/x", "json"] {
             assert!(!is_json_content_type(no.as_bytes()), "{no}");
         }
     }

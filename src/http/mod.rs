@@ -41,27 +41,18 @@ pub fn router(state: AppState, serve_metrics: bool) -> Router {
 pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>) -> Router {
     let openapi = std::sync::Arc::new(openapi::document());
     let mut inner = Router::new()
-        .route(
-            "/connections",
-            post(connections::create_connection).get(connections::list_connections),
-        )
+        .route("/connections", post(connections::create_connection).get(connections::list_connections))
         .route(
             "/connections/{connection_id}",
             get(connections::get_connection)
                 .patch(connections::update_connection)
                 .delete(connections::delete_connection),
         )
-        .route(
-            "/connections/{connection_id}/token",
-            post(tokens::create_connection_token),
-        )
+        .route("/connections/{connection_id}/token", post(tokens::create_connection_token))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route(
-            "/openapi.json",
-            get(move || async move { axum::Json(openapi.as_ref().clone()) }),
-        );
+        .route("/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }));
     if serve_metrics {
         inner = inner.route("/metrics", get(metrics));
     }
@@ -70,11 +61,9 @@ pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>
         .fallback(paths::not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                ApiError::Internal("a request handler panicked".into()).into_response()
-            },
-        ))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            ApiError::Internal("a request handler panicked".into()).into_response()
+        }))
         .layer(middleware::from_fn(tag_route))
         .with_state(state.clone());
     Router::new()
@@ -92,11 +81,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// says so. (The connection layer refuses far larger header blocks, and too many fields,
 /// before they are parsed.)
 async fn limit_headers(req: Request, next: Next) -> Response {
-    let size: usize = req
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len())
-        .sum();
+    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
     if size > MAX_HEADER_BYTES {
         return ApiError::HeadersTooLarge(MAX_HEADER_BYTES).into_response();
     }
@@ -108,10 +93,7 @@ async fn limit_headers(req: Request, next: Next) -> Response {
 struct RouteTemplate(String);
 
 async fn tag_route(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| RouteTemplate(p.as_str().to_owned()));
+    let route = req.extensions().get::<MatchedPath>().map(|p| RouteTemplate(p.as_str().to_owned()));
     let mut resp = next.run(req).await;
     if let Some(route) = route {
         resp.extensions_mut().insert(route);
@@ -128,13 +110,7 @@ pub fn metrics_router(state: AppState) -> Router {
 }
 
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        app.render_metrics(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.render_metrics())
 }
 
 /// Per request: a request id (the client's `X-Request-Id` when it is short printable ASCII,
@@ -151,18 +127,14 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
         .map(str::to_owned)
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
     let method = req.method().clone();
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = tracing::field::Empty);
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, route = tracing::field::Empty);
     let mut resp = next.run(req).instrument(span.clone()).await;
     let latency = started.elapsed();
     let status = resp.status().as_u16();
-    let route = resp
-        .extensions()
-        .get::<RouteTemplate>()
-        .map_or("<unmatched>", |r| r.0.as_str())
-        .to_owned();
+    let route = resp.extensions().get::<RouteTemplate>().map_or("<unmatched>", |r| r.0.as_str()).to_owned();
     span.record("route", route.as_str());
-    app.metrics
-        .observe_request(method.as_str(), &route, status, latency);
+    app.metrics.observe_request(method.as_str(), &route, status, latency);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }

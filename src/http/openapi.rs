@@ -44,10 +44,7 @@ fn common_errors() -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("401".into(), error("Missing, unknown or revoked API key"));
     m.insert("422".into(), validation_error());
-    m.insert(
-        "503".into(),
-        error("The database cannot be reached; retry later"),
-    );
+    m.insert("503".into(), error("The database cannot be reached; retry later"));
     m
 }
 
@@ -85,10 +82,7 @@ fn too_large() -> (&'static str, Value) {
 }
 
 fn bad_body() -> (&'static str, Value) {
-    (
-        "400",
-        error("The body is not text in an encoding JSON allows"),
-    )
+    ("400", error("The body is not text in an encoding JSON allows"))
 }
 
 fn timeout() -> (&'static str, Value) {
@@ -96,18 +90,13 @@ fn timeout() -> (&'static str, Value) {
 }
 
 fn not_found() -> (&'static str, Value) {
-    (
-        "404",
-        error("Connection not found, or owned by another client"),
-    )
+    ("404", error("Connection not found, or owned by another client"))
 }
 
 /// The whole document.
 pub fn document() -> Value {
-    let connection_response = (
-        "200",
-        json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")}),
-    );
+    let connection_response =
+        ("200", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")}));
     json!({
         "openapi": "3.1.0",
         "info": {

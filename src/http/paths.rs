@@ -67,9 +67,7 @@ pub fn matches_route(path: &str) -> bool {
     ROUTES.iter().any(|template| {
         let t: Vec<&str> = template.split('/').collect();
         t.len() == segments.len()
-            && t.iter()
-                .zip(&segments)
-                .all(|(t, s)| if *t == "{}" { !s.is_empty() } else { t == s })
+            && t.iter().zip(&segments).all(|(t, s)| if *t == "{}" { !s.is_empty() } else { t == s })
     })
 }
 
@@ -81,12 +79,7 @@ pub async fn not_found(req: Request) -> Response {
     if decoded.len() > 1 && decoded.ends_with('/') {
         let trimmed = decoded.trim_end_matches('/');
         if matches_route(trimmed) {
-            let host = req
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("localhost")
-                .to_owned();
+            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
             let mut location = format!("http://{host}{}", utf8_percent_encode(trimmed, PATH));
             if let Some(q) = req.uri().query() {
                 location.push('?');

@@ -27,19 +27,13 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     let (value, end) = match p.value(start) {
         Ok(v) => v,
         Err(Fail::Stop(pos)) => {
-            return Err(JsonError::Syntax {
-                msg: "Expecting value",
-                pos,
-            });
+            return Err(JsonError::Syntax { msg: "Expecting value", pos });
         }
         Err(Fail::Error(e)) => return Err(e),
     };
     let end = p.skip_ws(end);
     if end != text.len() {
-        return Err(JsonError::Syntax {
-            msg: "Extra data",
-            pos: end,
-        });
+        return Err(JsonError::Syntax { msg: "Extra data", pos: end });
     }
     Ok(value)
 }
@@ -64,18 +58,10 @@ fn decode(b: &[u8]) -> Option<Vec<char>> {
     }
     if b.len() >= 4 {
         if b[0] == 0 {
-            return if b[1] != 0 {
-                utf16(b, true)
-            } else {
-                utf32(b, true)
-            };
+            return if b[1] != 0 { utf16(b, true) } else { utf32(b, true) };
         }
         if b[1] == 0 {
-            return if b[2] != 0 || b[3] != 0 {
-                utf16(b, false)
-            } else {
-                utf32(b, false)
-            };
+            return if b[2] != 0 || b[3] != 0 { utf16(b, false) } else { utf32(b, false) };
         }
     } else if b.len() == 2 {
         if b[0] == 0 {
@@ -94,19 +80,11 @@ fn utf16(b: &[u8], big_endian: bool) -> Option<Vec<char>> {
     }
     let units = b.chunks_exact(2).map(|c| {
         let pair = [c[0], c[1]];
-        if big_endian {
-            u16::from_be_bytes(pair)
-        } else {
-            u16::from_le_bytes(pair)
-        }
+        if big_endian { u16::from_be_bytes(pair) } else { u16::from_le_bytes(pair) }
     });
     // Python decodes these with 'surrogatepass'; a lone surrogate cannot live in a Rust
     // string, so it becomes U+FFFD.
-    Some(
-        char::decode_utf16(units)
-            .map(|r| r.unwrap_or('\u{fffd}'))
-            .collect(),
-    )
+    Some(char::decode_utf16(units).map(|r| r.unwrap_or('\u{fffd}')).collect())
 }
 
 fn utf32(b: &[u8], big_endian: bool) -> Option<Vec<char>> {
@@ -116,11 +94,7 @@ fn utf32(b: &[u8], big_endian: bool) -> Option<Vec<char>> {
     b.chunks_exact(4)
         .map(|c| {
             let quad = [c[0], c[1], c[2], c[3]];
-            let v = if big_endian {
-                u32::from_be_bytes(quad)
-            } else {
-                u32::from_le_bytes(quad)
-            };
+            let v = if big_endian { u32::from_be_bytes(quad) } else { u32::from_le_bytes(quad) };
             match v {
                 0xD800..=0xDFFF => Some('\u{fffd}'),
                 _ => char::from_u32(v),
@@ -173,10 +147,7 @@ impl Parser<'_> {
     /// key and where its value starts.
     fn key(&self, i: usize) -> Result<(String, usize), Fail> {
         if self.at(i) != Some('"') {
-            return Err(syntax(
-                "Expecting property name enclosed in double quotes",
-                i,
-            ));
+            return Err(syntax("Expecting property name enclosed in double quotes", i));
         }
         let (key, next) = self.string(i + 1)?;
         let colon = self.skip_ws(next);
@@ -341,11 +312,7 @@ impl Parser<'_> {
             }
         } else {
             let normalized = if text == "-0" { "0" } else { text.as_str() };
-            Value::Number(
-                normalized
-                    .parse::<Number>()
-                    .map_err(|_| Fail::Stop(start))?,
-            )
+            Value::Number(normalized.parse::<Number>().map_err(|_| Fail::Stop(start))?)
         };
         Ok((value, i))
     }
@@ -399,17 +366,9 @@ impl Parser<'_> {
             if end >= len {
                 return Err(syntax("Invalid \\uXXXX escape", next - 1));
             }
-            let mut code = self
-                .hex4(next)
-                .ok_or_else(|| syntax("Invalid \\uXXXX escape", end - 5))?;
-            if (0xD800..=0xDBFF).contains(&code)
-                && end + 6 < len
-                && self.s[end] == '\\'
-                && self.s[end + 1] == 'u'
-            {
-                let low = self
-                    .hex4(end + 2)
-                    .ok_or_else(|| syntax("Invalid \\uXXXX escape", end + 1))?;
+            let mut code = self.hex4(next).ok_or_else(|| syntax("Invalid \\uXXXX escape", end - 5))?;
+            if (0xD800..=0xDBFF).contains(&code) && end + 6 < len && self.s[end] == '\\' && self.s[end + 1] == 'u' {
+                let low = self.hex4(end + 2).ok_or_else(|| syntax("Invalid \\uXXXX escape", end + 1))?;
                 if (0xDC00..=0xDFFF).contains(&low) {
                     code = 0x10000 + (((code - 0xD800) << 10) | (low - 0xDC00));
                     end += 6;
@@ -445,11 +404,7 @@ mod tests {
     fn errors_match_cpython() {
         let cases: &[(&str, &str, usize)] = &[
             ("{\"scope\":", "Expecting value", 9),
-            (
-                "{\"scope\":\"access\",}",
-                "Expecting property name enclosed in double quotes",
-                18,
-            ),
+            ("{\"scope\":\"access\",}", "Expecting property name enclosed in double quotes", 18),
             ("[1,]", "Expecting value", 3),
             ("{\"a\" 1}", "Expecting ':' delimiter", 5),
             ("{\"a\":1 \"b\":2}", "Expecting ',' delimiter", 7),
@@ -462,11 +417,7 @@ mod tests {
             ("01", "Extra data", 1),
             ("1.", "Extra data", 1),
             ("   ", "Expecting value", 3),
-            (
-                "{'a':1}",
-                "Expecting property name enclosed in double quotes",
-                1,
-            ),
+            ("{'a':1}", "Expecting property name enclosed in double quotes", 1),
             ("{\"é\":1, \"scope\": \"ü\"", "Expecting ',' delimiter", 20),
             ("[", "Expecting value", 1),
             ("{", "Expecting property name enclosed in double quotes", 1),
@@ -486,10 +437,7 @@ mod tests {
 
     #[test]
     fn values_match_python() {
-        assert_eq!(
-            parse(br#"{"scope":"access","scope":"link"}"#),
-            Ok(json!({"scope": "link"}))
-        );
+        assert_eq!(parse(br#"{"scope":"access","scope":"link"}"#), Ok(json!({"scope": "link"})));
         assert_eq!(parse(b"-0"), Ok(json!(0)));
         assert_eq!(parse(b"1E5"), Ok(json!(100000.0)));
         assert_eq!(parse(b"NaN"), Ok(json!("NaN")));
@@ -498,23 +446,14 @@ mod tests {
         let big = parse(b"123456789012345678901234567890").expect("parses");
         assert_eq!(big.to_string(), "123456789012345678901234567890");
         assert_eq!(parse(b"\xef\xbb\xbf{}"), Ok(json!({})));
-        let utf16: Vec<u8> = "{\"a\":1}"
-            .encode_utf16()
-            .flat_map(|u| u.to_le_bytes())
-            .collect();
+        let utf16: Vec<u8> = "{\"a\":1}".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
         assert_eq!(parse(&utf16), Ok(json!({"a": 1})));
     }
 
     #[test]
     fn undecodable_and_deep_inputs() {
         assert_eq!(parse(b"{\"scope\":\"\xff\"}"), Err(JsonError::Undecodable));
-        assert!(matches!(
-            parse(&[b'['; MAX_DEPTH]),
-            Err(JsonError::Syntax {
-                msg: "Expecting value",
-                ..
-            })
-        ));
+        assert!(matches!(parse(&[b'['; MAX_DEPTH]), Err(JsonError::Syntax { msg: "Expecting value", .. })));
         assert_eq!(parse(&[b'['; MAX_DEPTH + 1]), Err(JsonError::Undecodable));
         assert_eq!(parse(&[b'['; 100_000]), Err(JsonError::Undecodable));
     }

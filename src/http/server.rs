@@ -22,11 +22,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            header_timeout: Duration::from_secs(10),
-            max_headers: 64,
-            max_header_bytes: 64 * 1024,
-        }
+        Self { header_timeout: Duration::from_secs(10), max_headers: 64, max_header_bytes: 64 * 1024 }
     }
 }
 

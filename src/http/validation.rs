@@ -32,13 +32,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn missing(loc: Vec<Loc>, input: Value) -> Self {
-        FieldError {
-            kind: "missing",
-            loc,
-            msg: "Field required".into(),
-            input,
-            ctx: None,
-        }
+        FieldError { kind: "missing", loc, msg: "Field required".into(), input, ctx: None }
     }
 
     pub fn json_invalid(pos: usize, error: &str) -> Self {
@@ -90,10 +84,7 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub fn new(obj: &'a Map<String, Value>) -> Self {
-        Self {
-            obj,
-            errors: Vec::new(),
-        }
+        Self { obj, errors: Vec::new() }
     }
 
     fn loc(name: &str) -> Vec<Loc> {
@@ -105,10 +96,7 @@ impl<'a> Fields<'a> {
     pub fn required_str(&mut self, name: &str, max_len: usize) -> String {
         match self.obj.get(name) {
             None => {
-                self.errors.push(FieldError::missing(
-                    Self::loc(name),
-                    Value::Object(self.obj.clone()),
-                ));
+                self.errors.push(FieldError::missing(Self::loc(name), Value::Object(self.obj.clone())));
                 String::new()
             }
             Some(v) => self.string(name, v, max_len).unwrap_or_default(),
@@ -124,17 +112,10 @@ impl<'a> Fields<'a> {
     }
 
     /// A required value that must equal one of `allowed`.
-    pub fn required_literal(
-        &mut self,
-        name: &str,
-        allowed: &[&'static str],
-    ) -> Option<&'static str> {
+    pub fn required_literal(&mut self, name: &str, allowed: &[&'static str]) -> Option<&'static str> {
         match self.obj.get(name) {
             None => {
-                self.errors.push(FieldError::missing(
-                    Self::loc(name),
-                    Value::Object(self.obj.clone()),
-                ));
+                self.errors.push(FieldError::missing(Self::loc(name), Value::Object(self.obj.clone())));
                 None
             }
             Some(v) => self.literal(name, v, allowed),
@@ -142,11 +123,7 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional, nullable literal. `None`: absent or null.
-    pub fn optional_literal(
-        &mut self,
-        name: &str,
-        allowed: &[&'static str],
-    ) -> Option<&'static str> {
+    pub fn optional_literal(&mut self, name: &str, allowed: &[&'static str]) -> Option<&'static str> {
         match self.obj.get(name)? {
             Value::Null => None,
             v => self.literal(name, v, allowed),
@@ -155,11 +132,7 @@ impl<'a> Fields<'a> {
 
     /// The values read, or every failure found.
     pub fn finish<T>(self, value: T) -> Result<T, Vec<FieldError>> {
-        if self.errors.is_empty() {
-            Ok(value)
-        } else {
-            Err(self.errors)
-        }
+        if self.errors.is_empty() { Ok(value) } else { Err(self.errors) }
     }
 
     fn string(&mut self, name: &str, v: &Value, max_len: usize) -> Option<String> {
@@ -174,11 +147,7 @@ impl<'a> Fields<'a> {
             return None;
         };
         if s.chars().count() > max_len {
-            let unit = if max_len == 1 {
-                "character"
-            } else {
-                "characters"
-            };
+            let unit = if max_len == 1 { "character" } else { "characters" };
             self.errors.push(FieldError {
                 kind: "string_too_long",
                 loc: Self::loc(name),

@@ -96,11 +96,7 @@ pub trait Store: Send + Sync + 'static {
     async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
     /// Creates `client` with `key` only when the database has no client at all. Race-safe:
     /// of several callers at once, exactly one creates. Returns whether this call created.
-    async fn bootstrap_client(
-        &self,
-        client: &Client,
-        key: &ApiKeyRecord,
-    ) -> Result<bool, StoreError>;
+    async fn bootstrap_client(&self, client: &Client, key: &ApiKeyRecord) -> Result<bool, StoreError>;
 
     async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError>;
@@ -110,16 +106,8 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_api_key(&self, id: &ApiKeyId, at: i64) -> Result<ApiKeyRecord, StoreError>;
 
     async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError>;
-    async fn find_connection(
-        &self,
-        client: &ClientId,
-        id: &ConnectionId,
-    ) -> Result<Option<Connection>, StoreError>;
-    async fn list_connections(
-        &self,
-        client: &ClientId,
-        customer_id: &str,
-    ) -> Result<Vec<Connection>, StoreError>;
+    async fn find_connection(&self, client: &ClientId, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
+    async fn list_connections(&self, client: &ClientId, customer_id: &str) -> Result<Vec<Connection>, StoreError>;
     /// Applies `patch` atomically; `None` when the connection does not exist for `client`.
     async fn update_connection(
         &self,
@@ -129,19 +117,12 @@ pub trait Store: Send + Sync + 'static {
         at: i64,
     ) -> Result<Option<Connection>, StoreError>;
     /// Deletes; `false` when the connection did not exist for `client`.
-    async fn delete_connection(
-        &self,
-        client: &ClientId,
-        id: &ConnectionId,
-    ) -> Result<bool, StoreError>;
+    async fn delete_connection(&self, client: &ClientId, id: &ConnectionId) -> Result<bool, StoreError>;
 
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Inserts `key` as the active key of its algorithm unless one is active already.
     /// Race-safe by a unique constraint. Returns whether it was inserted.
-    async fn insert_signing_key_if_none_active(
-        &self,
-        key: &SigningKeyRecord,
-    ) -> Result<bool, StoreError>;
+    async fn insert_signing_key_if_none_active(&self, key: &SigningKeyRecord) -> Result<bool, StoreError>;
     /// Retires the active key of `key.alg` and makes `key` active, in one transaction.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord, at: i64) -> Result<(), StoreError>;
 
@@ -161,10 +142,7 @@ pub struct DbOptions {
 
 impl Default for DbOptions {
     fn default() -> Self {
-        Self {
-            pool_size: 8,
-            timeout: std::time::Duration::from_secs(5),
-        }
+        Self { pool_size: 8, timeout: std::time::Duration::from_secs(5) }
     }
 }
 
@@ -191,9 +169,7 @@ pub(crate) fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
             "the database schema has migration {v}, which this tessera does not know: it was \
              migrated by a newer tessera; run that version (or newer) instead"
         )),
-        MigrateError::Execute(sqlx::Error::Database(db))
-            if db.code().is_some_and(|c| c.starts_with("08")) =>
-        {
+        MigrateError::Execute(sqlx::Error::Database(db)) if db.code().is_some_and(|c| c.starts_with("08")) => {
             StoreError::Unavailable(db.message().to_owned())
         }
         MigrateError::Execute(e @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)) => {
@@ -240,10 +216,7 @@ mod tests {
 
     #[test]
     fn passwords_are_masked() {
-        assert_eq!(
-            redact_url("postgres://app:s3cret@db:5432/tessera"),
-            "postgres://app:***@db:5432/tessera"
-        );
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/tessera"), "postgres://app:***@db:5432/tessera");
         assert_eq!(redact_url("sqlite://data/t.db"), "sqlite://data/t.db");
     }
 }

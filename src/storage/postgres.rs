@@ -20,10 +20,7 @@ impl PostgresStore {
         let timeout_ms = options.timeout.as_millis().to_string();
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?
-            .options([
-                ("statement_timeout", timeout_ms.as_str()),
-                ("lock_timeout", timeout_ms.as_str()),
-            ]);
+            .options([("statement_timeout", timeout_ms.as_str()), ("lock_timeout", timeout_ms.as_str())]);
         // Connections are made on demand, so a server can start while the database is down
         // and become ready when it returns.
         let pool = PgPoolOptions::new()
@@ -35,10 +32,7 @@ impl PostgresStore {
 
     /// A transaction; for a critical section, it first takes a transaction-scoped advisory
     /// lock, so concurrent replicas queue instead of racing.
-    async fn begin_write(
-        &self,
-        lock: WriteLock,
-    ) -> Result<Transaction<'static, Postgres>, StoreError> {
+    async fn begin_write(&self, lock: WriteLock) -> Result<Transaction<'static, Postgres>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         if lock != WriteLock::None {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -66,10 +60,7 @@ fn map_err(e: sqlx::Error) -> StoreError {
                 StoreError::Conflict(db.message().to_owned())
             } else if code.starts_with("08")
                 || code.starts_with("57P")
-                || matches!(
-                    code.as_ref(),
-                    "57014" | "55P03" | "53300" | "40001" | "40P01"
-                )
+                || matches!(code.as_ref(), "57014" | "55P03" | "53300" | "40001" | "40P01")
             {
                 // Connection failures, shutdowns, statement/lock timeouts, too many
                 // connections, serialization failures and deadlocks: all worth a retry.

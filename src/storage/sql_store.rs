@@ -33,8 +33,7 @@ pub const CONNECTION_COLUMNS: &str =
 pub const API_KEY_COLUMNS: &str = "id, client_id, digest, created_at, revoked_at";
 pub const SIGNING_KEY_COLUMNS: &str =
     "kid, alg, state, public_key, private_key_sealed, created_at, activated_at, retired_at";
-pub const ISSUED_COLUMNS: &str =
-    "jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at";
+pub const ISSUED_COLUMNS: &str = "jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at";
 
 /// Expands the shared verbs for one backend: `sql_store!(StoreType, RowType, ConnType, {
 /// backend-specific trait methods })`.

@@ -48,10 +48,7 @@ impl IssuanceLog {
     pub async fn record(&self, token: IssuedToken) -> Result<(), StoreError> {
         let stopped = || StoreError::Unavailable("the issuance writer has stopped".into());
         let (done_tx, done_rx) = oneshot::channel();
-        self.tx
-            .send((token, done_tx))
-            .await
-            .map_err(|_| stopped())?;
+        self.tx.send((token, done_tx)).await.map_err(|_| stopped())?;
         done_rx.await.map_err(|_| stopped())?
     }
 
@@ -61,11 +58,7 @@ impl IssuanceLog {
     }
 }
 
-async fn writer(
-    store: Arc<dyn Store>,
-    mut rx: mpsc::Receiver<Job>,
-    mut stop: oneshot::Receiver<()>,
-) {
+async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, mut stop: oneshot::Receiver<()>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut stopping = false;
     loop {

@@ -81,10 +81,7 @@ pub struct Signer {
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .finish_non_exhaustive()
+        f.debug_struct("Signer").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
     }
 }
 
@@ -120,15 +117,13 @@ impl Signer {
 
     pub fn from_record(rec: &SigningKeyRecord, kek: &Kek) -> Result<Self, KeyringError> {
         let secret = kek.open(rec.kid.as_str().as_bytes(), &rec.private_key_sealed)?;
-        let alg: Algorithm = rec
-            .alg
-            .parse()
-            .map_err(|_| KeyringError::Corrupt(rec.kid.clone(), "unknown alg"))?;
+        let alg: Algorithm = rec.alg.parse().map_err(|_| KeyringError::Corrupt(rec.kid.clone(), "unknown alg"))?;
         let key = match alg {
             Algorithm::EdDsa => {
-                let seed: [u8; 32] = secret.as_slice().try_into().map_err(|_| {
-                    KeyringError::Corrupt(rec.kid.clone(), "Ed25519 seed is not 32 bytes")
-                })?;
+                let seed: [u8; 32] = secret
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| KeyringError::Corrupt(rec.kid.clone(), "Ed25519 seed is not 32 bytes"))?;
                 SignerKey::Ed(ed25519_dalek::SigningKey::from_bytes(&seed))
             }
             Algorithm::Hs256 => SignerKey::Hs(
@@ -136,14 +131,8 @@ impl Signer {
                     .map_err(|_| KeyringError::Corrupt(rec.kid.clone(), "bad HMAC key"))?,
             ),
         };
-        let header =
-            serde_json::json!({"alg": alg.jws_name(), "typ": "JWT", "kid": rec.kid.as_str()});
-        Ok(Signer {
-            kid: rec.kid.clone(),
-            alg,
-            header_b64: URL_SAFE_NO_PAD.encode(header.to_string()),
-            key,
-        })
+        let header = serde_json::json!({"alg": alg.jws_name(), "typ": "JWT", "kid": rec.kid.as_str()});
+        Ok(Signer { kid: rec.kid.clone(), alg, header_b64: URL_SAFE_NO_PAD.encode(header.to_string()), key })
     }
 }
 
@@ -153,12 +142,7 @@ pub fn new_key_record(alg: Algorithm, kek: &Kek, state: &str, now: i64) -> Signi
     let mut secret = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng.fill_bytes(secret.as_mut());
     let public_key = match alg {
-        Algorithm::EdDsa => Some(
-            ed25519_dalek::SigningKey::from_bytes(&secret)
-                .verifying_key()
-                .to_bytes()
-                .to_vec(),
-        ),
+        Algorithm::EdDsa => Some(ed25519_dalek::SigningKey::from_bytes(&secret).verifying_key().to_bytes().to_vec()),
         Algorithm::Hs256 => None,
     };
     SigningKeyRecord {
@@ -201,55 +185,29 @@ impl Keyring {
         let candidate = new_key_record(alg, &kek, "active", clock.now());
         store.insert_signing_key_if_none_active(&candidate).await?;
         let loaded = load(store.as_ref(), &kek, alg, clock.now(), retired_publish_secs).await?;
-        Ok(Self {
-            store,
-            kek,
-            alg,
-            clock,
-            retired_publish_secs,
-            loaded: RwLock::new(Arc::new(loaded)),
-        })
+        Ok(Self { store, kek, alg, clock, retired_publish_secs, loaded: RwLock::new(Arc::new(loaded)) })
     }
 
     /// Re-reads the keys from the store, picking up rotations by other processes.
     pub async fn refresh(&self) -> Result<(), KeyringError> {
-        let loaded = load(
-            self.store.as_ref(),
-            &self.kek,
-            self.alg,
-            self.clock.now(),
-            self.retired_publish_secs,
-        )
-        .await?;
+        let loaded =
+            load(self.store.as_ref(), &self.kek, self.alg, self.clock.now(), self.retired_publish_secs).await?;
         *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
         Ok(())
     }
 
     /// The key that signs now.
     pub fn signer(&self) -> Arc<Signer> {
-        self.loaded
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .signer
-            .clone()
+        self.loaded.read().unwrap_or_else(|p| p.into_inner()).signer.clone()
     }
 
     /// The JSON Web Key Set (RFC 7517) of published public keys.
     pub fn jwks(&self) -> Arc<serde_json::Value> {
-        self.loaded
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .jwks
-            .clone()
+        self.loaded.read().unwrap_or_else(|p| p.into_inner()).jwks.clone()
     }
 
     /// Retires the active key of `alg` and activates a new one. Returns the new `kid`.
-    pub async fn rotate(
-        store: &dyn Store,
-        kek: &Kek,
-        alg: Algorithm,
-        now: i64,
-    ) -> Result<Kid, KeyringError> {
+    pub async fn rotate(store: &dyn Store, kek: &Kek, alg: Algorithm, now: i64) -> Result<Kid, KeyringError> {
         let rec = new_key_record(alg, kek, "active", now);
         store.rotate_signing_key(&rec, now).await?;
         Ok(rec.kid)
@@ -283,8 +241,5 @@ async fn load(
             }))
         })
         .collect();
-    Ok(Loaded {
-        signer,
-        jwks: Arc::new(serde_json::json!({ "keys": keys })),
-    })
+    Ok(Loaded { signer, jwks: Arc::new(serde_json::json!({ "keys": keys })) })
 }

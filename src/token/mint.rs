@@ -21,11 +21,7 @@ pub struct Minter {
 
 impl Minter {
     /// A signed token for `connection`, returned only once its issuance record is committed.
-    pub async fn mint(
-        &self,
-        connection: &Connection,
-        api_key_id: &ApiKeyId,
-    ) -> Result<String, StoreError> {
+    pub async fn mint(&self, connection: &Connection, api_key_id: &ApiKeyId) -> Result<String, StoreError> {
         let now = self.clock.now();
         let jti = TokenId::generate();
         let signer = self.keyring.signer();

@@ -69,56 +69,29 @@ pub struct Expectations {
 }
 
 /// Verifies `token` against `jwks` at time `now`.
-pub fn verify(
-    token: &str,
-    jwks: &Jwks,
-    expect: &Expectations,
-    now: i64,
-) -> Result<Claims, VerifyError> {
+pub fn verify(token: &str, jwks: &Jwks, expect: &Expectations, now: i64) -> Result<Claims, VerifyError> {
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(VerifyError::Malformed);
     };
-    let header: Header = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(h)
-            .map_err(|_| VerifyError::Malformed)?,
-    )
-    .map_err(|_| VerifyError::Malformed)?;
+    let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|_| VerifyError::Malformed)?)
+        .map_err(|_| VerifyError::Malformed)?;
     let kid = header.kid.ok_or(VerifyError::NoKid)?;
-    let jwk = jwks
-        .keys
-        .iter()
-        .find(|k| k.kid == kid)
-        .ok_or_else(|| VerifyError::UnknownKid(kid.clone()))?;
+    let jwk = jwks.keys.iter().find(|k| k.kid == kid).ok_or_else(|| VerifyError::UnknownKid(kid.clone()))?;
     // Only Ed25519 keys are ever published; the key decides the algorithm.
     if jwk.kty != "OKP" || jwk.crv.as_deref() != Some("Ed25519") || header.alg != "EdDSA" {
         return Err(VerifyError::WrongAlgorithm(header.alg));
     }
-    let x = URL_SAFE_NO_PAD
-        .decode(jwk.x.as_deref().unwrap_or_default())
+    let x = URL_SAFE_NO_PAD.decode(jwk.x.as_deref().unwrap_or_default()).map_err(|_| VerifyError::BadSignature)?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().map_err(|_| VerifyError::BadSignature)?)
         .map_err(|_| VerifyError::BadSignature)?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(
-        &x.try_into().map_err(|_| VerifyError::BadSignature)?,
-    )
-    .map_err(|_| VerifyError::BadSignature)?;
-    let sig_bytes = URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| VerifyError::Malformed)?;
-    let sig =
-        ed25519_dalek::Signature::from_slice(&sig_bytes).map_err(|_| VerifyError::BadSignature)?;
+    let sig_bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| VerifyError::Malformed)?;
+    let sig = ed25519_dalek::Signature::from_slice(&sig_bytes).map_err(|_| VerifyError::BadSignature)?;
     let signing_input = &token[..h.len() + 1 + p.len()];
-    key.verify_strict(signing_input.as_bytes(), &sig)
-        .map_err(|_| VerifyError::BadSignature)?;
+    key.verify_strict(signing_input.as_bytes(), &sig).map_err(|_| VerifyError::BadSignature)?;
 
-    let claims: Claims = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(p)
-            .map_err(|_| VerifyError::Malformed)?,
-    )
-    .map_err(|_| VerifyError::BadClaims)?;
+    let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).map_err(|_| VerifyError::Malformed)?)
+        .map_err(|_| VerifyError::BadClaims)?;
     if claims.exp + LEEWAY_SECS <= now {
         return Err(VerifyError::Expired);
     }
@@ -186,27 +159,12 @@ mod tests {
         assert_eq!(expect(&token, 1_960), Err(VerifyError::Expired));
         assert_eq!(expect(&token, 900), Err(VerifyError::NotYetValid));
         assert_eq!(expect("a.b", 1_500), Err(VerifyError::Malformed));
-        let alg_none = forge(
-            &format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#),
-            &token,
-        );
-        assert_eq!(
-            expect(&alg_none, 1_500),
-            Err(VerifyError::WrongAlgorithm("none".into()))
-        );
-        let alg_hs = forge(
-            &format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{kid}"}}"#),
-            &token,
-        );
-        assert_eq!(
-            expect(&alg_hs, 1_500),
-            Err(VerifyError::WrongAlgorithm("HS256".into()))
-        );
+        let alg_none = forge(&format!(r#"{{"alg":"none","typ":"JWT","kid":"{kid}"}}"#), &token);
+        assert_eq!(expect(&alg_none, 1_500), Err(VerifyError::WrongAlgorithm("none".into())));
+        let alg_hs = forge(&format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{kid}"}}"#), &token);
+        assert_eq!(expect(&alg_hs, 1_500), Err(VerifyError::WrongAlgorithm("HS256".into())));
         let unknown = forge(r#"{"alg":"EdDSA","typ":"JWT","kid":"nope"}"#, &token);
-        assert_eq!(
-            expect(&unknown, 1_500),
-            Err(VerifyError::UnknownKid("nope".into()))
-        );
+        assert_eq!(expect(&unknown, 1_500), Err(VerifyError::UnknownKid("nope".into())));
 
         let mut tampered_claims = claims.clone();
         tampered_claims.sub = "other".into();
@@ -219,18 +177,9 @@ mod tests {
         );
         assert_eq!(expect(&spliced, 1_500), Err(VerifyError::BadSignature));
 
-        let wrong_aud = Expectations {
-            audience: Some("someone-else".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            verify(&token, &jwks, &wrong_aud, 1_500),
-            Err(VerifyError::WrongAudience)
-        );
-        let right = Expectations {
-            issuer: Some("tessera".into()),
-            audience: Some("subtotal".into()),
-        };
+        let wrong_aud = Expectations { audience: Some("someone-else".into()), ..Default::default() };
+        assert_eq!(verify(&token, &jwks, &wrong_aud, 1_500), Err(VerifyError::WrongAudience));
+        let right = Expectations { issuer: Some("tessera".into()), audience: Some("subtotal".into()) };
         assert!(verify(&token, &jwks, &right, 1_500).is_ok());
     }
 }

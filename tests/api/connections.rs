@@ -29,14 +29,7 @@ async fn create_returns_the_full_connection_response(db: TestDb) {
 async fn create_validation_errors_match_pydantic(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let long = "x".repeat(65);
-    let r = app
-        .call(
-            "POST",
-            "/connections",
-            &app.api_key,
-            Some(json!({"customer_id": long, "mobile": 5})),
-        )
-        .await;
+    let r = app.call("POST", "/connections", &app.api_key, Some(json!({"customer_id": long, "mobile": 5}))).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         r.body,
@@ -50,12 +43,7 @@ async fn create_validation_errors_match_pydantic(db: TestDb) {
     );
     // Lengths count characters, not bytes.
     let r = app
-        .call(
-            "POST",
-            "/connections",
-            &app.api_key,
-            Some(json!({"customer_id": "é".repeat(64), "retailer_id": "w"})),
-        )
+        .call("POST", "/connections", &app.api_key, Some(json!({"customer_id": "é".repeat(64), "retailer_id": "w"})))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
@@ -66,23 +54,13 @@ async fn list_get_patch_delete_round_trip(db: TestDb) {
     let b = app.create_connection(&app.api_key, "cust").await;
     app.create_connection(&app.api_key, "someone-else").await;
 
-    let r = app
-        .call("GET", "/connections?customer_id=cust", &app.api_key, None)
-        .await;
+    let r = app.call("GET", "/connections?customer_id=cust", &app.api_key, None).await;
     assert_eq!(r.status, StatusCode::OK);
-    let ids: Vec<_> = r.body["connections"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|c| c["connection_id"].clone())
-        .collect();
+    let ids: Vec<_> =
+        r.body["connections"].as_array().expect("list").iter().map(|c| c["connection_id"].clone()).collect();
     let mut expected = vec![a.clone(), b.clone()];
     expected.sort();
-    assert_eq!(
-        ids,
-        expected.iter().map(|s| json!(s)).collect::<Vec<_>>(),
-        "ordered by connection id"
-    );
+    assert_eq!(ids, expected.iter().map(|s| json!(s)).collect::<Vec<_>>(), "ordered by connection id");
 
     let r = app.call("GET", "/connections", &app.api_key, None).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -100,69 +78,29 @@ async fn list_get_patch_delete_round_trip(db: TestDb) {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        (r.body["email"].clone(), r.body["mobile"].clone()),
-        (json!("new@x.io"), json!("+1555"))
-    );
-    let r = app
-        .call(
-            "PATCH",
-            &format!("/connections/{a}"),
-            &app.api_key,
-            Some(json!({"email": null})),
-        )
-        .await;
+    assert_eq!((r.body["email"].clone(), r.body["mobile"].clone()), (json!("new@x.io"), json!("+1555")));
+    let r = app.call("PATCH", &format!("/connections/{a}"), &app.api_key, Some(json!({"email": null}))).await;
     assert_eq!(r.body["email"], json!(null));
-    assert_eq!(
-        r.body["mobile"],
-        json!("+1555"),
-        "absent fields are left alone"
-    );
+    assert_eq!(r.body["mobile"], json!("+1555"), "absent fields are left alone");
 
-    let r = app
-        .call(
-            "PATCH",
-            &format!("/connections/{a}"),
-            &app.api_key,
-            Some(json!({"status": "active"})),
-        )
-        .await;
+    let r = app.call("PATCH", &format!("/connections/{a}"), &app.api_key, Some(json!({"status": "active"}))).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["detail"][0]["msg"], "Input should be 'disconnected'");
-    let r = app
-        .call(
-            "PATCH",
-            &format!("/connections/{a}"),
-            &app.api_key,
-            Some(json!({"status": "disconnected"})),
-        )
-        .await;
+    let r =
+        app.call("PATCH", &format!("/connections/{a}"), &app.api_key, Some(json!({"status": "disconnected"}))).await;
     assert_eq!(r.body["status"], "disconnected");
-    let r = app
-        .call("GET", &format!("/connections/{a}"), &app.api_key, None)
-        .await;
-    assert_eq!(
-        (r.status, r.body["status"].clone()),
-        (StatusCode::OK, json!("disconnected"))
-    );
+    let r = app.call("GET", &format!("/connections/{a}"), &app.api_key, None).await;
+    assert_eq!((r.status, r.body["status"].clone()), (StatusCode::OK, json!("disconnected")));
 
-    let r = app
-        .call("DELETE", &format!("/connections/{a}"), &app.api_key, None)
-        .await;
+    let r = app.call("DELETE", &format!("/connections/{a}"), &app.api_key, None).await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     for method in ["GET", "DELETE"] {
-        let r = app
-            .call(method, &format!("/connections/{a}"), &app.api_key, None)
-            .await;
+        let r = app.call(method, &format!("/connections/{a}"), &app.api_key, None).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{method}");
         assert_eq!(r.body, json!({"detail": "Connection not found"}));
     }
     let r = app.mint(&app.api_key, &a).await;
-    assert_eq!(
-        r.status,
-        StatusCode::NOT_FOUND,
-        "a deleted connection gets no token"
-    );
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "a deleted connection gets no token");
 }
 
 async fn every_connection_route_is_scoped_to_the_callers_client(db: TestDb) {
@@ -171,49 +109,24 @@ async fn every_connection_route_is_scoped_to_the_callers_client(db: TestDb) {
     let mine = app.create_connection(&app.api_key, "shared-customer").await;
     app.create_connection(&other, "shared-customer").await;
 
-    let r = app
-        .call(
-            "GET",
-            "/connections?customer_id=shared-customer",
-            &app.api_key,
-            None,
-        )
-        .await;
+    let r = app.call("GET", "/connections?customer_id=shared-customer", &app.api_key, None).await;
     assert_eq!(r.body["connections"].as_array().expect("list").len(), 1);
 
     let path = format!("/connections/{mine}");
-    for (method, body) in [
-        ("GET", None),
-        ("PATCH", Some(json!({"email": "x@y.z"}))),
-        ("DELETE", None),
-    ] {
+    for (method, body) in [("GET", None), ("PATCH", Some(json!({"email": "x@y.z"}))), ("DELETE", None)] {
         let r = app.call(method, &path, &other, body).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{method}");
         assert_eq!(r.body, json!({"detail": "Connection not found"}));
     }
     let r = app.call("GET", &path, &app.api_key, None).await;
-    assert_eq!(
-        (r.status, r.body["email"].clone()),
-        (StatusCode::OK, json!(null)),
-        "untouched by the other client"
-    );
+    assert_eq!((r.status, r.body["email"].clone()), (StatusCode::OK, json!(null)), "untouched by the other client");
 }
 
 async fn connection_routes_require_a_key(db: TestDb) {
     let app = TestApp::spawn(db).await;
-    for (method, path) in [
-        ("POST", "/connections"),
-        ("GET", "/connections?customer_id=x"),
-        ("GET", "/connections/abc"),
-    ] {
-        let r = app
-            .raw(
-                method,
-                path,
-                &[("content-type", "application/json")],
-                b"{}".to_vec(),
-            )
-            .await;
+    for (method, path) in [("POST", "/connections"), ("GET", "/connections?customer_id=x"), ("GET", "/connections/abc")]
+    {
+        let r = app.raw(method, path, &[("content-type", "application/json")], b"{}".to_vec()).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
     }
 }

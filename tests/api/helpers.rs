@@ -41,14 +41,9 @@ impl TestApp {
     pub async fn spawn_with(db: TestDb, config: ServeConfig, clock: Arc<dyn Clock>) -> TestApp {
         let store = tessera::storage::connect(&db.url).await.expect("store");
         let kek = Kek::generate();
-        let app = App::build(&config, store.clone(), kek.clone(), clock)
-            .await
-            .expect("app builds");
+        let app = App::build(&config, store.clone(), kek.clone(), clock).await.expect("app builds");
         let bootstrap = app.bootstrap.as_ref().expect("empty database bootstraps");
-        let (api_key, client_id) = (
-            bootstrap.api_key.expose().to_owned(),
-            bootstrap.client_id.clone(),
-        );
+        let (api_key, client_id) = (bootstrap.api_key.expose().to_owned(), bootstrap.client_id.clone());
         let base = format!("http://{}", app.local_addr());
         let app_state = app.state().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -70,11 +65,7 @@ impl TestApp {
 
     /// A second tenant with its own key: returns (client id, api key).
     pub async fn new_client(&self, name: &str) -> (ClientId, String) {
-        let client = Client {
-            id: ClientId::generate(),
-            name: name.into(),
-            created_at: SystemClock.now(),
-        };
+        let client = Client { id: ClientId::generate(), name: name.into(), created_at: SystemClock.now() };
         self.store.create_client(&client).await.expect("client");
         let key = self.new_key(&client.id).await;
         (client.id, key)
@@ -96,17 +87,9 @@ impl TestApp {
     }
 
     /// Sends raw bytes with exactly the given headers.
-    pub async fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Vec<u8>,
-    ) -> Response {
-        let mut req = self.http.request(
-            Method::from_bytes(method.as_bytes()).expect("method"),
-            format!("{}{path}", self.base),
-        );
+    pub async fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Response {
+        let mut req =
+            self.http.request(Method::from_bytes(method.as_bytes()).expect("method"), format!("{}{path}", self.base));
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -117,48 +100,26 @@ impl TestApp {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| json!({"_raw": String::from_utf8_lossy(&bytes)}))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({"_raw": String::from_utf8_lossy(&bytes)}))
         };
-        Response {
-            status,
-            headers,
-            body,
-        }
+        Response { status, headers, body }
     }
 
     /// A JSON request authenticated with `key`.
     pub async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> Response {
         let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-        self.raw(
-            method,
-            path,
-            &[("x-api-key", key), ("content-type", "application/json")],
-            body,
-        )
-        .await
+        self.raw(method, path, &[("x-api-key", key), ("content-type", "application/json")], body).await
     }
 
     pub async fn create_connection(&self, key: &str, customer_id: &str) -> String {
         let r = self
-            .call(
-                "POST",
-                "/connections",
-                key,
-                Some(json!({"customer_id": customer_id, "retailer_id": "walmart"})),
-            )
+            .call("POST", "/connections", key, Some(json!({"customer_id": customer_id, "retailer_id": "walmart"})))
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         r.body["connection_id"].as_str().expect("id").to_owned()
     }
 
     pub async fn mint(&self, key: &str, connection_id: &str) -> Response {
-        self.call(
-            "POST",
-            &format!("/connections/{connection_id}/token"),
-            key,
-            Some(json!({"scope": "access"})),
-        )
-        .await
+        self.call("POST", &format!("/connections/{connection_id}/token"), key, Some(json!({"scope": "access"}))).await
     }
 }

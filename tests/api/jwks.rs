@@ -25,10 +25,7 @@ async fn jwks_publishes_rfc7517_keys_with_a_cache_lifetime(db: TestDb) {
 async fn a_token_minted_before_rotation_still_verifies_after_it(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
-    let old = app.mint(&app.api_key, &conn).await.body["connection_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let old = app.mint(&app.api_key, &conn).await.body["connection_token"].as_str().expect("token").to_owned();
     let old_kid = jsonwebtoken::decode_header(&old).expect("header").kid;
 
     // Rotation through the store with the server's own KEK is what `tessera signing-key rotate`
@@ -38,31 +35,17 @@ async fn a_token_minted_before_rotation_still_verifies_after_it(db: TestDb) {
     rotate_with_servers_kek(&app).await;
     kek_probe.refresh().await.expect("refresh");
 
-    let new = app.mint(&app.api_key, &conn).await.body["connection_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let new = app.mint(&app.api_key, &conn).await.body["connection_token"].as_str().expect("token").to_owned();
     let new_kid = jsonwebtoken::decode_header(&new).expect("header").kid;
     assert_ne!(old_kid, new_kid, "the new key signs");
     crate::tokens::verify(&app, &old).await;
     crate::tokens::verify(&app, &new).await;
     let r = app.raw("GET", "/.well-known/jwks.json", &[], vec![]).await;
-    assert_eq!(
-        r.body["keys"].as_array().expect("keys").len(),
-        2,
-        "the retired key stays published"
-    );
+    assert_eq!(r.body["keys"].as_array().expect("keys").len(), 2, "the retired key stays published");
 }
 
 async fn rotate_with_servers_kek(app: &TestApp) {
-    Keyring::rotate(
-        app.store.as_ref(),
-        &app.kek,
-        Algorithm::EdDsa,
-        SystemClock.now(),
-    )
-    .await
-    .expect("rotated");
+    Keyring::rotate(app.store.as_ref(), &app.kek, Algorithm::EdDsa, SystemClock.now()).await.expect("rotated");
 }
 
 crate::both_backends!(

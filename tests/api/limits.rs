@@ -36,35 +36,18 @@ async fn exchange(addr: &str, request: &[u8]) -> String {
 #[tokio::test]
 async fn oversized_headers_and_too_many_headers_are_431() {
     let app = app_with_short_timeouts().await;
-    let big = format!(
-        "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
-        "a".repeat(20_000)
-    );
+    let big = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(20_000));
     let answer = exchange(&addr(&app), big.as_bytes()).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
-    assert!(
-        answer.contains("\"detail\":\"Request headers too large"),
-        "{answer}"
-    );
-    let huge = format!(
-        "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
-        "a".repeat(1_000_000)
-    );
-    assert!(
-        exchange(&addr(&app), huge.as_bytes())
-            .await
-            .starts_with("HTTP/1.1 431")
-    );
+    assert!(answer.contains("\"detail\":\"Request headers too large"), "{answer}");
+    let huge = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "a".repeat(1_000_000));
+    assert!(exchange(&addr(&app), huge.as_bytes()).await.starts_with("HTTP/1.1 431"));
     let mut many = String::from("GET /healthz HTTP/1.1\r\nhost: x\r\n");
     for i in 0..200 {
         many.push_str(&format!("x-h{i}: v\r\n"));
     }
     many.push_str("\r\n");
-    assert!(
-        exchange(&addr(&app), many.as_bytes())
-            .await
-            .starts_with("HTTP/1.1 431")
-    );
+    assert!(exchange(&addr(&app), many.as_bytes()).await.starts_with("HTTP/1.1 431"));
     // And the service goes on.
     assert_eq!(app.raw("GET", "/healthz", &[], vec![]).await.status, 200);
 }
@@ -73,9 +56,7 @@ async fn oversized_headers_and_too_many_headers_are_431() {
 async fn a_client_trickling_headers_is_closed_after_the_header_timeout() {
     let app = app_with_short_timeouts().await;
     let mut s = TcpStream::connect(addr(&app)).await.expect("connect");
-    s.write_all(b"POST /connections HTTP/1.1\r\nhost: x\r\n")
-        .await
-        .expect("write");
+    s.write_all(b"POST /connections HTTP/1.1\r\nhost: x\r\n").await.expect("write");
     // Never finish the headers: the server must close well before this bound.
     let mut buf = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
@@ -92,16 +73,10 @@ async fn a_client_trickling_its_body_gets_408() {
     let mut s = TcpStream::connect(addr(&app)).await.expect("connect");
     s.write_all(head.as_bytes()).await.expect("write");
     let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
-        .await
-        .expect("answered")
-        .expect("read");
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.expect("answered").expect("read");
     let answer = String::from_utf8_lossy(&buf[..n]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(
-        answer.contains("\"detail\":\"Request body not received within 1 seconds\""),
-        "{answer}"
-    );
+    assert!(answer.contains("\"detail\":\"Request body not received within 1 seconds\""), "{answer}");
 }
 
 #[tokio::test]
@@ -117,10 +92,7 @@ async fn thousands_of_idle_connections_do_not_stop_service() {
     let mut first = idle.swap_remove(0);
     let mut buf = [0u8; 1];
     let closed = tokio::time::timeout(Duration::from_secs(10), first.read(&mut buf)).await;
-    assert!(
-        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
-        "an idle connection is closed by the server"
-    );
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "an idle connection is closed by the server");
 }
 
 #[tokio::test]
@@ -135,9 +107,7 @@ async fn a_panicking_handler_is_a_500_with_a_detail_and_the_service_goes_on() {
         }),
     );
     let router = tessera::http::router_with(app.app_state.clone(), true, extra);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(tessera::http::server::serve(
         listener,
@@ -148,20 +118,12 @@ async fn a_panicking_handler_is_a_500_with_a_detail_and_the_service_goes_on() {
     ));
     let http = reqwest::Client::new();
     for _ in 0..3 {
-        let r = http
-            .get(format!("{base}/boom"))
-            .send()
-            .await
-            .expect("answered");
+        let r = http.get(format!("{base}/boom")).send().await.expect("answered");
         assert_eq!(r.status(), 500);
         assert!(r.headers().contains_key("x-request-id"));
         let body: serde_json::Value = r.json().await.expect("json");
         assert_eq!(body, serde_json::json!({"detail": "Internal Server Error"}));
     }
-    let ok = http
-        .get(format!("{base}/healthz"))
-        .send()
-        .await
-        .expect("answered");
+    let ok = http.get(format!("{base}/healthz")).send().await.expect("answered");
     assert_eq!(ok.status(), 200, "the process keeps serving");
 }

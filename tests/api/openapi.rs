@@ -46,20 +46,12 @@ async fn seed_operation_and_schemas_are_as_the_seed_states_them(db: TestDb) {
     assert_eq!(doc["info"]["title"], seed["info"]["title"]);
     let mut problems = Vec::new();
     contains(&seed["paths"], &doc["paths"], "paths", &mut problems);
-    contains(
-        &seed["components"],
-        &doc["components"],
-        "components",
-        &mut problems,
-    );
+    contains(&seed["components"], &doc["components"], "components", &mut problems);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // The statuses the seed leaves out but tessera answers are documented beside its own.
     let responses = &doc["paths"]["/connections/{connection_id}/token"]["post"]["responses"];
     for code in ["201", "401", "404", "409", "413", "422"] {
-        assert!(
-            responses.get(code).is_some(),
-            "token endpoint documents {code}"
-        );
+        assert!(responses.get(code).is_some(), "token endpoint documents {code}");
     }
 }
 
@@ -69,26 +61,10 @@ async fn every_route_is_documented_with_the_statuses_it_answers(db: TestDb) {
     let expected: &[(&str, &str, &[&str])] = &[
         ("/connections", "post", &["201", "401", "413", "422"]),
         ("/connections", "get", &["200", "401", "422"]),
-        (
-            "/connections/{connection_id}",
-            "get",
-            &["200", "401", "404"],
-        ),
-        (
-            "/connections/{connection_id}",
-            "patch",
-            &["200", "401", "404", "413", "422"],
-        ),
-        (
-            "/connections/{connection_id}",
-            "delete",
-            &["204", "401", "404"],
-        ),
-        (
-            "/connections/{connection_id}/token",
-            "post",
-            &["201", "401", "404", "409", "413", "422"],
-        ),
+        ("/connections/{connection_id}", "get", &["200", "401", "404"]),
+        ("/connections/{connection_id}", "patch", &["200", "401", "404", "413", "422"]),
+        ("/connections/{connection_id}", "delete", &["204", "401", "404"]),
+        ("/connections/{connection_id}/token", "post", &["201", "401", "404", "409", "413", "422"]),
         ("/.well-known/jwks.json", "get", &["200"]),
         ("/healthz", "get", &["200"]),
         ("/readyz", "get", &["200", "503"]),
@@ -99,33 +75,20 @@ async fn every_route_is_documented_with_the_statuses_it_answers(db: TestDb) {
     for (path, method, codes) in expected {
         let op = &doc["paths"][*path][*method];
         assert!(op.is_object(), "{method} {path} is documented");
-        assert!(
-            op["operationId"].is_string(),
-            "{method} {path} has an operationId"
-        );
+        assert!(op["operationId"].is_string(), "{method} {path} has an operationId");
         for code in *codes {
-            assert!(
-                op["responses"].get(*code).is_some(),
-                "{method} {path} documents {code}"
-            );
+            assert!(op["responses"].get(*code).is_some(), "{method} {path} documents {code}");
         }
         documented += 1;
     }
-    let ops: usize = doc["paths"]
-        .as_object()
-        .expect("paths")
-        .values()
-        .map(|p| p.as_object().map_or(0, |m| m.len()))
-        .sum();
+    let ops: usize =
+        doc["paths"].as_object().expect("paths").values().map(|p| p.as_object().map_or(0, |m| m.len())).sum();
     assert_eq!(ops, documented, "no undocumented or unexpected operations");
     // Every $ref points at a schema that exists.
     let text = doc.to_string();
     for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
         let name = &piece[..piece.find('"').expect("closing quote")];
-        assert!(
-            doc["components"]["schemas"].get(name).is_some(),
-            "schema {name} exists"
-        );
+        assert!(doc["components"]["schemas"].get(name).is_some(), "schema {name} exists");
     }
 }
 

@@ -33,8 +33,8 @@ pub async fn verify(app: &TestApp, token: &str) -> Value {
     v.set_issuer(&["tessera"]);
     v.set_audience(&["subtotal"]);
     v.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-    let data = jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).expect("key"), &v)
-        .expect("token verifies");
+    let data =
+        jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).expect("key"), &v).expect("token verifies");
     data.claims
 }
 
@@ -57,50 +57,29 @@ async fn minted_token_verifies_through_the_jwks_with_the_promised_claims(db: Tes
 
     // The issuance record is there, with the key that asked for it.
     let jti = claims["jti"].as_str().expect("jti");
-    let rec = app
-        .store
-        .find_issued_token(&TokenId::from_string(jti))
-        .await
-        .expect("store")
-        .expect("recorded");
+    let rec = app.store.find_issued_token(&TokenId::from_string(jti)).await.expect("store").expect("recorded");
     assert_eq!(rec.connection_id.as_str(), conn);
     assert_eq!(rec.client_id, app.client_id);
     assert_eq!(rec.expires_at, iat + 900);
 
     // Every token has its own jti.
     let second = app.mint(&app.api_key, &conn).await;
-    let claims2 = verify(
-        &app,
-        second.body["connection_token"].as_str().expect("token"),
-    )
-    .await;
+    let claims2 = verify(&app, second.body["connection_token"].as_str().expect("token")).await;
     assert_ne!(claims2["jti"], claims["jti"]);
 }
 
 async fn tampered_tokens_do_not_verify(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
-    let token = app.mint(&app.api_key, &conn).await.body["connection_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = app.mint(&app.api_key, &conn).await.body["connection_token"].as_str().expect("token").to_owned();
     let parts: Vec<&str> = token.split('.').collect();
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut payload: Value =
-        serde_json::from_slice(&b64.decode(parts[1]).expect("b64")).expect("json");
+    let mut payload: Value = serde_json::from_slice(&b64.decode(parts[1]).expect("b64")).expect("json");
     payload["sub"] = json!("someone-else");
-    let forged = format!(
-        "{}.{}.{}",
-        parts[0],
-        b64.encode(payload.to_string()),
-        parts[2]
-    );
+    let forged = format!("{}.{}.{}", parts[0], b64.encode(payload.to_string()), parts[2]);
     let set = jwks(&app).await;
-    let kid = jsonwebtoken::decode_header(&token)
-        .expect("header")
-        .kid
-        .expect("kid");
+    let kid = jsonwebtoken::decode_header(&token).expect("header").kid.expect("kid");
     let key = DecodingKey::from_jwk(set.find(&kid).expect("jwk")).expect("key");
     let mut v = Validation::new(Algorithm::EdDSA);
     v.set_audience(&["subtotal"]);
@@ -119,36 +98,16 @@ async fn hs256_tokens_are_signed_with_the_shared_secret_and_not_published(db: Te
     let header = jsonwebtoken::decode_header(token).expect("header");
     assert_eq!(header.alg, Algorithm::HS256);
     let kid = header.kid.expect("kid");
-    assert!(
-        jwks(&app)
-            .await
-            .keys
-            .iter()
-            .all(|k| k.common.key_id.as_deref() != Some(kid.as_str()))
-    );
+    assert!(jwks(&app).await.keys.iter().all(|k| k.common.key_id.as_deref() != Some(kid.as_str())));
     // The secret a verifier shares is the sealed key in the keyring.
-    let record = app
-        .store
-        .signing_keys()
-        .await
-        .expect("keys")
-        .into_iter()
-        .find(|k| k.kid.as_str() == kid)
-        .expect("stored");
-    let secret = app
-        .kek
-        .open(kid.as_bytes(), &record.private_key_sealed)
-        .expect("opens");
+    let record =
+        app.store.signing_keys().await.expect("keys").into_iter().find(|k| k.kid.as_str() == kid).expect("stored");
+    let secret = app.kek.open(kid.as_bytes(), &record.private_key_sealed).expect("opens");
     let mut v = Validation::new(Algorithm::HS256);
     v.set_audience(&["subtotal"]);
-    let claims = jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(&secret), &v)
-        .expect("verifies")
-        .claims;
+    let claims = jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(&secret), &v).expect("verifies").claims;
     assert_eq!(claims["sub"], conn.as_str());
-    assert!(
-        jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(b"another secret"), &v)
-            .is_err()
-    );
+    assert!(jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(b"another secret"), &v).is_err());
 }
 
 async fn credentials_are_checked_before_the_body(db: TestDb) {
@@ -160,20 +119,10 @@ async fn credentials_are_checked_before_the_body(db: TestDb) {
     let missing = app.raw("POST", &path, &[json], b"{".to_vec()).await;
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
     assert_eq!(missing.headers["www-authenticate"], "Bearer");
-    assert!(
-        missing.body["detail"]
-            .as_str()
-            .expect("detail")
-            .starts_with("Not authenticated")
-    );
+    assert!(missing.body["detail"].as_str().expect("detail").starts_with("Not authenticated"));
 
-    for bad in [
-        "nope",
-        "tsk_01ARZ3NDEKTSV4RRFFQ69G5FAV_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-    ] {
-        let r = app
-            .raw("POST", &path, &[json, ("x-api-key", bad)], b"{".to_vec())
-            .await;
+    for bad in ["nope", "tsk_01ARZ3NDEKTSV4RRFFQ69G5FAV_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"] {
+        let r = app.raw("POST", &path, &[json, ("x-api-key", bad)], b"{".to_vec()).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert_eq!(r.body, json!({"detail": "Invalid API key"}));
         assert_eq!(r.headers["www-authenticate"], "Bearer");
@@ -181,14 +130,7 @@ async fn credentials_are_checked_before_the_body(db: TestDb) {
     // A real key id with a wrong secret.
     let real = &app.api_key;
     let wrong_secret = format!("{}{}", &real[..real.len() - 4], "AAAA");
-    let r = app
-        .raw(
-            "POST",
-            &path,
-            &[json, ("x-api-key", &wrong_secret)],
-            b"{\"scope\":\"access\"}".to_vec(),
-        )
-        .await;
+    let r = app.raw("POST", &path, &[json, ("x-api-key", &wrong_secret)], b"{\"scope\":\"access\"}".to_vec()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -197,21 +139,11 @@ async fn bearer_forms_are_accepted_and_x_api_key_wins(db: TestDb) {
     let conn = app.create_connection(&app.api_key, "c").await;
     let path = format!("/connections/{conn}/token");
     let body = b"{\"scope\":\"access\"}".to_vec();
-    for auth in [
-        format!("Bearer {}", app.api_key),
-        format!("Bearer: {}", app.api_key),
-        format!("bearer {}", app.api_key),
-    ] {
+    for auth in
+        [format!("Bearer {}", app.api_key), format!("Bearer: {}", app.api_key), format!("bearer {}", app.api_key)]
+    {
         let r = app
-            .raw(
-                "POST",
-                &path,
-                &[
-                    ("content-type", "application/json"),
-                    ("authorization", &auth),
-                ],
-                body.clone(),
-            )
+            .raw("POST", &path, &[("content-type", "application/json"), ("authorization", &auth)], body.clone())
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{auth:?}: {}", r.body);
     }
@@ -227,34 +159,21 @@ async fn bearer_forms_are_accepted_and_x_api_key_wins(db: TestDb) {
             body,
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::UNAUTHORIZED,
-        "X-Api-Key is the credential when both are sent"
-    );
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "X-Api-Key is the credential when both are sent");
 }
 
 async fn a_revoked_key_stops_working_at_once(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let second_key = app.new_key(&app.client_id).await;
     let conn = app.create_connection(&second_key, "c").await;
-    assert_eq!(
-        app.mint(&second_key, &conn).await.status,
-        StatusCode::CREATED
-    );
+    assert_eq!(app.mint(&second_key, &conn).await.status, StatusCode::CREATED);
     let (key_id, _) = tessera::auth::api_key::PlainApiKey::parse(&second_key).expect("parses");
-    app.store
-        .revoke_api_key(&key_id, SystemClock.now())
-        .await
-        .expect("revoked");
+    app.store.revoke_api_key(&key_id, SystemClock.now()).await.expect("revoked");
     let r = app.mint(&second_key, &conn).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body, json!({"detail": "Invalid API key"}));
     // The client's other key still works.
-    assert_eq!(
-        app.mint(&app.api_key, &conn).await.status,
-        StatusCode::CREATED
-    );
+    assert_eq!(app.mint(&app.api_key, &conn).await.status, StatusCode::CREATED);
 }
 
 async fn another_clients_connection_is_indistinguishable_from_a_missing_one(db: TestDb) {
@@ -262,61 +181,34 @@ async fn another_clients_connection_is_indistinguishable_from_a_missing_one(db: 
     let (_, other_key) = app.new_client("other").await;
     let theirs = app.create_connection(&other_key, "c").await;
     let foreign = app.mint(&app.api_key, &theirs).await;
-    let missing = app
-        .mint(&app.api_key, &ConnectionId::generate().to_string())
-        .await;
+    let missing = app.mint(&app.api_key, &ConnectionId::generate().to_string()).await;
     let garbage = app.mint(&app.api_key, "not-a-ulid").await;
     for r in [&foreign, &missing, &garbage] {
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         assert_eq!(r.body, json!({"detail": "Connection not found"}));
     }
-    assert_eq!(
-        app.mint(&other_key, &theirs).await.status,
-        StatusCode::CREATED
-    );
+    assert_eq!(app.mint(&other_key, &theirs).await.status, StatusCode::CREATED);
 }
 
 async fn disconnected_is_409_and_every_other_status_gets_a_token(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let id = ConnectionId::from_string(conn.clone());
-    for status in [
-        ConnectionStatus::Initialized,
-        ConnectionStatus::Active,
-        ConnectionStatus::Unauthenticated,
-    ] {
-        let patch = ConnectionPatch {
-            status: Some(status),
-            ..Default::default()
-        };
+    for status in [ConnectionStatus::Initialized, ConnectionStatus::Active, ConnectionStatus::Unauthenticated] {
+        let patch = ConnectionPatch { status: Some(status), ..Default::default() };
         app.store
             .update_connection(&app.client_id, &id, &patch, SystemClock.now())
             .await
             .expect("update")
             .expect("found");
-        assert_eq!(
-            app.mint(&app.api_key, &conn).await.status,
-            StatusCode::CREATED,
-            "{status}"
-        );
+        assert_eq!(app.mint(&app.api_key, &conn).await.status, StatusCode::CREATED, "{status}");
     }
-    let r = app
-        .call(
-            "PATCH",
-            &format!("/connections/{conn}"),
-            &app.api_key,
-            Some(json!({"status": "disconnected"})),
-        )
-        .await;
+    let r =
+        app.call("PATCH", &format!("/connections/{conn}"), &app.api_key, Some(json!({"status": "disconnected"}))).await;
     assert_eq!(r.status, StatusCode::OK);
     let r = app.mint(&app.api_key, &conn).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert!(
-        r.body["detail"]
-            .as_str()
-            .expect("detail")
-            .contains("disconnected")
-    );
+    assert!(r.body["detail"].as_str().expect("detail").contains("disconnected"));
 }
 
 async fn oversized_bodies_are_413_with_a_detail(db: TestDb) {
@@ -329,33 +221,18 @@ async fn oversized_bodies_are_413_with_a_detail(db: TestDb) {
         .raw(
             "POST",
             &format!("/connections/{conn}/token"),
-            &[
-                ("x-api-key", &app.api_key),
-                ("content-type", "application/json"),
-            ],
+            &[("x-api-key", &app.api_key), ("content-type", "application/json")],
             body,
         )
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert!(
-        r.body["detail"]
-            .as_str()
-            .expect("detail")
-            .contains("too large")
-    );
+    assert!(r.body["detail"].as_str().expect("detail").contains("too large"));
 }
 
 async fn wrong_method_and_unknown_path_answer_like_fastapi(db: TestDb) {
     let app = TestApp::spawn(db).await;
     let conn = app.create_connection(&app.api_key, "c").await;
-    let r = app
-        .call(
-            "PUT",
-            &format!("/connections/{conn}/token"),
-            &app.api_key,
-            None,
-        )
-        .await;
+    let r = app.call("PUT", &format!("/connections/{conn}/token"), &app.api_key, None).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(r.body, json!({"detail": "Method Not Allowed"}));
     assert_eq!(r.headers["allow"], "POST");
@@ -383,56 +260,25 @@ async fn hostile_bodies_never_produce_a_5xx(db: TestDb) {
     bodies.push(b"{\"a\":".repeat(970));
     bodies.push(b"{\"a\":".repeat(100_000));
     bodies.push([b"[".repeat(960), b"]".repeat(960)].concat());
-    bodies.push(
-        [
-            b"{\"scope\":".to_vec(),
-            b"{\"a\":".repeat(959),
-            b"1".to_vec(),
-            b"}".repeat(960),
-        ]
-        .concat(),
-    );
+    bodies.push([b"{\"scope\":".to_vec(), b"{\"a\":".repeat(959), b"1".to_vec(), b"}".repeat(960)].concat());
     for body in bodies {
         let r = app
-            .raw(
-                "POST",
-                &path,
-                &[
-                    ("x-api-key", &app.api_key),
-                    ("content-type", "application/json"),
-                ],
-                body.clone(),
-            )
+            .raw("POST", &path, &[("x-api-key", &app.api_key), ("content-type", "application/json")], body.clone())
             .await;
-        assert!(
-            r.status.is_client_error(),
-            "{:?} -> {} {}",
-            String::from_utf8_lossy(&body),
-            r.status,
-            r.body
-        );
+        assert!(r.status.is_client_error(), "{:?} -> {} {}", String::from_utf8_lossy(&body), r.status, r.body);
         // Echoes of deeply nested input are deeper than the test's JSON reader follows.
-        let raw_detail = r.body["_raw"]
-            .as_str()
-            .is_some_and(|t| t.starts_with("{\"detail\""));
+        let raw_detail = r.body["_raw"].as_str().is_some_and(|t| t.starts_with("{\"detail\""));
         assert!(r.body.get("detail").is_some() || raw_detail, "{}", r.body);
     }
     let r = app
         .raw(
             "POST",
             &path,
-            &[
-                ("x-api-key", &app.api_key),
-                ("content-type", "application/json"),
-            ],
+            &[("x-api-key", &app.api_key), ("content-type", "application/json")],
             b"{\"scope\":NaN}".to_vec(),
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "FastAPI answers 500 here; tessera answers 422"
-    );
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "FastAPI answers 500 here; tessera answers 422");
     assert_eq!(r.body["detail"][0]["type"], "literal_error");
 }
 

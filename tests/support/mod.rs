@@ -27,8 +27,7 @@ pub struct TestDb {
 }
 
 pub fn admin_url() -> String {
-    std::env::var("TESSERA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("TESSERA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 fn with_database(url: &str, name: &str) -> String {
@@ -44,11 +43,7 @@ async fn postgres_available() -> bool {
         return *v;
     }
     let ok = matches!(
-        tokio::time::timeout(
-            Duration::from_secs(3),
-            sqlx::PgConnection::connect(&admin_url())
-        )
-        .await,
+        tokio::time::timeout(Duration::from_secs(3), sqlx::PgConnection::connect(&admin_url())).await,
         Ok(Ok(_))
     );
     *AVAILABLE.get_or_init(|| ok)
@@ -61,12 +56,7 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}", dir.path().join("tessera.db").display());
-                Some(TestDb {
-                    backend,
-                    url,
-                    dir,
-                    pg_name: None,
-                })
+                Some(TestDb { backend, url, dir, pg_name: None })
             }
             Backend::Postgres => {
                 if !postgres_available().await {
@@ -83,20 +73,10 @@ impl TestDb {
                     return None;
                 }
                 let name = format!("tessera_t_{}", ulid::Ulid::new().to_string().to_lowercase());
-                let mut admin = sqlx::PgConnection::connect(&admin_url())
-                    .await
-                    .expect("admin connection");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut admin)
-                    .await
-                    .expect("create database");
+                let mut admin = sqlx::PgConnection::connect(&admin_url()).await.expect("admin connection");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
                 let url = with_database(&admin_url(), &name);
-                Some(TestDb {
-                    backend,
-                    url,
-                    dir,
-                    pg_name: Some(name),
-                })
+                Some(TestDb { backend, url, dir, pg_name: Some(name) })
             }
         }
     }
@@ -127,15 +107,11 @@ impl Drop for TestDb {
         };
         // Drop runs outside any runtime: a small one of its own does the cleanup.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async {
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url()).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut admin)
-                        .await;
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin).await;
                 }
             });
         })

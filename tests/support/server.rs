@@ -57,20 +57,11 @@ pub fn start_with(db: &TestDb, extra: &[&str], env: &[(&str, &str)], stderr: Std
             break;
         }
     }
-    Server {
-        child,
-        base: base.expect("server announced its address"),
-        bootstrap_key,
-    }
+    Server { child, base: base.expect("server announced its address"), bootstrap_key }
 }
 
 pub fn cli(db: &TestDb, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .env_remove("TESSERA_KEK")
-        .envs(db.env())
-        .output()
-        .expect("runs");
+    let out = Command::new(BIN).args(args).env_remove("TESSERA_KEK").envs(db.env()).output().expect("runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -81,8 +72,7 @@ pub fn cli(db: &TestDb, args: &[&str]) -> (bool, String, String) {
 pub fn cli_json(db: &TestDb, args: &[&str]) -> Value {
     let (ok, stdout, stderr) = cli(db, args);
     assert!(ok, "{args:?} failed: {stderr}");
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("{args:?} printed {stdout:?}: {e}"))
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{args:?} printed {stdout:?}: {e}"))
 }
 
 pub async fn create_connection(http: &reqwest::Client, base: &str, key: &str) -> String {
@@ -94,20 +84,12 @@ pub async fn create_connection(http: &reqwest::Client, base: &str, key: &str) ->
         .await
         .expect("sent");
     assert_eq!(r.status(), 201);
-    r.json::<Value>().await.expect("json")["connection_id"]
-        .as_str()
-        .expect("id")
-        .to_owned()
+    r.json::<Value>().await.expect("json")["connection_id"].as_str().expect("id").to_owned()
 }
 
 pub fn jti_of(token: &str) -> String {
     use base64::Engine as _;
     let payload = token.split('.').nth(1).expect("payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("b64");
-    serde_json::from_slice::<Value>(&bytes).expect("json")["jti"]
-        .as_str()
-        .expect("jti")
-        .to_owned()
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("b64");
+    serde_json::from_slice::<Value>(&bytes).expect("json")["jti"].as_str().expect("jti").to_owned()
 }

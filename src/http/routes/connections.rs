@@ -51,12 +51,7 @@ fn parse_create(body: &RawBody) -> Result<NewConnection, Vec<FieldError>> {
     let retailer_id = f.required_str("retailer_id", 26);
     let email = f.optional_str("email", 64).flatten();
     let mobile = f.optional_str("mobile", 16).flatten();
-    f.finish(NewConnection {
-        customer_id,
-        retailer_id,
-        email,
-        mobile,
-    })
+    f.finish(NewConnection { customer_id, retailer_id, email, mobile })
 }
 
 /// `UpdateConnection`, validated. A `null` `customer_id` or `status` changes nothing; a
@@ -66,15 +61,8 @@ fn parse_update(body: &RawBody) -> Result<ConnectionPatch, Vec<FieldError>> {
     let customer_id = f.optional_str("customer_id", 64).flatten();
     let email = f.optional_str("email", 64);
     let mobile = f.optional_str("mobile", 16);
-    let status = f
-        .optional_literal("status", &["disconnected"])
-        .map(|_| ConnectionStatus::Disconnected);
-    f.finish(ConnectionPatch {
-        customer_id,
-        email,
-        mobile,
-        status,
-    })
+    let status = f.optional_literal("status", &["disconnected"]).map(|_| ConnectionStatus::Disconnected);
+    f.finish(ConnectionPatch { customer_id, email, mobile, status })
 }
 
 pub async fn create_connection(
@@ -109,19 +97,9 @@ pub async fn list_connections(
         .filter(|(k, _)| k == "customer_id")
         .last()
         .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| {
-            vec![FieldError::missing(
-                vec![Loc::from("query"), Loc::from("customer_id")],
-                Value::Null,
-            )]
-        })?;
-    let connections = app
-        .store
-        .list_connections(&caller.client_id, &customer_id)
-        .await?;
-    Ok(Json(GetConnectionsResponse {
-        connections: connections.into_iter().map(Into::into).collect(),
-    }))
+        .ok_or_else(|| vec![FieldError::missing(vec![Loc::from("query"), Loc::from("customer_id")], Value::Null)])?;
+    let connections = app.store.list_connections(&caller.client_id, &customer_id).await?;
+    Ok(Json(GetConnectionsResponse { connections: connections.into_iter().map(Into::into).collect() }))
 }
 
 pub async fn get_connection(
@@ -129,11 +107,7 @@ pub async fn get_connection(
     caller: Caller,
     ConnectionPath(id): ConnectionPath,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
-    let connection = app
-        .store
-        .find_connection(&caller.client_id, &id)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let connection = app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::NotFound(NOT_FOUND))?;
     Ok(Json(connection.into()))
 }
 

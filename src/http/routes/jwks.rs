@@ -10,10 +10,7 @@ pub const JWKS_MAX_AGE_SECS: u32 = 300;
 
 pub async fn jwks(State(app): State<AppState>) -> impl IntoResponse {
     (
-        [(
-            header::CACHE_CONTROL,
-            format!("public, max-age={JWKS_MAX_AGE_SECS}"),
-        )],
+        [(header::CACHE_CONTROL, format!("public, max-age={JWKS_MAX_AGE_SECS}"))],
         axum::Json(app.keyring.jwks().as_ref().clone()),
     )
 }

@@ -34,11 +34,7 @@ pub async fn create_connection_token(
     ApiBody(body): ApiBody,
 ) -> Result<(StatusCode, Json<ConnectionTokenResponse>), ApiError> {
     parse_request(&body)?;
-    let connection = app
-        .store
-        .find_connection(&caller.client_id, &id)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let connection = app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::NotFound(NOT_FOUND))?;
     if connection.status == ConnectionStatus::Disconnected {
         return Err(ApiError::Conflict(
             "Connection is disconnected: a disconnected connection cannot be issued tokens".into(),
@@ -46,8 +42,5 @@ pub async fn create_connection_token(
     }
     let connection_token = app.minter.mint(&connection, &caller.api_key_id).await?;
     app.metrics.token_minted();
-    Ok((
-        StatusCode::CREATED,
-        Json(ConnectionTokenResponse { connection_token }),
-    ))
+    Ok((StatusCode::CREATED, Json(ConnectionTokenResponse { connection_token })))
 }
