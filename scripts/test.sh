@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test suite: unit, HTTP (both backends), storage conformance (both backends),
-# and the process tests. PostgreSQL suites need a server at TESSERA_TEST_POSTGRES_URL
+# the process tests, then the contract checks (scripts/contract.sh). PostgreSQL suites need a server at TESSERA_TEST_POSTGRES_URL
 # (default postgres://postgres@127.0.0.1:5432/test); without one they are skipped here,
 # and fail under CI=true.
 set -uo pipefail
@@ -21,8 +21,16 @@ if ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
   echo "================================================================================"
 fi
 
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --no-fail-fast "$@"
+  cargo nextest run --no-fail-fast "$@" || status=1
 else
-  cargo test --no-fail-fast "$@"
+  cargo test --no-fail-fast "$@" || status=1
 fi
+
+# The contract checks against the reference stack, the OpenAPI validator, schemathesis and a
+# browser (skipped with a message where Python or Chromium is missing; failing under CI=true).
+if [ $# -eq 0 ]; then
+  scripts/contract.sh || status=1
+fi
+exit $status

@@ -23,7 +23,7 @@ pub mod server;
 pub mod validation;
 
 use error::ApiError;
-use routes::{connections, health, jwks, tokens};
+use routes::{connections, docs, health, jwks, tokens};
 
 /// The request id header, taken from the client when usable and returned on every answer.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -52,7 +52,12 @@ pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }));
+        .route("/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
+        .route("/docs", get(docs::swagger_ui))
+        .route(docs::SWAGGER_JS_PATH, get(docs::swagger_js))
+        .route(docs::SWAGGER_CSS_PATH, get(docs::swagger_css))
+        .route("/redoc", get(docs::redoc))
+        .route(docs::REDOC_JS_PATH, get(docs::redoc_js));
     if serve_metrics {
         inner = inner.route("/metrics", get(metrics));
     }

@@ -10,7 +10,7 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use super::error::ApiError;
 
 /// Every route template; `{}` is one non-empty segment.
-pub const ROUTES: [&str; 9] = [
+pub const ROUTES: [&str; 13] = [
     "/connections",
     "/connections/{}",
     "/connections/{}/token",
@@ -20,6 +20,10 @@ pub const ROUTES: [&str; 9] = [
     "/openapi.json",
     "/metrics",
     "/docs",
+    "/docs/swagger-ui-bundle.js",
+    "/docs/swagger-ui.css",
+    "/redoc",
+    "/redoc/redoc.standalone.js",
 ];
 
 /// What must stay escaped when a decoded path is written back into a URI.

@@ -19,51 +19,14 @@ import re
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from common import free_port, start_tessera, wait_for  # noqa: E402
 JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 LIMIT = 64 * 1024
 sys.setrecursionlimit(20000)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(port, proc, what):
-    for _ in range(200):
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited early with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{what} did not start")
-
-
-def start_tessera(binary, tmp):
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "serve", "--bind", f"127.0.0.1:{port}", "--database-url", f"sqlite://{tmp}/t.db"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")},
-    )
-    key = None
-    for line in proc.stdout:
-        line = line.strip()
-        if line.startswith("tsk_"):
-            key = line
-        if line.startswith("tessera listening on"):
-            break
-    wait_for(port, proc, "tessera")
-    return proc, port, key
 
 
 def start_reference(key):
@@ -279,8 +242,7 @@ def nesting(body):
 
 def main():
     binary = sys.argv[1]
-    tmp = tempfile.mkdtemp()
-    tessera, tport, key = start_tessera(binary, tmp)
+    tessera, tport, key = start_tessera(binary)
     reference, rport = start_reference(key)
     compared = differ = 0
     deviations = {}

@@ -1,5 +1,6 @@
 //! Route handlers, one file per area of the API.
 pub mod connections;
+pub mod docs;
 pub mod health;
 pub mod jwks;
 pub mod tokens;
