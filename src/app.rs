@@ -10,11 +10,12 @@ use crate::auth::api_key::PlainApiKey;
 use crate::config::ServeConfig;
 use crate::crypto::kek::Kek;
 use crate::domain::ids::ClientId;
+use crate::http::routes::jwks::JWKS_MAX_AGE_SECS;
 use crate::metrics::{Gauges, Metrics};
 use crate::storage::{ApiKeyRecord, Client, Store};
 use crate::token::clock::Clock;
 use crate::token::issuance::{IssuanceLog, IssuanceWriter};
-use crate::token::keyring::Keyring;
+use crate::token::keyring::{KeyPolicy, Keyring};
 use crate::token::mint::Minter;
 
 /// What every request handler can reach.
@@ -67,7 +68,20 @@ impl App {
         let bootstrap = bootstrap_default_client(store.as_ref(), clock.now()).await?;
         let ttl = i64::from(config.token_ttl);
         // A retired key stays published for a full token lifetime plus five minutes' leeway.
-        let keyring = Arc::new(Keyring::open(store.clone(), kek, config.algorithm, clock.clone(), ttl + 300).await?);
+        let min_lead = i64::from(JWKS_MAX_AGE_SECS) + i64::from(config.key_refresh);
+        if i64::from(config.key_prepublish) < min_lead {
+            anyhow::bail!(
+                "TESSERA_KEY_PREPUBLISH / --key-prepublish must be at least {min_lead} seconds (the JWKS cache \
+                 lifetime of {JWKS_MAX_AGE_SECS} s plus --key-refresh), or verifiers can meet a key they do not know"
+            );
+        }
+        let policy = KeyPolicy {
+            prepublish_secs: i64::from(config.key_prepublish),
+            rotation_period_secs: i64::from(config.key_rotation_period),
+            // A retired key stays published for a full token lifetime plus five minutes' leeway.
+            retired_publish_secs: ttl + 300,
+        };
+        let keyring = Arc::new(Keyring::open(store.clone(), kek, config.algorithm, clock.clone(), policy).await?);
         let (issuance, issuance_writer) = IssuanceLog::start(store.clone());
         let minter = Arc::new(Minter {
             keyring: keyring.clone(),

@@ -121,6 +121,17 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub key_refresh: u32,
 
+    /// Seconds a new signing key is published in the JWKS before it signs. Must be at least
+    /// the JWKS cache lifetime (300) plus --key-refresh, so no verifier meets an unknown key.
+    #[arg(long, env = "TESSERA_KEY_PREPUBLISH", default_value_t = 600,
+          value_parser = clap::value_parser!(u32).range(0..=31_536_000))]
+    pub key_prepublish: u32,
+
+    /// Seconds between automatic signing-key rotations (default 30 days); 0 turns them off.
+    #[arg(long, env = "TESSERA_KEY_ROTATION_PERIOD", default_value_t = 2_592_000,
+          value_parser = clap::value_parser!(u32).range(0..=315_360_000))]
+    pub key_rotation_period: u32,
+
     /// Serve `/metrics` on this separate address instead of the main listener.
     #[arg(long, env = "TESSERA_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
@@ -163,6 +174,8 @@ impl ServeConfig {
             algorithm: Algorithm::EdDsa,
             token_ttl: 900,
             key_refresh: 10,
+            key_prepublish: 600,
+            key_rotation_period: 2_592_000,
             metrics_bind: None,
             shutdown_grace: 30,
             header_timeout: 10,

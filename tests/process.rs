@@ -87,14 +87,34 @@ async fn cli_manages_clients_and_keys_and_the_server_honours_them(db: TestDb) {
     assert!(revoked["revoked_at"].is_i64());
     assert_eq!(mint().send().await.expect("sent").status(), 401, "revocation is honoured at once");
 
-    // Rotation through the CLI is picked up by the running server (refresh interval 10 s is
-    // too slow for a test, so this server is asked via a fresh one below).
-    let rotated = cli_json(&db, &["signing-key", "rotate", "--json"]);
+    // A scheduled rotation publishes the new key first; it is not active yet, and a second
+    // schedule is refused while one is pending.
+    let scheduled = cli_json(&db, &["signing-key", "rotate", "--json"]);
+    assert!(
+        scheduled["activates_at"].as_i64().expect("activates_at") >= 600 + revoked["revoked_at"].as_i64().expect("t")
+    );
+    let (ok, _, stderr) = cli(&db, &["signing-key", "rotate"]);
+    assert!(!ok && stderr.contains("already scheduled"), "{stderr}");
+    let state_of = |keys: &Value, kid: &Value| {
+        keys.as_array().expect("keys").iter().find(|k| &k["kid"] == kid).map(|k| k["state"].clone())
+    };
     let keys = cli_json(&db, &["signing-key", "list", "--json"]);
-    let states: Vec<_> =
-        keys.as_array().expect("keys").iter().map(|k| (k["kid"].clone(), k["state"].clone())).collect();
-    assert!(states.contains(&(rotated["kid"].clone(), json!("active"))));
-    assert_eq!(states.iter().filter(|(_, s)| s == "active").count(), 1);
+    assert_eq!(state_of(&keys, &scheduled["kid"]), Some(json!("next")));
+    let fresh = start(&db, &[]);
+    let jwks: Value = http
+        .get(format!("{}/.well-known/jwks.json", fresh.base))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert!(jwks.to_string().contains(scheduled["kid"].as_str().expect("kid")), "published before it signs");
+    // An immediate rotation (a compromised key) activates at once.
+    let now = cli_json(&db, &["signing-key", "rotate", "--immediately", "--json"]);
+    let keys = cli_json(&db, &["signing-key", "list", "--json"]);
+    assert_eq!(state_of(&keys, &now["kid"]), Some(json!("active")));
+    assert_eq!(keys.as_array().expect("keys").iter().filter(|k| k["state"] == "active").count(), 1);
     assert!(!keys.to_string().contains("sealed"), "no key material is listed");
 }
 

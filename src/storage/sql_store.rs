@@ -354,6 +354,37 @@ macro_rules! sql_store {
                 Ok(insert_signing_key(&mut conn, key, "ON CONFLICT DO NOTHING").await? > 0)
             }
 
+            async fn schedule_signing_key(&self, key: &SigningKeyRecord) -> Result<bool, StoreError> {
+                let mut conn = self.pool.acquire().await.map_err(map_err)?;
+                Ok(insert_signing_key(&mut conn, key, "ON CONFLICT DO NOTHING").await? > 0)
+            }
+
+            async fn promote_signing_key(&self, alg: &str, now: i64) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write(WriteLock::Keyring).await?;
+                let due: Option<String> = sqlx::query_scalar(
+                    "SELECT kid FROM signing_keys WHERE alg = $1 AND state = 'next' AND activated_at <= $2",
+                )
+                .bind(alg)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let Some(kid) = due else { return Ok(false) };
+                sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $2 WHERE alg = $1 AND state = 'active'")
+                    .bind(alg)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query("UPDATE signing_keys SET state = 'active' WHERE kid = $1")
+                    .bind(&kid)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
             async fn rotate_signing_key(&self, key: &SigningKeyRecord, at: i64) -> Result<(), StoreError> {
                 let mut tx = self.begin_write(WriteLock::Keyring).await?;
                 sqlx::query("UPDATE signing_keys SET state = 'retired', retired_at = $2 WHERE alg = $1 AND state = 'active'")

@@ -1,5 +1,6 @@
 //! The signing keyring: keys stored in the database (sealed under the KEK) so every replica
 //! shares them, the key that signs, and the JWKS that publishes the public halves.
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -14,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::claims::Claims;
 use super::clock::Clock;
+use super::verify::{Expectations, VerifyError, VerifyKey, verify_with};
 use crate::crypto::kek::{Kek, KekError};
 use crate::domain::ids::Kid;
 use crate::storage::{SigningKeyRecord, Store, StoreError};
@@ -94,6 +96,14 @@ impl Signer {
         self.alg
     }
 
+    /// The half of this key that checks signatures.
+    pub fn verify_key(&self) -> VerifyKey {
+        match &self.key {
+            SignerKey::Ed(k) => VerifyKey::Ed(k.verifying_key()),
+            SignerKey::Hs(mac) => VerifyKey::Hs(mac.clone()),
+        }
+    }
+
     /// Signs `claims` as a compact JWS.
     pub fn sign(&self, claims: &Claims) -> String {
         // Serializing a struct of strings and integers cannot fail.
@@ -157,9 +167,29 @@ pub fn new_key_record(alg: Algorithm, kek: &Kek, state: &str, now: i64) -> Signi
     }
 }
 
+/// When keys are published, sign, and leave.
+///
+/// A key's life: `next` (published in the JWKS, not signing) for `prepublish_secs`, then
+/// `active` (signing) until the next key is due, then `retired` (published, not signing) for
+/// `retired_publish_secs`, then gone from the JWKS. Because a verifier may cache the JWKS for
+/// its `Cache-Control` max-age, `prepublish_secs` must exceed that max-age plus the keyring
+/// refresh interval: by the time any replica signs with a new key, every cached JWKS has it.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyPolicy {
+    pub prepublish_secs: i64,
+    /// Seconds between automatic rotations; 0 turns them off.
+    pub rotation_period_secs: i64,
+    /// The longest token lifetime plus leeway.
+    pub retired_publish_secs: i64,
+}
+
 struct Loaded {
     signer: Arc<Signer>,
     jwks: Arc<serde_json::Value>,
+    /// Every key that may have signed a still-valid token, by kid.
+    verifiers: HashMap<String, Arc<VerifyKey>>,
+    active_since: i64,
+    has_next: bool,
 }
 
 /// The keys this process signs and publishes with, reloaded from the store on demand.
@@ -168,8 +198,7 @@ pub struct Keyring {
     kek: Kek,
     alg: Algorithm,
     clock: Arc<dyn Clock>,
-    /// How long a retired key stays published: the longest token lifetime plus leeway.
-    retired_publish_secs: i64,
+    policy: KeyPolicy,
     loaded: RwLock<Arc<Loaded>>,
 }
 
@@ -180,18 +209,32 @@ impl Keyring {
         kek: Kek,
         alg: Algorithm,
         clock: Arc<dyn Clock>,
-        retired_publish_secs: i64,
+        policy: KeyPolicy,
     ) -> Result<Self, KeyringError> {
         let candidate = new_key_record(alg, &kek, "active", clock.now());
         store.insert_signing_key_if_none_active(&candidate).await?;
-        let loaded = load(store.as_ref(), &kek, alg, clock.now(), retired_publish_secs).await?;
-        Ok(Self { store, kek, alg, clock, retired_publish_secs, loaded: RwLock::new(Arc::new(loaded)) })
+        let loaded = load(store.as_ref(), &kek, alg, clock.now(), &policy).await?;
+        let keyring = Self { store, kek, alg, clock, policy, loaded: RwLock::new(Arc::new(loaded)) };
+        keyring.refresh().await?;
+        Ok(keyring)
     }
 
-    /// Re-reads the keys from the store, picking up rotations by other processes.
+    /// Moves the keyring along its schedule (promoting a due key, scheduling the next one
+    /// when a rotation period is set) and re-reads it, picking up changes by other processes.
     pub async fn refresh(&self) -> Result<(), KeyringError> {
-        let loaded =
-            load(self.store.as_ref(), &self.kek, self.alg, self.clock.now(), self.retired_publish_secs).await?;
+        let now = self.clock.now();
+        self.store.promote_signing_key(self.alg.jws_name(), now).await?;
+        let mut loaded = load(self.store.as_ref(), &self.kek, self.alg, now, &self.policy).await?;
+        let period = self.policy.rotation_period_secs;
+        if period > 0 && !loaded.has_next && loaded.active_since + period <= now + self.policy.prepublish_secs {
+            let activate_at = (loaded.active_since + period).max(now + self.policy.prepublish_secs);
+            let mut next = new_key_record(self.alg, &self.kek, "next", now);
+            next.activated_at = Some(activate_at);
+            if self.store.schedule_signing_key(&next).await? {
+                tracing::info!(kid = %next.kid, activate_at, "scheduled the next signing key");
+            }
+            loaded = load(self.store.as_ref(), &self.kek, self.alg, now, &self.policy).await?;
+        }
         *self.loaded.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(loaded);
         Ok(())
     }
@@ -206,8 +249,32 @@ impl Keyring {
         self.loaded.read().unwrap_or_else(|p| p.into_inner()).jwks.clone()
     }
 
-    /// Retires the active key of `alg` and activates a new one. Returns the new `kid`.
-    pub async fn rotate(store: &dyn Store, kek: &Kek, alg: Algorithm, now: i64) -> Result<Kid, KeyringError> {
+    /// Verifies a token against every key that may have signed a still-valid one (including
+    /// HS256 keys, which are never published), with the algorithm pinned by the key.
+    pub fn verify(&self, token: &str, expect: &Expectations) -> Result<Claims, VerifyError> {
+        let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner()).clone();
+        verify_with(token, |kid| loaded.verifiers.get(kid).cloned().map(Ok), expect, self.clock.now())
+    }
+
+    /// Schedules a new key of `alg`: published now, signing from `now + prepublish_secs`.
+    /// Returns its kid, or `None` when a key is already scheduled.
+    pub async fn schedule(
+        store: &dyn Store,
+        kek: &Kek,
+        alg: Algorithm,
+        now: i64,
+        prepublish_secs: i64,
+    ) -> Result<Option<(Kid, i64)>, KeyringError> {
+        let mut rec = new_key_record(alg, kek, "next", now);
+        let at = now + prepublish_secs;
+        rec.activated_at = Some(at);
+        Ok(store.schedule_signing_key(&rec).await?.then_some((rec.kid, at)))
+    }
+
+    /// Retires the active key of `alg` and activates a new one at once, without
+    /// pre-publication: for a compromised key. Verifiers holding a cached JWKS will not know
+    /// the new key until they refetch it. Returns the new `kid`.
+    pub async fn rotate_now(store: &dyn Store, kek: &Kek, alg: Algorithm, now: i64) -> Result<Kid, KeyringError> {
         let rec = new_key_record(alg, kek, "active", now);
         store.rotate_signing_key(&rec, now).await?;
         Ok(rec.kid)
@@ -219,7 +286,7 @@ async fn load(
     kek: &Kek,
     alg: Algorithm,
     now: i64,
-    retired_publish_secs: i64,
+    policy: &KeyPolicy,
 ) -> Result<Loaded, KeyringError> {
     let records = store.signing_keys().await?;
     let active = records
@@ -227,13 +294,16 @@ async fn load(
         .find(|r| r.state == "active" && r.alg == alg.jws_name())
         .ok_or(KeyringError::NoActiveKey(alg))?;
     let signer = Arc::new(Signer::from_record(active, kek)?);
-    let keys: Vec<serde_json::Value> = records
+    let published: Vec<&SigningKeyRecord> = records
         .iter()
-        .filter(|r| r.alg == Algorithm::EdDsa.jws_name())
         .filter(|r| match r.retired_at {
-            Some(at) => at + retired_publish_secs > now,
+            Some(at) => at + policy.retired_publish_secs > now,
             None => true,
         })
+        .collect();
+    let keys: Vec<serde_json::Value> = published
+        .iter()
+        .filter(|r| r.alg == Algorithm::EdDsa.jws_name())
         .filter_map(|r| {
             let x = URL_SAFE_NO_PAD.encode(r.public_key.as_ref()?);
             Some(serde_json::json!({
@@ -241,5 +311,15 @@ async fn load(
             }))
         })
         .collect();
-    Ok(Loaded { signer, jwks: Arc::new(serde_json::json!({ "keys": keys })) })
+    let mut verifiers = HashMap::new();
+    for r in published.iter().filter(|r| r.state != "next") {
+        verifiers.insert(r.kid.to_string(), Arc::new(Signer::from_record(r, kek)?.verify_key()));
+    }
+    Ok(Loaded {
+        signer,
+        jwks: Arc::new(serde_json::json!({ "keys": keys })),
+        verifiers,
+        active_since: active.activated_at.unwrap_or(active.created_at),
+        has_next: records.iter().any(|r| r.state == "next" && r.alg == alg.jws_name()),
+    })
 }

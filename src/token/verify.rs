@@ -4,6 +4,7 @@
 //! another algorithm than its key's (`none`, `HS256` against an Ed25519 key, ...) is refused.
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use serde::Deserialize;
 
 use super::claims::Claims;
@@ -68,8 +69,65 @@ pub struct Expectations {
     pub audience: Option<String>,
 }
 
+/// A key that can check a signature, with its algorithm pinned.
+pub enum VerifyKey {
+    Ed(ed25519_dalek::VerifyingKey),
+    Hs(hmac::Hmac<sha2::Sha256>),
+}
+
+impl VerifyKey {
+    fn alg(&self) -> &'static str {
+        match self {
+            VerifyKey::Ed(_) => "EdDSA",
+            VerifyKey::Hs(_) => "HS256",
+        }
+    }
+
+    fn check(&self, signing_input: &[u8], signature: &[u8]) -> bool {
+        match self {
+            VerifyKey::Ed(key) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|sig| key.verify_strict(signing_input, &sig).is_ok()),
+            VerifyKey::Hs(mac) => {
+                use hmac::Mac as _;
+                let mut mac = mac.clone();
+                mac.update(signing_input);
+                mac.verify_slice(signature).is_ok()
+            }
+        }
+    }
+}
+
+impl Jwk {
+    /// The Ed25519 key this JWK publishes; `None` for anything else.
+    fn ed25519(&self) -> Option<VerifyKey> {
+        if self.kty != "OKP" || self.crv.as_deref() != Some("Ed25519") {
+            return None;
+        }
+        let x = URL_SAFE_NO_PAD.decode(self.x.as_deref()?).ok()?;
+        Some(VerifyKey::Ed(ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().ok()?).ok()?))
+    }
+}
+
 /// Verifies `token` against `jwks` at time `now`.
 pub fn verify(token: &str, jwks: &Jwks, expect: &Expectations, now: i64) -> Result<Claims, VerifyError> {
+    verify_with(
+        token,
+        |kid| jwks.keys.iter().find(|k| k.kid == kid).map(|k| k.ed25519().ok_or(VerifyError::BadSignature)),
+        expect,
+        now,
+    )
+}
+
+/// Verifies `token` with the key `find_key` returns for its `kid` (`None`: unknown kid).
+pub fn verify_with<K>(
+    token: &str,
+    find_key: impl FnOnce(&str) -> Option<Result<K, VerifyError>>,
+    expect: &Expectations,
+    now: i64,
+) -> Result<Claims, VerifyError>
+where
+    K: std::borrow::Borrow<VerifyKey>,
+{
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(VerifyError::Malformed);
@@ -77,19 +135,16 @@ pub fn verify(token: &str, jwks: &Jwks, expect: &Expectations, now: i64) -> Resu
     let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|_| VerifyError::Malformed)?)
         .map_err(|_| VerifyError::Malformed)?;
     let kid = header.kid.ok_or(VerifyError::NoKid)?;
-    let jwk = jwks.keys.iter().find(|k| k.kid == kid).ok_or_else(|| VerifyError::UnknownKid(kid.clone()))?;
-    // Only Ed25519 keys are ever published; the key decides the algorithm.
-    if jwk.kty != "OKP" || jwk.crv.as_deref() != Some("Ed25519") || header.alg != "EdDSA" {
+    let key = find_key(&kid).ok_or_else(|| VerifyError::UnknownKid(kid.clone()))??;
+    let key: &VerifyKey = key.borrow();
+    // The key decides the algorithm; the token's header must agree with it.
+    if header.alg != key.alg() {
         return Err(VerifyError::WrongAlgorithm(header.alg));
     }
-    let x = URL_SAFE_NO_PAD.decode(jwk.x.as_deref().unwrap_or_default()).map_err(|_| VerifyError::BadSignature)?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&x.try_into().map_err(|_| VerifyError::BadSignature)?)
-        .map_err(|_| VerifyError::BadSignature)?;
-    let sig_bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| VerifyError::Malformed)?;
-    let sig = ed25519_dalek::Signature::from_slice(&sig_bytes).map_err(|_| VerifyError::BadSignature)?;
-    let signing_input = &token[..h.len() + 1 + p.len()];
-    key.verify_strict(signing_input.as_bytes(), &sig).map_err(|_| VerifyError::BadSignature)?;
-
+    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| VerifyError::Malformed)?;
+    if !key.check(&token.as_bytes()[..h.len() + 1 + p.len()], &signature) {
+        return Err(VerifyError::BadSignature);
+    }
     let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).map_err(|_| VerifyError::Malformed)?)
         .map_err(|_| VerifyError::BadClaims)?;
     if claims.exp + LEEWAY_SECS <= now {
