@@ -55,6 +55,7 @@ fn issued(conn: &Connection, key: &ApiKeyId) -> IssuedToken {
         kid: Kid::generate(),
         issued_at: 1_000,
         expires_at: 1_900,
+        revoked_at: None,
     }
 }
 
@@ -143,9 +144,9 @@ async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
     let d = store.update_connection(&a.id, &c2.id, &disconnect, 2_000).await.expect("update").expect("found");
     assert_eq!(d.status, ConnectionStatus::Disconnected);
 
-    assert!(!store.delete_connection(&b.id, &c1.id).await.expect("delete"), "not theirs to delete");
-    assert!(store.delete_connection(&a.id, &c1.id).await.expect("delete"));
-    assert!(!store.delete_connection(&a.id, &c1.id).await.expect("delete twice"));
+    assert!(!store.delete_connection(&b.id, &c1.id, 2_500).await.expect("delete"), "not theirs to delete");
+    assert!(store.delete_connection(&a.id, &c1.id, 2_500).await.expect("delete"));
+    assert!(!store.delete_connection(&a.id, &c1.id, 2_500).await.expect("delete twice"));
     assert_eq!(store.find_connection(&a.id, &c1.id).await.expect("find"), None);
 }
 

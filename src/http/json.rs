@@ -21,18 +21,48 @@ impl FromRequest<AppState> for ApiBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let is_json = req.headers().get(CONTENT_TYPE).is_some_and(|v| is_json_content_type(v.as_bytes()));
-        // A client that trickles its body is cut off instead of holding a task forever.
-        let read = tokio::time::timeout(state.body_timeout, Bytes::from_request(req, state));
-        let bytes =
-            read.await.map_err(|_| ApiError::RequestTimeout(state.body_timeout.as_secs()))?.map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge(MAX_BODY_BYTES)
-                } else {
-                    ApiError::BadBody
-                }
-            })?;
+        let bytes = read_body(req, state).await?;
         Ok(ApiBody(classify(&bytes, is_json)?))
     }
+}
+
+/// A body that may also be sent as an HTML form (`application/x-www-form-urlencoded`), as
+/// OAuth-style endpoints accept: form fields become a JSON object of strings.
+pub struct FormOrJson(pub RawBody);
+
+impl FromRequest<AppState> for FormOrJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ctype = req.headers().get(CONTENT_TYPE).map(|v| v.as_bytes().to_vec()).unwrap_or_default();
+        let is_form = String::from_utf8_lossy(&ctype)
+            .split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        let bytes = read_body(req, state).await?;
+        if is_form {
+            let fields: serde_json::Map<String, serde_json::Value> = url::form_urlencoded::parse(&bytes)
+                .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+                .collect();
+            return Ok(FormOrJson(RawBody::Json(serde_json::Value::Object(fields))));
+        }
+        Ok(FormOrJson(classify(&bytes, is_json_content_type(&ctype))?))
+    }
+}
+
+/// Reads the whole body, within the size limit and the body timeout: a client that trickles
+/// its body is cut off instead of holding a task forever.
+async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    tokio::time::timeout(state.body_timeout, Bytes::from_request(req, state))
+        .await
+        .map_err(|_| ApiError::RequestTimeout(state.body_timeout.as_secs()))?
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(MAX_BODY_BYTES)
+            } else {
+                ApiError::BadBody
+            }
+        })
 }
 
 /// Turns body bytes into what the validator sees.

@@ -23,7 +23,7 @@ pub mod server;
 pub mod validation;
 
 use error::ApiError;
-use routes::{connections, docs, health, jwks, tokens};
+use routes::{connections, docs, health, introspection, jwks, tokens};
 
 /// The request id header, taken from the client when usable and returned on every answer.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -49,6 +49,8 @@ pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>
                 .delete(connections::delete_connection),
         )
         .route("/connections/{connection_id}/token", post(tokens::create_connection_token))
+        .route("/tokens/introspect", post(introspection::introspect))
+        .route("/tokens/revoke", post(introspection::revoke))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -67,6 +67,11 @@ fn params(with_path: bool) -> Vec<Value> {
     p
 }
 
+fn token_request() -> Value {
+    let schema = json!({"$ref": "#/components/schemas/TokenRequest"});
+    json!({"application/json": {"schema": schema}, "application/x-www-form-urlencoded": {"schema": schema}})
+}
+
 fn list_params() -> Vec<Value> {
     let mut p = vec![json!({
         "name": "customer_id", "in": "query", "required": true,
@@ -167,6 +172,32 @@ pub fn document() -> Value {
                         ("201", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionTokenResponse")})),
                         &[not_found(), bad_body(), too_large(), timeout(),
                           ("409", error("The connection is disconnected"))]),
+                }
+            },
+            "/tokens/introspect": {
+                "post": {
+                    "tags": ["tokens"],
+                    "summary": "Introspect Token",
+                    "description": "RFC 7662: whether a connection token of your client is live, with its claims. Any other token, including another client's, is just {\"active\": false}.",
+                    "operationId": "introspect_token_tokens_introspect_post",
+                    "parameters": params(false),
+                    "requestBody": {"required": true, "content": token_request()},
+                    "responses": responses(
+                        ("200", json!({"description": "Successful Response", "content": json_schema_ref("IntrospectionResponse")})),
+                        &[bad_body(), too_large(), timeout()]),
+                }
+            },
+            "/tokens/revoke": {
+                "post": {
+                    "tags": ["tokens"],
+                    "summary": "Revoke Token",
+                    "description": "RFC 7009 style: revoke one of your client's tokens by token or by jti. Idempotent; the answer is the same whether or not anything was revoked.",
+                    "operationId": "revoke_token_tokens_revoke_post",
+                    "parameters": params(false),
+                    "requestBody": {"required": true, "content": token_request()},
+                    "responses": responses(
+                        ("200", json!({"description": "Successful Response", "content": {"application/json": {"schema": {"type": "object"}}}})),
+                        &[bad_body(), too_large(), timeout()]),
                 }
             },
             "/.well-known/jwks.json": {
@@ -314,6 +345,24 @@ fn schemas() -> Value {
                                "kid": {"type": "string"}, "alg": {"type": "string"}, "use": {"type": "string"}},
                 "required": ["kty", "kid", "alg", "use"]}}},
             "type": "object", "required": ["keys"], "title": "JWKS"
+        },
+        "TokenRequest": {
+            "properties": {
+                "token": {"type": "string", "maxLength": 4096, "title": "Token"},
+                "jti": {"type": "string", "maxLength": 64, "title": "Jti", "description": "Revocation only: the token's id"},
+                "token_type_hint": {"type": "string", "maxLength": 64, "title": "Token Type Hint"}
+            },
+            "type": "object", "title": "TokenRequest"
+        },
+        "IntrospectionResponse": {
+            "properties": {
+                "active": {"type": "boolean"},
+                "scope": {"type": "string"}, "client_id": {"type": "string"}, "sub": {"type": "string"},
+                "customer_id": {"type": "string"}, "iss": {"type": "string"}, "aud": {"type": "string"},
+                "iat": {"type": "integer"}, "nbf": {"type": "integer"}, "exp": {"type": "integer"},
+                "jti": {"type": "string"}, "token_type": {"type": "string"}
+            },
+            "type": "object", "required": ["active"], "title": "IntrospectionResponse"
         },
         "Status": {
             "properties": {"status": {"type": "string"}},

@@ -10,10 +10,12 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use super::error::ApiError;
 
 /// Every route template; `{}` is one non-empty segment.
-pub const ROUTES: [&str; 13] = [
+pub const ROUTES: [&str; 15] = [
     "/connections",
     "/connections/{}",
     "/connections/{}/token",
+    "/tokens/introspect",
+    "/tokens/revoke",
     "/.well-known/jwks.json",
     "/healthz",
     "/readyz",

@@ -69,6 +69,8 @@ pub struct IssuedToken {
     pub kid: Kid,
     pub issued_at: i64,
     pub expires_at: i64,
+    /// When the token was revoked; always `None` when recording a new token.
+    pub revoked_at: Option<i64>,
 }
 
 /// A connection pool's state, for metrics.
@@ -109,6 +111,7 @@ pub trait Store: Send + Sync + 'static {
     async fn find_connection(&self, client: &ClientId, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
     async fn list_connections(&self, client: &ClientId, customer_id: &str) -> Result<Vec<Connection>, StoreError>;
     /// Applies `patch` atomically; `None` when the connection does not exist for `client`.
+    /// Disconnecting revokes every token issued for the connection, in the same transaction.
     async fn update_connection(
         &self,
         client: &ClientId,
@@ -116,8 +119,9 @@ pub trait Store: Send + Sync + 'static {
         patch: &ConnectionPatch,
         at: i64,
     ) -> Result<Option<Connection>, StoreError>;
-    /// Deletes; `false` when the connection did not exist for `client`.
-    async fn delete_connection(&self, client: &ClientId, id: &ConnectionId) -> Result<bool, StoreError>;
+    /// Deletes, revoking every token issued for it; `false` when the connection did not exist
+    /// for `client`.
+    async fn delete_connection(&self, client: &ClientId, id: &ConnectionId, at: i64) -> Result<bool, StoreError>;
 
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Inserts `key` as the active key of its algorithm unless one is active already.
@@ -135,6 +139,9 @@ pub trait Store: Send + Sync + 'static {
     /// Durably records a batch of minted tokens in one transaction.
     async fn record_tokens_issued(&self, batch: &[IssuedToken]) -> Result<(), StoreError>;
     async fn find_issued_token(&self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError>;
+    /// Revokes one of `client`'s tokens (idempotent: the first revocation time stays).
+    /// Returns whether such a token exists.
+    async fn revoke_token(&self, client: &ClientId, jti: &TokenId, at: i64) -> Result<bool, StoreError>;
 }
 
 /// Pool and timeout settings that apply to every backend.

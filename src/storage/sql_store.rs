@@ -34,6 +34,7 @@ pub const API_KEY_COLUMNS: &str = "id, client_id, digest, created_at, revoked_at
 pub const SIGNING_KEY_COLUMNS: &str =
     "kid, alg, state, public_key, private_key_sealed, created_at, activated_at, retired_at";
 pub const ISSUED_COLUMNS: &str = "jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at";
+pub const ISSUED_SELECT: &str = "jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at, revoked_at";
 
 /// Expands the shared verbs for one backend: `sql_store!(StoreType, RowType, ConnType, {
 /// backend-specific trait methods })`.
@@ -44,7 +45,7 @@ macro_rules! sql_store {
         use $crate::domain::connection::{Connection, ConnectionPatch};
         use $crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
         use $crate::storage::sql_store::{
-            API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_COLUMNS, SIGNING_KEY_COLUMNS, WriteLock,
+            API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_COLUMNS, ISSUED_SELECT, SIGNING_KEY_COLUMNS, WriteLock,
         };
         use $crate::storage::{ApiKeyRecord, Client, IssuedToken, SigningKeyRecord, Store, StoreError};
 
@@ -112,6 +113,7 @@ macro_rules! sql_store {
                 kid: Kid::from_string(get::<String>(row, "kid")?),
                 issued_at: get(row, "issued_at")?,
                 expires_at: get(row, "expires_at")?,
+                revoked_at: get(row, "revoked_at")?,
             })
         }
 
@@ -155,6 +157,24 @@ macro_rules! sql_store {
             .await
             .map_err(map_err)?;
             Ok(done.rows_affected())
+        }
+
+        async fn revoke_connection_tokens(
+            conn: &mut $conn,
+            client: &ClientId,
+            id: &ConnectionId,
+            at: i64,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "UPDATE issued_tokens SET revoked_at = $3 WHERE connection_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(id.as_str())
+            .bind(client.as_str())
+            .bind(at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+            Ok(())
         }
 
         #[async_trait::async_trait]
@@ -300,7 +320,8 @@ macro_rules! sql_store {
                 at: i64,
             ) -> Result<Option<Connection>, StoreError> {
                 // One statement, so concurrent patches each apply whole and never interleave.
-                sqlx::query(&format!(
+                let mut tx = self.begin_write(WriteLock::None).await?;
+                let updated = sqlx::query(&format!(
                     "UPDATE connections SET
                        customer_id = CASE WHEN $3 THEN $4 ELSE customer_id END,
                        email       = CASE WHEN $5 THEN $6 ELSE email END,
@@ -321,22 +342,33 @@ macro_rules! sql_store {
                 .bind(patch.status.is_some())
                 .bind(patch.status.map(|s| s.as_str()))
                 .bind(at)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?
                 .as_ref()
                 .map(connection_from)
-                .transpose()
+                .transpose()?;
+                if updated.as_ref().is_some_and(|c| c.status == $crate::domain::connection::ConnectionStatus::Disconnected) {
+                    revoke_connection_tokens(&mut tx, client, id, at).await?;
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(updated)
             }
 
-            async fn delete_connection(&self, client: &ClientId, id: &ConnectionId) -> Result<bool, StoreError> {
+            async fn delete_connection(&self, client: &ClientId, id: &ConnectionId, at: i64) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write(WriteLock::None).await?;
                 let done = sqlx::query("DELETE FROM connections WHERE id = $1 AND client_id = $2")
                     .bind(id.as_str())
                     .bind(client.as_str())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                Ok(done.rows_affected() > 0)
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                revoke_connection_tokens(&mut tx, client, id, at).await?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
             }
 
             async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
@@ -415,8 +447,21 @@ macro_rules! sql_store {
                 tx.commit().await.map_err(map_err)
             }
 
+            async fn revoke_token(&self, client: &ClientId, jti: &TokenId, at: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE issued_tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE jti = $1 AND client_id = $2",
+                )
+                .bind(jti.as_str())
+                .bind(client.as_str())
+                .bind(at)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() > 0)
+            }
+
             async fn find_issued_token(&self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError> {
-                sqlx::query(&format!("SELECT {ISSUED_COLUMNS} FROM issued_tokens WHERE jti = $1"))
+                sqlx::query(&format!("SELECT {ISSUED_SELECT} FROM issued_tokens WHERE jti = $1"))
                     .bind(jti.as_str())
                     .fetch_optional(&self.pool)
                     .await

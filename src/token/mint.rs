@@ -47,6 +47,7 @@ impl Minter {
                 kid: signer.kid().clone(),
                 issued_at: now,
                 expires_at: claims.exp,
+                revoked_at: None,
             })
             .await?;
         Ok(token)

@@ -4,6 +4,7 @@ mod contract;
 mod health;
 mod helpers;
 mod jwks;
+mod lifecycle;
 mod limits;
 mod openapi;
 #[path = "../support/mod.rs"]

@@ -1,7 +1,8 @@
 //! `/connections`: create, list, read, update and delete a client's connections.
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -9,8 +10,9 @@ use crate::app::AppState;
 use crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus, NewConnection};
 use crate::domain::ids::ConnectionId;
 use crate::http::error::ApiError;
-use crate::http::extract::{Caller, ConnectionPath};
+use crate::http::extract::{Caller, ConnectionPath, presented_key};
 use crate::http::json::ApiBody;
+use crate::http::routes::introspection::live_token;
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
 
 pub const NOT_FOUND: &str = "Connection not found";
@@ -102,13 +104,32 @@ pub async fn list_connections(
     Ok(Json(GetConnectionsResponse { connections: connections.into_iter().map(Into::into).collect() }))
 }
 
+/// With `X-Api-Key` and `Authorization: Bearer <connection token>` together (the older
+/// Subtotal mode), the token must be a live `access` token of the key's client for this very
+/// connection.
 pub async fn get_connection(
     State(app): State<AppState>,
     caller: Caller,
     ConnectionPath(id): ConnectionPath,
+    headers: HeaderMap,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
+    if let Some(token) = connection_token(&headers) {
+        let claims = live_token(&app, caller.client_id.as_str(), &token).await?;
+        if claims.is_none_or(|c| c.sub != id.as_str()) {
+            return Err(ApiError::Unauthorized("Invalid connection token"));
+        }
+    }
     let connection = app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::NotFound(NOT_FOUND))?;
     Ok(Json(connection.into()))
+}
+
+/// A connection token sent beside an API key: `Authorization: Bearer <JWS>` when
+/// `X-Api-Key` is also present.
+fn connection_token(headers: &HeaderMap) -> Option<String> {
+    headers.get("x-api-key").filter(|v| !v.is_empty())?;
+    let mut only_auth = HeaderMap::new();
+    only_auth.insert(AUTHORIZATION, headers.get(AUTHORIZATION)?.clone());
+    presented_key(&only_auth).filter(|t| t.split('.').count() == 3)
 }
 
 pub async fn update_connection(
@@ -131,7 +152,7 @@ pub async fn delete_connection(
     caller: Caller,
     ConnectionPath(id): ConnectionPath,
 ) -> Result<StatusCode, ApiError> {
-    if app.store.delete_connection(&caller.client_id, &id).await? {
+    if app.store.delete_connection(&caller.client_id, &id, app.clock.now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(NOT_FOUND))

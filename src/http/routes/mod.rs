@@ -2,5 +2,6 @@
 pub mod connections;
 pub mod docs;
 pub mod health;
+pub mod introspection;
 pub mod jwks;
 pub mod tokens;

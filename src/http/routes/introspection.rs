@@ -1,0 +1,100 @@
+//! `POST /tokens/introspect` (RFC 7662) and `POST /tokens/revoke` (RFC 7009 style).
+//!
+//! Both take the token as a form field or in a JSON body, authenticated by API key. A token
+//! of another client is treated exactly like garbage: `{"active": false}`, and a revocation
+//! that changes nothing.
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::domain::connection::ConnectionStatus;
+use crate::domain::ids::{ConnectionId, TokenId};
+use crate::http::error::ApiError;
+use crate::http::extract::Caller;
+use crate::http::json::FormOrJson;
+use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
+use crate::token::claims::{Claims, SCOPE_ACCESS};
+use crate::token::verify::Expectations;
+
+/// The longest token accepted for checking.
+const MAX_TOKEN_LEN: usize = 4096;
+
+/// Whether `token` is one of `caller`'s live connection tokens: validly signed by a key of
+/// the keyring, unexpired, of scope `access`, recorded and not revoked, for a connection of
+/// the caller's client that still exists and is not disconnected.
+pub async fn live_token(app: &AppState, client_id: &str, token: &str) -> Result<Option<Claims>, ApiError> {
+    let expect = Expectations { issuer: Some(app.minter.issuer.clone()), audience: Some(app.minter.audience.clone()) };
+    let Ok(claims) = app.keyring.verify(token, &expect) else { return Ok(None) };
+    if claims.client_id != client_id || claims.scope != SCOPE_ACCESS {
+        return Ok(None);
+    }
+    let Some(record) = app.store.find_issued_token(&TokenId::from_string(claims.jti.clone())).await? else {
+        return Ok(None);
+    };
+    if record.revoked_at.is_some() || record.client_id.as_str() != client_id {
+        return Ok(None);
+    }
+    let connection =
+        app.store.find_connection(&record.client_id, &ConnectionId::from_string(claims.sub.clone())).await?;
+    match connection {
+        Some(c) if c.status != ConnectionStatus::Disconnected => Ok(Some(claims)),
+        _ => Ok(None),
+    }
+}
+
+pub async fn introspect(
+    State(app): State<AppState>,
+    caller: Caller,
+    FormOrJson(body): FormOrJson,
+) -> Result<Json<Value>, ApiError> {
+    let token = {
+        let mut f = Fields::new(body_object(&body)?);
+        let token = f.required_str("token", MAX_TOKEN_LEN);
+        f.optional_str("token_type_hint", 64);
+        f.finish(token)?
+    };
+    let Some(claims) = live_token(&app, caller.client_id.as_str(), &token).await? else {
+        return Ok(Json(json!({ "active": false })));
+    };
+    let mut answer = serde_json::to_value(&claims).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Value::Object(map) = &mut answer {
+        map.insert("active".into(), Value::Bool(true));
+        map.insert("token_type".into(), Value::String("Bearer".into()));
+    }
+    Ok(Json(answer))
+}
+
+pub async fn revoke(
+    State(app): State<AppState>,
+    caller: Caller,
+    FormOrJson(body): FormOrJson,
+) -> Result<Json<Value>, ApiError> {
+    let (token, jti) = {
+        let mut f = Fields::new(body_object(&body)?);
+        let token = f.optional_str("token", MAX_TOKEN_LEN).flatten();
+        let jti = f.optional_str("jti", 64).flatten();
+        f.optional_str("token_type_hint", 64);
+        f.finish((token, jti))?
+    };
+    let jti = match (token, jti) {
+        (_, Some(jti)) => Some(jti),
+        // Only a token this service signed names a jti; anything else revokes nothing.
+        (Some(token), None) => app.keyring.verify(&token, &Expectations::default()).ok().map(|c| c.jti),
+        (None, None) => {
+            let input = match &body {
+                RawBody::Json(v) => v.clone(),
+                _ => Value::Null,
+            };
+            return Err(ApiError::Validation(vec![FieldError::missing(
+                vec![Loc::from("body"), Loc::from("token")],
+                input,
+            )]));
+        }
+    };
+    if let Some(jti) = jti {
+        app.store.revoke_token(&caller.client_id, &TokenId::from_string(jti), app.clock.now()).await?;
+    }
+    // The same answer whether or not anything was revoked (RFC 7009, section 2.2).
+    Ok(Json(json!({})))
+}

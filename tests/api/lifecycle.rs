@@ -1,0 +1,206 @@
+//! Introspection, revocation, and connection tokens as credentials.
+use std::sync::Arc;
+
+use base64::Engine as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tessera::config::ServeConfig;
+use tessera::domain::ids::TokenId;
+use tessera::token::clock::{Clock as _, ManualClock};
+
+use crate::helpers::TestApp;
+use crate::support::TestDb;
+
+async fn token(app: &TestApp, key: &str, conn: &str) -> String {
+    let r = app.mint(key, conn).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.body["connection_token"].as_str().expect("token").to_owned()
+}
+
+async fn introspect(app: &TestApp, key: &str, token: &str) -> Value {
+    let r = app.call("POST", "/tokens/introspect", key, Some(json!({"token": token}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+}
+
+fn b64(v: &Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+async fn introspection_answers_only_for_the_callers_live_tokens(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (_, other_key) = app.new_client("other").await;
+    let conn = app.create_connection(&app.api_key, "c").await;
+    let t = token(&app, &app.api_key, &conn).await;
+
+    let live = introspect(&app, &app.api_key, &t).await;
+    assert_eq!(live["active"], true);
+    assert_eq!(live["sub"], conn.as_str());
+    assert_eq!(live["client_id"], app.client_id.as_str());
+    assert_eq!(live["scope"], "access");
+    assert!(live["exp"].is_i64() && live["jti"].is_string());
+
+    // The form encoding of RFC 7662 works too.
+    let r = app
+        .raw(
+            "POST",
+            "/tokens/introspect",
+            &[("x-api-key", &app.api_key), ("content-type", "application/x-www-form-urlencoded")],
+            format!("token={t}&token_type_hint=access_token").into_bytes(),
+        )
+        .await;
+    assert_eq!(r.body["active"], true);
+
+    // Another client's token is indistinguishable from garbage.
+    let inactive = json!({"active": false});
+    assert_eq!(introspect(&app, &other_key, &t).await, inactive);
+    assert_eq!(introspect(&app, &app.api_key, "garbage").await, inactive);
+    // Tampered payload, alg none, HS256 signed with the public key, unknown kid: all refused.
+    let parts: Vec<&str> = t.split('.').collect();
+    let header: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[0]).expect("b64"))
+            .expect("json");
+    let mut payload: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).expect("b64"))
+            .expect("json");
+    payload["exp"] = json!(payload["exp"].as_i64().expect("exp") + 100_000);
+    let tampered = format!("{}.{}.{}", parts[0], b64(&payload), parts[2]);
+    let none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT", "kid": header["kid"]})), parts[1]);
+    let jwks = app.raw("GET", "/.well-known/jwks.json", &[], vec![]).await.body;
+    let public = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(jwks["keys"][0]["x"].as_str().expect("x"))
+        .expect("b64");
+    let hs_header = b64(&json!({"alg": "HS256", "typ": "JWT", "kid": header["kid"]}));
+    let input = format!("{hs_header}.{}", parts[1]);
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&public).expect("hmac");
+    mac.update(input.as_bytes());
+    let confused =
+        format!("{input}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()));
+    let unknown = format!("{}.{}.{}", b64(&json!({"alg": "EdDSA", "typ": "JWT", "kid": "nope"})), parts[1], parts[2]);
+    for bad in [&tampered, &none, &confused, &unknown] {
+        assert_eq!(introspect(&app, &app.api_key, bad).await, inactive, "{bad}");
+        // The same tokens are no credential either.
+        let r = app
+            .raw(
+                "GET",
+                &format!("/connections/{conn}"),
+                &[("x-api-key", &app.api_key), ("authorization", &format!("Bearer {bad}"))],
+                vec![],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    let r = app.call("POST", "/tokens/introspect", &app.api_key, Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app.raw("POST", "/tokens/introspect", &[("content-type", "application/json")], b"{}".to_vec()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn expired_and_not_yet_valid_tokens_are_inactive(db: TestDb) {
+    let clock = Arc::new(ManualClock::new(1_800_000_000));
+    let app = TestApp::spawn_with(db, ServeConfig::for_tests(), clock.clone()).await;
+    let conn = app.create_connection(&app.api_key, "c").await;
+    let t = token(&app, &app.api_key, &conn).await;
+    assert_eq!(introspect(&app, &app.api_key, &t).await["active"], true);
+    clock.advance(900 + 61);
+    assert_eq!(introspect(&app, &app.api_key, &t).await, json!({"active": false}), "expired");
+    // A token minted "in the future" (clock skew beyond leeway) is not valid yet.
+    let future = token(&app, &app.api_key, &conn).await;
+    clock.advance(-(3 * 600));
+    assert_eq!(introspect(&app, &app.api_key, &future).await, json!({"active": false}), "not yet valid");
+    let _ = clock.now();
+}
+
+async fn revocation_by_token_or_jti_is_immediate_and_idempotent(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (_, other_key) = app.new_client("other").await;
+    let conn = app.create_connection(&app.api_key, "c").await;
+    let by_token = token(&app, &app.api_key, &conn).await;
+    let by_jti = token(&app, &app.api_key, &conn).await;
+    let jti = introspect(&app, &app.api_key, &by_jti).await["jti"].as_str().expect("jti").to_owned();
+
+    // Another client cannot revoke it, and cannot tell.
+    let r = app.call("POST", "/tokens/revoke", &other_key, Some(json!({"token": by_token}))).await;
+    assert_eq!((r.status, r.body), (StatusCode::OK, json!({})));
+    assert_eq!(introspect(&app, &app.api_key, &by_token).await["active"], true);
+
+    for _ in 0..2 {
+        let r = app.call("POST", "/tokens/revoke", &app.api_key, Some(json!({"token": by_token}))).await;
+        assert_eq!((r.status, r.body), (StatusCode::OK, json!({})));
+        let r = app
+            .raw(
+                "POST",
+                "/tokens/revoke",
+                &[("x-api-key", &app.api_key), ("content-type", "application/x-www-form-urlencoded")],
+                format!("jti={jti}").into_bytes(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    assert_eq!(introspect(&app, &app.api_key, &by_token).await, json!({"active": false}));
+    assert_eq!(introspect(&app, &app.api_key, &by_jti).await, json!({"active": false}));
+    let rec = app.store.find_issued_token(&TokenId::from_string(jti)).await.expect("query").expect("recorded");
+    assert!(rec.revoked_at.is_some());
+    let r = app.call("POST", "/tokens/revoke", &app.api_key, Some(json!({}))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Garbage revokes nothing and says so in the same words.
+    let r = app.call("POST", "/tokens/revoke", &app.api_key, Some(json!({"token": "x.y.z"}))).await;
+    assert_eq!((r.status, r.body), (StatusCode::OK, json!({})));
+}
+
+async fn disconnecting_or_deleting_a_connection_revokes_its_tokens(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let a = app.create_connection(&app.api_key, "c").await;
+    let b = app.create_connection(&app.api_key, "c").await;
+    let (ta, tb) = (token(&app, &app.api_key, &a).await, token(&app, &app.api_key, &b).await);
+    let jti_a = introspect(&app, &app.api_key, &ta).await["jti"].as_str().expect("jti").to_owned();
+    let r =
+        app.call("PATCH", &format!("/connections/{a}"), &app.api_key, Some(json!({"status": "disconnected"}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(introspect(&app, &app.api_key, &ta).await, json!({"active": false}));
+    let rec = app.store.find_issued_token(&TokenId::from_string(jti_a)).await.expect("query").expect("recorded");
+    assert!(rec.revoked_at.is_some(), "the record says revoked");
+    assert_eq!(introspect(&app, &app.api_key, &tb).await["active"], true, "other connections untouched");
+    let r = app.call("DELETE", &format!("/connections/{b}"), &app.api_key, None).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(introspect(&app, &app.api_key, &tb).await, json!({"active": false}));
+}
+
+async fn a_connection_token_beside_the_key_must_be_live_and_for_that_connection(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (_, other_key) = app.new_client("other").await;
+    let conn = app.create_connection(&app.api_key, "c").await;
+    let other_conn = app.create_connection(&app.api_key, "c").await;
+    let theirs = app.create_connection(&other_key, "c").await;
+    let t = token(&app, &app.api_key, &conn).await;
+    let get = |key: String, path: String, bearer: String| {
+        let app = &app;
+        async move {
+            app.raw("GET", &path, &[("x-api-key", &key), ("authorization", &format!("Bearer {bearer}"))], vec![])
+                .await
+                .status
+        }
+    };
+    assert_eq!(get(app.api_key.clone(), format!("/connections/{conn}"), t.clone()).await, StatusCode::OK);
+    assert_eq!(
+        get(app.api_key.clone(), format!("/connections/{other_conn}"), t.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "a token for another connection"
+    );
+    assert_eq!(
+        get(other_key.clone(), format!("/connections/{theirs}"), t.clone()).await,
+        StatusCode::UNAUTHORIZED,
+        "a token of another client"
+    );
+    app.call("POST", "/tokens/revoke", &app.api_key, Some(json!({"token": t}))).await;
+    assert_eq!(get(app.api_key.clone(), format!("/connections/{conn}"), t.clone()).await, StatusCode::UNAUTHORIZED);
+}
+
+crate::both_backends!(
+    introspection_answers_only_for_the_callers_live_tokens,
+    expired_and_not_yet_valid_tokens_are_inactive,
+    revocation_by_token_or_jti_is_immediate_and_idempotent,
+    disconnecting_or_deleting_a_connection_revokes_its_tokens,
+    a_connection_token_beside_the_key_must_be_live_and_for_that_connection,
+);
