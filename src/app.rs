@@ -10,6 +10,8 @@ use crate::auth::api_key::PlainApiKey;
 use crate::config::ServeConfig;
 use crate::crypto::kek::Kek;
 use crate::domain::ids::ClientId;
+use crate::http::extract::AuthLimits;
+use crate::http::rate_limit::RateLimiter;
 use crate::http::routes::jwks::JWKS_MAX_AGE_SECS;
 use crate::metrics::{Gauges, Metrics};
 use crate::storage::{ApiKeyRecord, Client, Store};
@@ -28,6 +30,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
+    pub limits: Arc<AuthLimits>,
 }
 
 impl AppState {
@@ -98,6 +101,10 @@ impl App {
             clock,
             metrics: Arc::new(Metrics::default()),
             body_timeout: Duration::from_secs(u64::from(config.body_timeout)),
+            limits: Arc::new(AuthLimits {
+                per_key: RateLimiter::new(f64::from(config.rate_limit), config.rate_burst),
+                auth_failures: RateLimiter::new(f64::from(config.auth_failure_rate), config.auth_failure_burst),
+            }),
         };
         let bind = |addr: SocketAddr, what: &'static str| async move {
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))

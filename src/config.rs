@@ -132,6 +132,26 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(0..=315_360_000))]
     pub key_rotation_period: u32,
 
+    /// Requests per second each API key may make (per process), sustained.
+    #[arg(long, env = "TESSERA_RATE_LIMIT", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub rate_limit: u32,
+
+    /// Requests an API key may make at once before --rate-limit applies.
+    #[arg(long, env = "TESSERA_RATE_BURST", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub rate_burst: u32,
+
+    /// Failed authentications per second allowed from one address, sustained.
+    #[arg(long, env = "TESSERA_AUTH_FAILURE_RATE", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub auth_failure_rate: u32,
+
+    /// Failed authentications one address may make at once before it is refused with 429.
+    #[arg(long, env = "TESSERA_AUTH_FAILURE_BURST", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub auth_failure_burst: u32,
+
     /// Serve `/metrics` on this separate address instead of the main listener.
     #[arg(long, env = "TESSERA_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
@@ -177,6 +197,10 @@ impl ServeConfig {
             key_prepublish: 600,
             key_rotation_period: 2_592_000,
             metrics_bind: None,
+            rate_limit: 1000,
+            rate_burst: 2000,
+            auth_failure_rate: 5,
+            auth_failure_burst: 100,
             shutdown_grace: 30,
             header_timeout: 10,
             body_timeout: 10,

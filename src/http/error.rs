@@ -26,6 +26,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("Request headers too large: the limit is {0} bytes")]
     HeadersTooLarge(usize),
+    /// 429, with the bucket's size and when to retry.
+    #[error("Rate limit exceeded: retry in {retry_after_secs} seconds")]
+    RateLimited { retry_after_secs: u64, limit: u32 },
     /// 408: the body did not arrive in time.
     #[error("Request body not received within {0} seconds")]
     RequestTimeout(u64),
@@ -49,6 +52,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -90,6 +94,13 @@ impl IntoResponse for ApiError {
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::RateLimited { retry_after_secs, limit } = self {
+            let h = resp.headers_mut();
+            h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            h.insert("ratelimit-limit", HeaderValue::from(limit));
+            h.insert("ratelimit-remaining", HeaderValue::from(0));
+            h.insert("ratelimit-reset", HeaderValue::from(retry_after_secs));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

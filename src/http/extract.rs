@@ -1,12 +1,24 @@
 //! Extractors: the authenticated caller and the connection id in the path.
-use axum::extract::{FromRequestParts, Path};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
+use super::rate_limit::{Decision, RateLimiter};
 use crate::app::AppState;
 use crate::auth::api_key::PlainApiKey;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId};
+
+/// The rate limits applied when authenticating.
+pub struct AuthLimits {
+    /// Requests per API key.
+    pub per_key: RateLimiter<ApiKeyId>,
+    /// Failed authentications per source address.
+    pub auth_failures: RateLimiter<IpAddr>,
+}
 
 /// Who is calling: the client an API key belongs to, and the key.
 #[derive(Clone, Debug)]
@@ -22,11 +34,30 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let result = authenticate(parts, state).await;
-        if matches!(result, Err(ApiError::Unauthorized(_))) {
-            state.metrics.auth_failed();
+        let now = Instant::now();
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        // An address that failed too often is refused before its key is even looked at.
+        if let Some(ip) = peer {
+            if let Decision::Limited { retry_after_secs } = state.limits.auth_failures.peek(&ip, now) {
+                state.metrics.rate_limited();
+                return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.auth_failures.burst() });
+            }
         }
-        result
+        let caller = match authenticate(parts, state).await {
+            Err(e @ ApiError::Unauthorized(_)) => {
+                state.metrics.auth_failed();
+                if let Some(ip) = peer {
+                    state.limits.auth_failures.take(&ip, now);
+                }
+                return Err(e);
+            }
+            other => other?,
+        };
+        if let Decision::Limited { retry_after_secs } = state.limits.per_key.take(&caller.api_key_id, now) {
+            state.metrics.rate_limited();
+            return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.per_key.burst() });
+        }
+        Ok(caller)
     }
 }
 

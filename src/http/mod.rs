@@ -18,6 +18,7 @@ pub mod json;
 pub mod openapi;
 pub mod paths;
 pub mod pyjson;
+pub mod rate_limit;
 pub mod routes;
 pub mod server;
 pub mod validation;

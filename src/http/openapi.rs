@@ -44,6 +44,7 @@ fn common_errors() -> serde_json::Map<String, Value> {
     let mut m = serde_json::Map::new();
     m.insert("401".into(), error("Missing, unknown or revoked API key"));
     m.insert("422".into(), validation_error());
+    m.insert("429".into(), error("Rate limit exceeded (per API key, or failed authentications per address)"));
     m.insert("503".into(), error("The database cannot be reached; retry later"));
     m
 }

@@ -127,3 +127,49 @@ async fn a_panicking_handler_is_a_500_with_a_detail_and_the_service_goes_on() {
     let ok = http.get(format!("{base}/healthz")).send().await.expect("answered");
     assert_eq!(ok.status(), 200, "the process keeps serving");
 }
+
+#[tokio::test]
+async fn each_api_key_is_rate_limited_with_429_and_ratelimit_headers() {
+    let mut config = ServeConfig::for_tests();
+    config.rate_limit = 1;
+    config.rate_burst = 3;
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::spawn_with(db, config, Arc::new(SystemClock)).await;
+    let second_key = app.new_key(&app.client_id).await;
+    let conn = app.create_connection(&second_key, "c").await; // the second key's first request
+    assert_eq!(app.mint(&app.api_key, &conn).await.status, 201);
+    assert_eq!(app.mint(&app.api_key, &conn).await.status, 201);
+    assert_eq!(app.mint(&app.api_key, &conn).await.status, 201);
+    let limited = app.mint(&app.api_key, &conn).await;
+    assert_eq!(limited.status, 429);
+    assert!(limited.body["detail"].as_str().expect("detail").starts_with("Rate limit exceeded"));
+    assert_eq!(limited.headers["retry-after"], "1");
+    assert_eq!(limited.headers["ratelimit-limit"], "3");
+    assert_eq!(limited.headers["ratelimit-remaining"], "0");
+    assert_eq!(limited.headers["ratelimit-reset"], "1");
+    assert_eq!(app.mint(&second_key, &conn).await.status, 201, "another key has its own bucket");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.mint(&app.api_key, &conn).await.status, 201, "the bucket refills");
+    let metrics = app.raw("GET", "/metrics", &[], vec![]).await;
+    assert!(metrics.body["_raw"].as_str().expect("text").contains("tessera_rate_limited_requests_total 1"));
+}
+
+#[tokio::test]
+async fn repeated_failed_authentications_from_one_address_are_refused() {
+    let mut config = ServeConfig::for_tests();
+    config.auth_failure_rate = 1;
+    config.auth_failure_burst = 3;
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::spawn_with(db, config, Arc::new(SystemClock)).await;
+    let guess = "tsk_01ARZ3NDEKTSV4RRFFQ69G5FAV_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    for _ in 0..3 {
+        assert_eq!(app.call("GET", "/connections?customer_id=x", guess, None).await.status, 401);
+    }
+    let refused = app.call("GET", "/connections?customer_id=x", guess, None).await;
+    assert_eq!(refused.status, 429);
+    assert!(refused.headers.contains_key("retry-after"));
+    // While the address is refused, even a real key from it waits: a guess learns nothing.
+    assert_eq!(app.call("GET", "/connections?customer_id=x", &app.api_key, None).await.status, 429);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.call("GET", "/connections?customer_id=x", &app.api_key, None).await.status, 200);
+}
