@@ -8,7 +8,7 @@ use support::TestDb;
 use tessera::auth::api_key::PlainApiKey;
 use tessera::domain::connection::{Connection, ConnectionPatch, ConnectionStatus};
 use tessera::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
-use tessera::storage::{ApiKeyRecord, Client, IssuedToken, SigningKeyRecord, Store, StoreError};
+use tessera::storage::{ApiKeyRecord, Change, Client, IssuedToken, SigningKeyRecord, Store, StoreError};
 
 fn client(name: &str) -> Client {
     Client { id: ClientId::generate(), name: name.into(), created_at: 1_000 }
@@ -122,7 +122,7 @@ async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
     let c2 = connection(&a.id, "cust");
     let theirs = connection(&b.id, "cust");
     for c in [&c1, &c2, &theirs] {
-        store.create_connection(c).await.expect("create");
+        store.create_connection(c, &Change::at(1_000)).await.expect("create");
     }
     assert_eq!(store.find_connection(&a.id, &c1.id).await.expect("find"), Some(c1.clone()));
     assert_eq!(store.find_connection(&b.id, &c1.id).await.expect("find"), None, "scoped to the owner");
@@ -133,20 +133,22 @@ async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
     assert!(store.list_connections(&a.id, "nobody").await.expect("list").is_empty());
 
     let patch = ConnectionPatch { mobile: Some(Some("+1555".into())), email: Some(None), ..Default::default() };
-    let updated = store.update_connection(&a.id, &c1.id, &patch, 2_000).await.expect("update").expect("found");
+    let updated =
+        store.update_connection(&a.id, &c1.id, &patch, &Change::at(2_000)).await.expect("update").expect("found");
     assert_eq!(updated, patch.apply(c1.clone(), 2_000));
     assert_eq!(updated.customer_id, "cust", "absent fields are unchanged");
     assert_eq!(updated.email, None, "null clears");
     assert_eq!(updated.updated_at, 2_000);
-    assert_eq!(store.update_connection(&b.id, &c1.id, &patch, 3_000).await.expect("update"), None);
+    assert_eq!(store.update_connection(&b.id, &c1.id, &patch, &Change::at(3_000)).await.expect("update"), None);
 
     let disconnect = ConnectionPatch { status: Some(ConnectionStatus::Disconnected), ..Default::default() };
-    let d = store.update_connection(&a.id, &c2.id, &disconnect, 2_000).await.expect("update").expect("found");
+    let d =
+        store.update_connection(&a.id, &c2.id, &disconnect, &Change::at(2_000)).await.expect("update").expect("found");
     assert_eq!(d.status, ConnectionStatus::Disconnected);
 
-    assert!(!store.delete_connection(&b.id, &c1.id, 2_500).await.expect("delete"), "not theirs to delete");
-    assert!(store.delete_connection(&a.id, &c1.id, 2_500).await.expect("delete"));
-    assert!(!store.delete_connection(&a.id, &c1.id, 2_500).await.expect("delete twice"));
+    assert!(!store.delete_connection(&b.id, &c1.id, &Change::at(2_500)).await.expect("delete"), "not theirs to delete");
+    assert!(store.delete_connection(&a.id, &c1.id, &Change::at(2_500)).await.expect("delete"));
+    assert!(!store.delete_connection(&a.id, &c1.id, &Change::at(2_500)).await.expect("delete twice"));
     assert_eq!(store.find_connection(&a.id, &c1.id).await.expect("find"), None);
 }
 
@@ -155,7 +157,7 @@ async fn concurrent_patches_each_apply_whole(db: TestDb) {
     let a = client("a");
     store.create_client(&a).await.expect("client");
     let c = connection(&a.id, "cust");
-    store.create_connection(&c).await.expect("create");
+    store.create_connection(&c, &Change::at(1_000)).await.expect("create");
     let mut tasks = Vec::new();
     for i in 0..16 {
         let (store, client_id, id) = (store.clone(), a.id.clone(), c.id.clone());
@@ -164,7 +166,7 @@ async fn concurrent_patches_each_apply_whole(db: TestDb) {
             let tag = format!("t{i}");
             let patch =
                 ConnectionPatch { email: Some(Some(tag.clone())), mobile: Some(Some(tag)), ..Default::default() };
-            store.update_connection(&client_id, &id, &patch, 2_000 + i).await
+            store.update_connection(&client_id, &id, &patch, &Change::at(2_000 + i)).await
         }));
     }
     for t in tasks {

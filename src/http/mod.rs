@@ -24,7 +24,7 @@ pub mod server;
 pub mod validation;
 
 use error::ApiError;
-use routes::{connections, docs, health, introspection, jwks, tokens};
+use routes::{activity, connections, docs, health, introspection, jwks, tokens};
 
 /// The request id header, taken from the client when usable and returned on every answer.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -50,6 +50,7 @@ pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>
                 .delete(connections::delete_connection),
         )
         .route("/connections/{connection_id}/token", post(tokens::create_connection_token))
+        .route("/connections/{connection_id}/activity", get(activity::activity))
         .route("/tokens/introspect", post(introspection::introspect))
         .route("/tokens/revoke", post(introspection::revoke))
         .route("/.well-known/jwks.json", get(jwks::jwks))

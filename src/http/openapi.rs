@@ -73,6 +73,19 @@ fn token_request() -> Value {
     json!({"application/json": {"schema": schema}, "application/x-www-form-urlencoded": {"schema": schema}})
 }
 
+fn activity_params() -> Vec<Value> {
+    let mut p = vec![
+        connection_id_param(),
+        json!({"name": "limit", "in": "query", "required": false,
+               "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20, "title": "Limit"}}),
+        json!({"name": "starting_after", "in": "query", "required": false,
+               "schema": {"type": "string", "title": "Starting After",
+                          "description": "An event_id: return the events older than it (the next_cursor of the previous page)"}}),
+    ];
+    p.extend(auth_headers());
+    p
+}
+
 fn list_params() -> Vec<Value> {
     let mut p = vec![json!({
         "name": "customer_id", "in": "query", "required": true,
@@ -173,6 +186,18 @@ pub fn document() -> Value {
                         ("201", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionTokenResponse")})),
                         &[not_found(), bad_body(), too_large(), timeout(),
                           ("409", error("The connection is disconnected"))]),
+                }
+            },
+            "/connections/{connection_id}/activity": {
+                "get": {
+                    "tags": ["connection"],
+                    "summary": "Get a connection's activity log, newest first",
+                    "description": "Created, updated, status changed, token issued, token revoked and deleted events, each with its time and the acting API key id. Accepts X-Api-Key with an optional connection token (Authorization: Bearer) for this connection.",
+                    "operationId": "get_connection_activity_log_connections__connection_id__activity_get",
+                    "parameters": activity_params(),
+                    "responses": responses(
+                        ("200", json!({"description": "Successful Response", "content": json_schema_ref("ActivityResponse")})),
+                        &[not_found()]),
                 }
             },
             "/tokens/introspect": {
@@ -346,6 +371,19 @@ fn schemas() -> Value {
                                "kid": {"type": "string"}, "alg": {"type": "string"}, "use": {"type": "string"}},
                 "required": ["kty", "kid", "alg", "use"]}}},
             "type": "object", "required": ["keys"], "title": "JWKS"
+        },
+        "ActivityResponse": {
+            "properties": {
+                "events": {"type": "array", "items": {"type": "object",
+                    "properties": {"event_id": {"type": "string"}, "type": {"type": "string",
+                        "enum": ["created", "updated", "status_changed", "token_issued", "token_revoked", "deleted"]},
+                        "at": {"type": "integer"}, "api_key_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                        "data": {"type": "object"}},
+                    "required": ["event_id", "type", "at", "api_key_id", "data"]}},
+                "has_more": {"type": "boolean"},
+                "next_cursor": {"anyOf": [{"type": "string"}, {"type": "null"}]}
+            },
+            "type": "object", "required": ["events", "has_more", "next_cursor"], "title": "ActivityResponse"
         },
         "TokenRequest": {
             "properties": {

@@ -10,10 +10,11 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use super::error::ApiError;
 
 /// Every route template; `{}` is one non-empty segment.
-pub const ROUTES: [&str; 15] = [
+pub const ROUTES: [&str; 16] = [
     "/connections",
     "/connections/{}",
     "/connections/{}/token",
+    "/connections/{}/activity",
     "/tokens/introspect",
     "/tokens/revoke",
     "/.well-known/jwks.json",

@@ -59,6 +59,34 @@ pub struct SigningKeyRecord {
     pub retired_at: Option<i64>,
 }
 
+/// When a change happens and which API key made it; recorded in the activity log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub at: i64,
+    pub actor: Option<ApiKeyId>,
+}
+
+impl Change {
+    pub fn at(at: i64) -> Self {
+        Self { at, actor: None }
+    }
+
+    pub fn by(at: i64, actor: &ApiKeyId) -> Self {
+        Self { at, actor: Some(actor.clone()) }
+    }
+}
+
+/// One entry of a connection's activity log. `data` never holds a secret or a whole token.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Event {
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub at: i64,
+    pub api_key_id: Option<String>,
+    pub data: serde_json::Value,
+}
+
 /// The durable record of one minted token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuedToken {
@@ -107,7 +135,7 @@ pub trait Store: Send + Sync + 'static {
     /// `NotFound` when no such key exists.
     async fn revoke_api_key(&self, id: &ApiKeyId, at: i64) -> Result<ApiKeyRecord, StoreError>;
 
-    async fn create_connection(&self, connection: &Connection) -> Result<(), StoreError>;
+    async fn create_connection(&self, connection: &Connection, change: &Change) -> Result<(), StoreError>;
     async fn find_connection(&self, client: &ClientId, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
     async fn list_connections(&self, client: &ClientId, customer_id: &str) -> Result<Vec<Connection>, StoreError>;
     /// Applies `patch` atomically; `None` when the connection does not exist for `client`.
@@ -117,11 +145,16 @@ pub trait Store: Send + Sync + 'static {
         client: &ClientId,
         id: &ConnectionId,
         patch: &ConnectionPatch,
-        at: i64,
+        change: &Change,
     ) -> Result<Option<Connection>, StoreError>;
     /// Deletes, revoking every token issued for it; `false` when the connection did not exist
     /// for `client`.
-    async fn delete_connection(&self, client: &ClientId, id: &ConnectionId, at: i64) -> Result<bool, StoreError>;
+    async fn delete_connection(
+        &self,
+        client: &ClientId,
+        id: &ConnectionId,
+        change: &Change,
+    ) -> Result<bool, StoreError>;
 
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Inserts `key` as the active key of its algorithm unless one is active already.
@@ -141,7 +174,15 @@ pub trait Store: Send + Sync + 'static {
     async fn find_issued_token(&self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError>;
     /// Revokes one of `client`'s tokens (idempotent: the first revocation time stays).
     /// Returns whether such a token exists.
-    async fn revoke_token(&self, client: &ClientId, jti: &TokenId, at: i64) -> Result<bool, StoreError>;
+    async fn revoke_token(&self, client: &ClientId, jti: &TokenId, change: &Change) -> Result<bool, StoreError>;
+    /// A connection's activity, newest first: at most `limit` events older than `before`.
+    async fn list_events(
+        &self,
+        client: &ClientId,
+        connection: &ConnectionId,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
 }
 
 /// Pool and timeout settings that apply to every backend.

@@ -47,7 +47,7 @@ macro_rules! sql_store {
         use $crate::storage::sql_store::{
             API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_COLUMNS, ISSUED_SELECT, SIGNING_KEY_COLUMNS, WriteLock,
         };
-        use $crate::storage::{ApiKeyRecord, Client, IssuedToken, SigningKeyRecord, Store, StoreError};
+        use $crate::storage::{ApiKeyRecord, Change, Client, Event, IssuedToken, SigningKeyRecord, Store, StoreError};
 
         fn get<'r, T>(row: &'r $row, column: &str) -> Result<T, StoreError>
         where
@@ -159,13 +159,49 @@ macro_rules! sql_store {
             Ok(done.rows_affected())
         }
 
+        async fn insert_event(
+            conn: &mut $conn,
+            connection: &ConnectionId,
+            client: &ClientId,
+            kind: &str,
+            change: &Change,
+            data: serde_json::Value,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO connection_events (id, connection_id, client_id, kind, at, api_key_id, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(TokenId::generate().as_str())
+            .bind(connection.as_str())
+            .bind(client.as_str())
+            .bind(kind)
+            .bind(change.at)
+            .bind(change.actor.as_ref().map(|a| a.as_str().to_owned()))
+            .bind(data.to_string())
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+            Ok(())
+        }
+
+        fn event_from(row: &$row) -> Result<Event, StoreError> {
+            let data: String = get(row, "data")?;
+            Ok(Event {
+                event_id: get(row, "id")?,
+                kind: get(row, "kind")?,
+                at: get(row, "at")?,
+                api_key_id: get(row, "api_key_id")?,
+                data: serde_json::from_str(&data).map_err(|e| StoreError::Other(e.to_string()))?,
+            })
+        }
+
         async fn revoke_connection_tokens(
             conn: &mut $conn,
             client: &ClientId,
             id: &ConnectionId,
             at: i64,
-        ) -> Result<(), StoreError> {
-            sqlx::query(
+        ) -> Result<u64, StoreError> {
+            let done = sqlx::query(
                 "UPDATE issued_tokens SET revoked_at = $3 WHERE connection_id = $1 AND client_id = $2 AND revoked_at IS NULL",
             )
             .bind(id.as_str())
@@ -174,7 +210,7 @@ macro_rules! sql_store {
             .execute(conn)
             .await
             .map_err(map_err)?;
-            Ok(())
+            Ok(done.rows_affected())
         }
 
         #[async_trait::async_trait]
@@ -267,7 +303,8 @@ macro_rules! sql_store {
                 .ok_or(StoreError::NotFound)
             }
 
-            async fn create_connection(&self, c: &Connection) -> Result<(), StoreError> {
+            async fn create_connection(&self, c: &Connection, change: &Change) -> Result<(), StoreError> {
+                let mut tx = self.begin_write(WriteLock::None).await?;
                 sqlx::query(&format!(
                     "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 ))
@@ -280,10 +317,12 @@ macro_rules! sql_store {
                 .bind(c.status.as_str())
                 .bind(c.created_at)
                 .bind(c.updated_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                Ok(())
+                let data = serde_json::json!({"retailer_id": c.retailer_id, "status": c.status.as_str()});
+                insert_event(&mut tx, &c.id, &c.client_id, "created", change, data).await?;
+                tx.commit().await.map_err(map_err)
             }
 
             async fn find_connection(&self, client: &ClientId, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
@@ -317,10 +356,18 @@ macro_rules! sql_store {
                 client: &ClientId,
                 id: &ConnectionId,
                 patch: &ConnectionPatch,
-                at: i64,
+                change: &Change,
             ) -> Result<Option<Connection>, StoreError> {
-                // One statement, so concurrent patches each apply whole and never interleave.
+                let at = change.at;
                 let mut tx = self.begin_write(WriteLock::None).await?;
+                let before: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM connections WHERE id = $1 AND client_id = $2")
+                        .bind(id.as_str())
+                        .bind(client.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                // One statement, so concurrent patches each apply whole and never interleave.
                 let updated = sqlx::query(&format!(
                     "UPDATE connections SET
                        customer_id = CASE WHEN $3 THEN $4 ELSE customer_id END,
@@ -348,14 +395,31 @@ macro_rules! sql_store {
                 .as_ref()
                 .map(connection_from)
                 .transpose()?;
-                if updated.as_ref().is_some_and(|c| c.status == $crate::domain::connection::ConnectionStatus::Disconnected) {
-                    revoke_connection_tokens(&mut tx, client, id, at).await?;
+                let Some(c) = updated else { return Ok(None) };
+                let fields: Vec<&str> = [
+                    ("customer_id", patch.customer_id.is_some()),
+                    ("email", patch.email.is_some()),
+                    ("mobile", patch.mobile.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(name, set)| set.then_some(name))
+                .collect();
+                if !fields.is_empty() {
+                    insert_event(&mut tx, id, client, "updated", change, serde_json::json!({"fields": fields})).await?;
+                }
+                let from = before.unwrap_or_default();
+                if from != c.status.as_str() {
+                    let mut data = serde_json::json!({"from": from, "to": c.status.as_str()});
+                    if c.status == $crate::domain::connection::ConnectionStatus::Disconnected {
+                        data["tokens_revoked"] = revoke_connection_tokens(&mut tx, client, id, at).await?.into();
+                    }
+                    insert_event(&mut tx, id, client, "status_changed", change, data).await?;
                 }
                 tx.commit().await.map_err(map_err)?;
-                Ok(updated)
+                Ok(Some(c))
             }
 
-            async fn delete_connection(&self, client: &ClientId, id: &ConnectionId, at: i64) -> Result<bool, StoreError> {
+            async fn delete_connection(&self, client: &ClientId, id: &ConnectionId, change: &Change) -> Result<bool, StoreError> {
                 let mut tx = self.begin_write(WriteLock::None).await?;
                 let done = sqlx::query("DELETE FROM connections WHERE id = $1 AND client_id = $2")
                     .bind(id.as_str())
@@ -366,7 +430,8 @@ macro_rules! sql_store {
                 if done.rows_affected() == 0 {
                     return Ok(false);
                 }
-                revoke_connection_tokens(&mut tx, client, id, at).await?;
+                let revoked = revoke_connection_tokens(&mut tx, client, id, change.at).await?;
+                insert_event(&mut tx, id, client, "deleted", change, serde_json::json!({"tokens_revoked": revoked})).await?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(true)
             }
@@ -443,21 +508,64 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(map_err)?;
+                    let change = Change::by(t.issued_at, &t.api_key_id);
+                    let data = serde_json::json!({"jti": t.jti.as_str(), "exp": t.expires_at});
+                    insert_event(&mut tx, &t.connection_id, &t.client_id, "token_issued", &change, data).await?;
                 }
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn revoke_token(&self, client: &ClientId, jti: &TokenId, at: i64) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE issued_tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE jti = $1 AND client_id = $2",
+            async fn revoke_token(&self, client: &ClientId, jti: &TokenId, change: &Change) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write(WriteLock::None).await?;
+                let newly: Option<String> = sqlx::query_scalar(
+                    "UPDATE issued_tokens SET revoked_at = $3 WHERE jti = $1 AND client_id = $2 AND revoked_at IS NULL
+                     RETURNING connection_id",
                 )
                 .bind(jti.as_str())
                 .bind(client.as_str())
-                .bind(at)
-                .execute(&self.pool)
+                .bind(change.at)
+                .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?;
-                Ok(done.rows_affected() > 0)
+                if let Some(connection) = newly {
+                    let data = serde_json::json!({"jti": jti.as_str()});
+                    insert_event(&mut tx, &ConnectionId::from_string(connection), client, "token_revoked", change, data)
+                        .await?;
+                    tx.commit().await.map_err(map_err)?;
+                    return Ok(true);
+                }
+                let exists: Option<String> =
+                    sqlx::query_scalar("SELECT jti FROM issued_tokens WHERE jti = $1 AND client_id = $2")
+                        .bind(jti.as_str())
+                        .bind(client.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                Ok(exists.is_some())
+            }
+
+            async fn list_events(
+                &self,
+                client: &ClientId,
+                connection: &ConnectionId,
+                before: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<Event>, StoreError> {
+                sqlx::query(
+                    "SELECT id, kind, at, api_key_id, data FROM connection_events
+                     WHERE connection_id = $1 AND client_id = $2 AND ($3 IS NULL OR id < $3)
+                     ORDER BY id DESC LIMIT $4",
+                )
+                .bind(connection.as_str())
+                .bind(client.as_str())
+                .bind(before)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(event_from)
+                .collect()
             }
 
             async fn find_issued_token(&self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError> {

@@ -197,7 +197,64 @@ async fn a_connection_token_beside_the_key_must_be_live_and_for_that_connection(
     assert_eq!(get(app.api_key.clone(), format!("/connections/{conn}"), t.clone()).await, StatusCode::UNAUTHORIZED);
 }
 
+async fn the_activity_log_records_every_change_newest_first_with_pages(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (_, other_key) = app.new_client("other").await;
+    let key_id = app.api_key.split('_').nth(1).expect("key id").to_owned();
+    let conn = app.create_connection(&app.api_key, "c").await;
+    app.call("PATCH", &format!("/connections/{conn}"), &app.api_key, Some(json!({"email": "a@b.co"}))).await;
+    let t1 = token(&app, &app.api_key, &conn).await;
+    let t2 = token(&app, &app.api_key, &conn).await;
+    app.call("POST", "/tokens/revoke", &app.api_key, Some(json!({"token": t1}))).await;
+    app.call("PATCH", &format!("/connections/{conn}"), &app.api_key, Some(json!({"status": "disconnected"}))).await;
+
+    let path = format!("/connections/{conn}/activity");
+    let all = app.call("GET", &path, &app.api_key, None).await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    let events = all.body["events"].as_array().expect("events").clone();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().expect("type")).collect();
+    assert_eq!(kinds, ["status_changed", "token_revoked", "token_issued", "token_issued", "updated", "created"]);
+    assert_eq!(events[0]["data"], json!({"from": "initialized", "to": "disconnected", "tokens_revoked": 1}));
+    assert_eq!(events[4]["data"], json!({"fields": ["email"]}));
+    assert!(events.iter().all(|e| e["api_key_id"] == key_id.as_str() && e["at"].is_i64()));
+    assert_eq!(all.body["has_more"], false);
+    let text = all.body.to_string();
+    for secret in [&t1, &t2, &app.api_key] {
+        assert!(!text.contains(secret.as_str()), "the log never holds a secret or a whole token");
+    }
+
+    // Cursor pagination walks the same events.
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("{path}?limit=2&starting_after={c}"),
+            None => format!("{path}?limit=2"),
+        };
+        let page = app.call("GET", &q, &app.api_key, None).await.body;
+        walked.extend(page["events"].as_array().expect("events").iter().cloned());
+        if page["has_more"] == false {
+            break;
+        }
+        cursor = Some(page["next_cursor"].as_str().expect("cursor").to_owned());
+    }
+    assert_eq!(walked, events);
+
+    for (limit, kind) in [("0", "greater_than_equal"), ("101", "less_than_equal"), ("abc", "int_parsing")] {
+        let r = app.call("GET", &format!("{path}?limit={limit}"), &app.api_key, None).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.body["detail"][0]["type"], kind);
+        assert_eq!(r.body["detail"][0]["loc"], json!(["query", "limit"]));
+    }
+    assert_eq!(app.call("GET", &path, &other_key, None).await.status, StatusCode::NOT_FOUND);
+    // A connection token beside the key must be live and for this connection.
+    let r =
+        app.raw("GET", &path, &[("x-api-key", &app.api_key), ("authorization", &format!("Bearer {t2}"))], vec![]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "its tokens were revoked on disconnect");
+}
+
 crate::both_backends!(
+    the_activity_log_records_every_change_newest_first_with_pages,
     introspection_answers_only_for_the_callers_live_tokens,
     expired_and_not_yet_valid_tokens_are_inactive,
     revocation_by_token_or_jti_is_immediate_and_idempotent,

@@ -65,6 +65,7 @@ async fn every_route_is_documented_with_the_statuses_it_answers(db: TestDb) {
         ("/connections/{connection_id}", "patch", &["200", "401", "404", "413", "422"]),
         ("/connections/{connection_id}", "delete", &["204", "401", "404"]),
         ("/connections/{connection_id}/token", "post", &["201", "401", "404", "409", "413", "422"]),
+        ("/connections/{connection_id}/activity", "get", &["200", "401", "404", "422"]),
         ("/tokens/introspect", "post", &["200", "401", "422"]),
         ("/tokens/revoke", "post", &["200", "401", "422"]),
         ("/.well-known/jwks.json", "get", &["200"]),

@@ -197,7 +197,7 @@ async fn disconnected_is_409_and_every_other_status_gets_a_token(db: TestDb) {
     for status in [ConnectionStatus::Initialized, ConnectionStatus::Active, ConnectionStatus::Unauthenticated] {
         let patch = ConnectionPatch { status: Some(status), ..Default::default() };
         app.store
-            .update_connection(&app.client_id, &id, &patch, SystemClock.now())
+            .update_connection(&app.client_id, &id, &patch, &tessera::storage::Change::at(SystemClock.now()))
             .await
             .expect("update")
             .expect("found");

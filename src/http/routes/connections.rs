@@ -14,6 +14,7 @@ use crate::http::extract::{Caller, ConnectionPath, presented_key};
 use crate::http::json::ApiBody;
 use crate::http::routes::introspection::live_token;
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
+use crate::storage::Change;
 
 pub const NOT_FOUND: &str = "Connection not found";
 
@@ -85,7 +86,7 @@ pub async fn create_connection(
         created_at: now,
         updated_at: now,
     };
-    app.store.create_connection(&connection).await?;
+    app.store.create_connection(&connection, &Change::by(now, &caller.api_key_id)).await?;
     Ok((StatusCode::CREATED, Json(connection.into())))
 }
 
@@ -113,14 +114,26 @@ pub async fn get_connection(
     ConnectionPath(id): ConnectionPath,
     headers: HeaderMap,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
-    if let Some(token) = connection_token(&headers) {
-        let claims = live_token(&app, caller.client_id.as_str(), &token).await?;
+    check_connection_token(&app, &caller, &id, &headers).await?;
+    let connection = app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::NotFound(NOT_FOUND))?;
+    Ok(Json(connection.into()))
+}
+
+/// When a connection token is sent beside the API key, it must be a live token of the key's
+/// client for connection `id`.
+pub async fn check_connection_token(
+    app: &AppState,
+    caller: &Caller,
+    id: &ConnectionId,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if let Some(token) = connection_token(headers) {
+        let claims = live_token(app, caller.client_id.as_str(), &token).await?;
         if claims.is_none_or(|c| c.sub != id.as_str()) {
             return Err(ApiError::Unauthorized("Invalid connection token"));
         }
     }
-    let connection = app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::NotFound(NOT_FOUND))?;
-    Ok(Json(connection.into()))
+    Ok(())
 }
 
 /// A connection token sent beside an API key: `Authorization: Bearer <JWS>` when
@@ -141,7 +154,7 @@ pub async fn update_connection(
     let patch = parse_update(&body)?;
     let updated = app
         .store
-        .update_connection(&caller.client_id, &id, &patch, app.clock.now())
+        .update_connection(&caller.client_id, &id, &patch, &Change::by(app.clock.now(), &caller.api_key_id))
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
     Ok(Json(updated.into()))
@@ -152,7 +165,7 @@ pub async fn delete_connection(
     caller: Caller,
     ConnectionPath(id): ConnectionPath,
 ) -> Result<StatusCode, ApiError> {
-    if app.store.delete_connection(&caller.client_id, &id, app.clock.now()).await? {
+    if app.store.delete_connection(&caller.client_id, &id, &Change::by(app.clock.now(), &caller.api_key_id)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(NOT_FOUND))

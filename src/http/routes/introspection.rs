@@ -14,6 +14,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::json::FormOrJson;
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
+use crate::storage::Change;
 use crate::token::claims::{Claims, SCOPE_ACCESS};
 use crate::token::verify::Expectations;
 
@@ -93,7 +94,8 @@ pub async fn revoke(
         }
     };
     if let Some(jti) = jti {
-        app.store.revoke_token(&caller.client_id, &TokenId::from_string(jti), app.clock.now()).await?;
+        let change = Change::by(app.clock.now(), &caller.api_key_id);
+        app.store.revoke_token(&caller.client_id, &TokenId::from_string(jti), &change).await?;
     }
     // The same answer whether or not anything was revoked (RFC 7009, section 2.2).
     Ok(Json(json!({})))

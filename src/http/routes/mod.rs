@@ -1,4 +1,5 @@
 //! Route handlers, one file per area of the API.
+pub mod activity;
 pub mod connections;
 pub mod docs;
 pub mod health;
