@@ -14,6 +14,7 @@ use crate::app::AppState;
 
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod json;
 pub mod openapi;
 pub mod paths;

@@ -134,7 +134,8 @@ pub fn document() -> Value {
                     "requestBody": {"required": true, "content": json_schema_ref("CreateConnection")},
                     "responses": responses(
                         ("201", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")})),
-                        &[bad_body(), too_large(), timeout()]),
+                        &[bad_body(), too_large(), timeout(),
+                          ("409", error("The idempotency key was used for a different request, or is in use"))]),
                 },
                 "get": {
                     "tags": ["connection"],

@@ -59,6 +59,19 @@ pub struct SigningKeyRecord {
     pub retired_at: Option<i64>,
 }
 
+/// Where an idempotency key stands for a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyState {
+    /// This request holds the key now and must answer, then finish or release it.
+    Claimed,
+    /// Another request with the key is still running.
+    InProgress,
+    /// The key was used by an identical request, which was answered thus.
+    Done { status: u16, body: String },
+    /// The key was used by a different request.
+    Mismatch,
+}
+
 /// When a change happens and which API key made it; recorded in the activity log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
@@ -175,6 +188,22 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes one of `client`'s tokens (idempotent: the first revocation time stays).
     /// Returns whether such a token exists.
     async fn revoke_token(&self, client: &ClientId, jti: &TokenId, change: &Change) -> Result<bool, StoreError>;
+    /// Claims an idempotency key for a request with `fingerprint`. A key is kept for
+    /// `ttl_secs`; an unfinished claim older than `lease_secs` is taken to be abandoned.
+    async fn idempotency_begin(
+        &self,
+        client: &ClientId,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        lease_secs: i64,
+        ttl_secs: i64,
+    ) -> Result<IdempotencyState, StoreError>;
+    /// Stores the answer to a claimed key.
+    async fn idempotency_finish(&self, client: &ClientId, key: &str, status: u16, body: &str)
+    -> Result<(), StoreError>;
+    /// Gives a claimed key up (the request failed), so that a retry runs afresh.
+    async fn idempotency_release(&self, client: &ClientId, key: &str) -> Result<(), StoreError>;
     /// A connection's activity, newest first: at most `limit` events older than `before`.
     async fn list_events(
         &self,

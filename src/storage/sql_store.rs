@@ -47,7 +47,9 @@ macro_rules! sql_store {
         use $crate::storage::sql_store::{
             API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_COLUMNS, ISSUED_SELECT, SIGNING_KEY_COLUMNS, WriteLock,
         };
-        use $crate::storage::{ApiKeyRecord, Change, Client, Event, IssuedToken, SigningKeyRecord, Store, StoreError};
+        use $crate::storage::{
+            ApiKeyRecord, Change, Client, Event, IdempotencyState, IssuedToken, SigningKeyRecord, Store, StoreError,
+        };
 
         fn get<'r, T>(row: &'r $row, column: &str) -> Result<T, StoreError>
         where
@@ -542,6 +544,91 @@ macro_rules! sql_store {
                         .await
                         .map_err(map_err)?;
                 Ok(exists.is_some())
+            }
+
+            async fn idempotency_begin(
+                &self,
+                client: &ClientId,
+                key: &str,
+                fingerprint: &str,
+                now: i64,
+                lease_secs: i64,
+                ttl_secs: i64,
+            ) -> Result<IdempotencyState, StoreError> {
+                let mut tx = self.begin_write(WriteLock::None).await?;
+                // Forget the key when it has expired, or its claim was abandoned.
+                sqlx::query(
+                    "DELETE FROM idempotency_keys WHERE client_id = $1 AND key = $2
+                     AND (created_at <= $3 OR (status = 0 AND created_at <= $4))",
+                )
+                .bind(client.as_str())
+                .bind(key)
+                .bind(now - ttl_secs)
+                .bind(now - lease_secs)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let claimed = sqlx::query(
+                    "INSERT INTO idempotency_keys (client_id, key, fingerprint, status, response, created_at)
+                     VALUES ($1, $2, $3, 0, NULL, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(client.as_str())
+                .bind(key)
+                .bind(fingerprint)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected()
+                    > 0;
+                let state = if claimed {
+                    IdempotencyState::Claimed
+                } else {
+                    let row = sqlx::query(
+                        "SELECT fingerprint, status, response FROM idempotency_keys WHERE client_id = $1 AND key = $2",
+                    )
+                    .bind(client.as_str())
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    let stored: String = get(&row, "fingerprint")?;
+                    let status: i64 = get(&row, "status")?;
+                    if stored != fingerprint {
+                        IdempotencyState::Mismatch
+                    } else if status == 0 {
+                        IdempotencyState::InProgress
+                    } else {
+                        IdempotencyState::Done {
+                            status: u16::try_from(status).unwrap_or(500),
+                            body: get::<Option<String>>(&row, "response")?.unwrap_or_default(),
+                        }
+                    }
+                };
+                tx.commit().await.map_err(map_err)?;
+                Ok(state)
+            }
+
+            async fn idempotency_finish(&self, client: &ClientId, key: &str, status: u16, body: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE idempotency_keys SET status = $3, response = $4 WHERE client_id = $1 AND key = $2")
+                    .bind(client.as_str())
+                    .bind(key)
+                    .bind(i64::from(status))
+                    .bind(body)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn idempotency_release(&self, client: &ClientId, key: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND status = 0")
+                    .bind(client.as_str())
+                    .bind(key)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
             }
 
             async fn list_events(

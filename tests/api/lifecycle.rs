@@ -253,7 +253,95 @@ async fn the_activity_log_records_every_change_newest_first_with_pages(db: TestD
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "its tokens were revoked on disconnect");
 }
 
+async fn idempotent_retries_return_the_first_answer(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (_, other_key) = app.new_client("other").await;
+    let conn = app.create_connection(&app.api_key, "c").await;
+    let path = format!("/connections/{conn}/token");
+    let send = |key: String, header: &'static str, idem: &'static str, path: String, body: Value| {
+        let app = &app;
+        async move {
+            app.raw(
+                "POST",
+                &path,
+                &[("x-api-key", &key), ("content-type", "application/json"), (header, idem)],
+                body.to_string().into_bytes(),
+            )
+            .await
+        }
+    };
+    let scope = json!({"scope": "access"});
+    let first = send(app.api_key.clone(), "x-subtotal-idempotency-key", "k-1", path.clone(), scope.clone()).await;
+    let again = send(app.api_key.clone(), "x-subtotal-idempotency-key", "k-1", path.clone(), scope.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!((again.status, &again.body), (StatusCode::CREATED, &first.body), "the same token again");
+    let alias = send(app.api_key.clone(), "idempotency-key", "k-1", path.clone(), scope.clone()).await;
+    assert_eq!(alias.body, first.body, "Idempotency-Key is the same key");
+
+    // The same key for a different request is refused.
+    let other_conn = app.create_connection(&app.api_key, "c").await;
+    let r = send(
+        app.api_key.clone(),
+        "x-subtotal-idempotency-key",
+        "k-1",
+        format!("/connections/{other_conn}/token"),
+        scope.clone(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.body["detail"].as_str().expect("detail").contains("different request"));
+
+    // Keys are per client.
+    let theirs = app.create_connection(&other_key, "c").await;
+    let r = send(
+        other_key.clone(),
+        "x-subtotal-idempotency-key",
+        "k-1",
+        format!("/connections/{theirs}/token"),
+        scope.clone(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+
+    // Concurrent requests with one key yield one result.
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (http, url, key) = (app.http.clone(), format!("{}{path}", app.base), app.api_key.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .header("x-api-key", key)
+                .header("x-subtotal-idempotency-key", "k-concurrent")
+                .json(&json!({"scope": "access"}))
+                .send()
+                .await
+                .expect("sent");
+            (r.status().as_u16(), r.json::<Value>().await.expect("json"))
+        }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.expect("joined"));
+    }
+    assert!(answers.iter().all(|a| a == &answers[0] && a.0 == 201), "{answers:?}");
+    let events = app.call("GET", &format!("/connections/{conn}/activity"), &app.api_key, None).await.body;
+    let issued = events["events"].as_array().expect("events").iter().filter(|e| e["type"] == "token_issued").count();
+    assert_eq!(issued, 2, "one token for k-1 and one for k-concurrent");
+
+    // Creating a connection twice with one key creates one connection.
+    let body = json!({"customer_id": "idem", "retailer_id": "walmart"});
+    let a = send(app.api_key.clone(), "x-subtotal-idempotency-key", "c-1", "/connections".into(), body.clone()).await;
+    let b = send(app.api_key.clone(), "x-subtotal-idempotency-key", "c-1", "/connections".into(), body.clone()).await;
+    assert_eq!((a.status, b.status), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(a.body, b.body);
+    let listed = app.call("GET", "/connections?customer_id=idem", &app.api_key, None).await.body;
+    assert_eq!(listed["connections"].as_array().expect("list").len(), 1);
+    let r = send(app.api_key.clone(), "x-subtotal-idempotency-key", "", "/connections".into(), body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "an empty key is refused");
+}
+
 crate::both_backends!(
+    idempotent_retries_return_the_first_answer,
     the_activity_log_records_every_change_newest_first_with_pages,
     introspection_answers_only_for_the_callers_live_tokens,
     expired_and_not_yet_valid_tokens_are_inactive,

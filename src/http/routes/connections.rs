@@ -3,6 +3,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -11,6 +12,7 @@ use crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus, N
 use crate::domain::ids::ConnectionId;
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, ConnectionPath, presented_key};
+use crate::http::idempotency;
 use crate::http::json::ApiBody;
 use crate::http::routes::introspection::live_token;
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
@@ -71,23 +73,31 @@ fn parse_update(body: &RawBody) -> Result<ConnectionPatch, Vec<FieldError>> {
 pub async fn create_connection(
     State(app): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiBody(body): ApiBody,
-) -> Result<(StatusCode, Json<ConnectionResponse>), ApiError> {
+) -> Result<Response, ApiError> {
+    let key = idempotency::key(&headers)?;
     let new = parse_create(&body)?;
-    let now = app.clock.now();
-    let connection = Connection {
-        id: ConnectionId::generate(),
-        client_id: caller.client_id,
-        customer_id: new.customer_id,
-        retailer_id: new.retailer_id,
-        email: new.email,
-        mobile: new.mobile,
-        status: ConnectionStatus::Initialized,
-        created_at: now,
-        updated_at: now,
-    };
-    app.store.create_connection(&connection, &Change::by(now, &caller.api_key_id)).await?;
-    Ok((StatusCode::CREATED, Json(connection.into())))
+    let fingerprint = if key.is_some() { idempotency::fingerprint("create connection", &body) } else { String::new() };
+    idempotency::once(&app, &caller, key, fingerprint, async {
+        let now = app.clock.now();
+        let connection = Connection {
+            id: ConnectionId::generate(),
+            client_id: caller.client_id.clone(),
+            customer_id: new.customer_id,
+            retailer_id: new.retailer_id,
+            email: new.email,
+            mobile: new.mobile,
+            status: ConnectionStatus::Initialized,
+            created_at: now,
+            updated_at: now,
+        };
+        app.store.create_connection(&connection, &Change::by(now, &caller.api_key_id)).await?;
+        let body = serde_json::to_value(ConnectionResponse::from(connection))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok((StatusCode::CREATED, body))
+    })
+    .await
 }
 
 pub async fn list_connections(

@@ -1,0 +1,121 @@
+//! Idempotent retries: `X-Subtotal-Idempotency-Key` (or `Idempotency-Key`) on a POST makes
+//! a retry within 24 hours get the first answer again, not a second effect. Keys are per
+//! client. The same key with a different request is refused; concurrent requests with one
+//! key yield one result: the later ones wait for the first.
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use super::error::ApiError;
+use super::extract::Caller;
+use super::validation::{FieldError, Loc, RawBody};
+use crate::app::AppState;
+use crate::storage::IdempotencyState;
+
+/// How long a key keeps its answer.
+const TTL_SECS: i64 = 24 * 3600;
+/// How long an unfinished request holds its key before it counts as abandoned.
+const LEASE_SECS: i64 = 60;
+/// How long a concurrent request waits for the first to finish.
+const WAIT: Duration = Duration::from_secs(10);
+const MAX_KEY_LEN: usize = 255;
+
+/// The idempotency key a request carries, if any.
+pub fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some((name, value)) =
+        ["x-subtotal-idempotency-key", "idempotency-key"].iter().find_map(|n| headers.get(*n).map(|v| (*n, v)))
+    else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(value.as_bytes()).trim().to_owned();
+    if text.is_empty() || text.chars().count() > MAX_KEY_LEN {
+        return Err(ApiError::Validation(vec![FieldError {
+            kind: if text.is_empty() { "string_too_short" } else { "string_too_long" },
+            loc: vec![Loc::from("header"), Loc::from(name)],
+            msg: if text.is_empty() {
+                "String should have at least 1 character".into()
+            } else {
+                format!("String should have at most {MAX_KEY_LEN} characters")
+            },
+            input: Value::String(text),
+            ctx: Some(if value.is_empty() {
+                serde_json::json!({"min_length": 1})
+            } else {
+                serde_json::json!({"max_length": MAX_KEY_LEN})
+            }),
+        }]));
+    }
+    Ok(Some(text))
+}
+
+/// What makes two requests "the same": the route and the body's meaning.
+pub fn fingerprint(route: &str, body: &RawBody) -> String {
+    let canonical = match body {
+        RawBody::Missing => String::new(),
+        RawBody::Json(v) => format!("json:{v}"),
+        RawBody::Text(t) => format!("text:{t}"),
+    };
+    let digest = Sha256::digest(format!("{route}\n{canonical}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `handler` once per idempotency key; retries get the stored answer.
+pub async fn once<F>(
+    app: &AppState,
+    caller: &Caller,
+    key: Option<String>,
+    fingerprint: String,
+    handler: F,
+) -> Result<Response, ApiError>
+where
+    F: Future<Output = Result<(StatusCode, Value), ApiError>>,
+{
+    let Some(key) = key else {
+        let (status, body) = handler.await?;
+        return Ok((status, Json(body)).into_response());
+    };
+    let started = tokio::time::Instant::now();
+    loop {
+        let state = app
+            .store
+            .idempotency_begin(&caller.client_id, &key, &fingerprint, app.clock.now(), LEASE_SECS, TTL_SECS)
+            .await?;
+        match state {
+            IdempotencyState::Claimed => break,
+            IdempotencyState::Done { status, body } => {
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                let body: Value = serde_json::from_str(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+                return Ok((status, Json(body)).into_response());
+            }
+            IdempotencyState::Mismatch => {
+                return Err(ApiError::Conflict(
+                    "Idempotency key already used for a different request: use a new key for a new request".into(),
+                ));
+            }
+            IdempotencyState::InProgress if started.elapsed() < WAIT => {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            IdempotencyState::InProgress => {
+                return Err(ApiError::Conflict(
+                    "A request with this idempotency key is still in progress: retry shortly".into(),
+                ));
+            }
+        }
+    }
+    match handler.await {
+        Ok((status, body)) => {
+            app.store.idempotency_finish(&caller.client_id, &key, status.as_u16(), &body.to_string()).await?;
+            Ok((status, Json(body)).into_response())
+        }
+        Err(e) => {
+            // A failed request leaves nothing behind: a retry runs afresh.
+            let _ = app.store.idempotency_release(&caller.client_id, &key).await;
+            Err(e)
+        }
+    }
+}
