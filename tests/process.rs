@@ -218,6 +218,12 @@ async fn token_verify_accepts_a_minted_token_and_refuses_a_tampered_one() {
     let claims: Value = serde_json::from_slice(&ok.stdout).expect("claims json");
     assert_eq!(claims["sub"], conn.as_str());
 
+    // The same, fetching the JWKS from the server.
+    let url = format!("{}/.well-known/jwks.json", server.base);
+    let by_url = Command::new(BIN).args(["token", "verify", &token, "--jwks", &url]).output().expect("runs");
+    assert!(by_url.status.success(), "{}", String::from_utf8_lossy(&by_url.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&by_url.stdout).expect("claims")["sub"], conn.as_str());
+
     let wrong_aud = Command::new(BIN)
         .args(["token", "verify", &token, "--jwks", &jwks_arg, "--audience", "x"])
         .output()

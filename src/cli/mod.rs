@@ -66,7 +66,7 @@ pub fn parse(argv: Vec<std::ffi::OsString>) -> anyhow::Result<Cli> {
 /// Runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Token(cmd) => return token::run(cmd),
+        Command::Token(cmd) => return token::run(cmd).await,
         Command::Config(ConfigCommand::Example) => {
             print!("{}", config_file::example());
             return Ok(());

@@ -5,4 +5,5 @@ pub mod clock;
 pub mod issuance;
 pub mod keyring;
 pub mod mint;
+pub mod verifier;
 pub mod verify;
