@@ -63,8 +63,10 @@ def normalize(v):
     if isinstance(v, dict):
         out = {}
         for k, x in v.items():
-            if k == "connection_id" and isinstance(x, str):
+            if k in ("connection_id", "event_id", "next_cursor", "api_key_id") and isinstance(x, str):
                 out[k] = "<id>"
+            elif k == "at" and isinstance(x, int):
+                out[k] = "<time>"
             elif k == "connection_token" and isinstance(x, str) and JWS.match(x):
                 out[k] = "<jwt>"
             else:
@@ -199,6 +201,18 @@ def cases():
                  "/connections/{conn}/token?scope=access", "/.well-known/nope"]:
         for method in ["GET", "POST"]:
             yield (f"{method} {path}", method, path, key + [JSON], b'{"scope":"access"}' if method == "POST" else b"")
+    # Activity, introspection and revocation.
+    for q in ["", "?limit=1", "?limit=100", "?limit=0", "?limit=101", "?limit=abc", "?limit=-5", "?limit=",
+              "?starting_after=zzzzzzzzzzzzzzzzzzzzzzzzzz", "?starting_after=0", "?limit=2&limit=3"]:
+        yield (f"activity {q}", "GET", "/connections/{conn}/activity" + q, key, b"")
+    yield ("activity missing", "GET", "/connections/nope/activity", key, b"")
+    for route in ["/tokens/introspect", "/tokens/revoke"]:
+        for b in [b"", b"{}", b"[]", b"{", b'"x"', b'{"token":"garbage"}', b'{"token":"a.b.c"}', b'{"token":1}',
+                  b'{"token":null}', b'{"jti":"01J0000000000000000000000"}', b'{"jti":5}',
+                  ('{"token":"%s"}' % ("x" * 4097)).encode(), b'{"token":"x","token_type_hint":"access_token"}',
+                  ('{"token":"x","token_type_hint":"%s"}' % ("h" * 65)).encode()]:
+            yield (f"{route} {b[:40]!r}", "POST", route, key + [JSON], b)
+        yield (f"{route} no key", "POST", route, [JSON], b'{"token":"x"}')
     # Credentials (checked before the body on both).
     for name, hdrs in [
         ("no key", []), ("empty key", [("x-api-key", "")]), ("wrong key", [("x-api-key", "tsk_nope")]),

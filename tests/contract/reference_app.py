@@ -11,6 +11,7 @@ import os
 from typing import Literal, Optional, Union
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 API_KEY = os.environ.get("REF_API_KEY", "")
@@ -88,6 +89,26 @@ class GetConnectionsResponse(BaseModel):
     connections: list[ConnectionResponse]
 
 
+class TokenRequest(BaseModel):
+    token: Optional[str] = Field(None, max_length=4096)
+    jti: Optional[str] = Field(None, max_length=64)
+    token_type_hint: Optional[str] = Field(None, max_length=64)
+
+
+class IntrospectRequest(BaseModel):
+    token: str = Field(..., max_length=4096)
+    token_type_hint: Optional[str] = Field(None, max_length=64)
+
+
+EVENTS: dict = {}
+
+
+def event(connection_id: str, kind: str, data: dict):
+    EVENTS.setdefault(connection_id, []).append(
+        {"event_id": "%026d" % next(IDS), "type": kind, "at": 0, "api_key_id": "k", "data": data}
+    )
+
+
 def find(connection_id: str) -> dict:
     c = CONNECTIONS.get(connection_id)
     if c is None:
@@ -100,6 +121,7 @@ def create_connection(body: CreateConnection, _client: str = Depends(caller)):
     cid = "%026d" % next(IDS)  # increasing, like tessera's ids
     c = {"connection_id": cid, "status": "initialized", **body.model_dump()}
     CONNECTIONS[cid] = c
+    event(cid, "created", {"retailer_id": c["retailer_id"], "status": "initialized"})
     return c
 
 
@@ -149,3 +171,35 @@ def create_connection_token(
             detail="Connection is disconnected: a disconnected connection cannot be issued tokens",
         )
     return {"connection_token": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJyZWYifQ.c2ln"}
+
+
+@app.get("/connections/{connection_id}/activity", tags=["connection"])
+def get_connection_activity_log(
+    connection_id: str = Path(...),
+    limit: int = Query(20, ge=1, le=100),
+    starting_after: Optional[str] = Query(None),
+    _client: str = Depends(caller),
+):
+    find(connection_id)
+    events = sorted(EVENTS.get(connection_id, []), key=lambda e: e["event_id"], reverse=True)
+    if starting_after is not None:
+        events = [e for e in events if e["event_id"] < starting_after]
+    page = events[: limit + 1]
+    has_more = len(page) > limit
+    page = page[:limit]
+    return {"events": page, "has_more": has_more, "next_cursor": page[-1]["event_id"] if has_more else None}
+
+
+@app.post("/tokens/introspect", tags=["tokens"])
+def introspect_token(body: IntrospectRequest, _client: str = Depends(caller)):
+    # The reference signs no tokens: nothing it is shown is live.
+    return {"active": False}
+
+
+@app.post("/tokens/revoke", tags=["tokens"])
+def revoke_token(body: TokenRequest, _client: str = Depends(caller)):
+    if body.token is None and body.jti is None:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("body", "token"), "msg": "Field required", "input": body.model_dump(exclude_unset=True)}]
+        )
+    return {}
