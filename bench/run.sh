@@ -70,7 +70,8 @@ if [ -x "$venv/bin/uvicorn" ] || { python3 -m venv "$venv" && "$venv/bin/pip" in
   PEER=$!
   sleep 3
   for conns in 16 256; do
-    line=$(TESSERA_KEY=key-c1 BENCH_N=1000 wrk -t2 -c"$conns" -d"$DURATION" -s bench/peer.lua "http://127.0.0.1:$port" | grep '^RESULT')
+    line=$(TESSERA_KEY=key-c1 BENCH_ID_FORMAT='conn%08d' BENCH_N=1000 \
+      wrk -t2 -c"$conns" -d"$DURATION" -s bench/token.lua "http://127.0.0.1:$port" | grep '^RESULT')
     req=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line"); dur=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$line")
     p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line"); p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
     p999=$(sed -E 's/.*p999_us=([0-9]+).*/\1/' <<<"$line"); err=$(sed -E 's/.*errors_status=([0-9]+).*/\1/' <<<"$line")

@@ -1,7 +1,9 @@
 -- wrk script: POST /connections/{id}/token spread over the seeded connections.
--- Environment: TESSERA_KEY, BENCH_N (connection ids are bench-00000000 .. bench-N-1).
+-- Environment: TESSERA_KEY, BENCH_N, and BENCH_ID_FORMAT (default "bench-%08d": the ids
+-- bench/seed.py creates; the reference peer's are "conn%08d").
 local key = os.getenv("TESSERA_KEY")
 local n = tonumber(os.getenv("BENCH_N") or "1000")
+local id_format = os.getenv("BENCH_ID_FORMAT") or "bench-%08d"
 local counter = 0
 
 function setup(thread)
@@ -14,7 +16,7 @@ function init(args)
 end
 
 function request()
-  local id = string.format("bench-%08d", math.random(0, n - 1))
+  local id = string.format(id_format, math.random(0, n - 1))
   return wrk.format("POST", "/connections/" .. id .. "/token",
     { ["X-Api-Key"] = key, ["Content-Type"] = "application/json" }, '{"scope":"access"}')
 end
