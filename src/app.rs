@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::auth::api_key::PlainApiKey;
+use crate::auth::cache::ApiKeyCache;
 use crate::config::ServeConfig;
 use crate::crypto::kek::Kek;
 use crate::domain::ids::ClientId;
@@ -31,6 +32,8 @@ pub struct AppState {
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
     pub limits: Arc<AuthLimits>,
+    /// Live API keys, for the token endpoint (see [`ApiKeyCache`]).
+    pub key_cache: Arc<ApiKeyCache>,
 }
 
 impl AppState {
@@ -105,6 +108,7 @@ impl App {
                 per_key: RateLimiter::new(f64::from(config.rate_limit), config.rate_burst),
                 auth_failures: RateLimiter::new(f64::from(config.auth_failure_rate), config.auth_failure_burst),
             }),
+            key_cache: Arc::new(ApiKeyCache::new(10_000)),
         };
         let bind = |addr: SocketAddr, what: &'static str| async move {
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))

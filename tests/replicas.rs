@@ -57,6 +57,20 @@ async fn a_token_minted_by_one_replica_verifies_with_the_others_jwks() {
     let (_, other) = p.mint(&p.b.base, &conn).await;
     let kid = |t: &str| jsonwebtoken::decode_header(t).expect("header").kid;
     assert_eq!(kid(token), kid(other["connection_token"].as_str().expect("token")));
+
+    // A customer id changed through A is in the next token B signs.
+    let (s, _) =
+        p.send(&p.a.base, "PATCH", &format!("/connections/{conn}"), Some(json!({"customer_id": "moved"}))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, after) = p.mint(&p.b.base, &conn).await;
+    let claims = tessera::token::verify::verify(
+        after["connection_token"].as_str().expect("token"),
+        &set,
+        &Default::default(),
+        now,
+    )
+    .expect("verifies");
+    assert_eq!(claims.customer_id, "moved");
 }
 
 #[tokio::test]

@@ -216,19 +216,121 @@ async fn issuance_batches_are_atomic(db: TestDb) {
     let store = open(&db).await;
     let a = client("a");
     store.create_client(&a).await.expect("client");
+    let key = key_for(&a.id);
+    store.create_api_key(&key).await.expect("key");
     let c = connection(&a.id, "cust");
-    let key = ApiKeyId::generate();
-    let batch: Vec<_> = (0..50).map(|_| issued(&c, &key)).collect();
-    store.record_tokens_issued(&batch).await.expect("record");
+    store.create_connection(&c, &Change::by(1_000, &key.id)).await.expect("connection");
+    // 100 records: chunks of 64, 32 and 4.
+    let batch: Vec<_> = (0..100).map(|_| issued(&c, &key.id)).collect();
+    let outcome = store.record_tokens_issued(&batch).await.expect("record");
+    assert_eq!(outcome, vec![Some("cust".to_owned()); 100]);
     for t in &batch {
         assert_eq!(store.find_issued_token(&t.jti).await.expect("find").as_ref(), Some(t));
     }
+    let events = store.list_events(&a.id, &c.id, None, 500).await.expect("events");
+    assert_eq!(events.iter().filter(|e| e.kind == "token_issued").count(), 100);
     // A batch with a duplicate jti fails whole: nothing of it is kept.
-    let fresh = issued(&c, &key);
+    let fresh = issued(&c, &key.id);
     let bad = vec![fresh.clone(), batch[0].clone()];
     assert!(store.record_tokens_issued(&bad).await.is_err());
     assert_eq!(store.find_issued_token(&fresh.jti).await.expect("find"), None);
     assert_eq!(store.find_issued_token(&TokenId::generate()).await.expect("find"), None);
+}
+
+async fn issuance_refuses_what_may_not_be_issued_and_reads_current_claims(db: TestDb) {
+    let store = open(&db).await;
+    let (a, b) = (client("a"), client("b"));
+    store.create_client(&a).await.expect("client");
+    store.create_client(&b).await.expect("client");
+    let (key, revoked, b_key) = (key_for(&a.id), key_for(&a.id), key_for(&b.id));
+    for k in [&key, &revoked, &b_key] {
+        store.create_api_key(k).await.expect("key");
+    }
+    store.revoke_api_key(&revoked.id, 1_500).await.expect("revoke");
+    let change = Change::by(1_000, &key.id);
+    let (live, gone, b_conn) = (connection(&a.id, "cust"), connection(&a.id, "gone"), connection(&b.id, "b"));
+    for c in [&live, &gone, &b_conn] {
+        store.create_connection(c, &change).await.expect("connection");
+    }
+    let disconnect = ConnectionPatch { status: Some(ConnectionStatus::Disconnected), ..ConnectionPatch::default() };
+    store.update_connection(&a.id, &gone.id, &disconnect, &change).await.expect("patch");
+    // The customer id signed into a token is the one current when it is recorded.
+    let rename = ConnectionPatch { customer_id: Some("renamed".into()), ..ConnectionPatch::default() };
+    store.update_connection(&a.id, &live.id, &rename, &change).await.expect("patch");
+
+    let mut other_clients = issued(&b_conn, &key.id);
+    other_clients.client_id = a.id.clone();
+    let batch = vec![
+        issued(&live, &key.id),                   // recorded
+        issued(&gone, &key.id),                   // disconnected
+        issued(&live, &revoked.id),               // revoked key
+        issued(&live, &b_key.id),                 // another client's key
+        other_clients,                            // another client's connection
+        issued(&connection(&a.id, "x"), &key.id), // no such connection
+        issued(&live, &key.id),                   // recorded
+    ];
+    let outcome = store.record_tokens_issued(&batch).await.expect("record");
+    let renamed = Some("renamed".to_owned());
+    assert_eq!(outcome, vec![renamed.clone(), None, None, None, None, None, renamed]);
+    for (t, o) in batch.iter().zip(&outcome) {
+        assert_eq!(store.find_issued_token(&t.jti).await.expect("find").is_some(), o.is_some());
+    }
+}
+
+async fn upgrading_keeps_the_token_history_in_the_activity_log(db: TestDb) {
+    // A database as the previous release left it: token issuance events in connection_events.
+    let backend = match db.backend {
+        support::Backend::Sqlite => "sqlite",
+        support::Backend::Postgres => "postgres",
+    };
+    let old = tempfile::tempdir().expect("dir");
+    let tree = format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+    for entry in std::fs::read_dir(&tree).expect("migrations") {
+        let path = entry.expect("entry").path();
+        if path.file_name().expect("name").to_string_lossy().as_ref() < "20261128000005" {
+            std::fs::copy(&path, old.path().join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(old.path()).await.expect("old migrations");
+    let history = [
+        "INSERT INTO clients (id, name, created_at) VALUES ('c1', 'old', 1000)",
+        "INSERT INTO connections (id, client_id, customer_id, retailer_id, status, created_at, updated_at)
+         VALUES ('conn1', 'c1', 'cust', 'walmart', 'active', 1000, 1000)",
+        "INSERT INTO issued_tokens (jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at)
+         VALUES ('01JTI', 'conn1', 'c1', 'k1', 'kid1', 1000, 1900)",
+        "INSERT INTO connection_events (id, connection_id, client_id, kind, at, api_key_id, data)
+         VALUES ('01EVT', 'conn1', 'c1', 'token_issued', 1000, 'k1', '{\"jti\": \"01JTI\", \"exp\": 1900}')",
+    ];
+    match db.backend {
+        support::Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", db.url)).await.expect("connect");
+            migrator.run(&pool).await.expect("old schema");
+            for sql in history {
+                sqlx::query(sql).execute(&pool).await.expect("old data");
+            }
+            pool.close().await;
+        }
+        support::Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+            migrator.run(&pool).await.expect("old schema");
+            for sql in history {
+                sqlx::query(sql).execute(&pool).await.expect("old data");
+            }
+            pool.close().await;
+        }
+    }
+    let store = open(&db).await;
+    let events = store
+        .list_events(&ClientId::from_string("c1"), &ConnectionId::from_string("conn1"), None, 10)
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].kind, "token_issued");
+    assert_eq!(events[0].at, 1000);
+    assert_eq!(events[0].api_key_id.as_deref(), Some("k1"));
+    assert_eq!(events[0].data, serde_json::json!({"jti": "01JTI", "exp": 1900}));
+    let token = store.find_issued_token(&TokenId::from_string("01JTI")).await.expect("find").expect("kept");
+    assert_eq!((token.issued_at, token.expires_at, token.kid.as_str()), (1000, 1900, "kid1"));
 }
 
 async fn a_schema_from_a_newer_release_is_refused(db: TestDb) {
@@ -258,6 +360,8 @@ async fn a_schema_from_a_newer_release_is_refused(db: TestDb) {
 }
 
 both_backends!(
+    upgrading_keeps_the_token_history_in_the_activity_log,
+    issuance_refuses_what_may_not_be_issued_and_reads_current_claims,
     clients_and_keys,
     concurrent_bootstraps_create_exactly_one_client,
     connections_are_scoped_and_patched_exactly,

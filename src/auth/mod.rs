@@ -1,2 +1,3 @@
-//! Authentication of callers: API key format, hashing and verification.
+//! Authentication of callers: API key format, hashing, verification and caching.
 pub mod api_key;
+pub mod cache;

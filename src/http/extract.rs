@@ -25,50 +25,95 @@ pub struct AuthLimits {
 pub struct Caller {
     pub client_id: ClientId,
     pub api_key_id: ApiKeyId,
+    /// Whether the key was found in the in-process cache rather than read just now.
+    pub cached: bool,
 }
 
 const MISSING: &str = "Not authenticated: send an API key in the X-Api-Key header";
-const INVALID: &str = "Invalid API key";
+pub const INVALID: &str = "Invalid API key";
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let now = Instant::now();
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        // An address that failed too often is refused before its key is even looked at.
-        if let Some(ip) = peer {
-            if let Decision::Limited { retry_after_secs } = state.limits.auth_failures.peek(&ip, now) {
-                state.metrics.rate_limited();
-                return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.auth_failures.burst() });
-            }
-        }
-        let caller = match authenticate(parts, state).await {
-            Err(e @ ApiError::Unauthorized(_)) => {
-                state.metrics.auth_failed();
-                if let Some(ip) = peer {
-                    state.limits.auth_failures.take(&ip, now);
-                }
-                return Err(e);
-            }
-            other => other?,
-        };
-        if let Decision::Limited { retry_after_secs } = state.limits.per_key.take(&caller.api_key_id, now) {
-            state.metrics.rate_limited();
-            return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.per_key.burst() });
-        }
-        Ok(caller)
+        admit(parts, state, false).await
     }
 }
 
-async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+/// A caller authenticated from the API key cache when it can be, for the token endpoint,
+/// whose issuance transaction checks the key again before any token leaves. A handler must
+/// call [`Caller::confirm`] before any answer that transaction does not guard.
+pub struct CachedCaller(pub Caller);
+
+impl FromRequestParts<AppState> for CachedCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        admit(parts, state, true).await.map(CachedCaller)
+    }
+}
+
+impl Caller {
+    /// Re-reads a cached caller's key from the database: `401` if it was revoked since.
+    pub async fn confirm(&self, state: &AppState) -> Result<(), ApiError> {
+        if !self.cached {
+            return Ok(());
+        }
+        match state.store.find_api_key(&self.api_key_id).await? {
+            Some(record) if record.revoked_at.is_none() => Ok(()),
+            _ => {
+                state.key_cache.remove(&self.api_key_id);
+                Err(ApiError::Unauthorized(INVALID))
+            }
+        }
+    }
+}
+
+/// Authenticates a request and applies the rate limits.
+async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
+    let now = Instant::now();
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    // An address that failed too often is refused before its key is even looked at.
+    if let Some(ip) = peer {
+        if let Decision::Limited { retry_after_secs } = state.limits.auth_failures.peek(&ip, now) {
+            state.metrics.rate_limited();
+            return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.auth_failures.burst() });
+        }
+    }
+    let caller = match authenticate(parts, state, use_cache).await {
+        Err(e @ ApiError::Unauthorized(_)) => {
+            state.metrics.auth_failed();
+            if let Some(ip) = peer {
+                state.limits.auth_failures.take(&ip, now);
+            }
+            return Err(e);
+        }
+        other => other?,
+    };
+    if let Decision::Limited { retry_after_secs } = state.limits.per_key.take(&caller.api_key_id, now) {
+        state.metrics.rate_limited();
+        return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.per_key.burst() });
+    }
+    Ok(caller)
+}
+
+async fn authenticate(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
     let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING))?;
     let (id, key) = PlainApiKey::parse(&presented).ok_or(ApiError::Unauthorized(INVALID))?;
-    let record = state.store.find_api_key(&id).await?.ok_or(ApiError::Unauthorized(INVALID))?;
+    let cached = if use_cache { state.key_cache.get(&id) } else { None };
+    let from_cache = cached.is_some();
+    let record = match cached {
+        Some(record) => record,
+        None => {
+            let record = state.store.find_api_key(&id).await?.ok_or(ApiError::Unauthorized(INVALID))?;
+            state.key_cache.insert(&record);
+            record
+        }
+    };
     if !record.digest.matches(&key) || record.revoked_at.is_some() {
         return Err(ApiError::Unauthorized(INVALID));
     }
-    Ok(Caller { client_id: record.client_id, api_key_id: record.id })
+    Ok(Caller { client_id: record.client_id, api_key_id: record.id, cached: from_cache })
 }
 
 /// The API key a request presents: `X-Api-Key` first, else `Authorization: Bearer <key>`

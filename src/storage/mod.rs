@@ -182,8 +182,12 @@ pub trait Store: Send + Sync + 'static {
     /// Retires the active key of `key.alg` and makes `key` active, in one transaction.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord, at: i64) -> Result<(), StoreError>;
 
-    /// Durably records a batch of minted tokens in one transaction.
-    async fn record_tokens_issued(&self, batch: &[IssuedToken]) -> Result<(), StoreError>;
+    /// Durably records a batch of minted tokens in one transaction (the activity log shows
+    /// each as a `token_issued` event). A token is recorded only when, inside that transaction, its
+    /// connection belongs to its client and is not disconnected, and its API key belongs to
+    /// its client and is not revoked. Returns, per token in order, its connection's customer
+    /// id when it was recorded and `None` when it was refused.
+    async fn record_tokens_issued(&self, batch: &[IssuedToken]) -> Result<Vec<Option<String>>, StoreError>;
     async fn find_issued_token(&self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError>;
     /// Revokes one of `client`'s tokens (idempotent: the first revocation time stays).
     /// Returns whether such a token exists.

@@ -45,6 +45,22 @@ impl PostgresStore {
     }
 }
 
+/// The issuance statement, run on its own: one round trip, committed as it completes.
+fn issuance_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    super::sql_store::issuance_sql(&SQL, rows, true, |insert| insert)
+}
+
+impl PostgresStore {
+    /// Runs an issuance statement (from [`issuance_sql`]).
+    async fn issue(
+        &self,
+        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
+        query.fetch_all(&self.pool).await.map_err(map_err)
+    }
+}
+
 fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,

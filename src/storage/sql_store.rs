@@ -3,8 +3,11 @@
 //! verb is written once; [`sql_store!`] expands it for one backend's pool, row and
 //! transaction types. What differs between backends (connecting, error codes, how a
 //! writing transaction takes its lock, migrations) stays in the backend's own module, which
-//! must provide `map_err(sqlx::Error) -> StoreError` and
-//! `async fn begin_write(&self, lock: WriteLock) -> Result<Transaction, StoreError>`.
+//! must provide `map_err(sqlx::Error) -> StoreError`,
+//! `async fn begin_write(&self, lock: WriteLock) -> Result<Transaction, StoreError>`,
+//! `fn issuance_sql(rows) -> &'static str` (from [`issuance_sql`], with the backend's
+//! transaction control) and `async fn issue(&self, query) -> Result<Vec<Row>, StoreError>`,
+//! which runs it as one atomic, durable transaction.
 
 /// Which cross-process critical section a writing transaction enters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,13 +31,57 @@ impl WriteLock {
     }
 }
 
+use std::sync::OnceLock;
+
 pub const CONNECTION_COLUMNS: &str =
     "id, client_id, customer_id, retailer_id, email, mobile, status, created_at, updated_at";
 pub const API_KEY_COLUMNS: &str = "id, client_id, digest, created_at, revoked_at";
 pub const SIGNING_KEY_COLUMNS: &str =
     "kid, alg, state, public_key, private_key_sealed, created_at, activated_at, retired_at";
-pub const ISSUED_COLUMNS: &str = "jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at";
 pub const ISSUED_SELECT: &str = "jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at, revoked_at";
+
+/// The most tokens one issuance statement records. A batch is padded to the next power of
+/// two (with rows that match nothing), so the statement has ten texts in all and each stays
+/// in its connection's prepared-statement cache.
+pub const MAX_ISSUANCE_ROWS: usize = 512;
+const ISSUANCE_SIZES: usize = MAX_ISSUANCE_ROWS.trailing_zeros() as usize + 1;
+/// Placeholders per token in the issuance statement.
+const ISSUANCE_COLUMNS: usize = 7;
+
+/// The statement recording `rows` (a power of two) tokens, each `(jti, connection, client,
+/// key, kid, issued_at, expires_at)`. A token is inserted only when its connection is the
+/// client's and not disconnected and its key is the client's and not revoked, as of the
+/// statement; the customer id it returns is stored with the token and goes into its claims.
+/// `wrap` puts each backend's transaction control around it.
+/// `numbered` chooses `$1, $2, ...` placeholders over `?, ?, ...` (which SQLite binds in
+/// constant time each, where it looks a numbered one up by name in a list).
+pub fn issuance_sql(
+    cache: &'static OnceLock<Vec<String>>,
+    rows: usize,
+    numbered: bool,
+    wrap: fn(String) -> String,
+) -> &'static str {
+    debug_assert!(rows.is_power_of_two() && rows <= MAX_ISSUANCE_ROWS);
+    let build = |n: usize| {
+        let placeholder = |i: usize| if numbered { format!("${i}") } else { "?".to_owned() };
+        let row = |r: usize| {
+            let cells: Vec<String> = (1..=ISSUANCE_COLUMNS).map(|c| placeholder(r * ISSUANCE_COLUMNS + c)).collect();
+            format!("({})", cells.join(", "))
+        };
+        let values: Vec<String> = (0..n).map(row).collect();
+        wrap(format!(
+            "INSERT INTO issued_tokens (jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at, customer_id)
+             SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, c.customer_id
+             FROM (VALUES {}) AS v
+             JOIN connections c ON c.id = v.column2 AND c.client_id = v.column3
+             JOIN api_keys k ON k.id = v.column4 AND k.client_id = v.column3
+             WHERE c.status <> 'disconnected' AND k.revoked_at IS NULL
+             RETURNING jti, customer_id",
+            values.join(", ")
+        ))
+    };
+    &cache.get_or_init(|| (0..ISSUANCE_SIZES).map(|i| build(1 << i)).collect())[rows.trailing_zeros() as usize]
+}
 
 /// Expands the shared verbs for one backend: `sql_store!(StoreType, RowType, ConnType, {
 /// backend-specific trait methods })`.
@@ -45,7 +92,7 @@ macro_rules! sql_store {
         use $crate::domain::connection::{Connection, ConnectionPatch};
         use $crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
         use $crate::storage::sql_store::{
-            API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_COLUMNS, ISSUED_SELECT, SIGNING_KEY_COLUMNS, WriteLock,
+            API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_SELECT, SIGNING_KEY_COLUMNS, WriteLock,
         };
         use $crate::storage::{
             ApiKeyRecord, Change, Client, Event, IdempotencyState, IssuedToken, SigningKeyRecord, Store, StoreError,
@@ -496,25 +543,27 @@ macro_rules! sql_store {
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn record_tokens_issued(&self, batch: &[IssuedToken]) -> Result<(), StoreError> {
-                let mut tx = self.begin_write(WriteLock::None).await?;
-                for t in batch {
-                    sqlx::query(&format!("INSERT INTO issued_tokens ({ISSUED_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
-                        .bind(t.jti.as_str())
-                        .bind(t.connection_id.as_str())
-                        .bind(t.client_id.as_str())
-                        .bind(t.api_key_id.as_str())
-                        .bind(t.kid.as_str())
-                        .bind(t.issued_at)
-                        .bind(t.expires_at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                    let change = Change::by(t.issued_at, &t.api_key_id);
-                    let data = serde_json::json!({"jti": t.jti.as_str(), "exp": t.expires_at});
-                    insert_event(&mut tx, &t.connection_id, &t.client_id, "token_issued", &change, data).await?;
+            async fn record_tokens_issued(&self, batch: &[IssuedToken]) -> Result<Vec<Option<String>>, StoreError> {
+                use $crate::storage::sql_store::MAX_ISSUANCE_ROWS;
+                // One statement per up to 512 tokens decides and records them together, so a
+                // stale read can never let a token through.
+                let mut live = std::collections::HashMap::with_capacity(batch.len());
+                for chunk in batch.chunks(MAX_ISSUANCE_ROWS) {
+                    let padded = chunk.len().next_power_of_two();
+                    let mut q = sqlx::query(issuance_sql(padded));
+                    for t in chunk {
+                        q = q.bind(t.jti.as_str()).bind(t.connection_id.as_str()).bind(t.client_id.as_str());
+                        q = q.bind(t.api_key_id.as_str()).bind(t.kid.as_str()).bind(t.issued_at).bind(t.expires_at);
+                    }
+                    for _ in chunk.len()..padded {
+                        q = q.bind(None::<&str>).bind(None::<&str>).bind(None::<&str>).bind(None::<&str>);
+                        q = q.bind(None::<&str>).bind(None::<i64>).bind(None::<i64>);
+                    }
+                    for row in self.issue(q).await? {
+                        live.insert(get::<String>(&row, "jti")?, get::<String>(&row, "customer_id")?);
+                    }
                 }
-                tx.commit().await.map_err(map_err)
+                Ok(batch.iter().map(|t| live.remove(t.jti.as_str())).collect())
             }
 
             async fn revoke_token(&self, client: &ClientId, jti: &TokenId, change: &Change) -> Result<bool, StoreError> {
@@ -638,9 +687,17 @@ macro_rules! sql_store {
                 before: Option<&str>,
                 limit: u32,
             ) -> Result<Vec<Event>, StoreError> {
+                // A token's issuance is its issued_tokens row (its jti is the event id).
                 sqlx::query(
-                    "SELECT id, kind, at, api_key_id, data FROM connection_events
-                     WHERE connection_id = $1 AND client_id = $2 AND ($3 IS NULL OR id < $3)
+                    "SELECT id, kind, at, api_key_id, data FROM (
+                         SELECT id, kind, at, api_key_id, data FROM connection_events
+                         WHERE connection_id = $1 AND client_id = $2 AND ($3 IS NULL OR id < $3)
+                         UNION ALL
+                         SELECT jti, 'token_issued', issued_at, api_key_id,
+                                '{\"jti\": \"' || jti || '\", \"exp\": ' || expires_at || '}'
+                         FROM issued_tokens
+                         WHERE connection_id = $1 AND client_id = $2 AND ($3 IS NULL OR jti < $3)
+                     ) AS events
                      ORDER BY id DESC LIMIT $4",
                 )
                 .bind(connection.as_str())

@@ -11,9 +11,39 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 /// A [`Store`] on one SQLite database file.
 pub struct SqliteStore {
+    /// Reads, and writes that need no transaction of their own.
     pool: SqlitePool,
+    /// Writing transactions: SQLite admits one writer at a time, so they queue here, in
+    /// order, on one connection whose page cache no other connection's writes invalidate,
+    /// instead of polling SQLite's lock. The same pool as `pool` for an in-memory database.
+    writer: SqlitePool,
     /// The database file; `None` for an in-memory database.
     file: Option<std::path::PathBuf>,
+    /// Copies committed pages from the log into the database file in the background.
+    checkpointer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Some(task) = &self.checkpointer {
+            task.abort();
+        }
+    }
+}
+
+/// How often the write-ahead log is checkpointed.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Checkpoints the write-ahead log from a reading connection, so that no commit waits for
+/// one (SQLite would otherwise run it inside whichever commit crosses the log's size
+/// threshold). `PASSIVE` neither waits for nor blocks readers and writers.
+async fn checkpoint(pool: SqlitePool) {
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::debug!(error = %e, "checkpoint skipped");
+        }
+    }
 }
 
 impl SqliteStore {
@@ -41,18 +71,54 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(options.pool_size)
             .acquire_timeout(options.timeout)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(map_err)?;
         drop(guard);
-        Ok(Self { pool, file })
+        let (writer, checkpointer) = match file {
+            Some(_) => (
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(options.timeout)
+                    .connect_lazy_with(opts.pragma("wal_autocheckpoint", "0")),
+                Some(tokio::spawn(checkpoint(pool.clone()))),
+            ),
+            None => (pool.clone(), None),
+        };
+        Ok(Self { pool, writer, file, checkpointer })
     }
 
     /// A transaction that holds SQLite's write lock from its first statement (`BEGIN
     /// IMMEDIATE`): a read-then-write transaction that upgrades later can fail at once with
     /// `SQLITE_BUSY` instead of waiting. The one write lock serializes every critical section.
     async fn begin_write(&self, _lock: WriteLock) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+    }
+}
+
+/// The issuance statement inside its transaction, sent as one call: the writer connection's
+/// thread runs all three statements without waiting on anyone in between.
+fn issuance_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    super::sql_store::issuance_sql(&SQL, rows, false, |insert| format!("BEGIN IMMEDIATE; {insert}; COMMIT"))
+}
+
+impl SqliteStore {
+    /// Runs an issuance statement (from [`issuance_sql`]) on the writer connection.
+    async fn issue<'q>(
+        &self,
+        query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        match query.fetch_all(&mut *conn).await {
+            Ok(rows) => Ok(rows),
+            Err(e) => {
+                // A statement that failed left its transaction open: end it before the
+                // connection goes back (an error here means there was none to end).
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(map_err(e))
+            }
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crate::storage::{IssuedToken, Store, StoreError};
 /// The most records one transaction commits.
 const MAX_BATCH: usize = 512;
 
-type Job = (IssuedToken, oneshot::Sender<Result<(), StoreError>>);
+type Job = (IssuedToken, oneshot::Sender<Result<Option<String>, StoreError>>);
 
 /// A handle to the issuance writer. Cheap to clone.
 #[derive(Clone)]
@@ -21,9 +21,9 @@ pub struct IssuanceLog {
     tx: mpsc::Sender<Job>,
 }
 
-/// The writer task itself, for shutting it down.
+/// The writer itself, for shutting it down.
 pub struct IssuanceWriter {
-    task: tokio::task::JoinHandle<()>,
+    finished: oneshot::Receiver<()>,
     stop: oneshot::Sender<()>,
 }
 
@@ -31,21 +31,32 @@ impl IssuanceWriter {
     /// Refuses new records, commits every record already queued, then returns.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
-        let _ = self.task.await;
+        let _ = self.finished.await;
     }
 }
 
 impl IssuanceLog {
-    /// Starts the writer task on `store`.
+    /// Starts the writer on `store`, on a thread of its own in the current runtime: every
+    /// request waits for it, so it must not wait in line behind those requests' tasks for
+    /// each step of its transaction.
     pub fn start(store: Arc<dyn Store>) -> (Self, IssuanceWriter) {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let (stop, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(writer(store, rx, stop_rx));
-        (Self { tx }, IssuanceWriter { task, stop })
+        let (finished_tx, finished) = oneshot::channel();
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("tessera-issuance".into())
+            .spawn(move || {
+                runtime.block_on(writer(store, rx, stop_rx));
+                let _ = finished_tx.send(());
+            })
+            .expect("the issuance writer thread starts");
+        (Self { tx }, IssuanceWriter { finished, stop })
     }
 
-    /// Records `token` durably; returns once it is committed.
-    pub async fn record(&self, token: IssuedToken) -> Result<(), StoreError> {
+    /// Records `token` durably; returns once it is committed, with its connection's customer
+    /// id, or `None` when the store refused it (see [`Store::record_tokens_issued`]).
+    pub async fn record(&self, token: IssuedToken) -> Result<Option<String>, StoreError> {
         let stopped = || StoreError::Unavailable("the issuance writer has stopped".into());
         let (done_tx, done_rx) = oneshot::channel();
         self.tx.send((token, done_tx)).await.map_err(|_| stopped())?;
@@ -83,14 +94,21 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, mut stop: on
         if let Err(e) = &result {
             tracing::error!(error = %e, records = batch.len(), "could not record issued tokens");
         }
-        for (_, done) in jobs.drain(..) {
-            let r = match &result {
-                Ok(()) => Ok(()),
-                Err(StoreError::Unavailable(m)) => Err(StoreError::Unavailable(m.clone())),
-                Err(e) => Err(StoreError::Other(e.to_string())),
-            };
-            // A requester that went away no longer needs its answer.
-            let _ = done.send(r);
+        match result {
+            Ok(outcomes) => {
+                for ((_, done), outcome) in jobs.drain(..).zip(outcomes) {
+                    // A requester that went away no longer needs its answer.
+                    let _ = done.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                for (_, done) in jobs.drain(..) {
+                    let _ = done.send(Err(match &e {
+                        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+                        e => StoreError::Other(e.to_string()),
+                    }));
+                }
+            }
         }
     }
 }

@@ -5,8 +5,7 @@ use super::claims::{Claims, SCOPE_ACCESS};
 use super::clock::Clock;
 use super::issuance::IssuanceLog;
 use super::keyring::Keyring;
-use crate::domain::connection::Connection;
-use crate::domain::ids::{ApiKeyId, TokenId};
+use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
 use crate::storage::{IssuedToken, StoreError};
 
 /// Mints connection tokens.
@@ -20,36 +19,49 @@ pub struct Minter {
 }
 
 impl Minter {
-    /// A signed token for `connection`, returned only once its issuance record is committed.
-    pub async fn mint(&self, connection: &Connection, api_key_id: &ApiKeyId) -> Result<String, StoreError> {
+    /// A signed token for connection `connection` of `client`, returned only once its
+    /// issuance record is committed. `None` when the store refused the record: the
+    /// connection is not the client's or is disconnected, or the key is revoked.
+    ///
+    /// The claims that can change (the customer id) are read in the very transaction that
+    /// records the token, so neither a stale cache nor a concurrent change on another replica
+    /// can put a refused or outdated token in anyone's hands.
+    pub async fn mint(
+        &self,
+        client: &ClientId,
+        connection: &ConnectionId,
+        api_key_id: &ApiKeyId,
+    ) -> Result<Option<String>, StoreError> {
         let now = self.clock.now();
         let jti = TokenId::generate();
         let signer = self.keyring.signer();
-        let claims = Claims {
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            sub: connection.id.to_string(),
-            client_id: connection.client_id.to_string(),
-            customer_id: connection.customer_id.clone(),
-            scope: SCOPE_ACCESS.to_owned(),
-            iat: now,
-            nbf: now,
-            exp: now + self.ttl_secs,
-            jti: jti.to_string(),
-        };
-        let token = signer.sign(&claims);
-        self.issuance
+        let exp = now + self.ttl_secs;
+        let recorded = self
+            .issuance
             .record(IssuedToken {
-                jti,
-                connection_id: connection.id.clone(),
-                client_id: connection.client_id.clone(),
+                jti: jti.clone(),
+                connection_id: connection.clone(),
+                client_id: client.clone(),
                 api_key_id: api_key_id.clone(),
                 kid: signer.kid().clone(),
                 issued_at: now,
-                expires_at: claims.exp,
+                expires_at: exp,
                 revoked_at: None,
             })
             .await?;
-        Ok(token)
+        let Some(customer_id) = recorded else { return Ok(None) };
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: connection.to_string(),
+            client_id: client.to_string(),
+            customer_id,
+            scope: SCOPE_ACCESS.to_owned(),
+            iat: now,
+            nbf: now,
+            exp,
+            jti: jti.to_string(),
+        };
+        Ok(Some(signer.sign(&claims)))
     }
 }

@@ -174,6 +174,32 @@ async fn a_revoked_key_stops_working_at_once(db: TestDb) {
     assert_eq!(r.body, json!({"detail": "Invalid API key"}));
     // The client's other key still works.
     assert_eq!(app.mint(&app.api_key, &conn).await.status, StatusCode::CREATED);
+
+    // The token endpoint knows a key it has served from memory; revoked behind its back (as
+    // by the CLI or another replica), the key gets 401 whatever else is wrong with the request.
+    let missing = ConnectionId::generate().to_string();
+    let cases: [(&str, &str, Vec<u8>); 5] = [
+        (conn.as_str(), "", br#"{"scope":"access"}"#.to_vec()),
+        (conn.as_str(), "", br#"{"scope":"refresh"}"#.to_vec()),
+        (conn.as_str(), "", b"{not json".to_vec()),
+        (missing.as_str(), "", br#"{"scope":"access"}"#.to_vec()),
+        (conn.as_str(), "replayed", br#"{"scope":"access"}"#.to_vec()),
+    ];
+    for (connection, idempotency_key, body) in cases {
+        let key = app.new_key(&app.client_id).await;
+        let path = format!("/connections/{connection}/token");
+        let mut headers = vec![("x-api-key", key.as_str()), ("content-type", "application/json")];
+        if !idempotency_key.is_empty() {
+            headers.push(("idempotency-key", idempotency_key));
+        }
+        let first = app.raw("POST", &path, &headers, body.clone()).await;
+        assert_ne!(first.status, StatusCode::UNAUTHORIZED, "{}", first.body);
+        let (key_id, _) = tessera::auth::api_key::PlainApiKey::parse(&key).expect("parses");
+        app.store.revoke_api_key(&key_id, SystemClock.now()).await.expect("revoked");
+        let r = app.raw("POST", &path, &headers, body).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{connection} {:?}", r.body);
+        assert_eq!(r.body, json!({"detail": "Invalid API key"}));
+    }
 }
 
 async fn another_clients_connection_is_indistinguishable_from_a_missing_one(db: TestDb) {

@@ -8,8 +8,9 @@ use serde_json::json;
 use super::connections::NOT_FOUND;
 use crate::app::AppState;
 use crate::domain::connection::ConnectionStatus;
+use crate::domain::ids::ConnectionId;
 use crate::http::error::ApiError;
-use crate::http::extract::{Caller, ConnectionPath};
+use crate::http::extract::{CachedCaller, Caller, ConnectionPath, INVALID};
 use crate::http::idempotency;
 use crate::http::json::ApiBody;
 use crate::http::validation::{FieldError, Fields, RawBody, body_object};
@@ -23,29 +24,64 @@ fn parse_request(body: &RawBody) -> Result<(), Vec<FieldError>> {
 }
 
 /// Authentication (the `Caller` extractor) runs first, then body validation, then the
-/// connection lookup: another client's connection is answered exactly like a missing one.
+/// connection check: another client's connection is answered exactly like a missing one.
+///
+/// The hot path reads nothing before the issuance transaction: the key comes from the cache
+/// and the connection is checked, with the key, inside the transaction that records the
+/// token. Every answer that transaction does not guard re-checks a cached key first.
 pub async fn create_connection_token(
     State(app): State<AppState>,
-    caller: Caller,
-    ConnectionPath(id): ConnectionPath,
+    CachedCaller(caller): CachedCaller,
+    path: Result<ConnectionPath, ApiError>,
     headers: HeaderMap,
-    ApiBody(body): ApiBody,
+    body: Result<ApiBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency::key(&headers)?;
-    parse_request(&body)?;
+    let checked = path.and_then(|p| Ok((p.0, idempotency::key(&headers)?, body?.0)));
+    let (id, key, body) = match checked {
+        Ok(checked) => checked,
+        Err(e) => return Err(confirmed(&app, &caller, e).await),
+    };
+    if key.is_some() {
+        // A stored answer is replayed without a new issuance transaction.
+        caller.confirm(&app).await?;
+    }
+    if let Err(errors) = parse_request(&body) {
+        return Err(confirmed(&app, &caller, errors.into()).await);
+    }
     let fingerprint =
         if key.is_some() { idempotency::fingerprint(&format!("token {id}"), &body) } else { String::new() };
     idempotency::once(&app, &caller, key, fingerprint, async {
-        let connection =
-            app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::NotFound(NOT_FOUND))?;
-        if connection.status == ConnectionStatus::Disconnected {
-            return Err(ApiError::Conflict(
-                "Connection is disconnected: a disconnected connection cannot be issued tokens".into(),
-            ));
-        }
-        let connection_token = app.minter.mint(&connection, &caller.api_key_id).await?;
+        let Some(connection_token) = app.minter.mint(&caller.client_id, &id, &caller.api_key_id).await? else {
+            return Err(refusal(&app, &caller, &id).await);
+        };
         app.metrics.token_minted();
         Ok((StatusCode::CREATED, json!({ "connection_token": connection_token })))
     })
     .await
+}
+
+/// `error`, unless a cached caller's key turns out to be revoked: then `401`.
+async fn confirmed(app: &AppState, caller: &Caller, error: ApiError) -> ApiError {
+    caller.confirm(app).await.err().unwrap_or(error)
+}
+
+/// Why the issuance transaction refused a token, in the order the checks are answered.
+async fn refusal(app: &AppState, caller: &Caller, id: &ConnectionId) -> ApiError {
+    let key = match app.store.find_api_key(&caller.api_key_id).await {
+        Ok(key) => key,
+        Err(e) => return e.into(),
+    };
+    if key.is_none_or(|k| k.revoked_at.is_some() || k.client_id != caller.client_id) {
+        app.key_cache.remove(&caller.api_key_id);
+        return ApiError::Unauthorized(INVALID);
+    }
+    match app.store.find_connection(&caller.client_id, id).await {
+        Err(e) => e.into(),
+        Ok(None) => ApiError::NotFound(NOT_FOUND),
+        Ok(Some(c)) if c.status == ConnectionStatus::Disconnected => {
+            ApiError::Conflict("Connection is disconnected: a disconnected connection cannot be issued tokens".into())
+        }
+        // Refused a moment ago, issuable now: nothing the caller can fix, so try again.
+        Ok(Some(_)) => ApiError::Unavailable,
+    }
 }
