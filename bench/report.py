@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Turns bench/results/results.tsv into BENCHMARKS.md (stdout) and an SVG plot."""
+"""Turns bench/results/results.tsv into BENCHMARKS.md (stdout), bench/throughput.svg and
+bench/latency.svg, and checks the performance targets.
+
+usage: report.py results.tsv COMMAND [profile.md]"""
 import csv
 import os
 import sys
@@ -8,52 +11,139 @@ rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
 for r in rows:
     for k in ("n", "conns", "rps", "p50_us", "p99_us", "p999_us", "peak_rss_kib", "errors"):
         r[k] = int(r[k])
+command = sys.argv[2] if len(sys.argv) > 2 else "bench/run.sh"
+profile = open(sys.argv[3]).read() if len(sys.argv) > 3 and os.path.exists(sys.argv[3]) else ""
 
-def find(target, alg, n, conns):
-    for r in rows:
-        if (r["target"], r["alg"], r["n"], r["conns"]) == (target, alg, n, conns):
-            return r
-    return None
 
+def find(backend, target, alg, n, conns):
+    return next((r for r in rows if (r["backend"], r["target"], r["alg"], r["n"], r["conns"]) ==
+                 (backend, target, alg, n, conns)), None)
+
+
+tokens = [r for r in rows if r["target"] == "token"]
 ref = {r["conns"]: r for r in rows if r["target"] == "reference"}
-print("# Benchmarks\n")
-print("Produced by `bench/run.sh` (wrk on the same 2-core machine as the server; SQLite backend,")
-print("durable issuance records, revocation-aware auth, rate limiting on). Ratios are the results;")
-print("absolute numbers move with the machine.\n")
-if len(sys.argv) > 2:
-    print(f"Command: `{sys.argv[2]}`\n")
-print("| alg | N | conns | token req/s | ceiling req/s | token/ceiling | p50 ms | p99 ms | p99.9 ms | peak RSS MiB | vs reference |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
-for r in rows:
-    if r["target"] != "token":
-        continue
-    c = find("ceiling", r["alg"], r["n"], r["conns"])
-    ratio = r["rps"] / c["rps"] if c and c["rps"] else 0
-    vs = f"{r['rps'] / ref[r['conns']]['rps']:.1f}x" if r["conns"] in ref and ref[r["conns"]]["rps"] else "-"
-    print(f"| {r['alg']} | {r['n']:,} | {r['conns']} | {r['rps']:,} | {c['rps'] if c else 0:,} | {ratio:.0%} | "
-          f"{r['p50_us'] / 1000:.2f} | {r['p99_us'] / 1000:.2f} | {r['p999_us'] / 1000:.2f} | "
-          f"{r['peak_rss_kib'] / 1024:.1f} | {vs} |")
-if ref:
-    print("\nReference stack (FastAPI + Pydantic + PyJWT, uvicorn, 2 workers, HS256, N = 1,000):\n")
-    for conns, r in sorted(ref.items()):
-        print(f"- {conns} connections: {r['rps']:,} req/s, p99 {r['p99_us'] / 1000:.2f} ms")
-errors = sum(r["errors"] for r in rows)
-print(f"\nNon-2xx answers during the runs: {errors}.")
+BACKEND = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
-# A small SVG: token throughput per configuration, beside the ceiling.
-bars = [r for r in rows if r["target"] == "token"]
-w, h, bw = 60 + 70 * len(bars), 320, 24
-top = max([r["rps"] for r in rows] + [1])
-svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="10">']
-for i, r in enumerate(bars):
-    c = find("ceiling", r["alg"], r["n"], r["conns"])
-    x = 50 + i * 70
-    for j, (val, color) in enumerate(((c["rps"] if c else 0, "#bbb"), (r["rps"], "#2a7"))):
-        bh = int(240 * val / top)
-        svg.append(f'<rect x="{x + j * bw}" y="{260 - bh}" width="{bw - 2}" height="{bh}" fill="{color}"/>')
-    svg.append(f'<text x="{x}" y="275">{r["alg"]}</text><text x="{x}" y="287">N={r["n"]:,}</text>'
-               f'<text x="{x}" y="299">c={r["conns"]}</text>')
-svg.append(f'<text x="5" y="15">req/s (grey: ceiling /healthz, green: token endpoint); max {top:,}</text></svg>')
-os.makedirs("bench", exist_ok=True)
-open("bench/throughput.svg", "w").write("\n".join(svg))
-print("\n![throughput](bench/throughput.svg)")
+
+def ratio(r):
+    c = find(r["backend"], "ceiling", r["alg"], r["n"], r["conns"])
+    return r["rps"] / c["rps"] if c and c["rps"] else 0.0
+
+
+def ms(us):
+    return f"{us / 1000:.2f}"
+
+
+out = []
+p = out.append
+p("# Benchmarks\n")
+p("Produced by one command (wrk with 2 threads on the same 2-core machine as the server, which")
+p("also runs the database). Every token is authenticated against a live API key, checked against")
+p("its connection's status and recorded durably (SQLite `synchronous = FULL`, PostgreSQL")
+p("`synchronous_commit = on`) before the answer; rate limiting is on. The ceiling is the same")
+p("server's `GET /healthz` under the same load generator, measured just before the token endpoint.")
+p("Ratios are the results: absolute numbers move with the machine.\n")
+p(f"Command: `{command}`\n")
+p("| backend | alg | N | conns | token req/s | ceiling req/s | token/ceiling | p50 ms | p99 ms | p99.9 ms | peak RSS MiB | vs reference |")
+p("|---|---|---|---|---|---|---|---|---|---|---|---|")
+for r in tokens:
+    c = find(r["backend"], "ceiling", r["alg"], r["n"], r["conns"])
+    vs = f"{r['rps'] / ref[r['conns']]['rps']:.1f}x" if r["conns"] in ref and ref[r["conns"]]["rps"] else "-"
+    p(f"| {BACKEND[r['backend']]} | {r['alg']} | {r['n']:,} | {r['conns']} | {r['rps']:,} | "
+      f"{c['rps'] if c else 0:,} | {ratio(r):.0%} | {ms(r['p50_us'])} | {ms(r['p99_us'])} | {ms(r['p999_us'])} | "
+      f"{r['peak_rss_kib'] / 1024:.1f} | {vs} |")
+if ref:
+    p("\nReference stack (FastAPI + Pydantic v2 + PyJWT on uvicorn with uvloop and httptools, 2 workers,")
+    p("HS256, its own SQLite file, N = 1,000; `bench/reference_peer.py`):\n")
+    for conns, r in sorted(ref.items()):
+        p(f"- {conns} connections: {r['rps']:,} req/s, p50 {ms(r['p50_us'])} ms, p99 {ms(r['p99_us'])} ms")
+p(f"\nNon-2xx answers during the runs: {sum(r['errors'] for r in rows)}.")
+
+# The targets, checked on these numbers.
+checks = []
+
+
+def check(name, ok, detail):
+    checks.append((name, ok, detail))
+
+
+def each(backend, alg, n=None):
+    return [r for r in tokens if r["backend"] == backend and r["alg"] == alg and (n is None or r["n"] == n)]
+
+
+for alg, share in (("EdDSA", 0.50), ("HS256", 0.65)):
+    for r in each("sqlite", alg, 1000):
+        check(f"SQLite {alg}, {r['conns']} connections: token >= {share:.0%} of the ceiling",
+              ratio(r) >= share, f"{ratio(r):.0%}")
+for r in [r for r in each("sqlite", "EdDSA", 1000) if r["conns"] == 16]:
+    check("SQLite EdDSA, 16 connections: p99 <= 5 ms", r["p99_us"] <= 5000, f"{ms(r['p99_us'])} ms")
+for r in each("sqlite", "EdDSA", 1000):
+    if r["conns"] in ref and ref[r["conns"]]["rps"]:
+        x = r["rps"] / ref[r["conns"]]["rps"]
+        check(f"SQLite EdDSA, {r['conns']} connections: >= 8x the reference", x >= 8, f"{x:.1f}x")
+for r in tokens:
+    if r["n"] == 1_000_000:
+        small = find(r["backend"], "token", r["alg"], 1000, r["conns"])
+        if small and small["rps"]:
+            loss = 1 - r["rps"] / small["rps"]
+            check(f"{BACKEND[r['backend']]} {r['alg']}, {r['conns']} connections: N = 1,000,000 costs <= 15%",
+                  loss <= 0.15, f"{loss:+.0%}")
+        check(f"{BACKEND[r['backend']]} {r['alg']}, N = 1,000,000, {r['conns']} connections: peak RSS <= 64 MiB",
+              r["peak_rss_kib"] <= 64 * 1024, f"{r['peak_rss_kib'] / 1024:.1f} MiB")
+for alg in ("EdDSA", "HS256"):
+    for r in each("postgres", alg, 1000):
+        check(f"PostgreSQL {alg}, {r['conns']} connections: token >= 30% of the ceiling",
+              ratio(r) >= 0.30, f"{ratio(r):.0%}")
+p("\n## Targets\n")
+p(f"{sum(ok for _, ok, _ in checks)} of {len(checks)} met.\n")
+p("| target | measured | met |\n|---|---|---|")
+for name, ok, detail in checks:
+    p(f"| {name} | {detail} | {'yes' if ok else '**no**'} |")
+
+
+# Plots: throughput against N (token and ceiling), and latency percentiles.
+def svg_bars(groups, series, title, unit, path, log=False):
+    """groups: [(label, [value per series])]; series: [(name, color)]."""
+    import math
+    gw = 26 * len(series) + 14
+    w, h, base = 70 + gw * len(groups), 330, 250
+    top = max([v for _, vs in groups for v in vs] + [1])
+    scale = (lambda v: math.log10(max(v, 1)) / math.log10(top) if top > 1 else 0) if log else (lambda v: v / top)
+    s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="10">',
+         f'<rect width="{w}" height="{h}" fill="white"/>', f'<text x="8" y="16" font-size="12">{title}</text>']
+    for i, (name, color) in enumerate(series):
+        s.append(f'<rect x="{8 + i * 150}" y="24" width="10" height="10" fill="{color}"/>'
+                 f'<text x="{22 + i * 150}" y="33">{name}</text>')
+    for i, (label, vs) in enumerate(groups):
+        x = 60 + i * gw
+        for j, v in enumerate(vs):
+            bh = int(200 * scale(v))
+            s.append(f'<rect x="{x + j * 26}" y="{base - bh}" width="22" height="{bh}" fill="{series[j][1]}">'
+                     f'<title>{v:,} {unit}</title></rect>')
+        for k, part in enumerate(label.split("|")):
+            s.append(f'<text x="{x}" y="{base + 14 + 12 * k}">{part}</text>')
+    s.append(f'<text x="8" y="{h - 6}">{"log scale; " if log else ""}max {top:,} {unit}</text></svg>')
+    open(path, "w").write("\n".join(s))
+
+
+groups = []
+for r in tokens:
+    c = find(r["backend"], "ceiling", r["alg"], r["n"], r["conns"])
+    groups.append((f"{BACKEND[r['backend']]}|{r['alg']} c={r['conns']}|N={r['n']:,}", [c["rps"] if c else 0, r["rps"]]))
+svg_bars(groups, [("ceiling (/healthz)", "#bbb"), ("token endpoint", "#2a7")],
+         "Requests per second against N, per backend, algorithm and connections", "req/s", "bench/throughput.svg")
+lat = [(f"{BACKEND[r['backend']]}|{r['alg']} c={r['conns']}|N={r['n']:,}", [r["p50_us"], r["p99_us"], r["p999_us"]])
+       for r in tokens]
+lat += [(f"reference|HS256 c={c}|N=1,000", [r["p50_us"], r["p99_us"], r["p999_us"]]) for c, r in sorted(ref.items())]
+svg_bars(lat, [("p50", "#7ad"), ("p99", "#d95"), ("p99.9", "#a44")],
+         "Token endpoint latency percentiles", "us", "bench/latency.svg", log=True)
+p("\n![throughput against N](bench/throughput.svg)\n")
+p("![latency percentiles](bench/latency.svg)")
+
+if profile:
+    p("\n## Where the time goes\n")
+    p("`perf record -g` on the SQLite EdDSA server for 8 s under 256 connections (N = 1,000), by")
+    p("thread and by what the code was doing (`bench/profile.py` sorts symbols into these groups):\n")
+    p(profile.strip())
+    p("\nThe account of these numbers is in README.md, \"Performance\".")
+print("\n".join(out))

@@ -1,88 +1,162 @@
 #!/usr/bin/env bash
-# Benchmarks the token endpoint against the same server's cheapest route (the ceiling) and,
-# when it can be installed, the reference FastAPI stack. One command reproduces BENCHMARKS.md:
+# Benchmarks the token endpoint against the same server's cheapest route (the ceiling) and
+# the reference FastAPI stack, on both backends, and profiles the hot path. One command
+# reproduces BENCHMARKS.md, bench/throughput.svg and bench/latency.svg:
 #
-#   bench/run.sh            # N = 1,000 and 1,000,000; EdDSA and HS256; 16 and 256 connections
-#   BENCH_QUICK=1 bench/run.sh   # N = 1,000 only
+#   bench/run.sh                   # everything: N = 1,000 and 1,000,000 (about 15 minutes)
+#   BENCH_QUICK=1 bench/run.sh     # N = 1,000 only, 5 s per point
 #
-# Needs wrk (installed from Debian's packages when missing) and python3. SQLite backend.
+# Environment: BENCH_DURATION (10s), BENCH_SIZES ("1000 1000000"), BENCH_BACKENDS
+# ("sqlite postgres"), BENCH_ALGS ("EdDSA HS256"), BENCH_PG (a PostgreSQL server URL
+# without database, default postgres://postgres@127.0.0.1:5432; a database is created
+# and dropped for each run), BENCH_PROFILE=0 to skip the profile.
+#
+# Installs what it lacks: wrk and perf from Debian's packages, the reference stack from PyPI
+# (into target/bench-venv). Everything runs on this machine; wrk gets 2 threads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${BENCH_DURATION:-10s}"
 SIZES="${BENCH_SIZES:-1000 1000000}"
-[ -n "${BENCH_QUICK:-}" ] && SIZES=1000
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
+ALGS="${BENCH_ALGS:-EdDSA HS256}"
+PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
+if [ -n "${BENCH_QUICK:-}" ]; then SIZES=1000; DURATION="${BENCH_DURATION:-5s}"; fi
+need_apt() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
+need_apt wrk wrk
+[ "${BENCH_PROFILE:-1}" = 0 ] || need_apt perf linux-perf || true
 cargo build --release --quiet
 bin=target/release/tessera
 out=bench/results
 mkdir -p "$out"
 results="$out/results.tsv"
-printf "target\talg\tn\tconns\trps\tp50_us\tp99_us\tp999_us\tpeak_rss_kib\terrors\n" > "$results"
+printf "backend\ttarget\talg\tn\tconns\trps\tp50_us\tp99_us\tp999_us\tpeak_rss_kib\terrors\n" > "$results"
+# A fixed key-encryption key for the PostgreSQL runs (SQLite keeps a key file beside the database).
+export TESSERA_BENCH_KEK="YmVuY2htYXJrLWtlay1ub3QtZm9yLXByb2R1Y3Rpb24="
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+field() { sed -E "s/.*$1=([0-9]+).*/\\1/" <<<"$2"; }
 
-run_wrk() { # label alg n conns script url
+# run_wrk BACKEND TARGET ALG N CONNS SCRIPT URL: one point, appended to results.tsv.
+run_wrk() {
   local line
-  line=$(BENCH_N="$3" wrk -t2 -c"$4" -d"$DURATION" --latency -s "$5" "$6" | grep '^RESULT')
-  local req dur err p50 p99 p999
-  req=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line"); dur=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$line")
-  err=$(sed -E 's/.*errors_status=([0-9]+).*/\1/' <<<"$line")
-  p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line"); p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
-  p999=$(sed -E 's/.*p999_us=([0-9]+).*/\1/' <<<"$line")
-  local rps=$(( req * 1000000 / dur ))
+  line=$(BENCH_N="$4" wrk -t2 -c"$5" -d"$DURATION" --latency -s "$6" "$7" | grep '^RESULT')
   local rss=0
   [ -n "${PID:-}" ] && rss=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
-  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$1" "$2" "$3" "$4" "$rps" "$p50" "$p99" "$p999" "$rss" "$err" | tee -a "$results"
+  printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$1" "$2" "$3" "$4" "$5" \
+    $(( $(field requests "$line") * 1000000 / $(field duration_us "$line") )) \
+    "$(field p50_us "$line")" "$(field p99_us "$line")" "$(field p999_us "$line")" "$rss" \
+    "$(field errors_status "$line")" | tee -a "$results"
 }
 
-for alg in EdDSA HS256; do
-  for n in $SIZES; do
-    dir=$(mktemp -d)
-    port=$(free_port)
-    # First start: migrate, bootstrap, print the key.
-    "$bin" serve --bind "127.0.0.1:$port" --database-url "sqlite://$dir/t.db" --algorithm "$alg" > "$dir/out" 2>/dev/null &
-    PID=$!
-    until grep -q "listening" "$dir/out" 2>/dev/null; do sleep 0.1; done
-    key=$(grep -o 'tsk_[A-Za-z0-9_-]*' "$dir/out")
-    kill "$PID"; wait "$PID" || true
-    python3 bench/seed.py "$dir/t.db" "$n" >/dev/null
-    "$bin" serve --bind "127.0.0.1:$port" --database-url "sqlite://$dir/t.db" --algorithm "$alg" \
-      --rate-limit 10000000 --rate-burst 10000000 --log-format json > "$dir/out2" 2>/dev/null &
-    PID=$!
-    until grep -q "listening" "$dir/out2" 2>/dev/null; do sleep 0.1; done
-    export TESSERA_KEY="$key"
-    for conns in 16 256; do
-      run_wrk ceiling "$alg" "$n" "$conns" bench/healthz.lua "http://127.0.0.1:$port/healthz"
-      run_wrk token "$alg" "$n" "$conns" bench/token.lua "http://127.0.0.1:$port"
+wait_listening() { # FILE PID
+  for _ in $(seq 300); do
+    grep -q "listening" "$1" 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$1" >&2; return 1; }
+    sleep 0.1
+  done
+  return 1
+}
+
+# start_server BACKEND ALG N: a seeded server; sets PID, PORT, TESSERA_KEY, DB_URL.
+start_server() {
+  local backend=$1 alg=$2 n=$3
+  PORT=$(free_port)
+  WORK=$(mktemp -d)
+  if [ "$backend" = sqlite ]; then
+    DB_URL="sqlite://$WORK/t.db"
+    unset TESSERA_KEK
+  else
+    PG_DB="tessera_bench_$$"
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" -c "CREATE DATABASE $PG_DB" >/dev/null
+    DB_URL="$PG/$PG_DB"
+    export TESSERA_KEK="$TESSERA_BENCH_KEK"
+  fi
+  # First start: migrate, bootstrap the first client, print its key.
+  "$bin" serve --bind "127.0.0.1:$PORT" --database-url "$DB_URL" --algorithm "$alg" > "$WORK/first" 2>&1 &
+  PID=$!
+  wait_listening "$WORK/first" "$PID"
+  TESSERA_KEY=$(grep -o 'tsk_[A-Za-z0-9_-]*' "$WORK/first" | head -1)
+  export TESSERA_KEY
+  kill "$PID"; wait "$PID" || true
+  if [ "$backend" = sqlite ]; then
+    python3 bench/seed.py "$WORK/t.db" "$n" >/dev/null
+  else
+    psql "$DB_URL" -qc "INSERT INTO connections
+        (id, client_id, customer_id, retailer_id, status, created_at, updated_at)
+      SELECT 'bench-' || lpad(i::text, 8, '0'), (SELECT id FROM clients ORDER BY created_at LIMIT 1),
+             'cust-' || i, 'walmart', 'active', 0, 0
+      FROM generate_series(0, $n - 1) AS i" -c "ANALYZE" >/dev/null
+  fi
+  # The measured server: a fresh process, so its peak RSS is this run's alone. Rate limits
+  # stay on (every request takes from its key's bucket) with a bucket no run can empty.
+  "$bin" serve --bind "127.0.0.1:$PORT" --database-url "$DB_URL" --algorithm "$alg" \
+    --rate-limit 10000000 --rate-burst 10000000 --log-format json > "$WORK/server.log" 2>&1 &
+  PID=$!
+  wait_listening "$WORK/server.log" "$PID"
+}
+
+stop_server() {
+  kill "$PID"; wait "$PID" || true
+  unset PID
+  rm -rf "$WORK"
+  if [ -n "${PG_DB:-}" ]; then
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null
+    unset PG_DB
+  fi
+}
+
+for backend in $BACKENDS; do
+  for alg in $ALGS; do
+    for n in $SIZES; do
+      start_server "$backend" "$alg" "$n"
+      for conns in 16 256; do
+        run_wrk "$backend" ceiling "$alg" "$n" "$conns" bench/healthz.lua "http://127.0.0.1:$PORT/healthz"
+        run_wrk "$backend" token "$alg" "$n" "$conns" bench/token.lua "http://127.0.0.1:$PORT"
+      done
+      stop_server
     done
-    kill "$PID"; wait "$PID" || true
-    unset PID
-    rm -rf "$dir"
   done
 done
 
-# The reference stack (FastAPI + Pydantic + PyJWT on uvicorn, 2 workers), when installable.
+# The reference stack: FastAPI + Pydantic + PyJWT on uvicorn with uvloop and httptools,
+# 2 workers, its own SQLite file, N = 1,000.
 venv=target/bench-venv
-if [ -x "$venv/bin/uvicorn" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q fastapi uvicorn uvloop pyjwt; } 2>/dev/null; then
-  dir=$(mktemp -d); port=$(free_port)
-  "$venv/bin/python" bench/reference_peer.py seed "$dir/peer.db" 1000
-  (cd bench && PEER_DB="$dir/peer.db" "../$venv/bin/uvicorn" reference_peer:app --port "$port" --workers 2 --log-level warning) &
+if [ -x "$venv/bin/uvicorn" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q fastapi uvicorn uvloop httptools pyjwt; }; then
+  WORK=$(mktemp -d); PORT=$(free_port)
+  "$venv/bin/python" bench/reference_peer.py seed "$WORK/peer.db" 1000
+  (cd bench && PEER_DB="$WORK/peer.db" exec "../$venv/bin/uvicorn" reference_peer:app --port "$PORT" --workers 2 \
+    --log-level warning --loop uvloop --http httptools) &
   PEER=$!
-  sleep 3
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/docs" && break; sleep 0.2; done
   for conns in 16 256; do
-    line=$(TESSERA_KEY=key-c1 BENCH_ID_FORMAT='conn%08d' BENCH_N=1000 \
-      wrk -t2 -c"$conns" -d"$DURATION" -s bench/token.lua "http://127.0.0.1:$port" | grep '^RESULT')
-    req=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$line"); dur=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$line")
-    p50=$(sed -E 's/.*p50_us=([0-9]+).*/\1/' <<<"$line"); p99=$(sed -E 's/.*p99_us=([0-9]+).*/\1/' <<<"$line")
-    p999=$(sed -E 's/.*p999_us=([0-9]+).*/\1/' <<<"$line"); err=$(sed -E 's/.*errors_status=([0-9]+).*/\1/' <<<"$line")
-    printf "reference\tHS256\t1000\t%s\t%s\t%s\t%s\t%s\t0\t%s\n" "$conns" $(( req * 1000000 / dur )) "$p50" "$p99" "$p999" "$err" | tee -a "$results"
+    TESSERA_KEY=key-c1 BENCH_ID_FORMAT='conn%08d' \
+      run_wrk sqlite reference HS256 1000 "$conns" bench/token.lua "http://127.0.0.1:$PORT"
   done
-  pkill -P "$PEER" || true; kill "$PEER" || true
-  rm -rf "$dir"
+  pkill -P "$PEER" || true; kill "$PEER" || true; wait "$PEER" 2>/dev/null || true
+  rm -rf "$WORK"
+fi
+
+# Where the time goes: the SQLite EdDSA server under 256 connections, sampled by perf.
+profile="$out/profile.txt"
+rm -f "$profile"
+if [ "${BENCH_PROFILE:-1}" != 0 ] && command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+  start_server sqlite EdDSA 1000
+  (BENCH_N=1000 wrk -t2 -c256 -d12s -s bench/token.lua "http://127.0.0.1:$PORT" >/dev/null) &
+  WRK=$!
+  sleep 2
+  perf record -q -F 999 -g -p "$PID" -o "$out/perf.data" -- sleep 8 >/dev/null 2>&1
+  wait "$WRK"
+  perf report -i "$out/perf.data" --no-children --sort comm,dso,sym -g none --stdio 2>/dev/null > "$out/perf.txt"
+  python3 bench/profile.py "$out/perf.txt" > "$profile"
+  stop_server
 fi
 
 cmd="bench/run.sh"
 [ -n "${BENCH_QUICK:-}" ] && cmd="BENCH_QUICK=1 $cmd"
-[ "$DURATION" != "10s" ] && cmd="BENCH_DURATION=$DURATION $cmd"
-python3 bench/report.py "$results" "$cmd" > BENCHMARKS.md
+[ -n "${BENCH_DURATION:-}" ] && cmd="BENCH_DURATION=$DURATION $cmd"
+[ -n "${BENCH_SIZES:-}" ] && cmd="BENCH_SIZES=\"$SIZES\" $cmd"
+[ -n "${BENCH_BACKENDS:-}" ] && cmd="BENCH_BACKENDS=\"$BACKENDS\" $cmd"
+[ -n "${BENCH_ALGS:-}" ] && cmd="BENCH_ALGS=\"$ALGS\" $cmd"
+python3 bench/report.py "$results" "$cmd" "$profile" > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"
+grep -A20 '^## Targets' BENCHMARKS.md | sed -n '1,20p'
