@@ -7,7 +7,6 @@ use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ed25519_dalek::Signer as _;
 use hmac::{Hmac, Mac as _};
 use rand::RngCore as _;
 use sha2::Sha256;
@@ -69,7 +68,8 @@ pub enum KeyringError {
 }
 
 enum SignerKey {
-    Ed(ed25519_dalek::SigningKey),
+    /// Signed with aws-lc (the hot path); checked with ed25519-dalek like every token.
+    Ed(aws_lc_rs::signature::Ed25519KeyPair, ed25519_dalek::VerifyingKey),
     Hs(Hmac<Sha256>),
 }
 
@@ -99,7 +99,7 @@ impl Signer {
     /// The half of this key that checks signatures.
     pub fn verify_key(&self) -> VerifyKey {
         match &self.key {
-            SignerKey::Ed(k) => VerifyKey::Ed(k.verifying_key()),
+            SignerKey::Ed(_, public) => VerifyKey::Ed(*public),
             SignerKey::Hs(mac) => VerifyKey::Hs(mac.clone()),
         }
     }
@@ -113,7 +113,7 @@ impl Signer {
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
         let signature = match &self.key {
-            SignerKey::Ed(k) => k.sign(token.as_bytes()).to_bytes().to_vec(),
+            SignerKey::Ed(pair, _) => pair.sign(token.as_bytes()).as_ref().to_vec(),
             SignerKey::Hs(mac) => {
                 let mut mac = mac.clone();
                 mac.update(token.as_bytes());
@@ -134,7 +134,10 @@ impl Signer {
                     .as_slice()
                     .try_into()
                     .map_err(|_| KeyringError::Corrupt(rec.kid.clone(), "Ed25519 seed is not 32 bytes"))?;
-                SignerKey::Ed(ed25519_dalek::SigningKey::from_bytes(&seed))
+                let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+                let pair = aws_lc_rs::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
+                    .map_err(|_| KeyringError::Corrupt(rec.kid.clone(), "Ed25519 seed rejected"))?;
+                SignerKey::Ed(pair, public)
             }
             Algorithm::Hs256 => SignerKey::Hs(
                 Hmac::<Sha256>::new_from_slice(&secret)
@@ -322,4 +325,44 @@ async fn load(
         active_since: active.activated_at.unwrap_or(active.created_at),
         has_next: records.iter().any(|r| r.state == "next" && r.alg == alg.jws_name()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::Signer as _;
+
+    use super::*;
+
+    fn claims() -> Claims {
+        Claims {
+            iss: "tessera".into(),
+            aud: "subtotal".into(),
+            sub: "conn".into(),
+            client_id: "client".into(),
+            customer_id: "cust".into(),
+            scope: "access".into(),
+            iat: 1_000,
+            nbf: 1_000,
+            exp: 1_900,
+            jti: "jti".into(),
+        }
+    }
+
+    #[test]
+    fn ed25519_signatures_are_exactly_the_reference_implementations() {
+        let kek = Kek::generate();
+        let rec = new_key_record(Algorithm::EdDsa, &kek, "active", 1_000);
+        let signer = Signer::from_record(&rec, &kek).expect("signer");
+        let token = signer.sign(&claims());
+        let (signed, signature) = token.rsplit_once('.').expect("three parts");
+        // Ed25519 is deterministic: the fast signer must agree with ed25519-dalek bit for bit.
+        let seed: [u8; 32] = kek.open(rec.kid.as_str().as_bytes(), &rec.private_key_sealed).expect("open")[..]
+            .try_into()
+            .expect("32 bytes");
+        let expected = ed25519_dalek::SigningKey::from_bytes(&seed).sign(signed.as_bytes());
+        assert_eq!(URL_SAFE_NO_PAD.decode(signature).expect("base64"), expected.to_bytes());
+        let key = signer.verify_key();
+        let checked = verify_with(&token, |_| Some(Ok::<_, VerifyError>(&key)), &Expectations::default(), 1_500);
+        assert_eq!(checked.expect("verifies"), claims());
+    }
 }
