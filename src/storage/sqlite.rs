@@ -34,13 +34,35 @@ impl Drop for SqliteStore {
 /// How often the write-ahead log is checkpointed.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// Past this many frames (about 16 MiB) the log is restarted from its beginning.
+const WAL_RESTART_FRAMES: i64 = 4096;
+/// A restart waits for no more than this many frames to be copied while writers wait.
+const WAL_RESTART_BACKLOG: i64 = 256;
+
 /// Checkpoints the write-ahead log from a reading connection, so that no commit waits for
 /// one (SQLite would otherwise run it inside whichever commit crosses the log's size
-/// threshold). `PASSIVE` neither waits for nor blocks readers and writers.
+/// threshold). `PASSIVE` neither waits for nor blocks readers and writers, but under steady
+/// writes it never copies the very end of the log, so the log would only grow. Once it is
+/// long, passes repeat until little is left to copy, and then a `RESTART` checkpoint (which
+/// holds writers back while it copies that little) lets the next commit start the log over.
 async fn checkpoint(pool: SqlitePool) {
+    let passive = || sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool);
     loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+        let result = async {
+            let (_, mut log, mut copied) = passive().await?;
+            if log > WAL_RESTART_FRAMES {
+                for _ in 0..20 {
+                    if log - copied <= WAL_RESTART_BACKLOG {
+                        sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&pool).await?;
+                        break;
+                    }
+                    (_, log, copied) = passive().await?;
+                }
+            }
+            Ok::<_, sqlx::Error>(())
+        };
+        if let Err(e) = result.await {
             tracing::debug!(error = %e, "checkpoint skipped");
         }
     }

@@ -1,4 +1,4 @@
-//! Minting: claims for a connection, signed by the active key, recorded durably.
+//! Minting: a token recorded durably (and checked by that record), then signed by the active key.
 use std::sync::Arc;
 
 use super::claims::{Claims, SCOPE_ACCESS};
