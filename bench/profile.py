@@ -8,7 +8,7 @@ import sys
 
 # First match wins; patterns are tried against "dso symbol".
 CATEGORIES = [
-    ("Ed25519 signing (curve25519, SHA-512)", r"curve25519|ed25519|sha512|subtle::"),
+    ("Ed25519 signing (aws-lc scalar multiplication, SHA-512)", r"curve25519|ed25519|edwards25519|sha512|subtle::|aws_lc"),
     ("HMAC / SHA-256 (HS256, API key digest)", r"sha256|hmac"),
     ("SQLite engine", r"sqlite3|pcache|pager|btree|wal[A-Z]|vdbe"),
     ("kernel: file writes and fsync", r"\[k\] .*(ext4|filemap|folio|block_|fsync|vfs_write|pwrite|iomap|jbd2|writeback|mark_buffer)"),
