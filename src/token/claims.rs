@@ -19,3 +19,22 @@ pub struct Claims {
     pub exp: i64,
     pub jti: String,
 }
+
+#[cfg(test)]
+impl Claims {
+    /// A fixed set of claims for unit tests.
+    pub(crate) fn example() -> Self {
+        Claims {
+            iss: "tessera".into(),
+            aud: "subtotal".into(),
+            sub: "conn".into(),
+            client_id: "client".into(),
+            customer_id: "cust".into(),
+            scope: SCOPE_ACCESS.into(),
+            iat: 1_000,
+            nbf: 1_000,
+            exp: 1_900,
+            jti: "jti".into(),
+        }
+    }
+}

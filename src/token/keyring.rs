@@ -333,27 +333,12 @@ mod tests {
 
     use super::*;
 
-    fn claims() -> Claims {
-        Claims {
-            iss: "tessera".into(),
-            aud: "subtotal".into(),
-            sub: "conn".into(),
-            client_id: "client".into(),
-            customer_id: "cust".into(),
-            scope: "access".into(),
-            iat: 1_000,
-            nbf: 1_000,
-            exp: 1_900,
-            jti: "jti".into(),
-        }
-    }
-
     #[test]
     fn ed25519_signatures_are_exactly_the_reference_implementations() {
         let kek = Kek::generate();
         let rec = new_key_record(Algorithm::EdDsa, &kek, "active", 1_000);
         let signer = Signer::from_record(&rec, &kek).expect("signer");
-        let token = signer.sign(&claims());
+        let token = signer.sign(&Claims::example());
         let (signed, signature) = token.rsplit_once('.').expect("three parts");
         // Ed25519 is deterministic: the fast signer must agree with ed25519-dalek bit for bit.
         let seed: [u8; 32] = kek.open(rec.kid.as_str().as_bytes(), &rec.private_key_sealed).expect("open")[..]
@@ -363,6 +348,6 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(signature).expect("base64"), expected.to_bytes());
         let key = signer.verify_key();
         let checked = verify_with(&token, |_| Some(Ok::<_, VerifyError>(&key)), &Expectations::default(), 1_500);
-        assert_eq!(checked.expect("verifies"), claims());
+        assert_eq!(checked.expect("verifies"), Claims::example());
     }
 }

@@ -181,18 +181,7 @@ mod tests {
                 alg: Some("EdDSA".into()),
             }],
         };
-        let claims = Claims {
-            iss: "tessera".into(),
-            aud: "subtotal".into(),
-            sub: "conn".into(),
-            client_id: "client".into(),
-            customer_id: "cust".into(),
-            scope: "access".into(),
-            iat: 1_000,
-            nbf: 1_000,
-            exp: 1_900,
-            jti: "j".into(),
-        };
+        let claims = Claims::example();
         (signer, jwks, claims)
     }
 
