@@ -36,7 +36,11 @@ pub async fn create_connection_token(
     headers: HeaderMap,
     body: Result<ApiBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    let checked = path.and_then(|p| Ok((p.0, idempotency::key(&headers)?, body?.0)));
+    // In the order the extractors answered before: path, body, then the idempotency key.
+    let checked = path.and_then(|p| {
+        let body = body?.0;
+        Ok((p.0, idempotency::key(&headers)?, body))
+    });
     let (id, key, body) = match checked {
         Ok(checked) => checked,
         Err(e) => return Err(confirmed(&app, &caller, e).await),
@@ -60,8 +64,13 @@ pub async fn create_connection_token(
     .await
 }
 
-/// `error`, unless a cached caller's key turns out to be revoked: then `401`.
+/// `error`, unless a cached caller's key turns out to be revoked: then `401`. A body too
+/// large or too slow is answered at once: nothing of the request was processed, and the
+/// connection closes on a client that may still be sending.
 async fn confirmed(app: &AppState, caller: &Caller, error: ApiError) -> ApiError {
+    if matches!(error, ApiError::PayloadTooLarge(_) | ApiError::RequestTimeout(_)) {
+        return error;
+    }
     caller.confirm(app).await.err().unwrap_or(error)
 }
 
