@@ -75,7 +75,7 @@ fn decode(b: &[u8]) -> Option<Vec<char>> {
 }
 
 fn utf16(b: &[u8], big_endian: bool) -> Option<Vec<char>> {
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     let units = b.chunks_exact(2).map(|c| {
@@ -88,7 +88,7 @@ fn utf16(b: &[u8], big_endian: bool) -> Option<Vec<char>> {
 }
 
 fn utf32(b: &[u8], big_endian: bool) -> Option<Vec<char>> {
-    if b.len() % 4 != 0 {
+    if !b.len().is_multiple_of(4) {
         return None;
     }
     b.chunks_exact(4)

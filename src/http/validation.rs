@@ -161,10 +161,10 @@ impl<'a> Fields<'a> {
     }
 
     fn literal(&mut self, name: &str, v: &Value, allowed: &[&'static str]) -> Option<&'static str> {
-        if let Value::String(s) = v {
-            if let Some(hit) = allowed.iter().find(|a| **a == s) {
-                return Some(hit);
-            }
+        if let Value::String(s) = v
+            && let Some(hit) = allowed.iter().find(|a| **a == s)
+        {
+            return Some(hit);
         }
         let expected = expected_list(allowed);
         self.errors.push(FieldError {

@@ -58,7 +58,7 @@ async fn list_get_patch_delete_round_trip(db: TestDb) {
     assert_eq!(r.status, StatusCode::OK);
     let ids: Vec<_> =
         r.body["connections"].as_array().expect("list").iter().map(|c| c["connection_id"].clone()).collect();
-    let mut expected = vec![a.clone(), b.clone()];
+    let mut expected = [a.clone(), b.clone()];
     expected.sort();
     assert_eq!(ids, expected.iter().map(|s| json!(s)).collect::<Vec<_>>(), "ordered by connection id");
 
