@@ -34,6 +34,8 @@ pub struct AppState {
     pub limits: Arc<AuthLimits>,
     /// Live API keys, for the token endpoint (see [`ApiKeyCache`]).
     pub key_cache: Arc<ApiKeyCache>,
+    /// Seals what must not be readable at rest (stored idempotent answers).
+    pub kek: Arc<Kek>,
 }
 
 impl AppState {
@@ -71,7 +73,16 @@ impl App {
         kek: Kek,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<App> {
-        let bootstrap = bootstrap_default_client(store.as_ref(), clock.now()).await?;
+        // Listen first: a start that cannot bind must not create the default client's key
+        // and then exit without ever printing it.
+        let bind = |addr: SocketAddr, what: &'static str| async move {
+            TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
+        };
+        let listener = bind(config.bind, "TESSERA_BIND / --bind").await?;
+        let metrics_listener = match config.metrics_bind {
+            Some(addr) => Some(bind(addr, "TESSERA_METRICS_BIND / --metrics-bind").await?),
+            None => None,
+        };
         let ttl = i64::from(config.token_ttl);
         // A retired key stays published for a full token lifetime plus five minutes' leeway.
         let min_lead = i64::from(JWKS_MAX_AGE_SECS) + i64::from(config.key_refresh);
@@ -87,7 +98,10 @@ impl App {
             // A retired key stays published for a full token lifetime plus five minutes' leeway.
             retired_publish_secs: ttl + 300,
         };
+        let sealer = Arc::new(kek.clone());
         let keyring = Arc::new(Keyring::open(store.clone(), kek, config.algorithm, clock.clone(), policy).await?);
+        // Last of all the start-up steps that can fail, so that a key created here is printed.
+        let bootstrap = bootstrap_default_client(store.as_ref(), clock.now()).await?;
         let (issuance, issuance_writer) = IssuanceLog::start(store.clone());
         let minter = Arc::new(Minter {
             keyring: keyring.clone(),
@@ -109,14 +123,7 @@ impl App {
                 auth_failures: RateLimiter::new(f64::from(config.auth_failure_rate), config.auth_failure_burst),
             }),
             key_cache: Arc::new(ApiKeyCache::new(10_000)),
-        };
-        let bind = |addr: SocketAddr, what: &'static str| async move {
-            TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
-        };
-        let listener = bind(config.bind, "TESSERA_BIND / --bind").await?;
-        let metrics_listener = match config.metrics_bind {
-            Some(addr) => Some(bind(addr, "TESSERA_METRICS_BIND / --metrics-bind").await?),
-            None => None,
+            kek: sealer,
         };
         Ok(App {
             listener,
@@ -154,6 +161,7 @@ impl App {
             listener, metrics_listener, state, issuance_writer, refresh_interval, shutdown_grace, limits, ..
         } = self;
         let refresher = tokio::spawn(refresh_keys(state.keyring.clone(), refresh_interval));
+        let purger = tokio::spawn(purge_idempotency(state.store.clone(), state.clock.clone()));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -170,6 +178,7 @@ impl App {
         let router = crate::http::router(state.clone(), metrics_task.is_none());
         crate::http::server::serve(listener, router, limits, stopped(stop_rx.clone()), shutdown_grace).await;
         refresher.abort();
+        purger.abort();
         if let Some(t) = metrics_task {
             t.abort();
         }
@@ -186,6 +195,23 @@ async fn refresh_keys(keyring: Arc<Keyring>, every: Duration) {
         tick.tick().await;
         if let Err(e) = keyring.refresh().await {
             tracing::warn!(error = %e, "could not refresh the signing keyring");
+        }
+    }
+}
+
+/// How often expired idempotency keys are deleted.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// Deletes idempotency keys once their 24 hours are over, so the table holds a day's
+/// requests at most.
+async fn purge_idempotency(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
+    let mut tick = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tick.tick().await;
+        match store.purge_idempotency(clock.now() - crate::http::idempotency::TTL_SECS).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deleted = n, "purged expired idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "could not purge expired idempotency keys"),
         }
     }
 }

@@ -34,7 +34,11 @@ pub struct DatabaseArgs {
 
 impl DatabaseArgs {
     pub fn options(&self) -> storage::DbOptions {
-        storage::DbOptions { pool_size: self.db_pool_size, timeout: std::time::Duration::from_secs(self.db_timeout) }
+        storage::DbOptions {
+            pool_size: self.db_pool_size,
+            timeout: std::time::Duration::from_secs(self.db_timeout),
+            create: true,
+        }
     }
 }
 

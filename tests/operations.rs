@@ -222,6 +222,8 @@ async fn configuration_file_sits_under_environment_and_flags() {
     let file = db.dir().join("tessera.toml");
     std::fs::write(&file, "token_ttl = 120\nissuer = \"from-file\"\n").expect("write");
     let file_arg = file.display().to_string();
+    let (ok, _, stderr) = support::server::cli(&db, &["migrate"]);
+    assert!(ok, "{stderr}");
     let client = cli_json(&db, &["client", "create", "--name", "c", "--json"]);
     let created = cli_json(&db, &["key", "create", "--client", client["client_id"].as_str().expect("id"), "--json"]);
     let key = created["api_key"].as_str().expect("key").to_owned();
@@ -284,8 +286,7 @@ fn the_example_configuration_documents_every_key_and_is_valid() {
     let file = dir.path().join("example.toml");
     std::fs::write(&file, uncommented).expect("write");
     let file_arg = file.display().to_string();
-    let out =
-        run(&["--config", &file_arg, "key", "list", "--client", "nobody", "--database-url", "sqlite::memory:"], &[]);
+    let out = run(&["--config", &file_arg, "migrate", "--database-url", "sqlite::memory:"], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -25,12 +25,11 @@ async fn every_answered_token_survives_sigkill(db: TestDb) {
         let (http, url, key, tx) = (http.clone(), url.clone(), key.clone(), tx.clone());
         tokio::spawn(async move {
             let resp = http.post(url.as_str()).header("x-api-key", key).json(&json!({"scope": "access"})).send().await;
-            if let Ok(r) = resp {
-                if r.status() == 201 {
-                    if let Ok(v) = r.json::<Value>().await {
-                        let _ = tx.send(v["connection_token"].as_str().unwrap_or_default().to_owned());
-                    }
-                }
+            if let Ok(r) = resp
+                && r.status() == 201
+                && let Ok(v) = r.json::<Value>().await
+            {
+                let _ = tx.send(v["connection_token"].as_str().unwrap_or_default().to_owned());
             }
         });
     }
@@ -56,6 +55,12 @@ async fn every_answered_token_survives_sigkill(db: TestDb) {
 }
 
 async fn cli_manages_clients_and_keys_and_the_server_honours_them(db: TestDb) {
+    // Administrative commands refuse a database that does not exist; `migrate` makes one.
+    let (ok, _, stderr) = cli(&db, &["client", "create", "--name", "acme"]);
+    assert!(!ok && stderr.contains("database"), "{stderr}");
+    let (ok, stdout, stderr) = cli(&db, &["migrate"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("migrations applied"), "{stdout}");
     let client = cli_json(&db, &["client", "create", "--name", "acme", "--json"]);
     let client_id = client["client_id"].as_str().expect("client_id");
     let created = cli_json(&db, &["key", "create", "--client", client_id, "--json"]);

@@ -8,7 +8,9 @@ use support::TestDb;
 use tessera::auth::api_key::PlainApiKey;
 use tessera::domain::connection::{Connection, ConnectionPatch, ConnectionStatus};
 use tessera::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
-use tessera::storage::{ApiKeyRecord, Change, Client, IssuedToken, SigningKeyRecord, Store, StoreError};
+use tessera::storage::{
+    ApiKeyRecord, Change, Client, IdempotencyState, IssuedToken, SigningKeyRecord, Store, StoreError,
+};
 
 fn client(name: &str) -> Client {
     Client { id: ClientId::generate(), name: name.into(), created_at: 1_000 }
@@ -300,6 +302,9 @@ async fn upgrading_keeps_the_token_history_in_the_activity_log(db: TestDb) {
          VALUES ('01JTI', 'conn1', 'c1', 'k1', 'kid1', 1000, 1900)",
         "INSERT INTO connection_events (id, connection_id, client_id, kind, at, api_key_id, data)
          VALUES ('01EVT', 'conn1', 'c1', 'token_issued', 1000, 'k1', '{\"jti\": \"01JTI\", \"exp\": 1900}')",
+        // An answer kept in plain text, as releases before sealing kept them.
+        "INSERT INTO idempotency_keys (client_id, key, fingerprint, status, response, created_at)
+         VALUES ('c1', 'k', 'f', 201, '{\"connection_token\": \"eyJ.live.token\"}', 1000)",
     ];
     match db.backend {
         support::Backend::Sqlite => {
@@ -331,6 +336,9 @@ async fn upgrading_keeps_the_token_history_in_the_activity_log(db: TestDb) {
     assert_eq!(events[0].data, serde_json::json!({"jti": "01JTI", "exp": 1900}));
     let token = store.find_issued_token(&TokenId::from_string("01JTI")).await.expect("find").expect("kept");
     assert_eq!((token.issued_at, token.expires_at, token.kid.as_str()), (1000, 1900, "kid1"));
+    // The answer kept in plain text is gone: the same key now starts afresh.
+    let state = store.idempotency_begin(&ClientId::from_string("c1"), "k", "f", 1_001, 60, 86_400).await;
+    assert_eq!(state.expect("begin"), IdempotencyState::Claimed);
 }
 
 async fn a_schema_from_a_newer_release_is_refused(db: TestDb) {
@@ -359,7 +367,72 @@ async fn a_schema_from_a_newer_release_is_refused(db: TestDb) {
     assert!(err.contains("newer tessera"), "{err}");
 }
 
+async fn idempotency_keys_are_purged_after_their_lifetime(db: TestDb) {
+    let store = open(&db).await;
+    let c = client("c");
+    store.create_client(&c).await.expect("client");
+    let begin = |key: &'static str, now: i64| {
+        let (store, id) = (store.clone(), c.id.clone());
+        async move { store.idempotency_begin(&id, key, "f", now, 60, 86_400).await.expect("begin") }
+    };
+    assert_eq!(begin("old", 1_000).await, IdempotencyState::Claimed);
+    store.idempotency_finish(&c.id, "old", 201, "sealed-old").await.expect("finish");
+    assert_eq!(begin("new", 5_000).await, IdempotencyState::Claimed);
+    store.idempotency_finish(&c.id, "new", 201, "sealed-new").await.expect("finish");
+    assert_eq!(store.purge_idempotency(1_000).await.expect("purge"), 1);
+    assert_eq!(store.purge_idempotency(1_000).await.expect("purge"), 0);
+    // The old key is gone (a new request claims it); the newer one still replays.
+    assert_eq!(begin("old", 5_001).await, IdempotencyState::Claimed);
+    assert_eq!(begin("new", 5_001).await, IdempotencyState::Done { status: 201, body: "sealed-new".into() });
+}
+
+async fn clients_are_listed_oldest_first(db: TestDb) {
+    let store = open(&db).await;
+    assert!(store.list_clients().await.expect("list").is_empty());
+    let (a, mut b) = (client("a"), client("b"));
+    b.created_at += 1;
+    store.create_client(&b).await.expect("b");
+    store.create_client(&a).await.expect("a");
+    assert_eq!(store.list_clients().await.expect("list"), vec![a, b]);
+}
+
+/// One request's row that the database refuses (here a NUL byte, which PostgreSQL cannot
+/// store) must fail that request alone, never the others committed in the same batch.
+async fn a_bad_row_fails_only_its_own_request(db: TestDb) {
+    let store = open(&db).await;
+    let c = client("c");
+    store.create_client(&c).await.expect("client");
+    let k = key_for(&c.id);
+    store.create_api_key(&k).await.expect("key");
+    let conn = connection(&c.id, "cust");
+    store.create_connection(&conn, &Change::at(1_000)).await.expect("conn");
+    let (log, writer) = tessera::token::issuance::IssuanceLog::start(store.clone());
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for i in 0..200 {
+        let log = log.clone();
+        let mut token = issued(&conn, &k.id);
+        if i % 2 == 1 {
+            token.connection_id = ConnectionId::from_string(format!("{}\u{0}", conn.id));
+            bad.push(tokio::spawn(async move { log.record(token).await }));
+        } else {
+            good.push(tokio::spawn(async move { log.record(token).await }));
+        }
+    }
+    for g in good {
+        assert_eq!(g.await.expect("task").expect("recorded"), Some("cust".into()));
+    }
+    for b in bad {
+        // Refused, one way or the other, but never recorded.
+        assert!(!matches!(b.await.expect("task"), Ok(Some(_))));
+    }
+    writer.shutdown().await;
+}
+
 both_backends!(
+    idempotency_keys_are_purged_after_their_lifetime,
+    clients_are_listed_oldest_first,
+    a_bad_row_fails_only_its_own_request,
     upgrading_keeps_the_token_history_in_the_activity_log,
     issuance_refuses_what_may_not_be_issued_and_reads_current_claims,
     clients_and_keys,

@@ -1,4 +1,4 @@
-//! `tessera client ...`: create tenants.
+//! `tessera client ...`: create and list tenants.
 use clap::Subcommand;
 use serde_json::json;
 
@@ -18,10 +18,16 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
+    /// List every client: ids, names and creation times.
+    List {
+        /// Print JSON: [{"client_id": ..., "name": ..., "created_at": ...}].
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
-    let store = super::open_store(db).await?;
+    let store = super::open_store(db, false).await?;
     match cmd {
         ClientCommand::Create { name, json } => {
             if name.trim().is_empty() {
@@ -31,6 +37,20 @@ pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
             store.create_client(&client).await?;
             super::output(json, &json!({"client_id": client.id, "name": client.name}), || {
                 format!("created client {} ({})", client.id, client.name)
+            });
+        }
+        ClientCommand::List { json } => {
+            let clients = store.list_clients().await?;
+            let rows: Vec<_> = clients
+                .iter()
+                .map(|c| json!({"client_id": c.id, "name": c.name, "created_at": c.created_at}))
+                .collect();
+            super::output(json, &json!(rows), || {
+                clients
+                    .iter()
+                    .map(|c| format!("{}  {}  created {}", c.id, c.name, c.created_at))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
     }

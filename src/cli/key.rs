@@ -39,7 +39,7 @@ pub enum KeyCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
-    let store = super::open_store(db).await?;
+    let store = super::open_store(db, false).await?;
     let now = SystemClock.now();
     match cmd {
         KeyCommand::Create { client, json } => {

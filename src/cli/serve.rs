@@ -19,7 +19,7 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let store = super::open_store(db).await?;
+    let store = super::open_store(db, true).await?;
     let app = App::build(&config, store, kek, Arc::new(SystemClock)).await?;
     if let Some(b) = &app.bootstrap {
         // Printed once, to the terminal rather than the log, so a first call needs no setup.

@@ -36,7 +36,7 @@ pub enum SigningKeyCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()> {
-    let store = super::open_store(db).await?;
+    let store = super::open_store(db, false).await?;
     match cmd {
         SigningKeyCommand::Rotate { algorithm, prepublish, immediately, kek, json } => {
             let (kek, _) = kek.resolve(&db.database_url)?;

@@ -10,6 +10,9 @@ fn next_ulid() -> ulid::Ulid {
     generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
 }
 
+/// The characters of a generated id.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
 macro_rules! ulid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -32,6 +35,12 @@ macro_rules! ulid_id {
 
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// Whether this could be an id tessera made: 26 characters of Crockford's
+            /// base32, as generated. Anything else names nothing, and need not be looked up.
+            pub fn is_well_formed(&self) -> bool {
+                self.0.len() == 26 && self.0.bytes().all(|b| CROCKFORD.contains(&b))
             }
         }
 
@@ -63,3 +72,20 @@ ulid_id!(
     /// A signing key's id (`kid` in JWS headers and the JWKS).
     Kid
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_generated_shapes_are_well_formed() {
+        assert!(ConnectionId::generate().is_well_formed());
+        let ok = ConnectionId::generate().to_string();
+        assert!(!ConnectionId::from_string(ok.to_lowercase()).is_well_formed());
+        for bad in ["", "conn_123", "\0", "01J\u{0}AAAAAAAAAAAAAAAAAAAAAA", &format!("{ok}0"), &ok[1..]] {
+            assert!(!ConnectionId::from_string(bad).is_well_formed(), "{bad:?}");
+        }
+        let with_u = format!("U{}", &ok[1..]);
+        assert!(!ConnectionId::from_string(with_u).is_well_formed());
+    }
+}

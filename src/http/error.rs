@@ -15,6 +15,9 @@ pub enum ApiError {
     /// 400: the body is not text in any encoding JSON allows.
     #[error("There was an error parsing the body")]
     BadBody,
+    /// 400: text the database cannot store (a NUL character).
+    #[error("Text must not contain NUL characters")]
+    InvalidText,
     #[error("Request body too large: the limit is {0} bytes")]
     PayloadTooLarge(usize),
     /// 401; the message says which of missing or invalid.
@@ -46,7 +49,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::BadBody => StatusCode::BAD_REQUEST,
+            ApiError::BadBody | ApiError::InvalidText => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -71,6 +74,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable,
+            StoreError::InvalidText => ApiError::InvalidText,
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -74,11 +74,11 @@ async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Calle
     let now = Instant::now();
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     // An address that failed too often is refused before its key is even looked at.
-    if let Some(ip) = peer {
-        if let Decision::Limited { retry_after_secs } = state.limits.auth_failures.peek(&ip, now) {
-            state.metrics.rate_limited();
-            return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.auth_failures.burst() });
-        }
+    if let Some(ip) = peer
+        && let Decision::Limited { retry_after_secs } = state.limits.auth_failures.peek(&ip, now)
+    {
+        state.metrics.rate_limited();
+        return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.auth_failures.burst() });
     }
     let caller = match authenticate(parts, state, use_cache).await {
         Err(e @ ApiError::Unauthorized(_)) => {
@@ -141,17 +141,22 @@ fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| b as char).collect()
 }
 
-/// The `{connection_id}` path segment. An undecodable segment names no connection.
+/// The `{connection_id}` path segment, as an id tessera could have made. Any other segment
+/// (undecodable, the wrong length or characters, a NUL byte) names no connection: it is
+/// refused here, exactly like an unknown id, and never reaches the database.
 pub struct ConnectionPath(pub ConnectionId);
 
 impl<S: Send + Sync> FromRequestParts<S> for ConnectionPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(id) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::NotFound(super::routes::connections::NOT_FOUND))?;
-        Ok(ConnectionPath(ConnectionId::from_string(id)))
+        let not_found = || ApiError::NotFound(super::routes::connections::NOT_FOUND);
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(|_| not_found())?;
+        let id = ConnectionId::from_string(id);
+        if !id.is_well_formed() {
+            return Err(not_found());
+        }
+        Ok(ConnectionPath(id))
     }
 }
 

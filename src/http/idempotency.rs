@@ -2,8 +2,15 @@
 //! a retry within 24 hours get the first answer again, not a second effect. Keys are per
 //! client. The same key with a different request is refused; concurrent requests with one
 //! key yield one result: the later ones wait for the first.
+//!
+//! A stored answer can hold a live token, so it is sealed under the key-encryption key
+//! before it is written (bound to its client and key), and a replay re-checks what the first
+//! answer depended on before giving it again.
 use std::future::Future;
 use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
@@ -18,7 +25,7 @@ use crate::app::AppState;
 use crate::storage::IdempotencyState;
 
 /// How long a key keeps its answer.
-const TTL_SECS: i64 = 24 * 3600;
+pub const TTL_SECS: i64 = 24 * 3600;
 /// How long an unfinished request holds its key before it counts as abandoned.
 const LEASE_SECS: i64 = 60;
 /// How long a concurrent request waits for the first to finish.
@@ -64,16 +71,20 @@ pub fn fingerprint(route: &str, body: &RawBody) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Runs `handler` once per idempotency key; retries get the stored answer.
-pub async fn once<F>(
+/// Runs `handler` once per idempotency key; retries get the stored answer, once `replay`
+/// has accepted it (it answers the error a fresh request would get when what the first
+/// answer depended on has changed since).
+pub async fn once<F, R>(
     app: &AppState,
     caller: &Caller,
     key: Option<String>,
     fingerprint: String,
     handler: F,
+    replay: R,
 ) -> Result<Response, ApiError>
 where
     F: Future<Output = Result<(StatusCode, Value), ApiError>>,
+    R: AsyncFnOnce(StatusCode, &Value) -> Result<(), ApiError>,
 {
     let Some(key) = key else {
         let (status, body) = handler.await?;
@@ -89,7 +100,8 @@ where
             IdempotencyState::Claimed => break,
             IdempotencyState::Done { status, body } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                let body: Value = serde_json::from_str(&body).map_err(|e| ApiError::Internal(e.to_string()))?;
+                let body = open(app, caller, &key, &body)?;
+                replay(status, &body).await?;
                 return Ok((status, Json(body)).into_response());
             }
             IdempotencyState::Mismatch => {
@@ -109,7 +121,8 @@ where
     }
     match handler.await {
         Ok((status, body)) => {
-            app.store.idempotency_finish(&caller.client_id, &key, status.as_u16(), &body.to_string()).await?;
+            let sealed = seal(app, caller, &key, &body);
+            app.store.idempotency_finish(&caller.client_id, &key, status.as_u16(), &sealed).await?;
             Ok((status, Json(body)).into_response())
         }
         Err(e) => {
@@ -118,4 +131,26 @@ where
             Err(e)
         }
     }
+}
+
+/// What a sealed answer is bound to: it opens only for the same client and key.
+fn binding(caller: &Caller, key: &str) -> Vec<u8> {
+    format!("idempotency\n{}\n{key}", caller.client_id).into_bytes()
+}
+
+fn seal(app: &AppState, caller: &Caller, key: &str, body: &Value) -> String {
+    STANDARD.encode(app.kek.seal(&binding(caller, key), body.to_string().as_bytes()))
+}
+
+fn open(app: &AppState, caller: &Caller, key: &str, stored: &str) -> Result<Value, ApiError> {
+    let sealed = STANDARD.decode(stored).map_err(|e| ApiError::Internal(format!("stored answer: {e}")))?;
+    let plain = app.kek.open(&binding(caller, key), &sealed).map_err(|_| {
+        ApiError::Internal("a stored idempotent answer does not open under this key-encryption key".into())
+    })?;
+    serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// A replay that depends on nothing that can change.
+pub async fn always(_: StatusCode, _: &Value) -> Result<(), ApiError> {
+    Ok(())
 }

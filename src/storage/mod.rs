@@ -19,6 +19,9 @@ pub enum StoreError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A value the database cannot store or compare (PostgreSQL text holds no NUL).
+    #[error("text with a NUL character")]
+    InvalidText,
     /// The database cannot be reached or timed out; the request may be retried.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -130,6 +133,8 @@ pub struct PoolStats {
 pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
+    /// Whether tessera's migrations were ever applied to this database.
+    async fn is_initialized(&self) -> Result<bool, StoreError>;
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
     /// The connection pool's state now.
@@ -137,6 +142,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
     async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// Every client, oldest first.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
     /// Creates `client` with `key` only when the database has no client at all. Race-safe:
     /// of several callers at once, exactly one creates. Returns whether this call created.
     async fn bootstrap_client(&self, client: &Client, key: &ApiKeyRecord) -> Result<bool, StoreError>;
@@ -208,6 +215,9 @@ pub trait Store: Send + Sync + 'static {
     -> Result<(), StoreError>;
     /// Gives a claimed key up (the request failed), so that a retry runs afresh.
     async fn idempotency_release(&self, client: &ClientId, key: &str) -> Result<(), StoreError>;
+    /// Deletes every idempotency key created at or before `before` (their answers are no
+    /// longer replayed). Returns how many were deleted.
+    async fn purge_idempotency(&self, before: i64) -> Result<u64, StoreError>;
     /// A connection's activity, newest first: at most `limit` events older than `before`.
     async fn list_events(
         &self,
@@ -225,15 +235,19 @@ pub struct DbOptions {
     pub pool_size: u32,
     /// Longest wait for a connection, a lock or one statement.
     pub timeout: std::time::Duration,
+    /// Whether a missing database may be created and migrated. Only `serve` and `migrate`
+    /// create one: an administrative command pointed at a mistyped URL must fail, not act
+    /// on a new empty database.
+    pub create: bool,
 }
 
 impl Default for DbOptions {
     fn default() -> Self {
-        Self { pool_size: 8, timeout: std::time::Duration::from_secs(5) }
+        Self { pool_size: 8, timeout: std::time::Duration::from_secs(5), create: true }
     }
 }
 
-/// Opens the store a database URL names, and migrates it.
+/// Opens the store a database URL names (creating it if missing), and migrates it.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     connect_with(url, &DbOptions::default()).await
 }
@@ -244,6 +258,13 @@ pub async fn connect_with(url: &str, options: &DbOptions) -> Result<Arc<dyn Stor
         Backend::Sqlite => Arc::new(sqlite::SqliteStore::connect(url, options).await?),
         Backend::Postgres => Arc::new(postgres::PostgresStore::connect(url, options).await?),
     };
+    if !options.create && !store.is_initialized().await? {
+        return Err(StoreError::Other(
+            "the database holds no tessera data: check the database URL, or run `tessera migrate` (or `tessera \
+             serve`) on it first"
+                .into(),
+        ));
+    }
     store.migrate().await?;
     Ok(store)
 }

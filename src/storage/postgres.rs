@@ -48,8 +48,11 @@ impl PostgresStore {
 /// The issuance statement, run on its own: one round trip, committed as it completes.
 fn issuance_sql(rows: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    super::sql_store::issuance_sql(&SQL, rows, true, |insert| insert)
+    super::sql_store::issuance_sql(&SQL, rows, true, " FOR KEY SHARE OF c, k", |insert| insert)
 }
+
+/// Locks a row against the issuance statement's `FOR KEY SHARE` until the transaction ends.
+const FOR_UPDATE: &str = " FOR UPDATE";
 
 impl PostgresStore {
     /// Runs an issuance statement (from [`issuance_sql`]).
@@ -74,6 +77,9 @@ fn map_err(e: sqlx::Error) -> StoreError {
             let code = db.code().unwrap_or_default();
             if db.is_unique_violation() {
                 StoreError::Conflict(db.message().to_owned())
+            } else if matches!(code.as_ref(), "22021" | "22P05") {
+                // A NUL character (or one the encoding lacks) in a bound string.
+                StoreError::InvalidText
             } else if code.starts_with("08")
                 || code.starts_with("57P")
                 || matches!(code.as_ref(), "57014" | "55P03" | "53300" | "40001" | "40P01")
@@ -94,5 +100,13 @@ super::sql_store::sql_store!(PostgresStore, sqlx::postgres::PgRow, sqlx::PgConne
         // sqlx holds an advisory lock while migrating, so replicas starting together apply
         // each migration once.
         MIGRATOR.run(&self.pool).await.map_err(super::migrate_error)
+    }
+
+    async fn is_initialized(&self) -> Result<bool, StoreError> {
+        let found: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(found.is_some())
     }
 });

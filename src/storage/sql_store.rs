@@ -6,8 +6,9 @@
 //! must provide `map_err(sqlx::Error) -> StoreError`,
 //! `async fn begin_write(&self, lock: WriteLock) -> Result<Transaction, StoreError>`,
 //! `fn issuance_sql(rows) -> &'static str` (from [`issuance_sql`], with the backend's
-//! transaction control) and `async fn issue(&self, query) -> Result<Vec<Row>, StoreError>`,
-//! which runs it as one atomic, durable transaction.
+//! transaction control), `async fn issue(&self, query) -> Result<Vec<Row>, StoreError>`,
+//! which runs it as one atomic, durable transaction, and `const FOR_UPDATE: &str`, the row
+//! lock a reading statement appends where writers are not already serialized (PostgreSQL).
 
 /// Which cross-process critical section a writing transaction enters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,10 +56,15 @@ const ISSUANCE_COLUMNS: usize = 7;
 /// `wrap` puts each backend's transaction control around it.
 /// `numbered` chooses `$1, $2, ...` placeholders over `?, ?, ...` (which SQLite binds in
 /// constant time each, where it looks a numbered one up by name in a list).
+/// `lock` is appended to the `SELECT`: where writers are not serialized (PostgreSQL), the
+/// connection and key rows are locked against a concurrent disconnection or revocation,
+/// which takes `FOR UPDATE` first; so a token is either recorded before the change (and
+/// revoked by it) or checked after it (and refused), never recorded unrevoked after it.
 pub fn issuance_sql(
     cache: &'static OnceLock<Vec<String>>,
     rows: usize,
     numbered: bool,
+    lock: &'static str,
     wrap: fn(String) -> String,
 ) -> &'static str {
     debug_assert!(rows.is_power_of_two() && rows <= MAX_ISSUANCE_ROWS);
@@ -75,7 +81,7 @@ pub fn issuance_sql(
              FROM (VALUES {}) AS v
              JOIN connections c ON c.id = v.column2 AND c.client_id = v.column3
              JOIN api_keys k ON k.id = v.column4 AND k.client_id = v.column3
-             WHERE c.status <> 'disconnected' AND k.revoked_at IS NULL
+             WHERE c.status <> 'disconnected' AND k.revoked_at IS NULL{lock}
              RETURNING jti, customer_id",
             values.join(", ")
         ))
@@ -295,6 +301,16 @@ macro_rules! sql_store {
                     .transpose()
             }
 
+            async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+                sqlx::query("SELECT id, name, created_at FROM clients ORDER BY created_at, id")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?
+                    .iter()
+                    .map(client_from)
+                    .collect()
+            }
+
             async fn bootstrap_client(&self, client: &Client, key: &ApiKeyRecord) -> Result<bool, StoreError> {
                 let mut tx = self.begin_write(WriteLock::Bootstrap).await?;
                 let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM clients")
@@ -338,18 +354,25 @@ macro_rules! sql_store {
             }
 
             async fn revoke_api_key(&self, id: &ApiKeyId, at: i64) -> Result<ApiKeyRecord, StoreError> {
-                sqlx::query(&format!(
+                let mut tx = self.begin_write(WriteLock::None).await?;
+                // Waits for issuance statements that already checked this key (see `issuance_sql`).
+                sqlx::query(&format!("SELECT id FROM api_keys WHERE id = $1{FOR_UPDATE}"))
+                    .bind(id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound)?;
+                let revoked = sqlx::query(&format!(
                     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING {API_KEY_COLUMNS}"
                 ))
                 .bind(id.as_str())
                 .bind(at)
-                .fetch_optional(&self.pool)
+                .fetch_one(&mut *tx)
                 .await
-                .map_err(map_err)?
-                .as_ref()
-                .map(api_key_from)
-                .transpose()?
-                .ok_or(StoreError::NotFound)
+                .map_err(map_err)?;
+                let revoked = api_key_from(&revoked)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(revoked)
             }
 
             async fn create_connection(&self, c: &Connection, change: &Change) -> Result<(), StoreError> {
@@ -410,7 +433,7 @@ macro_rules! sql_store {
                 let at = change.at;
                 let mut tx = self.begin_write(WriteLock::None).await?;
                 let before: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM connections WHERE id = $1 AND client_id = $2")
+                    sqlx::query_scalar(&format!("SELECT status FROM connections WHERE id = $1 AND client_id = $2{FOR_UPDATE}"))
                         .bind(id.as_str())
                         .bind(client.as_str())
                         .fetch_optional(&mut *tx)
@@ -678,6 +701,15 @@ macro_rules! sql_store {
                     .await
                     .map_err(map_err)?;
                 Ok(())
+            }
+
+            async fn purge_idempotency(&self, before: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at <= $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected())
             }
 
             async fn list_events(

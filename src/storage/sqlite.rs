@@ -1,5 +1,7 @@
 //! The embedded backend: one SQLite file in WAL mode with `synchronous = FULL`, so a
 //! committed transaction survives a process kill and a power loss.
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -72,22 +74,18 @@ impl SqliteStore {
     pub async fn connect(url: &str, options: &DbOptions) -> Result<Self, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
-            .create_if_missing(true)
+            .create_if_missing(options.create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(options.timeout)
             .foreign_keys(true);
         let file = opts.get_filename().to_path_buf();
         let in_memory = file.as_os_str().is_empty() || url.contains(":memory:") || url.contains("mode=memory");
-        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
-        }
         let file = (!in_memory).then_some(file);
-        // The first connection of a new file switches it to WAL, which needs the file to
-        // itself; processes starting together take turns (see `migrate`).
+        // Take turns with other processes starting on the same file: the first connection of
+        // a new file switches it to WAL, which needs the file to itself (see `migrate`).
         let guard = match &file {
-            Some(path) => Some(lock_file(path.clone()).await?),
+            Some(path) => Some(prepare_file(path.clone(), options.create).await?),
             None => None,
         };
         let pool = SqlitePoolOptions::new()
@@ -122,8 +120,11 @@ impl SqliteStore {
 /// thread runs all three statements without waiting on anyone in between.
 fn issuance_sql(rows: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    super::sql_store::issuance_sql(&SQL, rows, false, |insert| format!("BEGIN IMMEDIATE; {insert}; COMMIT"))
+    super::sql_store::issuance_sql(&SQL, rows, false, "", |insert| format!("BEGIN IMMEDIATE; {insert}; COMMIT"))
 }
+
+/// No row locks: every writing transaction holds SQLite's one write lock.
+const FOR_UPDATE: &str = "";
 
 impl SqliteStore {
     /// Runs an issuance statement (from [`issuance_sql`]) on the writer connection.
@@ -164,28 +165,115 @@ fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// An exclusive advisory lock on `path`, held until the returned file is dropped.
-async fn lock_file(path: std::path::PathBuf) -> Result<std::fs::File, StoreError> {
+/// The lock file beside a database file: `<database>.lock`.
+fn lock_path(database: &Path) -> PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Only the owner may read or write a database file: it holds issuance records, sealed
+/// keys and digests that no other local user has any business reading.
+const FILE_MODE: u32 = 0o600;
+
+/// An exclusive advisory lock between tessera processes on one database, held until the
+/// returned file is dropped.
+///
+/// The lock is taken on a file of its own beside the database, never on the database file
+/// itself: on Linux, closing any descriptor of a file drops every POSIX lock the process
+/// holds on that file, SQLite's included. A process that loses SQLite's read lock that way
+/// lets the next SQLite process to close believe it is the last one, and delete the log
+/// under the server.
+async fn lock(database: PathBuf) -> Result<std::fs::File, StoreError> {
+    let path = lock_path(&database);
     tokio::task::spawn_blocking(move || {
-        // Creating the file empty is harmless: SQLite treats an empty file as a new database.
-        let f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .open(&path)?;
         f.lock()?;
         Ok::<_, std::io::Error>(f)
     })
     .await
     .map_err(|e| StoreError::Other(e.to_string()))?
-    .map_err(|e| StoreError::Other(format!("cannot lock the database file for migration: {e}")))
+    .map_err(|e| StoreError::Other(format!("cannot lock {}: {e}", lock_path(&database).display())))
+}
+
+/// Takes the start-up lock and readies the database file before this process's first
+/// SQLite connection: a missing file is refused unless `create` allows making one, and is
+/// created readable by its owner alone (SQLite gives its log and shared-memory files the
+/// database file's mode); files left readable by others are narrowed to the owner.
+/// Nothing here opens the database file itself (see [`lock`]).
+async fn prepare_file(database: PathBuf, create: bool) -> Result<std::fs::File, StoreError> {
+    if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if create {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
+        } else if !dir.is_dir() {
+            return Err(missing(&database));
+        }
+    }
+    let guard = lock(database.clone()).await?;
+    let exists = std::fs::metadata(&database).is_ok_and(|m| m.len() > 0);
+    if !exists && !create {
+        return Err(missing(&database));
+    }
+    if !exists {
+        // Created empty with the owner-only mode, and closed before SQLite opens it: this
+        // process holds no SQLite lock yet, so closing this descriptor drops none.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .open(&database)
+            .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", database.display())))?;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        let path = PathBuf::from(name);
+        // By path, not by descriptor: changing the mode opens nothing.
+        if let Ok(meta) = std::fs::metadata(&path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(FILE_MODE)).map_err(|e| {
+                StoreError::Other(format!("cannot make {} readable by its owner only: {e}", path.display()))
+            })?;
+        }
+    }
+    Ok(guard)
+}
+
+fn missing(database: &Path) -> StoreError {
+    StoreError::Other(format!(
+        "there is no database at {}: check the database URL (only `tessera serve` and `tessera migrate` \
+         create a database)",
+        database.display()
+    ))
 }
 
 super::sql_store::sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::SqliteConnection, {
     async fn migrate(&self) -> Result<(), StoreError> {
         // Processes starting together on a new file would each try to apply the migrations
-        // and fail on SQLite's lock upgrade; an advisory lock on the file (independent of
-        // SQLite's own locks) lets one migrate while the others wait, then find nothing to do.
+        // and fail on SQLite's lock upgrade; an advisory lock on the lock file beside it
+        // (independent of SQLite's own locks) lets one migrate while the others wait, then
+        // find nothing to do.
         let _guard = match &self.file {
-            Some(path) => Some(lock_file(path.clone()).await?),
+            Some(path) => Some(lock(path.clone()).await?),
             None => None,
         };
         MIGRATOR.run(&self.pool).await.map_err(super::migrate_error)
+    }
+
+    async fn is_initialized(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = '_sqlx_migrations'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(n > 0)
     }
 });

@@ -90,25 +90,42 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Job>, mut stop: on
             return;
         }
         let batch: Vec<IssuedToken> = jobs.iter().map(|(t, _)| t.clone()).collect();
-        let result = store.record_tokens_issued(&batch).await;
-        if let Err(e) = &result {
-            tracing::error!(error = %e, records = batch.len(), "could not record issued tokens");
-        }
-        match result {
-            Ok(outcomes) => {
-                for ((_, done), outcome) in jobs.drain(..).zip(outcomes) {
-                    // A requester that went away no longer needs its answer.
-                    let _ = done.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                for (_, done) in jobs.drain(..) {
-                    let _ = done.send(Err(match &e {
-                        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-                        e => StoreError::Other(e.to_string()),
-                    }));
-                }
-            }
+        for ((_, done), outcome) in jobs.drain(..).zip(record(store.as_ref(), &batch).await) {
+            // A requester that went away no longer needs its answer.
+            let _ = done.send(outcome);
         }
     }
+}
+
+/// Records `batch` in one statement; when that fails for a reason other than the database
+/// being unavailable, records each token on its own, so that one request's bad row (which
+/// the statement refuses whole) fails that request alone and never its neighbours.
+async fn record(store: &dyn Store, batch: &[IssuedToken]) -> Vec<Result<Option<String>, StoreError>> {
+    let e = match store.record_tokens_issued(batch).await {
+        Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
+        Err(e) => e,
+    };
+    if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) {
+        tracing::warn!(error = %e, records = batch.len(), "a batch of issued tokens was refused: recording each alone");
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for token in batch {
+            let one = store.record_tokens_issued(std::slice::from_ref(token)).await;
+            if let Err(e) = &one {
+                tracing::error!(error = %e, "could not record an issued token");
+            }
+            outcomes.push(one.map(|mut o| o.pop().flatten()));
+        }
+        return outcomes;
+    }
+    tracing::error!(error = %e, records = batch.len(), "could not record issued tokens");
+    batch
+        .iter()
+        .map(|_| {
+            Err(match &e {
+                StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+                StoreError::InvalidText => StoreError::InvalidText,
+                e => StoreError::Other(e.to_string()),
+            })
+        })
+        .collect()
 }

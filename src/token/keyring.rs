@@ -203,6 +203,8 @@ pub struct Keyring {
     clock: Arc<dyn Clock>,
     policy: KeyPolicy,
     loaded: RwLock<Arc<Loaded>>,
+    /// Whether the last refresh failed: the keys in hand may then be stale.
+    stale: std::sync::atomic::AtomicBool,
 }
 
 impl Keyring {
@@ -217,7 +219,15 @@ impl Keyring {
         let candidate = new_key_record(alg, &kek, "active", clock.now());
         store.insert_signing_key_if_none_active(&candidate).await?;
         let loaded = load(store.as_ref(), &kek, alg, clock.now(), &policy).await?;
-        let keyring = Self { store, kek, alg, clock, policy, loaded: RwLock::new(Arc::new(loaded)) };
+        let keyring = Self {
+            store,
+            kek,
+            alg,
+            clock,
+            policy,
+            loaded: RwLock::new(Arc::new(loaded)),
+            stale: std::sync::atomic::AtomicBool::new(false),
+        };
         keyring.refresh().await?;
         Ok(keyring)
     }
@@ -225,6 +235,18 @@ impl Keyring {
     /// Moves the keyring along its schedule (promoting a due key, scheduling the next one
     /// when a rotation period is set) and re-reads it, picking up changes by other processes.
     pub async fn refresh(&self) -> Result<(), KeyringError> {
+        let result = self.try_refresh().await;
+        self.stale.store(result.is_err(), std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+
+    /// Whether the last refresh succeeded. A keyring that cannot be re-read (the database is
+    /// gone, or its keys were sealed under another KEK) may be signing with a retired key.
+    pub fn is_current(&self) -> bool {
+        !self.stale.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn try_refresh(&self) -> Result<(), KeyringError> {
         let now = self.clock.now();
         self.store.promote_signing_key(self.alg.jws_name(), now).await?;
         let mut loaded = load(self.store.as_ref(), &self.kek, self.alg, now, &self.policy).await?;
@@ -268,6 +290,7 @@ impl Keyring {
         now: i64,
         prepublish_secs: i64,
     ) -> Result<Option<(Kid, i64)>, KeyringError> {
+        check_kek(store, kek).await?;
         let mut rec = new_key_record(alg, kek, "next", now);
         let at = now + prepublish_secs;
         rec.activated_at = Some(at);
@@ -278,10 +301,20 @@ impl Keyring {
     /// pre-publication: for a compromised key. Verifiers holding a cached JWKS will not know
     /// the new key until they refetch it. Returns the new `kid`.
     pub async fn rotate_now(store: &dyn Store, kek: &Kek, alg: Algorithm, now: i64) -> Result<Kid, KeyringError> {
+        check_kek(store, kek).await?;
         let rec = new_key_record(alg, kek, "active", now);
         store.rotate_signing_key(&rec, now).await?;
         Ok(rec.kid)
     }
+}
+
+/// Refuses a key-encryption key that cannot open the keys already in the store: a key sealed
+/// under the wrong KEK would be one no server of the deployment can read.
+async fn check_kek(store: &dyn Store, kek: &Kek) -> Result<(), KeyringError> {
+    for rec in store.signing_keys().await? {
+        kek.open(rec.kid.as_str().as_bytes(), &rec.private_key_sealed)?;
+    }
+    Ok(())
 }
 
 async fn load(

@@ -1,6 +1,7 @@
 //! HTTP integration tests: one binary, files mirror the routes.
 mod connections;
 mod contract;
+mod hardening;
 mod health;
 mod helpers;
 mod jwks;

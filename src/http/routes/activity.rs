@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::connections::{NOT_FOUND, check_connection_token};
 use crate::app::AppState;
+use crate::domain::ids::TokenId;
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, ConnectionPath};
 use crate::http::validation::{FieldError, Loc};
@@ -15,17 +16,21 @@ const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 
 /// `limit` as FastAPI's `Query(20, ge=1, le=100)` reads it, with the same errors.
-fn parse_limit(raw: Option<String>) -> Result<u32, FieldError> {
+fn parse_limit(raw: Option<String>) -> Result<u32, ApiError> {
     let loc = vec![Loc::from("query"), Loc::from("limit")];
     let Some(raw) = raw else { return Ok(DEFAULT_LIMIT as u32) };
-    let n: i64 = raw.trim().parse().map_err(|_| FieldError {
-        kind: "int_parsing",
-        loc: loc.clone(),
-        msg: "Input should be a valid integer, unable to parse string as an integer".into(),
-        input: Value::String(raw.clone()),
-        ctx: None,
+    let n: i64 = raw.trim().parse().map_err(|_| {
+        ApiError::Validation(vec![FieldError {
+            kind: "int_parsing",
+            loc: loc.clone(),
+            msg: "Input should be a valid integer, unable to parse string as an integer".into(),
+            input: Value::String(raw.clone()),
+            ctx: None,
+        }])
     })?;
-    let bound = |kind, msg: &str, ctx| FieldError { kind, loc: loc.clone(), msg: msg.into(), input: json!(raw), ctx };
+    let bound = |kind, msg: &str, ctx| {
+        ApiError::Validation(vec![FieldError { kind, loc: loc.clone(), msg: msg.into(), input: json!(raw), ctx }])
+    };
     if n < 1 {
         return Err(bound("greater_than_equal", "Input should be greater than or equal to 1", Some(json!({"ge": 1}))));
     }
@@ -50,8 +55,18 @@ pub async fn activity(
     let params: Vec<(String, String)> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
     let last = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let limit = parse_limit(last("limit")).map_err(|e| ApiError::Validation(vec![e]))?;
+    let limit = parse_limit(last("limit"))?;
     let cursor = last("starting_after");
+    if let Some(c) = cursor.as_ref().filter(|c| !TokenId::from_string(c.as_str()).is_well_formed()) {
+        // Event ids are generated ids: anything else is a client's mistake, and never reaches SQL.
+        return Err(ApiError::Validation(vec![FieldError {
+            kind: "value_error",
+            loc: vec![Loc::from("query"), Loc::from("starting_after")],
+            msg: "Value error, not an event id: pass the next_cursor of a previous page".into(),
+            input: Value::String(c.clone()),
+            ctx: None,
+        }]));
+    }
     app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::NotFound(NOT_FOUND))?;
     // One more than asked for tells whether there is another page.
     let mut events = app.store.list_events(&caller.client_id, &id, cursor.as_deref(), limit + 1).await?;

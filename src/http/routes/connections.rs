@@ -79,24 +79,31 @@ pub async fn create_connection(
     let key = idempotency::key(&headers)?;
     let new = parse_create(&body)?;
     let fingerprint = if key.is_some() { idempotency::fingerprint("create connection", &body) } else { String::new() };
-    idempotency::once(&app, &caller, key, fingerprint, async {
-        let now = app.clock.now();
-        let connection = Connection {
-            id: ConnectionId::generate(),
-            client_id: caller.client_id.clone(),
-            customer_id: new.customer_id,
-            retailer_id: new.retailer_id,
-            email: new.email,
-            mobile: new.mobile,
-            status: ConnectionStatus::Initialized,
-            created_at: now,
-            updated_at: now,
-        };
-        app.store.create_connection(&connection, &Change::by(now, &caller.api_key_id)).await?;
-        let body = serde_json::to_value(ConnectionResponse::from(connection))
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok((StatusCode::CREATED, body))
-    })
+    idempotency::once(
+        &app,
+        &caller,
+        key,
+        fingerprint,
+        async {
+            let now = app.clock.now();
+            let connection = Connection {
+                id: ConnectionId::generate(),
+                client_id: caller.client_id.clone(),
+                customer_id: new.customer_id,
+                retailer_id: new.retailer_id,
+                email: new.email,
+                mobile: new.mobile,
+                status: ConnectionStatus::Initialized,
+                created_at: now,
+                updated_at: now,
+            };
+            app.store.create_connection(&connection, &Change::by(now, &caller.api_key_id)).await?;
+            let body = serde_json::to_value(ConnectionResponse::from(connection))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok((StatusCode::CREATED, body))
+        },
+        idempotency::always,
+    )
     .await
 }
 
@@ -158,10 +165,12 @@ fn connection_token(headers: &HeaderMap) -> Option<String> {
 pub async fn update_connection(
     State(app): State<AppState>,
     caller: Caller,
-    ConnectionPath(id): ConnectionPath,
+    path: Result<ConnectionPath, ApiError>,
     ApiBody(body): ApiBody,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
+    // The body is validated before the connection is looked for, as the reference does.
     let patch = parse_update(&body)?;
+    let ConnectionPath(id) = path?;
     let updated = app
         .store
         .update_connection(&caller.client_id, &id, &patch, &Change::by(app.clock.now(), &caller.api_key_id))

@@ -1,4 +1,5 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (the database answers too).
+//! `GET /healthz` (the process answers) and `GET /readyz` (the database answers, and the
+//! signing keyring could be read at its last refresh).
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
@@ -12,5 +13,10 @@ pub async fn healthz() -> Json<Value> {
 
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     app.store.ping().await.map_err(|_| ApiError::Unavailable)?;
+    // A keyring that failed its last refresh is tried again now, so readiness comes back as
+    // soon as the cause is gone rather than at the next scheduled refresh.
+    if !app.keyring.is_current() && app.keyring.refresh().await.is_err() {
+        return Err(ApiError::Unavailable);
+    }
     Ok(Json(json!({ "status": "ready" })))
 }

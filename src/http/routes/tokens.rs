@@ -3,12 +3,13 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use base64::Engine as _;
+use serde_json::{Value, json};
 
 use super::connections::NOT_FOUND;
 use crate::app::AppState;
 use crate::domain::connection::ConnectionStatus;
-use crate::domain::ids::ConnectionId;
+use crate::domain::ids::{ConnectionId, TokenId};
 use crate::http::error::ApiError;
 use crate::http::extract::{CachedCaller, Caller, ConnectionPath, INVALID};
 use crate::http::idempotency;
@@ -36,10 +37,13 @@ pub async fn create_connection_token(
     headers: HeaderMap,
     body: Result<ApiBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    // In the order the extractors answered before: path, body, then the idempotency key.
-    let checked = path.and_then(|p| {
-        let body = body?.0;
-        Ok((p.0, idempotency::key(&headers)?, body))
+    // As the reference stack answers: the body as JSON, the idempotency key, the body's
+    // fields, and only then whether the connection exists (an id that cannot exist is
+    // answered here exactly like an unknown one).
+    let checked = body.and_then(|body| {
+        let key = idempotency::key(&headers)?;
+        parse_request(&body.0)?;
+        Ok((path?.0, key, body.0))
     });
     let (id, key, body) = match checked {
         Ok(checked) => checked,
@@ -49,19 +53,66 @@ pub async fn create_connection_token(
         // A stored answer is replayed without a new issuance transaction.
         caller.confirm(&app).await?;
     }
-    if let Err(errors) = parse_request(&body) {
-        return Err(confirmed(&app, &caller, errors.into()).await);
-    }
     let fingerprint =
         if key.is_some() { idempotency::fingerprint(&format!("token {id}"), &body) } else { String::new() };
-    idempotency::once(&app, &caller, key, fingerprint, async {
-        let Some(connection_token) = app.minter.mint(&caller.client_id, &id, &caller.api_key_id).await? else {
-            return Err(refusal(&app, &caller, &id).await);
-        };
-        app.metrics.token_minted();
-        Ok((StatusCode::CREATED, json!({ "connection_token": connection_token })))
-    })
+    idempotency::once(
+        &app,
+        &caller,
+        key,
+        fingerprint,
+        async {
+            let Some(connection_token) = app.minter.mint(&caller.client_id, &id, &caller.api_key_id).await? else {
+                return Err(refusal(&app, &caller, &id).await);
+            };
+            app.metrics.token_minted();
+            Ok((StatusCode::CREATED, json!({ "connection_token": connection_token })))
+        },
+        async |status, answer| replayable(&app, &caller, &id, status, answer).await,
+    )
     .await
+}
+
+/// Whether a stored answer may be given again: a token is replayed only while its
+/// connection is still the client's and not disconnected and the token is not revoked;
+/// otherwise the retry gets what a fresh request would (`404`, `409`).
+async fn replayable(
+    app: &AppState,
+    caller: &Caller,
+    id: &ConnectionId,
+    status: StatusCode,
+    answer: &Value,
+) -> Result<(), ApiError> {
+    if status != StatusCode::CREATED {
+        return Ok(());
+    }
+    match app.store.find_connection(&caller.client_id, id).await? {
+        None => return Err(ApiError::NotFound(NOT_FOUND)),
+        Some(c) if c.status == ConnectionStatus::Disconnected => return Err(disconnected()),
+        Some(_) => {}
+    }
+    let jti = answer["connection_token"].as_str().and_then(jti_of).map(TokenId::from_string);
+    let record = match jti {
+        Some(jti) => app.store.find_issued_token(&jti).await?,
+        None => None,
+    };
+    if record.is_none_or(|r| r.revoked_at.is_some()) {
+        return Err(ApiError::Conflict(
+            "The token this idempotency key was answered with has been revoked: use a new idempotency key".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The `jti` claim of one of tessera's own tokens (its signature was checked when it was
+/// made; here it only names the record).
+fn jti_of(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Value>(&bytes).ok()?.get("jti")?.as_str().map(str::to_owned)
+}
+
+fn disconnected() -> ApiError {
+    ApiError::Conflict("Connection is disconnected: a disconnected connection cannot be issued tokens".into())
 }
 
 /// `error`, unless a cached caller's key turns out to be revoked: then `401`. A body too
@@ -87,9 +138,7 @@ async fn refusal(app: &AppState, caller: &Caller, id: &ConnectionId) -> ApiError
     match app.store.find_connection(&caller.client_id, id).await {
         Err(e) => e.into(),
         Ok(None) => ApiError::NotFound(NOT_FOUND),
-        Ok(Some(c)) if c.status == ConnectionStatus::Disconnected => {
-            ApiError::Conflict("Connection is disconnected: a disconnected connection cannot be issued tokens".into())
-        }
+        Ok(Some(c)) if c.status == ConnectionStatus::Disconnected => disconnected(),
         // Refused a moment ago, issuable now: nothing the caller can fix, so try again.
         Ok(Some(_)) => ApiError::Unavailable,
     }
