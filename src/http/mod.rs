@@ -136,15 +136,21 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
+    // Logged and counted by label: a method is client input of any length.
     let method = req.method().clone();
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, route = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = crate::metrics::method_label(&method),
+        route = tracing::field::Empty
+    );
     let mut resp = next.run(req).instrument(span.clone()).await;
     let latency = started.elapsed();
     let status = resp.status().as_u16();
-    let route = resp.extensions().get::<RouteTemplate>().map_or("<unmatched>", |r| r.0.as_str()).to_owned();
+    let route =
+        resp.extensions().get::<RouteTemplate>().map_or(crate::metrics::UNMATCHED_ROUTE, |r| r.0.as_str()).to_owned();
     span.record("route", route.as_str());
-    app.metrics.observe_request(method.as_str(), &route, status, latency);
+    app.metrics.observe_request(&method, &route, status, latency);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
