@@ -7,6 +7,7 @@ mod jwks;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod redirects;
 #[path = "../support/mod.rs"]
 mod support;
 mod tokens;
