@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::api_key::PlainApiKey;
 use crate::auth::cache::ApiKeyCache;
-use crate::config::ServeConfig;
+use crate::config::{MetricsToken, ServeConfig};
 use crate::crypto::kek::Kek;
 use crate::domain::ids::ClientId;
 use crate::http::extract::AuthLimits;
@@ -34,6 +34,8 @@ pub struct AppState {
     pub limits: Arc<AuthLimits>,
     /// Live API keys, for the token endpoint (see [`ApiKeyCache`]).
     pub key_cache: Arc<ApiKeyCache>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
+    pub metrics_token: Option<Arc<MetricsToken>>,
 }
 
 impl AppState {
@@ -71,6 +73,9 @@ impl App {
         kek: Kek,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<App> {
+        if let Some(token) = &config.metrics_token {
+            token.check()?;
+        }
         let bootstrap = bootstrap_default_client(store.as_ref(), clock.now()).await?;
         let ttl = i64::from(config.token_ttl);
         // A retired key stays published for a full token lifetime plus five minutes' leeway.
@@ -109,6 +114,7 @@ impl App {
                 auth_failures: RateLimiter::new(f64::from(config.auth_failure_rate), config.auth_failure_burst),
             }),
             key_cache: Arc::new(ApiKeyCache::new(10_000)),
+            metrics_token: config.metrics_token.clone().map(Arc::new),
         };
         let bind = |addr: SocketAddr, what: &'static str| async move {
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))

@@ -175,6 +175,43 @@ async fn odd_methods_do_not_grow_metrics_or_memory() {
 }
 
 #[tokio::test]
+async fn a_metrics_token_guards_the_metrics_listener_and_is_never_shown() {
+    let token = "from-the-environment-0123456789";
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let metrics_bind = format!("127.0.0.1:{port}");
+    let log_path = db.dir().join("tessera.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let server = start_with(
+        &db,
+        &["--metrics-bind", &metrics_bind],
+        &[("TESSERA_METRICS_TOKEN", token), ("RUST_LOG", "debug")],
+        Stdio::from(log),
+    );
+    let http = reqwest::Client::new();
+    let url = format!("http://{metrics_bind}/metrics");
+    let r = http.get(&url).send().await.expect("sent");
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let r = http.get(&url).bearer_auth("from-the-environment-012345678X").send().await.expect("sent");
+    assert_eq!(r.status(), 401);
+    let r = http.get(&url).bearer_auth(token).send().await.expect("sent");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("text").contains("tessera_http_requests_total"));
+    assert_eq!(http.get(format!("{}/metrics", server.base)).send().await.expect("sent").status(), 404);
+    drop(server);
+    assert!(!std::fs::read_to_string(&log_path).expect("log").contains(token), "the log never holds the token");
+    let help = run(&["serve", "--help"], &[("TESSERA_METRICS_TOKEN", token)]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("TESSERA_METRICS_TOKEN"));
+    assert!(!String::from_utf8_lossy(&help.stdout).contains(token), "help hides the value");
+    // A weak token stops start-up without repeating it.
+    let out = run(&["serve", "--database-url", "sqlite::memory:", "--metrics-token", "hunter2"], &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--metrics-token must be 16 to 256") && !stderr.contains("hunter2"), "{stderr}");
+}
+
+#[tokio::test]
 async fn every_answer_carries_a_request_id() {
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
     let server = start(&db, &[]);
@@ -370,8 +407,17 @@ fn the_example_configuration_documents_every_key_and_is_valid() {
     let out = run(&["config", "example"], &[]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).expect("utf8");
-    for key in ["bind", "database_url", "token_ttl", "algorithm", "kek", "metrics_bind", "shutdown_grace", "log_format"]
-    {
+    for key in [
+        "bind",
+        "database_url",
+        "token_ttl",
+        "algorithm",
+        "kek",
+        "metrics_bind",
+        "metrics_token",
+        "shutdown_grace",
+        "log_format",
+    ] {
         assert!(text.contains(&format!("#{key} = ")), "{key} is in the example");
     }
     // Uncommented (all but the keys without a default), it is a valid configuration.
@@ -421,7 +467,15 @@ fn every_command_and_option_has_help_with_its_environment_variable() {
             }
         }
         if cmd == &["serve"] {
-            for flag in ["--bind", "--database-url", "--token-ttl", "--kek", "--algorithm", "--shutdown-grace"] {
+            for flag in [
+                "--bind",
+                "--database-url",
+                "--token-ttl",
+                "--kek",
+                "--algorithm",
+                "--shutdown-grace",
+                "--metrics-token",
+            ] {
                 let i = lines.iter().position(|l| l.trim_start().starts_with(flag)).expect("listed");
                 let text = format!("{} {}", lines[i], lines[i + 1]);
                 assert!(text.contains("[env: TESSERA_"), "{flag} names its environment variable");

@@ -6,6 +6,7 @@ mod helpers;
 mod jwks;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod openapi;
 mod redirects;
 #[path = "../support/mod.rs"]
