@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::api_key::PlainApiKey;
 use crate::auth::cache::ApiKeyCache;
-use crate::config::ServeConfig;
+use crate::config::{MetricsToken, ServeConfig};
 use crate::crypto::kek::Kek;
 use crate::domain::ids::ClientId;
 use crate::http::extract::AuthLimits;
@@ -36,6 +36,8 @@ pub struct AppState {
     pub key_cache: Arc<ApiKeyCache>,
     /// Seals what must not be readable at rest (stored idempotent answers).
     pub kek: Arc<Kek>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
+    pub metrics_token: Option<Arc<MetricsToken>>,
 }
 
 impl AppState {
@@ -73,6 +75,9 @@ impl App {
         kek: Kek,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<App> {
+        if let Some(token) = &config.metrics_token {
+            token.check()?;
+        }
         // Listen first: a start that cannot bind must not create the default client's key
         // and then exit without ever printing it.
         let bind = |addr: SocketAddr, what: &'static str| async move {
@@ -124,6 +129,7 @@ impl App {
             }),
             key_cache: Arc::new(ApiKeyCache::new(10_000)),
             kek: sealer,
+            metrics_token: config.metrics_token.clone().map(Arc::new),
         };
         Ok(App {
             listener,

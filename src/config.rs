@@ -160,6 +160,12 @@ pub struct ServeConfig {
     #[arg(long, env = "TESSERA_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
 
+    /// A secret that `/metrics` requires as `Authorization: Bearer <token>` (401 otherwise):
+    /// 16 to 256 printable ASCII characters without spaces, e.g. `openssl rand -hex 32`.
+    /// Unset, `/metrics` needs no credential.
+    #[arg(long, env = "TESSERA_METRICS_TOKEN", hide_env_values = true, value_parser = MetricsToken::from_arg)]
+    pub metrics_token: Option<MetricsToken>,
+
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
     #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(0..=3600))]
@@ -184,6 +190,56 @@ pub struct ServeConfig {
     pub kek: KekArgs,
 }
 
+/// The bearer token `/metrics` requires. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    pub const MIN_LEN: usize = 16;
+    pub const MAX_LEN: usize = 256;
+
+    /// Taken as given: checked by [`MetricsToken::check`] at start-up, whose message, unlike
+    /// a flag parser's, does not repeat the value.
+    fn from_arg(s: &str) -> Result<MetricsToken, std::convert::Infallible> {
+        Ok(MetricsToken(s.to_owned()))
+    }
+
+    /// A token, if `s` is one tessera accepts.
+    pub fn new(s: &str) -> anyhow::Result<MetricsToken> {
+        let token = MetricsToken(s.to_owned());
+        token.check()?;
+        Ok(token)
+    }
+
+    /// That the token is long enough to resist guessing and can travel in a header.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let ok =
+            (Self::MIN_LEN..=Self::MAX_LEN).contains(&self.0.len()) && self.0.bytes().all(|b| b.is_ascii_graphic());
+        anyhow::ensure!(
+            ok,
+            "TESSERA_METRICS_TOKEN / --metrics-token must be {} to {} printable ASCII characters without spaces \
+             (e.g. the output of `openssl rand -hex 32`)",
+            Self::MIN_LEN,
+            Self::MAX_LEN
+        );
+        Ok(())
+    }
+
+    /// Whether `presented` is the token, in time that depends on neither value: both are
+    /// hashed, and the digests compared in constant time.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use sha2::{Digest as _, Sha256};
+        use subtle::ConstantTimeEq as _;
+        Sha256::digest(self.0.as_bytes()).ct_eq(&Sha256::digest(presented)).into()
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(<redacted>)")
+    }
+}
+
 fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
     s.parse()
 }
@@ -201,6 +257,7 @@ impl ServeConfig {
             key_prepublish: 600,
             key_rotation_period: 2_592_000,
             metrics_bind: None,
+            metrics_token: None,
             rate_limit: 1000,
             rate_burst: 2000,
             auth_failure_rate: 5,
@@ -219,4 +276,28 @@ pub fn check_database_url(url: &str) -> anyhow::Result<()> {
     Backend::of(url)
         .map(|_| ())
         .map_err(|e| anyhow::anyhow!("TESSERA_DATABASE_URL / --database-url {}: {e}", storage::redact_url(url)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_tokens_are_checked_compared_and_never_shown() {
+        let secret = "s3cret-metrics-token-0123456789";
+        let token = MetricsToken::new(secret).expect("a good token");
+        assert!(token.matches(secret.as_bytes()));
+        assert!(!token.matches(b"s3cret-metrics-token-012345678"));
+        assert!(!token.matches(b""));
+        for bad in ["", "short", "has a space in the token", &"x".repeat(257), "t\u{e9}t\u{e9}-0123456789abcdef"] {
+            let err = MetricsToken::new(bad).expect_err("refused").to_string();
+            assert!(err.contains("TESSERA_METRICS_TOKEN"), "{err}");
+            assert!(bad.is_empty() || !err.contains(bad), "the message never repeats the value");
+        }
+        let config = ServeConfig { metrics_token: Some(token), ..ServeConfig::for_tests() };
+        for shown in [format!("{config:?}"), format!("{config:#?}")] {
+            assert!(!shown.contains(secret) && !shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("MetricsToken(<redacted>)"), "{shown}");
+        }
+    }
 }

@@ -2,13 +2,41 @@
 //!
 //! Hand-written rather than a metrics crate: the set is small and fixed, and rendering it
 //! directly keeps the hot path to one short lock per request.
+//!
+//! Every label value comes from a closed set, never from request bytes: the method is one of
+//! the standard methods or [`OTHER_METHOD`], and the route is a route template or
+//! [`UNMATCHED_ROUTE`]. A client sending endless distinct methods or paths therefore cannot
+//! grow the series, the page, or the process.
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use axum::http::Method;
+
 use crate::storage::PoolStats;
+
+/// The method label of any method outside the standard ones.
+pub const OTHER_METHOD: &str = "other";
+/// The route label of a request no route template matched.
+pub const UNMATCHED_ROUTE: &str = "<unmatched>";
+
+/// A method's label: its name for the nine standard methods, else [`OTHER_METHOD`].
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => OTHER_METHOD,
+    }
+}
 
 /// Latency bucket upper bounds, in seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -24,7 +52,8 @@ struct RouteStats {
 /// Every metric tessera exposes.
 #[derive(Default)]
 pub struct Metrics {
-    routes: Mutex<BTreeMap<(String, String), RouteStats>>,
+    /// By (method label, route template): both from closed sets.
+    routes: Mutex<BTreeMap<(&'static str, String), RouteStats>>,
     tokens_minted: AtomicU64,
     auth_failures: AtomicU64,
     rate_limited: AtomicU64,
@@ -37,11 +66,12 @@ pub struct Gauges {
 }
 
 impl Metrics {
-    /// Counts one answered request under its route template (never the raw path).
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, latency: Duration) {
+    /// Counts one answered request under its method's label (see [`method_label`]) and its
+    /// route template (never the raw path; [`UNMATCHED_ROUTE`] when no route matched).
+    pub fn observe_request(&self, method: &Method, route: &str, status: u16, latency: Duration) {
         let secs = latency.as_secs_f64();
         let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let stats = routes.entry((method.to_owned(), route.to_owned())).or_default();
+        let stats = routes.entry((method_label(method), route.to_owned())).or_default();
         *stats.by_status.entry(status).or_default() += 1;
         stats.count += 1;
         stats.sum_secs += secs;
@@ -149,9 +179,9 @@ mod tests {
     #[test]
     fn histogram_buckets_are_cumulative() {
         let m = Metrics::default();
-        m.observe_request("POST", "/t", 201, Duration::from_micros(300));
-        m.observe_request("POST", "/t", 201, Duration::from_millis(3));
-        m.observe_request("POST", "/t", 422, Duration::from_secs(10));
+        m.observe_request(&Method::POST, "/t", 201, Duration::from_micros(300));
+        m.observe_request(&Method::POST, "/t", 201, Duration::from_millis(3));
+        m.observe_request(&Method::POST, "/t", 422, Duration::from_secs(10));
         let text = m.render(&Gauges { pool: PoolStats { size: 3, idle: 1, max: 8 }, issuance_queue_depth: 2 });
         assert!(text.contains("tessera_http_requests_total{method=\"POST\",route=\"/t\",status=\"201\"} 2"));
         assert!(text.contains("le=\"0.0005\"} 1"));
@@ -160,5 +190,20 @@ mod tests {
         assert!(text.contains("le=\"+Inf\"} 3"));
         assert!(text.contains("tessera_db_pool_connections{state=\"in_use\"} 2"));
         assert!(text.contains("tessera_issuance_queue_depth 2"));
+    }
+
+    #[test]
+    fn methods_outside_the_standard_set_share_one_label() {
+        let m = Metrics::default();
+        for name in ["PROPFIND", "get", "M".repeat(5000).as_str()] {
+            let method = Method::from_bytes(name.as_bytes()).expect("a method token");
+            assert_eq!(method_label(&method), OTHER_METHOD);
+            m.observe_request(&method, UNMATCHED_ROUTE, 405, Duration::from_millis(1));
+        }
+        m.observe_request(&Method::DELETE, UNMATCHED_ROUTE, 404, Duration::from_millis(1));
+        let text = m.render(&Gauges { pool: PoolStats { size: 1, idle: 1, max: 1 }, issuance_queue_depth: 0 });
+        assert!(text.contains("tessera_http_requests_total{method=\"other\",route=\"<unmatched>\",status=\"405\"} 3"));
+        assert!(text.contains("tessera_http_requests_total{method=\"DELETE\",route=\"<unmatched>\",status=\"404\"} 1"));
+        assert!(!text.contains("PROPFIND") && !text.contains("MMMM") && !text.contains("\"get\""));
     }
 }

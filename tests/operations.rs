@@ -74,6 +74,143 @@ async fn metrics_can_have_a_listener_of_their_own() {
     assert!(r.text().await.expect("text").contains("tessera_http_requests_total"));
 }
 
+/// The process's resident set size, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    line.split_whitespace().nth(1).expect("value").parse().expect("KiB")
+}
+
+/// One request written byte for byte (clients refuse odd methods), read to the end.
+async fn raw_request(addr: &str, method: &str, path: &str) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connects");
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.expect("written");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("answer");
+    answer
+}
+
+/// The `/metrics` body, read up to `limit` bytes (a longer one is cut there).
+async fn metrics_body(base: &str, limit: usize) -> Vec<u8> {
+    let mut resp = reqwest::get(format!("{base}/metrics")).await.expect("sent");
+    assert_eq!(resp.status(), 200);
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.expect("chunk") {
+        body.extend_from_slice(&chunk);
+        if body.len() > limit {
+            break;
+        }
+    }
+    body
+}
+
+/// Sends requests `range` of a deterministic flood: each a distinct method (of 8,000 to 24,000
+/// random letters when `long`, else a few), on a distinct path that is unrouted, routed (`/connections/{id}`, so a
+/// route template with no such method), a trailing-slash redirect, or `/healthz`.
+async fn flood_of_odd_methods(addr: &str, range: std::ops::Range<u64>, long: bool) {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut tasks = Vec::new();
+    for lane in 0..4u64 {
+        let addr = addr.to_owned();
+        let range = range.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in range.filter(|i| i % 4 == lane) {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(i);
+                let mut letters = |n: usize| -> String {
+                    (0..n).map(|_| char::from(rng.gen_range(b'A'..=b'Z') + if rng.r#gen() { 32 } else { 0 })).collect()
+                };
+                let len = if long { 8_000 + (i as usize * 7919) % 16_000 } else { 2 };
+                let method = format!("M{}{i}", letters(len));
+                let path = match i % 4 {
+                    0 => format!("/{}{i}", letters(40)),
+                    1 => format!("/connections/{}{i}", letters(40)),
+                    2 => format!("/connections/{}{i}/token/", letters(40)),
+                    _ => "/healthz".to_owned(),
+                };
+                let answer = raw_request(&addr, &method, &path).await;
+                assert!(answer.starts_with(b"HTTP/1.1 "), "request {i} was answered");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("lane");
+    }
+}
+
+/// Request methods are client input of any length; metric labels and log fields come from a
+/// closed set, so thousands of distinct long methods leave `/metrics` and memory as they were.
+///
+/// Measured on a debug build: when labels were the raw method, the 2,000 requests below grew
+/// the resident set by 38 MB before any scrape and by about 1 GB with one (the page ran to
+/// hundreds of MB); with closed labels the page keeps its size and the resident set grows by
+/// about 3 MB. The bound, 16 MB, sits well between the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_methods_do_not_grow_metrics_or_memory() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let server = start(&db, &[]);
+    let addr = server.base.strip_prefix("http://").expect("http base").to_owned();
+    let pid = server.child.id();
+    // Every kind of request first, with short methods, so the label set and the allocator's
+    // pools are warm.
+    flood_of_odd_methods(&addr, 0..40, false).await;
+    let metrics_before = metrics_body(&server.base, usize::MAX).await.len();
+    let rss_before = rss_kib(pid);
+
+    flood_of_odd_methods(&addr, 40..2_040, true).await;
+    let rss_flooded = rss_kib(pid);
+    let limit = 2 * metrics_before + 4096;
+    let metrics_after = metrics_body(&server.base, limit).await.len();
+    let rss_scraped = rss_kib(pid);
+    eprintln!(
+        "metrics: {metrics_before} -> {metrics_after} bytes; RSS: {rss_before} -> {rss_flooded} KiB flooded, \
+         {rss_scraped} KiB after a scrape"
+    );
+    assert!(metrics_after <= limit, "/metrics grew from {metrics_before} to over {limit} bytes");
+    const ALLOWED_KIB: u64 = 16 * 1024;
+    for (when, rss) in [("after the flood", rss_flooded), ("after a scrape", rss_scraped)] {
+        assert!(rss.saturating_sub(rss_before) <= ALLOWED_KIB, "RSS grew from {rss_before} to {rss} KiB {when}");
+    }
+}
+
+#[tokio::test]
+async fn a_metrics_token_guards_the_metrics_listener_and_is_never_shown() {
+    let token = "from-the-environment-0123456789";
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let metrics_bind = format!("127.0.0.1:{port}");
+    let log_path = db.dir().join("tessera.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let server = start_with(
+        &db,
+        &["--metrics-bind", &metrics_bind],
+        &[("TESSERA_METRICS_TOKEN", token), ("RUST_LOG", "debug")],
+        Stdio::from(log),
+    );
+    let http = reqwest::Client::new();
+    let url = format!("http://{metrics_bind}/metrics");
+    let r = http.get(&url).send().await.expect("sent");
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let r = http.get(&url).bearer_auth("from-the-environment-012345678X").send().await.expect("sent");
+    assert_eq!(r.status(), 401);
+    let r = http.get(&url).bearer_auth(token).send().await.expect("sent");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("text").contains("tessera_http_requests_total"));
+    assert_eq!(http.get(format!("{}/metrics", server.base)).send().await.expect("sent").status(), 404);
+    drop(server);
+    assert!(!std::fs::read_to_string(&log_path).expect("log").contains(token), "the log never holds the token");
+    let help = run(&["serve", "--help"], &[("TESSERA_METRICS_TOKEN", token)]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("TESSERA_METRICS_TOKEN"));
+    assert!(!String::from_utf8_lossy(&help.stdout).contains(token), "help hides the value");
+    // A weak token stops start-up without repeating it.
+    let out = run(&["serve", "--database-url", "sqlite::memory:", "--metrics-token", "hunter2"], &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--metrics-token must be 16 to 256") && !stderr.contains("hunter2"), "{stderr}");
+}
+
 #[tokio::test]
 async fn every_answer_carries_a_request_id() {
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
@@ -272,8 +409,17 @@ fn the_example_configuration_documents_every_key_and_is_valid() {
     let out = run(&["config", "example"], &[]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).expect("utf8");
-    for key in ["bind", "database_url", "token_ttl", "algorithm", "kek", "metrics_bind", "shutdown_grace", "log_format"]
-    {
+    for key in [
+        "bind",
+        "database_url",
+        "token_ttl",
+        "algorithm",
+        "kek",
+        "metrics_bind",
+        "metrics_token",
+        "shutdown_grace",
+        "log_format",
+    ] {
         assert!(text.contains(&format!("#{key} = ")), "{key} is in the example");
     }
     // Uncommented (all but the keys without a default), it is a valid configuration.
@@ -322,7 +468,15 @@ fn every_command_and_option_has_help_with_its_environment_variable() {
             }
         }
         if cmd == &["serve"] {
-            for flag in ["--bind", "--database-url", "--token-ttl", "--kek", "--algorithm", "--shutdown-grace"] {
+            for flag in [
+                "--bind",
+                "--database-url",
+                "--token-ttl",
+                "--kek",
+                "--algorithm",
+                "--shutdown-grace",
+                "--metrics-token",
+            ] {
                 let i = lines.iter().position(|l| l.trim_start().starts_with(flag)).expect("listed");
                 let text = format!("{} {}", lines[i], lines[i + 1]);
                 assert!(text.contains("[env: TESSERA_"), "{flag} names its environment variable");

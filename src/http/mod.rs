@@ -3,7 +3,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -119,8 +119,31 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.render_metrics())
+/// The metrics page; with `--metrics-token`, only for `Authorization: Bearer <token>`.
+async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &app.metrics_token {
+        match bearer_token(&headers) {
+            None => return ApiError::Unauthorized(METRICS_TOKEN_MISSING).into_response(),
+            Some(presented) if !token.matches(presented) => {
+                return ApiError::Unauthorized(METRICS_TOKEN_INVALID).into_response();
+            }
+            Some(_) => {}
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.render_metrics()).into_response()
+}
+
+const METRICS_TOKEN_MISSING: &str = "Not authenticated: send the metrics token as Authorization: Bearer <token>";
+const METRICS_TOKEN_INVALID: &str = "Invalid metrics token";
+
+/// The credential of `Authorization: Bearer <credential>` (scheme in any case), if present.
+fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let (scheme, rest) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") || !rest.starts_with(b" ") {
+        return None;
+    }
+    Some(rest.trim_ascii()).filter(|t| !t.is_empty())
 }
 
 /// Per request: a request id (the client's `X-Request-Id` when it is short printable ASCII,
@@ -136,15 +159,21 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| ulid::Ulid::new().to_string());
+    // Logged and counted by label: a method is client input of any length.
     let method = req.method().clone();
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, route = tracing::field::Empty);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = crate::metrics::method_label(&method),
+        route = tracing::field::Empty
+    );
     let mut resp = next.run(req).instrument(span.clone()).await;
     let latency = started.elapsed();
     let status = resp.status().as_u16();
-    let route = resp.extensions().get::<RouteTemplate>().map_or("<unmatched>", |r| r.0.as_str()).to_owned();
+    let route =
+        resp.extensions().get::<RouteTemplate>().map_or(crate::metrics::UNMATCHED_ROUTE, |r| r.0.as_str()).to_owned();
     span.record("route", route.as_str());
-    app.metrics.observe_request(method.as_str(), &route, status, latency);
+    app.metrics.observe_request(&method, &route, status, latency);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }

@@ -259,9 +259,12 @@ pub fn document() -> Value {
                 "get": {
                     "tags": ["operations"],
                     "summary": "Prometheus metrics",
-                    "description": "Served here unless a separate metrics listener is configured",
+                    "description": "Served here unless a separate metrics listener is configured. With --metrics-token, only for Authorization: Bearer <token>.",
                     "operationId": "metrics_metrics_get",
-                    "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+                    "responses": {
+                        "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        "401": error("A metrics token is set and the request does not carry it")
+                    }
                 }
             },
             "/openapi.json": {

@@ -78,16 +78,57 @@ pub fn matches_route(path: &str) -> bool {
     })
 }
 
+/// Whether a `Host` header value is a plain `host[:port]`: a name of letters, digits, `-`,
+/// `.`, `_` and `~` (so also an IPv4 address), or an IPv6 address in brackets, then optionally
+/// `:` and a port of 1 to 5 digits up to 65535. This is the part of RFC 3986's `host [":" port]`
+/// that real names use; anything else (`/`, `?`, `#`, `@`, `%`, spaces, ...) could make a URL
+/// built from it point elsewhere.
+pub fn is_plain_host(value: &str) -> bool {
+    let (host_ok, port) = match value.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((ip, after)) => match after.strip_prefix(':') {
+                Some(port) => (ip.parse::<std::net::Ipv6Addr>().is_ok(), Some(port)),
+                None => (after.is_empty() && ip.parse::<std::net::Ipv6Addr>().is_ok(), None),
+            },
+            None => (false, None),
+        },
+        None => {
+            let (name, port) = match value.split_once(':') {
+                Some((name, port)) => (name, Some(port)),
+                None => (value, None),
+            };
+            let name_ok = !name.is_empty()
+                && name.len() <= 253
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            (name_ok, port)
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+    });
+    host_ok && port_ok
+}
+
 /// The answer to a request no route took: a 307 to the same path without its trailing
 /// slashes when that names a route, else `404 Not Found`.
+///
+/// Like the reference stack, the `Location` is absolute, `http://` and the request's `Host`,
+/// when that `Host` is a plain `host[:port]` ([`is_plain_host`]). Otherwise (absent, or
+/// anything that could redirect elsewhere, such as `evil.example/phish?`) it is the path
+/// alone, which clients resolve against the address they asked. The path is always a route's,
+/// so it starts with `/` and one literal segment, never `//`.
 pub async fn not_found(req: Request) -> Response {
     let path = req.uri().path();
     let decoded = percent_decode_str(path).decode_utf8_lossy();
     if decoded.len() > 1 && decoded.ends_with('/') {
         let trimmed = decoded.trim_end_matches('/');
         if matches_route(trimmed) {
-            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
-            let mut location = format!("http://{host}{}", utf8_percent_encode(trimmed, PATH));
+            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| is_plain_host(h));
+            let path = utf8_percent_encode(trimmed, PATH);
+            let mut location = match host {
+                Some(host) => format!("http://{host}{path}"),
+                None => path.to_string(),
+            };
             if let Some(q) = req.uri().query() {
                 location.push('?');
                 location.push_str(q);
@@ -111,5 +152,36 @@ mod tests {
         assert!(!matches_route("/connections//token"));
         assert!(!matches_route("/connections/a/b"));
         assert!(!matches_route("/nope"));
+    }
+
+    #[test]
+    fn plain_hosts() {
+        for ok in ["localhost", "127.0.0.1:8080", "tessera.example", "a-b.c_d~e:1", "[::1]", "[2001:db8::1]:65535"] {
+            assert!(is_plain_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            ":80",
+            "evil.example/phish?",
+            "evil.example?",
+            "evil.example#",
+            "user@evil.example",
+            "evil.example\\x",
+            "evil.example:80/x",
+            "evil.example:",
+            "evil.example:http",
+            "evil.example:65536",
+            "evil.example:080800",
+            "evil.example:80:80",
+            "a b",
+            "evil%2eexample",
+            "[::1",
+            "[::1]x",
+            "[::1]:",
+            "[evil.example]",
+            "[v1.x]",
+        ] {
+            assert!(!is_plain_host(bad), "{bad}");
+        }
     }
 }

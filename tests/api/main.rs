@@ -7,7 +7,9 @@ mod helpers;
 mod jwks;
 mod lifecycle;
 mod limits;
+mod metrics;
 mod openapi;
+mod redirects;
 #[path = "../support/mod.rs"]
 mod support;
 mod tokens;
