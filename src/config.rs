@@ -13,8 +13,8 @@ use crate::token::keyring::Algorithm;
 /// The default database: a SQLite file under `./data/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";
 
-/// Where the data lives; shared by every command.
-#[derive(Args, Clone, Debug)]
+/// Where the data lives; shared by every command. `Debug` masks the URL's password.
+#[derive(Args, Clone)]
 pub struct DatabaseArgs {
     /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
     #[arg(long, env = "TESSERA_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true,
@@ -32,6 +32,22 @@ pub struct DatabaseArgs {
     pub db_timeout: u64,
 }
 
+impl std::fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseArgs")
+            .field("database_url", &storage::redact_url(&self.database_url))
+            .field("db_pool_size", &self.db_pool_size)
+            .field("db_timeout", &self.db_timeout)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for KekArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KekArgs").field("kek", &self.kek.as_ref().map(|_| "<redacted>")).finish()
+    }
+}
+
 impl DatabaseArgs {
     pub fn options(&self) -> storage::DbOptions {
         storage::DbOptions {
@@ -42,8 +58,8 @@ impl DatabaseArgs {
     }
 }
 
-/// The key-encryption key that seals signing keys at rest.
-#[derive(Args, Clone, Debug)]
+/// The key-encryption key that seals signing keys at rest. `Debug` never shows it.
+#[derive(Args, Clone)]
 pub struct KekArgs {
     /// Key-encryption key: 32 random bytes, standard base64 (`openssl rand -base64 32`).
     /// With SQLite and no value, a key file beside the database is used (created if missing).
@@ -299,5 +315,18 @@ mod tests {
             assert!(!shown.contains(secret) && !shown.contains("s3cret"), "{shown}");
             assert!(shown.contains("MetricsToken(<redacted>)"), "{shown}");
         }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_kek_or_a_database_password() {
+        let kek = "dGVzc2VyYS10ZXN0LWtlay0zMi1ieXRlcy1leGFjdCE=";
+        let config = ServeConfig { kek: KekArgs { kek: Some(kek.into()) }, ..ServeConfig::for_tests() };
+        let db =
+            DatabaseArgs { database_url: "postgres://app:hunter2@db/tessera".into(), db_pool_size: 8, db_timeout: 5 };
+        for shown in [format!("{config:?}"), format!("{config:#?}"), format!("{db:?}"), format!("{db:#?}")] {
+            assert!(!shown.contains(kek) && !shown.contains("hunter2"), "{shown}");
+        }
+        assert!(format!("{config:?}").contains("<redacted>"));
+        assert!(format!("{db:?}").contains("app:***@db"));
     }
 }
