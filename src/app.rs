@@ -1,4 +1,4 @@
-//! The application: shared state, start-up (`App::build`) and the serve loop (`run_until`).
+//! The application: start-up (`App::build`) and the serve loop (`run_until`).
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,45 +8,20 @@ use tokio::net::TcpListener;
 
 use crate::auth::api_key::PlainApiKey;
 use crate::auth::cache::ApiKeyCache;
-use crate::config::{MetricsToken, ServeConfig};
+use crate::config::ServeConfig;
 use crate::crypto::kek::Kek;
+use crate::domain::api_key::ApiKeyRecord;
+use crate::domain::client::Client;
 use crate::domain::ids::ClientId;
+use crate::http::AppState;
 use crate::http::extract::AuthLimits;
-use crate::http::rate_limit::RateLimiter;
-use crate::http::routes::jwks::JWKS_MAX_AGE_SECS;
-use crate::metrics::{Gauges, Metrics};
-use crate::storage::{ApiKeyRecord, Client, Store};
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::storage::Store;
 use crate::token::clock::Clock;
 use crate::token::issuance::{IssuanceLog, IssuanceWriter};
-use crate::token::keyring::{KeyPolicy, Keyring};
+use crate::token::keyring::{JWKS_MAX_AGE_SECS, KeyPolicy, Keyring};
 use crate::token::mint::Minter;
-
-/// What every request handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub minter: Arc<Minter>,
-    pub keyring: Arc<Keyring>,
-    pub clock: Arc<dyn Clock>,
-    pub metrics: Arc<Metrics>,
-    /// How long a request body may take to arrive.
-    pub body_timeout: Duration,
-    pub limits: Arc<AuthLimits>,
-    /// Live API keys, for the token endpoint (see [`ApiKeyCache`]).
-    pub key_cache: Arc<ApiKeyCache>,
-    /// Seals what must not be readable at rest (stored idempotent answers).
-    pub kek: Arc<Kek>,
-    /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
-    pub metrics_token: Option<Arc<MetricsToken>>,
-}
-
-impl AppState {
-    /// The metrics page, with gauges read now.
-    pub fn render_metrics(&self) -> String {
-        self.metrics
-            .render(&Gauges { pool: self.store.pool_stats(), issuance_queue_depth: self.minter.issuance.queue_depth() })
-    }
-}
 
 /// The first client and key, created on an empty database.
 pub struct Bootstrap {

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod rate_limit;
 pub mod storage;
 pub mod telemetry;
 pub mod token;

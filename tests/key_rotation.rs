@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use support::TestDb;
 use tessera::crypto::kek::Kek;
-use tessera::http::routes::jwks::JWKS_MAX_AGE_SECS;
 use tessera::token::claims::Claims;
 use tessera::token::clock::{Clock as _, ManualClock};
+use tessera::token::keyring::JWKS_MAX_AGE_SECS;
 use tessera::token::keyring::{Algorithm, KeyPolicy, Keyring};
 use tessera::token::verify::{Jwks, verify};
 

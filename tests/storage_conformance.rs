@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use support::TestDb;
 use tessera::auth::api_key::PlainApiKey;
+use tessera::domain::api_key::ApiKeyRecord;
+use tessera::domain::client::Client;
 use tessera::domain::connection::{Connection, ConnectionPatch, ConnectionStatus};
 use tessera::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
-use tessera::storage::{
-    ApiKeyRecord, Change, Client, IdempotencyState, IssuedToken, SigningKeyRecord, Store, StoreError,
-};
+use tessera::domain::signing_key::SigningKeyRecord;
+use tessera::domain::token::IssuedToken;
+use tessera::storage::{Change, IdempotencyState, Store, StoreError};
 
 fn client(name: &str) -> Client {
     Client { id: ClientId::generate(), name: name.into(), created_at: 1_000 }

@@ -10,9 +10,8 @@ use std::fmt;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
-use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
 
+use crate::domain::api_key::ApiKeyDigest;
 use crate::domain::ids::ApiKeyId;
 
 /// The prefix every tessera API key starts with.
@@ -55,32 +54,7 @@ impl PlainApiKey {
     }
 
     pub fn digest(&self) -> ApiKeyDigest {
-        ApiKeyDigest(Sha256::digest(self.0.as_bytes()).into())
-    }
-}
-
-/// The stored form of an API key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKeyDigest([u8; 32]);
-
-impl fmt::Debug for ApiKeyDigest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKeyDigest(<redacted>)")
-    }
-}
-
-impl ApiKeyDigest {
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        Some(Self(bytes.try_into().ok()?))
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// Constant-time comparison with a presented key.
-    pub fn matches(&self, key: &PlainApiKey) -> bool {
-        self.0.ct_eq(&key.digest().0).into()
+        ApiKeyDigest::of(self.0.as_bytes())
     }
 }
 
@@ -94,9 +68,9 @@ mod tests {
         assert!(key.expose().starts_with(PREFIX));
         let (parsed_id, parsed) = PlainApiKey::parse(key.expose()).expect("parses");
         assert_eq!(parsed_id, id);
-        assert!(key.digest().matches(&parsed));
+        assert!(key.digest().matches(&parsed.digest()));
         let (_, other) = PlainApiKey::generate();
-        assert!(!key.digest().matches(&other));
+        assert!(!key.digest().matches(&other.digest()));
     }
 
     #[test]

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::ids::ApiKeyId;
-use crate::storage::ApiKeyRecord;
 
 /// API key records by key id, at most `capacity` of them.
 pub struct ApiKeyCache {

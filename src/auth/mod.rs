@@ -1,3 +1,4 @@
 //! Authentication of callers: API key format, hashing, verification and caching.
 pub mod api_key;
 pub mod cache;
+pub mod metrics_token;

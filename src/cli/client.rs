@@ -3,8 +3,8 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::config::DatabaseArgs;
+use crate::domain::client::Client;
 use crate::domain::ids::ClientId;
-use crate::storage::Client;
 use crate::token::clock::{Clock as _, SystemClock};
 
 #[derive(Subcommand, Debug)]

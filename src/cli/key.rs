@@ -4,8 +4,9 @@ use serde_json::json;
 
 use crate::auth::api_key::PlainApiKey;
 use crate::config::DatabaseArgs;
+use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::ids::{ApiKeyId, ClientId};
-use crate::storage::{ApiKeyRecord, StoreError};
+use crate::storage::StoreError;
 use crate::token::clock::{Clock as _, SystemClock};
 
 #[derive(Subcommand, Debug)]

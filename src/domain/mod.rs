@@ -1,3 +1,8 @@
 //! Domain types: identifiers, connections and their statuses, parsed once at the edge.
+pub mod api_key;
+pub mod client;
 pub mod connection;
+pub mod event;
 pub mod ids;
+pub mod signing_key;
+pub mod token;

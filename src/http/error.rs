@@ -25,6 +25,9 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("{0}")]
     NotFound(&'static str),
+    /// 404 for a connection that does not exist, belongs to another client, or could not exist.
+    #[error("Connection not found")]
+    ConnectionNotFound,
     #[error("{0}")]
     Conflict(String),
     #[error("Request headers too large: the limit is {0} bytes")]
@@ -52,7 +55,7 @@ impl ApiError {
             ApiError::BadBody | ApiError::InvalidText => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::ConnectionNotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -1,16 +1,19 @@
-//! Extractors: the authenticated caller and the connection id in the path.
+//! Extractors: the authenticated caller, a connection token presented beside its key, and
+//! the connection id in the path.
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path};
 use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
-use super::rate_limit::{Decision, RateLimiter};
-use crate::app::AppState;
 use crate::auth::api_key::PlainApiKey;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId};
+use crate::http::AppState;
+use crate::rate_limit::{Decision, RateLimiter};
+use crate::token::live::live_token;
 
 /// The rate limits applied when authenticating.
 pub struct AuthLimits {
@@ -110,7 +113,7 @@ async fn authenticate(parts: &Parts, state: &AppState, use_cache: bool) -> Resul
             record
         }
     };
-    if !record.digest.matches(&key) || record.revoked_at.is_some() {
+    if !record.digest.matches(&key.digest()) || record.revoked_at.is_some() {
         return Err(ApiError::Unauthorized(INVALID));
     }
     Ok(Caller { client_id: record.client_id, api_key_id: record.id, cached: from_cache })
@@ -150,7 +153,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ConnectionPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let not_found = || ApiError::NotFound(super::routes::connections::NOT_FOUND);
+        let not_found = || ApiError::ConnectionNotFound;
         let Path(id) = Path::<String>::from_request_parts(parts, state).await.map_err(|_| not_found())?;
         let id = ConnectionId::from_string(id);
         if !id.is_well_formed() {
@@ -158,6 +161,32 @@ impl<S: Send + Sync> FromRequestParts<S> for ConnectionPath {
         }
         Ok(ConnectionPath(id))
     }
+}
+
+/// When a connection token is sent beside the API key, it must be a live token of the key's
+/// client for connection `id`.
+pub async fn check_connection_token(
+    app: &AppState,
+    caller: &Caller,
+    id: &ConnectionId,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    if let Some(token) = connection_token(headers) {
+        let claims = live_token(&app.minter, app.store.as_ref(), caller.client_id.as_str(), &token).await?;
+        if claims.is_none_or(|c| c.sub != id.as_str()) {
+            return Err(ApiError::Unauthorized("Invalid connection token"));
+        }
+    }
+    Ok(())
+}
+
+/// A connection token sent beside an API key: `Authorization: Bearer <JWS>` when
+/// `X-Api-Key` is also present.
+fn connection_token(headers: &HeaderMap) -> Option<String> {
+    headers.get("x-api-key").filter(|v| !v.is_empty())?;
+    let mut only_auth = HeaderMap::new();
+    only_auth.insert(AUTHORIZATION, headers.get(AUTHORIZATION)?.clone());
+    presented_key(&only_auth).filter(|t| t.split('.').count() == 3)
 }
 
 #[cfg(test)]

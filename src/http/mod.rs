@@ -10,8 +10,6 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument as _;
 
-use crate::app::AppState;
-
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -19,10 +17,12 @@ pub mod json;
 pub mod openapi;
 pub mod paths;
 pub mod pyjson;
-pub mod rate_limit;
 pub mod routes;
 pub mod server;
+pub mod state;
 pub mod validation;
+
+pub use state::AppState;
 
 use error::ApiError;
 use routes::{activity, connections, docs, health, introspection, jwks, tokens};

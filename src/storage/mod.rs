@@ -4,9 +4,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::auth::api_key::ApiKeyDigest;
+use crate::domain::api_key::ApiKeyRecord;
+use crate::domain::client::Client;
 use crate::domain::connection::{Connection, ConnectionPatch};
-use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
+use crate::domain::event::Event;
+use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
+use crate::domain::signing_key::SigningKeyRecord;
+use crate::domain::token::IssuedToken;
 
 pub mod postgres;
 mod sql_store;
@@ -27,39 +31,6 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database error: {0}")]
     Other(String),
-}
-
-/// A tenant of the service.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Client {
-    pub id: ClientId,
-    pub name: String,
-    pub created_at: i64,
-}
-
-/// An API key as stored: only its digest, never the secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiKeyRecord {
-    pub id: ApiKeyId,
-    pub client_id: ClientId,
-    pub digest: ApiKeyDigest,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
-}
-
-/// A signing key as stored: private material sealed under the key-encryption key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SigningKeyRecord {
-    pub kid: Kid,
-    /// JWS algorithm name: `EdDSA` or `HS256`.
-    pub alg: String,
-    /// `next`, `active` or `retired`.
-    pub state: String,
-    pub public_key: Option<Vec<u8>>,
-    pub private_key_sealed: Vec<u8>,
-    pub created_at: i64,
-    pub activated_at: Option<i64>,
-    pub retired_at: Option<i64>,
 }
 
 /// Where an idempotency key stands for a request.
@@ -90,31 +61,6 @@ impl Change {
     pub fn by(at: i64, actor: &ApiKeyId) -> Self {
         Self { at, actor: Some(actor.clone()) }
     }
-}
-
-/// One entry of a connection's activity log. `data` never holds a secret or a whole token.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Event {
-    pub event_id: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub at: i64,
-    pub api_key_id: Option<String>,
-    pub data: serde_json::Value,
-}
-
-/// The durable record of one minted token.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IssuedToken {
-    pub jti: TokenId,
-    pub connection_id: ConnectionId,
-    pub client_id: ClientId,
-    pub api_key_id: ApiKeyId,
-    pub kid: Kid,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    /// When the token was revoked; always `None` when recording a new token.
-    pub revoked_at: Option<i64>,
 }
 
 /// A connection pool's state, for metrics.

@@ -94,15 +94,18 @@ pub fn issuance_sql(
 macro_rules! sql_store {
     ($store:ty, $row:ty, $conn:ty, { $($specific:tt)* }) => {
         use sqlx::Row as _;
-        use $crate::auth::api_key::ApiKeyDigest;
+        use $crate::domain::api_key::ApiKeyDigest;
         use $crate::domain::connection::{Connection, ConnectionPatch};
         use $crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
         use $crate::storage::sql_store::{
             API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_SELECT, SIGNING_KEY_COLUMNS, WriteLock,
         };
-        use $crate::storage::{
-            ApiKeyRecord, Change, Client, Event, IdempotencyState, IssuedToken, SigningKeyRecord, Store, StoreError,
-        };
+        use $crate::domain::api_key::ApiKeyRecord;
+        use $crate::domain::client::Client;
+        use $crate::domain::event::Event;
+        use $crate::domain::signing_key::SigningKeyRecord;
+        use $crate::domain::token::IssuedToken;
+        use $crate::storage::{Change, IdempotencyState, Store, StoreError};
 
         fn get<'r, T>(row: &'r $row, column: &str) -> Result<T, StoreError>
         where

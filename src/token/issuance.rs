@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::storage::{IssuedToken, Store, StoreError};
+use crate::domain::token::IssuedToken;
+use crate::storage::{Store, StoreError};
 
 /// The most records one transaction commits.
 const MAX_BATCH: usize = 512;

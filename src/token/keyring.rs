@@ -17,7 +17,11 @@ use super::clock::Clock;
 use super::verify::{Expectations, VerifyError, VerifyKey, verify_with};
 use crate::crypto::kek::{Kek, KekError};
 use crate::domain::ids::Kid;
-use crate::storage::{SigningKeyRecord, Store, StoreError};
+use crate::domain::signing_key::SigningKeyRecord;
+use crate::storage::{Store, StoreError};
+
+/// How long verifiers may cache the key set (the JWKS `Cache-Control` max-age).
+pub const JWKS_MAX_AGE_SECS: u32 = 300;
 
 /// The JWS algorithms tessera signs with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,8 @@ use super::clock::Clock;
 use super::issuance::IssuanceLog;
 use super::keyring::Keyring;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
-use crate::storage::{IssuedToken, StoreError};
+use crate::domain::token::IssuedToken;
+use crate::storage::StoreError;
 
 /// Mints connection tokens.
 pub struct Minter {

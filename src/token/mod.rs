@@ -4,6 +4,7 @@ pub mod claims;
 pub mod clock;
 pub mod issuance;
 pub mod keyring;
+pub mod live;
 pub mod mint;
 pub mod verifier;
 pub mod verify;

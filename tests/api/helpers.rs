@@ -7,8 +7,10 @@ use tessera::app::App;
 use tessera::auth::api_key::PlainApiKey;
 use tessera::config::ServeConfig;
 use tessera::crypto::kek::Kek;
+use tessera::domain::api_key::ApiKeyRecord;
+use tessera::domain::client::Client;
 use tessera::domain::ids::ClientId;
-use tessera::storage::{ApiKeyRecord, Client, Store};
+use tessera::storage::Store;
 use tessera::token::clock::{Clock, SystemClock};
 
 use crate::support::TestDb;
@@ -16,7 +18,7 @@ use crate::support::TestDb;
 pub struct TestApp {
     pub base: String,
     pub store: Arc<dyn Store>,
-    pub app_state: tessera::app::AppState,
+    pub app_state: tessera::http::AppState,
     /// The default client's key, created by bootstrap.
     pub api_key: String,
     pub client_id: ClientId,

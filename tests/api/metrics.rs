@@ -3,7 +3,8 @@ use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use tessera::config::{MetricsToken, ServeConfig};
+use tessera::auth::metrics_token::MetricsToken;
+use tessera::config::ServeConfig;
 use tessera::token::clock::SystemClock;
 
 use crate::helpers::TestApp;

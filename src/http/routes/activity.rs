@@ -5,9 +5,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::connections::{NOT_FOUND, check_connection_token};
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::http::extract::check_connection_token;
 use crate::http::extract::{Caller, ConnectionPath};
 use crate::http::validation::{FieldError, Loc};
 
@@ -61,7 +61,7 @@ pub async fn activity(
         Some((before, _)) => before.to_owned(),
         None => c,
     });
-    app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::NotFound(NOT_FOUND))?;
+    app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::ConnectionNotFound)?;
     // One more than asked for tells whether there is another page.
     let mut events = app.store.list_events(&caller.client_id, &id, cursor.as_deref(), limit + 1).await?;
     let has_more = events.len() > limit as usize;

@@ -1,24 +1,20 @@
 //! `/connections`: create, list, read, update and delete a client's connections.
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus, NewConnection};
 use crate::domain::ids::ConnectionId;
+use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{Caller, ConnectionPath, presented_key};
+use crate::http::extract::{Caller, ConnectionPath, check_connection_token};
 use crate::http::idempotency;
 use crate::http::json::ApiBody;
-use crate::http::routes::introspection::live_token;
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
 use crate::storage::Change;
-
-pub const NOT_FOUND: &str = "Connection not found";
 
 /// `ConnectionResponse`: `email` and `mobile` are always present, `null` when unset.
 #[derive(Serialize)]
@@ -132,34 +128,8 @@ pub async fn get_connection(
     headers: HeaderMap,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
     check_connection_token(&app, &caller, &id, &headers).await?;
-    let connection = app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let connection = app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::ConnectionNotFound)?;
     Ok(Json(connection.into()))
-}
-
-/// When a connection token is sent beside the API key, it must be a live token of the key's
-/// client for connection `id`.
-pub async fn check_connection_token(
-    app: &AppState,
-    caller: &Caller,
-    id: &ConnectionId,
-    headers: &HeaderMap,
-) -> Result<(), ApiError> {
-    if let Some(token) = connection_token(headers) {
-        let claims = live_token(app, caller.client_id.as_str(), &token).await?;
-        if claims.is_none_or(|c| c.sub != id.as_str()) {
-            return Err(ApiError::Unauthorized("Invalid connection token"));
-        }
-    }
-    Ok(())
-}
-
-/// A connection token sent beside an API key: `Authorization: Bearer <JWS>` when
-/// `X-Api-Key` is also present.
-fn connection_token(headers: &HeaderMap) -> Option<String> {
-    headers.get("x-api-key").filter(|v| !v.is_empty())?;
-    let mut only_auth = HeaderMap::new();
-    only_auth.insert(AUTHORIZATION, headers.get(AUTHORIZATION)?.clone());
-    presented_key(&only_auth).filter(|t| t.split('.').count() == 3)
 }
 
 pub async fn update_connection(
@@ -175,7 +145,7 @@ pub async fn update_connection(
         .store
         .update_connection(&caller.client_id, &id, &patch, &Change::by(app.clock.now(), &caller.api_key_id))
         .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+        .ok_or(ApiError::ConnectionNotFound)?;
     Ok(Json(updated.into()))
 }
 
@@ -187,6 +157,6 @@ pub async fn delete_connection(
     if app.store.delete_connection(&caller.client_id, &id, &Change::by(app.clock.now(), &caller.api_key_id)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::NotFound(NOT_FOUND))
+        Err(ApiError::ConnectionNotFound)
     }
 }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::http::AppState;
 use crate::http::error::ApiError;
 
 pub async fn healthz() -> Json<Value> {

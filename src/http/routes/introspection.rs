@@ -7,42 +7,18 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
-use crate::domain::connection::ConnectionStatus;
-use crate::domain::ids::{ConnectionId, TokenId};
+use crate::domain::ids::TokenId;
+use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::json::FormOrJson;
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
 use crate::storage::Change;
-use crate::token::claims::{Claims, SCOPE_ACCESS};
+use crate::token::live::live_token;
 use crate::token::verify::Expectations;
 
 /// The longest token accepted for checking.
 const MAX_TOKEN_LEN: usize = 4096;
-
-/// Whether `token` is one of `caller`'s live connection tokens: validly signed by a key of
-/// the keyring, unexpired, of scope `access`, recorded and not revoked, for a connection of
-/// the caller's client that still exists and is not disconnected.
-pub async fn live_token(app: &AppState, client_id: &str, token: &str) -> Result<Option<Claims>, ApiError> {
-    let expect = Expectations { issuer: Some(app.minter.issuer.clone()), audience: Some(app.minter.audience.clone()) };
-    let Ok(claims) = app.keyring.verify(token, &expect) else { return Ok(None) };
-    if claims.client_id != client_id || claims.scope != SCOPE_ACCESS {
-        return Ok(None);
-    }
-    let Some(record) = app.store.find_issued_token(&TokenId::from_string(claims.jti.clone())).await? else {
-        return Ok(None);
-    };
-    if record.revoked_at.is_some() || record.client_id.as_str() != client_id {
-        return Ok(None);
-    }
-    let connection =
-        app.store.find_connection(&record.client_id, &ConnectionId::from_string(claims.sub.clone())).await?;
-    match connection {
-        Some(c) if c.status != ConnectionStatus::Disconnected => Ok(Some(claims)),
-        _ => Ok(None),
-    }
-}
 
 pub async fn introspect(
     State(app): State<AppState>,
@@ -55,7 +31,7 @@ pub async fn introspect(
         f.optional_str("token_type_hint", 64);
         f.finish(token)?
     };
-    let Some(claims) = live_token(&app, caller.client_id.as_str(), &token).await? else {
+    let Some(claims) = live_token(&app.minter, app.store.as_ref(), caller.client_id.as_str(), &token).await? else {
         return Ok(Json(json!({ "active": false })));
     };
     let mut answer = serde_json::to_value(&claims).map_err(|e| ApiError::Internal(e.to_string()))?;

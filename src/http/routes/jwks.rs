@@ -3,10 +3,8 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use crate::app::AppState;
-
-/// How long verifiers may cache the key set.
-pub const JWKS_MAX_AGE_SECS: u32 = 300;
+use crate::http::AppState;
+use crate::token::keyring::JWKS_MAX_AGE_SECS;
 
 pub async fn jwks(State(app): State<AppState>) -> impl IntoResponse {
     (

@@ -6,10 +6,9 @@ use axum::response::Response;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::connections::NOT_FOUND;
-use crate::app::AppState;
 use crate::domain::connection::ConnectionStatus;
 use crate::domain::ids::{ConnectionId, TokenId};
+use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{CachedCaller, Caller, ConnectionPath, INVALID};
 use crate::http::idempotency;
@@ -86,7 +85,7 @@ async fn replayable(
         return Ok(());
     }
     match app.store.find_connection(&caller.client_id, id).await? {
-        None => return Err(ApiError::NotFound(NOT_FOUND)),
+        None => return Err(ApiError::ConnectionNotFound),
         Some(c) if c.status == ConnectionStatus::Disconnected => return Err(disconnected()),
         Some(_) => {}
     }
@@ -137,7 +136,7 @@ async fn refusal(app: &AppState, caller: &Caller, id: &ConnectionId) -> ApiError
     }
     match app.store.find_connection(&caller.client_id, id).await {
         Err(e) => e.into(),
-        Ok(None) => ApiError::NotFound(NOT_FOUND),
+        Ok(None) => ApiError::ConnectionNotFound,
         Ok(Some(c)) if c.status == ConnectionStatus::Disconnected => disconnected(),
         // Refused a moment ago, issuable now: nothing the caller can fix, so try again.
         Ok(Some(_)) => ApiError::Unavailable,

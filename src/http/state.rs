@@ -1,0 +1,40 @@
+//! `AppState`: what every request handler can reach.
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::cache::ApiKeyCache;
+use crate::auth::metrics_token::MetricsToken;
+use crate::crypto::kek::Kek;
+use crate::http::extract::AuthLimits;
+use crate::metrics::{Gauges, Metrics};
+use crate::storage::Store;
+use crate::token::clock::Clock;
+use crate::token::keyring::Keyring;
+use crate::token::mint::Minter;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub minter: Arc<Minter>,
+    pub keyring: Arc<Keyring>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
+    pub limits: Arc<AuthLimits>,
+    /// Live API keys, for the token endpoint (see [`ApiKeyCache`]).
+    pub key_cache: Arc<ApiKeyCache>,
+    /// Seals what must not be readable at rest (stored idempotent answers).
+    pub kek: Arc<Kek>,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
+    pub metrics_token: Option<Arc<MetricsToken>>,
+}
+
+impl AppState {
+    /// The metrics page, with gauges read now.
+    pub fn render_metrics(&self) -> String {
+        self.metrics
+            .render(&Gauges { pool: self.store.pool_stats(), issuance_queue_depth: self.minter.issuance.queue_depth() })
+    }
+}
