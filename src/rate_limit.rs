@@ -27,16 +27,19 @@ pub enum Decision {
 pub struct RateLimiter<K> {
     rate: f64,
     burst: f64,
+    /// The burst as configured, for the `RateLimit-Limit` header.
+    burst_count: u32,
     buckets: Mutex<HashMap<K, Bucket>>,
 }
 
 impl<K: Eq + Hash + Clone> RateLimiter<K> {
     pub fn new(rate_per_sec: f64, burst: u32) -> Self {
-        Self { rate: rate_per_sec, burst: f64::from(burst.max(1)), buckets: Mutex::new(HashMap::new()) }
+        let burst = burst.max(1);
+        Self { rate: rate_per_sec, burst: f64::from(burst), burst_count: burst, buckets: Mutex::new(HashMap::new()) }
     }
 
     pub fn burst(&self) -> u32 {
-        self.burst as u32
+        self.burst_count
     }
 
     /// Takes one token for `key` if there is one.
@@ -66,7 +69,10 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
             Decision::Allowed
         } else {
             let wait = if self.rate > 0.0 { (1.0 - bucket.tokens) / self.rate } else { 3600.0 };
-            Decision::Limited { retry_after_secs: wait.ceil().max(1.0) as u64 }
+            // At most an hour: the float is small, positive and whole.
+            #[expect(clippy::cast_possible_truncation, reason = "a whole number of seconds, 1 to 3600")]
+            let retry_after_secs = wait.ceil().clamp(1.0, 3600.0) as u64;
+            Decision::Limited { retry_after_secs }
         }
     }
 }

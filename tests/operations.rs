@@ -121,7 +121,7 @@ async fn flood_of_odd_methods(addr: &str, range: std::ops::Range<u64>, long: boo
                 let mut letters = |n: usize| -> String {
                     (0..n).map(|_| char::from(rng.gen_range(b'A'..=b'Z') + if rng.r#gen() { 32 } else { 0 })).collect()
                 };
-                let len = if long { 8_000 + (i as usize * 7919) % 16_000 } else { 2 };
+                let len = if long { 8_000 + usize::try_from(i * 7919 % 16_000).expect("small") } else { 2 };
                 let method = format!("M{}{i}", letters(len));
                 let path = match i % 4 {
                     0 => format!("/{}{i}", letters(40)),

@@ -278,7 +278,7 @@ macro_rules! sql_store {
             fn pool_stats(&self) -> $crate::storage::PoolStats {
                 $crate::storage::PoolStats {
                     size: self.pool.size(),
-                    idle: self.pool.num_idle() as u32,
+                    idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
                     max: self.pool.options().get_max_connections(),
                 }
             }

@@ -11,13 +11,13 @@ use crate::http::extract::check_connection_token;
 use crate::http::extract::{Caller, ConnectionPath};
 use crate::http::validation::{FieldError, Loc};
 
-const DEFAULT_LIMIT: i64 = 20;
+const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: i64 = 100;
 
 /// `limit` as FastAPI's `Query(20, ge=1, le=100)` reads it, with the same errors.
 fn parse_limit(raw: Option<String>) -> Result<u32, ApiError> {
     let loc = vec![Loc::from("query"), Loc::from("limit")];
-    let Some(raw) = raw else { return Ok(DEFAULT_LIMIT as u32) };
+    let Some(raw) = raw else { return Ok(DEFAULT_LIMIT) };
     let n: i64 = raw.trim().parse().map_err(|_| {
         ApiError::Validation(vec![FieldError {
             kind: "int_parsing",
@@ -40,7 +40,8 @@ fn parse_limit(raw: Option<String>) -> Result<u32, ApiError> {
             Some(json!({"le": MAX_LIMIT})),
         ));
     }
-    Ok(n as u32)
+    // Within 1..=MAX_LIMIT, checked above.
+    Ok(u32::try_from(n).unwrap_or(DEFAULT_LIMIT))
 }
 
 pub async fn activity(
