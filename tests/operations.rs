@@ -395,6 +395,36 @@ async fn configuration_file_sits_under_environment_and_flags() {
     std::fs::write(&file, "token_ttl = [1]\n").expect("write");
     let out = run(&["serve"], &[("TESSERA_CONFIG", file_arg.as_str())]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("`token_ttl`"));
+
+    // A file whose name is also a command's (`key`) is still the file, and `serve` the command:
+    // its too-short pre-publication stops start-up instead of being ignored.
+    std::fs::write(db.dir().join("key"), "key_prepublish = 300\n").expect("write");
+    let mut child = Command::new(BIN)
+        .args(["--config", "key", "serve", "--bind", "127.0.0.1:0"])
+        .current_dir(db.dir())
+        .envs(db.env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut exited = None;
+    for _ in 0..200 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            exited = Some(status);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if exited.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(exited.is_some_and(|s| !s.success()), "the file's setting was applied to serve");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("key-prepublish"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn claims_of(token: &str) -> Value {

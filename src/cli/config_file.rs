@@ -25,12 +25,16 @@ pub fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     let table: toml::Table = text.parse().map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
     let cmd = Cli::command();
     let serve = cmd.find_subcommand("serve").expect("serve exists");
-    let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
-    let Some(sub_pos) = argv.iter().skip(1).position(|a| names.contains(&a.to_string_lossy().as_ref())).map(|p| p + 1)
+    // The subcommand as clap finds it (an option's value, such as the file's own name, is
+    // never taken for one).
+    let Some(sub_name) = Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(&argv)
+        .ok()
+        .and_then(|m| m.subcommand_name().map(str::to_owned))
     else {
         return Ok(argv);
     };
-    let sub_name = argv[sub_pos].to_string_lossy().into_owned();
     let current = cmd.find_subcommand(&sub_name);
 
     let mut extra = Vec::new();
@@ -66,8 +70,9 @@ pub fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
             extra.push(OsString::from(format!("--{long}={value}")));
         }
     }
+    // After everything given: options are accepted anywhere after their subcommand.
     let mut out = argv;
-    out.splice(sub_pos + 1..sub_pos + 1, extra);
+    out.extend(extra);
     Ok(out)
 }
 

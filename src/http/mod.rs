@@ -177,6 +177,8 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
-    span.in_scope(|| tracing::info!(status, latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX), "request"));
+    span.in_scope(|| {
+        tracing::info!(status, latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX), "request")
+    });
     resp
 }
