@@ -9,6 +9,7 @@ use clap::Args;
 use crate::auth::metrics_token::MetricsToken;
 use crate::crypto::kek::Kek;
 use crate::storage::{self, Backend};
+use crate::telemetry::LogFormat;
 use crate::token::keyring::Algorithm;
 
 /// The default database: a SQLite file under `./data/`.
@@ -200,8 +201,8 @@ pub struct ServeConfig {
     pub body_timeout: u32,
 
     /// Log format: `text` for people, `json` for log pipelines.
-    #[arg(long, env = "TESSERA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     #[command(flatten)]
     pub kek: KekArgs,
@@ -212,29 +213,15 @@ fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
 }
 
 impl ServeConfig {
-    /// A configuration for tests: an ephemeral port and the defaults.
+    /// A configuration for tests: an ephemeral port, and every other setting's default as
+    /// the flags declare it.
     pub fn for_tests() -> Self {
-        Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            issuer: "tessera".into(),
-            audience: "subtotal".into(),
-            algorithm: Algorithm::EdDsa,
-            token_ttl: 900,
-            key_refresh: 10,
-            key_prepublish: 600,
-            key_rotation_period: 2_592_000,
-            metrics_bind: None,
-            metrics_token: None,
-            rate_limit: 1000,
-            rate_burst: 2000,
-            auth_failure_rate: 5,
-            auth_failure_burst: 100,
-            shutdown_grace: 30,
-            header_timeout: 10,
-            body_timeout: 10,
-            log_format: "text".into(),
-            kek: KekArgs { kek: None },
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            serve: ServeConfig,
         }
+        <Flags as clap::Parser>::try_parse_from(["tessera", "--bind", "127.0.0.1:0"]).expect("the defaults parse").serve
     }
 }
 

@@ -1,9 +1,20 @@
 //! Logging through `tracing`: readable text for people, JSON for log pipelines.
 use tracing_subscriber::EnvFilter;
 
+/// How log lines are written: readable text for people, or one JSON object per line for log
+/// pipelines.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// Installs the global subscriber. `RUST_LOG` overrides the default `info` level.
-pub fn init(format: &str) {
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }

@@ -7,7 +7,7 @@ use crate::storage::redact_url;
 use crate::token::clock::SystemClock;
 
 pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
-    crate::telemetry::init(&config.log_format);
+    crate::telemetry::init(config.log_format);
     let (kek, source) = config.kek.resolve(&db.database_url)?;
     match &source {
         KekSource::File { path, created: true } => tracing::warn!(
