@@ -175,7 +175,7 @@ async fn refresh_keys(keyring: Arc<Keyring>, every: Duration) {
     loop {
         tick.tick().await;
         if let Err(e) = keyring.refresh().await {
-            tracing::warn!(error = %e, "could not refresh the signing keyring");
+            tracing::warn!(error = %crate::telemetry::Chain(&e), "could not refresh the signing keyring");
         }
     }
 }
@@ -192,7 +192,7 @@ async fn purge_idempotency(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
         match store.purge_idempotency(clock.now() - crate::http::idempotency::TTL_SECS).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(deleted = n, "purged expired idempotency keys"),
-            Err(e) => tracing::warn!(error = %e, "could not purge expired idempotency keys"),
+            Err(e) => tracing::warn!(error = %crate::telemetry::Chain(&e), "could not purge expired idempotency keys"),
         }
     }
 }

@@ -5,7 +5,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::validation::FieldError;
-use crate::storage::StoreError;
+use crate::storage::{Cause, StoreError, cause};
+use crate::telemetry::Chain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -43,9 +44,9 @@ pub enum ApiError {
     /// 503: the database cannot be reached; retry later.
     #[error("Service unavailable: the database cannot be reached, retry later")]
     Unavailable,
-    /// 500: details are logged, never sent.
+    /// 500: the cause is logged (with its chain), never sent.
     #[error("Internal Server Error")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 impl ApiError {
@@ -67,6 +68,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A 500 for a cause that is only a message.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::Internal(crate::storage::cause_msg(message))
+    }
+}
+
 impl From<Vec<FieldError>> for ApiError {
     fn from(errors: Vec<FieldError>) -> Self {
         ApiError::Validation(errors)
@@ -78,7 +86,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable,
             StoreError::InvalidText => ApiError::InvalidText,
-            other => ApiError::Internal(other.to_string()),
+            other => ApiError::Internal(cause(other)),
         }
     }
 }
@@ -89,7 +97,7 @@ impl IntoResponse for ApiError {
         let body = match &self {
             ApiError::Validation(errors) => json!({ "detail": errors }),
             ApiError::Internal(cause) => {
-                tracing::error!(%cause, "request failed");
+                tracing::error!(cause = %Chain(cause.as_ref()), "request failed");
                 json!({ "detail": self.to_string() })
             }
             ApiError::Unavailable => {

@@ -22,7 +22,7 @@ use super::error::ApiError;
 use super::extract::Caller;
 use super::validation::{FieldError, Loc, RawBody};
 use crate::http::AppState;
-use crate::storage::IdempotencyState;
+use crate::storage::{IdempotencyState, cause};
 
 /// How long a key keeps its answer.
 pub const TTL_SECS: i64 = 24 * 3600;
@@ -32,8 +32,29 @@ const LEASE_SECS: i64 = 60;
 const WAIT: Duration = Duration::from_secs(10);
 const MAX_KEY_LEN: usize = 255;
 
+/// An idempotency key as the client sent it: 1 to 255 characters, trimmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// This key for a request to `route` with `body`.
+    pub fn retry(self, route: &str, body: &RawBody) -> Retry {
+        Retry { fingerprint: fingerprint(route, body), key: self }
+    }
+}
+
+/// A request that may be a retry: its key, and what makes two requests "the same".
+pub struct Retry {
+    key: IdempotencyKey,
+    fingerprint: String,
+}
+
 /// The idempotency key a request carries, if any.
-pub fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub fn key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some((name, value)) =
         ["x-subtotal-idempotency-key", "idempotency-key"].iter().find_map(|n| headers.get(*n).map(|v| (*n, v)))
     else {
@@ -57,11 +78,11 @@ pub fn key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
             }),
         }]));
     }
-    Ok(Some(text))
+    Ok(Some(IdempotencyKey(text)))
 }
 
 /// What makes two requests "the same": the route and the body's meaning.
-pub fn fingerprint(route: &str, body: &RawBody) -> String {
+fn fingerprint(route: &str, body: &RawBody) -> String {
     let canonical = match body {
         RawBody::Missing => String::new(),
         RawBody::Json(v) => format!("json:{v}"),
@@ -77,8 +98,7 @@ pub fn fingerprint(route: &str, body: &RawBody) -> String {
 pub async fn once<F, R>(
     app: &AppState,
     caller: &Caller,
-    key: Option<String>,
-    fingerprint: String,
+    retry: Option<Retry>,
     handler: F,
     replay: R,
 ) -> Result<Response, ApiError>
@@ -86,21 +106,22 @@ where
     F: Future<Output = Result<(StatusCode, Value), ApiError>>,
     R: AsyncFnOnce(StatusCode, &Value) -> Result<(), ApiError>,
 {
-    let Some(key) = key else {
+    let Some(Retry { key, fingerprint }) = retry else {
         let (status, body) = handler.await?;
         return Ok((status, Json(body)).into_response());
     };
+    let key = key.as_str();
     let started = tokio::time::Instant::now();
     loop {
         let state = app
             .store
-            .idempotency_begin(&caller.client_id, &key, &fingerprint, app.clock.now(), LEASE_SECS, TTL_SECS)
+            .idempotency_begin(&caller.client_id, key, &fingerprint, app.clock.now(), LEASE_SECS, TTL_SECS)
             .await?;
         match state {
             IdempotencyState::Claimed => break,
             IdempotencyState::Done { status, body } => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-                let body = open(app, caller, &key, &body)?;
+                let body = open(app, caller, key, &body)?;
                 replay(status, &body).await?;
                 return Ok((status, Json(body)).into_response());
             }
@@ -121,13 +142,13 @@ where
     }
     match handler.await {
         Ok((status, body)) => {
-            let sealed = seal(app, caller, &key, &body);
-            app.store.idempotency_finish(&caller.client_id, &key, status.as_u16(), &sealed).await?;
+            let sealed = seal(app, caller, key, &body);
+            app.store.idempotency_finish(&caller.client_id, key, status.as_u16(), &sealed).await?;
             Ok((status, Json(body)).into_response())
         }
         Err(e) => {
             // A failed request leaves nothing behind: a retry runs afresh.
-            let _ = app.store.idempotency_release(&caller.client_id, &key).await;
+            let _ = app.store.idempotency_release(&caller.client_id, key).await;
             Err(e)
         }
     }
@@ -143,11 +164,12 @@ fn seal(app: &AppState, caller: &Caller, key: &str, body: &Value) -> String {
 }
 
 fn open(app: &AppState, caller: &Caller, key: &str, stored: &str) -> Result<Value, ApiError> {
-    let sealed = STANDARD.decode(stored).map_err(|e| ApiError::Internal(format!("stored answer: {e}")))?;
-    let plain = app.kek.open(&binding(caller, key), &sealed).map_err(|_| {
-        ApiError::Internal("a stored idempotent answer does not open under this key-encryption key".into())
-    })?;
-    serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(e.to_string()))
+    let sealed = STANDARD.decode(stored).map_err(|e| ApiError::Internal(cause(e)))?;
+    let plain = app
+        .kek
+        .open(&binding(caller, key), &sealed)
+        .map_err(|_| ApiError::internal("a stored idempotent answer does not open under this key-encryption key"))?;
+    serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(cause(e)))
 }
 
 /// A replay that depends on nothing that can change.

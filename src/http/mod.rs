@@ -72,7 +72,7 @@ pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(json::MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            ApiError::Internal("a request handler panicked".into()).into_response()
+            ApiError::internal("a request handler panicked").into_response()
         }))
         .layer(middleware::from_fn(tag_route))
         .with_state(state.clone());

@@ -16,21 +16,43 @@ pub mod postgres;
 mod sql_store;
 pub mod sqlite;
 
+/// The error underneath a [`StoreError`], kept whole so that the one log line that reports
+/// it has the chain. Shared, because one failed batch answers many requests.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+
+/// Wraps any error as a [`Cause`].
+pub fn cause(e: impl std::error::Error + Send + Sync + 'static) -> Cause {
+    Arc::new(e)
+}
+
+/// A [`Cause`] that is only a message.
+pub fn cause_msg(message: impl Into<String>) -> Cause {
+    Arc::new(std::io::Error::other(message.into()))
+}
+
 /// What can go wrong in storage, in terms callers can act on.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// A uniqueness rule refused the write.
+    #[error("conflict")]
+    Conflict(#[source] Cause),
     /// A value the database cannot store or compare (PostgreSQL text holds no NUL).
     #[error("text with a NUL character")]
     InvalidText,
     /// The database cannot be reached or timed out; the request may be retried.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    #[error("database error: {0}")]
-    Other(String),
+    #[error("database unavailable")]
+    Unavailable(#[source] Cause),
+    /// The database refused a statement.
+    #[error("database error")]
+    Database(#[source] Cause),
+    /// A database or setting tessera cannot use, said for the operator.
+    #[error("{0}")]
+    Setup(String),
+    /// Stored data tessera cannot read.
+    #[error("stored data is unreadable")]
+    Corrupt(#[source] Cause),
 }
 
 /// Where an idempotency key stands for a request.
@@ -205,7 +227,7 @@ pub async fn connect_with(url: &str, options: &DbOptions) -> Result<Arc<dyn Stor
         Backend::Postgres => Arc::new(postgres::PostgresStore::connect(url, options).await?),
     };
     if !options.create && !store.is_initialized().await? {
-        return Err(StoreError::Other(
+        return Err(StoreError::Setup(
             "the database holds no tessera data: check the database URL, or run `tessera migrate` (or `tessera \
              serve`) on it first"
                 .into(),
@@ -218,19 +240,18 @@ pub async fn connect_with(url: &str, options: &DbOptions) -> Result<Arc<dyn Stor
 /// Explains a failed migration; in particular a database migrated by a newer tessera.
 pub(crate) fn migrate_error(e: sqlx::migrate::MigrateError) -> StoreError {
     use sqlx::migrate::MigrateError;
-    match e {
-        MigrateError::VersionMissing(v) => StoreError::Other(format!(
-            "the database schema has migration {v}, which this tessera does not know: it was \
-             migrated by a newer tessera; run that version (or newer) instead"
-        )),
-        MigrateError::Execute(sqlx::Error::Database(db)) if db.code().is_some_and(|c| c.starts_with("08")) => {
-            StoreError::Unavailable(db.message().to_owned())
+    let unavailable = match &e {
+        MigrateError::VersionMissing(v) => {
+            return StoreError::Setup(format!(
+                "the database schema has migration {v}, which this tessera does not know: it was \
+                 migrated by a newer tessera; run that version (or newer) instead"
+            ));
         }
-        MigrateError::Execute(e @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)) => {
-            StoreError::Unavailable(e.to_string())
-        }
-        other => StoreError::Other(format!("migration failed: {other}")),
-    }
+        MigrateError::Execute(sqlx::Error::Database(db)) => db.code().is_some_and(|c| c.starts_with("08")),
+        MigrateError::Execute(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
+        _ => false,
+    };
+    if unavailable { StoreError::Unavailable(cause(e)) } else { StoreError::Database(cause(e)) }
 }
 
 /// The storage backends, chosen by URL scheme.
@@ -246,7 +267,7 @@ impl Backend {
         match scheme {
             "sqlite" => Ok(Backend::Sqlite),
             "postgres" | "postgresql" => Ok(Backend::Postgres),
-            _ => Err(StoreError::Other(format!(
+            _ => Err(StoreError::Setup(format!(
                 "unsupported database URL scheme {scheme:?}: use sqlite://PATH or postgres://USER@HOST/DB"
             ))),
         }

@@ -6,7 +6,7 @@ use std::str::FromStr as _;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::DbOptions;
+use super::{DbOptions, cause};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -19,7 +19,7 @@ impl PostgresStore {
     pub async fn connect(url: &str, options: &DbOptions) -> Result<Self, StoreError> {
         let timeout_ms = options.timeout.as_millis().to_string();
         let opts = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?
+            .map_err(|e| StoreError::Setup(format!("invalid PostgreSQL URL: {e}")))?
             .options([("statement_timeout", timeout_ms.as_str()), ("lock_timeout", timeout_ms.as_str())]);
         // Connections are made on demand, so a server can start while the database is down
         // and become ready when it returns.
@@ -65,34 +65,30 @@ impl PostgresStore {
 }
 
 fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
+    let unavailable = match &e {
+        sqlx::Error::RowNotFound => return StoreError::NotFound,
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) if db.is_unique_violation() => return StoreError::Conflict(cause(e)),
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
-            if db.is_unique_violation() {
-                StoreError::Conflict(db.message().to_owned())
-            } else if matches!(code.as_ref(), "22021" | "22P05") {
-                // A NUL character (or one the encoding lacks) in a bound string.
-                StoreError::InvalidText
-            } else if code.starts_with("08")
+            // A NUL character (or one the encoding lacks) in a bound string.
+            if matches!(code.as_ref(), "22021" | "22P05") {
+                return StoreError::InvalidText;
+            }
+            // Connection failures, shutdowns, statement/lock timeouts, too many connections,
+            // serialization failures and deadlocks: all worth a retry.
+            code.starts_with("08")
                 || code.starts_with("57P")
                 || matches!(code.as_ref(), "57014" | "55P03" | "53300" | "40001" | "40P01")
-            {
-                // Connection failures, shutdowns, statement/lock timeouts, too many
-                // connections, serialization failures and deadlocks: all worth a retry.
-                StoreError::Unavailable(db.message().to_owned())
-            } else {
-                StoreError::Other(db.message().to_owned())
-            }
         }
-        _ => StoreError::Other(e.to_string()),
-    }
+        _ => false,
+    };
+    if unavailable { StoreError::Unavailable(cause(e)) } else { StoreError::Database(cause(e)) }
 }
 
 super::sql_store::sql_store!(PostgresStore, sqlx::postgres::PgRow, sqlx::PgConnection, {

@@ -128,7 +128,7 @@ macro_rules! sql_store {
                 id: ApiKeyId::from_string(get::<String>(row, "id")?),
                 client_id: ClientId::from_string(get::<String>(row, "client_id")?),
                 digest: ApiKeyDigest::from_bytes(&digest)
-                    .ok_or_else(|| StoreError::Other("stored API key digest has the wrong length".into()))?,
+                    .ok_or_else(|| StoreError::Corrupt($crate::storage::cause_msg("stored API key digest has the wrong length")))?,
                 created_at: get(row, "created_at")?,
                 revoked_at: get(row, "revoked_at")?,
             })
@@ -143,7 +143,7 @@ macro_rules! sql_store {
                 retailer_id: get(row, "retailer_id")?,
                 email: get(row, "email")?,
                 mobile: get(row, "mobile")?,
-                status: status.parse().map_err(StoreError::Other)?,
+                status: status.parse().map_err(|e: String| StoreError::Corrupt($crate::storage::cause_msg(e)))?,
                 created_at: get(row, "created_at")?,
                 updated_at: get(row, "updated_at")?,
             })
@@ -249,7 +249,7 @@ macro_rules! sql_store {
                 kind: get(row, "kind")?,
                 at: get(row, "at")?,
                 api_key_id: get(row, "api_key_id")?,
-                data: serde_json::from_str(&data).map_err(|e| StoreError::Other(e.to_string()))?,
+                data: serde_json::from_str(&data).map_err(|e| StoreError::Corrupt($crate::storage::cause(e)))?,
             })
         }
 

@@ -7,7 +7,7 @@ use std::str::FromStr as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::DbOptions;
+use super::{DbOptions, cause};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -73,7 +73,7 @@ async fn checkpoint(pool: SqlitePool) {
 impl SqliteStore {
     pub async fn connect(url: &str, options: &DbOptions) -> Result<Self, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
+            .map_err(|e| StoreError::Setup(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(options.create)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -146,23 +146,15 @@ impl SqliteStore {
 }
 
 fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(e.to_string())
-        }
-        sqlx::Error::Database(db) => {
-            if db.is_unique_violation() {
-                StoreError::Conflict(db.message().to_owned())
-            } else if matches!(db.code().as_deref(), Some("5" | "6" | "261" | "517")) {
-                // SQLITE_BUSY / SQLITE_LOCKED and their extended codes.
-                StoreError::Unavailable(db.message().to_owned())
-            } else {
-                StoreError::Other(db.message().to_owned())
-            }
-        }
-        _ => StoreError::Other(e.to_string()),
-    }
+    let busy = match &e {
+        sqlx::Error::RowNotFound => return StoreError::NotFound,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) if db.is_unique_violation() => return StoreError::Conflict(cause(e)),
+        // SQLITE_BUSY / SQLITE_LOCKED and their extended codes.
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("5" | "6" | "261" | "517")),
+        _ => false,
+    };
+    if busy { StoreError::Unavailable(cause(e)) } else { StoreError::Database(cause(e)) }
 }
 
 /// The lock file beside a database file: `<database>.lock`.
@@ -198,8 +190,8 @@ async fn lock(database: PathBuf) -> Result<std::fs::File, StoreError> {
         Ok::<_, std::io::Error>(f)
     })
     .await
-    .map_err(|e| StoreError::Other(e.to_string()))?
-    .map_err(|e| StoreError::Other(format!("cannot lock {}: {e}", lock_path(&database).display())))
+    .map_err(|e| StoreError::Setup(format!("cannot lock {}: {e}", lock_path(&database).display())))?
+    .map_err(|e| StoreError::Setup(format!("cannot lock {}: {e}", lock_path(&database).display())))
 }
 
 /// Takes the start-up lock and readies the database file before this process's first
@@ -211,7 +203,7 @@ async fn prepare_file(database: PathBuf, create: bool) -> Result<std::fs::File, 
     if let Some(dir) = database.parent().filter(|d| !d.as_os_str().is_empty()) {
         if create {
             std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", dir.display())))?;
+                .map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", dir.display())))?;
         } else if !dir.is_dir() {
             return Err(missing(&database));
         }
@@ -230,7 +222,7 @@ async fn prepare_file(database: PathBuf, create: bool) -> Result<std::fs::File, 
             .truncate(false)
             .mode(FILE_MODE)
             .open(&database)
-            .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", database.display())))?;
+            .map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", database.display())))?;
     }
     for suffix in ["", "-wal", "-shm"] {
         let mut name = database.as_os_str().to_owned();
@@ -241,7 +233,7 @@ async fn prepare_file(database: PathBuf, create: bool) -> Result<std::fs::File, 
             && meta.permissions().mode() & 0o077 != 0
         {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(FILE_MODE)).map_err(|e| {
-                StoreError::Other(format!("cannot make {} readable by its owner only: {e}", path.display()))
+                StoreError::Setup(format!("cannot make {} readable by its owner only: {e}", path.display()))
             })?;
         }
     }
@@ -249,7 +241,7 @@ async fn prepare_file(database: PathBuf, create: bool) -> Result<std::fs::File, 
 }
 
 fn missing(database: &Path) -> StoreError {
-    StoreError::Other(format!(
+    StoreError::Setup(format!(
         "there is no database at {}: check the database URL (only `tessera serve` and `tessera migrate` \
          create a database)",
         database.display()

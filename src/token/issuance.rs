@@ -9,7 +9,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::token::IssuedToken;
-use crate::storage::{Store, StoreError};
+use crate::storage::{Store, StoreError, cause_msg};
+use crate::telemetry::Chain;
 
 /// The most records one transaction commits.
 const MAX_BATCH: usize = 512;
@@ -58,7 +59,7 @@ impl IssuanceLog {
     /// Records `token` durably; returns once it is committed, with its connection's customer
     /// id, or `None` when the store refused it (see [`Store::record_tokens_issued`]).
     pub async fn record(&self, token: IssuedToken) -> Result<Option<String>, StoreError> {
-        let stopped = || StoreError::Unavailable("the issuance writer has stopped".into());
+        let stopped = || StoreError::Unavailable(cause_msg("the issuance writer has stopped"));
         let (done_tx, done_rx) = oneshot::channel();
         self.tx.send((token, done_tx)).await.map_err(|_| stopped())?;
         done_rx.await.map_err(|_| stopped())?
@@ -107,26 +108,17 @@ async fn record(store: &dyn Store, batch: &[IssuedToken]) -> Vec<Result<Option<S
         Err(e) => e,
     };
     if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) {
-        tracing::warn!(error = %e, records = batch.len(), "a batch of issued tokens was refused: recording each alone");
+        tracing::warn!(error = %Chain(&e), records = batch.len(), "a batch of issued tokens was refused: recording each alone");
         let mut outcomes = Vec::with_capacity(batch.len());
         for token in batch {
             let one = store.record_tokens_issued(std::slice::from_ref(token)).await;
             if let Err(e) = &one {
-                tracing::error!(error = %e, "could not record an issued token");
+                tracing::error!(error = %Chain(e), "could not record an issued token");
             }
             outcomes.push(one.map(|mut o| o.pop().flatten()));
         }
         return outcomes;
     }
-    tracing::error!(error = %e, records = batch.len(), "could not record issued tokens");
-    batch
-        .iter()
-        .map(|_| {
-            Err(match &e {
-                StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-                StoreError::InvalidText => StoreError::InvalidText,
-                e => StoreError::Other(e.to_string()),
-            })
-        })
-        .collect()
+    tracing::error!(error = %Chain(&e), records = batch.len(), "could not record issued tokens");
+    batch.iter().map(|_| Err(e.clone())).collect()
 }

@@ -14,7 +14,7 @@ use crate::http::extract::{Caller, ConnectionPath, check_connection_token};
 use crate::http::idempotency;
 use crate::http::json::ApiBody;
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
-use crate::storage::Change;
+use crate::storage::{Change, cause};
 
 /// `ConnectionResponse`: `email` and `mobile` are always present, `null` when unset.
 #[derive(Serialize)]
@@ -74,12 +74,11 @@ pub async fn create_connection(
 ) -> Result<Response, ApiError> {
     let key = idempotency::key(&headers)?;
     let new = parse_create(&body)?;
-    let fingerprint = if key.is_some() { idempotency::fingerprint("create connection", &body) } else { String::new() };
+    let retry = key.map(|k| k.retry("create connection", &body));
     idempotency::once(
         &app,
         &caller,
-        key,
-        fingerprint,
+        retry,
         async {
             let now = app.clock.now();
             let connection = Connection {
@@ -94,8 +93,8 @@ pub async fn create_connection(
                 updated_at: now,
             };
             app.store.create_connection(&connection, &Change::by(now, &caller.api_key_id)).await?;
-            let body = serde_json::to_value(ConnectionResponse::from(connection))
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let body =
+                serde_json::to_value(ConnectionResponse::from(connection)).map_err(|e| ApiError::Internal(cause(e)))?;
             Ok((StatusCode::CREATED, body))
         },
         idempotency::always,

@@ -13,7 +13,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::json::FormOrJson;
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
-use crate::storage::Change;
+use crate::storage::{Change, cause};
 use crate::token::live::live_token;
 use crate::token::verify::Expectations;
 
@@ -34,7 +34,7 @@ pub async fn introspect(
     let Some(claims) = live_token(&app.minter, app.store.as_ref(), caller.client_id.as_str(), &token).await? else {
         return Ok(Json(json!({ "active": false })));
     };
-    let mut answer = serde_json::to_value(&claims).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut answer = serde_json::to_value(&claims).map_err(|e| ApiError::Internal(cause(e)))?;
     if let Value::Object(map) = &mut answer {
         map.insert("active".into(), Value::Bool(true));
         map.insert("token_type".into(), Value::String("Bearer".into()));

@@ -52,13 +52,11 @@ pub async fn create_connection_token(
         // A stored answer is replayed without a new issuance transaction.
         caller.confirm(&app).await?;
     }
-    let fingerprint =
-        if key.is_some() { idempotency::fingerprint(&format!("token {id}"), &body) } else { String::new() };
+    let retry = key.map(|k| k.retry(&format!("token {id}"), &body));
     idempotency::once(
         &app,
         &caller,
-        key,
-        fingerprint,
+        retry,
         async {
             let Some(connection_token) = app.minter.mint(&caller.client_id, &id, &caller.api_key_id).await? else {
                 return Err(refusal(&app, &caller, &id).await);
