@@ -3,7 +3,8 @@
 #   - the differential test against the reference FastAPI implementation,
 #   - OpenAPI validation of the served document,
 #   - schemathesis fuzzing of every operation,
-#   - /docs and /redoc rendered in headless Chromium (screenshots in target/artifacts/).
+#   - /docs and /redoc rendered in headless Chromium through Playwright, every request off
+#     loopback aborted and failing the check (screenshots in target/artifacts/, made anew).
 # Needs Python 3 with venv (packages from PyPI, installed into target/contract-venv) and
 # Chromium. Where either is missing they are skipped with a message; under CI=true they fail.
 set -uo pipefail
@@ -19,11 +20,13 @@ skip_or_fail() {
 }
 
 venv=target/contract-venv
-if [ ! -x "$venv/bin/schemathesis" ]; then
-  python3 -m venv "$venv" >/dev/null 2>&1 || skip_or_fail "cannot create a Python venv (python3 -m venv)"
-  "$venv/bin/pip" install -q -r tests/contract/requirements.txt || skip_or_fail "cannot install tests/contract/requirements.txt from PyPI"
-fi
 py="$venv/bin/python"
+# (Re)install whenever requirements.txt differs from what the venv was built from.
+if ! cmp -s tests/contract/requirements.txt "$venv/requirements.installed"; then
+  [ -x "$py" ] || python3 -m venv "$venv" >/dev/null 2>&1 || skip_or_fail "cannot create a Python venv (python3 -m venv)"
+  "$py" -m pip install -q -r tests/contract/requirements.txt || skip_or_fail "cannot install tests/contract/requirements.txt from PyPI"
+  cp tests/contract/requirements.txt "$venv/requirements.installed"
+fi
 
 cargo build --quiet || exit 1
 bin=target/debug/tessera
