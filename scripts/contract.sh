@@ -6,13 +6,15 @@
 #   - /docs and /redoc rendered in headless Chromium through Playwright, every request off
 #     loopback aborted and failing the check (screenshots in target/artifacts/, made anew).
 # Needs Python 3 with venv (packages from PyPI, installed into target/contract-venv) and
-# Chromium. Where either is missing they are skipped with a message; under CI=true they fail.
+# Chromium. Where either is missing they are skipped with a message; under CI (CI set to
+# anything but empty, 0, false or no: see scripts/ci.sh) they fail.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/ci.sh
 
 skip_or_fail() {
-  if [ "${CI:-}" = "true" ]; then
-    echo "contract checks: $1 and CI=true: failing." >&2
+  if must_run_everything; then
+    echo "contract checks: $1 and CI=$CI: failing." >&2
     exit 1
   fi
   echo "contract checks SKIPPED: $1"
@@ -46,7 +48,7 @@ echo "== /docs and /redoc in headless Chromium"
 "$py" tests/contract/browser_check.py "$bin" target/artifacts
 case $? in
   0) ;;
-  2) [ "${CI:-}" = "true" ] && failed=1 || echo "browser check SKIPPED: install Debian's chromium to run it" ;;
+  2) if must_run_everything; then failed=1; else echo "browser check SKIPPED: install Debian's chromium to run it"; fi ;;
   *) failed=1 ;;
 esac
 
