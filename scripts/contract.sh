@@ -3,15 +3,18 @@
 #   - the differential test against the reference FastAPI implementation,
 #   - OpenAPI validation of the served document,
 #   - schemathesis fuzzing of every operation,
-#   - /docs and /redoc rendered in headless Chromium (screenshots in target/artifacts/).
+#   - /docs and /redoc rendered in headless Chromium through Playwright, every request off
+#     loopback aborted and failing the check (screenshots in target/artifacts/, made anew).
 # Needs Python 3 with venv (packages from PyPI, installed into target/contract-venv) and
-# Chromium. Where either is missing they are skipped with a message; under CI=true they fail.
+# Chromium. Where either is missing they are skipped with a message; under CI (CI set to
+# anything but empty, 0, false or no: see scripts/ci.sh) they fail.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/ci.sh
 
 skip_or_fail() {
-  if [ "${CI:-}" = "true" ]; then
-    echo "contract checks: $1 and CI=true: failing." >&2
+  if must_run_everything; then
+    echo "contract checks: $1 and CI=$CI: failing." >&2
     exit 1
   fi
   echo "contract checks SKIPPED: $1"
@@ -19,11 +22,13 @@ skip_or_fail() {
 }
 
 venv=target/contract-venv
-if [ ! -x "$venv/bin/schemathesis" ]; then
-  python3 -m venv "$venv" >/dev/null 2>&1 || skip_or_fail "cannot create a Python venv (python3 -m venv)"
-  "$venv/bin/pip" install -q -r tests/contract/requirements.txt || skip_or_fail "cannot install tests/contract/requirements.txt from PyPI"
-fi
 py="$venv/bin/python"
+# (Re)install whenever requirements.txt differs from what the venv was built from.
+if ! cmp -s tests/contract/requirements.txt "$venv/requirements.installed"; then
+  [ -x "$py" ] || python3 -m venv "$venv" >/dev/null 2>&1 || skip_or_fail "cannot create a Python venv (python3 -m venv)"
+  "$py" -m pip install -q -r tests/contract/requirements.txt || skip_or_fail "cannot install tests/contract/requirements.txt from PyPI"
+  cp tests/contract/requirements.txt "$venv/requirements.installed"
+fi
 
 cargo build --quiet || exit 1
 bin=target/debug/tessera
@@ -43,7 +48,7 @@ echo "== /docs and /redoc in headless Chromium"
 "$py" tests/contract/browser_check.py "$bin" target/artifacts
 case $? in
   0) ;;
-  2) [ "${CI:-}" = "true" ] && failed=1 || echo "browser check SKIPPED: install Debian's chromium to run it" ;;
+  2) if must_run_everything; then failed=1; else echo "browser check SKIPPED: install Debian's chromium to run it"; fi ;;
   *) failed=1 ;;
 esac
 

@@ -3,7 +3,7 @@
 //!
 //! PostgreSQL is found at `TESSERA_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`). When it cannot be reached the PostgreSQL
-//! variants skip with a message, except under `CI=true`, where they fail.
+//! variants skip with a message, except under CI ([`must_run_everything`]), where they fail.
 #![allow(dead_code)]
 
 use std::sync::OnceLock;
@@ -36,6 +36,29 @@ fn with_database(url: &str, name: &str) -> String {
     u.to_string()
 }
 
+/// Whether every suite must run rather than skip: `CI` is set to anything but empty, `0`,
+/// `false` or `no` (in any case). `CI=true`, `CI=1` and `CI=True` all count.
+pub fn must_run_everything() -> bool {
+    ci_means_must_run(std::env::var("CI").ok().as_deref())
+}
+
+fn ci_means_must_run(ci: Option<&str>) -> bool {
+    match ci.map(str::trim) {
+        None => false,
+        Some(v) => !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false") || v.eq_ignore_ascii_case("no")),
+    }
+}
+
+#[test]
+fn any_ci_value_but_off_means_must_run() {
+    for on in ["true", "1", "True", "TRUE", "yes", "github"] {
+        assert!(ci_means_must_run(Some(on)), "{on}");
+    }
+    for off in [None, Some(""), Some("0"), Some("false"), Some("False"), Some("no")] {
+        assert!(!ci_means_must_run(off), "{off:?}");
+    }
+}
+
 /// Whether PostgreSQL answers; checked once per test binary.
 async fn postgres_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
@@ -60,9 +83,9 @@ impl TestDb {
             }
             Backend::Postgres => {
                 if !postgres_available().await {
-                    if std::env::var("CI").as_deref() == Ok("true") {
+                    if must_run_everything() {
                         panic!(
-                            "PostgreSQL is not reachable at {} and CI=true: failing rather than skipping",
+                            "PostgreSQL is not reachable at {} and CI is set: failing rather than skipping",
                             admin_url()
                         );
                     }
