@@ -10,7 +10,7 @@ use tessera::domain::api_key::ApiKeyRecord;
 use tessera::domain::client::Client;
 use tessera::domain::connection::{Connection, ConnectionPatch, ConnectionStatus};
 use tessera::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
-use tessera::domain::signing_key::SigningKeyRecord;
+use tessera::domain::signing_key::{Algorithm, KeyState, SigningKeyRecord};
 use tessera::domain::token::IssuedToken;
 use tessera::storage::{Change, IdempotencyState, Store, StoreError};
 
@@ -37,11 +37,11 @@ fn connection(client: &ClientId, customer: &str) -> Connection {
     }
 }
 
-fn signing_key(alg: &str, state: &str) -> SigningKeyRecord {
+fn signing_key(alg: Algorithm, state: KeyState) -> SigningKeyRecord {
     SigningKeyRecord {
         kid: Kid::generate(),
-        alg: alg.into(),
-        state: state.into(),
+        alg,
+        state,
         public_key: Some(vec![7; 32]),
         private_key_sealed: vec![9; 60],
         created_at: 1_000,
@@ -186,7 +186,7 @@ async fn one_active_signing_key_per_algorithm(db: TestDb) {
     for _ in 0..8 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
-            store.insert_signing_key_if_none_active(&signing_key("EdDSA", "active")).await
+            store.insert_signing_key_if_none_active(&signing_key(Algorithm::EdDsa, KeyState::Active)).await
         }));
     }
     let mut inserted = 0;
@@ -196,19 +196,24 @@ async fn one_active_signing_key_per_algorithm(db: TestDb) {
         }
     }
     assert_eq!(inserted, 1, "exactly one racer creates the active key");
-    assert!(store.insert_signing_key_if_none_active(&signing_key("HS256", "active")).await.expect("insert"));
+    assert!(
+        store
+            .insert_signing_key_if_none_active(&signing_key(Algorithm::Hs256, KeyState::Active))
+            .await
+            .expect("insert")
+    );
 
-    let next = signing_key("EdDSA", "active");
+    let next = signing_key(Algorithm::EdDsa, KeyState::Active);
     store.rotate_signing_key(&next, 5_000).await.expect("rotate");
     let keys = store.signing_keys().await.expect("keys");
-    let active: Vec<_> = keys.iter().filter(|k| k.state == "active" && k.alg == "EdDSA").collect();
+    let active: Vec<_> = keys.iter().filter(|k| k.state == KeyState::Active && k.alg == Algorithm::EdDsa).collect();
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].kid, next.kid);
-    let retired: Vec<_> = keys.iter().filter(|k| k.state == "retired").collect();
+    let retired: Vec<_> = keys.iter().filter(|k| k.state == KeyState::Retired).collect();
     assert_eq!(retired.len(), 1);
     assert_eq!(retired[0].retired_at, Some(5_000));
     assert_eq!(
-        keys.iter().filter(|k| k.alg == "HS256" && k.state == "active").count(),
+        keys.iter().filter(|k| k.alg == Algorithm::Hs256 && k.state == KeyState::Active).count(),
         1,
         "other algorithms untouched"
     );

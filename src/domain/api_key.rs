@@ -7,10 +7,11 @@ use subtle::ConstantTimeEq as _;
 use super::ids::{ApiKeyId, ClientId};
 
 /// An API key as stored: only its digest, never the secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct ApiKeyRecord {
     pub id: ApiKeyId,
     pub client_id: ClientId,
+    #[sqlx(try_from = "Vec<u8>")]
     pub digest: ApiKeyDigest,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
@@ -43,5 +44,13 @@ impl ApiKeyDigest {
     /// Constant-time comparison with a presented key's digest.
     pub fn matches(&self, other: &ApiKeyDigest) -> bool {
         self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl TryFrom<Vec<u8>> for ApiKeyDigest {
+    type Error = String;
+
+    fn try_from(bytes: Vec<u8>) -> Result<Self, Self::Error> {
+        Self::from_bytes(&bytes).ok_or_else(|| format!("an API key digest has 32 bytes, not {}", bytes.len()))
     }
 }

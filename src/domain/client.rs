@@ -2,7 +2,7 @@
 use super::ids::ClientId;
 
 /// A tenant of the service.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Client {
     pub id: ClientId,
     pub name: String,

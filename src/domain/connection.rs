@@ -46,8 +46,16 @@ impl FromStr for ConnectionStatus {
     }
 }
 
+impl TryFrom<String> for ConnectionStatus {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 /// A stored connection, owned by exactly one client.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct Connection {
     pub id: ConnectionId,
     pub client_id: ClientId,
@@ -55,6 +63,7 @@ pub struct Connection {
     pub retailer_id: String,
     pub email: Option<String>,
     pub mobile: Option<String>,
+    #[sqlx(try_from = "String")]
     pub status: ConnectionStatus,
     pub created_at: i64,
     pub updated_at: i64,

@@ -2,7 +2,7 @@
 use super::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
 
 /// The durable record of one minted token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct IssuedToken {
     pub jti: TokenId,
     pub connection_id: ConnectionId,

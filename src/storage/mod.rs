@@ -9,11 +9,11 @@ use crate::domain::client::Client;
 use crate::domain::connection::{Connection, ConnectionPatch};
 use crate::domain::event::Event;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
-use crate::domain::signing_key::SigningKeyRecord;
+use crate::domain::signing_key::{Algorithm, SigningKeyRecord};
 use crate::domain::token::IssuedToken;
 
 pub mod postgres;
-mod sql_store;
+mod sql;
 pub mod sqlite;
 
 /// The error underneath a [`StoreError`], kept whole so that the one log line that reports
@@ -96,9 +96,28 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// Everything tessera keeps, as domain verbs. One implementation per backend.
+/// Everything tessera keeps, as domain verbs, one trait per aggregate; each backend
+/// implements every one (see `sql/`), so a new aggregate is a new trait and a new file.
+pub trait Store:
+    Database + ClientStore + ApiKeyStore + ConnectionStore + KeyringStore + IssuanceStore + IdempotencyStore + EventStore
+{
+}
+
+impl<T> Store for T where
+    T: Database
+        + ClientStore
+        + ApiKeyStore
+        + ConnectionStore
+        + KeyringStore
+        + IssuanceStore
+        + IdempotencyStore
+        + EventStore
+{
+}
+
+/// The database itself: its schema, whether it answers, its pool.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Database: Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Whether tessera's migrations were ever applied to this database.
@@ -107,7 +126,11 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// The connection pool's state now.
     fn pool_stats(&self) -> PoolStats;
+}
 
+/// Clients: the tenants.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
     async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
     async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
     /// Every client, oldest first.
@@ -115,14 +138,22 @@ pub trait Store: Send + Sync + 'static {
     /// Creates `client` with `key` only when the database has no client at all. Race-safe:
     /// of several callers at once, exactly one creates. Returns whether this call created.
     async fn bootstrap_client(&self, client: &Client, key: &ApiKeyRecord) -> Result<bool, StoreError>;
+}
 
+/// API keys, stored as digests.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
     async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn list_api_keys(&self, client: &ClientId) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Marks a key revoked (idempotent: an already revoked key keeps its first time).
     /// `NotFound` when no such key exists.
     async fn revoke_api_key(&self, id: &ApiKeyId, at: i64) -> Result<ApiKeyRecord, StoreError>;
+}
 
+/// Connections, each owned by one client; every change is written with its activity event.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
     async fn create_connection(&self, connection: &Connection, change: &Change) -> Result<(), StoreError>;
     async fn find_connection(&self, client: &ClientId, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
     async fn list_connections(&self, client: &ClientId, customer_id: &str) -> Result<Vec<Connection>, StoreError>;
@@ -143,7 +174,11 @@ pub trait Store: Send + Sync + 'static {
         id: &ConnectionId,
         change: &Change,
     ) -> Result<bool, StoreError>;
+}
 
+/// The signing keyring shared by every replica.
+#[async_trait]
+pub trait KeyringStore: Send + Sync {
     async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
     /// Inserts `key` as the active key of its algorithm unless one is active already.
     /// Race-safe by a unique constraint. Returns whether it was inserted.
@@ -153,10 +188,14 @@ pub trait Store: Send + Sync + 'static {
     async fn schedule_signing_key(&self, key: &SigningKeyRecord) -> Result<bool, StoreError>;
     /// When the scheduled key of `alg` is due (`activated_at <= now`), retires the active key
     /// and activates it, in one transaction. Returns whether a key was promoted.
-    async fn promote_signing_key(&self, alg: &str, now: i64) -> Result<bool, StoreError>;
+    async fn promote_signing_key(&self, alg: Algorithm, now: i64) -> Result<bool, StoreError>;
     /// Retires the active key of `key.alg` and makes `key` active, in one transaction.
     async fn rotate_signing_key(&self, key: &SigningKeyRecord, at: i64) -> Result<(), StoreError>;
+}
 
+/// The durable record of every minted token, and revocation.
+#[async_trait]
+pub trait IssuanceStore: Send + Sync {
     /// Durably records a batch of minted tokens in one transaction (the activity log shows
     /// each as a `token_issued` event). A token is recorded only when, inside that transaction, its
     /// connection belongs to its client and is not disconnected, and its API key belongs to
@@ -167,6 +206,11 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes one of `client`'s tokens (idempotent: the first revocation time stays).
     /// Returns whether such a token exists.
     async fn revoke_token(&self, client: &ClientId, jti: &TokenId, change: &Change) -> Result<bool, StoreError>;
+}
+
+/// Idempotency keys and the (sealed) answers they replay.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
     /// Claims an idempotency key for a request with `fingerprint`. A key is kept for
     /// `ttl_secs`; an unfinished claim older than `lease_secs` is taken to be abandoned.
     async fn idempotency_begin(
@@ -186,6 +230,11 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every idempotency key created at or before `before` (their answers are no
     /// longer replayed). Returns how many were deleted.
     async fn purge_idempotency(&self, before: i64) -> Result<u64, StoreError>;
+}
+
+/// Each connection's activity log.
+#[async_trait]
+pub trait EventStore: Send + Sync {
     /// A connection's activity, newest first: at most `limit` events older than `before`.
     async fn list_events(
         &self,

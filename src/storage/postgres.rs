@@ -29,6 +29,20 @@ impl PostgresStore {
             .connect_lazy_with(opts);
         Ok(Self { pool })
     }
+}
+
+impl super::sql::SqlBackend for PostgresStore {
+    type Db = Postgres;
+    /// Locks a row against the issuance statement's `FOR KEY SHARE` until the transaction ends.
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn map_err(e: sqlx::Error) -> StoreError {
+        postgres_error(e)
+    }
 
     /// A transaction; for a critical section, it first takes a transaction-scoped advisory
     /// lock, so concurrent replicas queue instead of racing.
@@ -43,28 +57,22 @@ impl PostgresStore {
         }
         Ok(tx)
     }
-}
 
-/// The issuance statement, run on its own: one round trip, committed as it completes.
-fn issuance_sql(rows: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    super::sql_store::issuance_sql(&SQL, rows, true, " FOR KEY SHARE OF c, k", |insert| insert)
-}
+    /// The issuance statement, run on its own: one round trip, committed as it completes.
+    fn issuance_sql(rows: usize) -> &'static str {
+        static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        super::sql::issuance_sql(&SQL, rows, true, " FOR KEY SHARE OF c, k", |insert| insert)
+    }
 
-/// Locks a row against the issuance statement's `FOR KEY SHARE` until the transaction ends.
-const FOR_UPDATE: &str = " FOR UPDATE";
-
-impl PostgresStore {
-    /// Runs an issuance statement (from [`issuance_sql`]).
-    async fn issue(
+    async fn issue<'q>(
         &self,
-        query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     ) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
         query.fetch_all(&self.pool).await.map_err(map_err)
     }
 }
 
-fn map_err(e: sqlx::Error) -> StoreError {
+fn postgres_error(e: sqlx::Error) -> StoreError {
     let unavailable = match &e {
         sqlx::Error::RowNotFound => return StoreError::NotFound,
         sqlx::Error::PoolTimedOut
@@ -91,7 +99,7 @@ fn map_err(e: sqlx::Error) -> StoreError {
     if unavailable { StoreError::Unavailable(cause(e)) } else { StoreError::Database(cause(e)) }
 }
 
-super::sql_store::sql_store!(PostgresStore, sqlx::postgres::PgRow, sqlx::PgConnection, {
+super::sql::sql_store!(PostgresStore, {
     async fn migrate(&self) -> Result<(), StoreError> {
         // sqlx holds an advisory lock while migrating, so replicas starting together apply
         // each migration once.

@@ -107,6 +107,20 @@ impl SqliteStore {
         };
         Ok(Self { pool, writer, file, checkpointer })
     }
+}
+
+impl super::sql::SqlBackend for SqliteStore {
+    type Db = Sqlite;
+    /// No row locks: every writing transaction holds SQLite's one write lock.
+    const FOR_UPDATE: &'static str = "";
+
+    fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    fn map_err(e: sqlx::Error) -> StoreError {
+        sqlite_error(e)
+    }
 
     /// A transaction that holds SQLite's write lock from its first statement (`BEGIN
     /// IMMEDIATE`): a read-then-write transaction that upgrades later can fail at once with
@@ -114,20 +128,15 @@ impl SqliteStore {
     async fn begin_write(&self, _lock: WriteLock) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
     }
-}
 
-/// The issuance statement inside its transaction, sent as one call: the writer connection's
-/// thread runs all three statements without waiting on anyone in between.
-fn issuance_sql(rows: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    super::sql_store::issuance_sql(&SQL, rows, false, "", |insert| format!("BEGIN IMMEDIATE; {insert}; COMMIT"))
-}
+    /// The issuance statement inside its transaction, sent as one call: the writer
+    /// connection's thread runs all three statements without waiting on anyone in between.
+    fn issuance_sql(rows: usize) -> &'static str {
+        static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        super::sql::issuance_sql(&SQL, rows, false, "", |insert| format!("BEGIN IMMEDIATE; {insert}; COMMIT"))
+    }
 
-/// No row locks: every writing transaction holds SQLite's one write lock.
-const FOR_UPDATE: &str = "";
-
-impl SqliteStore {
-    /// Runs an issuance statement (from [`issuance_sql`]) on the writer connection.
+    /// Runs an issuance statement on the writer connection.
     async fn issue<'q>(
         &self,
         query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
@@ -145,7 +154,7 @@ impl SqliteStore {
     }
 }
 
-fn map_err(e: sqlx::Error) -> StoreError {
+fn sqlite_error(e: sqlx::Error) -> StoreError {
     let busy = match &e {
         sqlx::Error::RowNotFound => return StoreError::NotFound,
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
@@ -248,7 +257,7 @@ fn missing(database: &Path) -> StoreError {
     ))
 }
 
-super::sql_store::sql_store!(SqliteStore, sqlx::sqlite::SqliteRow, sqlx::SqliteConnection, {
+super::sql::sql_store!(SqliteStore, {
     async fn migrate(&self) -> Result<(), StoreError> {
         // Processes starting together on a new file would each try to apply the migrations
         // and fail on SQLite's lock upgrade; an advisory lock on the lock file beside it

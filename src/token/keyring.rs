@@ -2,7 +2,6 @@
 //! shares them, the key that signs, and the JWKS that publishes the public halves.
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
@@ -18,46 +17,11 @@ use super::verify::{Expectations, VerifyError, VerifyKey, verify_with};
 use crate::crypto::kek::{Kek, KekError};
 use crate::domain::ids::Kid;
 use crate::domain::signing_key::SigningKeyRecord;
+pub use crate::domain::signing_key::{Algorithm, KeyState};
 use crate::storage::{Store, StoreError};
 
 /// How long verifiers may cache the key set (the JWKS `Cache-Control` max-age).
 pub const JWKS_MAX_AGE_SECS: u32 = 300;
-
-/// The JWS algorithms tessera signs with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Algorithm {
-    /// Ed25519 signatures; public keys are published in the JWKS. The default.
-    EdDsa,
-    /// HMAC-SHA256 with a secret shared with verifiers; never published.
-    Hs256,
-}
-
-impl Algorithm {
-    pub fn jws_name(self) -> &'static str {
-        match self {
-            Algorithm::EdDsa => "EdDSA",
-            Algorithm::Hs256 => "HS256",
-        }
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.jws_name())
-    }
-}
-
-impl FromStr for Algorithm {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "eddsa" | "ed25519" => Ok(Algorithm::EdDsa),
-            "hs256" => Ok(Algorithm::Hs256),
-            _ => Err(format!("unknown algorithm {s:?}: use EdDSA or HS256")),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
@@ -131,7 +95,7 @@ impl Signer {
 
     pub fn from_record(rec: &SigningKeyRecord, kek: &Kek) -> Result<Self, KeyringError> {
         let secret = kek.open(rec.kid.as_str().as_bytes(), &rec.private_key_sealed)?;
-        let alg: Algorithm = rec.alg.parse().map_err(|_| KeyringError::Corrupt(rec.kid.clone(), "unknown alg"))?;
+        let alg = rec.alg;
         let key = match alg {
             Algorithm::EdDsa => {
                 let seed: [u8; 32] = secret
@@ -154,7 +118,7 @@ impl Signer {
 }
 
 /// A new signing key record for `alg`, its private half sealed under `kek`.
-pub fn new_key_record(alg: Algorithm, kek: &Kek, state: &str, now: i64) -> SigningKeyRecord {
+pub fn new_key_record(alg: Algorithm, kek: &Kek, state: KeyState, now: i64) -> SigningKeyRecord {
     let kid = Kid::generate();
     let mut secret = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng.fill_bytes(secret.as_mut());
@@ -165,11 +129,11 @@ pub fn new_key_record(alg: Algorithm, kek: &Kek, state: &str, now: i64) -> Signi
     SigningKeyRecord {
         private_key_sealed: kek.seal(kid.as_str().as_bytes(), secret.as_ref()),
         kid,
-        alg: alg.jws_name().to_owned(),
-        state: state.to_owned(),
+        alg,
+        state,
         public_key,
         created_at: now,
-        activated_at: (state == "active").then_some(now),
+        activated_at: (state == KeyState::Active).then_some(now),
         retired_at: None,
     }
 }
@@ -220,7 +184,7 @@ impl Keyring {
         clock: Arc<dyn Clock>,
         policy: KeyPolicy,
     ) -> Result<Self, KeyringError> {
-        let candidate = new_key_record(alg, &kek, "active", clock.now());
+        let candidate = new_key_record(alg, &kek, KeyState::Active, clock.now());
         store.insert_signing_key_if_none_active(&candidate).await?;
         let loaded = load(store.as_ref(), &kek, alg, clock.now(), &policy).await?;
         let keyring = Self {
@@ -252,12 +216,12 @@ impl Keyring {
 
     async fn try_refresh(&self) -> Result<(), KeyringError> {
         let now = self.clock.now();
-        self.store.promote_signing_key(self.alg.jws_name(), now).await?;
+        self.store.promote_signing_key(self.alg, now).await?;
         let mut loaded = load(self.store.as_ref(), &self.kek, self.alg, now, &self.policy).await?;
         let period = self.policy.rotation_period_secs;
         if period > 0 && !loaded.has_next && loaded.active_since + period <= now + self.policy.prepublish_secs {
             let activate_at = (loaded.active_since + period).max(now + self.policy.prepublish_secs);
-            let mut next = new_key_record(self.alg, &self.kek, "next", now);
+            let mut next = new_key_record(self.alg, &self.kek, KeyState::Next, now);
             next.activated_at = Some(activate_at);
             if self.store.schedule_signing_key(&next).await? {
                 tracing::info!(kid = %next.kid, activate_at, "scheduled the next signing key");
@@ -295,7 +259,7 @@ impl Keyring {
         prepublish_secs: i64,
     ) -> Result<Option<(Kid, i64)>, KeyringError> {
         check_kek(store, kek).await?;
-        let mut rec = new_key_record(alg, kek, "next", now);
+        let mut rec = new_key_record(alg, kek, KeyState::Next, now);
         let at = now + prepublish_secs;
         rec.activated_at = Some(at);
         Ok(store.schedule_signing_key(&rec).await?.then_some((rec.kid, at)))
@@ -306,7 +270,7 @@ impl Keyring {
     /// the new key until they refetch it. Returns the new `kid`.
     pub async fn rotate_now(store: &dyn Store, kek: &Kek, alg: Algorithm, now: i64) -> Result<Kid, KeyringError> {
         check_kek(store, kek).await?;
-        let rec = new_key_record(alg, kek, "active", now);
+        let rec = new_key_record(alg, kek, KeyState::Active, now);
         store.rotate_signing_key(&rec, now).await?;
         Ok(rec.kid)
     }
@@ -329,10 +293,8 @@ async fn load(
     policy: &KeyPolicy,
 ) -> Result<Loaded, KeyringError> {
     let records = store.signing_keys().await?;
-    let active = records
-        .iter()
-        .find(|r| r.state == "active" && r.alg == alg.jws_name())
-        .ok_or(KeyringError::NoActiveKey(alg))?;
+    let active =
+        records.iter().find(|r| r.state == KeyState::Active && r.alg == alg).ok_or(KeyringError::NoActiveKey(alg))?;
     let signer = Arc::new(Signer::from_record(active, kek)?);
     let published: Vec<&SigningKeyRecord> = records
         .iter()
@@ -343,7 +305,7 @@ async fn load(
         .collect();
     let keys: Vec<serde_json::Value> = published
         .iter()
-        .filter(|r| r.alg == Algorithm::EdDsa.jws_name())
+        .filter(|r| r.alg == Algorithm::EdDsa)
         .filter_map(|r| {
             let x = URL_SAFE_NO_PAD.encode(r.public_key.as_ref()?);
             Some(serde_json::json!({
@@ -352,7 +314,7 @@ async fn load(
         })
         .collect();
     let mut verifiers = HashMap::new();
-    for r in published.iter().filter(|r| r.state != "next") {
+    for r in published.iter().filter(|r| r.state != KeyState::Next) {
         verifiers.insert(r.kid.to_string(), Arc::new(Signer::from_record(r, kek)?.verify_key()));
     }
     Ok(Loaded {
@@ -360,7 +322,7 @@ async fn load(
         jwks: Arc::new(serde_json::json!({ "keys": keys })),
         verifiers,
         active_since: active.activated_at.unwrap_or(active.created_at),
-        has_next: records.iter().any(|r| r.state == "next" && r.alg == alg.jws_name()),
+        has_next: records.iter().any(|r| r.state == KeyState::Next && r.alg == alg),
     })
 }
 
@@ -373,7 +335,7 @@ mod tests {
     #[test]
     fn ed25519_signatures_are_exactly_the_reference_implementations() {
         let kek = Kek::generate();
-        let rec = new_key_record(Algorithm::EdDsa, &kek, "active", 1_000);
+        let rec = new_key_record(Algorithm::EdDsa, &kek, KeyState::Active, 1_000);
         let signer = Signer::from_record(&rec, &kek).expect("signer");
         let token = signer.sign(&Claims::example());
         let (signed, signature) = token.rsplit_once('.').expect("three parts");

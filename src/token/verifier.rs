@@ -156,7 +156,7 @@ mod tests {
 
     use super::*;
     use crate::crypto::kek::Kek;
-    use crate::token::keyring::{Algorithm, Signer, new_key_record};
+    use crate::token::keyring::{Algorithm, KeyState, Signer, new_key_record};
     use crate::token::verify::Jwk;
 
     struct Fake {
@@ -174,7 +174,7 @@ mod tests {
 
     fn key() -> (Signer, Jwk) {
         let kek = Kek::generate();
-        let rec = new_key_record(Algorithm::EdDsa, &kek, "active", 0);
+        let rec = new_key_record(Algorithm::EdDsa, &kek, KeyState::Active, 0);
         let jwk = Jwk {
             kid: rec.kid.to_string(),
             kty: "OKP".into(),

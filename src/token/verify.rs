@@ -166,11 +166,11 @@ where
 mod tests {
     use super::*;
     use crate::crypto::kek::Kek;
-    use crate::token::keyring::{Algorithm, Signer, new_key_record};
+    use crate::token::keyring::{Algorithm, KeyState, Signer, new_key_record};
 
     fn setup() -> (Signer, Jwks, Claims) {
         let kek = Kek::generate();
-        let rec = new_key_record(Algorithm::EdDsa, &kek, "active", 1_000);
+        let rec = new_key_record(Algorithm::EdDsa, &kek, KeyState::Active, 1_000);
         let signer = Signer::from_record(&rec, &kek).expect("signer");
         let jwks = Jwks {
             keys: vec![Jwk {

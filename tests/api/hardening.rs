@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tessera::crypto::kek::Kek;
 use tessera::domain::ids::TokenId;
-use tessera::token::keyring::{Algorithm, new_key_record};
+use tessera::token::keyring::{Algorithm, KeyState, new_key_record};
 
 use crate::helpers::TestApp;
 use crate::support::TestDb;
@@ -179,14 +179,14 @@ async fn readiness_fails_while_the_keyring_cannot_be_read(db: TestDb) {
     assert_eq!(app.call("GET", "/readyz", "", None).await.status, StatusCode::OK);
     // A key sealed under another key-encryption key becomes the active one: this server can
     // no longer read its keyring, and must say so rather than keep signing with a retired key.
-    let foreign = new_key_record(Algorithm::EdDsa, &Kek::generate(), "active", 1);
+    let foreign = new_key_record(Algorithm::EdDsa, &Kek::generate(), KeyState::Active, 1);
     app.store.rotate_signing_key(&foreign, 1).await.expect("rotate");
     assert!(app.app_state.keyring.refresh().await.is_err());
     let r = app.call("GET", "/readyz", "", None).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
     assert!(r.body["detail"].is_string());
     // Mended (here: the foreign key retired by a rotation under the right KEK), ready again.
-    let own = new_key_record(Algorithm::EdDsa, &app.kek, "active", 2);
+    let own = new_key_record(Algorithm::EdDsa, &app.kek, KeyState::Active, 2);
     app.store.rotate_signing_key(&own, 2).await.expect("rotate");
     assert_eq!(app.call("GET", "/readyz", "", None).await.status, StatusCode::OK);
 }

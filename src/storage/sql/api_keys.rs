@@ -1,0 +1,53 @@
+//! API keys, stored as digests.
+
+/// Implements [`crate::storage::ApiKeyStore`] for a backend.
+macro_rules! api_keys {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::storage::ApiKeyStore for $store {
+            async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+                let mut conn = self.pool().acquire().await.map_err(map_err)?;
+                insert_api_key(&mut conn, key).await
+            }
+
+            async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
+                sqlx::query_as(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.pool())
+                    .await
+                    .map_err(map_err)
+            }
+
+            async fn list_api_keys(&self, client: &ClientId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+                sqlx::query_as(&format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE client_id = $1 ORDER BY id"))
+                    .bind(client)
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(map_err)
+            }
+
+            async fn revoke_api_key(&self, id: &ApiKeyId, at: i64) -> Result<ApiKeyRecord, StoreError> {
+                let mut tx = self.begin_write(WriteLock::None).await?;
+                // Waits for issuance statements that already checked this key (see `issuance_sql`).
+                sqlx::query(&format!("SELECT id FROM api_keys WHERE id = $1{}", <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .ok_or(StoreError::NotFound)?;
+                let revoked: ApiKeyRecord = sqlx::query_as(&format!(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING {API_KEY_COLUMNS}"
+                ))
+                .bind(id)
+                .bind(at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(revoked)
+            }
+        }
+    };
+}
+
+pub(crate) use api_keys;

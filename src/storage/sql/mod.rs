@@ -1,0 +1,256 @@
+//! The SQL both backends share. SQLite and PostgreSQL both accept this dialect (`$N`
+//! placeholders, `RETURNING`, `ON CONFLICT DO NOTHING`, partial unique indexes), so each
+//! verb is written once, in the file of its aggregate, as a macro that implements that
+//! aggregate's trait for one backend: [`sql_store!`] invokes them all. What differs between
+//! backends (connecting, error codes, how a writing transaction takes its lock, the issuance
+//! statement's transaction control, migrations) is the backend's [`SqlBackend`] impl.
+use std::future::Future;
+use std::sync::OnceLock;
+
+use sqlx::query::Query;
+
+use super::StoreError;
+
+pub mod api_keys;
+pub mod clients;
+pub mod connections;
+pub mod events;
+pub mod idempotency;
+pub mod issuance;
+pub mod keyring;
+
+/// What a backend supplies to the shared SQL.
+pub trait SqlBackend: Send + Sync + 'static {
+    type Db: sqlx::Database;
+    /// The row lock a reading statement appends where writers are not already serialized
+    /// (PostgreSQL: ` FOR UPDATE`; SQLite, whose writers take turns: nothing).
+    const FOR_UPDATE: &'static str;
+
+    /// Reads, and writes that need no transaction of their own.
+    fn pool(&self) -> &sqlx::Pool<Self::Db>;
+    /// The backend's errors in tessera's terms.
+    fn map_err(e: sqlx::Error) -> StoreError;
+    /// A writing transaction, inside the critical section `lock` names.
+    fn begin_write(
+        &self,
+        lock: WriteLock,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, StoreError>> + Send;
+    /// The issuance statement for `rows` tokens (a power of two), from [`issuance_sql`] with the
+    /// backend's transaction control around it.
+    fn issuance_sql(rows: usize) -> &'static str;
+    /// Runs an issuance statement as one atomic, durable transaction.
+    fn issue<'q>(
+        &self,
+        query: Query<'q, Self::Db, <Self::Db as sqlx::Database>::Arguments<'q>>,
+    ) -> impl Future<Output = Result<Vec<<Self::Db as sqlx::Database>::Row>, StoreError>> + Send;
+}
+
+/// Which cross-process critical section a writing transaction enters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteLock {
+    /// No lock beyond the database's own row locks.
+    None,
+    /// Creating the first client of an empty database.
+    Bootstrap,
+    /// Changing which signing key is active.
+    Keyring,
+}
+
+impl WriteLock {
+    /// A key for advisory locks.
+    pub fn key(self) -> i64 {
+        match self {
+            WriteLock::None => 0,
+            WriteLock::Bootstrap => 0x7465_7373_0001,
+            WriteLock::Keyring => 0x7465_7373_0002,
+        }
+    }
+}
+
+pub const CONNECTION_COLUMNS: &str =
+    "id, client_id, customer_id, retailer_id, email, mobile, status, created_at, updated_at";
+pub const API_KEY_COLUMNS: &str = "id, client_id, digest, created_at, revoked_at";
+pub const SIGNING_KEY_COLUMNS: &str =
+    "kid, alg, state, public_key, private_key_sealed, created_at, activated_at, retired_at";
+pub const ISSUED_SELECT: &str = "jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at, revoked_at";
+
+/// The most tokens one issuance statement records. A batch is padded to the next power of
+/// two (with rows that match nothing), so the statement has ten texts in all and each stays
+/// in its connection's prepared-statement cache.
+pub const MAX_ISSUANCE_ROWS: usize = 512;
+const ISSUANCE_SIZES: usize = MAX_ISSUANCE_ROWS.trailing_zeros() as usize + 1;
+/// Placeholders per token in the issuance statement.
+const ISSUANCE_COLUMNS: usize = 7;
+
+/// The statement recording `rows` (a power of two) tokens, each `(jti, connection, client,
+/// key, kid, issued_at, expires_at)`. A token is inserted only when its connection is the
+/// client's and not disconnected and its key is the client's and not revoked, as of the
+/// statement; the customer id it returns is stored with the token and goes into its claims.
+/// `wrap` puts each backend's transaction control around it.
+/// `numbered` chooses `$1, $2, ...` placeholders over `?, ?, ...` (which SQLite binds in
+/// constant time each, where it looks a numbered one up by name in a list).
+/// `lock` is appended to the `SELECT`: where writers are not serialized (PostgreSQL), the
+/// connection and key rows are locked against a concurrent disconnection or revocation,
+/// which takes `FOR UPDATE` first; so a token is either recorded before the change (and
+/// revoked by it) or checked after it (and refused), never recorded unrevoked after it.
+pub fn issuance_sql(
+    cache: &'static OnceLock<Vec<String>>,
+    rows: usize,
+    numbered: bool,
+    lock: &'static str,
+    wrap: fn(String) -> String,
+) -> &'static str {
+    debug_assert!(rows.is_power_of_two() && rows <= MAX_ISSUANCE_ROWS);
+    let build = |n: usize| {
+        let placeholder = |i: usize| if numbered { format!("${i}") } else { "?".to_owned() };
+        let row = |r: usize| {
+            let cells: Vec<String> = (1..=ISSUANCE_COLUMNS).map(|c| placeholder(r * ISSUANCE_COLUMNS + c)).collect();
+            format!("({})", cells.join(", "))
+        };
+        let values: Vec<String> = (0..n).map(row).collect();
+        wrap(format!(
+            "INSERT INTO issued_tokens (jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at, customer_id)
+             SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, c.customer_id
+             FROM (VALUES {}) AS v
+             JOIN connections c ON c.id = v.column2 AND c.client_id = v.column3
+             JOIN api_keys k ON k.id = v.column4 AND k.client_id = v.column3
+             WHERE c.status <> 'disconnected' AND k.revoked_at IS NULL{lock}
+             RETURNING jti, customer_id",
+            values.join(", ")
+        ))
+    };
+    &cache.get_or_init(|| (0..ISSUANCE_SIZES).map(|i| build(1 << i)).collect())[rows.trailing_zeros() as usize]
+}
+
+/// Implements every aggregate's trait, and [`super::Database`]'s shared part, for one
+/// backend: `sql_store!(StoreType, { backend-specific Database methods })`.
+macro_rules! sql_store {
+    ($store:ty, { $($specific:tt)* }) => {
+        fn map_err(e: sqlx::Error) -> $crate::storage::StoreError {
+            <$store as $crate::storage::sql::SqlBackend>::map_err(e)
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::storage::Database for $store {
+            $($specific)*
+
+            fn pool_stats(&self) -> $crate::storage::PoolStats {
+                let pool = self.pool();
+                $crate::storage::PoolStats {
+                    size: pool.size(),
+                    idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                    max: pool.options().get_max_connections(),
+                }
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(self.pool()).await.map_err(map_err)?;
+                Ok(())
+            }
+        }
+
+        $crate::storage::sql::shared!($store);
+        $crate::storage::sql::clients::clients!($store);
+        $crate::storage::sql::api_keys::api_keys!($store);
+        $crate::storage::sql::connections::connections!($store);
+        $crate::storage::sql::keyring::keyring!($store);
+        $crate::storage::sql::issuance::issuance!($store);
+        $crate::storage::sql::idempotency::idempotency!($store);
+        $crate::storage::sql::events::events!($store);
+    };
+}
+
+pub(crate) use sql_store;
+
+/// Helpers more than one aggregate's statements use, expanded once per backend.
+macro_rules! shared {
+    ($store:ty) => {
+        use sqlx::Row as _;
+        use $crate::domain::api_key::ApiKeyRecord;
+        use $crate::domain::client::Client;
+        use $crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus};
+        use $crate::domain::event::Event;
+        use $crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
+        use $crate::domain::signing_key::{Algorithm, KeyState, SigningKeyRecord};
+        use $crate::domain::token::IssuedToken;
+        use $crate::storage::sql::{
+            API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_SELECT, MAX_ISSUANCE_ROWS, SIGNING_KEY_COLUMNS, SqlBackend as _,
+            WriteLock,
+        };
+        use $crate::storage::{Change, IdempotencyState, StoreError};
+
+        type Conn = <<$store as $crate::storage::sql::SqlBackend>::Db as sqlx::Database>::Connection;
+        type DbRow = <<$store as $crate::storage::sql::SqlBackend>::Db as sqlx::Database>::Row;
+
+        async fn insert_client(conn: &mut Conn, client: &Client) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO clients (id, name, created_at) VALUES ($1, $2, $3)")
+                .bind(&client.id)
+                .bind(&client.name)
+                .bind(client.created_at)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        }
+
+        async fn insert_api_key(conn: &mut Conn, key: &ApiKeyRecord) -> Result<(), StoreError> {
+            sqlx::query(&format!("INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"))
+                .bind(&key.id)
+                .bind(&key.client_id)
+                .bind(key.digest.as_bytes())
+                .bind(key.created_at)
+                .bind(key.revoked_at)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        }
+
+        /// Appends an event to a connection's activity log, in the caller's transaction.
+        async fn insert_event(
+            conn: &mut Conn,
+            connection: &ConnectionId,
+            client: &ClientId,
+            kind: &str,
+            change: &Change,
+            data: serde_json::Value,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "INSERT INTO connection_events (id, connection_id, client_id, kind, at, api_key_id, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(TokenId::generate())
+            .bind(connection)
+            .bind(client)
+            .bind(kind)
+            .bind(change.at)
+            .bind(change.actor.as_ref())
+            .bind(data.to_string())
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+            Ok(())
+        }
+
+        /// Revokes every live token of a connection, in the caller's transaction.
+        async fn revoke_connection_tokens(
+            conn: &mut Conn,
+            client: &ClientId,
+            id: &ConnectionId,
+            at: i64,
+        ) -> Result<u64, StoreError> {
+            let done = sqlx::query(
+                "UPDATE issued_tokens SET revoked_at = $3 WHERE connection_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(client)
+            .bind(at)
+            .execute(conn)
+            .await
+            .map_err(map_err)?;
+            Ok(done.rows_affected())
+        }
+    };
+}
+
+pub(crate) use shared;
