@@ -95,6 +95,15 @@ async fn every_route_is_documented_with_the_statuses_it_answers(db: TestDb) {
     }
 }
 
+/// The whole served document, as reviewed: any change to it shows up in the diff of
+/// `tests/api/snapshots/`.
+#[tokio::test]
+async fn the_served_document_is_the_reviewed_one() {
+    let db = TestDb::new(crate::support::Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::spawn(db).await;
+    insta::assert_json_snapshot!("openapi", served(&app).await);
+}
+
 crate::both_backends!(
     seed_operation_and_schemas_are_as_the_seed_states_them,
     every_route_is_documented_with_the_statuses_it_answers
