@@ -6,7 +6,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument as _;
 
@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod json;
+pub mod models;
 pub mod openapi;
 pub mod paths;
 pub mod pyjson;
@@ -25,7 +26,6 @@ pub mod validation;
 pub use state::AppState;
 
 use error::ApiError;
-use routes::{activity, connections, docs, health, introspection, jwks, tokens};
 
 /// The request id header, taken from the client when usable and returned on every answer.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -41,31 +41,18 @@ pub fn router(state: AppState, serve_metrics: bool) -> Router {
 
 /// [`router`] with `extra` routes served beside tessera's own, under the same layers.
 pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>) -> Router {
-    let openapi = std::sync::Arc::new(openapi::document());
-    let mut inner = Router::new()
-        .route("/connections", post(connections::create_connection).get(connections::list_connections))
-        .route(
-            "/connections/{connection_id}",
-            get(connections::get_connection)
-                .patch(connections::update_connection)
-                .delete(connections::delete_connection),
-        )
-        .route("/connections/{connection_id}/token", post(tokens::create_connection_token))
-        .route("/connections/{connection_id}/activity", get(activity::activity))
-        .route("/tokens/introspect", post(introspection::introspect))
-        .route("/tokens/revoke", post(introspection::revoke))
-        .route("/.well-known/jwks.json", get(jwks::jwks))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(move || async move { axum::Json(openapi.as_ref().clone()) }))
-        .route("/docs", get(docs::swagger_ui))
-        .route(docs::SWAGGER_JS_PATH, get(docs::swagger_js))
-        .route(docs::SWAGGER_CSS_PATH, get(docs::swagger_css))
-        .route("/redoc", get(docs::redoc))
-        .route(docs::REDOC_JS_PATH, get(docs::redoc_js));
-    if serve_metrics {
-        inner = inner.route("/metrics", get(metrics));
+    // Methods of one path share one entry.
+    let mut by_path: Vec<(&'static str, axum::routing::MethodRouter<AppState>)> = Vec::new();
+    for route in routes::table() {
+        if route.path == routes::METRICS && !serve_metrics {
+            continue;
+        }
+        match by_path.iter_mut().find(|(path, _)| *path == route.path) {
+            Some((_, handlers)) => *handlers = std::mem::take(handlers).merge(route.handler),
+            None => by_path.push((route.path, route.handler)),
+        }
     }
+    let inner = by_path.into_iter().fold(Router::new(), |router, (path, handlers)| router.route(path, handlers));
     let inner = inner
         .merge(extra)
         .fallback(paths::not_found)

@@ -112,10 +112,15 @@ fn not_found() -> (&'static str, Value) {
     ("404", error("Connection not found, or owned by another client"))
 }
 
-/// The whole document.
+/// The whole document: every documented route of [`super::routes::table`], with the schemas.
 pub fn document() -> Value {
-    let connection_response =
-        ("200", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")}));
+    let mut paths = serde_json::Map::new();
+    for route in super::routes::table() {
+        if let Some(operation) = route.operation {
+            let methods = paths.entry(route.path).or_insert_with(|| json!({}));
+            methods[route.method.as_str().to_ascii_lowercase()] = operation();
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -123,179 +128,218 @@ pub fn document() -> Value {
             "version": "0.1.0",
             "description": "tessera: Subtotal-compatible connection tokens."
         },
-        "paths": {
-            "/connections": {
-                "post": {
-                    "tags": ["connection"],
-                    "summary": "Create Connection",
-                    "description": "Create a connection for one of your customers",
-                    "operationId": "create_connection_connections_post",
-                    "parameters": params(false),
-                    "requestBody": {"required": true, "content": json_schema_ref("CreateConnection")},
-                    "responses": responses(
-                        ("201", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")})),
-                        &[bad_body(), too_large(), timeout(),
-                          ("409", error("The idempotency key was used for a different request, or is in use"))]),
-                },
-                "get": {
-                    "tags": ["connection"],
-                    "summary": "Get Connections",
-                    "description": "List a customer's connections",
-                    "operationId": "get_connections_connections_get",
-                    "parameters": list_params(),
-                    "responses": responses(
-                        ("200", json!({"description": "Successful Response", "content": json_schema_ref("GetConnectionsResponse")})),
-                        &[]),
-                }
-            },
-            "/connections/{connection_id}": {
-                "get": {
-                    "tags": ["connection"],
-                    "summary": "Get Connection",
-                    "description": "Get a connection",
-                    "operationId": "get_connection_connections__connection_id__get",
-                    "parameters": params(true),
-                    "responses": responses(connection_response.clone(), &[not_found()]),
-                },
-                "patch": {
-                    "tags": ["connection"],
-                    "summary": "Update Connection",
-                    "description": "Update a connection. `status` can only be used to disconnect it.",
-                    "operationId": "update_connection_connections__connection_id__patch",
-                    "parameters": params(true),
-                    "requestBody": {"required": true, "content": json_schema_ref("UpdateConnection")},
-                    "responses": responses(connection_response, &[not_found(), bad_body(), too_large(), timeout()]),
-                },
-                "delete": {
-                    "tags": ["connection"],
-                    "summary": "Delete Connection",
-                    "description": "Delete a connection",
-                    "operationId": "delete_connection_connections__connection_id__delete",
-                    "parameters": params(true),
-                    "responses": responses(("204", json!({"description": "Successful Response"})), &[not_found()]),
-                }
-            },
-            "/connections/{connection_id}/token": {
-                "post": {
-                    "tags": ["connection"],
-                    "summary": "Create Connection Token",
-                    "description": "Request a new connection token",
-                    "operationId": "create_connection_token_connections__connection_id__token_post",
-                    "parameters": params(true),
-                    "requestBody": {"required": true, "content": json_schema_ref("CreateTokenRequest")},
-                    "responses": responses(
-                        ("201", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionTokenResponse")})),
-                        &[not_found(), bad_body(), too_large(), timeout(),
-                          ("409", error("The connection is disconnected"))]),
-                }
-            },
-            "/connections/{connection_id}/activity": {
-                "get": {
-                    "tags": ["connection"],
-                    "summary": "Get a connection's activity log, newest first",
-                    "description": "Created, updated, status changed, token issued, token revoked and deleted events, each with its time and the acting API key id. Accepts X-Api-Key with an optional connection token (Authorization: Bearer) for this connection.",
-                    "operationId": "get_connection_activity_log_connections__connection_id__activity_get",
-                    "parameters": activity_params(),
-                    "responses": responses(
-                        ("200", json!({"description": "Successful Response", "content": json_schema_ref("ActivityResponse")})),
-                        &[not_found()]),
-                }
-            },
-            "/tokens/introspect": {
-                "post": {
-                    "tags": ["tokens"],
-                    "summary": "Introspect Token",
-                    "description": "RFC 7662: whether a connection token of your client is live, with its claims. Any other token, including another client's, is just {\"active\": false}.",
-                    "operationId": "introspect_token_tokens_introspect_post",
-                    "parameters": params(false),
-                    "requestBody": {"required": true, "content": token_request()},
-                    "responses": responses(
-                        ("200", json!({"description": "Successful Response", "content": json_schema_ref("IntrospectionResponse")})),
-                        &[bad_body(), too_large(), timeout()]),
-                }
-            },
-            "/tokens/revoke": {
-                "post": {
-                    "tags": ["tokens"],
-                    "summary": "Revoke Token",
-                    "description": "RFC 7009 style: revoke one of your client's tokens by token or by jti. Idempotent; the answer is the same whether or not anything was revoked.",
-                    "operationId": "revoke_token_tokens_revoke_post",
-                    "parameters": params(false),
-                    "requestBody": {"required": true, "content": token_request()},
-                    "responses": responses(
-                        ("200", json!({"description": "Successful Response", "content": {"application/json": {"schema": {"type": "object"}}}})),
-                        &[bad_body(), too_large(), timeout()]),
-                }
-            },
-            "/.well-known/jwks.json": {
-                "get": {
-                    "tags": ["keys"],
-                    "summary": "Get JWKS",
-                    "description": "The public keys that verify connection tokens (RFC 7517)",
-                    "operationId": "get_jwks_well_known_jwks_json_get",
-                    "responses": {"200": {"description": "Successful Response", "content": json_schema_ref("JWKS")}}
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "tags": ["health"],
-                    "summary": "Liveness",
-                    "operationId": "healthz_healthz_get",
-                    "responses": {"200": {"description": "The process is alive", "content": json_schema_ref("Status")}}
-                }
-            },
-            "/readyz": {
-                "get": {
-                    "tags": ["health"],
-                    "summary": "Readiness",
-                    "operationId": "readyz_readyz_get",
-                    "responses": {
-                        "200": {"description": "Ready: the database answers", "content": json_schema_ref("Status")},
-                        "503": error("Not ready: the database cannot be reached")
-                    }
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "tags": ["operations"],
-                    "summary": "Prometheus metrics",
-                    "description": "Served here unless a separate metrics listener is configured. With --metrics-token, only for Authorization: Bearer <token>.",
-                    "operationId": "metrics_metrics_get",
-                    "responses": {
-                        "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                        "401": error("A metrics token is set and the request does not carry it")
-                    }
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "tags": ["docs"],
-                    "summary": "OpenAPI document",
-                    "operationId": "openapi_openapi_json_get",
-                    "responses": {"200": {"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}}
-                }
-            }
-        },
+        "paths": paths,
         "components": {"schemas": schemas()}
     })
 }
 
-fn nullable_string(max: u32, title: &str, description: &str) -> Value {
-    json!({"anyOf": [{"type": "string", "maxLength": max}, {"type": "null"}], "title": title, "description": description})
+/// The operations, one function each, named after their handlers.
+pub mod operation {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// `POST /connections`.
+    pub fn create_connection() -> Value {
+        json!({
+            "tags": ["connection"],
+            "summary": "Create Connection",
+            "description": "Create a connection for one of your customers",
+            "operationId": "create_connection_connections_post",
+            "parameters": params(false),
+            "requestBody": {"required": true, "content": json_schema_ref("CreateConnection")},
+            "responses": responses(
+                ("201", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")})),
+                &[bad_body(), too_large(), timeout(),
+                  ("409", error("The idempotency key was used for a different request, or is in use"))])
+        })
+    }
+
+    /// `GET /connections`.
+    pub fn list_connections() -> Value {
+        json!({
+            "tags": ["connection"],
+            "summary": "Get Connections",
+            "description": "List a customer's connections",
+            "operationId": "get_connections_connections_get",
+            "parameters": list_params(),
+            "responses": responses(
+                ("200", json!({"description": "Successful Response", "content": json_schema_ref("GetConnectionsResponse")})),
+                &[])
+        })
+    }
+
+    /// `GET /connections/{connection_id}`.
+    pub fn get_connection() -> Value {
+        let connection_response =
+            ("200", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")}));
+        json!({
+            "tags": ["connection"],
+            "summary": "Get Connection",
+            "description": "Get a connection",
+            "operationId": "get_connection_connections__connection_id__get",
+            "parameters": params(true),
+            "responses": responses(connection_response, &[not_found()])
+        })
+    }
+
+    /// `PATCH /connections/{connection_id}`.
+    pub fn update_connection() -> Value {
+        let connection_response =
+            ("200", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")}));
+        json!({
+            "tags": ["connection"],
+            "summary": "Update Connection",
+            "description": "Update a connection. `status` can only be used to disconnect it.",
+            "operationId": "update_connection_connections__connection_id__patch",
+            "parameters": params(true),
+            "requestBody": {"required": true, "content": json_schema_ref("UpdateConnection")},
+            "responses": responses(connection_response, &[not_found(), bad_body(), too_large(), timeout()])
+        })
+    }
+
+    /// `DELETE /connections/{connection_id}`.
+    pub fn delete_connection() -> Value {
+        json!({
+            "tags": ["connection"],
+            "summary": "Delete Connection",
+            "description": "Delete a connection",
+            "operationId": "delete_connection_connections__connection_id__delete",
+            "parameters": params(true),
+            "responses": responses(("204", json!({"description": "Successful Response"})), &[not_found()])
+        })
+    }
+
+    /// `POST /connections/{connection_id}/token`.
+    pub fn create_connection_token() -> Value {
+        json!({
+            "tags": ["connection"],
+            "summary": "Create Connection Token",
+            "description": "Request a new connection token",
+            "operationId": "create_connection_token_connections__connection_id__token_post",
+            "parameters": params(true),
+            "requestBody": {"required": true, "content": json_schema_ref("CreateTokenRequest")},
+            "responses": responses(
+                ("201", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionTokenResponse")})),
+                &[not_found(), bad_body(), too_large(), timeout(),
+                  ("409", error("The connection is disconnected"))])
+        })
+    }
+
+    /// `GET /connections/{connection_id}/activity`.
+    pub fn activity() -> Value {
+        json!({
+            "tags": ["connection"],
+            "summary": "Get a connection's activity log, newest first",
+            "description": "Created, updated, status changed, token issued, token revoked and deleted events, each with its time and the acting API key id. Accepts X-Api-Key with an optional connection token (Authorization: Bearer) for this connection.",
+            "operationId": "get_connection_activity_log_connections__connection_id__activity_get",
+            "parameters": activity_params(),
+            "responses": responses(
+                ("200", json!({"description": "Successful Response", "content": json_schema_ref("ActivityResponse")})),
+                &[not_found()])
+        })
+    }
+
+    /// `POST /tokens/introspect`.
+    pub fn introspect() -> Value {
+        json!({
+            "tags": ["tokens"],
+            "summary": "Introspect Token",
+            "description": "RFC 7662: whether a connection token of your client is live, with its claims. Any other token, including another client's, is just {\"active\": false}.",
+            "operationId": "introspect_token_tokens_introspect_post",
+            "parameters": params(false),
+            "requestBody": {"required": true, "content": token_request()},
+            "responses": responses(
+                ("200", json!({"description": "Successful Response", "content": json_schema_ref("IntrospectionResponse")})),
+                &[bad_body(), too_large(), timeout()])
+        })
+    }
+
+    /// `POST /tokens/revoke`.
+    pub fn revoke() -> Value {
+        json!({
+            "tags": ["tokens"],
+            "summary": "Revoke Token",
+            "description": "RFC 7009 style: revoke one of your client's tokens by token or by jti. Idempotent; the answer is the same whether or not anything was revoked.",
+            "operationId": "revoke_token_tokens_revoke_post",
+            "parameters": params(false),
+            "requestBody": {"required": true, "content": token_request()},
+            "responses": responses(
+                ("200", json!({"description": "Successful Response", "content": {"application/json": {"schema": {"type": "object"}}}})),
+                &[bad_body(), too_large(), timeout()])
+        })
+    }
+
+    /// `GET /.well-known/jwks.json`.
+    pub fn jwks() -> Value {
+        json!({
+            "tags": ["keys"],
+            "summary": "Get JWKS",
+            "description": "The public keys that verify connection tokens (RFC 7517)",
+            "operationId": "get_jwks_well_known_jwks_json_get",
+            "responses": {"200": {"description": "Successful Response", "content": json_schema_ref("JWKS")}}
+        })
+    }
+
+    /// `GET /healthz`.
+    pub fn healthz() -> Value {
+        json!({
+            "tags": ["health"],
+            "summary": "Liveness",
+            "operationId": "healthz_healthz_get",
+            "responses": {"200": {"description": "The process is alive", "content": json_schema_ref("Status")}}
+        })
+    }
+
+    /// `GET /readyz`.
+    pub fn readyz() -> Value {
+        json!({
+            "tags": ["health"],
+            "summary": "Readiness",
+            "operationId": "readyz_readyz_get",
+            "responses": {
+                "200": {"description": "Ready: the database answers", "content": json_schema_ref("Status")},
+                "503": error("Not ready: the database cannot be reached")
+            }
+        })
+    }
+
+    /// `GET /metrics`.
+    pub fn metrics() -> Value {
+        json!({
+            "tags": ["operations"],
+            "summary": "Prometheus metrics",
+            "description": "Served here unless a separate metrics listener is configured. With --metrics-token, only for Authorization: Bearer <token>.",
+            "operationId": "metrics_metrics_get",
+            "responses": {
+                "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "401": error("A metrics token is set and the request does not carry it")
+            }
+        })
+    }
+
+    /// `GET /openapi.json`.
+    pub fn openapi() -> Value {
+        json!({
+            "tags": ["docs"],
+            "summary": "OpenAPI document",
+            "operationId": "openapi_openapi_json_get",
+            "responses": {"200": {"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}}
+        })
+    }
 }
 
 fn schemas() -> Value {
+    let mut schemas = response_schemas();
+    for model in super::models::ALL {
+        schemas[model.name] = model.schema();
+    }
+    schemas
+}
+
+/// The answers' schemas (the requests' come from [`super::models`]).
+fn response_schemas() -> Value {
     json!({
-        "CreateTokenRequest": {
-            "properties": {
-                "scope": {
-                    "type": "string", "enum": ["access"],
-                    "description": "The intended scope of the token to be generated",
-                    "examples": ["access"]
-                }
-            },
-            "type": "object", "required": ["scope"], "title": "CreateTokenRequest"
-        },
         "ConnectionTokenResponse": {
             "properties": {
                 "connection_token": {
@@ -325,28 +369,6 @@ fn schemas() -> Value {
         "HTTPError": {
             "properties": {"detail": {"type": "string", "title": "Detail"}},
             "type": "object", "required": ["detail"], "title": "HTTPError"
-        },
-        "CreateConnection": {
-            "properties": {
-                "customer_id": {"type": "string", "maxLength": 64, "title": "Customer Id",
-                    "description": "A unique identifier used to map connections to customer records in external systems.",
-                    "examples": ["8a46e581-48ba-498a-9ad0-2ee72582e1af"]},
-                "retailer_id": {"type": "string", "maxLength": 26, "title": "Retailer Id",
-                    "description": "The unique identifier for the retailer in the connection", "examples": ["walmart"]},
-                "email": nullable_string(64, "Email", "The email of the user"),
-                "mobile": nullable_string(16, "Mobile", "The mobile number of the user")
-            },
-            "type": "object", "required": ["customer_id", "retailer_id"], "title": "CreateConnection"
-        },
-        "UpdateConnection": {
-            "properties": {
-                "customer_id": nullable_string(64, "Customer Id", "A new customer id for the connection"),
-                "email": nullable_string(64, "Email", "The email of the user"),
-                "mobile": nullable_string(16, "Mobile", "The mobile number of the user"),
-                "status": {"anyOf": [{"type": "string", "enum": ["disconnected"]}, {"type": "null"}], "title": "Status",
-                    "description": "Currently can only be used to disconnect a connection."}
-            },
-            "type": "object", "title": "UpdateConnection"
         },
         "ConnectionResponse": {
             "properties": {
@@ -388,14 +410,6 @@ fn schemas() -> Value {
                 "next_cursor": {"anyOf": [{"type": "string"}, {"type": "null"}]}
             },
             "type": "object", "required": ["events", "has_more", "next_cursor"], "title": "ActivityResponse"
-        },
-        "TokenRequest": {
-            "properties": {
-                "token": {"type": "string", "maxLength": 4096, "title": "Token"},
-                "jti": {"type": "string", "maxLength": 64, "title": "Jti", "description": "Revocation only: the token's id"},
-                "token_type_hint": {"type": "string", "maxLength": 64, "title": "Token Type Hint"}
-            },
-            "type": "object", "title": "TokenRequest"
         },
         "IntrospectionResponse": {
             "properties": {

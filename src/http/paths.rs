@@ -9,26 +9,6 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 
 use super::error::ApiError;
 
-/// Every route template; `{}` is one non-empty segment.
-pub const ROUTES: [&str; 16] = [
-    "/connections",
-    "/connections/{}",
-    "/connections/{}/token",
-    "/connections/{}/activity",
-    "/tokens/introspect",
-    "/tokens/revoke",
-    "/.well-known/jwks.json",
-    "/healthz",
-    "/readyz",
-    "/openapi.json",
-    "/metrics",
-    "/docs",
-    "/docs/swagger-ui-bundle.js",
-    "/docs/swagger-ui.css",
-    "/redoc",
-    "/redoc/redoc.standalone.js",
-];
-
 /// What must stay escaped when a decoded path is written back into a URI.
 const PATH: &AsciiSet = &CONTROLS
     .add(b' ')
@@ -68,14 +48,24 @@ pub async fn normalize(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Whether a decoded path names one of tessera's routes.
+/// Whether a decoded path names one of tessera's routes, as the router matches it. A path
+/// with an empty segment names none (the router's matcher would take it for an empty id).
 pub fn matches_route(path: &str) -> bool {
-    let segments: Vec<&str> = path.split('/').collect();
-    ROUTES.iter().any(|template| {
-        let t: Vec<&str> = template.split('/').collect();
-        t.len() == segments.len()
-            && t.iter().zip(&segments).all(|(t, s)| if *t == "{}" { !s.is_empty() } else { t == s })
-    })
+    if path.strip_prefix('/').is_none_or(|p| p.split('/').any(str::is_empty)) {
+        return false;
+    }
+    static MATCHER: std::sync::OnceLock<matchit::Router<()>> = std::sync::OnceLock::new();
+    MATCHER
+        .get_or_init(|| {
+            let mut matcher = matchit::Router::new();
+            for route in super::routes::table() {
+                // Several methods share a path: the first insertion is the one that counts.
+                let _ = matcher.insert(route.path, ());
+            }
+            matcher
+        })
+        .at(path)
+        .is_ok()
 }
 
 /// Whether a `Host` header value is a plain `host[:port]`: a name of letters, digits, `-`,

@@ -1,6 +1,7 @@
 //! Request validation with the reference stack's error shapes (FastAPI + Pydantic v2): each
 //! failure is `{type, loc, msg, input, ctx?}`, all failures of a body are reported together,
 //! in field order, and extra fields are ignored.
+use super::models::{Field, Kind};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -77,6 +78,15 @@ pub fn body_object(body: &RawBody) -> Result<&Map<String, Value>, Vec<FieldError
 }
 
 /// Validates the fields of one body object, collecting every failure.
+/// A literal field's values (none for a string field, which nothing then equals).
+fn literals(field: &Field) -> &'static [&'static str] {
+    match field.kind {
+        Kind::Literal(values) => values,
+        Kind::Str { .. } => &[],
+    }
+}
+
+/// Reads a request model's fields from a JSON object, collecting every failure.
 pub struct Fields<'a> {
     obj: &'a Map<String, Value>,
     errors: Vec<FieldError>,
@@ -91,9 +101,10 @@ impl<'a> Fields<'a> {
         vec!["body".into(), name.into()]
     }
 
-    /// A required string of at most `max_len` characters. On failure the returned value is
+    /// A required string field. On failure the returned value is
     /// empty and [`Fields::finish`] reports the error.
-    pub fn required_str(&mut self, name: &str, max_len: usize) -> String {
+    pub fn required_str(&mut self, field: &Field) -> String {
+        let (name, max_len) = (field.name, field.max_len());
         match self.obj.get(name) {
             None => {
                 self.errors.push(FieldError::missing(Self::loc(name), Value::Object(self.obj.clone())));
@@ -103,16 +114,18 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An optional, nullable string. `None`: absent; `Some(None)`: explicitly null.
-    pub fn optional_str(&mut self, name: &str, max_len: usize) -> Option<Option<String>> {
+    /// An optional, nullable string field. `None`: absent; `Some(None)`: explicitly null.
+    pub fn optional_str(&mut self, field: &Field) -> Option<Option<String>> {
+        let (name, max_len) = (field.name, field.max_len());
         match self.obj.get(name)? {
             Value::Null => Some(None),
             v => self.string(name, v, max_len).map(Some),
         }
     }
 
-    /// A required value that must equal one of `allowed`.
-    pub fn required_literal(&mut self, name: &str, allowed: &[&'static str]) -> Option<&'static str> {
+    /// A required field that must equal one of its literals.
+    pub fn required_literal(&mut self, field: &Field) -> Option<&'static str> {
+        let (name, allowed) = (field.name, literals(field));
         match self.obj.get(name) {
             None => {
                 self.errors.push(FieldError::missing(Self::loc(name), Value::Object(self.obj.clone())));
@@ -123,7 +136,8 @@ impl<'a> Fields<'a> {
     }
 
     /// An optional, nullable literal. `None`: absent or null.
-    pub fn optional_literal(&mut self, name: &str, allowed: &[&'static str]) -> Option<&'static str> {
+    pub fn optional_literal(&mut self, field: &Field) -> Option<&'static str> {
+        let (name, allowed) = (field.name, literals(field));
         match self.obj.get(name)? {
             Value::Null => None,
             v => self.literal(name, v, allowed),
@@ -191,6 +205,7 @@ fn expected_list(allowed: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::models::create_connection;
 
     #[test]
     fn literal_wording() {
@@ -203,9 +218,9 @@ mod tests {
         let body = RawBody::Json(json!({"customer_id": 5, "email": "x".repeat(65)}));
         let obj = body_object(&body).expect("object");
         let mut f = Fields::new(obj);
-        f.required_str("customer_id", 64);
-        f.required_str("retailer_id", 26);
-        f.optional_str("email", 64);
+        f.required_str(&create_connection::CUSTOMER_ID);
+        f.required_str(&create_connection::RETAILER_ID);
+        f.optional_str(&create_connection::EMAIL);
         let errors = f.finish(()).expect_err("invalid");
         let kinds: Vec<_> = errors.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, ["string_type", "missing", "string_too_long"]);

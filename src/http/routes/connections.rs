@@ -13,6 +13,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Caller, ConnectionPath, check_connection_token};
 use crate::http::idempotency;
 use crate::http::json::ApiBody;
+use crate::http::models::{create_connection, update_connection};
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
 use crate::storage::{Change, cause};
 
@@ -48,10 +49,10 @@ pub struct GetConnectionsResponse {
 /// `CreateConnection`, validated.
 fn parse_create(body: &RawBody) -> Result<NewConnection, Vec<FieldError>> {
     let mut f = Fields::new(body_object(body)?);
-    let customer_id = f.required_str("customer_id", 64);
-    let retailer_id = f.required_str("retailer_id", 26);
-    let email = f.optional_str("email", 64).flatten();
-    let mobile = f.optional_str("mobile", 16).flatten();
+    let customer_id = f.required_str(&create_connection::CUSTOMER_ID);
+    let retailer_id = f.required_str(&create_connection::RETAILER_ID);
+    let email = f.optional_str(&create_connection::EMAIL).flatten();
+    let mobile = f.optional_str(&create_connection::MOBILE).flatten();
     f.finish(NewConnection { customer_id, retailer_id, email, mobile })
 }
 
@@ -59,10 +60,10 @@ fn parse_create(body: &RawBody) -> Result<NewConnection, Vec<FieldError>> {
 /// `null` `email` or `mobile` clears it.
 fn parse_update(body: &RawBody) -> Result<ConnectionPatch, Vec<FieldError>> {
     let mut f = Fields::new(body_object(body)?);
-    let customer_id = f.optional_str("customer_id", 64).flatten();
-    let email = f.optional_str("email", 64);
-    let mobile = f.optional_str("mobile", 16);
-    let status = f.optional_literal("status", &["disconnected"]).map(|_| ConnectionStatus::Disconnected);
+    let customer_id = f.optional_str(&update_connection::CUSTOMER_ID).flatten();
+    let email = f.optional_str(&update_connection::EMAIL);
+    let mobile = f.optional_str(&update_connection::MOBILE);
+    let status = f.optional_literal(&update_connection::STATUS).map(|_| ConnectionStatus::Disconnected);
     f.finish(ConnectionPatch { customer_id, email, mobile, status })
 }
 

@@ -12,13 +12,11 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::json::FormOrJson;
+use crate::http::models::token_request;
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
 use crate::storage::{Change, cause};
 use crate::token::live::live_token;
 use crate::token::verify::Expectations;
-
-/// The longest token accepted for checking.
-const MAX_TOKEN_LEN: usize = 4096;
 
 pub async fn introspect(
     State(app): State<AppState>,
@@ -27,8 +25,8 @@ pub async fn introspect(
 ) -> Result<Json<Value>, ApiError> {
     let token = {
         let mut f = Fields::new(body_object(&body)?);
-        let token = f.required_str("token", MAX_TOKEN_LEN);
-        f.optional_str("token_type_hint", 64);
+        let token = f.required_str(&token_request::TOKEN);
+        f.optional_str(&token_request::TOKEN_TYPE_HINT);
         f.finish(token)?
     };
     let Some(claims) = live_token(&app.minter, app.store.as_ref(), caller.client_id.as_str(), &token).await? else {
@@ -49,9 +47,9 @@ pub async fn revoke(
 ) -> Result<Json<Value>, ApiError> {
     let (token, jti) = {
         let mut f = Fields::new(body_object(&body)?);
-        let token = f.optional_str("token", MAX_TOKEN_LEN).flatten();
-        let jti = f.optional_str("jti", 64).flatten();
-        f.optional_str("token_type_hint", 64);
+        let token = f.optional_str(&token_request::TOKEN).flatten();
+        let jti = f.optional_str(&token_request::JTI).flatten();
+        f.optional_str(&token_request::TOKEN_TYPE_HINT);
         f.finish((token, jti))?
     };
     let jti = match (token, jti) {

@@ -6,3 +6,73 @@ pub mod health;
 pub mod introspection;
 pub mod jwks;
 pub mod tokens;
+
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, patch, post};
+use serde_json::Value;
+
+use super::AppState;
+use super::openapi::operation as doc;
+
+/// One operation tessera serves.
+pub struct Route {
+    pub method: Method,
+    /// The path template, in the router's syntax (`{connection_id}` is one segment).
+    pub path: &'static str,
+    pub handler: MethodRouter<AppState>,
+    /// Its OpenAPI operation; `None` for the documentation pages' own assets.
+    pub operation: Option<fn() -> Value>,
+}
+
+fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>, operation: fn() -> Value) -> Route {
+    Route { method, path, handler, operation: Some(operation) }
+}
+
+fn asset(path: &'static str, handler: MethodRouter<AppState>) -> Route {
+    Route { method: Method::GET, path, handler, operation: None }
+}
+
+/// Every route, once: the router, the trailing-slash matcher and the OpenAPI document are all
+/// built from this table.
+pub fn table() -> Vec<Route> {
+    let openapi = || async { axum::Json(super::openapi::document()) };
+    vec![
+        route(Method::POST, "/connections", post(connections::create_connection), doc::create_connection),
+        route(Method::GET, "/connections", get(connections::list_connections), doc::list_connections),
+        route(Method::GET, "/connections/{connection_id}", get(connections::get_connection), doc::get_connection),
+        route(
+            Method::PATCH,
+            "/connections/{connection_id}",
+            patch(connections::update_connection),
+            doc::update_connection,
+        ),
+        route(
+            Method::DELETE,
+            "/connections/{connection_id}",
+            delete(connections::delete_connection),
+            doc::delete_connection,
+        ),
+        route(
+            Method::POST,
+            "/connections/{connection_id}/token",
+            post(tokens::create_connection_token),
+            doc::create_connection_token,
+        ),
+        route(Method::GET, "/connections/{connection_id}/activity", get(activity::activity), doc::activity),
+        route(Method::POST, "/tokens/introspect", post(introspection::introspect), doc::introspect),
+        route(Method::POST, "/tokens/revoke", post(introspection::revoke), doc::revoke),
+        route(Method::GET, "/.well-known/jwks.json", get(jwks::jwks), doc::jwks),
+        route(Method::GET, "/healthz", get(health::healthz), doc::healthz),
+        route(Method::GET, "/readyz", get(health::readyz), doc::readyz),
+        route(Method::GET, METRICS, get(super::metrics), doc::metrics),
+        route(Method::GET, "/openapi.json", get(openapi), doc::openapi),
+        asset("/docs", get(docs::swagger_ui)),
+        asset(docs::SWAGGER_JS_PATH, get(docs::swagger_js)),
+        asset(docs::SWAGGER_CSS_PATH, get(docs::swagger_css)),
+        asset("/redoc", get(docs::redoc)),
+        asset(docs::REDOC_JS_PATH, get(docs::redoc_js)),
+    ]
+}
+
+/// The metrics page's path: left out of the main router when it has a listener of its own.
+pub const METRICS: &str = "/metrics";

@@ -13,13 +13,13 @@ use crate::http::error::ApiError;
 use crate::http::extract::{CachedCaller, Caller, ConnectionPath, INVALID};
 use crate::http::idempotency;
 use crate::http::json::ApiBody;
+use crate::http::models::create_token;
 use crate::http::validation::{FieldError, Fields, RawBody, body_object};
-use crate::token::claims::SCOPE_ACCESS;
 
 /// `CreateTokenRequest`: `{"scope": "access"}`.
 fn parse_request(body: &RawBody) -> Result<(), Vec<FieldError>> {
     let mut f = Fields::new(body_object(body)?);
-    f.required_literal("scope", &[SCOPE_ACCESS]);
+    f.required_literal(&create_token::SCOPE);
     f.finish(())
 }
 

@@ -1,0 +1,164 @@
+//! The request models, each described once: what validation enforces (names, types, lengths,
+//! literals, nullability) and what the OpenAPI document says about them are read from here.
+use serde_json::{Map, Value, json};
+
+/// What a field holds.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// A string of at most `max` characters.
+    Str { max: usize },
+    /// One of a few strings.
+    Literal(&'static [&'static str]),
+}
+
+/// One field of a request model.
+#[derive(Clone, Copy, Debug)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Documented (and accepted) as `null` too.
+    pub nullable: bool,
+    pub title: Option<&'static str>,
+    pub description: Option<&'static str>,
+    pub examples: &'static [&'static str],
+}
+
+impl Field {
+    const fn string(name: &'static str, max: usize) -> Self {
+        Field { name, kind: Kind::Str { max }, nullable: false, title: None, description: None, examples: &[] }
+    }
+
+    const fn literal(name: &'static str, values: &'static [&'static str]) -> Self {
+        Field { name, kind: Kind::Literal(values), nullable: false, title: None, description: None, examples: &[] }
+    }
+
+    const fn nullable(self) -> Self {
+        Field { nullable: true, ..self }
+    }
+
+    const fn titled(self, title: &'static str) -> Self {
+        Field { title: Some(title), ..self }
+    }
+
+    const fn described(self, description: &'static str) -> Self {
+        Field { description: Some(description), ..self }
+    }
+
+    const fn examples(self, examples: &'static [&'static str]) -> Self {
+        Field { examples, ..self }
+    }
+
+    /// The longest string accepted (for a literal, the longest value).
+    pub fn max_len(&self) -> usize {
+        match self.kind {
+            Kind::Str { max } => max,
+            Kind::Literal(values) => values.iter().map(|v| v.chars().count()).max().unwrap_or(0),
+        }
+    }
+
+    /// The field's JSON Schema.
+    fn schema(&self) -> Value {
+        let base = match self.kind {
+            Kind::Str { max } => json!({"type": "string", "maxLength": max}),
+            Kind::Literal(values) => json!({"type": "string", "enum": values}),
+        };
+        let mut schema = if self.nullable { json!({"anyOf": [base, {"type": "null"}]}) } else { base };
+        if let Some(title) = self.title {
+            schema["title"] = json!(title);
+        }
+        if let Some(description) = self.description {
+            schema["description"] = json!(description);
+        }
+        if !self.examples.is_empty() {
+            schema["examples"] = json!(self.examples);
+        }
+        schema
+    }
+}
+
+/// A request body: an object of fields.
+#[derive(Debug)]
+pub struct Model {
+    pub name: &'static str,
+    pub fields: &'static [Field],
+    pub required: &'static [&'static str],
+}
+
+impl Model {
+    /// The model's JSON Schema, as the OpenAPI document states it.
+    pub fn schema(&self) -> Value {
+        let properties: Map<String, Value> = self.fields.iter().map(|f| (f.name.to_owned(), f.schema())).collect();
+        let mut schema = json!({"properties": properties, "type": "object", "title": self.name});
+        if !self.required.is_empty() {
+            schema["required"] = json!(self.required);
+        }
+        schema
+    }
+}
+
+const EMAIL: Field = Field::string("email", 64).nullable().titled("Email").described("The email of the user");
+const MOBILE: Field =
+    Field::string("mobile", 16).nullable().titled("Mobile").described("The mobile number of the user");
+
+/// `POST /connections`.
+pub mod create_connection {
+    use super::*;
+
+    pub const CUSTOMER_ID: Field = Field::string("customer_id", 64)
+        .titled("Customer Id")
+        .described("A unique identifier used to map connections to customer records in external systems.")
+        .examples(&["8a46e581-48ba-498a-9ad0-2ee72582e1af"]);
+    pub const RETAILER_ID: Field = Field::string("retailer_id", 26)
+        .titled("Retailer Id")
+        .described("The unique identifier for the retailer in the connection")
+        .examples(&["walmart"]);
+    pub const EMAIL: Field = super::EMAIL;
+    pub const MOBILE: Field = super::MOBILE;
+    pub const MODEL: Model = Model {
+        name: "CreateConnection",
+        fields: &[CUSTOMER_ID, RETAILER_ID, EMAIL, MOBILE],
+        required: &["customer_id", "retailer_id"],
+    };
+}
+
+/// `PATCH /connections/{connection_id}`.
+pub mod update_connection {
+    use super::*;
+
+    pub const CUSTOMER_ID: Field = Field::string("customer_id", 64)
+        .nullable()
+        .titled("Customer Id")
+        .described("A new customer id for the connection");
+    pub const EMAIL: Field = super::EMAIL;
+    pub const MOBILE: Field = super::MOBILE;
+    pub const STATUS: Field = Field::literal("status", &["disconnected"])
+        .nullable()
+        .titled("Status")
+        .described("Currently can only be used to disconnect a connection.");
+    pub const MODEL: Model =
+        Model { name: "UpdateConnection", fields: &[CUSTOMER_ID, EMAIL, MOBILE, STATUS], required: &[] };
+}
+
+/// `POST /connections/{connection_id}/token`.
+pub mod create_token {
+    use super::*;
+
+    pub const SCOPE: Field = Field::literal("scope", &[crate::token::claims::SCOPE_ACCESS])
+        .described("The intended scope of the token to be generated")
+        .examples(&["access"]);
+    pub const MODEL: Model = Model { name: "CreateTokenRequest", fields: &[SCOPE], required: &["scope"] };
+}
+
+/// `POST /tokens/introspect` and `POST /tokens/revoke` (form or JSON).
+pub mod token_request {
+    use super::*;
+
+    pub const TOKEN: Field = Field::string("token", 4096).titled("Token");
+    pub const JTI: Field = Field::string("jti", 64).titled("Jti").described("Revocation only: the token's id");
+    pub const TOKEN_TYPE_HINT: Field = Field::string("token_type_hint", 64).titled("Token Type Hint");
+    pub const MODEL: Model = Model { name: "TokenRequest", fields: &[TOKEN, JTI, TOKEN_TYPE_HINT], required: &[] };
+}
+
+/// Every request model, for the OpenAPI document's components.
+pub const ALL: [&Model; 4] =
+    [&create_connection::MODEL, &update_connection::MODEL, &create_token::MODEL, &token_request::MODEL];
