@@ -8,20 +8,20 @@ use clap::Args;
 
 use crate::auth::metrics_token::MetricsToken;
 use crate::crypto::kek::Kek;
-use crate::storage::{self, Backend};
+use crate::storage::{self, Backend, DatabaseUrl};
 use crate::telemetry::LogFormat;
 use crate::token::keyring::Algorithm;
 
 /// The default database: a SQLite file under `./data/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";
 
-/// Where the data lives; shared by every command. `Debug` masks the URL's password.
-#[derive(Args, Clone)]
+/// Where the data lives; shared by every command.
+#[derive(Args, Clone, Debug)]
 pub struct DatabaseArgs {
     /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
     #[arg(long, env = "TESSERA_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true,
           hide_env_values = true)]
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
 
     /// Most database connections each process holds open.
     #[arg(long, env = "TESSERA_DB_POOL_SIZE", default_value_t = 8, global = true,
@@ -32,16 +32,6 @@ pub struct DatabaseArgs {
     #[arg(long, env = "TESSERA_DB_TIMEOUT", default_value_t = 5, global = true,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub db_timeout: u64,
-}
-
-impl std::fmt::Debug for DatabaseArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseArgs")
-            .field("database_url", &storage::redact_url(&self.database_url))
-            .field("db_pool_size", &self.db_pool_size)
-            .field("db_timeout", &self.db_timeout)
-            .finish()
-    }
 }
 
 impl std::fmt::Debug for KekArgs {
@@ -79,7 +69,8 @@ pub enum KekSource {
 
 impl KekArgs {
     /// The KEK from config, else (SQLite only) from the key file beside the database.
-    pub fn resolve(&self, database_url: &str) -> anyhow::Result<(Kek, KekSource)> {
+    pub fn resolve(&self, database_url: &DatabaseUrl) -> anyhow::Result<(Kek, KekSource)> {
+        let database_url = database_url.expose();
         if let Some(v) = &self.kek {
             let kek = Kek::from_base64(v).map_err(|e| anyhow::anyhow!("TESSERA_KEK / --kek: {e}"))?;
             return Ok((kek, KekSource::Config));
@@ -226,10 +217,10 @@ impl ServeConfig {
 }
 
 /// Checks a database URL names a backend tessera has, with an actionable message.
-pub fn check_database_url(url: &str) -> anyhow::Result<()> {
-    Backend::of(url)
+pub fn check_database_url(url: &DatabaseUrl) -> anyhow::Result<()> {
+    Backend::of(url.expose())
         .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("TESSERA_DATABASE_URL / --database-url {}: {e}", storage::redact_url(url)))
+        .map_err(|e| anyhow::anyhow!("TESSERA_DATABASE_URL / --database-url {url}: {e}"))
 }
 
 #[cfg(test)]
@@ -259,8 +250,11 @@ mod tests {
     fn debug_output_never_shows_the_kek_or_a_database_password() {
         let kek = "dGVzc2VyYS10ZXN0LWtlay0zMi1ieXRlcy1leGFjdCE=";
         let config = ServeConfig { kek: KekArgs { kek: Some(kek.into()) }, ..ServeConfig::for_tests() };
-        let db =
-            DatabaseArgs { database_url: "postgres://app:hunter2@db/tessera".into(), db_pool_size: 8, db_timeout: 5 };
+        let db = DatabaseArgs {
+            database_url: DatabaseUrl::new("postgres://app:hunter2@db/tessera"),
+            db_pool_size: 8,
+            db_timeout: 5,
+        };
         for shown in [format!("{config:?}"), format!("{config:#?}"), format!("{db:?}"), format!("{db:#?}")] {
             assert!(!shown.contains(kek) && !shown.contains("hunter2"), "{shown}");
         }

@@ -3,6 +3,6 @@ use crate::config::DatabaseArgs;
 
 pub async fn run(db: &DatabaseArgs) -> anyhow::Result<()> {
     super::open_store(db, true).await?;
-    println!("migrations applied to {}", crate::storage::redact_url(&db.database_url));
+    println!("migrations applied to {}", db.database_url);
     Ok(())
 }

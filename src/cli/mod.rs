@@ -87,9 +87,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Opens the store named by the database arguments, with the URL's password masked in
 /// errors. Only `serve` and `migrate` create a missing database; every other command refuses one.
 pub async fn open_store(db: &DatabaseArgs, create: bool) -> anyhow::Result<std::sync::Arc<dyn crate::storage::Store>> {
-    crate::storage::connect_with(&db.database_url, &crate::storage::DbOptions { create, ..db.options() }).await.map_err(
-        |e| anyhow::Error::new(e).context(format!("database {}", crate::storage::redact_url(&db.database_url))),
-    )
+    crate::storage::connect_with(db.database_url.expose(), &crate::storage::DbOptions { create, ..db.options() })
+        .await
+        .map_err(|e| anyhow::Error::new(e).context(format!("database {}", db.database_url)))
 }
 
 /// Prints `value` as JSON, or `text` for people.

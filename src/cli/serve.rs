@@ -3,7 +3,6 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::config::{DatabaseArgs, KekSource, ServeConfig};
-use crate::storage::redact_url;
 use crate::token::clock::SystemClock;
 
 pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
@@ -30,7 +29,7 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
         );
     }
     let addr = app.local_addr();
-    tracing::info!(%addr, database = %redact_url(&db.database_url), algorithm = %config.algorithm, "tessera listening");
+    tracing::info!(%addr, database = %db.database_url, algorithm = %config.algorithm, "tessera listening");
     println!("tessera listening on http://{addr}");
     app.run_until(shutdown_signal()).await
 }

@@ -323,14 +323,50 @@ impl Backend {
     }
 }
 
-/// A database URL with any password replaced by `***`, for logs and errors.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
+/// A database URL. `Display` and `Debug` mask its password (`***`), so it can be logged or
+/// put in an error as it is; [`DatabaseUrl::expose`] gives the whole URL, to connect with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its password, for connecting.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            _ => self.0.clone(),
         }
-        _ => url.to_owned(),
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::new(s))
     }
 }
 
@@ -340,7 +376,11 @@ mod tests {
 
     #[test]
     fn passwords_are_masked() {
-        assert_eq!(redact_url("postgres://app:s3cret@db:5432/tessera"), "postgres://app:***@db:5432/tessera");
-        assert_eq!(redact_url("sqlite://data/t.db"), "sqlite://data/t.db");
+        let url = DatabaseUrl::new("postgres://app:s3cret@db:5432/tessera");
+        for shown in [url.to_string(), format!("{url:?}"), format!("{url:#?}")] {
+            assert!(shown.contains("postgres://app:***@db:5432/tessera") && !shown.contains("s3cret"), "{shown}");
+        }
+        assert_eq!(url.expose(), "postgres://app:s3cret@db:5432/tessera");
+        assert_eq!(DatabaseUrl::new("sqlite://data/t.db").to_string(), "sqlite://data/t.db");
     }
 }
