@@ -22,6 +22,8 @@ use crate::token::clock::Clock;
 use crate::token::issuance::{IssuanceLog, IssuanceWriter};
 use crate::token::keyring::{JWKS_MAX_AGE_SECS, KeyPolicy, Keyring};
 use crate::token::mint::Minter;
+use crate::webhooks::destination::Policy;
+use crate::webhooks::dispatcher::{Dispatcher, Settings};
 
 /// The first client and key, created on an empty database.
 pub struct Bootstrap {
@@ -35,6 +37,7 @@ pub struct App {
     metrics_listener: Option<TcpListener>,
     state: AppState,
     issuance_writer: IssuanceWriter,
+    dispatcher: Arc<Dispatcher>,
     refresh_interval: Duration,
     shutdown_grace: Duration,
     limits: crate::http::server::Limits,
@@ -91,6 +94,8 @@ impl App {
             audience: config.audience.clone(),
             ttl_secs: ttl,
         });
+        let webhook_policy =
+            Policy { allow_private: config.webhook_allow_private, allow_http: config.webhook_allow_http };
         let state = AppState {
             store,
             minter,
@@ -105,12 +110,27 @@ impl App {
             key_cache: Arc::new(ApiKeyCache::new(10_000)),
             kek: sealer,
             metrics_token: config.metrics_token.clone().map(Arc::new),
+            webhook_policy,
         };
+        let dispatcher = Dispatcher::new(
+            state.store.clone(),
+            state.kek.clone(),
+            state.clock.clone(),
+            state.metrics.clone(),
+            Settings {
+                policy: webhook_policy,
+                timeout: Duration::from_secs(u64::from(config.webhook_timeout)),
+                retry_base: Duration::from_secs(u64::from(config.webhook_retry_base)),
+                retry_window_secs: i64::from(config.webhook_retry_window),
+                poll: Duration::from_millis(250),
+            },
+        )?;
         Ok(App {
             listener,
             metrics_listener,
             state,
             issuance_writer,
+            dispatcher,
             refresh_interval: Duration::from_secs(u64::from(config.key_refresh)),
             shutdown_grace: Duration::from_secs(u64::from(config.shutdown_grace)),
             limits: crate::http::server::Limits {
@@ -139,10 +159,20 @@ impl App {
     /// within the grace period, and commits every queued issuance record before returning.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let App {
-            listener, metrics_listener, state, issuance_writer, refresh_interval, shutdown_grace, limits, ..
+            listener,
+            metrics_listener,
+            state,
+            issuance_writer,
+            dispatcher,
+            refresh_interval,
+            shutdown_grace,
+            limits,
+            ..
         } = self;
         let refresher = tokio::spawn(refresh_keys(state.keyring.clone(), refresh_interval));
         let purger = tokio::spawn(purge_idempotency(state.store.clone(), state.clock.clone()));
+        let (stop_deliveries, deliveries_stopped) = tokio::sync::watch::channel(false);
+        let deliveries = tokio::spawn(dispatcher.run(deliveries_stopped));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
@@ -164,6 +194,8 @@ impl App {
             t.abort();
         }
         issuance_writer.shutdown().await;
+        let _ = stop_deliveries.send(true);
+        let _ = deliveries.await;
         tracing::info!("stopped: every issuance record is committed");
         Ok(())
     }

@@ -16,3 +16,4 @@ pub mod rate_limit;
 pub mod storage;
 pub mod telemetry;
 pub mod token;
+pub mod webhooks;

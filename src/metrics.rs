@@ -57,6 +57,21 @@ pub struct Metrics {
     tokens_minted: AtomicU64,
     auth_failures: AtomicU64,
     rate_limited: AtomicU64,
+    /// Webhook attempts by outcome: delivered, to be retried, given up.
+    webhook_delivered: AtomicU64,
+    webhook_retried: AtomicU64,
+    webhook_given_up: AtomicU64,
+    /// Undelivered webhook deliveries, and the age of the oldest, as last read.
+    webhook_outbox_depth: std::sync::atomic::AtomicI64,
+    webhook_oldest_age_secs: std::sync::atomic::AtomicI64,
+}
+
+/// How one webhook attempt ended, for the delivery counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    Retried,
+    GivenUp,
 }
 
 /// Values read at render time from elsewhere in the process.
@@ -86,6 +101,21 @@ impl Metrics {
 
     pub fn auth_failed(&self) {
         self.auth_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn webhook_attempt(&self, outcome: DeliveryOutcome) {
+        let counter = match outcome {
+            DeliveryOutcome::Delivered => &self.webhook_delivered,
+            DeliveryOutcome::Retried => &self.webhook_retried,
+            DeliveryOutcome::GivenUp => &self.webhook_given_up,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The webhook outbox as last read: undelivered deliveries and the oldest one's age.
+    pub fn webhook_outbox(&self, depth: i64, oldest_age_secs: i64) {
+        self.webhook_outbox_depth.store(depth, Ordering::Relaxed);
+        self.webhook_oldest_age_secs.store(oldest_age_secs, Ordering::Relaxed);
     }
 
     pub fn rate_limited(&self) {
@@ -157,6 +187,36 @@ impl Metrics {
         let _ = writeln!(out, "tessera_db_pool_connections{{state=\"in_use\"}} {in_use}");
         header(&mut out, "tessera_db_pool_max_connections", "gauge", "The database pool's size limit.");
         let _ = writeln!(out, "tessera_db_pool_max_connections {}", gauges.pool.max);
+        header(
+            &mut out,
+            "tessera_webhook_deliveries_total",
+            "counter",
+            "Webhook delivery attempts, by outcome: delivered (2xx), retried later, or given up.",
+        );
+        for (outcome, counter) in [
+            ("delivered", &self.webhook_delivered),
+            ("retried", &self.webhook_retried),
+            ("given_up", &self.webhook_given_up),
+        ] {
+            let _ = writeln!(
+                out,
+                "tessera_webhook_deliveries_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+        header(&mut out, "tessera_webhook_outbox_depth", "gauge", "Webhook deliveries not yet delivered or given up.");
+        let _ = writeln!(out, "tessera_webhook_outbox_depth {}", self.webhook_outbox_depth.load(Ordering::Relaxed));
+        header(
+            &mut out,
+            "tessera_webhook_oldest_undelivered_age_seconds",
+            "gauge",
+            "Age of the oldest webhook delivery not yet delivered or given up.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_webhook_oldest_undelivered_age_seconds {}",
+            self.webhook_oldest_age_secs.load(Ordering::Relaxed)
+        );
         header(&mut out, "tessera_issuance_queue_depth", "gauge", "Issuance records waiting to be committed.");
         let _ = writeln!(out, "tessera_issuance_queue_depth {}", gauges.issuance_queue_depth);
         out

@@ -6,6 +6,7 @@
 //! domain, crypto                  plain types, sealing
 //! storage, auth, rate_limit, telemetry
 //! token, metrics                  the keyring, minting, issuance; counters
+//! webhooks                        where deliveries may go, signing, the dispatcher
 //! http                            routes, extractors, AppState
 //! config                          settings for every command
 //! app                             start-up and the serve loop
@@ -22,10 +23,11 @@ const LADDER: &[(&str, u8)] = &[
     ("telemetry", 1),
     ("token", 2),
     ("metrics", 2),
-    ("http", 3),
-    ("config", 4),
-    ("app", 5),
-    ("cli", 6),
+    ("webhooks", 3),
+    ("http", 4),
+    ("config", 5),
+    ("app", 6),
+    ("cli", 7),
 ];
 
 fn rung(module: &str) -> Option<u8> {

@@ -12,10 +12,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
 
 use crate::domain::api_key::ApiKeyDigest;
-use crate::domain::ids::ApiKeyId;
+use crate::domain::ids::{ApiKeyId, ConnectorId};
 
 /// The prefix every tessera API key starts with.
 pub const PREFIX: &str = "tsk_";
+/// The prefix of a connector credential: a different kind of secret, which no client
+/// endpoint accepts (and a client key is no connector credential).
+pub const CONNECTOR_PREFIX: &str = "tsc_";
 
 /// A plaintext API key. Shown to its owner once, never logged: `Debug` is redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -30,22 +33,42 @@ impl fmt::Debug for PlainApiKey {
 impl PlainApiKey {
     /// A new key for a new key id.
     pub fn generate() -> (ApiKeyId, PlainApiKey) {
-        let id = ApiKeyId::generate();
+        let (id, key) = Self::generate_with(PREFIX);
+        (ApiKeyId::from_string(id), key)
+    }
+
+    /// A new connector credential for a new credential id.
+    pub fn generate_connector() -> (ConnectorId, PlainApiKey) {
+        let (id, key) = Self::generate_with(CONNECTOR_PREFIX);
+        (ConnectorId::from_string(id), key)
+    }
+
+    fn generate_with(prefix: &str) -> (String, PlainApiKey) {
+        let id = ulid::Ulid::new().to_string();
         let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
-        let key = format!("{PREFIX}{id}_{}", URL_SAFE_NO_PAD.encode(secret));
+        let key = format!("{prefix}{id}_{}", URL_SAFE_NO_PAD.encode(secret));
         (id, PlainApiKey(key))
     }
 
     /// Reads a presented key. Returns `None` when it is not in tessera's format, which
     /// callers answer exactly like an unknown key.
     pub fn parse(presented: &str) -> Option<(ApiKeyId, PlainApiKey)> {
-        let rest = presented.strip_prefix(PREFIX)?;
+        Self::parse_with(PREFIX, presented).map(|(id, key)| (ApiKeyId::from_string(id), key))
+    }
+
+    /// Reads a presented connector credential, as [`PlainApiKey::parse`] reads a key.
+    pub fn parse_connector(presented: &str) -> Option<(ConnectorId, PlainApiKey)> {
+        Self::parse_with(CONNECTOR_PREFIX, presented).map(|(id, key)| (ConnectorId::from_string(id), key))
+    }
+
+    fn parse_with<'a>(prefix: &str, presented: &'a str) -> Option<(&'a str, PlainApiKey)> {
+        let rest = presented.strip_prefix(prefix)?;
         let (id, secret) = rest.split_once('_')?;
         if id.len() != 26 || secret.len() != 43 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return None;
         }
-        Some((ApiKeyId::from_string(id), PlainApiKey(presented.to_owned())))
+        Some((id, PlainApiKey(presented.to_owned())))
     }
 
     /// The plaintext, for showing to the key's owner once.
@@ -71,6 +94,16 @@ mod tests {
         assert!(key.digest().matches(&parsed.digest()));
         let (_, other) = PlainApiKey::generate();
         assert!(!key.digest().matches(&other.digest()));
+    }
+
+    #[test]
+    fn connector_credentials_and_client_keys_are_not_interchangeable() {
+        let (_, client) = PlainApiKey::generate();
+        let (id, connector) = PlainApiKey::generate_connector();
+        assert!(connector.expose().starts_with(CONNECTOR_PREFIX));
+        assert_eq!(PlainApiKey::parse_connector(connector.expose()).map(|(i, _)| i), Some(id));
+        assert!(PlainApiKey::parse(connector.expose()).is_none());
+        assert!(PlainApiKey::parse_connector(client.expose()).is_none());
     }
 
     #[test]

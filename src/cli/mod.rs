@@ -5,6 +5,7 @@ use crate::config::DatabaseArgs;
 
 pub mod client;
 pub mod config_file;
+pub mod connector;
 pub mod key;
 pub mod migrate;
 pub mod serve;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Manage the connector service's credentials.
+    #[command(subcommand)]
+    Connector(connector::ConnectorCommand),
     /// Manage the signing keyring.
     #[command(subcommand, name = "signing-key")]
     SigningKey(signing_key::SigningKeyCommand),
@@ -80,6 +84,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Client(cmd) => client::run(&cli.db, cmd).await,
         Command::Key(cmd) => key::run(&cli.db, cmd).await,
         Command::SigningKey(cmd) => signing_key::run(&cli.db, cmd).await,
+        Command::Connector(cmd) => connector::run(&cli.db, cmd).await,
         Command::Token(_) | Command::Config(_) => unreachable!("handled above"),
     }
 }

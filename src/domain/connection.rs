@@ -46,6 +46,22 @@ impl FromStr for ConnectionStatus {
     }
 }
 
+impl ConnectionStatus {
+    /// Whether the lifecycle allows a connection in this status to move to `to`:
+    /// `initialized -> active`, `active <-> unauthenticated`, anything -> `disconnected`;
+    /// `disconnected` is final (a client creates a new connection).
+    pub fn can_move_to(self, to: ConnectionStatus) -> bool {
+        use ConnectionStatus::*;
+        matches!(
+            (self, to),
+            (Initialized, Active)
+                | (Active, Unauthenticated)
+                | (Unauthenticated, Active)
+                | (Initialized | Active | Unauthenticated, Disconnected)
+        )
+    }
+}
+
 impl TryFrom<String> for ConnectionStatus {
     type Error = String;
 
@@ -105,5 +121,27 @@ impl ConnectionPatch {
         }
         c.updated_at = now;
         c
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::ConnectionStatus::{self, *};
+
+    #[test]
+    fn the_lifecycle_is_the_documented_machine() {
+        let allowed = [
+            (Initialized, Active),
+            (Active, Unauthenticated),
+            (Unauthenticated, Active),
+            (Initialized, Disconnected),
+            (Active, Disconnected),
+            (Unauthenticated, Disconnected),
+        ];
+        for from in ConnectionStatus::ALL {
+            for to in ConnectionStatus::ALL {
+                assert_eq!(from.can_move_to(to), allowed.contains(&(from, to)), "{from} -> {to}");
+            }
+        }
     }
 }

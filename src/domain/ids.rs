@@ -75,6 +75,18 @@ ulid_id!(
     /// A signing key's id (`kid` in JWS headers and the JWKS).
     Kid
 );
+ulid_id!(
+    /// A connector credential's public identifier.
+    ConnectorId
+);
+ulid_id!(
+    /// A webhook endpoint of a client.
+    WebhookId
+);
+ulid_id!(
+    /// A webhook event: the same across every retry and redelivery of it.
+    EventId
+);
 
 #[cfg(test)]
 mod tests {

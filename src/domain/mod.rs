@@ -2,7 +2,9 @@
 pub mod api_key;
 pub mod client;
 pub mod connection;
+pub mod connector;
 pub mod event;
 pub mod ids;
 pub mod signing_key;
 pub mod token;
+pub mod webhook;

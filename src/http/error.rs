@@ -29,6 +29,9 @@ pub enum ApiError {
     /// 404 for a connection that does not exist, belongs to another client, or could not exist.
     #[error("Connection not found")]
     ConnectionNotFound,
+    /// 404 for a webhook that does not exist, belongs to another client, or could not exist.
+    #[error("Webhook not found")]
+    WebhookNotFound,
     #[error("{0}")]
     Conflict(String),
     #[error("Request headers too large: the limit is {0} bytes")]
@@ -56,7 +59,7 @@ impl ApiError {
             ApiError::BadBody | ApiError::InvalidText => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) | ApiError::ConnectionNotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::ConnectionNotFound | ApiError::WebhookNotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use crate::auth::api_key::PlainApiKey;
-use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId};
+use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId};
 use crate::http::AppState;
 use crate::rate_limit::{Decision, RateLimiter};
 use crate::token::live::live_token;
@@ -72,23 +72,37 @@ impl Caller {
     }
 }
 
-/// Authenticates a request and applies the rate limits.
-async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
-    let now = Instant::now();
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    // An address that failed too often is refused before its key is even looked at.
+/// Refuses an address that failed to authenticate too often, before its key is even looked at.
+fn peer_allowed(state: &AppState, peer: Option<IpAddr>, now: Instant) -> Result<(), ApiError> {
     if let Some(ip) = peer
         && let Decision::Limited { retry_after_secs } = state.limits.auth_failures.peek(&ip, now)
     {
         state.metrics.rate_limited();
         return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.auth_failures.burst() });
     }
+    Ok(())
+}
+
+/// Counts a failed authentication against its address.
+fn failed(state: &AppState, peer: Option<IpAddr>, now: Instant) {
+    state.metrics.auth_failed();
+    if let Some(ip) = peer {
+        state.limits.auth_failures.take(&ip, now);
+    }
+}
+
+fn peer_of(parts: &Parts) -> Option<IpAddr> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// Authenticates a request and applies the rate limits.
+async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
+    let now = Instant::now();
+    let peer = peer_of(parts);
+    peer_allowed(state, peer, now)?;
     let caller = match authenticate(parts, state, use_cache).await {
         Err(e @ ApiError::Unauthorized(_)) => {
-            state.metrics.auth_failed();
-            if let Some(ip) = peer {
-                state.limits.auth_failures.take(&ip, now);
-            }
+            failed(state, peer, now);
             return Err(e);
         }
         other => other?,
@@ -99,6 +113,44 @@ async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Calle
     }
     Ok(caller)
 }
+
+/// The operator's connector service, authenticated by a connector credential (`tsc_...`)
+/// in `X-Api-Key` or `Authorization: Bearer`. A client's API key is no connector credential.
+#[derive(Clone, Debug)]
+pub struct Connector {
+    pub id: ConnectorId,
+}
+
+const INVALID_CONNECTOR: &str = "Invalid connector credential";
+
+impl FromRequestParts<AppState> for Connector {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let now = Instant::now();
+        let peer = peer_of(parts);
+        peer_allowed(state, peer, now)?;
+        let found = async {
+            let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING_CONNECTOR))?;
+            let (id, key) =
+                PlainApiKey::parse_connector(&presented).ok_or(ApiError::Unauthorized(INVALID_CONNECTOR))?;
+            let record = state.store.find_connector(&id).await?.ok_or(ApiError::Unauthorized(INVALID_CONNECTOR))?;
+            if !record.digest.matches(&key.digest()) || record.revoked_at.is_some() {
+                return Err(ApiError::Unauthorized(INVALID_CONNECTOR));
+            }
+            Ok(Connector { id })
+        };
+        match found.await {
+            Err(e @ ApiError::Unauthorized(_)) => {
+                failed(state, peer, now);
+                Err(e)
+            }
+            other => other,
+        }
+    }
+}
+
+const MISSING_CONNECTOR: &str = "Not authenticated: send a connector credential in the X-Api-Key header";
 
 async fn authenticate(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
     let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING))?;

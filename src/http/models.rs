@@ -9,6 +9,10 @@ pub enum Kind {
     Str { max: usize },
     /// One of a few strings.
     Literal(&'static [&'static str]),
+    /// A boolean (Pydantic's lax reading: also `0`/`1` and words like `"yes"`).
+    Bool,
+    /// A non-empty list, each item one of a few strings.
+    LiteralList(&'static [&'static str]),
 }
 
 /// One field of a request model.
@@ -32,6 +36,14 @@ impl Field {
         Field { name, kind: Kind::Literal(values), nullable: false, title: None, description: None, examples: &[] }
     }
 
+    const fn boolean(name: &'static str) -> Self {
+        Field { name, kind: Kind::Bool, nullable: false, title: None, description: None, examples: &[] }
+    }
+
+    const fn literal_list(name: &'static str, values: &'static [&'static str]) -> Self {
+        Field { name, kind: Kind::LiteralList(values), nullable: false, title: None, description: None, examples: &[] }
+    }
+
     const fn nullable(self) -> Self {
         Field { nullable: true, ..self }
     }
@@ -52,7 +64,10 @@ impl Field {
     pub fn max_len(&self) -> usize {
         match self.kind {
             Kind::Str { max } => max,
-            Kind::Literal(values) => values.iter().map(|v| v.chars().count()).max().unwrap_or(0),
+            Kind::Literal(values) | Kind::LiteralList(values) => {
+                values.iter().map(|v| v.chars().count()).max().unwrap_or(0)
+            }
+            Kind::Bool => 0,
         }
     }
 
@@ -61,6 +76,10 @@ impl Field {
         let base = match self.kind {
             Kind::Str { max } => json!({"type": "string", "maxLength": max}),
             Kind::Literal(values) => json!({"type": "string", "enum": values}),
+            Kind::Bool => json!({"type": "boolean"}),
+            Kind::LiteralList(values) => {
+                json!({"type": "array", "items": {"type": "string", "enum": values}, "minItems": 1})
+            }
         };
         let mut schema = if self.nullable { json!({"anyOf": [base, {"type": "null"}]}) } else { base };
         if let Some(title) = self.title {
@@ -159,6 +178,68 @@ pub mod token_request {
     pub const MODEL: Model = Model { name: "TokenRequest", fields: &[TOKEN, JTI, TOKEN_TYPE_HINT], required: &[] };
 }
 
+/// `PUT /connector/connections/{connection_id}/status`: the connector reports a status.
+pub mod report_status {
+    use super::*;
+
+    pub const STATUS: Field = Field::literal("status", &["active", "unauthenticated", "disconnected"])
+        .titled("Status")
+        .described("The connection's status as the connector sees it now");
+    pub const REASON: Field = Field::string("reason", 256)
+        .nullable()
+        .titled("Reason")
+        .described("Why, in words for the activity log (for example: the retailer asked for a new password)");
+    pub const MODEL: Model = Model { name: "ReportStatus", fields: &[STATUS, REASON], required: &["status"] };
+}
+
+const EVENT_TYPES: &[&str] = &[
+    "connection.created",
+    "connection.activated",
+    "connection.unauthenticated",
+    "connection.disconnected",
+    "connection.deleted",
+];
+
+/// `POST /webhooks`.
+pub mod create_webhook {
+    use super::*;
+
+    pub const NAME: Field = Field::string("name", 64).titled("Name").described("A name to recognise the endpoint by");
+    pub const URL: Field = Field::string("url", 2048)
+        .titled("Url")
+        .described("Where events are sent (https; plain http only where the operator allows it)")
+        .examples(&["https://example.com/subtotal/webhooks"]);
+    pub const EVENT_TYPES: Field = Field::literal_list("event_types", super::EVENT_TYPES)
+        .titled("Event Types")
+        .described("The events to send: connection.activated, connection.unauthenticated and connection.disconnected as Subtotal documents them; connection.created and connection.deleted are tessera's own");
+    pub const IS_ACTIVE: Field =
+        Field::boolean("is_active").titled("Is Active").described("Whether events are sent (default false)");
+    pub const MODEL: Model = Model {
+        name: "CreateWebhook",
+        fields: &[NAME, URL, EVENT_TYPES, IS_ACTIVE],
+        required: &["name", "url", "event_types"],
+    };
+}
+
+/// `PATCH /webhooks/{webhook_id}`.
+pub mod update_webhook {
+    use super::*;
+
+    pub const NAME: Field = create_webhook::NAME;
+    pub const URL: Field = create_webhook::URL;
+    pub const EVENT_TYPES: Field = create_webhook::EVENT_TYPES;
+    pub const IS_ACTIVE: Field = Field::boolean("is_active").titled("Is Active").described("Whether events are sent");
+    pub const MODEL: Model =
+        Model { name: "UpdateWebhook", fields: &[NAME, URL, EVENT_TYPES, IS_ACTIVE], required: &[] };
+}
+
 /// Every request model, for the OpenAPI document's components.
-pub const ALL: [&Model; 4] =
-    [&create_connection::MODEL, &update_connection::MODEL, &create_token::MODEL, &token_request::MODEL];
+pub const ALL: [&Model; 7] = [
+    &create_connection::MODEL,
+    &update_connection::MODEL,
+    &create_token::MODEL,
+    &token_request::MODEL,
+    &report_status::MODEL,
+    &create_webhook::MODEL,
+    &update_webhook::MODEL,
+];

@@ -108,6 +108,19 @@ fn timeout() -> (&'static str, Value) {
     ("408", error("The request body did not arrive in time"))
 }
 
+fn webhook_not_found() -> (&'static str, Value) {
+    ("404", error("Webhook not found, or owned by another client"))
+}
+
+fn webhook_params() -> Vec<Value> {
+    let mut p = vec![json!({
+        "name": "webhook_id", "in": "path", "required": true,
+        "schema": {"type": "string", "title": "Webhook Id"}
+    })];
+    p.extend(auth_headers());
+    p
+}
+
 fn not_found() -> (&'static str, Value) {
     ("404", error("Connection not found, or owned by another client"))
 }
@@ -327,6 +340,180 @@ pub mod operation {
             "responses": {"200": {"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}}
         })
     }
+
+    /// `PUT /connector/connections/{connection_id}/status`.
+    pub fn report_status() -> Value {
+        json!({
+            "tags": ["connector"],
+            "summary": "Report Connection Status",
+            "description": "For the operator's connector service, with a connector credential (tsc_...; a client's API key is refused): move any client's connection through its lifecycle. initialized -> active, active -> unauthenticated, unauthenticated -> active, any -> disconnected (final, and its tokens are revoked). Reporting the current status again changes nothing; any other move is 409 naming both statuses.",
+            "operationId": "report_connection_status_connector_connections__connection_id__status_put",
+            "parameters": params(true),
+            "requestBody": {"required": true, "content": json_schema_ref("ReportStatus")},
+            "responses": responses(
+                ("200", json!({"description": "The connection as it now stands", "content": json_schema_ref("ConnectionResponse")})),
+                &[not_found(), bad_body(), too_large(), timeout(),
+                  ("401", error("Missing, unknown or revoked connector credential")),
+                  ("409", error("The lifecycle does not allow this move"))]),
+        })
+    }
+
+    /// `GET /connector/connections/{connection_id}`.
+    pub fn connector_get_connection() -> Value {
+        json!({
+            "tags": ["connector"],
+            "summary": "Get Any Connection",
+            "description": "For the connector service: any client's connection.",
+            "operationId": "get_connection_connector_connections__connection_id__get",
+            "parameters": params(true),
+            "responses": responses(
+                ("200", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")})),
+                &[not_found(), ("401", error("Missing, unknown or revoked connector credential"))]),
+        })
+    }
+
+    /// `POST /webhooks`.
+    pub fn create_webhook() -> Value {
+        json!({
+            "tags": ["webhooks"],
+            "summary": "Create Webhook",
+            "description": "Register an endpoint for events about your connections. The answer carries the signing secret, shown this once.",
+            "operationId": "create_webhook_webhooks_post",
+            "parameters": params(false),
+            "requestBody": {"required": true, "content": json_schema_ref("CreateWebhook")},
+            "responses": responses(
+                ("201", json!({"description": "Created, with its signing secret", "content": json_schema_ref("WebhookCreated")})),
+                &[bad_body(), too_large(), timeout()]),
+        })
+    }
+
+    /// `GET /webhooks`.
+    pub fn list_webhooks() -> Value {
+        json!({
+            "tags": ["webhooks"],
+            "summary": "Get Webhooks",
+            "description": "Your webhooks (never their secrets).",
+            "operationId": "get_webhooks_webhooks_get",
+            "parameters": params(false),
+            "responses": responses(
+                ("200", json!({"description": "Successful Response", "content": json_schema_ref("WebhooksResponse")})),
+                &[]),
+        })
+    }
+
+    /// `GET /webhooks/{webhook_id}`.
+    pub fn get_webhook() -> Value {
+        json!({
+            "tags": ["webhooks"],
+            "summary": "Get Webhook",
+            "operationId": "get_webhook_webhooks__webhook_id__get",
+            "parameters": webhook_params(),
+            "responses": responses(
+                ("200", json!({"description": "Successful Response", "content": json_schema_ref("WebhookResponse")})),
+                &[webhook_not_found()]),
+        })
+    }
+
+    /// `PATCH /webhooks/{webhook_id}`.
+    pub fn update_webhook() -> Value {
+        json!({
+            "tags": ["webhooks"],
+            "summary": "Update Webhook",
+            "description": "Change its name, url, event types, or turn it on or off (turning it on clears the reason tessera turned it off).",
+            "operationId": "update_webhook_webhooks__webhook_id__patch",
+            "parameters": webhook_params(),
+            "requestBody": {"required": true, "content": json_schema_ref("UpdateWebhook")},
+            "responses": responses(
+                ("200", json!({"description": "Successful Response", "content": json_schema_ref("WebhookResponse")})),
+                &[webhook_not_found(), bad_body(), too_large(), timeout()]),
+        })
+    }
+
+    /// `DELETE /webhooks/{webhook_id}`.
+    pub fn delete_webhook() -> Value {
+        json!({
+            "tags": ["webhooks"],
+            "summary": "Delete Webhook",
+            "description": "Delete it and its pending deliveries.",
+            "operationId": "delete_webhook_webhooks__webhook_id__delete",
+            "parameters": webhook_params(),
+            "responses": responses(("204", json!({"description": "Successful Response"})), &[webhook_not_found()]),
+        })
+    }
+
+    /// `POST /webhooks/{webhook_id}/rotate-secret`.
+    pub fn rotate_webhook_secret() -> Value {
+        json!({
+            "tags": ["webhooks"],
+            "summary": "Rotate Webhook Signing Secret",
+            "description": "A new signing secret, shown once. For 24 hours deliveries carry a signature under each secret, comma-separated in X-Subtotal-Signature, newest first.",
+            "operationId": "rotate_webhook_secret_webhooks__webhook_id__rotate_secret_post",
+            "parameters": webhook_params(),
+            "responses": responses(
+                ("200", json!({"description": "The new secret", "content": json_schema_ref("SecretRotated")})),
+                &[webhook_not_found()]),
+        })
+    }
+
+    /// `GET /webhooks/{webhook_id}/deliveries`.
+    pub fn webhook_deliveries() -> Value {
+        let mut parameters = webhook_params();
+        parameters.push(json!({"name": "limit", "in": "query", "required": false,
+               "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20, "title": "Limit"}}));
+        parameters.push(json!({"name": "starting_after", "in": "query", "required": false,
+               "schema": {"type": "string", "title": "Starting After", "description": "An event_id: the deliveries of older events"}}));
+        json!({
+            "tags": ["webhooks"],
+            "summary": "Get Webhook Deliveries",
+            "description": "The delivery log, newest event first: event id and type, attempts, last status and error, next attempt, delivered or given-up time.",
+            "operationId": "get_webhook_deliveries_webhooks__webhook_id__deliveries_get",
+            "parameters": parameters,
+            "responses": responses(
+                ("200", json!({"description": "Successful Response", "content": json_schema_ref("DeliveriesResponse")})),
+                &[webhook_not_found()]),
+        })
+    }
+
+    /// `POST /webhooks/{webhook_id}/deliveries/{event_id}/redeliver`.
+    pub fn redeliver() -> Value {
+        let mut parameters = webhook_params();
+        parameters.insert(
+            1,
+            json!({"name": "event_id", "in": "path", "required": true,
+            "schema": {"type": "string", "title": "Event Id"}}),
+        );
+        json!({
+            "tags": ["webhooks"],
+            "summary": "Redeliver Event",
+            "description": "Send one event to this webhook again, now, with its original id.",
+            "operationId": "redeliver_event_webhooks__webhook_id__deliveries__event_id__redeliver_post",
+            "parameters": parameters,
+            "responses": responses(
+                ("202", json!({"description": "Scheduled", "content": {"application/json": {"schema": {"type": "object"}}}})),
+                &[("404", error("Webhook or delivery not found"))]),
+        })
+    }
+}
+
+fn webhook_response(title: &str, with_secret: bool) -> Value {
+    let mut schema = json!({
+        "properties": {
+            "webhook_id": {"type": "string"}, "name": {"type": "string"}, "url": {"type": "string"},
+            "event_types": {"type": "array", "items": {"type": "string"}}, "is_active": {"type": "boolean"},
+            "created_at": {"type": "integer"}, "updated_at": {"type": "integer"},
+            "disabled_reason": {"anyOf": [{"type": "string"}, {"type": "null"}]}
+        },
+        "type": "object",
+        "required": ["webhook_id", "name", "url", "event_types", "is_active", "created_at", "updated_at", "disabled_reason"],
+        "title": title
+    });
+    if with_secret {
+        schema["properties"]["signing_secret"] = json!({"type": "string", "description": "Shown this once"});
+        if let Some(required) = schema["required"].as_array_mut() {
+            required.push(json!("signing_secret"));
+        }
+    }
+    schema
 }
 
 fn schemas() -> Value {
@@ -424,6 +611,34 @@ fn response_schemas() -> Value {
         "Status": {
             "properties": {"status": {"type": "string"}},
             "type": "object", "required": ["status"], "title": "Status"
+        },
+        "WebhookResponse": webhook_response("WebhookResponse", false),
+        "WebhookCreated": webhook_response("WebhookCreated", true),
+        "WebhooksResponse": {
+            "properties": {"webhooks": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookResponse"}}},
+            "type": "object", "required": ["webhooks"], "title": "WebhooksResponse"
+        },
+        "SecretRotated": {
+            "properties": {"webhook_id": {"type": "string"}, "signing_secret": {"type": "string"},
+                           "previous_secret_expires_at": {"type": "integer"}},
+            "type": "object", "required": ["webhook_id", "signing_secret", "previous_secret_expires_at"], "title": "SecretRotated"
+        },
+        "DeliveriesResponse": {
+            "properties": {
+                "deliveries": {"type": "array", "items": {"type": "object",
+                    "properties": {"event_id": {"type": "string"}, "type": {"type": "string"},
+                        "connection_id": {"type": "string"}, "attempts": {"type": "integer"},
+                        "last_status": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                        "last_error": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                        "next_attempt_at": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                        "delivered_at": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                        "failed_at": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                        "created_at": {"type": "integer"}},
+                    "required": ["event_id", "type", "connection_id", "attempts", "created_at"]}},
+                "has_more": {"type": "boolean"},
+                "next_cursor": {"anyOf": [{"type": "string"}, {"type": "null"}]}
+            },
+            "type": "object", "required": ["deliveries", "has_more", "next_cursor"], "title": "DeliveriesResponse"
         }
     })
 }

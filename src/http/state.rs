@@ -27,6 +27,8 @@ pub struct AppState {
     pub key_cache: Arc<ApiKeyCache>,
     /// Seals what must not be readable at rest (stored idempotent answers).
     pub kek: Arc<Kek>,
+    /// Which webhook destinations are allowed.
+    pub webhook_policy: crate::webhooks::destination::Policy,
     /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
     pub metrics_token: Option<Arc<MetricsToken>>,
 }

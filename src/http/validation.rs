@@ -81,8 +81,8 @@ pub fn body_object(body: &RawBody) -> Result<&Map<String, Value>, Vec<FieldError
 /// A literal field's values (none for a string field, which nothing then equals).
 fn literals(field: &Field) -> &'static [&'static str] {
     match field.kind {
-        Kind::Literal(values) => values,
-        Kind::Str { .. } => &[],
+        Kind::Literal(values) | Kind::LiteralList(values) => values,
+        Kind::Str { .. } | Kind::Bool => &[],
     }
 }
 
@@ -142,6 +142,95 @@ impl<'a> Fields<'a> {
             Value::Null => None,
             v => self.literal(name, v, allowed),
         }
+    }
+
+    /// An optional boolean, read as Pydantic reads one.
+    pub fn optional_bool(&mut self, field: &Field) -> Option<bool> {
+        let v = self.obj.get(field.name)?;
+        let read = match v {
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) if n.as_i64() == Some(0) => Some(false),
+            Value::Number(n) if n.as_i64() == Some(1) => Some(true),
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "0" | "off" | "f" | "false" | "n" | "no" => Some(false),
+                "1" | "on" | "t" | "true" | "y" | "yes" => Some(true),
+                _ => None,
+            },
+            _ => None,
+        };
+        if read.is_none() {
+            let (kind, msg) = if v.is_string() {
+                ("bool_parsing", "Input should be a valid boolean, unable to interpret input")
+            } else {
+                ("bool_type", "Input should be a valid boolean")
+            };
+            self.errors.push(FieldError {
+                kind,
+                loc: Self::loc(field.name),
+                msg: msg.into(),
+                input: v.clone(),
+                ctx: None,
+            });
+        }
+        read
+    }
+
+    /// A required non-empty list whose items are each one of the field's literals.
+    pub fn required_literal_list(&mut self, field: &Field) -> Vec<&'static str> {
+        match self.obj.get(field.name) {
+            None => {
+                self.errors.push(FieldError::missing(Self::loc(field.name), Value::Object(self.obj.clone())));
+                Vec::new()
+            }
+            Some(v) => self.literal_list(field, v),
+        }
+    }
+
+    /// An optional list of literals: `None` when absent.
+    pub fn optional_literal_list(&mut self, field: &Field) -> Option<Vec<&'static str>> {
+        let v = self.obj.get(field.name)?;
+        Some(self.literal_list(field, v))
+    }
+
+    fn literal_list(&mut self, field: &Field, v: &Value) -> Vec<&'static str> {
+        let Value::Array(items) = v else {
+            self.errors.push(FieldError {
+                kind: "list_type",
+                loc: Self::loc(field.name),
+                msg: "Input should be a valid list".into(),
+                input: v.clone(),
+                ctx: None,
+            });
+            return Vec::new();
+        };
+        if items.is_empty() {
+            self.errors.push(FieldError {
+                kind: "too_short",
+                loc: Self::loc(field.name),
+                msg: "List should have at least 1 item after validation, not 0".into(),
+                input: v.clone(),
+                ctx: Some(json!({"field_type": "List", "min_length": 1, "actual_length": 0})),
+            });
+            return Vec::new();
+        }
+        let allowed = literals(field);
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match item.as_str().and_then(|s| allowed.iter().find(|a| **a == s)) {
+                Some(hit) => out.push(*hit),
+                None => {
+                    let expected = expected_list(allowed);
+                    self.errors.push(FieldError {
+                        kind: "literal_error",
+                        loc: vec!["body".into(), field.name.into(), Loc::Index(i)],
+                        msg: format!("Input should be {expected}"),
+                        input: item.clone(),
+                        ctx: Some(json!({ "expected": expected })),
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// The values read, or every failure found.

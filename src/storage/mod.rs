@@ -6,11 +6,13 @@ use async_trait::async_trait;
 
 use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::client::Client;
-use crate::domain::connection::{Connection, ConnectionPatch};
+use crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus};
+use crate::domain::connector::ConnectorCredential;
 use crate::domain::event::Event;
-use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
+use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId, EventId, TokenId, WebhookId};
 use crate::domain::signing_key::{Algorithm, SigningKeyRecord};
 use crate::domain::token::IssuedToken;
+use crate::domain::webhook::{Attempt, ClaimedDelivery, Delivery, Webhook, WebhookPatch};
 
 pub mod postgres;
 mod sql;
@@ -68,21 +70,40 @@ pub enum IdempotencyState {
     Mismatch,
 }
 
-/// When a change happens and which API key made it; recorded in the activity log.
+/// When a change happens and who made it (a client's API key, or the connector);
+/// recorded in the activity log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
     pub at: i64,
     pub actor: Option<ApiKeyId>,
+    pub connector: Option<ConnectorId>,
 }
 
 impl Change {
     pub fn at(at: i64) -> Self {
-        Self { at, actor: None }
+        Self { at, actor: None, connector: None }
     }
 
     pub fn by(at: i64, actor: &ApiKeyId) -> Self {
-        Self { at, actor: Some(actor.clone()) }
+        Self { at, actor: Some(actor.clone()), connector: None }
     }
+
+    pub fn by_connector(at: i64, connector: &ConnectorId) -> Self {
+        Self { at, actor: None, connector: Some(connector.clone()) }
+    }
+}
+
+/// What reporting a status did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatusChange {
+    /// No such connection.
+    NotFound,
+    /// The connection was in that status already: nothing changed, nothing was announced.
+    Unchanged(Connection),
+    /// The connection moved, with its activity event and webhook events.
+    Moved { from: ConnectionStatus, connection: Connection },
+    /// The lifecycle does not allow the move.
+    Refused { from: ConnectionStatus, to: ConnectionStatus },
 }
 
 /// A connection pool's state, for metrics.
@@ -99,7 +120,16 @@ pub struct PoolStats {
 /// Everything tessera keeps, as domain verbs, one trait per aggregate; each backend
 /// implements every one (see `sql/`), so a new aggregate is a new trait and a new file.
 pub trait Store:
-    Database + ClientStore + ApiKeyStore + ConnectionStore + KeyringStore + IssuanceStore + IdempotencyStore + EventStore
+    Database
+    + ClientStore
+    + ApiKeyStore
+    + ConnectionStore
+    + KeyringStore
+    + IssuanceStore
+    + IdempotencyStore
+    + EventStore
+    + ConnectorStore
+    + WebhookStore
 {
 }
 
@@ -112,6 +142,8 @@ impl<T> Store for T where
         + IssuanceStore
         + IdempotencyStore
         + EventStore
+        + ConnectorStore
+        + WebhookStore
 {
 }
 
@@ -174,6 +206,91 @@ pub trait ConnectionStore: Send + Sync {
         id: &ConnectionId,
         change: &Change,
     ) -> Result<bool, StoreError>;
+    /// Moves any client's connection to `to` as the lifecycle allows (the connector's verb),
+    /// with its activity event, its webhook events and, into `disconnected`, the revocation
+    /// of its tokens, all in one transaction.
+    async fn set_connection_status(
+        &self,
+        id: &ConnectionId,
+        to: ConnectionStatus,
+        reason: Option<&str>,
+        change: &Change,
+    ) -> Result<StatusChange, StoreError>;
+    /// Any client's connection (for the connector).
+    async fn find_any_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
+}
+
+/// The connector's credentials.
+#[async_trait]
+pub trait ConnectorStore: Send + Sync {
+    async fn create_connector(&self, credential: &ConnectorCredential) -> Result<(), StoreError>;
+    async fn find_connector(&self, id: &ConnectorId) -> Result<Option<ConnectorCredential>, StoreError>;
+    async fn list_connectors(&self) -> Result<Vec<ConnectorCredential>, StoreError>;
+    /// Marks a credential revoked (idempotent). `NotFound` when there is no such credential.
+    async fn revoke_connector(&self, id: &ConnectorId, at: i64) -> Result<ConnectorCredential, StoreError>;
+}
+
+/// Webhook endpoints, their outbox and its deliveries.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn create_webhook(&self, webhook: &Webhook) -> Result<(), StoreError>;
+    async fn list_webhooks(&self, client: &ClientId) -> Result<Vec<Webhook>, StoreError>;
+    async fn find_webhook(&self, client: &ClientId, id: &WebhookId) -> Result<Option<Webhook>, StoreError>;
+    /// Applies `patch`; `None` when there is no such webhook of `client`. Turning an endpoint
+    /// on clears the reason tessera turned it off.
+    async fn update_webhook(
+        &self,
+        client: &ClientId,
+        id: &WebhookId,
+        patch: &WebhookPatch,
+        at: i64,
+    ) -> Result<Option<Webhook>, StoreError>;
+    /// Deletes a webhook and its pending deliveries; `false` when there was none.
+    async fn delete_webhook(&self, client: &ClientId, id: &WebhookId) -> Result<bool, StoreError>;
+    /// Replaces the signing secret; the one it replaces still signs until `previous_expires_at`.
+    async fn rotate_webhook_secret(
+        &self,
+        client: &ClientId,
+        id: &WebhookId,
+        secret_sealed: &[u8],
+        previous_expires_at: i64,
+        at: i64,
+    ) -> Result<Option<Webhook>, StoreError>;
+    /// A webhook's deliveries, newest first: at most `limit` older than the event `before`.
+    async fn list_deliveries(
+        &self,
+        client: &ClientId,
+        id: &WebhookId,
+        before: Option<&EventId>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Schedules one event's delivery to a webhook again, now; `false` when the webhook has no
+    /// delivery of that event.
+    async fn redeliver(&self, client: &ClientId, id: &WebhookId, event: &EventId, now: i64)
+    -> Result<bool, StoreError>;
+    /// Claims up to `limit` due deliveries until `lease_until`. A delivery waits while an
+    /// earlier event of the same connection to the same webhook is still pending, so one
+    /// connection's events arrive in order.
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Records how an attempt ended. A delivery that fails past its retry window is given up
+    /// (`retry_at` is `None`); if its webhook delivered nothing since the event, the webhook is
+    /// turned off with a reason.
+    async fn finish_delivery(
+        &self,
+        webhook: &WebhookId,
+        event_seq: i64,
+        attempt: &Attempt,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Gives a claim back unattempted (the dispatcher is busy with that endpoint).
+    async fn release_claim(&self, webhook: &WebhookId, event_seq: i64) -> Result<(), StoreError>;
+    /// Events and deliveries waiting: (undelivered deliveries, created_at of the oldest).
+    async fn outbox_depth(&self) -> Result<(i64, Option<i64>), StoreError>;
 }
 
 /// The signing keyring shared by every replica.

@@ -35,6 +35,8 @@ impl super::sql::SqlBackend for PostgresStore {
     type Db = Postgres;
     /// Locks a row against the issuance statement's `FOR KEY SHARE` until the transaction ends.
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    /// Replicas claiming deliveries at once each take different rows.
+    const SKIP_LOCKED: &'static str = " FOR UPDATE OF d SKIP LOCKED";
 
     fn pool(&self) -> &PgPool {
         &self.pool

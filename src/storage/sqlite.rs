@@ -113,6 +113,7 @@ impl super::sql::SqlBackend for SqliteStore {
     type Db = Sqlite;
     /// No row locks: every writing transaction holds SQLite's one write lock.
     const FOR_UPDATE: &'static str = "";
+    const SKIP_LOCKED: &'static str = "";
 
     fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -15,7 +15,7 @@ const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: i64 = 100;
 
 /// `limit` as FastAPI's `Query(20, ge=1, le=100)` reads it, with the same errors.
-fn parse_limit(raw: Option<String>) -> Result<u32, ApiError> {
+pub fn parse_limit(raw: Option<String>) -> Result<u32, ApiError> {
     let loc = vec![Loc::from("query"), Loc::from("limit")];
     let Some(raw) = raw else { return Ok(DEFAULT_LIMIT) };
     let n: i64 = raw.trim().parse().map_err(|_| {

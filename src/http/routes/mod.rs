@@ -1,14 +1,16 @@
 //! Route handlers, one file per area of the API.
 pub mod activity;
 pub mod connections;
+pub mod connector;
 pub mod docs;
 pub mod health;
 pub mod introspection;
 pub mod jwks;
 pub mod tokens;
+pub mod webhooks;
 
 use axum::http::Method;
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use serde_json::Value;
 
 use super::AppState;
@@ -64,6 +66,36 @@ pub fn table() -> Vec<Route> {
         route(Method::GET, "/.well-known/jwks.json", get(jwks::jwks), doc::jwks),
         route(Method::GET, "/healthz", get(health::healthz), doc::healthz),
         route(Method::GET, "/readyz", get(health::readyz), doc::readyz),
+        route(
+            Method::PUT,
+            "/connector/connections/{connection_id}/status",
+            put(connector::report_status),
+            doc::report_status,
+        ),
+        route(
+            Method::GET,
+            "/connector/connections/{connection_id}",
+            get(connector::get_connection),
+            doc::connector_get_connection,
+        ),
+        route(Method::POST, "/webhooks", post(webhooks::create_webhook), doc::create_webhook),
+        route(Method::GET, "/webhooks", get(webhooks::list_webhooks), doc::list_webhooks),
+        route(Method::GET, "/webhooks/{webhook_id}", get(webhooks::get_webhook), doc::get_webhook),
+        route(Method::PATCH, "/webhooks/{webhook_id}", patch(webhooks::update_webhook), doc::update_webhook),
+        route(Method::DELETE, "/webhooks/{webhook_id}", delete(webhooks::delete_webhook), doc::delete_webhook),
+        route(
+            Method::POST,
+            "/webhooks/{webhook_id}/rotate-secret",
+            post(webhooks::rotate_secret),
+            doc::rotate_webhook_secret,
+        ),
+        route(Method::GET, "/webhooks/{webhook_id}/deliveries", get(webhooks::deliveries), doc::webhook_deliveries),
+        route(
+            Method::POST,
+            "/webhooks/{webhook_id}/deliveries/{event_id}/redeliver",
+            post(webhooks::redeliver),
+            doc::redeliver,
+        ),
         route(Method::GET, METRICS, get(super::metrics), doc::metrics),
         route(Method::GET, "/openapi.json", get(openapi), doc::openapi),
         asset("/docs", get(docs::swagger_ui)),

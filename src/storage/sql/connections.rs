@@ -24,6 +24,7 @@ macro_rules! connections {
                 .map_err(map_err)?;
                 let data = serde_json::json!({"retailer_id": c.retailer_id, "status": c.status.as_str()});
                 insert_event(&mut tx, &c.id, &c.client_id, "created", change, data).await?;
+                emit_event(&mut tx, c, EventType::ConnectionCreated, change.at).await?;
                 tx.commit().await.map_err(map_err)
             }
 
@@ -109,6 +110,9 @@ macro_rules! connections {
                         data["tokens_revoked"] = revoke_connection_tokens(&mut tx, client, id, at).await?.into();
                     }
                     insert_event(&mut tx, id, client, "status_changed", change, data).await?;
+                    if let Some(kind) = EventType::for_status(c.status) {
+                        emit_event(&mut tx, &c, kind, at).await?;
+                    }
                 }
                 tx.commit().await.map_err(map_err)?;
                 Ok(Some(c))
@@ -116,19 +120,77 @@ macro_rules! connections {
 
             async fn delete_connection(&self, client: &ClientId, id: &ConnectionId, change: &Change) -> Result<bool, StoreError> {
                 let mut tx = self.begin_write(WriteLock::None).await?;
-                let done = sqlx::query("DELETE FROM connections WHERE id = $1 AND client_id = $2")
-                    .bind(id)
-                    .bind(client)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                if done.rows_affected() == 0 {
-                    return Ok(false);
-                }
+                let deleted: Option<Connection> = sqlx::query_as(&format!(
+                    "DELETE FROM connections WHERE id = $1 AND client_id = $2 RETURNING {CONNECTION_COLUMNS}"
+                ))
+                .bind(id)
+                .bind(client)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let Some(deleted) = deleted else { return Ok(false) };
                 let revoked = revoke_connection_tokens(&mut tx, client, id, change.at).await?;
                 insert_event(&mut tx, id, client, "deleted", change, serde_json::json!({"tokens_revoked": revoked})).await?;
+                emit_event(&mut tx, &deleted, EventType::ConnectionDeleted, change.at).await?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(true)
+            }
+
+            async fn set_connection_status(
+                &self,
+                id: &ConnectionId,
+                to: ConnectionStatus,
+                reason: Option<&str>,
+                change: &Change,
+            ) -> Result<StatusChange, StoreError> {
+                let mut tx = self.begin_write(WriteLock::None).await?;
+                let current: Option<Connection> = sqlx::query_as(&format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1{}",
+                    <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE
+                ))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let Some(current) = current else { return Ok(StatusChange::NotFound) };
+                let from = current.status;
+                if from == to {
+                    return Ok(StatusChange::Unchanged(current));
+                }
+                if !from.can_move_to(to) {
+                    return Ok(StatusChange::Refused { from, to });
+                }
+                let moved: Connection = sqlx::query_as(&format!(
+                    "UPDATE connections SET status = $2, updated_at = $3 WHERE id = $1 RETURNING {CONNECTION_COLUMNS}"
+                ))
+                .bind(id)
+                .bind(to.as_str())
+                .bind(change.at)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                let client = &moved.client_id;
+                let mut data = serde_json::json!({"from": from.as_str(), "to": to.as_str()});
+                if let Some(reason) = reason {
+                    data["reason"] = serde_json::json!(reason);
+                }
+                if to == ConnectionStatus::Disconnected {
+                    data["tokens_revoked"] = revoke_connection_tokens(&mut tx, client, id, change.at).await?.into();
+                }
+                insert_event(&mut tx, id, client, "status_changed", change, data).await?;
+                if let Some(kind) = EventType::for_status(to) {
+                    emit_event(&mut tx, &moved, kind, change.at).await?;
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(StatusChange::Moved { from, connection: moved })
+            }
+
+            async fn find_any_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+                sqlx::query_as(&format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(self.pool())
+                    .await
+                    .map_err(map_err)
             }
         }
     };

@@ -14,10 +14,12 @@ use super::StoreError;
 pub mod api_keys;
 pub mod clients;
 pub mod connections;
+pub mod connectors;
 pub mod events;
 pub mod idempotency;
 pub mod issuance;
 pub mod keyring;
+pub mod webhooks;
 
 /// What a backend supplies to the shared SQL.
 pub trait SqlBackend: Send + Sync + 'static {
@@ -25,6 +27,9 @@ pub trait SqlBackend: Send + Sync + 'static {
     /// The row lock a reading statement appends where writers are not already serialized
     /// (PostgreSQL: ` FOR UPDATE`; SQLite, whose writers take turns: nothing).
     const FOR_UPDATE: &'static str;
+    /// How a claiming query skips rows another transaction holds (PostgreSQL:
+    /// ` FOR UPDATE OF d SKIP LOCKED`; SQLite, one writer at a time: nothing).
+    const SKIP_LOCKED: &'static str;
 
     /// Reads, and writes that need no transaction of their own.
     fn pool(&self) -> &sqlx::Pool<Self::Db>;
@@ -72,6 +77,8 @@ pub const CONNECTION_COLUMNS: &str =
 pub const API_KEY_COLUMNS: &str = "id, client_id, digest, created_at, revoked_at";
 pub const SIGNING_KEY_COLUMNS: &str =
     "kid, alg, state, public_key, private_key_sealed, created_at, activated_at, retired_at";
+pub const WEBHOOK_COLUMNS: &str = "id, client_id, name, url, event_types, is_active, secret_sealed, \
+     previous_secret_sealed, previous_expires_at, created_at, updated_at, last_success_at, disabled_reason";
 pub const ISSUED_SELECT: &str = "jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at, revoked_at";
 
 /// The most tokens one issuance statement records. A batch is padded to the next power of
@@ -157,6 +164,8 @@ macro_rules! sql_store {
         $crate::storage::sql::issuance::issuance!($store);
         $crate::storage::sql::idempotency::idempotency!($store);
         $crate::storage::sql::events::events!($store);
+        $crate::storage::sql::connectors::connectors!($store);
+        $crate::storage::sql::webhooks::webhooks!($store);
     };
 }
 
@@ -169,15 +178,17 @@ macro_rules! shared {
         use $crate::domain::api_key::ApiKeyRecord;
         use $crate::domain::client::Client;
         use $crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus};
+        use $crate::domain::connector::ConnectorCredential;
+        use $crate::domain::webhook::{Attempt, ClaimedDelivery, Delivery, EventType, Webhook, WebhookEvent, WebhookPatch};
         use $crate::domain::event::Event;
-        use $crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
+        use $crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId, EventId, TokenId, WebhookId};
         use $crate::domain::signing_key::{Algorithm, KeyState, SigningKeyRecord};
         use $crate::domain::token::IssuedToken;
         use $crate::storage::sql::{
             API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_SELECT, MAX_ISSUANCE_ROWS, SIGNING_KEY_COLUMNS, SqlBackend as _,
-            WriteLock,
+            WEBHOOK_COLUMNS, WriteLock,
         };
-        use $crate::storage::{Change, IdempotencyState, StoreError};
+        use $crate::storage::{Change, IdempotencyState, StatusChange, StoreError};
 
         type Conn = <<$store as $crate::storage::sql::SqlBackend>::Db as sqlx::Database>::Connection;
         type DbRow = <<$store as $crate::storage::sql::SqlBackend>::Db as sqlx::Database>::Row;
@@ -213,8 +224,11 @@ macro_rules! shared {
             client: &ClientId,
             kind: &str,
             change: &Change,
-            data: serde_json::Value,
+            mut data: serde_json::Value,
         ) -> Result<(), StoreError> {
+            if let Some(connector) = &change.connector {
+                data["connector_id"] = serde_json::json!(connector);
+            }
             sqlx::query(
                 "INSERT INTO connection_events (id, connection_id, client_id, kind, at, api_key_id, data)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -227,6 +241,59 @@ macro_rules! shared {
             .bind(change.actor.as_ref())
             .bind(data.to_string())
             .execute(conn)
+            .await
+            .map_err(map_err)?;
+            Ok(())
+        }
+
+        /// Writes a webhook event to the outbox, with one delivery for every active webhook of
+        /// the client subscribed to its type, in the caller's transaction. Nothing is written
+        /// when no webhook listens.
+        async fn emit_event(
+            conn: &mut Conn,
+            connection: &Connection,
+            kind: EventType,
+            at: i64,
+        ) -> Result<(), StoreError> {
+            let listening: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM webhooks WHERE client_id = $1 AND is_active = $2 AND event_types LIKE $3",
+            )
+            .bind(&connection.client_id)
+            .bind(true)
+            .bind(format!("%\"{kind}\"%"))
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+            if listening == 0 {
+                return Ok(());
+            }
+            let payload = $crate::domain::webhook::connection_payload(connection);
+            let seq: i64 = sqlx::query_scalar(
+                "INSERT INTO webhook_events (id, client_id, connection_id, type, payload, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+            )
+            .bind(EventId::generate())
+            .bind(&connection.client_id)
+            .bind(&connection.id)
+            .bind(kind.as_str())
+            .bind(payload.to_string())
+            .bind(at)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+            sqlx::query(
+                "INSERT INTO webhook_deliveries
+                   (webhook_id, event_seq, client_id, connection_id, attempts, next_attempt_at, created_at)
+                 SELECT id, $1, client_id, $2, 0, $3, $3 FROM webhooks
+                 WHERE client_id = $4 AND is_active = $5 AND event_types LIKE $6",
+            )
+            .bind(seq)
+            .bind(&connection.id)
+            .bind(at)
+            .bind(&connection.client_id)
+            .bind(true)
+            .bind(format!("%\"{kind}\"%"))
+            .execute(&mut *conn)
             .await
             .map_err(map_err)?;
             Ok(())

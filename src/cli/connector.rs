@@ -1,0 +1,93 @@
+//! `tessera connector ...`: credentials for the operator's connector service, which moves
+//! connections through their statuses (see `PUT /connector/connections/{id}/status`).
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::auth::api_key::PlainApiKey;
+use crate::config::DatabaseArgs;
+use crate::domain::connector::ConnectorCredential;
+use crate::domain::ids::ConnectorId;
+use crate::storage::StoreError;
+use crate::token::clock::{Clock as _, SystemClock};
+
+#[derive(Subcommand, Debug)]
+pub enum ConnectorCommand {
+    /// Create a connector credential; prints it once. Store it now: it cannot be shown again.
+    Create {
+        /// A name for people to recognise the connector by.
+        #[arg(long)]
+        name: String,
+        /// Print JSON: {"connector_id": ..., "credential": ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List connector credentials (ids, names and dates; never the secrets).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a connector credential: it stops working at once, on every replica.
+    Revoke {
+        /// The credential's id (as shown by `connector list`).
+        connector_id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()> {
+    let store = super::open_store(db, false).await?;
+    let now = SystemClock.now();
+    match cmd {
+        ConnectorCommand::Create { name, json } => {
+            if name.trim().is_empty() {
+                anyhow::bail!("--name must not be empty");
+            }
+            let (id, credential) = PlainApiKey::generate_connector();
+            store
+                .create_connector(&ConnectorCredential {
+                    id: id.clone(),
+                    name,
+                    digest: credential.digest(),
+                    created_at: now,
+                    revoked_at: None,
+                })
+                .await?;
+            super::output(json, &json!({"connector_id": id, "credential": credential.expose()}), || {
+                format!("connector id: {id}\ncredential:   {}\n(shown once: store it now)", credential.expose())
+            });
+        }
+        ConnectorCommand::List { json } => {
+            let all = store.list_connectors().await?;
+            let rows: Vec<_> = all
+                .iter()
+                .map(|c| json!({"connector_id": c.id, "name": c.name, "created_at": c.created_at, "revoked_at": c.revoked_at}))
+                .collect();
+            super::output(json, &json!(rows), || {
+                all.iter()
+                    .map(|c| match c.revoked_at {
+                        Some(at) => format!("{}  {}  created {}  revoked {at}", c.id, c.name, c.created_at),
+                        None => format!("{}  {}  created {}  active", c.id, c.name, c.created_at),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        ConnectorCommand::Revoke { connector_id, json } => {
+            // A pasted credential names its id; only the id is used, and never echoed whole.
+            let id = PlainApiKey::parse_connector(&connector_id)
+                .map(|(id, _)| id)
+                .unwrap_or_else(|| ConnectorId::from_string(connector_id));
+            let rec = match store.revoke_connector(&id, now).await {
+                Err(StoreError::NotFound) => anyhow::bail!("no connector credential {id}"),
+                other => other?,
+            };
+            super::output(json, &json!({"connector_id": rec.id, "revoked_at": rec.revoked_at}), || {
+                format!("revoked {}", rec.id)
+            });
+        }
+    }
+    Ok(())
+}
