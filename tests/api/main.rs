@@ -1,5 +1,6 @@
 //! HTTP integration tests: one binary, files mirror the routes.
 mod connections;
+mod connector;
 mod contract;
 mod hardening;
 mod health;
@@ -13,3 +14,4 @@ mod redirects;
 #[path = "../support/mod.rs"]
 mod support;
 mod tokens;
+mod webhooks;
