@@ -242,6 +242,41 @@ async fn logs_hold_one_json_line_per_request_and_never_a_secret() {
         let v: Value = mint(&http, &server.base, &key, &conn).await.json().await.expect("json");
         tokens.push(v["connection_token"].as_str().expect("token").to_owned());
     }
+    // The calls whose bodies carry tokens: introspection, an idempotent retry (the replay is
+    // the stored answer, unsealed), and revocation by token and by jti.
+    let introspect = |token: String| {
+        http.post(format!("{}/tokens/introspect", server.base))
+            .header("x-api-key", &key)
+            .json(&json!({"token": token}))
+            .send()
+    };
+    let r: Value = introspect(tokens[1].clone()).await.expect("sent").json().await.expect("json");
+    assert_eq!(r["active"], true, "{r}");
+    let retry = || {
+        http.post(format!("{}/connections/{conn}/token", server.base))
+            .header("x-api-key", &key)
+            .header("idempotency-key", "retry-of-a-token-request")
+            .json(&json!({"scope": "access"}))
+            .send()
+    };
+    let first = retry().await.expect("sent");
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.expect("json");
+    let replayed: Value = retry().await.expect("sent").json().await.expect("json");
+    assert_eq!(replayed["connection_token"], first["connection_token"], "the retry is the first answer again");
+    tokens.push(first["connection_token"].as_str().expect("token").to_owned());
+    for body in [json!({"token": tokens[1]}), json!({"jti": jti_of(&tokens[2])})] {
+        let r = http
+            .post(format!("{}/tokens/revoke", server.base))
+            .header("x-api-key", &key)
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        assert!(r.status().is_success(), "revoke answered {}", r.status());
+    }
+    let r: Value = introspect(tokens[1].clone()).await.expect("sent").json().await.expect("json");
+    assert_eq!(r, json!({"active": false}));
     // Failures too: a wrong secret for a real key id, a bearer token, a bad body.
     let wrong = format!("{}AAAA", &key[..key.len() - 4]);
     assert_eq!(mint(&http, &server.base, &wrong, &conn).await.status(), 401);
@@ -275,18 +310,23 @@ async fn logs_hold_one_json_line_per_request_and_never_a_secret() {
     let mut forbidden: Vec<(&str, &str)> =
         vec![("api key", &key), ("api key secret", secret), ("wrong key", &wrong), ("kek", kek.trim())];
     for t in &tokens {
-        forbidden.push(("token", t));
-        forbidden.push(("token signature", t.rsplit('.').next().expect("sig")));
+        let [header, payload, signature]: [&str; 3] =
+            t.split('.').collect::<Vec<_>>().try_into().expect("a token has three parts");
+        forbidden.extend([("token", t.as_str()), ("token header", header), ("token payload", payload)]);
+        forbidden.push(("token signature", signature));
     }
     for (what, s) in forbidden {
         assert!(!text.contains(s), "the log contains a {what}");
     }
-    let requests: Vec<Value> = text
+    let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|_| panic!("a JSON log line: {l}")))
-        .filter(|v| v["fields"]["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 10, "one line per request");
+    // The session really ran at debug level: otherwise the checks above prove nothing about it.
+    let debug_lines = lines.iter().filter(|v| v["level"] == "DEBUG").count();
+    assert!(debug_lines > 0, "no debug-level line was logged");
+    let requests: Vec<&Value> = lines.iter().filter(|v| v["fields"]["message"] == "request").collect();
+    assert_eq!(requests.len(), 16, "one line per request");
     for r in &requests {
         assert!(r["fields"]["status"].is_u64());
         assert!(r["fields"]["latency_us"].is_u64());
