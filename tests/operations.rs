@@ -5,7 +5,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
 use serde_json::{Value, json};
 use support::server::{BIN, cli_json, create_connection, jti_of, start, start_with};
@@ -336,32 +335,87 @@ async fn logs_hold_one_json_line_per_request_and_never_a_secret() {
     assert!(requests.iter().any(|r| r["span"]["route"] == "/connections/{connection_id}/token"));
 }
 
+/// Reads one HTTP/1.1 answer with a `Content-Length` from `stream`: its status and body.
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> Option<(u16, Vec<u8>)> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let status = head.strip_prefix("http/1.1 ")?.get(..3)?.parse().ok()?;
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().expect("a length"));
+            while buf.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Some((status, buf[end + 4..end + 4 + length].to_vec()));
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
 async fn sigterm_under_load_finishes_answered_requests_and_exits_zero(db: TestDb) {
+    use tokio::io::AsyncWriteExt as _;
+    const REQUESTS: usize = 200;
     let mut server = start(&db, &["--shutdown-grace", "10"]);
     let key = server.bootstrap_key.clone().expect("key");
     let http = reqwest::Client::new();
     let conn = create_connection(&http, &server.base, &key).await;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u16, String)>();
-    let url = Arc::new(format!("{}/connections/{conn}/token", server.base));
-    for _ in 0..200 {
-        let (http, url, key, tx) = (http.clone(), url.clone(), key.clone(), tx.clone());
+    let addr = server.base.strip_prefix("http://").expect("http base").to_owned();
+
+    // Each request announces its body with `Expect: 100-continue` and waits for the server's
+    // `100 Continue`: then the server has read the request and its handler is waiting for the
+    // body. Once every request is there, the bodies are sent, and then the signal: every
+    // request was sent before it, and is in the server's hands.
+    let body = json!({"scope": "access"}).to_string();
+    let head = format!(
+        "POST /connections/{conn}/token HTTP/1.1\r\nHost: {addr}\r\nX-Api-Key: {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (written_tx, mut written_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Option<(u16, Vec<u8>)>, std::time::Instant)>();
+    for _ in 0..REQUESTS {
+        let (head, body, addr) = (head.clone(), body.clone(), addr.clone());
+        let (ready_tx, written_tx, tx, mut go_rx) = (ready_tx.clone(), written_tx.clone(), tx.clone(), go_rx.clone());
         tokio::spawn(async move {
-            if let Ok(r) =
-                http.post(url.as_str()).header("x-api-key", key).json(&json!({"scope": "access"})).send().await
-            {
-                let status = r.status().as_u16();
-                let body: Value = r.json().await.unwrap_or(Value::Null);
-                let _ = tx.send((status, body["connection_token"].as_str().unwrap_or_default().to_owned()));
-            }
+            let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connects");
+            s.write_all(head.as_bytes()).await.expect("head written");
+            assert_eq!(read_answer(&mut s).await.expect("an interim answer").0, 100, "100 Continue");
+            ready_tx.send(()).expect("listening");
+            go_rx.wait_for(|go| *go).await.expect("go");
+            s.write_all(body.as_bytes()).await.expect("body written");
+            written_tx.send(()).expect("listening");
+            let answer = read_answer(&mut s).await;
+            tx.send((answer, std::time::Instant::now())).expect("listening");
         });
     }
-    drop(tx);
-    let mut answers = Vec::new();
-    while answers.len() < 20 {
-        answers.push(rx.recv().await.expect("answers arrive"));
+    drop((ready_tx, written_tx, tx));
+    for _ in 0..REQUESTS {
+        ready_rx.recv().await.expect("every request reached a handler");
+    }
+    go_tx.send(true).expect("requests wait");
+    for _ in 0..REQUESTS {
+        written_rx.recv().await.expect("written");
     }
     let pid = server.child.id().to_string();
+    let signalled = std::time::Instant::now();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let mut answers = Vec::new();
     while let Some(a) = rx.recv().await {
         answers.push(a);
     }
@@ -373,20 +427,26 @@ async fn sigterm_under_load_finishes_answered_requests_and_exits_zero(db: TestDb
     .expect("joined");
     assert!(status.0.expect("exit status").success(), "SIGTERM exits 0");
 
+    assert_eq!(answers.len(), REQUESTS);
+    let after_signal = answers.iter().filter(|(_, at)| *at > signalled).count();
+    assert!(after_signal > 0, "the signal came while requests were in flight");
     let store = tessera::storage::connect(&db.url).await.expect("reopen");
     let mut minted = 0;
-    for (code, token) in &answers {
+    for (answer, _) in &answers {
+        let (code, body) = answer.as_ref().expect("every request sent before the signal was answered");
         assert!([201, 503].contains(code), "answered {code}");
         if *code == 201 {
             minted += 1;
-            let jti = jti_of(token);
+            let body: Value = serde_json::from_slice(body).expect("json");
+            let jti = jti_of(body["connection_token"].as_str().expect("token"));
             assert!(
                 store.find_issued_token(&TokenId::from_string(jti.clone())).await.expect("query").is_some(),
                 "{jti}"
             );
         }
     }
-    assert!(minted >= 20);
+    eprintln!("{minted} of {REQUESTS} minted, {after_signal} answered after SIGTERM");
+    assert!(minted > 0);
 }
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
