@@ -63,12 +63,13 @@ async fn metrics_count_requests_tokens_and_failures(db: TestDb) {
 #[tokio::test]
 async fn metrics_can_have_a_listener_of_their_own() {
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let metrics_bind = format!("127.0.0.1:{port}");
-    let server = start(&db, &["--metrics-bind", &metrics_bind]);
+    // Port 0: the server picks a free port and announces it.
+    let server = start(&db, &["--metrics-bind", "127.0.0.1:0"]);
+    let metrics_base = server.metrics_base.clone().expect("the metrics listener was announced");
+    assert_ne!(metrics_base, server.base);
     let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{}/metrics", server.base)).send().await.expect("sent").status(), 404);
-    let r = http.get(format!("http://{metrics_bind}/metrics")).send().await.expect("sent");
+    let r = http.get(format!("{metrics_base}/metrics")).send().await.expect("sent");
     assert_eq!(r.status(), 200);
     assert!(r.text().await.expect("text").contains("tessera_http_requests_total"));
 }
@@ -177,18 +178,16 @@ async fn odd_methods_do_not_grow_metrics_or_memory() {
 async fn a_metrics_token_guards_the_metrics_listener_and_is_never_shown() {
     let token = "from-the-environment-0123456789";
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let metrics_bind = format!("127.0.0.1:{port}");
     let log_path = db.dir().join("tessera.log");
     let log = std::fs::File::create(&log_path).expect("log file");
     let server = start_with(
         &db,
-        &["--metrics-bind", &metrics_bind],
+        &["--metrics-bind", "127.0.0.1:0"],
         &[("TESSERA_METRICS_TOKEN", token), ("RUST_LOG", "debug")],
         Stdio::from(log),
     );
     let http = reqwest::Client::new();
-    let url = format!("http://{metrics_bind}/metrics");
+    let url = format!("{}/metrics", server.metrics_base.clone().expect("the metrics listener was announced"));
     let r = http.get(&url).send().await.expect("sent");
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
