@@ -88,10 +88,46 @@ async fn a_caching_verifier_never_meets_an_unknown_kid(db: TestDb) {
             }
         }
     }
-    assert!(kids.len() >= 4, "the keyring rotated by itself: {} keys signed", kids.len());
+    // The first key signs from the start, and each of the four periods ends with the next key
+    // taking over on the dot (it was scheduled `prepublish_secs` ahead): the last iteration
+    // runs at exactly start + 4 periods, so the fifth key has signed once.
+    assert_eq!(kids.len(), 5, "the keyring rotated by itself once per period: {kids:?}");
+    assert_eq!(ever_published, kids, "every key that signed was published, and no other");
+    // At the end the fifth key signs, the fourth (retired this instant) stays published for
+    // TTL + 5 min, and the third (retired a period ago, more than TTL + 5 min) has gone; the
+    // sixth is not due for scheduling until prepublish_secs before the next period ends.
     let published: HashSet<String> = jwks_now().keys.into_iter().map(|k| k.kid).collect();
-    assert!(published.len() <= 3, "retired keys leave the JWKS: {published:?}");
-    assert!(ever_published.len() > published.len());
+    assert_eq!(published.len(), 2, "retired keys leave the JWKS: {published:?}");
+    assert!(published.contains(keyring.signer().kid().as_str()));
+}
+
+/// Start-up refuses a pre-publication shorter than the JWKS cache lifetime plus the keyring
+/// refresh interval (a verifier could otherwise meet a `kid` it does not know), and accepts
+/// exactly that minimum.
+#[tokio::test]
+async fn start_up_refuses_a_prepublication_shorter_than_max_age_plus_refresh() {
+    use tessera::app::App;
+    use tessera::config::ServeConfig;
+    use tessera::token::clock::SystemClock;
+
+    for (refresh, prepublish, accepted) in [(10, 309, false), (10, 310, true), (60, 359, false), (60, 360, true)] {
+        let db = TestDb::new(support::Backend::Sqlite).await.expect("sqlite");
+        let store = tessera::storage::connect(&db.url).await.expect("store");
+        let mut config = ServeConfig::for_tests();
+        config.key_refresh = refresh;
+        config.key_prepublish = prepublish;
+        let built = App::build(&config, store.clone(), Kek::generate(), Arc::new(SystemClock)).await;
+        match built {
+            Ok(_) => assert!(accepted, "--key-prepublish {prepublish} with --key-refresh {refresh} was accepted"),
+            Err(e) => {
+                assert!(!accepted, "--key-prepublish {prepublish} with --key-refresh {refresh} was refused: {e:#}");
+                let min = JWKS_MAX_AGE_SECS + refresh;
+                assert!(e.to_string().contains(&format!("--key-prepublish must be at least {min} seconds")), "{e:#}");
+                assert!(store.signing_keys().await.expect("keys").is_empty(), "a refused start creates no key");
+                assert!(store.list_clients().await.expect("clients").is_empty(), "nor a client");
+            }
+        }
+    }
 }
 
 both_backends!(a_caching_verifier_never_meets_an_unknown_kid);

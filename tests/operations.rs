@@ -5,7 +5,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 
 use serde_json::{Value, json};
 use support::server::{BIN, cli_json, create_connection, jti_of, start, start_with};
@@ -64,12 +63,13 @@ async fn metrics_count_requests_tokens_and_failures(db: TestDb) {
 #[tokio::test]
 async fn metrics_can_have_a_listener_of_their_own() {
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let metrics_bind = format!("127.0.0.1:{port}");
-    let server = start(&db, &["--metrics-bind", &metrics_bind]);
+    // Port 0: the server picks a free port and announces it.
+    let server = start(&db, &["--metrics-bind", "127.0.0.1:0"]);
+    let metrics_base = server.metrics_base.clone().expect("the metrics listener was announced");
+    assert_ne!(metrics_base, server.base);
     let http = reqwest::Client::new();
     assert_eq!(http.get(format!("{}/metrics", server.base)).send().await.expect("sent").status(), 404);
-    let r = http.get(format!("http://{metrics_bind}/metrics")).send().await.expect("sent");
+    let r = http.get(format!("{metrics_base}/metrics")).send().await.expect("sent");
     assert_eq!(r.status(), 200);
     assert!(r.text().await.expect("text").contains("tessera_http_requests_total"));
 }
@@ -178,18 +178,16 @@ async fn odd_methods_do_not_grow_metrics_or_memory() {
 async fn a_metrics_token_guards_the_metrics_listener_and_is_never_shown() {
     let token = "from-the-environment-0123456789";
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let metrics_bind = format!("127.0.0.1:{port}");
     let log_path = db.dir().join("tessera.log");
     let log = std::fs::File::create(&log_path).expect("log file");
     let server = start_with(
         &db,
-        &["--metrics-bind", &metrics_bind],
+        &["--metrics-bind", "127.0.0.1:0"],
         &[("TESSERA_METRICS_TOKEN", token), ("RUST_LOG", "debug")],
         Stdio::from(log),
     );
     let http = reqwest::Client::new();
-    let url = format!("http://{metrics_bind}/metrics");
+    let url = format!("{}/metrics", server.metrics_base.clone().expect("the metrics listener was announced"));
     let r = http.get(&url).send().await.expect("sent");
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
@@ -242,6 +240,41 @@ async fn logs_hold_one_json_line_per_request_and_never_a_secret() {
         let v: Value = mint(&http, &server.base, &key, &conn).await.json().await.expect("json");
         tokens.push(v["connection_token"].as_str().expect("token").to_owned());
     }
+    // The calls whose bodies carry tokens: introspection, an idempotent retry (the replay is
+    // the stored answer, unsealed), and revocation by token and by jti.
+    let introspect = |token: String| {
+        http.post(format!("{}/tokens/introspect", server.base))
+            .header("x-api-key", &key)
+            .json(&json!({"token": token}))
+            .send()
+    };
+    let r: Value = introspect(tokens[1].clone()).await.expect("sent").json().await.expect("json");
+    assert_eq!(r["active"], true, "{r}");
+    let retry = || {
+        http.post(format!("{}/connections/{conn}/token", server.base))
+            .header("x-api-key", &key)
+            .header("idempotency-key", "retry-of-a-token-request")
+            .json(&json!({"scope": "access"}))
+            .send()
+    };
+    let first = retry().await.expect("sent");
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.expect("json");
+    let replayed: Value = retry().await.expect("sent").json().await.expect("json");
+    assert_eq!(replayed["connection_token"], first["connection_token"], "the retry is the first answer again");
+    tokens.push(first["connection_token"].as_str().expect("token").to_owned());
+    for body in [json!({"token": tokens[1]}), json!({"jti": jti_of(&tokens[2])})] {
+        let r = http
+            .post(format!("{}/tokens/revoke", server.base))
+            .header("x-api-key", &key)
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        assert!(r.status().is_success(), "revoke answered {}", r.status());
+    }
+    let r: Value = introspect(tokens[1].clone()).await.expect("sent").json().await.expect("json");
+    assert_eq!(r, json!({"active": false}));
     // Failures too: a wrong secret for a real key id, a bearer token, a bad body.
     let wrong = format!("{}AAAA", &key[..key.len() - 4]);
     assert_eq!(mint(&http, &server.base, &wrong, &conn).await.status(), 401);
@@ -275,18 +308,23 @@ async fn logs_hold_one_json_line_per_request_and_never_a_secret() {
     let mut forbidden: Vec<(&str, &str)> =
         vec![("api key", &key), ("api key secret", secret), ("wrong key", &wrong), ("kek", kek.trim())];
     for t in &tokens {
-        forbidden.push(("token", t));
-        forbidden.push(("token signature", t.rsplit('.').next().expect("sig")));
+        let [header, payload, signature]: [&str; 3] =
+            t.split('.').collect::<Vec<_>>().try_into().expect("a token has three parts");
+        forbidden.extend([("token", t.as_str()), ("token header", header), ("token payload", payload)]);
+        forbidden.push(("token signature", signature));
     }
     for (what, s) in forbidden {
         assert!(!text.contains(s), "the log contains a {what}");
     }
-    let requests: Vec<Value> = text
+    let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|_| panic!("a JSON log line: {l}")))
-        .filter(|v| v["fields"]["message"] == "request")
         .collect();
-    assert_eq!(requests.len(), 10, "one line per request");
+    // The session really ran at debug level: otherwise the checks above prove nothing about it.
+    let debug_lines = lines.iter().filter(|v| v["level"] == "DEBUG").count();
+    assert!(debug_lines > 0, "no debug-level line was logged");
+    let requests: Vec<&Value> = lines.iter().filter(|v| v["fields"]["message"] == "request").collect();
+    assert_eq!(requests.len(), 16, "one line per request");
     for r in &requests {
         assert!(r["fields"]["status"].is_u64());
         assert!(r["fields"]["latency_us"].is_u64());
@@ -296,32 +334,87 @@ async fn logs_hold_one_json_line_per_request_and_never_a_secret() {
     assert!(requests.iter().any(|r| r["span"]["route"] == "/connections/{connection_id}/token"));
 }
 
+/// Reads one HTTP/1.1 answer with a `Content-Length` from `stream`: its status and body.
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> Option<(u16, Vec<u8>)> {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let status = head.strip_prefix("http/1.1 ")?.get(..3)?.parse().ok()?;
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().expect("a length"));
+            while buf.len() < end + 4 + length {
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Some((status, buf[end + 4..end + 4 + length].to_vec()));
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
 async fn sigterm_under_load_finishes_answered_requests_and_exits_zero(db: TestDb) {
+    use tokio::io::AsyncWriteExt as _;
+    const REQUESTS: usize = 200;
     let mut server = start(&db, &["--shutdown-grace", "10"]);
     let key = server.bootstrap_key.clone().expect("key");
     let http = reqwest::Client::new();
     let conn = create_connection(&http, &server.base, &key).await;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u16, String)>();
-    let url = Arc::new(format!("{}/connections/{conn}/token", server.base));
-    for _ in 0..200 {
-        let (http, url, key, tx) = (http.clone(), url.clone(), key.clone(), tx.clone());
+    let addr = server.base.strip_prefix("http://").expect("http base").to_owned();
+
+    // Each request announces its body with `Expect: 100-continue` and waits for the server's
+    // `100 Continue`: then the server has read the request and its handler is waiting for the
+    // body. Once every request is there, the bodies are sent, and then the signal: every
+    // request was sent before it, and is in the server's hands.
+    let body = json!({"scope": "access"}).to_string();
+    let head = format!(
+        "POST /connections/{conn}/token HTTP/1.1\r\nHost: {addr}\r\nX-Api-Key: {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (written_tx, mut written_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Option<(u16, Vec<u8>)>, std::time::Instant)>();
+    for _ in 0..REQUESTS {
+        let (head, body, addr) = (head.clone(), body.clone(), addr.clone());
+        let (ready_tx, written_tx, tx, mut go_rx) = (ready_tx.clone(), written_tx.clone(), tx.clone(), go_rx.clone());
         tokio::spawn(async move {
-            if let Ok(r) =
-                http.post(url.as_str()).header("x-api-key", key).json(&json!({"scope": "access"})).send().await
-            {
-                let status = r.status().as_u16();
-                let body: Value = r.json().await.unwrap_or(Value::Null);
-                let _ = tx.send((status, body["connection_token"].as_str().unwrap_or_default().to_owned()));
-            }
+            let mut s = tokio::net::TcpStream::connect(&addr).await.expect("connects");
+            s.write_all(head.as_bytes()).await.expect("head written");
+            assert_eq!(read_answer(&mut s).await.expect("an interim answer").0, 100, "100 Continue");
+            ready_tx.send(()).expect("listening");
+            go_rx.wait_for(|go| *go).await.expect("go");
+            s.write_all(body.as_bytes()).await.expect("body written");
+            written_tx.send(()).expect("listening");
+            let answer = read_answer(&mut s).await;
+            tx.send((answer, std::time::Instant::now())).expect("listening");
         });
     }
-    drop(tx);
-    let mut answers = Vec::new();
-    while answers.len() < 20 {
-        answers.push(rx.recv().await.expect("answers arrive"));
+    drop((ready_tx, written_tx, tx));
+    for _ in 0..REQUESTS {
+        ready_rx.recv().await.expect("every request reached a handler");
+    }
+    go_tx.send(true).expect("requests wait");
+    for _ in 0..REQUESTS {
+        written_rx.recv().await.expect("written");
     }
     let pid = server.child.id().to_string();
+    let signalled = std::time::Instant::now();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let mut answers = Vec::new();
     while let Some(a) = rx.recv().await {
         answers.push(a);
     }
@@ -333,20 +426,26 @@ async fn sigterm_under_load_finishes_answered_requests_and_exits_zero(db: TestDb
     .expect("joined");
     assert!(status.0.expect("exit status").success(), "SIGTERM exits 0");
 
+    assert_eq!(answers.len(), REQUESTS);
+    let after_signal = answers.iter().filter(|(_, at)| *at > signalled).count();
+    assert!(after_signal > 0, "the signal came while requests were in flight");
     let store = tessera::storage::connect(&db.url).await.expect("reopen");
     let mut minted = 0;
-    for (code, token) in &answers {
+    for (answer, _) in &answers {
+        let (code, body) = answer.as_ref().expect("every request sent before the signal was answered");
         assert!([201, 503].contains(code), "answered {code}");
         if *code == 201 {
             minted += 1;
-            let jti = jti_of(token);
+            let body: Value = serde_json::from_slice(body).expect("json");
+            let jti = jti_of(body["connection_token"].as_str().expect("token"));
             assert!(
                 store.find_issued_token(&TokenId::from_string(jti.clone())).await.expect("query").is_some(),
                 "{jti}"
             );
         }
     }
-    assert!(minted >= 20);
+    eprintln!("{minted} of {REQUESTS} minted, {after_signal} answered after SIGTERM");
+    assert!(minted > 0);
 }
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {

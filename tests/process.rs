@@ -19,39 +19,52 @@ async fn every_answered_token_survives_sigkill(db: TestDb) {
     let conn = create_connection(&http, &server.base, &key).await;
 
     // Many requests in flight; the process is killed as soon as some have been answered.
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    // Each request reports its token, or None when it got no 201 (the process died first).
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
     let url = Arc::new(format!("{}/connections/{conn}/token", server.base));
     for _ in 0..300 {
         let (http, url, key, tx) = (http.clone(), url.clone(), key.clone(), tx.clone());
         tokio::spawn(async move {
             let resp = http.post(url.as_str()).header("x-api-key", key).json(&json!({"scope": "access"})).send().await;
-            if let Ok(r) = resp
-                && r.status() == 201
-                && let Ok(v) = r.json::<Value>().await
-            {
-                let _ = tx.send(v["connection_token"].as_str().unwrap_or_default().to_owned());
-            }
+            let token = match resp {
+                Ok(r) if r.status() == 201 => {
+                    r.json::<Value>().await.ok().map(|v| v["connection_token"].as_str().expect("token").to_owned())
+                }
+                _ => None,
+            };
+            tx.send(token).expect("the test is listening");
         });
     }
     drop(tx);
-    let mut tokens = Vec::new();
+    let (mut tokens, mut unanswered) = (Vec::new(), 0);
     while tokens.len() < 40 {
-        tokens.push(rx.recv().await.expect("answers arrive"));
+        match rx.recv().await.expect("answers arrive") {
+            Some(t) => tokens.push(t),
+            None => unanswered += 1,
+        }
     }
+    assert_eq!(unanswered, 0, "every request before the kill was answered with a token");
     server.child.kill().expect("SIGKILL");
     server.child.wait().expect("reaped");
-    // Answers already on the wire when the process died count too.
-    while let Ok(Some(t)) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
-        tokens.push(t);
+    // Answers already on the wire when the process died count too; every request ends, one
+    // way or the other, once the process is gone.
+    while let Some(outcome) = tokio::time::timeout(Duration::from_secs(30), rx.recv()).await.expect("requests end") {
+        match outcome {
+            Some(t) => tokens.push(t),
+            None => unanswered += 1,
+        }
     }
+    assert_eq!(tokens.len() + unanswered, 300);
+    assert!(unanswered > 0, "the kill landed while requests were in flight");
 
     let store = tessera::storage::connect(&db.url).await.expect("reopen");
+    let mut jtis = std::collections::HashSet::new();
     for token in &tokens {
         let jti = jti_of(token);
         let rec = store.find_issued_token(&TokenId::from_string(jti.clone())).await.expect("query");
         assert!(rec.is_some(), "token {jti} was answered but its issuance record is gone");
+        assert!(jtis.insert(jti), "each answer is a token of its own");
     }
-    assert!(tokens.len() >= 40);
 }
 
 async fn cli_manages_clients_and_keys_and_the_server_honours_them(db: TestDb) {

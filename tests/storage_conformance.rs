@@ -139,7 +139,20 @@ async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
     let patch = ConnectionPatch { mobile: Some(Some("+1555".into())), email: Some(None), ..Default::default() };
     let updated =
         store.update_connection(&a.id, &c1.id, &patch, &Change::at(2_000)).await.expect("update").expect("found");
-    assert_eq!(updated, patch.apply(c1.clone(), 2_000));
+    // Written out rather than computed with `patch.apply`, which is the code under test too.
+    let expected = Connection {
+        id: c1.id.clone(),
+        client_id: a.id.clone(),
+        customer_id: "cust".into(),
+        retailer_id: "walmart".into(),
+        email: None,
+        mobile: Some("+1555".into()),
+        status: ConnectionStatus::Initialized,
+        created_at: 1_000,
+        updated_at: 2_000,
+    };
+    assert_eq!(updated, expected);
+    assert_eq!(store.find_connection(&a.id, &c1.id).await.expect("find"), Some(expected), "as stored");
     assert_eq!(updated.customer_id, "cust", "absent fields are unchanged");
     assert_eq!(updated.email, None, "null clears");
     assert_eq!(updated.updated_at, 2_000);
@@ -170,14 +183,20 @@ async fn concurrent_patches_each_apply_whole(db: TestDb) {
             let tag = format!("t{i}");
             let patch =
                 ConnectionPatch { email: Some(Some(tag.clone())), mobile: Some(Some(tag)), ..Default::default() };
-            store.update_connection(&client_id, &id, &patch, &Change::at(2_000 + i)).await
+            (i, store.update_connection(&client_id, &id, &patch, &Change::at(2_000 + i)).await)
         }));
     }
     for t in tasks {
-        let _ = t.await.expect("joined");
+        let (i, result) = t.await.expect("joined");
+        // Every patch succeeded, and what it returned is its own write, whole.
+        let updated = result.unwrap_or_else(|e| panic!("patch {i} failed: {e}")).expect("the connection exists");
+        let tag = format!("t{i}");
+        assert_eq!((updated.email.as_deref(), updated.mobile.as_deref()), (Some(&*tag), Some(&*tag)), "patch {i}");
+        assert_eq!(updated.updated_at, 2_000 + i);
     }
     let last = store.find_connection(&a.id, &c.id).await.expect("find").expect("exists");
     assert_eq!(last.email, last.mobile, "one patch won whole");
+    assert!(last.email.as_deref().is_some_and(|e| e.starts_with('t')), "{last:?}");
 }
 
 async fn one_active_signing_key_per_algorithm(db: TestDb) {

@@ -30,6 +30,10 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     }
     let addr = app.local_addr();
     tracing::info!(%addr, database = %db.database_url, algorithm = %config.algorithm, "tessera listening");
+    if let Some(metrics) = app.metrics_addr() {
+        // Before the main line, which is the last a supervisor (or a test) waits for.
+        println!("tessera metrics listening on http://{metrics}");
+    }
     println!("tessera listening on http://{addr}");
     app.run_until(shutdown_signal()).await
 }

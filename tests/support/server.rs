@@ -16,6 +16,8 @@ pub fn db_url(dir: &Path) -> String {
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// The metrics listener's base URL, when `--metrics-bind` gave it one of its own.
+    pub metrics_base: Option<String>,
     /// The API key printed at bootstrap, if this start created it.
     pub bootstrap_key: Option<String>,
 }
@@ -46,18 +48,22 @@ pub fn start_with(db: &TestDb, extra: &[&str], env: &[(&str, &str)], stderr: Std
     let stdout = child.stdout.take().expect("stdout");
     let mut bootstrap_key = None;
     let mut base = None;
+    let mut metrics_base = None;
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("line");
         let trimmed = line.trim();
         if trimmed.starts_with("tsk_") {
             bootstrap_key = Some(trimmed.to_owned());
         }
+        if let Some(addr) = trimmed.strip_prefix("tessera metrics listening on ") {
+            metrics_base = Some(addr.to_owned());
+        }
         if let Some(addr) = trimmed.strip_prefix("tessera listening on ") {
             base = Some(addr.to_owned());
             break;
         }
     }
-    Server { child, base: base.expect("server announced its address"), bootstrap_key }
+    Server { child, base: base.expect("server announced its address"), metrics_base, bootstrap_key }
 }
 
 pub fn cli(db: &TestDb, args: &[&str]) -> (bool, String, String) {
