@@ -370,15 +370,9 @@ async fn a_stalled_postgres_gives_503s_within_the_db_timeout_and_service_resumes
 
 /// The same bound for a request whose statement is already running when the database stops
 /// answering: here a token request waits on a row lock the test holds, and the cluster is
-/// stalled while it waits.
-///
-/// Ignored because it fails: tessera's timeouts are PostgreSQL's `statement_timeout` and
-/// `lock_timeout`, enforced by the server, and the pool's acquire timeout; nothing bounds a
-/// statement already sent to a server that has stopped, so the request (and the group commit
-/// behind it, with every later token request) waits until the database answers again. Run it
-/// with `cargo nextest run --test faults --run-ignored all`.
+/// stalled while it waits. PostgreSQL's own statement and lock timeouts cannot fire in a
+/// stalled server: tessera's limit on every storage call does (`storage/timed.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "tessera hangs while a statement in flight meets a stalled PostgreSQL"]
 async fn a_statement_in_flight_when_postgres_stalls_still_ends_in_a_503_within_the_db_timeout() {
     use sqlx::Connection as _;
     let Some(setup) = setup().await else {

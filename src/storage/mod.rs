@@ -17,6 +17,7 @@ use crate::domain::webhook::{Attempt, ClaimedDelivery, Delivery, Webhook, Webhoo
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod timed;
 
 /// The error underneath a [`StoreError`], kept whole so that the one log line that reports
 /// it has the chain. Shared, because one failed batch answers many requests.
@@ -400,7 +401,7 @@ pub async fn connect_with(url: &str, options: &DbOptions) -> Result<Arc<dyn Stor
         ));
     }
     store.migrate().await?;
-    Ok(store)
+    Ok(Arc::new(timed::Timed::new(store, options.timeout)))
 }
 
 /// Explains a failed migration; in particular a database migrated by a newer tessera.
