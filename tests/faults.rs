@@ -4,19 +4,16 @@
 //! 503 with a detail, never a hang or a 500; a stalled database turns into 503 within
 //! `--db-timeout`; readiness follows the database; service resumes without a restart; and no
 //! token was handed out whose issuance record is missing.
-#[path = "support/mod.rs"]
-mod support;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::server::{create_connection, jti_of, start};
+use crate::support::{Backend, TestDb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::server::{create_connection, jti_of, start};
-use support::{Backend, TestDb};
 use tessera::domain::ids::TokenId;
 
 /// A throwaway PostgreSQL cluster in a temporary directory, reached through a Unix socket in
@@ -34,7 +31,7 @@ impl PrivatePostgres {
             .ok()
             .and_then(|d| d.filter_map(Result::ok).map(|e| e.path().join("bin")).find(|p| p.join("initdb").exists()));
         let Some(bin) = bin else {
-            if support::must_run_everything() {
+            if crate::support::must_run_everything() {
                 panic!("no PostgreSQL server binaries under /usr/lib/postgresql and CI is set");
             }
             eprintln!("SKIPPED: no PostgreSQL server binaries under /usr/lib/postgresql");
@@ -155,7 +152,7 @@ struct Outcome {
 /// A server on a private cluster, with a connection to mint tokens for.
 struct Setup {
     pg: PrivatePostgres,
-    server: support::server::Server,
+    server: crate::support::server::Server,
     key: String,
     http: reqwest::Client,
     url: String,

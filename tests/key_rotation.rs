@@ -1,13 +1,10 @@
 //! A whole signing-key rotation under a fake clock: a verifier that caches the JWKS for the
 //! served max-age never meets an unknown `kid`, every unexpired token keeps verifying, and
 //! retired keys leave the JWKS once their tokens have expired.
-#[path = "support/mod.rs"]
-mod support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use support::TestDb;
+use crate::support::TestDb;
 use tessera::crypto::kek::Kek;
 use tessera::token::claims::Claims;
 use tessera::token::clock::{Clock as _, ManualClock};
@@ -111,7 +108,7 @@ async fn start_up_refuses_a_prepublication_shorter_than_max_age_plus_refresh() {
     use tessera::token::clock::SystemClock;
 
     for (refresh, prepublish, accepted) in [(10, 309, false), (10, 310, true), (60, 359, false), (60, 360, true)] {
-        let db = TestDb::new(support::Backend::Sqlite).await.expect("sqlite");
+        let db = TestDb::new(crate::support::Backend::Sqlite).await.expect("sqlite");
         let store = tessera::storage::connect(&db.url).await.expect("store");
         let mut config = ServeConfig::for_tests();
         config.key_refresh = refresh;

@@ -1,14 +1,11 @@
 //! Operating tessera: metrics, request ids and logs, graceful shutdown, the configuration
 //! file, and the help text.
-#[path = "support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
+use crate::support::server::{BIN, cli_json, create_connection, jti_of, start, start_with};
+use crate::support::{Backend, TestDb};
 use serde_json::{Value, json};
-use support::server::{BIN, cli_json, create_connection, jti_of, start, start_with};
-use support::{Backend, TestDb};
 use tessera::domain::ids::TokenId;
 
 /// Prometheus text format: `name{labels}` -> value, for every sample line.
@@ -458,7 +455,7 @@ async fn configuration_file_sits_under_environment_and_flags() {
     let file = db.dir().join("tessera.toml");
     std::fs::write(&file, "token_ttl = 120\nissuer = \"from-file\"\n").expect("write");
     let file_arg = file.display().to_string();
-    let (ok, _, stderr) = support::server::cli(&db, &["migrate"]);
+    let (ok, _, stderr) = crate::support::server::cli(&db, &["migrate"]);
     assert!(ok, "{stderr}");
     let client = cli_json(&db, &["client", "create", "--name", "c", "--json"]);
     let created = cli_json(&db, &["key", "create", "--client", client["client_id"].as_str().expect("id"), "--json"]);

@@ -10,11 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-#[path = "support/mod.rs"]
-mod support;
-
-use support::server::{cli, cli_json, create_connection, start};
-use support::{Backend, TestDb};
+use crate::support::server::{cli, cli_json, create_connection, start};
+use crate::support::{Backend, TestDb};
 
 /// One answered token request.
 struct Answer {
@@ -188,7 +185,7 @@ async fn administrative_commands_refuse_a_database_that_does_not_exist(db: TestD
         &["signing-key", "list"],
         &["signing-key", "rotate"],
     ] {
-        let out = std::process::Command::new(support::server::BIN)
+        let out = std::process::Command::new(crate::support::server::BIN)
             .args(args)
             .env_remove("TESSERA_KEK")
             .envs(db.env())
@@ -265,7 +262,7 @@ async fn no_live_token_is_readable_at_rest(db: TestDb) {
 async fn a_start_that_cannot_listen_does_not_swallow_the_first_key(db: TestDb) {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port().to_string();
-    let out = std::process::Command::new(support::server::BIN)
+    let out = std::process::Command::new(crate::support::server::BIN)
         .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
         .env_remove("TESSERA_KEK")
         .envs(db.env())
@@ -285,7 +282,7 @@ async fn rotating_with_the_wrong_key_encryption_key_is_refused(db: TestDb) {
     let before = cli_json(&db, &["signing-key", "list", "--json"]);
     let wrong = "d3JvbmctZGVwbG95bWVudC1rZWstMzItYnl0ZXMtISE=";
     for extra in [&[][..], &["--immediately"]] {
-        let out = std::process::Command::new(support::server::BIN)
+        let out = std::process::Command::new(crate::support::server::BIN)
             .args(["signing-key", "rotate"])
             .args(extra)
             .env_remove("TESSERA_KEK")

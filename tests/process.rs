@@ -6,11 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tessera::domain::ids::TokenId;
 
-#[path = "support/mod.rs"]
-mod support;
-
-use support::server::{BIN, cli, cli_json, create_connection, db_url, jti_of, start};
-use support::{Backend, TestDb};
+use crate::support::server::{BIN, cli, cli_json, create_connection, db_url, jti_of, start};
+use crate::support::{Backend, TestDb};
 
 async fn every_answered_token_survives_sigkill(db: TestDb) {
     let mut server = start(&db, &[]);

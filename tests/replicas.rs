@@ -1,11 +1,8 @@
 //! Two real `tessera serve` processes on one PostgreSQL database behave as one service.
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::server::{Server, cli_json, create_connection, start};
+use crate::support::{Backend, TestDb};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::server::{Server, cli_json, create_connection, start};
-use support::{Backend, TestDb};
 
 struct Pair {
     a: Server,

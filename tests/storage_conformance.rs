@@ -1,10 +1,7 @@
 //! One storage story, run against every backend: what the `Store` trait promises.
-#[path = "support/mod.rs"]
-mod support;
-
 use std::sync::Arc;
 
-use support::TestDb;
+use crate::support::TestDb;
 use tessera::auth::api_key::PlainApiKey;
 use tessera::domain::api_key::ApiKeyRecord;
 use tessera::domain::client::Client;
@@ -308,8 +305,8 @@ async fn issuance_refuses_what_may_not_be_issued_and_reads_current_claims(db: Te
 async fn upgrading_keeps_the_token_history_in_the_activity_log(db: TestDb) {
     // A database as the previous release left it: token issuance events in connection_events.
     let backend = match db.backend {
-        support::Backend::Sqlite => "sqlite",
-        support::Backend::Postgres => "postgres",
+        crate::support::Backend::Sqlite => "sqlite",
+        crate::support::Backend::Postgres => "postgres",
     };
     let old = tempfile::tempdir().expect("dir");
     let tree = format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
@@ -333,7 +330,7 @@ async fn upgrading_keeps_the_token_history_in_the_activity_log(db: TestDb) {
          VALUES ('c1', 'k', 'f', 201, '{\"connection_token\": \"eyJ.live.token\"}', 1000)",
     ];
     match db.backend {
-        support::Backend::Sqlite => {
+        crate::support::Backend::Sqlite => {
             let pool = sqlx::SqlitePool::connect(&format!("{}?mode=rwc", db.url)).await.expect("connect");
             migrator.run(&pool).await.expect("old schema");
             for sql in history {
@@ -341,7 +338,7 @@ async fn upgrading_keeps_the_token_history_in_the_activity_log(db: TestDb) {
             }
             pool.close().await;
         }
-        support::Backend::Postgres => {
+        crate::support::Backend::Postgres => {
             let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
             migrator.run(&pool).await.expect("old schema");
             for sql in history {
@@ -375,12 +372,12 @@ async fn a_schema_from_a_newer_release_is_refused(db: TestDb) {
                VALUES (99990101000000, 'from the future', TRUE, X'00', 0)";
     let pg_sql = sql.replace("X'00'", "'\\x00'::bytea");
     match db.backend {
-        support::Backend::Sqlite => {
+        crate::support::Backend::Sqlite => {
             use sqlx::Connection as _;
             let mut c = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
             sqlx::query(sql).execute(&mut c).await.expect("insert");
         }
-        support::Backend::Postgres => {
+        crate::support::Backend::Postgres => {
             use sqlx::Connection as _;
             let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect");
             sqlx::query(&pg_sql).execute(&mut c).await.expect("insert");

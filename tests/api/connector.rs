@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use tessera::auth::api_key::PlainApiKey;
 use tessera::domain::connector::ConnectorCredential;
 
-use crate::helpers::TestApp;
+use crate::api::helpers::TestApp;
 use crate::support::TestDb;
 
 /// A connector credential made as `tessera connector create` makes one.
@@ -21,7 +21,7 @@ async fn connector(app: &TestApp) -> (String, String) {
     (id.to_string(), credential.expose().to_owned())
 }
 
-async fn report(app: &TestApp, credential: &str, conn: &str, body: Value) -> crate::helpers::Response {
+async fn report(app: &TestApp, credential: &str, conn: &str, body: Value) -> crate::api::helpers::Response {
     app.call("PUT", &format!("/connector/connections/{conn}/status"), credential, Some(body)).await
 }
 

@@ -2,7 +2,7 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::api::helpers::TestApp;
 use crate::support::TestDb;
 
 const CORPUS: &str = include_str!("../fixtures/token_endpoint_cases.json");

@@ -9,7 +9,7 @@ use tessera::crypto::kek::Kek;
 use tessera::domain::ids::TokenId;
 use tessera::token::keyring::{Algorithm, KeyState, new_key_record};
 
-use crate::helpers::TestApp;
+use crate::api::helpers::TestApp;
 use crate::support::TestDb;
 
 /// Connection ids no connection can have: they are answered like unknown ids, at the edge.
@@ -95,7 +95,7 @@ async fn idempotent_replays_recheck_what_the_first_answer_depended_on(db: TestDb
         )
         .await
     };
-    let token_of = |r: &crate::helpers::Response| r.body["connection_token"].as_str().expect("token").to_owned();
+    let token_of = |r: &crate::api::helpers::Response| r.body["connection_token"].as_str().expect("token").to_owned();
 
     // Disconnected since: the retry gets the 409 a new request would.
     let a = app.create_connection(&app.api_key, "a").await;

@@ -2,7 +2,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::api::helpers::TestApp;
 use crate::support::TestDb;
 
 async fn healthz_and_readyz_answer(db: TestDb) {

@@ -3,7 +3,7 @@ use reqwest::StatusCode;
 use tessera::token::clock::{Clock as _, SystemClock};
 use tessera::token::keyring::{Algorithm, Keyring};
 
-use crate::helpers::TestApp;
+use crate::api::helpers::TestApp;
 use crate::support::TestDb;
 
 async fn jwks_publishes_rfc7517_keys_with_a_cache_lifetime(db: TestDb) {
@@ -38,8 +38,8 @@ async fn a_token_minted_before_rotation_still_verifies_after_it(db: TestDb) {
     let new = app.mint(&app.api_key, &conn).await.body["connection_token"].as_str().expect("token").to_owned();
     let new_kid = jsonwebtoken::decode_header(&new).expect("header").kid;
     assert_ne!(old_kid, new_kid, "the new key signs");
-    crate::tokens::verify(&app, &old).await;
-    crate::tokens::verify(&app, &new).await;
+    crate::api::tokens::verify(&app, &old).await;
+    crate::api::tokens::verify(&app, &new).await;
     let r = app.raw("GET", "/.well-known/jwks.json", &[], vec![]).await;
     assert_eq!(r.body["keys"].as_array().expect("keys").len(), 2, "the retired key stays published");
 }

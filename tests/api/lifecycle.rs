@@ -8,7 +8,7 @@ use tessera::config::ServeConfig;
 use tessera::domain::ids::TokenId;
 use tessera::token::clock::{Clock as _, ManualClock};
 
-use crate::helpers::TestApp;
+use crate::api::helpers::TestApp;
 use crate::support::TestDb;
 
 async fn token(app: &TestApp, key: &str, conn: &str) -> String {

@@ -12,7 +12,7 @@ use tessera::token::clock::SystemClock;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use crate::helpers::TestApp;
+use crate::api::helpers::TestApp;
 use crate::support::{Backend, TestDb};
 
 async fn app_with_short_timeouts() -> TestApp {

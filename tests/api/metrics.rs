@@ -7,7 +7,7 @@ use tessera::auth::metrics_token::MetricsToken;
 use tessera::config::ServeConfig;
 use tessera::token::clock::SystemClock;
 
-use crate::helpers::TestApp;
+use crate::api::helpers::TestApp;
 use crate::support::TestDb;
 
 const TOKEN: &str = "metrics-token-0123456789abcdef";

@@ -2,7 +2,7 @@
 //! reference stack answers, only when that host is a plain `host[:port]`.
 use reqwest::StatusCode;
 
-use crate::helpers::TestApp;
+use crate::api::helpers::TestApp;
 use crate::support::TestDb;
 
 /// The `Location` of `GET path` sent with exactly this `Host` (never followed).

@@ -11,7 +11,7 @@ use tessera::domain::connection::{ConnectionPatch, ConnectionStatus};
 use tessera::domain::ids::{ConnectionId, TokenId};
 use tessera::token::clock::{Clock as _, SystemClock};
 
-use crate::helpers::TestApp;
+use crate::api::helpers::TestApp;
 use crate::support::TestDb;
 
 async fn jwks(app: &TestApp) -> JwkSet {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tessera::config::ServeConfig;
 use tessera::token::clock::SystemClock;
 
-use crate::helpers::TestApp;
+use crate::api::helpers::TestApp;
 use crate::support::TestDb;
 
 const ALL_TYPES: [&str; 5] = [
@@ -30,7 +30,7 @@ fn nowhere() -> String {
     format!("http://{}/hook", l.local_addr().expect("addr"))
 }
 
-async fn create(app: &TestApp, key: &str, body: Value) -> crate::helpers::Response {
+async fn create(app: &TestApp, key: &str, body: Value) -> crate::api::helpers::Response {
     app.call("POST", "/webhooks", key, Some(body)).await
 }
 

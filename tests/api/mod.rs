@@ -1,4 +1,4 @@
-//! HTTP integration tests: one binary, files mirror the routes.
+//! The HTTP suite: in-process servers, one file per area of the API (files mirror the routes).
 mod connections;
 mod connector;
 mod contract;
@@ -11,7 +11,5 @@ mod limits;
 mod metrics;
 mod openapi;
 mod redirects;
-#[path = "../support/mod.rs"]
-mod support;
 mod tokens;
 mod webhooks;

@@ -1,0 +1,16 @@
+//! Every integration test, in one binary (one link instead of one per file): the HTTP suite
+//! (`api/`), storage conformance, the real binary's processes, the operator's workflow, faults,
+//! replicas, key rotation, operations, and the module ladder. `support/` starts databases and
+//! servers for all of them.
+#[macro_use]
+mod support;
+
+mod api;
+mod faults;
+mod key_rotation;
+mod layers;
+mod operations;
+mod operator;
+mod process;
+mod replicas;
+mod storage_conformance;
