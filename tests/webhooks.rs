@@ -1,0 +1,390 @@
+//! Webhook deliveries end to end, between real processes: the `tessera serve` binary and the
+//! README's receivers (`examples/webhooks/receiver.py` and `receiver.mjs`), which verify every
+//! signature and log every request they get.
+#[path = "support/mod.rs"]
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::server::{Server, cli_json, start_with};
+use support::{Backend, TestDb};
+
+const LIFECYCLE: [(&str, &str); 6] = [
+    ("connection.created", "initialized"),
+    ("connection.activated", "active"),
+    ("connection.unauthenticated", "unauthenticated"),
+    ("connection.activated", "active"),
+    ("connection.disconnected", "disconnected"),
+    // A deletion announces the connection as it stood before it.
+    ("connection.deleted", "disconnected"),
+];
+
+const ALL_TYPES: [&str; 5] = [
+    "connection.created",
+    "connection.activated",
+    "connection.unauthenticated",
+    "connection.disconnected",
+    "connection.deleted",
+];
+
+/// Flags for a tessera that delivers to a receiver on loopback, retrying quickly.
+const LOCAL: [&str; 6] =
+    ["--webhook-allow-private", "--webhook-allow-http", "--webhook-retry-base", "1", "--webhook-timeout", "2"];
+
+/// A deadline for polling; `check` fails the test, saying what never happened.
+struct Deadline {
+    until: Instant,
+    what: String,
+}
+
+impl Deadline {
+    fn new(secs: u64, what: impl Into<String>) -> Self {
+        Self { until: Instant::now() + Duration::from_secs(secs), what: what.into() }
+    }
+
+    async fn tick(&self, state: impl std::fmt::Display) {
+        assert!(Instant::now() < self.until, "timed out waiting for {}; last seen: {state}", self.what);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Lang {
+    Python,
+    Node,
+}
+
+/// A receiver process; killed when dropped.
+struct Receiver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A receiver's directory: the secret it verifies with, its mode, and the log of every
+/// request it got (`events.jsonl`).
+struct Inbox {
+    dir: tempfile::TempDir,
+}
+
+impl Inbox {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn set_secret(&self, secret: &str) {
+        std::fs::write(self.path("secret"), format!("{secret}\n")).expect("write secret");
+    }
+
+    /// Starts a receiver on `port` (0: any), logging here.
+    fn start(&self, lang: Lang, port: u16) -> Receiver {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/webhooks");
+        let (program, script) = match lang {
+            Lang::Python => ("python3", examples.join("receiver.py")),
+            Lang::Node => ("node", examples.join("receiver.mjs")),
+        };
+        let mut child = Command::new(program)
+            .arg(script)
+            .arg(port.to_string())
+            .env("RECEIVER_DIR", self.dir.path())
+            .env_remove("WEBHOOK_SECRET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} starts: {e}"));
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let port = first
+            .strip_prefix("listening on ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the {lang:?} receiver did not start: {first:?}"));
+        // It prints each verified event: keep reading, so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Receiver { child, port }
+    }
+
+    /// Every request the receiver logged, in arrival order (a line being written is skipped).
+    fn requests(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.path("events.jsonl")).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// The events the receiver accepted (verified, answered in `ok` mode), in arrival order.
+    fn delivered(&self) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r["mode"] == "ok" && r["verified"] == true)
+            .map(|r| r["event"].clone())
+            .collect()
+    }
+}
+
+/// A client of tessera's HTTP API with one credential.
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    fn new(base: &str, key: &str) -> Self {
+        // Bounded, so a request that never answers fails the test instead of hanging it.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+        Self { http, base: base.to_owned(), key: key.to_owned() }
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().expect("method"), format!("{}{path}", self.base))
+            .header("x-api-key", &self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap_or_else(|e| panic!("{method} {path}: tessera did not answer: {e}"));
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Registers an active webhook for every event type; its id and signing secret.
+    async fn register(&self, url: &str) -> (String, String) {
+        let (status, body) = self
+            .send(
+                "POST",
+                "/webhooks",
+                Some(json!({"name": "test", "url": url, "event_types": ALL_TYPES, "is_active": true})),
+            )
+            .await;
+        assert_eq!(status, 201, "registering {url}: {body}");
+        let id = body["webhook_id"].as_str().expect("webhook_id").to_owned();
+        let secret = body["signing_secret"].as_str().expect("signing_secret").to_owned();
+        (id, secret)
+    }
+
+    /// The whole delivery log of a webhook, every page.
+    async fn deliveries(&self, webhook: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/webhooks/{webhook}/deliveries?limit=100");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&starting_after={c}"));
+            }
+            let (status, page) = self.send("GET", &path, None).await;
+            assert_eq!(status, 200, "{path}: {page}");
+            all.extend(page["deliveries"].as_array().expect("deliveries").iter().cloned());
+            if page["has_more"] != true {
+                return all;
+            }
+            cursor = Some(page["next_cursor"].as_str().expect("next_cursor").to_owned());
+        }
+    }
+
+    async fn create_connection(&self, customer: &str) -> String {
+        let body = json!({"customer_id": customer, "retailer_id": "walmart", "email": format!("{customer}@example.com"), "mobile": "+15550100"});
+        let (status, answer) = self.send("POST", "/connections", Some(body)).await;
+        assert_eq!(status, 201, "{answer}");
+        answer["connection_id"].as_str().expect("connection_id").to_owned()
+    }
+
+    /// As the connector: moves a connection to `status`.
+    async fn report(&self, connector: &str, conn: &str, status: &str) {
+        let r = self
+            .http
+            .put(format!("{}/connector/connections/{conn}/status", self.base))
+            .header("x-api-key", connector)
+            .json(&json!({"status": status, "reason": "test"}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("connector status {status}: tessera did not answer: {e}"));
+        let code = r.status().as_u16();
+        assert_eq!(code, 200, "moving {conn} to {status}: {}", r.text().await.unwrap_or_default());
+    }
+
+    async fn delete_connection(&self, conn: &str) {
+        let (status, body) = self.send("DELETE", &format!("/connections/{conn}"), None).await;
+        assert_eq!(status, 204, "{body}");
+    }
+
+    /// Runs the whole lifecycle of a new connection; its id.
+    async fn lifecycle(&self, connector: &str, customer: &str) -> String {
+        let conn = self.create_connection(customer).await;
+        for status in ["active", "unauthenticated", "active", "disconnected"] {
+            self.report(connector, &conn, status).await;
+        }
+        self.delete_connection(&conn).await;
+        conn
+    }
+}
+
+fn connector_credential(db: &TestDb) -> String {
+    let c = cli_json(db, &["connector", "create", "--name", "connector", "--json"]);
+    c["credential"].as_str().expect("credential").to_owned()
+}
+
+fn serve(db: &TestDb, extra: &[&str]) -> Server {
+    start_with(db, extra, &[], Stdio::inherit())
+}
+
+fn conn_of(event: &Value) -> &str {
+    event["payload"]["connection"]["connection_id"].as_str().expect("payload.connection.connection_id")
+}
+
+/// Each event's first arrival, in arrival order.
+fn first_arrivals(delivered: &[Value]) -> Vec<Value> {
+    let mut seen = HashSet::new();
+    delivered.iter().filter(|e| seen.insert(e["id"].as_str().expect("id").to_owned())).cloned().collect()
+}
+
+/// Waits until every delivery in the log is delivered and the receiver accepted each of its
+/// events; the log.
+async fn await_all_delivered(api: &Api, webhook: &str, inbox: &Inbox, expected: usize, secs: u64) -> Vec<Value> {
+    let deadline = Deadline::new(secs, format!("{expected} events delivered and received"));
+    loop {
+        let log = api.deliveries(webhook).await;
+        let received: HashSet<String> =
+            inbox.delivered().iter().map(|e| e["id"].as_str().expect("id").to_owned()).collect();
+        let done = log.iter().filter(|d| !d["delivered_at"].is_null()).count();
+        let arrived = log.iter().filter(|d| received.contains(d["event_id"].as_str().expect("event_id"))).count();
+        if log.len() == expected && done == expected && arrived == expected {
+            return log;
+        }
+        let failed = log.iter().filter(|d| !d["failed_at"].is_null()).count();
+        assert_eq!(failed, 0, "a delivery was given up: {log:#?}");
+        deadline.tick(format!("{} in the log, {done} delivered, {arrived} received", log.len())).await;
+    }
+}
+
+/// The received events and the delivery log agree: the same ids, each with the type and
+/// connection it was written with, each verified; and per connection the first arrivals come
+/// in the order the events were written (`order`: connection -> types in order).
+fn assert_matches_log(inbox: &Inbox, log: &[Value], order: &HashMap<String, Vec<&str>>) {
+    let requests = inbox.requests();
+    assert!(
+        requests.iter().filter(|r| r["mode"] == "ok").all(|r| r["verified"] == true),
+        "every request the receiver answered was signed with the webhook's secret: {requests:#?}"
+    );
+    let delivered = inbox.delivered();
+    let firsts = first_arrivals(&delivered);
+    let written: HashMap<&str, &Value> = log.iter().map(|d| (d["event_id"].as_str().expect("event_id"), d)).collect();
+    assert_eq!(firsts.len(), written.len(), "one arrival per event written");
+    for e in &firsts {
+        let id = e["id"].as_str().expect("id");
+        let d = written.get(id).unwrap_or_else(|| panic!("event {id} arrived but was never written: {e}"));
+        assert_eq!(e["type"], d["type"], "event {id} arrived with the type it was written with");
+        assert_eq!(conn_of(e), d["connection_id"], "event {id} names the connection it was written for");
+    }
+    // Every extra arrival is a repeat of an event written, byte for byte in what it says.
+    let by_id: HashMap<&str, &Value> = firsts.iter().map(|e| (e["id"].as_str().expect("id"), e)).collect();
+    for e in &delivered {
+        assert_eq!(Some(&e), by_id.get(e["id"].as_str().expect("id")), "a repeat says what the first arrival said");
+    }
+    for (conn, types) in order {
+        let got: Vec<&str> =
+            firsts.iter().filter(|e| conn_of(e) == conn).map(|e| e["type"].as_str().expect("type")).collect();
+        assert_eq!(&got, types, "the events of {conn} arrived in the order they happened");
+    }
+}
+
+// The whole lifecycle, signed and in order.
+
+async fn the_whole_lifecycle_arrives_signed_and_in_order(db: TestDb) {
+    lifecycle_with(db, Lang::Python).await;
+}
+
+async fn lifecycle_with(db: TestDb, lang: Lang) {
+    let inbox = Inbox::new();
+    let receiver = inbox.start(lang, 0);
+    let server = serve(&db, &LOCAL);
+    let api = Api::new(&server.base, server.bootstrap_key.as_deref().expect("bootstrap key"));
+    let connector = connector_credential(&db);
+    let (webhook, secret) = api.register(&format!("http://127.0.0.1:{}/hook", receiver.port)).await;
+    inbox.set_secret(&secret);
+
+    let conn = api.lifecycle(&connector, "cust-life").await;
+    let log = await_all_delivered(&api, &webhook, &inbox, LIFECYCLE.len(), 60).await;
+
+    let delivered = inbox.delivered();
+    assert_eq!(delivered.len(), LIFECYCLE.len(), "each event once, with a receiver up all along: {delivered:#?}");
+    for (event, (kind, status)) in delivered.iter().zip(LIFECYCLE) {
+        assert_eq!(event["type"], kind, "{event}");
+        assert_eq!(
+            event["payload"]["connection"],
+            json!({
+                "connection_id": conn, "customer_id": "cust-life", "retailer_id": "walmart",
+                "email": "cust-life@example.com", "mobile": "+15550100", "status": status,
+            }),
+            "{kind}"
+        );
+    }
+    let ids: HashSet<&str> = delivered.iter().map(|e| e["id"].as_str().expect("id")).collect();
+    assert_eq!(ids.len(), LIFECYCLE.len(), "every event has an id of its own");
+    let order = HashMap::from([(conn.clone(), LIFECYCLE.iter().map(|(k, _)| *k).collect())]);
+    assert_matches_log(&inbox, &log, &order);
+    for d in &log {
+        assert_eq!(d["attempts"], 1, "delivered at the first attempt: {d}");
+        assert_eq!(d["last_status"], 204, "{d}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_lifecycle_arrives_at_the_node_receiver() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    lifecycle_with(db, Lang::Node).await;
+}
+
+both_backends!(the_whole_lifecycle_arrives_signed_and_in_order);
+
+// SSRF at registration, with the default policy.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_and_plain_http_destinations_are_refused_by_default() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let server = serve(&db, &[]);
+    let api = Api::new(&server.base, server.bootstrap_key.as_deref().expect("bootstrap key"));
+    for (url, why) in [
+        ("https://127.0.0.1/hook", "not a public address"),
+        ("https://10.0.0.1/hook", "not a public address"),
+        ("https://169.254.169.254/latest/meta-data", "not a public address"),
+        ("https://[::1]:8443/hook", "not a public address"),
+        ("https://[::ffff:127.0.0.1]/hook", "not a public address"),
+        ("https://localhost/hook", "not a public address"),
+        ("https://localhost.:8443/hook", "localhost"),
+        ("http://hooks.example.com/hook", "plain http"),
+        ("http://127.0.0.1:9/hook", "plain http"),
+    ] {
+        let (status, body) = api
+            .send(
+                "POST",
+                "/webhooks",
+                Some(json!({"name": "x", "url": url, "event_types": ALL_TYPES, "is_active": true})),
+            )
+            .await;
+        assert_eq!(status, 422, "{url} is refused: {body}");
+        let detail = &body["detail"][0];
+        assert_eq!(detail["loc"], json!(["body", "url"]), "{url}: {body}");
+        assert_eq!(detail["input"], url, "{url}: {body}");
+        let msg = detail["msg"].as_str().expect("msg");
+        assert!(msg.contains(why), "{url}: {msg}");
+    }
+    let (status, list) = api.send("GET", "/webhooks", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["webhooks"], json!([]), "nothing refused was registered");
+}
