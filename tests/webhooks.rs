@@ -1,6 +1,9 @@
 //! Webhook deliveries end to end, between real processes: the `tessera serve` binary and the
 //! README's receivers (`examples/webhooks/receiver.py` and `receiver.mjs`), which verify every
-//! signature and log every request they get.
+//! signature and log every request they get. Faults are real too: a receiver that is not
+//! listening yet, one that answers 500, hangs or resets the connection, a tessera process
+//! SIGKILLed with deliveries outstanding.
+//! Delivery is at least once: the fault tests print how many events arrived more than once.
 #[path = "support/mod.rs"]
 mod support;
 
@@ -53,6 +56,12 @@ impl Deadline {
     }
 }
 
+/// A port nothing listens on now (bound, then closed: its number is kept to listen on later).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Lang {
     Python,
@@ -89,6 +98,10 @@ impl Inbox {
 
     fn set_secret(&self, secret: &str) {
         std::fs::write(self.path("secret"), format!("{secret}\n")).expect("write secret");
+    }
+
+    fn set_mode(&self, mode: &str) {
+        std::fs::write(self.path("mode"), mode).expect("write mode");
     }
 
     /// Starts a receiver on `port` (0: any), logging here.
@@ -132,6 +145,10 @@ impl Inbox {
             .map(|r| r["event"].clone())
             .collect()
     }
+
+    fn count_mode(&self, mode: &str) -> usize {
+        self.requests().iter().filter(|r| r["mode"] == mode).count()
+    }
 }
 
 /// A client of tessera's HTTP API with one credential.
@@ -147,6 +164,10 @@ impl Api {
         // Bounded, so a request that never answers fails the test instead of hanging it.
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
         Self { http, base: base.to_owned(), key: key.to_owned() }
+    }
+
+    fn at(&self, base: &str) -> Self {
+        Self { base: base.to_owned(), ..self.clone() }
     }
 
     async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -245,6 +266,12 @@ fn serve(db: &TestDb, extra: &[&str]) -> Server {
 
 fn conn_of(event: &Value) -> &str {
     event["payload"]["connection"]["connection_id"].as_str().expect("payload.connection.connection_id")
+}
+
+/// How many event ids arrived more than once, counting each extra arrival.
+fn duplicates(delivered: &[Value]) -> usize {
+    let unique: HashSet<&str> = delivered.iter().map(|e| e["id"].as_str().expect("id")).collect();
+    delivered.len() - unique.len()
 }
 
 /// Each event's first arrival, in arrival order.
@@ -350,7 +377,217 @@ async fn the_whole_lifecycle_arrives_at_the_node_receiver() {
     lifecycle_with(db, Lang::Node).await;
 }
 
-both_backends!(the_whole_lifecycle_arrives_signed_and_in_order);
+// A receiver that is down for a while.
+
+async fn events_wait_for_a_receiver_that_comes_up_later(db: TestDb) {
+    let inbox = Inbox::new();
+    let port = free_port();
+    let server = serve(&db, &LOCAL);
+    let api = Api::new(&server.base, server.bootstrap_key.as_deref().expect("bootstrap key"));
+    let connector = connector_credential(&db);
+    let (webhook, secret) = api.register(&format!("http://127.0.0.1:{port}/hook")).await;
+    inbox.set_secret(&secret);
+
+    let mut order = HashMap::new();
+    for i in 0..3 {
+        let conn = api.lifecycle(&connector, &format!("cust-down-{i}")).await;
+        order.insert(conn, LIFECYCLE.iter().map(|(k, _)| *k).collect::<Vec<_>>());
+    }
+    let expected = order.len() * LIFECYCLE.len();
+
+    // Nothing listens: attempts fail and are retried.
+    let deadline = Deadline::new(30, "failed attempts against the closed port");
+    loop {
+        let log = api.deliveries(&webhook).await;
+        let failing = log.iter().filter(|d| d["attempts"].as_i64() >= Some(2) && !d["last_error"].is_null()).count();
+        if failing > 0 {
+            assert!(log.iter().all(|d| d["delivered_at"].is_null()), "nothing can be delivered yet: {log:#?}");
+            break;
+        }
+        deadline.tick(format!("{log:?}")).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let receiver = inbox.start(Lang::Python, port);
+    assert_eq!(receiver.port, port);
+    let log = await_all_delivered(&api, &webhook, &inbox, expected, 60).await;
+    assert_matches_log(&inbox, &log, &order);
+    assert!(log.iter().any(|d| d["attempts"].as_i64() > Some(1)), "some were retried: {log:#?}");
+    eprintln!("receiver down then up: {expected} events, {} duplicates", duplicates(&inbox.delivered()));
+}
+
+// A receiver that answers 500, then hangs, then resets connections, then answers.
+
+async fn a_failing_receiver_gets_everything_once_it_answers(db: TestDb) {
+    let inbox = Inbox::new();
+    inbox.set_mode("500");
+    let receiver = inbox.start(Lang::Python, 0);
+    let server = serve(&db, &LOCAL);
+    let api = Api::new(&server.base, server.bootstrap_key.as_deref().expect("bootstrap key"));
+    let connector = connector_credential(&db);
+    let (webhook, secret) = api.register(&format!("http://127.0.0.1:{}/hook", receiver.port)).await;
+    inbox.set_secret(&secret);
+
+    let mut order: HashMap<String, Vec<&str>> = HashMap::new();
+    let mut conns = Vec::new();
+    for i in 0..3 {
+        let conn = api.create_connection(&format!("cust-fail-{i}")).await;
+        api.report(&connector, &conn, "active").await;
+        order.insert(conn.clone(), vec!["connection.created", "connection.activated"]);
+        conns.push(conn);
+    }
+
+    // Each fault in turn, until the receiver has seen an attempt under it and the log shows
+    // its error; the API answers all the while.
+    let mut errors: HashMap<&str, String> = HashMap::new();
+    let mut api_requests = 0;
+    // What the log says for each (any of): the status, the attempt timing out, the connection
+    // reset (or closed, should the reset reach tessera as an end of stream).
+    let faults: [(&str, &[&str]); 3] =
+        [("500", &["answered 500"]), ("hang", &["timed out"]), ("reset", &["reset", "closed before"])];
+    for (mode, error) in faults {
+        inbox.set_mode(mode);
+        let seen_before = inbox.count_mode(mode);
+        let deadline = Deadline::new(60, format!("an attempt under mode {mode} and its error in the log"));
+        loop {
+            // The API is not held up by the receiver's trouble.
+            for conn in &conns {
+                let (status, body) = api.send("GET", &format!("/connections/{conn}"), None).await;
+                assert_eq!(status, 200, "{body}");
+                let (status, body) =
+                    api.send("POST", &format!("/connections/{conn}/token"), Some(json!({"scope": "access"}))).await;
+                assert_eq!(status, 201, "{body}");
+                api_requests += 2;
+            }
+            let log = api.deliveries(&webhook).await;
+            let attempted = inbox.count_mode(mode) > seen_before;
+            let last_error =
+                log.iter().filter_map(|d| d["last_error"].as_str()).find(|e| error.iter().any(|want| e.contains(want)));
+            if let (true, Some(e)) = (attempted, last_error) {
+                errors.insert(mode, e.to_owned());
+                assert!(log.iter().all(|d| d["delivered_at"].is_null()), "nothing is delivered yet: {log:#?}");
+                break;
+            }
+            deadline.tick(format!("{log:?}")).await;
+        }
+    }
+    // More events while the receiver still resets: they queue behind the failing ones.
+    for conn in &conns {
+        api.report(&connector, conn, "disconnected").await;
+        order.get_mut(conn).expect("conn").push("connection.disconnected");
+    }
+    inbox.set_mode("ok");
+    let expected = conns.len() * 3;
+    let log = await_all_delivered(&api, &webhook, &inbox, expected, 90).await;
+    assert_matches_log(&inbox, &log, &order);
+    let retried = log.iter().filter(|d| d["attempts"].as_i64() > Some(1)).count();
+    assert!(retried > 0, "some deliveries took more than one attempt: {log:#?}");
+    for d in &log {
+        assert!(d["last_error"].is_null(), "a delivered event has no error left: {d}");
+        assert_eq!(d["last_status"], 204, "{d}");
+    }
+    eprintln!(
+        "faulty receiver: {api_requests} API requests answered during the outage; errors seen: {errors:?}; \
+         {retried} of {expected} deliveries retried; {} duplicates",
+        duplicates(&inbox.delivered())
+    );
+}
+
+// tessera SIGKILLed with deliveries outstanding.
+
+async fn deliveries_outstanding_at_a_sigkill_are_made_after_a_restart(db: TestDb) {
+    let inbox = Inbox::new();
+    let port = free_port();
+    let mut server = serve(&db, &LOCAL);
+    let key = server.bootstrap_key.clone().expect("bootstrap key");
+    let api = Api::new(&server.base, &key);
+    let connector = connector_credential(&db);
+    let (webhook, secret) = api.register(&format!("http://127.0.0.1:{port}/hook")).await;
+    inbox.set_secret(&secret);
+
+    let mut order: HashMap<String, Vec<&str>> = HashMap::new();
+    for i in 0..5 {
+        let conn = api.create_connection(&format!("cust-kill-{i}")).await;
+        api.report(&connector, &conn, "active").await;
+        api.report(&connector, &conn, "disconnected").await;
+        order.insert(conn, vec!["connection.created", "connection.activated", "connection.disconnected"]);
+    }
+    let expected = order.len() * 3;
+    let deadline = Deadline::new(30, "failed attempts before the kill");
+    loop {
+        let log = api.deliveries(&webhook).await;
+        if log.iter().any(|d| d["attempts"].as_i64() >= Some(2)) {
+            break;
+        }
+        deadline.tick(format!("{log:?}")).await;
+    }
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    drop(server);
+
+    let restarted = serve(&db, &LOCAL);
+    let api = api.at(&restarted.base);
+    let _receiver = inbox.start(Lang::Python, port);
+    let log = await_all_delivered(&api, &webhook, &inbox, expected, 90).await;
+    assert_matches_log(&inbox, &log, &order);
+    eprintln!(
+        "SIGKILL with the receiver down ({:?}): {expected} events, {} duplicates",
+        db.backend,
+        duplicates(&inbox.delivered())
+    );
+}
+
+// The retry window.
+
+async fn an_endpoint_failing_for_its_whole_retry_window_is_given_up_and_turned_off(db: TestDb) {
+    let inbox = Inbox::new();
+    inbox.set_mode("500");
+    let receiver = inbox.start(Lang::Python, 0);
+    let mut flags = LOCAL.to_vec();
+    flags.extend(["--webhook-retry-window", "10"]);
+    let server = serve(&db, &flags);
+    let api = Api::new(&server.base, server.bootstrap_key.as_deref().expect("bootstrap key"));
+    let (webhook, secret) = api.register(&format!("http://127.0.0.1:{}/hook", receiver.port)).await;
+    inbox.set_secret(&secret);
+    api.create_connection("cust-window").await;
+
+    let deadline = Deadline::new(60, "the delivery given up");
+    let given_up = loop {
+        let log = api.deliveries(&webhook).await;
+        assert_eq!(log.len(), 1, "{log:#?}");
+        if !log[0]["failed_at"].is_null() {
+            break log[0].clone();
+        }
+        deadline.tick(&log[0]).await;
+    };
+    assert!(given_up["delivered_at"].is_null(), "{given_up}");
+    assert!(given_up["next_attempt_at"].is_null(), "no attempt is planned: {given_up}");
+    assert!(given_up["attempts"].as_i64() >= Some(2), "retried within the window first: {given_up}");
+    assert_eq!(given_up["last_status"], 500, "{given_up}");
+    assert!(given_up["failed_at"].as_i64() <= Some(given_up["created_at"].as_i64().expect("created_at") + 10 + 5));
+    let attempts = inbox.count_mode("500");
+    assert_eq!(i64::try_from(attempts).ok(), given_up["attempts"].as_i64(), "the receiver saw every attempt");
+
+    let (status, hook) = api.send("GET", &format!("/webhooks/{webhook}"), None).await;
+    assert_eq!(status, 200, "{hook}");
+    assert_eq!(hook["is_active"], false, "the endpoint is turned off: {hook}");
+    let reason = hook["disabled_reason"].as_str().unwrap_or_else(|| panic!("a disabled_reason: {hook}"));
+    assert!(reason.contains("answered 500"), "the reason names the last error: {reason}");
+
+    // Turned off, it is sent nothing more.
+    api.create_connection("cust-after").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(api.deliveries(&webhook).await.len(), 1, "no delivery is queued for an endpoint turned off");
+    assert_eq!(inbox.count_mode("500"), attempts, "nothing more was sent");
+}
+
+both_backends!(
+    the_whole_lifecycle_arrives_signed_and_in_order,
+    events_wait_for_a_receiver_that_comes_up_later,
+    a_failing_receiver_gets_everything_once_it_answers,
+    deliveries_outstanding_at_a_sigkill_are_made_after_a_restart,
+    an_endpoint_failing_for_its_whole_retry_window_is_given_up_and_turned_off,
+);
 
 // SSRF at registration, with the default policy.
 
