@@ -2,7 +2,7 @@
 //! README's receivers (`examples/webhooks/receiver.py` and `receiver.mjs`), which verify every
 //! signature and log every request they get. Faults are real too: a receiver that is not
 //! listening yet, one that answers 500, hangs or resets the connection, a tessera process
-//! SIGKILLed with deliveries outstanding.
+//! SIGKILLed with deliveries outstanding, and one of two replicas SIGKILLed mid-delivery.
 //! Delivery is at least once: the fault tests print how many events arrived more than once.
 #[path = "support/mod.rs"]
 mod support;
@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sqlx::Connection as _;
 use support::server::{Server, cli_json, start_with};
 use support::{Backend, TestDb};
 
@@ -588,6 +589,91 @@ both_backends!(
     deliveries_outstanding_at_a_sigkill_are_made_after_a_restart,
     an_endpoint_failing_for_its_whole_retry_window_is_given_up_and_turned_off,
 );
+
+// Two replicas on one PostgreSQL, one SIGKILLed mid-delivery.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_deliver_everything_when_one_is_sigkilled_mid_delivery() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let inbox = Inbox::new();
+    let receiver = inbox.start(Lang::Python, 0);
+    let mut a = serve(&db, &LOCAL);
+    let b = serve(&db, &LOCAL);
+    let key = a.bootstrap_key.clone().or_else(|| b.bootstrap_key.clone()).expect("one of them bootstrapped");
+    let api_a = Api::new(&a.base, &key);
+    let api_b = api_a.at(&b.base);
+    let connector = connector_credential(&db);
+    let (webhook, secret) = api_b.register(&format!("http://127.0.0.1:{}/hook", receiver.port)).await;
+    inbox.set_secret(&secret);
+
+    const CONNECTIONS: usize = 40;
+    const STEPS: [&str; 3] = ["active", "unauthenticated", "disconnected"];
+    // The first quarter goes through A, the rest through B, concurrently; A is killed while
+    // the receiver is getting events, with more still being written through B.
+    let produce = |api: Api, range: std::ops::Range<usize>| {
+        let connector = connector.clone();
+        tokio::spawn(async move {
+            let mut made = Vec::new();
+            for i in range {
+                let conn = api.create_connection(&format!("cust-rep-{i}")).await;
+                for step in STEPS {
+                    api.report(&connector, &conn, step).await;
+                }
+                made.push(conn);
+            }
+            made
+        })
+    };
+    let mut conns = produce(api_a.clone(), 0..CONNECTIONS / 4).await.expect("through A");
+    let mut rest = Vec::new();
+    for chunk in 0..3 {
+        let lo = CONNECTIONS / 4 + chunk * CONNECTIONS / 4;
+        rest.push(produce(api_b.clone(), lo..lo + CONNECTIONS / 4));
+    }
+    let deadline = Deadline::new(60, "deliveries under way before the kill");
+    while inbox.delivered().len() < CONNECTIONS {
+        deadline.tick(inbox.delivered().len()).await;
+    }
+    // Kill at a moment when deliveries are claimed (leased, outcome not yet recorded), so
+    // that A most likely holds some of them.
+    let mut pg = sqlx::PgConnection::connect(&db.url).await.expect("database");
+    let claimed = "SELECT COUNT(*) FROM webhook_deliveries WHERE lease_until IS NOT NULL AND delivered_at IS NULL";
+    let deadline = Deadline::new(30, "claimed deliveries");
+    let leased = loop {
+        let leased: i64 = sqlx::query_scalar(claimed).fetch_one(&mut pg).await.expect("count");
+        if leased >= 2 {
+            break leased;
+        }
+        assert!(Instant::now() < deadline.until, "timed out waiting for {}", deadline.what);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let at_kill = inbox.delivered().len();
+    a.child.kill().expect("SIGKILL");
+    a.child.wait().expect("reaped");
+    for t in rest {
+        conns.extend(t.await.expect("through B"));
+    }
+    assert_eq!(conns.len(), CONNECTIONS);
+
+    let expected = CONNECTIONS * (1 + STEPS.len());
+    let mut order: HashMap<String, Vec<&str>> = HashMap::new();
+    for conn in &conns {
+        order.insert(
+            conn.clone(),
+            vec!["connection.created", "connection.activated", "connection.unauthenticated", "connection.disconnected"],
+        );
+    }
+    // A delivery A had claimed waits for its lease (timeout + 30 s) to run out.
+    let log = await_all_delivered(&api_b, &webhook, &inbox, expected, 120).await;
+    assert_matches_log(&inbox, &log, &order);
+    let delivered = inbox.delivered();
+    eprintln!(
+        "two replicas, one SIGKILLed after {at_kill} arrivals with {leased} deliveries claimed: {expected} events, \
+         {} arrivals, {} duplicates",
+        delivered.len(),
+        duplicates(&delivered)
+    );
+}
 
 // SSRF at registration, with the default policy.
 
