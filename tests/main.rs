@@ -14,3 +14,4 @@ mod operator;
 mod process;
 mod replicas;
 mod storage_conformance;
+mod webhooks;

@@ -4,19 +4,16 @@
 //! listening yet, one that answers 500, hangs or resets the connection, a tessera process
 //! SIGKILLed with deliveries outstanding, and one of two replicas SIGKILLed mid-delivery.
 //! Delivery is at least once: the fault tests print how many events arrived more than once.
-#[path = "support/mod.rs"]
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::server::{Server, cli_json, start_with};
+use crate::support::{Backend, TestDb};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
-use support::server::{Server, cli_json, start_with};
-use support::{Backend, TestDb};
 
 const LIFECYCLE: [(&str, &str); 6] = [
     ("connection.created", "initialized"),
