@@ -151,6 +151,20 @@ mod tests {
         }
     }
 
+    /// The resolver the delivery client connects through refuses a name that resolves to a
+    /// private address at connect time, whatever was checked at registration.
+    #[tokio::test]
+    async fn the_delivery_resolver_refuses_names_of_private_addresses() {
+        use reqwest::dns::Resolve as _;
+        let name: reqwest::dns::Name = "localhost".parse().expect("name");
+        let refused = GuardedResolver.resolve(name).await.err().expect("localhost is refused");
+        assert!(refused.to_string().contains("not a public address"), "{refused}");
+        let client =
+            reqwest::Client::builder().dns_resolver(std::sync::Arc::new(GuardedResolver)).build().expect("client");
+        let err = client.get("http://localhost:9/").send().await.expect_err("no connection is made");
+        assert!(format!("{:?}", err).contains("not a public address"), "{err:?}");
+    }
+
     #[test]
     fn urls_are_checked_for_scheme_host_and_literal_addresses() {
         let strict = Policy::default();

@@ -160,6 +160,25 @@ async fn events_are_written_with_their_change_for_subscribed_active_webhooks_onl
     assert_eq!(log(deleted_only, app.api_key.clone()).await, ["connection.deleted"]);
     assert!(log(paused, app.api_key.clone()).await.is_empty(), "an inactive webhook gets nothing");
     assert!(log(others, other.clone()).await.is_empty(), "another client's webhook hears nothing of this");
+
+    // The dispatcher tried, failed (nothing listens) and says so in the metrics.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let metrics =
+            app.raw("GET", "/metrics", &[], vec![]).await.body["_raw"].as_str().unwrap_or_default().to_owned();
+        let value = |name: &str| {
+            metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        };
+        let retried = value("tessera_webhook_deliveries_total{outcome=\"retried\"}").expect("the counter is listed");
+        assert_eq!(value("tessera_webhook_deliveries_total{outcome=\"delivered\"}"), Some(0.0));
+        assert!(value("tessera_webhook_outbox_depth").is_some());
+        assert!(value("tessera_webhook_oldest_undelivered_age_seconds").is_some());
+        if retried >= 2.0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the first attempts were counted as retried");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 crate::both_backends!(
