@@ -577,6 +577,8 @@ fn every_command_and_option_has_help_with_its_environment_variable() {
         &["key", "revoke"],
         &["signing-key", "rotate"],
         &["signing-key", "list"],
+        &["signing-key", "export-secret"],
+        &["connector", "revoke"],
         &["token", "verify"],
         &["config", "example"],
     ];
