@@ -73,7 +73,10 @@ async fn cli_manages_clients_and_keys_and_the_server_honours_them(db: TestDb) {
     assert!(!ok && stderr.contains("database"), "{stderr}");
     let (ok, stdout, stderr) = cli(&db, &["migrate"]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("migrations applied"), "{stdout}");
+    assert!(stdout.contains("applied") && stdout.contains("0001 "), "migrate names what it applied: {stdout}");
+    let (ok, stdout, stderr) = cli(&db, &["migrate"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("already up to date") && !stdout.contains("0001 "), "{stdout}");
     let client = cli_json(&db, &["client", "create", "--name", "acme", "--json"]);
     let client_id = client["client_id"].as_str().expect("client_id");
     let created = cli_json(&db, &["key", "create", "--client", client_id, "--json"]);
@@ -207,7 +210,51 @@ async fn serve_creates_a_private_key_encryption_key_file_beside_the_database() {
     assert!(again.bootstrap_key.is_none());
 }
 
+/// `serve` with its output piped: the lines up to the listening line, and the log once it
+/// has been stopped.
+fn serve_piped(db: &TestDb) -> (Vec<String>, String) {
+    use std::io::{BufRead as _, Read as _};
+    let mut child = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_remove("TESSERA_KEK")
+        .env_remove("RUST_LOG")
+        .envs(db.env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("line");
+        let done = line.starts_with("tessera listening on ");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let mut log = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut log).expect("log");
+    let _ = child.wait();
+    (lines, log)
+}
+
+async fn serve_announces_its_docs_and_logs_plain_text_to_a_pipe(db: TestDb) {
+    for start in ["first", "second"] {
+        let (lines, log) = serve_piped(&db);
+        let listening = lines.last().expect("a listening line");
+        let base = listening.strip_prefix("tessera listening on ").expect("listening");
+        let docs = format!("tessera API documentation at {base}/docs");
+        assert!(lines.contains(&docs), "{start} start names the docs before listening: {lines:?}");
+        assert!(log.contains("tessera listening"), "{start} start: {log}");
+        assert!(!log.contains('\u{1b}'), "{start} start: no colour codes in a piped log: {log:?}");
+        // A database already migrated is not news (PostgreSQL said so in a notice at INFO).
+        assert!(!log.contains("already exists"), "{start} start: {log}");
+    }
+}
+
 both_backends!(
+    serve_announces_its_docs_and_logs_plain_text_to_a_pipe,
     every_answered_token_survives_sigkill,
     cli_manages_clients_and_keys_and_the_server_honours_them,
     two_servers_starting_at_once_bootstrap_one_client_and_one_active_key,
