@@ -581,6 +581,8 @@ fn every_command_and_option_has_help_with_its_environment_variable() {
         &["connector", "revoke"],
         &["token", "verify"],
         &["config", "example"],
+        &["completions"],
+        &["man"],
     ];
     for cmd in commands {
         let mut args = cmd.to_vec();
@@ -620,3 +622,57 @@ both_backends!(
     metrics_count_requests_tokens_and_failures,
     sigterm_under_load_finishes_answered_requests_and_exits_zero
 );
+
+/// Every subcommand, as a path of names (`["signing-key", "rotate"]`).
+fn subcommand_paths(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let mut path = prefix.to_vec();
+        path.push(sub.get_name().to_owned());
+        out.push(path.clone());
+        subcommand_paths(sub, &path, out);
+    }
+}
+
+#[test]
+fn completions_and_the_manual_name_every_command() {
+    use clap::CommandFactory as _;
+    let mut paths = Vec::new();
+    subcommand_paths(&tessera::cli::Cli::command(), &[], &mut paths);
+    assert!(paths.len() >= 20, "{paths:?}");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell], &[]);
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).expect("utf8");
+        for path in &paths {
+            let name = path.last().expect("a name");
+            assert!(text.contains(name.as_str()), "{shell} completes {path:?}");
+        }
+        assert!(text.contains("database-url") && text.contains("token-ttl"), "{shell} completes options");
+    }
+    let out = run(&["man"], &[]);
+    assert!(out.status.success());
+    let man = String::from_utf8(out.stdout).expect("utf8");
+    assert!(man.starts_with(".ie") || man.contains(".TH tessera 1"), "roff");
+    for path in &paths {
+        let heading = format!(".SH \"TESSERA {}\"", path.join(" ").to_uppercase());
+        assert!(man.contains(&heading), "the manual has {heading}");
+    }
+    assert!(man.contains("token\\-ttl"), "the manual lists serve's options");
+}
+
+#[test]
+fn version_names_the_release_and_its_commit() {
+    let out = run(&["--version"], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let expected_start = format!("tessera {} (commit ", env!("CARGO_PKG_VERSION"));
+    let commit = text.trim().strip_prefix(&expected_start).and_then(|r| r.strip_suffix(')')).expect(&text);
+    assert!(commit == "unknown" || (commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit())), "{text}");
+    assert_eq!(commit, tessera::cli::COMMIT);
+    // Built from a git checkout, it names that checkout's commit (or one just before it).
+    if let Ok(git) = Command::new("git").args(["rev-parse", "--short", "HEAD"]).output()
+        && git.status.success()
+    {
+        assert_ne!(commit, "unknown", "git is here, so the commit is known");
+    }
+}

@@ -12,9 +12,16 @@ pub mod serve;
 pub mod signing_key;
 pub mod token;
 
+/// The release and the commit it was built from (`0.1.0 (commit 1a2b3c4)`), as `--version`
+/// and the `tessera_build_info` metric give them.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TESSERA_COMMIT"), ")");
+
+/// The commit tessera was built from (`git rev-parse --short HEAD`), or `unknown`.
+pub const COMMIT: &str = env!("TESSERA_COMMIT");
+
 /// tessera: Subtotal-compatible connection tokens on your own infrastructure.
 #[derive(Parser, Debug)]
-#[command(name = "tessera", version, about, long_about = None)]
+#[command(name = "tessera", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// A TOML configuration file (see `tessera config example`); flags and environment
     /// variables override what it says.
@@ -52,6 +59,14 @@ pub enum Command {
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script (e.g. `tessera completions bash > /etc/bash_completion.d/tessera`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print tessera's manual page, every command included (`tessera man | man -l -`).
+    Man,
 }
 
 #[derive(Subcommand, Debug)]
@@ -75,6 +90,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             say(&config_file::example());
             return Ok(());
         }
+        Command::Completions { shell } => {
+            say(&String::from_utf8(completions(shell))?);
+            return Ok(());
+        }
+        Command::Man => {
+            say(&String::from_utf8(man_page()?)?);
+            return Ok(());
+        }
         _ => {}
     }
     crate::config::check_database_url(&cli.db.database_url)?;
@@ -85,8 +108,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(cmd) => key::run(&cli.db, cmd).await,
         Command::SigningKey(cmd) => signing_key::run(&cli.db, cmd).await,
         Command::Connector(cmd) => connector::run(&cli.db, cmd).await,
-        Command::Token(_) | Command::Config(_) => unreachable!("handled above"),
+        Command::Token(_) | Command::Config(_) | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled above")
+        }
     }
+}
+
+/// A completion script for `shell`, from the command definitions.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory as _;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tessera", &mut out);
+    out
+}
+
+/// The manual page (roff): `tessera(1)` with a section for every command and subcommand.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    use clap::CommandFactory as _;
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    render_commands(&cmd, "tessera", &mut out)?;
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
+/// A section per command, and per subcommand under it, each with its options.
+fn render_commands(cmd: &clap::Command, path: &str, out: &mut Vec<u8>) -> std::io::Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+        let name = format!("{path} {}", sub.get_name());
+        let sub = sub.clone().bin_name(name.clone());
+        let man = clap_mangen::Man::new(sub.clone());
+        let heading = name.to_uppercase();
+        out.extend_from_slice(format!(".SH \"{heading}\"\n").as_bytes());
+        man.render_synopsis_section(out)?;
+        man.render_description_section(out)?;
+        man.render_options_section(out)?;
+        render_commands(&sub, &name, out)?;
+    }
+    Ok(())
 }
 
 /// Opens the store named by the database arguments, with the URL's password masked in
