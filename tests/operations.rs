@@ -538,31 +538,51 @@ fn the_example_configuration_documents_every_key_and_is_valid() {
     let out = run(&["config", "example"], &[]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).expect("utf8");
-    for key in [
-        "bind",
-        "database_url",
-        "token_ttl",
-        "algorithm",
-        "kek",
-        "metrics_bind",
-        "metrics_token",
-        "shutdown_grace",
-        "log_format",
-    ] {
+    for key in ["bind", "database_url", "token_ttl", "algorithm", "shutdown_grace", "log_format"] {
         assert!(text.contains(&format!("#{key} = ")), "{key} is in the example");
     }
-    // Uncommented (all but the keys without a default), it is a valid configuration.
+    // Keys without a default are documented, with no value that could not be used.
+    for key in ["kek", "metrics_bind", "metrics_token"] {
+        assert!(text.contains(&format!("# No default: {key} is unset")), "{key} is in the example");
+        assert!(!text.contains(&format!("#{key} =")), "{key} has no empty value to uncomment");
+    }
+    // Every commented setting (`#key = value`; notes start `# `), uncommented, makes a valid
+    // configuration.
     let uncommented: String = text
         .lines()
-        .filter_map(|l| l.strip_prefix('#').filter(|v| v.contains(" = ") && !v.ends_with("= \"\"")))
+        .filter_map(|l| l.strip_prefix('#').filter(|v| !v.is_empty() && !v.starts_with(' ')))
         .map(|l| format!("{l}\n"))
         .collect();
+    assert!(uncommented.lines().count() >= 20, "{uncommented}");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("example.toml");
     std::fs::write(&file, uncommented).expect("write");
     let file_arg = file.display().to_string();
     let out = run(&["--config", &file_arg, "migrate", "--database-url", "sqlite::memory:"], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_bad_environment_variable_is_named_as_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("tessera.toml");
+    std::fs::write(&file, "issuer = \"from-file\"\n").expect("write");
+    let file_arg = file.display().to_string();
+    for args in [vec!["serve"], vec!["--config", file_arg.as_str(), "serve"]] {
+        let out = run(&args, &[("TESSERA_TOKEN_TTL", "5")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains("environment variable TESSERA_TOKEN_TTL"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("config file") && !stderr.contains("`issuer`"), "{args:?}: {stderr}");
+    }
+    // The same value given as a flag is the flag's, and the file's bad value the file's.
+    let out = run(&["serve", "--token-ttl", "5"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--token-ttl") && !stderr.contains("environment"), "{stderr}");
+    std::fs::write(&file, "token_ttl = 5\n").expect("write");
+    let out = run(&["--config", &file_arg, "serve"], &[("TESSERA_ISSUER", "from-env")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`token_ttl`") && !stderr.contains("TESSERA_ISSUER"), "{stderr}");
 }
 
 #[test]

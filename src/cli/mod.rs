@@ -79,7 +79,43 @@ pub enum ConfigCommand {
 pub fn parse(argv: Vec<std::ffi::OsString>) -> anyhow::Result<Cli> {
     use clap::Parser as _;
     let argv = config_file::apply(argv)?;
-    Ok(Cli::try_parse_from(argv).unwrap_or_else(|e| e.exit()))
+    match Cli::try_parse_from(&argv) {
+        Ok(cli) => Ok(cli),
+        Err(e) => match from_environment(&e, &argv) {
+            // clap names the flag; the value came from a variable, so say which.
+            Some(var) => {
+                let text = e.to_string();
+                let reason = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+                anyhow::bail!("environment variable {var}: {reason}")
+            }
+            None => e.exit(),
+        },
+    }
+}
+
+/// The environment variable a refused value came from: set, and its flag not given.
+fn from_environment(e: &clap::Error, argv: &[std::ffi::OsString]) -> Option<String> {
+    use clap::CommandFactory as _;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(e.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else { return None };
+    let long = arg.strip_prefix("--")?.split([' ', '=']).next()?.to_owned();
+    let given = argv.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a == format!("--{long}") || a.starts_with(&format!("--{long}="))
+    });
+    if given {
+        return None;
+    }
+    fn find(cmd: &clap::Command, long: &str) -> Option<String> {
+        cmd.get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env().map(|v| v.to_string_lossy().into_owned()))
+            .or_else(|| cmd.get_subcommands().find_map(|s| find(s, long)))
+    }
+    find(&Cli::command(), &long).filter(|var| std::env::var_os(var).is_some())
 }
 
 /// Runs the parsed command.
