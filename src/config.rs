@@ -108,8 +108,9 @@ fn sqlite_kek_path(url: &str) -> anyhow::Result<Option<PathBuf>> {
 /// Everything `tessera serve` needs.
 #[derive(Args, Clone, Debug)]
 pub struct ServeConfig {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "TESSERA_BIND", default_value = "127.0.0.1:8080")]
+    /// Address to listen on: HOST:PORT (a name is resolved, e.g. localhost:8080), or :PORT or
+    /// PORT alone for 127.0.0.1:PORT. Port 0 picks a free port.
+    #[arg(long, env = "TESSERA_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
     pub bind: SocketAddr,
 
     /// The `iss` claim of minted tokens.
@@ -165,8 +166,9 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub auth_failure_burst: u32,
 
-    /// Serve `/metrics` on this separate address instead of the main listener.
-    #[arg(long, env = "TESSERA_METRICS_BIND")]
+    /// Serve `/metrics` on this separate address instead of the main listener (written as for
+    /// --bind).
+    #[arg(long, env = "TESSERA_METRICS_BIND", value_parser = parse_bind)]
     pub metrics_bind: Option<SocketAddr>,
 
     /// A secret that `/metrics` requires as `Authorization: Bearer <token>` (401 otherwise):
@@ -231,6 +233,36 @@ fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
     s.parse()
 }
 
+/// A listening address: `HOST:PORT` (a name is resolved, IPv4 preferred), or `:PORT` or
+/// `PORT` alone for 127.0.0.1.
+pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
+    use std::net::{Ipv4Addr, ToSocketAddrs as _};
+    let s = s.trim();
+    let usage = "expected HOST:PORT, :PORT or PORT (e.g. 127.0.0.1:8080, localhost:8080, [::1]:8080 or 8080)";
+    let port_only = s.strip_prefix(':').unwrap_or(s);
+    if !port_only.is_empty() && port_only.bytes().all(|b| b.is_ascii_digit()) {
+        let port = port_only.parse::<u16>().map_err(|_| format!("port {port_only} is over 65535: {usage}"))?;
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("{s:?} has no port: {usage}"));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!("{s:?}: {usage}"));
+    }
+    let addrs: Vec<SocketAddr> =
+        s.to_socket_addrs().map_err(|e| format!("{host:?} does not resolve ({e}): {usage}"))?.collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} resolves to no address: {usage}"))
+}
+
 impl ServeConfig {
     /// A configuration for tests: an ephemeral port, and every other setting's default as
     /// the flags declare it.
@@ -254,6 +286,23 @@ pub fn check_database_url(url: &DatabaseUrl) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bind_takes_an_address_a_name_or_a_port_alone() {
+        let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        assert_eq!(parse_bind("127.0.0.1:8080"), Ok(local(8080)));
+        assert_eq!(parse_bind("0.0.0.0:80"), Ok(SocketAddr::from(([0, 0, 0, 0], 80))));
+        assert_eq!(parse_bind("[::1]:8080"), Ok("[::1]:8080".parse().expect("v6")));
+        assert_eq!(parse_bind(":8080"), Ok(local(8080)));
+        assert_eq!(parse_bind("8080"), Ok(local(8080)));
+        assert_eq!(parse_bind("0"), Ok(local(0)));
+        let resolved = parse_bind("localhost:8080").expect("localhost resolves");
+        assert!(resolved.ip().is_loopback() && resolved.port() == 8080, "{resolved}");
+        for bad in ["nowhere", "", ":", "localhost:", ":99999", "99999", "host:port", "no-such-host.invalid:80"] {
+            let err = parse_bind(bad).expect_err(bad);
+            assert!(err.contains("HOST:PORT"), "{bad:?}: {err}");
+        }
+    }
 
     #[test]
     fn metrics_tokens_are_checked_compared_and_never_shown() {

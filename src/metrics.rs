@@ -219,7 +219,85 @@ impl Metrics {
         );
         header(&mut out, "tessera_issuance_queue_depth", "gauge", "Issuance records waiting to be committed.");
         let _ = writeln!(out, "tessera_issuance_queue_depth {}", gauges.issuance_queue_depth);
+        header(
+            &mut out,
+            "tessera_build_info",
+            "gauge",
+            "The running release and the commit it was built from; always 1.",
+        );
+        let _ = writeln!(
+            out,
+            "tessera_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+            escape(env!("CARGO_PKG_VERSION")),
+            escape(env!("TESSERA_COMMIT"))
+        );
+        if let Some(process) = ProcessStats::read() {
+            process.render(&mut out);
+        }
         out
+    }
+}
+
+/// The usual `process_*` metrics, read from `/proc/self` (Linux only; elsewhere none).
+#[derive(Debug, PartialEq)]
+struct ProcessStats {
+    cpu_seconds: f64,
+    resident_bytes: u64,
+    open_fds: u64,
+    start_time_seconds: f64,
+}
+
+/// Clock ticks per second in `/proc` times: USER_HZ, 100 on every Linux architecture tessera
+/// runs on (as Prometheus' own clients assume).
+const USER_HZ: f64 = 100.0;
+
+impl ProcessStats {
+    #[cfg(target_os = "linux")]
+    fn read() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let boot = std::fs::read_to_string("/proc/stat").ok()?;
+        let open_fds = u64::try_from(std::fs::read_dir("/proc/self/fd").ok()?.count()).ok()?;
+        Self::parse(&stat, &status, &boot, open_fds)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn read() -> Option<Self> {
+        None
+    }
+
+    /// From `/proc/self/stat`, `/proc/self/status` and `/proc/stat`'s texts.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn parse(stat: &str, status: &str, boot: &str, open_fds: u64) -> Option<Self> {
+        // The command name, in parentheses, may hold spaces: fields are counted after it,
+        // from field 3 (the state).
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
+        let ticks = field(14)? + field(15)?;
+        let start_ticks = field(22)?;
+        let rss_kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+        let boot_time: u64 = boot.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())?;
+        #[allow(clippy::cast_precision_loss)]
+        Some(ProcessStats {
+            cpu_seconds: ticks as f64 / USER_HZ,
+            resident_bytes: rss_kib * 1024,
+            open_fds,
+            start_time_seconds: boot_time as f64 + start_ticks as f64 / USER_HZ,
+        })
+    }
+
+    fn render(&self, out: &mut String) {
+        header(out, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+        let _ = writeln!(out, "process_cpu_seconds_total {}", self.cpu_seconds);
+        header(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+        let _ = writeln!(out, "process_resident_memory_bytes {}", self.resident_bytes);
+        header(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+        let _ = writeln!(out, "process_open_fds {}", self.open_fds);
+        header(out, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+        let _ = writeln!(out, "process_start_time_seconds {}", self.start_time_seconds);
     }
 }
 
@@ -250,6 +328,52 @@ mod tests {
         assert!(text.contains("le=\"+Inf\"} 3"));
         assert!(text.contains("tessera_db_pool_connections{state=\"in_use\"} 2"));
         assert!(text.contains("tessera_issuance_queue_depth 2"));
+    }
+
+    #[test]
+    fn build_info_and_process_metrics_are_rendered() {
+        let m = Metrics::default();
+        let text = m.render(&Gauges { pool: PoolStats { size: 1, idle: 1, max: 1 }, issuance_queue_depth: 0 });
+        let build = format!(
+            "tessera_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            env!("TESSERA_COMMIT")
+        );
+        assert!(text.contains(&build), "{text}");
+        assert!(text.contains("# TYPE tessera_build_info gauge"));
+        #[cfg(target_os = "linux")]
+        {
+            let value = |name: &str| -> f64 {
+                let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).expect(name);
+                line[name.len() + 1..].parse().expect("a number")
+            };
+            assert!(value("process_resident_memory_bytes") > 1_000_000.0, "a running test binary holds a megabyte");
+            assert!(value("process_open_fds") >= 3.0, "stdin, stdout, stderr at least");
+            assert!(value("process_cpu_seconds_total") >= 0.0);
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs_f64();
+            let started = value("process_start_time_seconds");
+            assert!(started > now - 86_400.0 && started <= now + 1.0, "started {started}, now {now}");
+            assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
+        }
+    }
+
+    #[test]
+    fn proc_stat_is_read_after_a_command_name_with_spaces() {
+        let stat = "4242 (tokio runtime) S 1 2 3 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 12345 1000 300 1844 0";
+        let status = "Name:\ttessera\nVmRSS:\t   20480 kB\nThreads:\t9\n";
+        let boot = "cpu  1 2 3\nbtime 1700000000\nprocesses 1\n";
+        let p = ProcessStats::parse(stat, status, boot, 12).expect("parses");
+        assert_eq!(
+            p,
+            ProcessStats {
+                cpu_seconds: 3.25,
+                resident_bytes: 20_971_520,
+                open_fds: 12,
+                start_time_seconds: 1_700_000_123.45
+            }
+        );
+        assert!(ProcessStats::parse("garbage", status, boot, 1).is_none());
     }
 
     #[test]

@@ -535,31 +535,51 @@ fn the_example_configuration_documents_every_key_and_is_valid() {
     let out = run(&["config", "example"], &[]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).expect("utf8");
-    for key in [
-        "bind",
-        "database_url",
-        "token_ttl",
-        "algorithm",
-        "kek",
-        "metrics_bind",
-        "metrics_token",
-        "shutdown_grace",
-        "log_format",
-    ] {
+    for key in ["bind", "database_url", "token_ttl", "algorithm", "shutdown_grace", "log_format"] {
         assert!(text.contains(&format!("#{key} = ")), "{key} is in the example");
     }
-    // Uncommented (all but the keys without a default), it is a valid configuration.
+    // Keys without a default are documented, with no value that could not be used.
+    for key in ["kek", "metrics_bind", "metrics_token"] {
+        assert!(text.contains(&format!("# No default: {key} is unset")), "{key} is in the example");
+        assert!(!text.contains(&format!("#{key} =")), "{key} has no empty value to uncomment");
+    }
+    // Every commented setting (`#key = value`; notes start `# `), uncommented, makes a valid
+    // configuration.
     let uncommented: String = text
         .lines()
-        .filter_map(|l| l.strip_prefix('#').filter(|v| v.contains(" = ") && !v.ends_with("= \"\"")))
+        .filter_map(|l| l.strip_prefix('#').filter(|v| !v.is_empty() && !v.starts_with(' ')))
         .map(|l| format!("{l}\n"))
         .collect();
+    assert!(uncommented.lines().count() >= 20, "{uncommented}");
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("example.toml");
     std::fs::write(&file, uncommented).expect("write");
     let file_arg = file.display().to_string();
     let out = run(&["--config", &file_arg, "migrate", "--database-url", "sqlite::memory:"], &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_bad_environment_variable_is_named_as_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("tessera.toml");
+    std::fs::write(&file, "issuer = \"from-file\"\n").expect("write");
+    let file_arg = file.display().to_string();
+    for args in [vec!["serve"], vec!["--config", file_arg.as_str(), "serve"]] {
+        let out = run(&args, &[("TESSERA_TOKEN_TTL", "5")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains("environment variable TESSERA_TOKEN_TTL"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("config file") && !stderr.contains("`issuer`"), "{args:?}: {stderr}");
+    }
+    // The same value given as a flag is the flag's, and the file's bad value the file's.
+    let out = run(&["serve", "--token-ttl", "5"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--token-ttl") && !stderr.contains("environment"), "{stderr}");
+    std::fs::write(&file, "token_ttl = 5\n").expect("write");
+    let out = run(&["--config", &file_arg, "serve"], &[("TESSERA_ISSUER", "from-env")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`token_ttl`") && !stderr.contains("TESSERA_ISSUER"), "{stderr}");
 }
 
 #[test]
@@ -574,8 +594,12 @@ fn every_command_and_option_has_help_with_its_environment_variable() {
         &["key", "revoke"],
         &["signing-key", "rotate"],
         &["signing-key", "list"],
+        &["signing-key", "export-secret"],
+        &["connector", "revoke"],
         &["token", "verify"],
         &["config", "example"],
+        &["completions"],
+        &["man"],
     ];
     for cmd in commands {
         let mut args = cmd.to_vec();
@@ -615,3 +639,57 @@ both_backends!(
     metrics_count_requests_tokens_and_failures,
     sigterm_under_load_finishes_answered_requests_and_exits_zero
 );
+
+/// Every subcommand, as a path of names (`["signing-key", "rotate"]`).
+fn subcommand_paths(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let mut path = prefix.to_vec();
+        path.push(sub.get_name().to_owned());
+        out.push(path.clone());
+        subcommand_paths(sub, &path, out);
+    }
+}
+
+#[test]
+fn completions_and_the_manual_name_every_command() {
+    use clap::CommandFactory as _;
+    let mut paths = Vec::new();
+    subcommand_paths(&tessera::cli::Cli::command(), &[], &mut paths);
+    assert!(paths.len() >= 20, "{paths:?}");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&["completions", shell], &[]);
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).expect("utf8");
+        for path in &paths {
+            let name = path.last().expect("a name");
+            assert!(text.contains(name.as_str()), "{shell} completes {path:?}");
+        }
+        assert!(text.contains("database-url") && text.contains("token-ttl"), "{shell} completes options");
+    }
+    let out = run(&["man"], &[]);
+    assert!(out.status.success());
+    let man = String::from_utf8(out.stdout).expect("utf8");
+    assert!(man.starts_with(".ie") || man.contains(".TH tessera 1"), "roff");
+    for path in &paths {
+        let heading = format!(".SH \"TESSERA {}\"", path.join(" ").to_uppercase());
+        assert!(man.contains(&heading), "the manual has {heading}");
+    }
+    assert!(man.contains("token\\-ttl"), "the manual lists serve's options");
+}
+
+#[test]
+fn version_names_the_release_and_its_commit() {
+    let out = run(&["--version"], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let expected_start = format!("tessera {} (commit ", env!("CARGO_PKG_VERSION"));
+    let commit = text.trim().strip_prefix(&expected_start).and_then(|r| r.strip_suffix(')')).expect(&text);
+    assert!(commit == "unknown" || (commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit())), "{text}");
+    assert_eq!(commit, tessera::cli::COMMIT);
+    // Built from a git checkout, it names that checkout's commit (or one just before it).
+    if let Ok(git) = Command::new("git").args(["rev-parse", "--short", "HEAD"]).output()
+        && git.status.success()
+    {
+        assert_ne!(commit, "unknown", "git is here, so the commit is known");
+    }
+}

@@ -70,7 +70,10 @@ async fn cli_manages_clients_and_keys_and_the_server_honours_them(db: TestDb) {
     assert!(!ok && stderr.contains("database"), "{stderr}");
     let (ok, stdout, stderr) = cli(&db, &["migrate"]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("migrations applied"), "{stdout}");
+    assert!(stdout.contains("applied") && stdout.contains("0001 "), "migrate names what it applied: {stdout}");
+    let (ok, stdout, stderr) = cli(&db, &["migrate"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("already up to date") && !stdout.contains("0001 "), "{stdout}");
     let client = cli_json(&db, &["client", "create", "--name", "acme", "--json"]);
     let client_id = client["client_id"].as_str().expect("client_id");
     let created = cli_json(&db, &["key", "create", "--client", client_id, "--json"]);
@@ -98,9 +101,24 @@ async fn cli_manages_clients_and_keys_and_the_server_honours_them(db: TestDb) {
     };
     assert_eq!(mint().send().await.expect("sent").status(), 201);
 
-    let revoked = cli_json(&db, &["key", "revoke", &key_id, "--json"]);
+    // Text output gives times as RFC 3339 (UTC); JSON keeps Unix seconds.
+    let (ok, text, _) = cli(&db, &["key", "list", "--client", client_id]);
+    assert!(ok);
+    let created_at = listed[0]["created_at"].as_i64().expect("unix seconds in JSON");
+    let shown = text.split_whitespace().nth(2).expect("a time after `created`");
+    assert!(shown.len() == 20 && shown.ends_with('Z') && &shown[10..11] == "T", "{text}");
+    assert!(!text.contains(&created_at.to_string()), "{text}");
+
+    // The whole key, pasted, revokes it by its id; the secret is never echoed.
+    let revoked = cli_json(&db, &["key", "revoke", &key, "--json"]);
     assert!(revoked["revoked_at"].is_i64());
+    assert_eq!(revoked["key_id"], key_id.as_str());
     assert_eq!(mint().send().await.expect("sent").status(), 401, "revocation is honoured at once");
+    let secret = &key[key.rfind('_').expect("secret") + 1..];
+    let unknown = format!("tsk_01J0000000000000000000000Z_{secret}");
+    let (ok, stdout, stderr) = cli(&db, &["key", "revoke", &unknown]);
+    assert!(!ok && stderr.contains("no API key 01J0000000000000000000000Z"), "{stderr}");
+    assert!(!stderr.contains(secret) && !stdout.contains(secret), "{stderr}");
 
     // A scheduled rotation publishes the new key first; it is not active yet, and a second
     // schedule is refused while one is pending.
@@ -189,7 +207,51 @@ async fn serve_creates_a_private_key_encryption_key_file_beside_the_database() {
     assert!(again.bootstrap_key.is_none());
 }
 
+/// `serve` with its output piped: the lines up to the listening line, and the log once it
+/// has been stopped.
+fn serve_piped(db: &TestDb) -> (Vec<String>, String) {
+    use std::io::{BufRead as _, Read as _};
+    let mut child = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_remove("TESSERA_KEK")
+        .env_remove("RUST_LOG")
+        .envs(db.env())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("line");
+        let done = line.starts_with("tessera listening on ");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let mut log = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut log).expect("log");
+    let _ = child.wait();
+    (lines, log)
+}
+
+async fn serve_announces_its_docs_and_logs_plain_text_to_a_pipe(db: TestDb) {
+    for start in ["first", "second"] {
+        let (lines, log) = serve_piped(&db);
+        let listening = lines.last().expect("a listening line");
+        let base = listening.strip_prefix("tessera listening on ").expect("listening");
+        let docs = format!("tessera API documentation at {base}/docs");
+        assert!(lines.contains(&docs), "{start} start names the docs before listening: {lines:?}");
+        assert!(log.contains("tessera listening"), "{start} start: {log}");
+        assert!(!log.contains('\u{1b}'), "{start} start: no colour codes in a piped log: {log:?}");
+        // A database already migrated is not news (PostgreSQL said so in a notice at INFO).
+        assert!(!log.contains("already exists"), "{start} start: {log}");
+    }
+}
+
 both_backends!(
+    serve_announces_its_docs_and_logs_plain_text_to_a_pipe,
     every_answered_token_survives_sigkill,
     cli_manages_clients_and_keys_and_the_server_honours_them,
     two_servers_starting_at_once_bootstrap_one_client_and_one_active_key,
@@ -252,4 +314,117 @@ async fn token_verify_accepts_a_minted_token_and_refuses_a_tampered_one() {
     let bad = Command::new(BIN).args(["token", "verify", &tampered, "--jwks", &jwks_arg]).output().expect("runs");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("token refused"));
+}
+
+/// Standard output whose reader has already gone, as under `| head -0`.
+fn closed_pipe() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    writer.into()
+}
+
+#[tokio::test]
+async fn a_closed_stdout_ends_a_command_quietly() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let (ok, _, stderr) = cli(&db, &["migrate"]);
+    assert!(ok, "{stderr}");
+    let client = cli_json(&db, &["client", "create", "--name", "acme", "--json"]);
+    let client_id = client["client_id"].as_str().expect("client_id");
+    for _ in 0..3 {
+        cli_json(&db, &["key", "create", "--client", client_id, "--json"]);
+    }
+    for args in [
+        vec!["key", "list", "--client", client_id],
+        vec!["key", "list", "--client", client_id, "--json"],
+        vec!["client", "list"],
+        vec!["signing-key", "list"],
+        vec!["config", "example"],
+    ] {
+        let out = Command::new(BIN)
+            .args(&args)
+            .env_remove("TESSERA_KEK")
+            .envs(db.env())
+            .stdout(closed_pipe())
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert!(stderr.is_empty(), "{args:?} ends quietly: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn hs256_tokens_verify_with_an_exported_secret_and_errors_say_things_once() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let server = start(&db, &["--algorithm", "HS256"]);
+    let key = server.bootstrap_key.clone().expect("key");
+    let http = reqwest::Client::new();
+    let conn = create_connection(&http, &server.base, &key).await;
+    let r: Value = http
+        .post(format!("{}/connections/{conn}/token", server.base))
+        .header("x-api-key", &key)
+        .json(&json!({"scope": "access"}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let token = r["connection_token"].as_str().expect("token").to_owned();
+    let keys = cli_json(&db, &["signing-key", "list", "--json"]);
+    let kid_of = |alg: &str| {
+        keys.as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["alg"] == alg && k["state"] == "active")
+            .map(|k| k["kid"].as_str().expect("kid").to_owned())
+    };
+    let hs_kid = kid_of("HS256").expect("an active HS256 key");
+
+    let out = Command::new(BIN)
+        .args(["signing-key", "export-secret", "--kid", &hs_kid])
+        .env_remove("TESSERA_KEK")
+        .envs(db.env())
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning"), "the secret comes with a warning");
+    let secret_file = db.dir().join("hs256.secret");
+    std::fs::write(&secret_file, &out.stdout).expect("write");
+    let secret_arg = secret_file.display().to_string();
+    let verified = Command::new(BIN)
+        .args(["token", "verify", &token, "--secret-file", &secret_arg, "--audience", "subtotal"])
+        .output()
+        .expect("runs");
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&verified.stdout).expect("claims")["sub"], conn.as_str());
+    let wrong = db.dir().join("wrong.secret");
+    std::fs::write(&wrong, "A".repeat(43)).expect("write");
+    let refused = Command::new(BIN)
+        .args(["token", "verify", &token, "--secret-file", &wrong.display().to_string()])
+        .output()
+        .expect("runs");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("token refused: bad signature"));
+
+    // An EdDSA key has no secret to export.
+    if let Some(ed_kid) = kid_of("EdDSA") {
+        let (ok, stdout, stderr) = cli(&db, &["signing-key", "export-secret", "--kid", &ed_kid]);
+        assert!(!ok && stdout.is_empty() && stderr.contains("EdDSA"), "{stderr}");
+    }
+    // An HS256 rotation does not claim to publish its key.
+    let (ok, stdout, stderr) = cli(&db, &["signing-key", "rotate", "--algorithm", "HS256"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("never published") && !stdout.contains("published now"), "{stdout}");
+
+    // A JWKS that lacks the token's key: the refusal names the key once.
+    let jwks = db.dir().join("jwks.json");
+    std::fs::write(&jwks, r#"{"keys": []}"#).expect("write");
+    let url = format!("{}/.well-known/jwks.json", server.base);
+    for source in [jwks.display().to_string(), url] {
+        let out = Command::new(BIN).args(["token", "verify", &token, "--jwks", &source]).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert_eq!(stderr.matches("unknown key id").count(), 1, "{stderr}");
+    }
 }

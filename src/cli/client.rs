@@ -20,7 +20,8 @@ pub enum ClientCommand {
     },
     /// List every client: ids, names and creation times.
     List {
-        /// Print JSON: [{"client_id": ..., "name": ..., "created_at": ...}].
+        /// Print JSON: [{"client_id": ..., "name": ..., "created_at": ...}], times in Unix seconds
+        /// (text output shows them as RFC 3339, UTC).
         #[arg(long)]
         json: bool,
     },
@@ -48,7 +49,7 @@ pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
             super::output(json, &json!(rows), || {
                 clients
                     .iter()
-                    .map(|c| format!("{}  {}  created {}", c.id, c.name, c.created_at))
+                    .map(|c| format!("{}  {}  created {}", c.id, c.name, super::rfc3339(c.created_at)))
                     .collect::<Vec<_>>()
                     .join("\n")
             });

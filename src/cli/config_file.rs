@@ -52,9 +52,11 @@ pub fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
             toml::Value::Boolean(b) => b.to_string(),
             _ => anyhow::bail!("config file {path}: `{key}` must be a string or a number"),
         };
-        // Checked with the flag's own parser, so the file and the flag accept the same values.
+        // Checked with the flag's own parser, so the file and the flag accept the same values;
+        // without the environment, whose own bad values are not this key's (clap reports
+        // those, naming their variables, once the file is applied).
         let probe = vec!["tessera".to_owned(), "serve".to_owned(), format!("--{long}={value}")];
-        if let Err(e) = Cli::command().try_get_matches_from(probe) {
+        if let Err(e) = without_env(Cli::command()).try_get_matches_from(probe) {
             let reason = e.to_string();
             let reason = reason.lines().next().unwrap_or_default().trim_start_matches("error: ");
             anyhow::bail!("config file {path}: `{key}`: {reason}");
@@ -74,6 +76,13 @@ pub fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     let mut out = argv;
     out.extend(extra);
     Ok(out)
+}
+
+/// `cmd` with no argument read from the environment.
+fn without_env(cmd: clap::Command) -> clap::Command {
+    let cmd = cmd.mut_args(|a| a.env(None));
+    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_owned()).collect();
+    names.into_iter().fold(cmd, |cmd, name| cmd.mut_subcommand(name, without_env))
 }
 
 fn config_path(argv: &[OsString]) -> Option<String> {
@@ -111,14 +120,20 @@ pub fn example() -> String {
         if let Some(env) = arg.get_env() {
             let _ = writeln!(out, "# Environment: {}", env.to_string_lossy());
         }
+        // Every `#key = value` line, uncommented, is a valid setting; a key with no default
+        // has no such line (an empty value is not a valid address, token or KEK).
         match arg.get_default_values().first() {
             Some(d) => {
                 let d = d.to_string_lossy();
-                let literal = if d.parse::<i64>().is_ok() { d.into_owned() } else { format!("{d:?}") };
+                let literal = if d.parse::<i64>().is_ok() || d == "true" || d == "false" {
+                    d.into_owned()
+                } else {
+                    format!("{d:?}")
+                };
                 let _ = writeln!(out, "#{key} = {literal}");
             }
             None => {
-                let _ = writeln!(out, "#{key} = \"\"");
+                let _ = writeln!(out, "# No default: {key} is unset unless a line sets it here.");
             }
         }
     }

@@ -23,13 +23,14 @@ pub enum ConnectorCommand {
     },
     /// List connector credentials (ids, names and dates; never the secrets).
     List {
-        /// Print JSON.
+        /// Print JSON, times in Unix seconds (text output shows them as RFC 3339, UTC).
         #[arg(long)]
         json: bool,
     },
     /// Revoke a connector credential: it stops working at once, on every replica.
     Revoke {
-        /// The credential's id (as shown by `connector list`).
+        /// The credential's id (as shown by `connector list`), or the whole credential
+        /// `tsc_<id>_<secret>`: only its id is used, and the secret is never printed.
         connector_id: String,
         /// Print JSON.
         #[arg(long)]
@@ -68,8 +69,14 @@ pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()>
             super::output(json, &json!(rows), || {
                 all.iter()
                     .map(|c| match c.revoked_at {
-                        Some(at) => format!("{}  {}  created {}  revoked {at}", c.id, c.name, c.created_at),
-                        None => format!("{}  {}  created {}  active", c.id, c.name, c.created_at),
+                        Some(at) => format!(
+                            "{}  {}  created {}  revoked {}",
+                            c.id,
+                            c.name,
+                            super::rfc3339(c.created_at),
+                            super::rfc3339(at)
+                        ),
+                        None => format!("{}  {}  created {}  active", c.id, c.name, super::rfc3339(c.created_at)),
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -77,9 +84,8 @@ pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()>
         }
         ConnectorCommand::Revoke { connector_id, json } => {
             // A pasted credential names its id; only the id is used, and never echoed whole.
-            let id = PlainApiKey::parse_connector(&connector_id)
-                .map(|(id, _)| id)
-                .unwrap_or_else(|| ConnectorId::from_string(connector_id));
+            let id =
+                ConnectorId::from_string(super::id_of_pasted(&connector_id, crate::auth::api_key::CONNECTOR_PREFIX));
             let rec = match store.revoke_connector(&id, now).await {
                 Err(StoreError::NotFound) => anyhow::bail!("no connector credential {id}"),
                 other => other?,

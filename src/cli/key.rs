@@ -25,13 +25,14 @@ pub enum KeyCommand {
         /// The client whose keys to list.
         #[arg(long)]
         client: String,
-        /// Print JSON.
+        /// Print JSON, times in Unix seconds (text output shows them as RFC 3339, UTC).
         #[arg(long)]
         json: bool,
     },
     /// Revoke a key: it stops working at once, on every replica.
     Revoke {
-        /// The key's id (as shown by `key list`).
+        /// The key's id (as shown by `key list`), or the whole key `tsk_<id>_<secret>`: only
+        /// its id is used, and the secret is never printed.
         key_id: String,
         /// Print JSON.
         #[arg(long)]
@@ -71,16 +72,23 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
             super::output(json, &json!(rows), || {
                 keys.iter()
                     .map(|k| match k.revoked_at {
-                        Some(at) => format!("{}  created {}  revoked {at}", k.id, k.created_at),
-                        None => format!("{}  created {}  active", k.id, k.created_at),
+                        Some(at) => format!(
+                            "{}  created {}  revoked {}",
+                            k.id,
+                            super::rfc3339(k.created_at),
+                            super::rfc3339(at)
+                        ),
+                        None => format!("{}  created {}  active", k.id, super::rfc3339(k.created_at)),
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
             });
         }
         KeyCommand::Revoke { key_id, json } => {
-            let rec = match store.revoke_api_key(&ApiKeyId::from_string(key_id.clone()), now).await {
-                Err(StoreError::NotFound) => anyhow::bail!("no API key {key_id}"),
+            // A pasted key names its id; only the id is used, and never echoed with its secret.
+            let id = ApiKeyId::from_string(super::id_of_pasted(&key_id, crate::auth::api_key::PREFIX));
+            let rec = match store.revoke_api_key(&id, now).await {
+                Err(StoreError::NotFound) => anyhow::bail!("no API key {id}"),
                 other => other?,
             };
             super::output(json, &json!({"key_id": rec.id, "revoked_at": rec.revoked_at}), || {

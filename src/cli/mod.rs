@@ -12,9 +12,16 @@ pub mod serve;
 pub mod signing_key;
 pub mod token;
 
+/// The release and the commit it was built from (`0.1.0 (commit 1a2b3c4)`), as `--version`
+/// and the `tessera_build_info` metric give them.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("TESSERA_COMMIT"), ")");
+
+/// The commit tessera was built from (`git rev-parse --short HEAD`), or `unknown`.
+pub const COMMIT: &str = env!("TESSERA_COMMIT");
+
 /// tessera: Subtotal-compatible connection tokens on your own infrastructure.
 #[derive(Parser, Debug)]
-#[command(name = "tessera", version, about, long_about = None)]
+#[command(name = "tessera", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// A TOML configuration file (see `tessera config example`); flags and environment
     /// variables override what it says.
@@ -52,6 +59,14 @@ pub enum Command {
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script (e.g. `tessera completions bash > /etc/bash_completion.d/tessera`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print tessera's manual page, every command included (`tessera man | man -l -`).
+    Man,
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,7 +79,43 @@ pub enum ConfigCommand {
 pub fn parse(argv: Vec<std::ffi::OsString>) -> anyhow::Result<Cli> {
     use clap::Parser as _;
     let argv = config_file::apply(argv)?;
-    Ok(Cli::try_parse_from(argv).unwrap_or_else(|e| e.exit()))
+    match Cli::try_parse_from(&argv) {
+        Ok(cli) => Ok(cli),
+        Err(e) => match from_environment(&e, &argv) {
+            // clap names the flag; the value came from a variable, so say which.
+            Some(var) => {
+                let text = e.to_string();
+                let reason = text.lines().next().unwrap_or_default().trim_start_matches("error: ");
+                anyhow::bail!("environment variable {var}: {reason}")
+            }
+            None => e.exit(),
+        },
+    }
+}
+
+/// The environment variable a refused value came from: set, and its flag not given.
+fn from_environment(e: &clap::Error, argv: &[std::ffi::OsString]) -> Option<String> {
+    use clap::CommandFactory as _;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(e.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else { return None };
+    let long = arg.strip_prefix("--")?.split([' ', '=']).next()?.to_owned();
+    let given = argv.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a == format!("--{long}") || a.starts_with(&format!("--{long}="))
+    });
+    if given {
+        return None;
+    }
+    fn find(cmd: &clap::Command, long: &str) -> Option<String> {
+        cmd.get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env().map(|v| v.to_string_lossy().into_owned()))
+            .or_else(|| cmd.get_subcommands().find_map(|s| find(s, long)))
+    }
+    find(&Cli::command(), &long).filter(|var| std::env::var_os(var).is_some())
 }
 
 /// Runs the parsed command.
@@ -72,7 +123,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Token(cmd) => return token::run(cmd).await,
         Command::Config(ConfigCommand::Example) => {
-            print!("{}", config_file::example());
+            say(&config_file::example());
+            return Ok(());
+        }
+        Command::Completions { shell } => {
+            say(&String::from_utf8(completions(shell))?);
+            return Ok(());
+        }
+        Command::Man => {
+            say(&String::from_utf8(man_page()?)?);
             return Ok(());
         }
         _ => {}
@@ -85,8 +144,50 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(cmd) => key::run(&cli.db, cmd).await,
         Command::SigningKey(cmd) => signing_key::run(&cli.db, cmd).await,
         Command::Connector(cmd) => connector::run(&cli.db, cmd).await,
-        Command::Token(_) | Command::Config(_) => unreachable!("handled above"),
+        Command::Token(_) | Command::Config(_) | Command::Completions { .. } | Command::Man => {
+            unreachable!("handled above")
+        }
     }
+}
+
+/// A completion script for `shell`, from the command definitions.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    use clap::CommandFactory as _;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tessera", &mut out);
+    out
+}
+
+/// The manual page (roff): `tessera(1)` with a section for every command and subcommand.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    use clap::CommandFactory as _;
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    render_commands(&cmd, "tessera", &mut out)?;
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
+/// A section per command, and per subcommand under it, each with its options.
+fn render_commands(cmd: &clap::Command, path: &str, out: &mut Vec<u8>) -> std::io::Result<()> {
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set() && s.get_name() != "help") {
+        let name = format!("{path} {}", sub.get_name());
+        let sub = sub.clone().bin_name(name.clone());
+        let man = clap_mangen::Man::new(sub.clone());
+        let heading = name.to_uppercase();
+        out.extend_from_slice(format!(".SH \"{heading}\"\n").as_bytes());
+        man.render_synopsis_section(out)?;
+        man.render_description_section(out)?;
+        man.render_options_section(out)?;
+        render_commands(&sub, &name, out)?;
+    }
+    Ok(())
 }
 
 /// Opens the store named by the database arguments, with the URL's password masked in
@@ -100,8 +201,113 @@ pub async fn open_store(db: &DatabaseArgs, create: bool) -> anyhow::Result<std::
 /// Prints `value` as JSON, or `text` for people.
 pub fn output(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String) {
     if json {
-        println!("{value}");
+        say(&value.to_string());
     } else {
-        println!("{}", text());
+        say(&text());
+    }
+}
+
+/// Writes `text` and a newline to standard output. A reader that has gone away (`| head`)
+/// ends the command quietly with status 0, as other command-line tools do; any other write
+/// error ends it with status 1 and a message, never a panic.
+pub fn say(text: &str) {
+    if let Err(e) = write_line(&mut std::io::stdout().lock(), text) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `text`, a newline and a flush, so a closed pipe is seen here rather than at exit.
+fn write_line(out: &mut impl std::io::Write, text: &str) -> std::io::Result<()> {
+    out.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2024-05-01T12:00:00Z`), for text output. JSON output
+/// keeps the seconds.
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+/// [`rfc3339`] of an optional time, `-` when there is none.
+pub fn rfc3339_or_dash(unix: Option<i64>) -> String {
+    unix.map_or_else(|| "-".to_owned(), rfc3339)
+}
+
+/// The id in a credential pasted whole (`tsk_<id>_<secret>`), or the argument itself when it
+/// is a bare id. The secret part is dropped here, so no message can echo it.
+pub fn id_of_pasted(arg: &str, prefix: &str) -> String {
+    let arg = arg.trim();
+    match arg.strip_prefix(prefix) {
+        Some(rest) => rest.split('_').next().unwrap_or_default().to_owned(),
+        None => arg.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_seconds_read_as_rfc3339_in_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(rfc3339(4_102_444_800), "2100-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339_or_dash(None), "-");
+    }
+
+    #[test]
+    fn a_pasted_credential_gives_its_id_and_never_its_secret() {
+        let id = "01J0000000000000000000000A";
+        let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I";
+        assert_eq!(id_of_pasted(&format!("tsk_{id}_{secret}"), "tsk_"), id);
+        assert_eq!(id_of_pasted(&format!("  tsk_{id}_{secret}\n"), "tsk_"), id);
+        // A truncated or mangled paste still loses everything after the id.
+        assert_eq!(id_of_pasted(&format!("tsk_{id}_{}", &secret[..9]), "tsk_"), id);
+        assert_eq!(id_of_pasted(id, "tsk_"), id);
+        assert_eq!(id_of_pasted(&format!("tsc_{id}_{secret}"), "tsc_"), id);
+    }
+
+    /// A writer whose reader has gone, as stdout is under `| head -0`.
+    struct ClosedPipe;
+
+    impl std::io::Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_is_an_error_to_handle_not_a_panic() {
+        let err = write_line(&mut ClosedPipe, "x").expect_err("refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+        let mut buf = Vec::new();
+        write_line(&mut buf, "a").expect("written");
+        write_line(&mut buf, "b\n").expect("written");
+        assert_eq!(buf, b"a\nb\n");
     }
 }

@@ -22,20 +22,29 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     let app = App::build(&config, store, kek, Arc::new(SystemClock)).await?;
     if let Some(b) = &app.bootstrap {
         // Printed once, to the terminal rather than the log, so a first call needs no setup.
-        println!(
+        announce(&format!(
             "\nCreated the default client {} and its API key (shown once, store it now):\n\n    {}\n",
             b.client_id,
             b.api_key.expose()
-        );
+        ));
     }
     let addr = app.local_addr();
     tracing::info!(%addr, database = %db.database_url, algorithm = %config.algorithm, "tessera listening");
+    // Before the main line, which is the last a supervisor (or a test) waits for.
+    announce(&format!("tessera API documentation at http://{addr}/docs"));
     if let Some(metrics) = app.metrics_addr() {
-        // Before the main line, which is the last a supervisor (or a test) waits for.
-        println!("tessera metrics listening on http://{metrics}");
+        announce(&format!("tessera metrics listening on http://{metrics}"));
     }
-    println!("tessera listening on http://{addr}");
+    announce(&format!("tessera listening on http://{addr}"));
     app.run_until(shutdown_signal()).await
+}
+
+/// A line on standard output for whoever started the server. A server keeps serving when
+/// nobody reads it any more, so a failed write is not an error here.
+fn announce(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -2,14 +2,19 @@
 use clap::Subcommand;
 use serde_json::json;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use crate::config::{DatabaseArgs, KekArgs};
+use crate::domain::ids::Kid;
 use crate::token::clock::{Clock as _, SystemClock};
 use crate::token::keyring::{Algorithm, Keyring};
 
 #[derive(Subcommand, Debug)]
 pub enum SigningKeyCommand {
-    /// Schedule a new signing key: published in the JWKS now, signing after --prepublish
-    /// seconds, when the current key retires (it stays published until its tokens expire).
+    /// Schedule a new signing key: signing after --prepublish seconds, when the current key
+    /// retires. An EdDSA key is published in the JWKS now (a retired one stays published until
+    /// its tokens expire); an HS256 key is never published (see `signing-key export-secret`).
     Rotate {
         /// Algorithm of the key to rotate.
         #[arg(long, env = "TESSERA_ALGORITHM", default_value = "EdDSA", value_parser = |s: &str| s.parse::<Algorithm>())]
@@ -23,13 +28,22 @@ pub enum SigningKeyCommand {
         immediately: bool,
         #[command(flatten)]
         kek: KekArgs,
-        /// Print JSON.
+        /// Print JSON, times in Unix seconds (text output shows them as RFC 3339, UTC).
         #[arg(long)]
         json: bool,
     },
+    /// Print an HS256 key's shared secret, for verifiers that check HS256 tokens. EdDSA keys are
+    /// refused: their verifiers need only the public JWKS.
+    ExportSecret {
+        /// The key's id (as shown by `signing-key list`).
+        #[arg(long)]
+        kid: String,
+        #[command(flatten)]
+        kek: KekArgs,
+    },
     /// Show the keyring: ids, algorithms, states and dates (never key material).
     List {
-        /// Print JSON.
+        /// Print JSON, times in Unix seconds (text output shows them as RFC 3339, UTC).
         #[arg(long)]
         json: bool,
     },
@@ -51,8 +65,32 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
             super::output(
                 json,
                 &json!({"kid": kid, "alg": algorithm.jws_name(), "activates_at": activates_at}),
-                || format!("new {algorithm} key {kid}: published now, signing from {activates_at} (unix time)"),
+                || rotated_text(algorithm, &kid, activates_at, immediately),
             );
+        }
+        SigningKeyCommand::ExportSecret { kid, kek } => {
+            let (kek, _) = kek.resolve(&db.database_url)?;
+            let keys = store.signing_keys().await?;
+            let rec = keys
+                .iter()
+                .find(|k| k.kid.as_str() == kid)
+                .ok_or_else(|| anyhow::anyhow!("no signing key {kid} (see `tessera signing-key list`)"))?;
+            if rec.alg != Algorithm::Hs256 {
+                anyhow::bail!(
+                    "signing key {kid} is {}: it has no shared secret; verifiers use its public key from \
+                     /.well-known/jwks.json",
+                    rec.alg
+                );
+            }
+            let secret = kek.open(rec.kid.as_str().as_bytes(), &rec.private_key_sealed)?;
+            eprintln!(
+                "warning: this is the secret that signs HS256 tokens: whoever holds it can mint tokens \
+                 tessera's verifiers accept. Store it where your other secrets live, never in a log \
+                 or a repository. It is base64url without padding (the form of a JWK's \"k\"); \
+                 `tessera token verify TOKEN --secret-file FILE` reads it as printed."
+            );
+            let encoded = zeroize::Zeroizing::new(URL_SAFE_NO_PAD.encode(secret.as_slice()));
+            super::say(&encoded);
         }
         SigningKeyCommand::List { json } => {
             let keys = store.signing_keys().await?;
@@ -71,9 +109,9 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
                             k.kid,
                             k.alg,
                             k.state,
-                            k.created_at,
-                            k.activated_at.map_or("-".into(), |t| t.to_string()),
-                            k.retired_at.map_or("-".into(), |t| t.to_string())
+                            super::rfc3339(k.created_at),
+                            super::rfc3339_or_dash(k.activated_at),
+                            super::rfc3339_or_dash(k.retired_at)
                         )
                     })
                     .collect::<Vec<_>>()
@@ -82,4 +120,40 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+/// What `signing-key rotate` says it did. HS256 keys are never published, so only an EdDSA
+/// key is said to be.
+fn rotated_text(algorithm: Algorithm, kid: &Kid, activates_at: i64, immediately: bool) -> String {
+    let when =
+        if immediately { "signing now".to_owned() } else { format!("signing from {}", super::rfc3339(activates_at)) };
+    match algorithm {
+        Algorithm::EdDsa => format!("new EdDSA key {kid}: published in the JWKS now, {when}"),
+        Algorithm::Hs256 => format!(
+            "new HS256 key {kid}: {when}; HS256 keys are never published: give verifiers its \
+             secret (`tessera signing-key export-secret --kid {kid}`)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_eddsa_rotation_claims_to_publish_its_key() {
+        let kid = Kid::from_string("01J0000000000000000000000K");
+        let ed = rotated_text(Algorithm::EdDsa, &kid, 1_700_000_000, false);
+        assert_eq!(
+            ed,
+            "new EdDSA key 01J0000000000000000000000K: published in the JWKS now, signing from 2023-11-14T22:13:20Z"
+        );
+        let hs = rotated_text(Algorithm::Hs256, &kid, 1_700_000_000, false);
+        assert!(!hs.contains("published in") && !hs.contains("published now"), "{hs}");
+        assert!(
+            hs.contains("never published") && hs.contains("export-secret --kid 01J0000000000000000000000K"),
+            "{hs}"
+        );
+        assert!(rotated_text(Algorithm::Hs256, &kid, 0, true).contains("signing now"));
+    }
 }

@@ -31,7 +31,7 @@ pub enum KekError {
     Malformed,
     #[error("a signing key could not be decrypted: the key-encryption key is not the one that encrypted it")]
     WrongKey,
-    #[error("key-encryption key file {path}: {source}")]
+    #[error("key-encryption key file {path}")]
     Io { path: String, source: std::io::Error },
 }
 
@@ -130,6 +130,19 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_file_error_names_its_cause_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A directory where the key file should be: reading it fails.
+        let path = dir.path().join("tessera.db.kek");
+        std::fs::create_dir(&path).expect("mkdir");
+        let err = anyhow::Error::from(Kek::load_or_create(&path).expect_err("a directory is no key file"));
+        let text = format!("{err:#}");
+        assert!(text.starts_with("key-encryption key file "), "{text}");
+        let cause = err.root_cause().to_string();
+        assert_eq!(text.matches(cause.as_str()).count(), 1, "{text}");
+    }
 
     #[test]
     fn seal_open_round_trip_and_binding() {

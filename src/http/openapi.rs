@@ -130,20 +130,57 @@ pub fn document() -> Value {
     let mut paths = serde_json::Map::new();
     for route in super::routes::table() {
         if let Some(operation) = route.operation {
+            let mut operation = operation();
+            if let Some(security) = security(route.path, &operation) {
+                operation["security"] = security;
+            }
             let methods = paths.entry(route.path).or_insert_with(|| json!({}));
-            methods[route.method.as_str().to_ascii_lowercase()] = operation();
+            methods[route.method.as_str().to_ascii_lowercase()] = operation;
         }
     }
     json!({
         "openapi": "3.1.0",
+        // The seed's `info`, as the reference service states it (the seed test compares the
+        // title); tessera names itself and its version in the description.
         "info": {
             "title": "FastAPI",
             "version": "0.1.0",
-            "description": "tessera: Subtotal-compatible connection tokens."
+            "description": format!(
+                "tessera {}: Subtotal-compatible connection tokens. Authorize with an API key \
+                 (X-Api-Key, or the same key as a Bearer token).",
+                env!("CARGO_PKG_VERSION")
+            )
         },
         "paths": paths,
-        "components": {"schemas": schemas()}
+        "components": {"schemas": schemas(), "securitySchemes": security_schemes()}
     })
+}
+
+/// The credentials an API key route accepts, as Swagger UI's Authorize dialog offers them:
+/// the key in `X-Api-Key`, or as a bearer token. FastAPI's names for the two schemes.
+fn security_schemes() -> Value {
+    json!({
+        "APIKeyHeader": {
+            "type": "apiKey", "in": "header", "name": "X-Api-Key",
+            "description": "An API key (`tsk_...`), or on /connector routes a connector credential (`tsc_...`)"
+        },
+        "HTTPBearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "The same key as `Authorization: Bearer <key>`; on /metrics, the metrics token"
+        }
+    })
+}
+
+/// An operation's `security`: either scheme for whatever takes an API key (its parameters
+/// name `x-api-key`); for `/metrics`, the metrics token when one is set (so also none).
+fn security(path: &str, operation: &Value) -> Option<Value> {
+    if path == super::routes::METRICS {
+        return Some(json!([{}, {"HTTPBearer": []}]));
+    }
+    let takes_key = operation["parameters"]
+        .as_array()
+        .is_some_and(|params| params.iter().any(|p| p["name"] == "x-api-key" && p["in"] == "header"));
+    takes_key.then(|| json!([{"APIKeyHeader": []}, {"HTTPBearer": []}]))
 }
 
 /// The operations, one function each, named after their handlers.

@@ -151,8 +151,8 @@ impl<T> Store for T where
 /// The database itself: its schema, whether it answers, its pool.
 #[async_trait]
 pub trait Database: Send + Sync + 'static {
-    /// Applies pending migrations.
-    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Applies pending migrations; returns those it applied (`"0007 connectors"`), oldest first.
+    async fn migrate(&self) -> Result<Vec<String>, StoreError>;
     /// Whether tessera's migrations were ever applied to this database.
     async fn is_initialized(&self) -> Result<bool, StoreError>;
     /// Succeeds when the database answers.
@@ -389,6 +389,11 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 
 /// [`connect`] with explicit pool and timeout settings.
 pub async fn connect_with(url: &str, options: &DbOptions) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(connect_and_migrate(url, options).await?.0)
+}
+
+/// [`connect_with`], also returning the migrations this call applied (`"0007 connectors"`).
+pub async fn connect_and_migrate(url: &str, options: &DbOptions) -> Result<(Arc<dyn Store>, Vec<String>), StoreError> {
     let store: Arc<dyn Store> = match Backend::of(url)? {
         Backend::Sqlite => Arc::new(sqlite::SqliteStore::connect(url, options).await?),
         Backend::Postgres => Arc::new(postgres::PostgresStore::connect(url, options).await?),
@@ -400,8 +405,17 @@ pub async fn connect_with(url: &str, options: &DbOptions) -> Result<Arc<dyn Stor
                 .into(),
         ));
     }
-    store.migrate().await?;
-    Ok(Arc::new(timed::Timed::new(store, options.timeout)))
+    let applied = store.migrate().await?;
+    Ok((Arc::new(timed::Timed::new(store, options.timeout)), applied))
+}
+
+/// The migrations of `migrator` whose versions are not in `before`, as `"0007 description"`.
+pub(crate) fn newly_applied(migrator: &sqlx::migrate::Migrator, before: &[i64]) -> Vec<String> {
+    migrator
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration() && !before.contains(&m.version))
+        .map(|m| format!("{:04} {}", m.version, m.description))
+        .collect()
 }
 
 /// Explains a failed migration; in particular a database migrated by a newer tessera.

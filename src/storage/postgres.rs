@@ -20,7 +20,13 @@ impl PostgresStore {
         let timeout_ms = options.timeout.as_millis().to_string();
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Setup(format!("invalid PostgreSQL URL: {e}")))?
-            .options([("statement_timeout", timeout_ms.as_str()), ("lock_timeout", timeout_ms.as_str())]);
+            // Notices (such as `relation "_sqlx_migrations" already exists, skipping` on every
+            // start) are not news: only warnings and worse reach the log.
+            .options([
+                ("statement_timeout", timeout_ms.as_str()),
+                ("lock_timeout", timeout_ms.as_str()),
+                ("client_min_messages", "warning"),
+            ]);
         // Connections are made on demand, so a server can start while the database is down
         // and become ready when it returns.
         let pool = PgPoolOptions::new()
@@ -102,10 +108,19 @@ fn postgres_error(e: sqlx::Error) -> StoreError {
 }
 
 super::sql::sql_store!(PostgresStore, {
-    async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let before: Vec<i64> = if self.is_initialized().await? {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?
+        } else {
+            Vec::new()
+        };
         // sqlx holds an advisory lock while migrating, so replicas starting together apply
         // each migration once.
-        MIGRATOR.run(&self.pool).await.map_err(super::migrate_error)
+        MIGRATOR.run(&self.pool).await.map_err(super::migrate_error)?;
+        Ok(super::newly_applied(&MIGRATOR, &before))
     }
 
     async fn is_initialized(&self) -> Result<bool, StoreError> {

@@ -259,7 +259,7 @@ fn missing(database: &Path) -> StoreError {
 }
 
 super::sql::sql_store!(SqliteStore, {
-    async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         // Processes starting together on a new file would each try to apply the migrations
         // and fail on SQLite's lock upgrade; an advisory lock on the lock file beside it
         // (independent of SQLite's own locks) lets one migrate while the others wait, then
@@ -268,7 +268,16 @@ super::sql::sql_store!(SqliteStore, {
             Some(path) => Some(lock(path.clone()).await?),
             None => None,
         };
-        MIGRATOR.run(&self.pool).await.map_err(super::migrate_error)
+        let before: Vec<i64> = if self.is_initialized().await? {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?
+        } else {
+            Vec::new()
+        };
+        MIGRATOR.run(&self.pool).await.map_err(super::migrate_error)?;
+        Ok(super::newly_applied(&MIGRATOR, &before))
     }
 
     async fn is_initialized(&self) -> Result<bool, StoreError> {

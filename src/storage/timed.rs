@@ -38,7 +38,7 @@ impl Timed {
 
 #[async_trait]
 impl Database for Timed {
-    async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         self.inner.migrate().await
     }
 

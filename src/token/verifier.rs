@@ -87,12 +87,21 @@ impl Default for VerifierOptions {
 }
 
 /// Why a token was refused, or could not be checked.
+///
+/// Each variant's message states its cause itself and names no `source`, so an error chain
+/// (`{:#}`) says each thing once.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifierError {
     #[error("token refused: {0}")]
-    Refused(#[from] VerifyError),
-    #[error("could not fetch the JWKS: {0}")]
+    Refused(VerifyError),
+    #[error("could not fetch the JWKS: {0:#}")]
     Fetch(anyhow::Error),
+}
+
+impl From<VerifyError> for VerifierError {
+    fn from(e: VerifyError) -> Self {
+        VerifierError::Refused(e)
+    }
 }
 
 struct Cache {
@@ -158,6 +167,14 @@ mod tests {
     use crate::crypto::kek::Kek;
     use crate::token::keyring::{Algorithm, KeyState, Signer, new_key_record};
     use crate::token::verify::Jwk;
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let refused = anyhow::Error::from(VerifierError::from(VerifyError::UnknownKid("X".into())));
+        assert_eq!(format!("{refused:#}"), "token refused: unknown key id \"X\"");
+        let fetch = VerifierError::Fetch(anyhow::anyhow!("refused").context("GET http://jwks"));
+        assert_eq!(format!("{:#}", anyhow::Error::from(fetch)), "could not fetch the JWKS: GET http://jwks: refused");
+    }
 
     struct Fake {
         keys: std::sync::Mutex<Vec<Jwk>>,

@@ -94,6 +94,66 @@ async fn every_route_is_documented_with_the_statuses_it_answers(db: TestDb) {
     assert_eq!(refs, text.matches("\"$ref\":").count(), "every $ref points into #/components/schemas/");
 }
 
+async fn the_authorize_button_has_schemes_for_every_route_that_takes_a_key(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let doc = served(&app).await;
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["APIKeyHeader"]["type"], "apiKey");
+    assert_eq!(schemes["APIKeyHeader"]["in"], "header");
+    assert_eq!(schemes["APIKeyHeader"]["name"], "X-Api-Key");
+    assert_eq!(schemes["HTTPBearer"]["type"], "http");
+    assert_eq!(schemes["HTTPBearer"]["scheme"], "bearer");
+    let either = serde_json::json!([{"APIKeyHeader": []}, {"HTTPBearer": []}]);
+    assert_eq!(doc["paths"]["/connections/{connection_id}/token"]["post"]["security"], either);
+    assert_eq!(doc["paths"]["/connections"]["get"]["security"], either);
+    assert_eq!(doc["paths"]["/metrics"]["get"]["security"], serde_json::json!([{}, {"HTTPBearer": []}]));
+    for open in ["/healthz", "/readyz", "/.well-known/jwks.json", "/openapi.json"] {
+        assert!(doc["paths"][open]["get"].get("security").is_none(), "{open} needs no credential");
+    }
+    // Every operation that takes a key says so; every scheme named exists.
+    for (path, methods) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in methods.as_object().expect("methods") {
+            if op["parameters"].to_string().contains("x-api-key") {
+                assert_eq!(op["security"], either, "{method} {path}");
+            }
+        }
+    }
+    assert!(doc["info"]["description"].as_str().expect("description").contains(env!("CARGO_PKG_VERSION")));
+}
+
+async fn the_front_page_leads_to_the_docs_whose_assets_are_cached_and_compressed(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let r = http.get(format!("{}/", app.base)).send().await.expect("sent");
+    assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(r.headers()["location"], "/docs");
+    let page = http.get(format!("{}/docs", app.base)).send().await.expect("sent").text().await.expect("html");
+    for path in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/redoc/redoc.standalone.js"] {
+        if path.starts_with("/docs/") {
+            assert!(page.contains(&format!("{path}?v={}", env!("CARGO_PKG_VERSION"))), "the page names {path}");
+        }
+        let plain = http.get(format!("{}{path}", app.base)).send().await.expect("sent");
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert_eq!(plain.headers()["cache-control"], "public, max-age=31536000, immutable");
+        assert!(plain.headers().get("content-encoding").is_none(), "{path}: no gzip unless asked");
+        assert_eq!(plain.headers()["vary"], "accept-encoding");
+        let plain = plain.bytes().await.expect("body");
+        let zipped = http
+            .get(format!("{}{path}", app.base))
+            .header("accept-encoding", "gzip, deflate, br")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(zipped.headers()["content-encoding"], "gzip");
+        assert_eq!(zipped.headers()["cache-control"], "public, max-age=31536000, immutable");
+        let zipped = zipped.bytes().await.expect("body");
+        assert!(zipped.len() * 2 < plain.len(), "{path}: {} compressed of {}", zipped.len(), plain.len());
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut back).expect("gunzip");
+        assert_eq!(back, plain, "{path}");
+    }
+}
+
 /// The whole served document, as reviewed: any change to it shows up in the diff of
 /// `tests/api/snapshots/`.
 #[tokio::test]
@@ -105,5 +165,7 @@ async fn the_served_document_is_the_reviewed_one() {
 
 crate::both_backends!(
     seed_operation_and_schemas_are_as_the_seed_states_them,
-    every_route_is_documented_with_the_statuses_it_answers
+    every_route_is_documented_with_the_statuses_it_answers,
+    the_authorize_button_has_schemes_for_every_route_that_takes_a_key,
+    the_front_page_leads_to_the_docs_whose_assets_are_cached_and_compressed
 );

@@ -12,6 +12,7 @@ from typing import Literal, Optional, Union
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 API_KEY = os.environ.get("REF_API_KEY", "")
@@ -23,6 +24,12 @@ IDS = itertools.count(1)
 
 MISSING = "Not authenticated: send an API key in the X-Api-Key header"
 INVALID = "Invalid API key"
+
+
+@app.get("/", include_in_schema=False)
+def front_page():
+    # tessera's front page is its documentation (a tessera addition, mirrored here).
+    return RedirectResponse("/docs", status_code=307)
 
 
 def presented_key(authorization: Optional[str], x_api_key: Optional[str]) -> Optional[str]:

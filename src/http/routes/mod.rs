@@ -98,6 +98,7 @@ pub fn table() -> Vec<Route> {
         ),
         route(Method::GET, METRICS, get(super::metrics), doc::metrics),
         route(Method::GET, "/openapi.json", get(openapi), doc::openapi),
+        asset("/", get(docs::front_page)),
         asset("/docs", get(docs::swagger_ui)),
         asset(docs::SWAGGER_JS_PATH, get(docs::swagger_js)),
         asset(docs::SWAGGER_CSS_PATH, get(docs::swagger_css)),
