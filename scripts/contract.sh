@@ -44,6 +44,9 @@ echo "== schemathesis"
 HERE="$PWD/tests/contract" SCHEMATHESIS_EXAMPLES="${SCHEMATHESIS_EXAMPLES:-100}" \
   tests/contract/schemathesis_check.sh "$py" "$bin" || failed=1
 
+echo "== the README's verifier examples (Python, Node) against a live server"
+"$py" tests/contract/verifiers_check.py "$bin" || failed=1
+
 echo "== /docs and /redoc in headless Chromium"
 "$py" tests/contract/browser_check.py "$bin" target/artifacts
 case $? in

@@ -1,0 +1,73 @@
+"""The README's verifier examples, run against a live tessera: a token it mints verifies in
+Python (PyJWT, examples/verify/verify.py) and Node (jose, examples/verify/node), and a tampered
+one is refused by both. Node's dependencies come from npm (`npm ci`)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(binary: str) -> int:
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        server = subprocess.Popen(
+            [binary, "serve", "--bind", "127.0.0.1:0", "--database-url", f"sqlite://{tmp}/t.db"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")},
+        )
+        try:
+            key = base = None
+            for line in server.stdout:
+                line = line.strip()
+                if line.startswith("tsk_"):
+                    key = line
+                if line.startswith("tessera listening on "):
+                    base = line.removeprefix("tessera listening on ")
+                    break
+
+            def post(path: str, body: dict) -> dict:
+                req = urllib.request.Request(
+                    base + path, json.dumps(body).encode(), {"x-api-key": key, "content-type": "application/json"}
+                )
+                return json.load(urllib.request.urlopen(req))
+
+            conn = post("/connections", {"customer_id": "c", "retailer_id": "walmart"})["connection_id"]
+            token = post(f"/connections/{conn}/token", {"scope": "access"})["connection_token"]
+            head, payload, sig = token.split(".")
+            tampered = f"{head}.{payload}.{'A' if sig[0] != 'A' else 'B'}{sig[1:]}"
+            jwks = f"{base}/.well-known/jwks.json"
+            node_dir = os.path.join(ROOT, "examples", "verify", "node")
+            if subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=node_dir).returncode != 0:
+                print("verifiers: npm ci failed")
+                return 1
+            verifiers = {
+                "python (PyJWT)": [sys.executable, os.path.join(ROOT, "examples", "verify", "verify.py"), jwks],
+                "node (jose)": ["node", os.path.join(node_dir, "verify.mjs"), jwks],
+            }
+            for name, command in verifiers.items():
+                ok = subprocess.run(command + [token], capture_output=True, text=True)
+                claims = json.loads(ok.stdout) if ok.returncode == 0 else {}
+                if claims.get("sub") != conn or claims.get("aud") != "subtotal":
+                    print(f"verifiers: {name} did not accept a minted token: {ok.stderr.strip()}")
+                    failed += 1
+                bad = subprocess.run(command + [tampered], capture_output=True, text=True)
+                if bad.returncode == 0 or "refused" not in bad.stderr:
+                    print(f"verifiers: {name} accepted a tampered token")
+                    failed += 1
+                if failed == 0:
+                    print(f"verifiers: {name} verifies a minted token and refuses a tampered one")
+        finally:
+            server.terminate()
+            server.wait()
+    print(f"verifiers: {2 - min(failed, 2)} passed, {min(failed, 2)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
