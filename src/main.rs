@@ -14,7 +14,8 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let messages = e.chain().map(|cause| cause.to_string());
+            eprintln!("error: {}", tessera::telemetry::join_causes(messages));
             std::process::ExitCode::FAILURE
         }
     }

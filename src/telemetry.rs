@@ -29,12 +29,49 @@ pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl std::fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
+        let mut messages = vec![self.0.to_string()];
         let mut next = self.0.source();
         while let Some(e) = next {
-            write!(f, ": {e}")?;
+            messages.push(e.to_string());
             next = e.source();
         }
-        Ok(())
+        f.write_str(&join_causes(messages))
+    }
+}
+
+/// Messages of an error chain, outermost first, joined with `: `, each said once: a cause
+/// whose text its parent's message already holds (as many libraries' messages do) is left out.
+pub fn join_causes(messages: impl IntoIterator<Item = String>) -> String {
+    let mut out = String::new();
+    let mut previous = String::new();
+    for message in messages {
+        if message.is_empty() || previous.contains(&message) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&message);
+        previous = message;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::other("Connection refused (os error 111)");
+        let messages = ["database unavailable", "error communicating with database: Connection refused (os error 111)"]
+            .map(String::from)
+            .into_iter()
+            .chain([io.to_string()]);
+        assert_eq!(
+            join_causes(messages),
+            "database unavailable: error communicating with database: Connection refused (os error 111)"
+        );
+        assert_eq!(join_causes(["a".into(), "b".into()]), "a: b");
     }
 }

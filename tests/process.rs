@@ -180,6 +180,11 @@ fn bad_configuration_stops_start_up_with_a_message_that_says_what_to_fix() {
         (&["serve", "--database-url", &url, "--kek", "not-a-key"], "TESSERA_KEK"),
         (&["serve", "--database-url", &url, "--bind", "nowhere"], "bind"),
         (&["serve", "--database-url", "mysql://user:hunter2@db/x"], "sqlite://"),
+        // The cause, said once: not only that a pool timed out.
+        (
+            &["migrate", "--database-url", "postgres://user:hunter2@127.0.0.1:1/x", "--db-timeout", "2"],
+            "Connection refused",
+        ),
     ];
     for (args, hint) in cases {
         let out = Command::new(BIN).args(*args).env_remove("TESSERA_KEK").output().expect("runs");
@@ -187,6 +192,7 @@ fn bad_configuration_stops_start_up_with_a_message_that_says_what_to_fix() {
         assert!(!out.status.success(), "{args:?} should fail");
         assert!(stderr.contains(hint), "{args:?}: {stderr}");
         assert!(!stderr.contains("hunter2"), "passwords are never printed: {stderr}");
+        assert_eq!(stderr.matches(hint).count(), 1, "the cause is said once: {stderr}");
     }
 }
 

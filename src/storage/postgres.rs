@@ -13,6 +13,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// A [`Store`] on a PostgreSQL database.
 pub struct PostgresStore {
     pool: PgPool,
+    /// How to connect, for a first connection made outside the pool: the pool reports only
+    /// that it timed out, where an operator needs the cause ("connection refused").
+    connect_options: PgConnectOptions,
+    timeout: std::time::Duration,
 }
 
 impl PostgresStore {
@@ -32,8 +36,8 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size)
             .acquire_timeout(options.timeout)
-            .connect_lazy_with(opts);
-        Ok(Self { pool })
+            .connect_lazy_with(opts.clone());
+        Ok(Self { pool, connect_options: opts, timeout: options.timeout })
     }
 }
 
@@ -109,6 +113,20 @@ fn postgres_error(e: sqlx::Error) -> StoreError {
 
 super::sql::sql_store!(PostgresStore, {
     async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        // One connection of our own first, so that a database that cannot be reached says why.
+        use sqlx::Connection as _;
+        match tokio::time::timeout(self.timeout, sqlx::PgConnection::connect_with(&self.connect_options)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+            Ok(Err(e)) => return Err(map_err(e)),
+            Err(_) => {
+                return Err(StoreError::Unavailable(super::cause_msg(format!(
+                    "no answer from the database within {} s",
+                    self.timeout.as_secs_f64()
+                ))));
+            }
+        }
         let before: Vec<i64> = if self.is_initialized().await? {
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
                 .fetch_all(&self.pool)
