@@ -371,6 +371,11 @@ async fn lifecycle_with(db: TestDb, lang: Lang) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_lifecycle_arrives_at_the_node_receiver() {
+    if std::process::Command::new("node").arg("--version").output().is_err() {
+        assert!(!crate::support::must_run_everything(), "Node is missing and CI is set: failing rather than skipping");
+        eprintln!("SKIPPED: Node is not installed; the Node receiver was not run");
+        return;
+    }
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
     lifecycle_with(db, Lang::Node).await;
 }
