@@ -41,7 +41,9 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: TestDb, config: ServeConfig, clock: Arc<dyn Clock>) -> TestApp {
-        let store = tessera::storage::connect(&db.url).await.expect("store");
+        let timeout = std::time::Duration::from_secs(crate::support::server::TEST_DB_TIMEOUT.parse().expect("secs"));
+        let options = tessera::storage::DbOptions { timeout, ..Default::default() };
+        let store = tessera::storage::connect_with(&db.url, &options).await.expect("store");
         let kek = Kek::generate();
         let app = App::build(&config, store.clone(), kek.clone(), clock).await.expect("app builds");
         let bootstrap = app.bootstrap.as_ref().expect("empty database bootstraps");

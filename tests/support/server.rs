@@ -9,6 +9,9 @@ use super::TestDb;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
+/// The database timeout, in seconds, of the servers and stores tests start.
+pub const TEST_DB_TIMEOUT: &str = "20";
+
 pub fn db_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("tessera.db").display())
 }
@@ -40,6 +43,9 @@ pub fn start_with(db: &TestDb, extra: &[&str], env: &[(&str, &str)], stderr: Std
         .args(extra)
         .env_remove("TESSERA_KEK")
         .envs(db.env())
+        // Two cores shared by every suite: a generous database timeout keeps a slow moment
+        // from turning into a 503 (tests of the timeout itself set their own).
+        .env("TESSERA_DB_TIMEOUT", TEST_DB_TIMEOUT)
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -67,7 +73,13 @@ pub fn start_with(db: &TestDb, extra: &[&str], env: &[(&str, &str)], stderr: Std
 }
 
 pub fn cli(db: &TestDb, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).env_remove("TESSERA_KEK").envs(db.env()).output().expect("runs");
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("TESSERA_KEK")
+        .envs(db.env())
+        .env("TESSERA_DB_TIMEOUT", TEST_DB_TIMEOUT)
+        .output()
+        .expect("runs");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
