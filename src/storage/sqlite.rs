@@ -268,16 +268,7 @@ super::sql::sql_store!(SqliteStore, {
             Some(path) => Some(lock(path.clone()).await?),
             None => None,
         };
-        let before: Vec<i64> = if self.is_initialized().await? {
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?
-        } else {
-            Vec::new()
-        };
-        MIGRATOR.run(&self.pool).await.map_err(super::migrate_error)?;
-        Ok(super::newly_applied(&MIGRATOR, &before))
+        apply_migrations(self, &MIGRATOR).await
     }
 
     async fn is_initialized(&self) -> Result<bool, StoreError> {

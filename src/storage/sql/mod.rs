@@ -299,6 +299,24 @@ macro_rules! shared {
             Ok(())
         }
 
+        /// Applies `migrator`'s pending migrations; returns the ones this call applied.
+        async fn apply_migrations(
+            store: &$store,
+            migrator: &sqlx::migrate::Migrator,
+        ) -> Result<Vec<String>, StoreError> {
+            use $crate::storage::Database as _;
+            let before: Vec<i64> = if store.is_initialized().await? {
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(store.pool())
+                    .await
+                    .map_err(map_err)?
+            } else {
+                Vec::new()
+            };
+            migrator.run(store.pool()).await.map_err($crate::storage::migrate_error)?;
+            Ok($crate::storage::newly_applied(migrator, &before))
+        }
+
         /// Revokes every live token of a connection, in the caller's transaction.
         async fn revoke_connection_tokens(
             conn: &mut Conn,
