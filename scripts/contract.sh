@@ -3,6 +3,7 @@
 #   - the differential test against the reference FastAPI implementation,
 #   - OpenAPI validation of the served document,
 #   - schemathesis fuzzing of every operation,
+#   - Subtotal's published SDK (subtotal-ai-toolkit, unmodified) against a live server,
 #   - /docs and /redoc rendered in headless Chromium through Playwright, every request off
 #     loopback aborted and failing the check (screenshots in target/artifacts/, made anew).
 # Needs Python 3 with venv (packages from PyPI, installed into target/contract-venv) and
@@ -46,6 +47,9 @@ HERE="$PWD/tests/contract" SCHEMATHESIS_EXAMPLES="${SCHEMATHESIS_EXAMPLES:-100}"
 
 echo "== the README's verifier examples (Python, Node) against a live server"
 "$py" tests/contract/verifiers_check.py "$bin" || failed=1
+
+echo "== Subtotal's SDK (subtotal-ai-toolkit) against a live tessera, SQLite and PostgreSQL"
+"$py" tests/contract/sdk_check.py "$bin" || failed=1
 
 echo "== /docs and /redoc in headless Chromium"
 "$py" tests/contract/browser_check.py "$bin" target/artifacts

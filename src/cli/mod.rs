@@ -8,6 +8,7 @@ pub mod config_file;
 pub mod connector;
 pub mod key;
 pub mod migrate;
+pub mod retailer;
 pub mod serve;
 pub mod signing_key;
 pub mod token;
@@ -50,6 +51,9 @@ pub enum Command {
     /// Manage the connector service's credentials.
     #[command(subcommand)]
     Connector(connector::ConnectorCommand),
+    /// Manage the retailer catalogue (GET /retailers, GET /merchants).
+    #[command(subcommand)]
+    Retailer(retailer::RetailerCommand),
     /// Manage the signing keyring.
     #[command(subcommand, name = "signing-key")]
     SigningKey(signing_key::SigningKeyCommand),
@@ -144,6 +148,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(cmd) => key::run(&cli.db, cmd).await,
         Command::SigningKey(cmd) => signing_key::run(&cli.db, cmd).await,
         Command::Connector(cmd) => connector::run(&cli.db, cmd).await,
+        Command::Retailer(cmd) => retailer::run(&cli.db, cmd).await,
         Command::Token(_) | Command::Config(_) | Command::Completions { .. } | Command::Man => {
             unreachable!("handled above")
         }

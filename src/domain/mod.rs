@@ -5,6 +5,8 @@ pub mod connection;
 pub mod connector;
 pub mod event;
 pub mod ids;
+pub mod purchase;
+pub mod retailer;
 pub mod signing_key;
 pub mod token;
 pub mod webhook;

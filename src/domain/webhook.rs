@@ -16,15 +16,18 @@ pub enum EventType {
     ConnectionDisconnected,
     /// A tessera extension: a client deleted a connection.
     ConnectionDeleted,
+    /// The connector wrote a purchase the connection did not have.
+    PurchaseCreated,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 6] = [
         EventType::ConnectionCreated,
         EventType::ConnectionActivated,
         EventType::ConnectionUnauthenticated,
         EventType::ConnectionDisconnected,
         EventType::ConnectionDeleted,
+        EventType::PurchaseCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +37,7 @@ impl EventType {
             EventType::ConnectionUnauthenticated => "connection.unauthenticated",
             EventType::ConnectionDisconnected => "connection.disconnected",
             EventType::ConnectionDeleted => "connection.deleted",
+            EventType::PurchaseCreated => "purchase.created",
         }
     }
 
@@ -70,6 +74,14 @@ pub fn connection_payload(c: &Connection) -> serde_json::Value {
         "connection_id": c.id, "customer_id": c.customer_id, "retailer_id": c.retailer_id,
         "email": c.email, "mobile": c.mobile, "status": c.status.as_str(),
     }})
+}
+
+/// A `purchase.created` payload: the connection, and the purchase without its items (read
+/// them with `GET /purchases/{purchase_id}`).
+pub fn purchase_payload(c: &Connection, p: &super::purchase::Purchase) -> serde_json::Value {
+    let mut payload = connection_payload(c);
+    payload["purchase"] = serde_json::json!(super::purchase::PurchaseSummary::from(p));
+    payload
 }
 
 /// A client's webhook endpoint, as stored.

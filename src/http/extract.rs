@@ -234,7 +234,7 @@ pub async fn check_connection_token(
 
 /// A connection token sent beside an API key: `Authorization: Bearer <JWS>` when
 /// `X-Api-Key` is also present.
-fn connection_token(headers: &HeaderMap) -> Option<String> {
+pub fn connection_token(headers: &HeaderMap) -> Option<String> {
     headers.get("x-api-key").filter(|v| !v.is_empty())?;
     let mut only_auth = HeaderMap::new();
     only_auth.insert(AUTHORIZATION, headers.get(AUTHORIZATION)?.clone());

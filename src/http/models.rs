@@ -168,6 +168,37 @@ pub mod create_token {
     pub const MODEL: Model = Model { name: "CreateTokenRequest", fields: &[SCOPE], required: &["scope"] };
 }
 
+/// `POST /connection` (the older API generation): a retailer is a `merchant_id`.
+pub mod create_legacy_connection {
+    use super::*;
+
+    pub const MERCHANT_ID: Field = Field::string("merchant_id", 26)
+        .titled("Merchant Id")
+        .described("The retailer of the connection (a retailer_id of GET /merchants)")
+        .examples(&["walmart"]);
+    pub const CUSTOMER_ID: Field = create_connection::CUSTOMER_ID;
+    pub const MODEL: Model = Model {
+        name: "CreateLegacyConnection",
+        fields: &[MERCHANT_ID, CUSTOMER_ID],
+        required: &["merchant_id", "customer_id"],
+    };
+}
+
+/// `POST /connection/{connection_id}/token` (the older API generation): `link` or `access`.
+pub mod create_legacy_token {
+    use super::*;
+
+    pub const SCOPE: Field = Field::literal(
+        "scope",
+        &[crate::token::claims::SCOPE_LINK, crate::token::claims::SCOPE_ACCESS],
+    )
+    .described(
+        "link: a token for Subtotal Link (it reads no data); access: a token that reads the connection's purchases",
+    )
+    .examples(&["access"]);
+    pub const MODEL: Model = Model { name: "CreateLegacyTokenRequest", fields: &[SCOPE], required: &["scope"] };
+}
+
 /// `POST /tokens/introspect` and `POST /tokens/revoke` (form or JSON).
 pub mod token_request {
     use super::*;
@@ -198,6 +229,7 @@ const EVENT_TYPES: &[&str] = &[
     "connection.unauthenticated",
     "connection.disconnected",
     "connection.deleted",
+    "purchase.created",
 ];
 
 /// `POST /webhooks`.
@@ -211,7 +243,7 @@ pub mod create_webhook {
         .examples(&["https://example.com/subtotal/webhooks"]);
     pub const EVENT_TYPES: Field = Field::literal_list("event_types", super::EVENT_TYPES)
         .titled("Event Types")
-        .described("The events to send: connection.activated, connection.unauthenticated and connection.disconnected as Subtotal documents them; connection.created and connection.deleted are tessera's own");
+        .described("The events to send: connection.activated, connection.unauthenticated and connection.disconnected as Subtotal documents them; connection.created and connection.deleted are tessera's own; purchase.created announces each purchase the connector writes that the connection did not have");
     pub const IS_ACTIVE: Field =
         Field::boolean("is_active").titled("Is Active").described("Whether events are sent (default false)");
     pub const MODEL: Model = Model {
@@ -234,7 +266,7 @@ pub mod update_webhook {
 }
 
 /// Every request model, for the OpenAPI document's components.
-pub const ALL: [&Model; 7] = [
+pub const ALL: [&Model; 9] = [
     &create_connection::MODEL,
     &update_connection::MODEL,
     &create_token::MODEL,
@@ -242,4 +274,6 @@ pub const ALL: [&Model; 7] = [
     &report_status::MODEL,
     &create_webhook::MODEL,
     &update_webhook::MODEL,
+    &create_legacy_connection::MODEL,
+    &create_legacy_token::MODEL,
 ];

@@ -10,6 +10,8 @@ use crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus};
 use crate::domain::connector::ConnectorCredential;
 use crate::domain::event::Event;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId, EventId, TokenId, WebhookId};
+use crate::domain::purchase::{Purchase, PurchaseSummary};
+use crate::domain::retailer::Retailer;
 use crate::domain::signing_key::{Algorithm, SigningKeyRecord};
 use crate::domain::token::IssuedToken;
 use crate::domain::webhook::{Attempt, ClaimedDelivery, Delivery, Webhook, WebhookPatch};
@@ -131,6 +133,8 @@ pub trait Store:
     + EventStore
     + ConnectorStore
     + WebhookStore
+    + PurchaseStore
+    + RetailerStore
 {
 }
 
@@ -145,6 +149,8 @@ impl<T> Store for T where
         + EventStore
         + ConnectorStore
         + WebhookStore
+        + PurchaseStore
+        + RetailerStore
 {
 }
 
@@ -292,6 +298,50 @@ pub trait WebhookStore: Send + Sync {
     async fn release_claim(&self, webhook: &WebhookId, event_seq: i64) -> Result<(), StoreError>;
     /// Events and deliveries waiting: (undelivered deliveries, created_at of the oldest).
     async fn outbox_depth(&self) -> Result<(i64, Option<i64>), StoreError>;
+}
+
+/// Each connection's purchases, written by the connector.
+#[async_trait]
+pub trait PurchaseStore: Send + Sync {
+    /// Writes a batch of `connection`'s purchases in one transaction, keyed by purchase id
+    /// within the connection: a new one is inserted and announced as `purchase.created`, a
+    /// known one is replaced (and announced again to no one). Returns, per purchase in
+    /// order, whether it was new.
+    async fn upsert_purchases(
+        &self,
+        connection: &Connection,
+        batch: &[Purchase],
+        at: i64,
+    ) -> Result<Vec<bool>, StoreError>;
+    /// A connection's purchases, newest first (by date, then purchase id, both descending):
+    /// at most `limit` of those after the purchase `after`. `None` when `after` names no
+    /// purchase of the connection.
+    async fn list_purchases(
+        &self,
+        client: &ClientId,
+        connection: &ConnectionId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<PurchaseSummary>>, StoreError>;
+    /// One purchase of a connection of `client`.
+    async fn find_purchase(
+        &self,
+        client: &ClientId,
+        connection: &ConnectionId,
+        purchase_id: &str,
+    ) -> Result<Option<Purchase>, StoreError>;
+}
+
+/// The retailer catalogue.
+#[async_trait]
+pub trait RetailerStore: Send + Sync {
+    /// Every catalogued retailer, by id.
+    async fn list_retailers(&self) -> Result<Vec<Retailer>, StoreError>;
+    async fn find_retailer(&self, id: &str) -> Result<Option<Retailer>, StoreError>;
+    /// Adds a retailer, or renames one already there; returns whether it was new.
+    async fn put_retailer(&self, retailer: &Retailer) -> Result<bool, StoreError>;
+    /// Takes a retailer out of the catalogue; `false` when it was not in it.
+    async fn remove_retailer(&self, id: &str) -> Result<bool, StoreError>;
 }
 
 /// The signing keyring shared by every replica.

@@ -330,3 +330,53 @@ impl EventStore for Timed {
         self.timed(self.inner.list_events(client, connection, before, limit)).await
     }
 }
+
+#[async_trait]
+impl PurchaseStore for Timed {
+    async fn upsert_purchases(
+        &self,
+        connection: &Connection,
+        batch: &[Purchase],
+        at: i64,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.timed(self.inner.upsert_purchases(connection, batch, at)).await
+    }
+
+    async fn list_purchases(
+        &self,
+        client: &ClientId,
+        connection: &ConnectionId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<PurchaseSummary>>, StoreError> {
+        self.timed(self.inner.list_purchases(client, connection, after, limit)).await
+    }
+
+    async fn find_purchase(
+        &self,
+        client: &ClientId,
+        connection: &ConnectionId,
+        purchase_id: &str,
+    ) -> Result<Option<Purchase>, StoreError> {
+        self.timed(self.inner.find_purchase(client, connection, purchase_id)).await
+    }
+}
+
+#[async_trait]
+impl RetailerStore for Timed {
+    async fn list_retailers(&self) -> Result<Vec<Retailer>, StoreError> {
+        self.timed(self.inner.list_retailers()).await
+    }
+
+    async fn find_retailer(&self, id: &str) -> Result<Option<Retailer>, StoreError> {
+        self.timed(self.inner.find_retailer(id)).await
+    }
+
+    async fn put_retailer(&self, retailer: &Retailer) -> Result<bool, StoreError> {
+        self.timed(self.inner.put_retailer(retailer)).await
+    }
+
+    async fn remove_retailer(&self, id: &str) -> Result<bool, StoreError> {
+        self.timed(self.inner.remove_retailer(id)).await
+    }
+}

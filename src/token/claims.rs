@@ -1,8 +1,11 @@
 //! The claims of a connection token.
 use serde::{Deserialize, Serialize};
 
-/// The only scope a connection token can carry today.
+/// The scope of a token that reads a connection's data.
 pub const SCOPE_ACCESS: &str = "access";
+/// The scope of a token for a Link page (the older API generation's `scope: "link"`): it
+/// unlocks no data route.
+pub const SCOPE_LINK: &str = "link";
 
 /// A connection token's payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

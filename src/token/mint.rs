@@ -33,6 +33,18 @@ impl Minter {
         connection: &ConnectionId,
         api_key_id: &ApiKeyId,
     ) -> Result<Option<String>, StoreError> {
+        self.mint_scoped(client, connection, api_key_id, SCOPE_ACCESS).await
+    }
+
+    /// [`Minter::mint`] with a scope: `access`, or `link` (recorded like any other token, and
+    /// accepted by no data route).
+    pub async fn mint_scoped(
+        &self,
+        client: &ClientId,
+        connection: &ConnectionId,
+        api_key_id: &ApiKeyId,
+        scope: &str,
+    ) -> Result<Option<String>, StoreError> {
         let now = self.clock.now();
         let jti = TokenId::generate();
         let signer = self.keyring.signer();
@@ -57,7 +69,7 @@ impl Minter {
             sub: connection.to_string(),
             client_id: client.to_string(),
             customer_id,
-            scope: SCOPE_ACCESS.to_owned(),
+            scope: scope.to_owned(),
             iat: now,
             nbf: now,
             exp,

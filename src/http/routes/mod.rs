@@ -6,6 +6,8 @@ pub mod docs;
 pub mod health;
 pub mod introspection;
 pub mod jwks;
+pub mod legacy;
+pub mod purchases;
 pub mod tokens;
 pub mod webhooks;
 
@@ -38,7 +40,7 @@ fn asset(path: &'static str, handler: MethodRouter<AppState>) -> Route {
 /// built from this table.
 pub fn table() -> Vec<Route> {
     let openapi = || async { axum::Json(super::openapi::document()) };
-    vec![
+    let mut table = vec![
         route(Method::POST, "/connections", post(connections::create_connection), doc::create_connection),
         route(Method::GET, "/connections", get(connections::list_connections), doc::list_connections),
         route(Method::GET, "/connections/{connection_id}", get(connections::get_connection), doc::get_connection),
@@ -104,6 +106,39 @@ pub fn table() -> Vec<Route> {
         asset(docs::SWAGGER_CSS_PATH, get(docs::swagger_css)),
         asset("/redoc", get(docs::redoc)),
         asset(docs::REDOC_JS_PATH, get(docs::redoc_js)),
+    ];
+    table.extend(purchase_routes());
+    table
+}
+
+/// Purchases, retailers and the older generation's paths (which Subtotal's SDK speaks).
+fn purchase_routes() -> Vec<Route> {
+    use super::openapi::purchase_ops as ops;
+    vec![
+        route(
+            Method::PUT,
+            "/connector/connections/{connection_id}/purchases",
+            put(purchases::upsert_purchases),
+            ops::upsert_purchases,
+        ),
+        route(
+            Method::GET,
+            "/connections/{connection_id}/purchases",
+            get(purchases::list_connection_purchases),
+            ops::list_connection_purchases,
+        ),
+        route(Method::GET, "/retailers", get(purchases::list_retailers), ops::list_retailers),
+        route(Method::POST, "/connection", post(legacy::create_connection), ops::legacy_create_connection),
+        route(Method::GET, "/connection/{connection_id}", get(legacy::get_connection), ops::legacy_get_connection),
+        route(
+            Method::POST,
+            "/connection/{connection_id}/token",
+            post(legacy::create_connection_token),
+            ops::legacy_create_token,
+        ),
+        route(Method::GET, "/merchants", get(purchases::list_merchants), ops::list_merchants),
+        route(Method::GET, "/purchases", get(purchases::list_purchases), ops::list_purchases),
+        route(Method::GET, "/purchases/{purchase_id}", get(purchases::get_purchase), ops::get_purchase),
     ]
 }
 

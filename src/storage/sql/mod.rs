@@ -19,6 +19,8 @@ pub mod events;
 pub mod idempotency;
 pub mod issuance;
 pub mod keyring;
+pub mod purchases;
+pub mod retailers;
 pub mod webhooks;
 
 /// What a backend supplies to the shared SQL.
@@ -166,6 +168,8 @@ macro_rules! sql_store {
         $crate::storage::sql::events::events!($store);
         $crate::storage::sql::connectors::connectors!($store);
         $crate::storage::sql::webhooks::webhooks!($store);
+        $crate::storage::sql::purchases::purchases!($store);
+        $crate::storage::sql::retailers::retailers!($store);
     };
 }
 
@@ -255,6 +259,18 @@ macro_rules! shared {
             kind: EventType,
             at: i64,
         ) -> Result<(), StoreError> {
+            let payload = $crate::domain::webhook::connection_payload(connection);
+            emit_event_payload(conn, connection, kind, at, &payload).await
+        }
+
+        /// [`emit_event`] with a payload of the caller's making.
+        async fn emit_event_payload(
+            conn: &mut Conn,
+            connection: &Connection,
+            kind: EventType,
+            at: i64,
+            payload: &serde_json::Value,
+        ) -> Result<(), StoreError> {
             let listening: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM webhooks WHERE client_id = $1 AND is_active = $2 AND event_types LIKE $3",
             )
@@ -267,7 +283,6 @@ macro_rules! shared {
             if listening == 0 {
                 return Ok(());
             }
-            let payload = $crate::domain::webhook::connection_payload(connection);
             let seq: i64 = sqlx::query_scalar(
                 "INSERT INTO webhook_events (id, client_id, connection_id, type, payload, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
