@@ -10,6 +10,7 @@ mod lifecycle;
 mod limits;
 mod metrics;
 mod openapi;
+mod purchases;
 mod redirects;
 mod tokens;
 mod webhooks;

@@ -180,6 +180,46 @@ def create_connection_token(
     return {"connection_token": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJyZWYifQ.c2ln"}
 
 
+# The older API generation's connection paths (Subtotal's published SDK speaks them).
+class CreateLegacyConnection(BaseModel):
+    merchant_id: str = Field(..., max_length=26)
+    customer_id: str = Field(..., max_length=64)
+
+
+class CreateLegacyTokenRequest(BaseModel):
+    scope: Literal["link", "access"]
+
+
+LEGACY_STATUS = {"initialized": "Pending Link", "active": "Active", "unauthenticated": "Unauthenticated",
+                 "disconnected": "Disconnected"}
+
+
+@app.post("/connection", status_code=201, tags=["connection"])
+def create_legacy_connection(body: CreateLegacyConnection, _client: str = Depends(caller)):
+    cid = "%026d" % next(IDS)
+    CONNECTIONS[cid] = {"connection_id": cid, "status": "initialized", "customer_id": body.customer_id,
+                        "retailer_id": body.merchant_id, "email": None, "mobile": None}
+    event(cid, "created", {"retailer_id": body.merchant_id, "status": "initialized"})
+    return {"connection_id": cid}
+
+
+@app.get("/connection/{connection_id}", tags=["connection"])
+def get_legacy_connection(connection_id: str = Path(...), _client: str = Depends(caller)):
+    c = find(connection_id)
+    return {"connection_id": c["connection_id"], "customer_id": c["customer_id"], "merchant_id": c["retailer_id"],
+            "status": LEGACY_STATUS[c["status"]]}
+
+
+@app.post("/connection/{connection_id}/token", status_code=201, response_model=ConnectionTokenResponse,
+          tags=["connection"])
+def create_legacy_connection_token(
+    body: CreateLegacyTokenRequest,
+    connection_id: str = Path(...),
+    _client: str = Depends(caller),
+):
+    return create_connection_token(CreateTokenRequest(scope="access"), connection_id, _client)
+
+
 @app.get("/connections/{connection_id}/activity", tags=["connection"])
 def get_connection_activity_log(
     connection_id: str = Path(...),

@@ -178,7 +178,7 @@ pub fn upsert_purchases() -> Value {
 const DECIMAL: &str = r"^(?!^[-+.]*$)[+-]?0*\d*\.?\d*$";
 
 fn decimal(description: &str) -> Value {
-    json!({"type": "string", "pattern": DECIMAL, "maxLength": 32, "description": description, "examples": ["12.34"]})
+    json!({"type": "string", "pattern": DECIMAL, "maxLength": 64, "description": description, "examples": ["12.34"]})
 }
 
 fn nullable(schema: Value) -> Value {

@@ -425,16 +425,17 @@ fn parse_batch(body: &RawBody) -> Result<Vec<Purchase>, ApiError> {
     let mut batch = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         let here = [Loc::from("purchases"), Loc::Index(i)];
+        let repeated = v.get("purchase_id").and_then(Value::as_str).is_some_and(|id| !seen.insert(id));
         if let Some(p) = check.purchase(&here, v) {
-            if !seen.insert(p.purchase_id.clone()) {
-                check.fail(
-                    &[Loc::from("purchases"), Loc::Index(i), Loc::from("purchase_id")],
-                    "value_error",
-                    "Value error, this purchase_id is already in the batch",
-                    &json!(p.purchase_id),
-                );
-            }
             batch.push(p);
+        }
+        if repeated {
+            check.fail(
+                &[Loc::from("purchases"), Loc::Index(i), Loc::from("purchase_id")],
+                "value_error",
+                "Value error, this purchase_id is already in the batch",
+                &v["purchase_id"],
+            );
         }
     }
     if check.errors.is_empty() { Ok(batch) } else { Err(ApiError::Validation(check.errors)) }
