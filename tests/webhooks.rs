@@ -590,6 +590,7 @@ both_backends!(
     a_failing_receiver_gets_everything_once_it_answers,
     deliveries_outstanding_at_a_sigkill_are_made_after_a_restart,
     an_endpoint_failing_for_its_whole_retry_window_is_given_up_and_turned_off,
+    purchase_created_arrives_once_per_new_purchase,
 );
 
 // Two replicas on one PostgreSQL, one SIGKILLed mid-delivery.
@@ -712,4 +713,70 @@ async fn private_and_plain_http_destinations_are_refused_by_default() {
     let (status, list) = api.send("GET", "/webhooks", None).await;
     assert_eq!(status, 200);
     assert_eq!(list["webhooks"], json!([]), "nothing refused was registered");
+}
+
+// Purchases the connector writes.
+
+/// Each purchase a connection did not have is announced once, signed, with the connection and
+/// the purchase (money as the decimal text written); writing it again announces nothing.
+async fn purchase_created_arrives_once_per_new_purchase(db: TestDb) {
+    let inbox = Inbox::new();
+    let receiver = inbox.start(Lang::Python, 0);
+    let server = serve(&db, &LOCAL);
+    let api = Api::new(&server.base, server.bootstrap_key.as_deref().expect("bootstrap key"));
+    let connector = connector_credential(&db);
+    let url = format!("http://127.0.0.1:{}/hook", receiver.port);
+    let (status, hook) = api
+        .send(
+            "POST",
+            "/webhooks",
+            Some(json!({"name": "purchases", "url": url, "event_types": ["purchase.created"], "is_active": true})),
+        )
+        .await;
+    assert_eq!(status, 201, "{hook}");
+    let webhook = hook["webhook_id"].as_str().expect("webhook_id").to_owned();
+    inbox.set_secret(hook["signing_secret"].as_str().expect("secret"));
+    let conn = api.create_connection("cust-buys").await;
+    api.report(&connector, &conn, "active").await;
+
+    let write = async |ids: &[&str]| {
+        let purchases: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"purchase_id": id, "date": "2025-05-01T12:00:00Z", "total": "10.000000000000000001"}))
+            .collect();
+        let r = api
+            .http
+            .put(format!("{}/connector/connections/{conn}/purchases", api.base))
+            .header("x-api-key", &connector)
+            .json(&json!({"purchases": purchases}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.status().as_u16(), 200);
+        r.json::<Value>().await.expect("json")
+    };
+    assert_eq!(write(&["p-1", "p-2", "p-3"]).await["created"], json!(["p-1", "p-2", "p-3"]));
+    assert_eq!(write(&["p-2", "p-3", "p-4"]).await["created"], json!(["p-4"]));
+    assert_eq!(write(&["p-1", "p-4"]).await["created"], json!([]));
+
+    let log = await_all_delivered(&api, &webhook, &inbox, 4, 60).await;
+    assert!(log.iter().all(|d| d["type"] == "purchase.created"), "{log:#?}");
+    let delivered = inbox.delivered();
+    assert_eq!(delivered.len(), 4, "one event per new purchase, each once: {delivered:#?}");
+    let mut announced: Vec<&str> =
+        delivered.iter().map(|e| e["payload"]["purchase"]["purchase_id"].as_str().expect("purchase_id")).collect();
+    announced.sort_unstable();
+    assert_eq!(announced, ["p-1", "p-2", "p-3", "p-4"]);
+    for e in &delivered {
+        assert_eq!(e["type"], "purchase.created");
+        assert_eq!(conn_of(e), conn);
+        assert_eq!(e["payload"]["connection"]["status"], "active");
+        let p = &e["payload"]["purchase"];
+        assert_eq!(
+            (p["date"].clone(), p["total"].clone(), p["item_count"].clone()),
+            (json!("2025-05-01T12:00:00Z"), json!("10.000000000000000001"), json!(0))
+        );
+    }
+    let order = HashMap::from([(conn.clone(), vec!["purchase.created"; 4])]);
+    assert_matches_log(&inbox, &log, &order);
 }

@@ -447,7 +447,52 @@ async fn the_older_paths_answer_in_their_generations_shapes(db: TestDb) {
     assert_eq!(app.raw("GET", "/merchants", &[], vec![]).await.status, StatusCode::UNAUTHORIZED);
 }
 
+/// `tessera retailer add|list|remove` manage what `GET /retailers` and `GET /merchants` list,
+/// on a running server.
+async fn the_retailer_catalogue_is_managed_from_the_command_line(db: TestDb) {
+    use crate::support::server::{cli, cli_json, start};
+    let server = start(&db, &[]);
+    let key = server.bootstrap_key.clone().expect("bootstrap key");
+    let http = reqwest::Client::new();
+    let listed = async |path: &str| -> Value {
+        let r = http.get(format!("{}{path}", server.base)).header("x-api-key", &key).send().await.expect("sent");
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.expect("json")
+    };
+    let added = cli_json(&db, &["retailer", "add", "corner-shop", "--name", "Corner Shop", "--json"]);
+    assert_eq!(added, json!({"retailer_id": "corner-shop", "name": "Corner Shop", "added": true}));
+    let renamed = cli_json(&db, &["retailer", "add", "corner-shop", "--name", "The Corner Shop", "--json"]);
+    assert_eq!(renamed["added"], false);
+    assert!(
+        listed("/retailers").await["retailers"]
+            .as_array()
+            .expect("list")
+            .contains(&json!({"retailer_id": "corner-shop", "name": "The Corner Shop"}))
+    );
+    assert!(
+        listed("/merchants").await["merchants"]
+            .as_array()
+            .expect("list")
+            .contains(&json!({"merchant_id": "corner-shop", "name": "The Corner Shop"}))
+    );
+    let all = cli_json(&db, &["retailer", "list", "--json"]);
+    assert_eq!(all.as_array().expect("list").len(), 7, "the six defaults and the one added: {all}");
+    let (ok, _, err) = cli(&db, &["retailer", "add", "bad id!", "--name", "x"]);
+    assert!(!ok && err.contains("1 to 26"), "{err}");
+    cli_json(&db, &["retailer", "remove", "walmart", "--json"]);
+    let ids: Vec<Value> = listed("/retailers").await["retailers"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|r| r["retailer_id"].clone())
+        .collect();
+    assert!(!ids.contains(&json!("walmart")) && ids.contains(&json!("corner-shop")), "{ids:?}");
+    let (ok, _, err) = cli(&db, &["retailer", "remove", "walmart"]);
+    assert!(!ok && err.contains("no retailer"), "{err}");
+}
+
 crate::both_backends!(
+    the_retailer_catalogue_is_managed_from_the_command_line,
     the_connector_writes_purchases_idempotently_and_money_stays_exact,
     bad_batches_are_422_each_failure_at_its_place,
     only_the_connector_writes_and_only_for_catalogued_live_connections,
