@@ -306,7 +306,8 @@ pub trait PurchaseStore: Send + Sync {
     /// Writes a batch of `connection`'s purchases in one transaction, keyed by purchase id
     /// within the connection: a new one is inserted and announced as `purchase.created`, a
     /// known one is replaced (and announced again to no one). Returns, per purchase in
-    /// order, whether it was new.
+    /// order, whether it was new; `NotFound` when the connection no longer exists or is
+    /// disconnected (checked in the transaction).
     async fn upsert_purchases(
         &self,
         connection: &Connection,

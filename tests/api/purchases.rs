@@ -188,6 +188,12 @@ async fn only_the_connector_writes_and_only_for_catalogued_live_connections(db: 
     };
     assert!(app.store.put_retailer(&retailer).await.expect("added"));
     assert_eq!(write(&app, &connector, &unknown, one()).await.status, StatusCode::OK);
+    // Deleting a connection deletes its purchases; it takes no more.
+    let unknown_id = tessera::domain::ids::ConnectionId::from_string(unknown.clone());
+    assert!(app.store.find_purchase(&app.client_id, &unknown_id, "p-1").await.expect("read").is_some());
+    assert_eq!(app.call("DELETE", &format!("/connections/{unknown}"), &app.api_key, None).await.status, 204);
+    assert!(app.store.find_purchase(&app.client_id, &unknown_id, "p-1").await.expect("read").is_none());
+    assert_eq!(write(&app, &connector, &unknown, one()).await.status, StatusCode::NOT_FOUND);
     // A disconnected connection takes none.
     let r =
         app.call("PATCH", &format!("/connections/{conn}"), &app.api_key, Some(json!({"status": "disconnected"}))).await;

@@ -19,6 +19,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{Caller, ConnectionPath, Connector, connection_token};
 use crate::http::json::ApiBody;
 use crate::http::validation::{FieldError, Loc, RawBody, body_object};
+use crate::storage::StoreError;
 use crate::token::live::live_token;
 
 /// The most purchases one connector request writes.
@@ -195,9 +196,7 @@ pub async fn upsert_purchases(
     let ConnectionPath(id) = path?;
     let connection = app.store.find_any_connection(&id).await?.ok_or(ApiError::ConnectionNotFound)?;
     if connection.status == ConnectionStatus::Disconnected {
-        return Err(ApiError::Conflict(
-            "Connection is disconnected: a disconnected connection takes no purchases".into(),
-        ));
+        return Err(disconnected());
     }
     if app.store.find_retailer(&connection.retailer_id).await?.is_none() {
         return Err(ApiError::Conflict(format!(
@@ -210,12 +209,25 @@ pub async fn upsert_purchases(
         .into_iter()
         .map(|p| Purchase { connection_id: id.clone(), client_id: connection.client_id.clone(), ..p })
         .collect();
-    let created = app.store.upsert_purchases(&connection, &batch, app.clock.now()).await?;
+    let created = match app.store.upsert_purchases(&connection, &batch, app.clock.now()).await {
+        // Deleted or disconnected since it was read: answered as a fresh request would be.
+        Err(StoreError::NotFound) => {
+            return Err(match app.store.find_any_connection(&id).await? {
+                None => ApiError::ConnectionNotFound,
+                Some(_) => disconnected(),
+            });
+        }
+        other => other?,
+    };
     let (mut new, mut replaced) = (Vec::new(), Vec::new());
     for (p, was_new) in batch.iter().zip(created) {
         if was_new { new.push(&p.purchase_id) } else { replaced.push(&p.purchase_id) }
     }
     Ok(Json(json!({ "created": new, "updated": replaced })))
+}
+
+fn disconnected() -> ApiError {
+    ApiError::Conflict("Connection is disconnected: a disconnected connection takes no purchases".into())
 }
 
 /// Collects every failure of a purchase batch, each at its place in the body.

@@ -130,6 +130,8 @@ macro_rules! connections {
                 .map_err(map_err)?;
                 let Some(deleted) = deleted else { return Ok(false) };
                 let revoked = revoke_connection_tokens(&mut tx, client, id, change.at).await?;
+                // A deleted connection's purchases go with it.
+                sqlx::query("DELETE FROM purchases WHERE connection_id = $1").bind(id).execute(&mut *tx).await.map_err(map_err)?;
                 insert_event(&mut tx, id, client, "deleted", change, serde_json::json!({"tokens_revoked": revoked})).await?;
                 emit_event(&mut tx, &deleted, EventType::ConnectionDeleted, change.at).await?;
                 tx.commit().await.map_err(map_err)?;

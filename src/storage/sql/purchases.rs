@@ -42,6 +42,19 @@ macro_rules! purchases {
                 at: i64,
             ) -> Result<Vec<bool>, StoreError> {
                 let mut tx = self.begin_write(WriteLock::None).await?;
+                // Checked (and on PostgreSQL locked) in this transaction: purchases are never
+                // written for a connection deleted or disconnected a moment ago.
+                let status: Option<String> = sqlx::query_scalar(&format!(
+                    "SELECT status FROM connections WHERE id = $1{}",
+                    <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE
+                ))
+                .bind(&connection.id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if status.is_none_or(|s| s == ConnectionStatus::Disconnected.as_str()) {
+                    return Err(StoreError::NotFound);
+                }
                 let mut created = Vec::with_capacity(batch.len());
                 for p in batch {
                     let items = p.items.to_string();
