@@ -8,7 +8,7 @@
 #
 # Environment: BENCH_PURCHASES (10000000 in all), BENCH_HOT (100000 of them the measured
 # connection's, the rest spread 1,000 per connection), BENCH_DURATION (10s), BENCH_CONNS (4),
-# BENCH_LIMIT (50), BENCH_PG (default postgres://postgres@127.0.0.1:5432; a database is
+# BENCH_LIMIT (50), BENCH_BIN (a tessera binary; default: a release build), BENCH_PG (default postgres://postgres@127.0.0.1:5432; a database is
 # created and dropped). Seeding is plain SQL into the stopped server's database (sqlite3,
 # psql); the connection, the connector's batch, the token and every measured request go
 # through the API. Prints one line per backend, as BENCHMARKS.md shows it.
@@ -22,8 +22,10 @@ LIMIT="${BENCH_LIMIT:-50}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
 PG="${BENCH_PG:-postgres://postgres@127.0.0.1:5432}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet
-bin=$PWD/target/release/tessera
+if [ -z "${BENCH_BIN:-}" ]; then cargo build --release --quiet; fi
+bin="${BENCH_BIN:-$PWD/target/release/tessera}"
+echo "| backend | purchases | the connection's | limit | conns | req/s | p50 ms | p99 ms | p99.9 ms | seeding |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 export TESSERA_KEK="YmVuY2htYXJrLWtlay1ub3QtZm9yLXByb2R1Y3Rpb24="
 WORK=$(mktemp -d)
 PID=""
@@ -32,11 +34,13 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 field() { sed -E "s/.*$1=([0-9]+).*/\\1/" <<<"$2"; }
+sep() { python3 -c "print(f'{$1:,}')"; }
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 
 # serve: starts tessera on DB_URL; sets PID and PORT; the bootstrap key lands in $WORK/log.
 serve() {
   PORT=$(free_port)
+  : > "$WORK/log"
   "$bin" serve --bind "127.0.0.1:$PORT" --database-url "$DB_URL" --token-ttl 86400 \
     --rate-limit 10000000 --rate-burst 10000000 --log-format json > "$WORK/log" 2>&1 &
   PID=$!
@@ -66,7 +70,7 @@ for backend in $BACKENDS; do
     sqlite) DB_URL="sqlite://$WORK/bench.db" ;;
     postgres)
       name="tessera_purchases_bench_$$"
-      psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
+      PGOPTIONS='-c client_min_messages=warning' psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
       DB_URL="$PG/$name" ;;
   esac
   serve
@@ -88,7 +92,7 @@ for backend in $BACKENDS; do
         "ANALYZE;" >/dev/null ;;
     postgres)
       psql "$DB_URL" -q -v ON_ERROR_STOP=1 \
-        -c "$(seed_sql "$conn" "$client" "generate_series(0, $TOTAL - 2) AS i" "lpad((%s)::text, 8, '0')" \
+        -c "$(seed_sql "$conn" "$client" "generate_series(0::bigint, $TOTAL - 2) AS i" "lpad((%s)::text, 8, '0')" \
               "to_char(to_timestamp(1735689600 + i * 60) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")" \
         -c "ANALYZE purchases" >/dev/null ;;
   esac
@@ -100,7 +104,7 @@ for backend in $BACKENDS; do
   [ "$backend" = postgres ] && psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null
   rps=$(( $(field requests "$line") * 1000000 / $(field duration_us "$line") ))
   printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %ss |\n" "$backend" \
-    "$(printf "%'d" "$TOTAL")" "$(printf "%'d" "$HOT")" "$LIMIT" "$CONNS" "$rps" \
+    "$(sep "$TOTAL")" "$(sep "$HOT")" "$LIMIT" "$CONNS" "$rps" \
     "$(ms "$(field p50_us "$line")")" "$(ms "$(field p99_us "$line")")" "$(ms "$(field p999_us "$line")")" "$seeded"
   [ "$(field errors_status "$line")" = 0 ] || { echo "non-2xx answers: $line" >&2; exit 1; }
 done
