@@ -17,6 +17,7 @@ pub mod json;
 pub mod models;
 pub mod openapi;
 pub mod paths;
+pub mod purchase_batch;
 pub mod pyjson;
 pub mod routes;
 pub mod server;
