@@ -10,8 +10,9 @@
 # connection's, the rest spread 1,000 per connection), BENCH_DURATION (10s), BENCH_CONNS (4),
 # BENCH_LIMIT (50), BENCH_BIN (a tessera binary; default: a release build), BENCH_PG (default postgres://postgres@127.0.0.1:5432; a database is
 # created and dropped). Seeding is plain SQL into the stopped server's database (sqlite3,
-# psql); the connection, the connector's batch, the token and every measured request go
-# through the API. Prints one line per backend, as BENCHMARKS.md shows it.
+# psql; the SQLite log is checkpointed and everything synced before the server starts again);
+# the connection, the connector's batch, the token and every measured request go through the
+# API. After a 3 s warm-up, prints one line per backend, as BENCHMARKS.md shows it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOTAL="${BENCH_PURCHASES:-10000000}"
@@ -89,15 +90,20 @@ for backend in $BACKENDS; do
         "$(seed_sql "$conn" "$client" \
             "(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < $TOTAL - 2) SELECT i FROM s)" \
             "printf('%%08d', %s)" "strftime('%Y-%m-%dT%H:%M:%SZ', 1735689600 + i * 60, 'unixepoch')")" \
-        "ANALYZE;" >/dev/null ;;
+        "ANALYZE;" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null ;;
     postgres)
       psql "$DB_URL" -q -v ON_ERROR_STOP=1 \
         -c "$(seed_sql "$conn" "$client" "generate_series(0::bigint, $TOTAL - 2) AS i" "lpad((%s)::text, 8, '0')" \
               "to_char(to_timestamp(1735689600 + i * 60) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")" \
         -c "ANALYZE purchases" >/dev/null ;;
   esac
+  # Written out, so the measurement is not of the kernel flushing the seeding's pages.
+  sync
   seeded=$(( $(date +%s) - start ))
   serve
+  # A short warm-up, not measured: the measurement is of a server in its steady state.
+  TESSERA_KEY="$key" BENCH_TOKEN="$token" BENCH_CONN="$conn" BENCH_HOT="$HOT" BENCH_LIMIT="$LIMIT" \
+    wrk -t2 -c"$CONNS" -d3s -s bench/purchases.lua "http://127.0.0.1:$PORT" >/dev/null
   line=$(TESSERA_KEY="$key" BENCH_TOKEN="$token" BENCH_CONN="$conn" BENCH_HOT="$HOT" BENCH_LIMIT="$LIMIT" \
     wrk -t2 -c"$CONNS" -d"$DURATION" --latency -s bench/purchases.lua "http://127.0.0.1:$PORT" | grep '^RESULT')
   stop

@@ -139,10 +139,13 @@ macro_rules! purchases {
                         .await
                         .map_err(map_err)?;
                         let Some(date_key) = cursor else { return Ok(None) };
+                        // `date_key <= $3` is the index range both backends seek to; written
+                        // only as `(date_key, purchase_id) < (...)` or with an OR, PostgreSQL
+                        // scans the connection's whole index from its newest purchase instead.
                         sqlx::query(&format!(
                             "SELECT {PURCHASE_SUMMARY} FROM purchases
                              WHERE connection_id = $1 AND client_id = $2
-                               AND (date_key < $3 OR (date_key = $3 AND purchase_id < $4))
+                               AND date_key <= $3 AND (date_key < $3 OR purchase_id < $4)
                              ORDER BY date_key DESC, purchase_id DESC LIMIT $5"
                         ))
                         .bind(connection)
