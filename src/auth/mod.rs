@@ -2,3 +2,4 @@
 pub mod api_key;
 pub mod cache;
 pub mod metrics_token;
+pub mod operator;

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod connector;
 pub mod event;
 pub mod ids;
+pub mod operator;
 pub mod signing_key;
 pub mod token;
 pub mod webhook;

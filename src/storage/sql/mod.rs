@@ -15,6 +15,7 @@ pub mod api_keys;
 pub mod clients;
 pub mod connections;
 pub mod connectors;
+pub mod console;
 pub mod events;
 pub mod idempotency;
 pub mod issuance;
@@ -166,6 +167,7 @@ macro_rules! sql_store {
         $crate::storage::sql::events::events!($store);
         $crate::storage::sql::connectors::connectors!($store);
         $crate::storage::sql::webhooks::webhooks!($store);
+        $crate::storage::sql::console::console!($store);
     };
 }
 
