@@ -244,10 +244,7 @@ impl App {
                 )));
             }
             (Some(console), None) => {
-                let service = crate::console::router(console).into_service::<axum::body::Body>();
-                extra = extra
-                    .route_service(crate::console::BASE, service.clone())
-                    .route_service(&format!("{}/{{*rest}}", crate::console::BASE), service);
+                extra = extra.nest_service(crate::console::BASE, crate::console::router(console));
             }
             (None, _) => {}
         }

@@ -130,7 +130,8 @@ impl ConsoleState {
     }
 }
 
-/// The console's routes, at their full paths under [`BASE`], with its security layers.
+/// The console's routes with its security layers, relative to [`BASE`]: to be nested there
+/// (`nest_service(BASE, ...)`), as on the main listener.
 pub fn router(state: ConsoleState) -> Router {
     pages::routes()
         .fallback(|| async { html::not_found() })
@@ -139,15 +140,16 @@ pub fn router(state: ConsoleState) -> Router {
         .with_state(state)
 }
 
-/// The console on a listener of its own: [`router`], and `/` leading to it.
+/// The console on a listener of its own: [`router`] at [`BASE`], and `/` leading to it.
 pub fn standalone_router(state: ConsoleState) -> Router {
-    Router::new().route("/", get(|| async { Redirect::to(BASE) })).merge(router(state))
+    Router::new().route("/", get(|| async { Redirect::to(BASE) })).nest_service(BASE, router(state))
 }
 
 /// Headers on every console answer: the CSP, no sniffing, no framing, no referrer (a sign-in
 /// link's token must not leak), and no caching of pages that show tenant data or secrets.
 async fn security_headers(req: Request, next: Next) -> Response {
-    let is_asset = req.uri().path().starts_with("/console/assets/");
+    // Paths here are relative to BASE.
+    let is_asset = req.uri().path().starts_with("/assets/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
@@ -196,7 +198,8 @@ async fn guard_posts(req: Request, next: Next) -> Response {
     };
     let fields = FormFields(url::form_urlencoded::parse(&bytes).into_owned().collect());
     let path = parts.uri.path();
-    let open = path == pages::SIGN_IN || path == pages::SIGN_IN_LINK;
+    // Relative to BASE: the two sign-in forms are posted before there is a session.
+    let open = path == "/sign-in" || path == "/sign-in/link";
     if !open {
         let expected = session_secret(&parts.headers).map(|s| csrf_token(&s));
         let given = fields.get("csrf").unwrap_or_default();
