@@ -17,6 +17,9 @@ use super::helpers::TestApp;
 use crate::support::TestDb;
 use crate::support::server::{cli_json, start};
 
+/// Form fields or headers.
+type Pairs<'a> = &'a [(&'a str, &'a str)];
+
 const PASSWORD: &str = "a long enough password";
 
 /// An HTTP client that shows redirects instead of following them.
@@ -124,7 +127,7 @@ async fn posts_need_the_session_token_and_the_console_origin(db: TestDb) {
     let csrf = csrf_of(&get(&app.base, "/console/clients", &cookie).await.body);
     let host = app.base.trim_start_matches("http://").to_owned();
     let own_origin = format!("http://{host}");
-    let refused: [(&[(&str, &str)], &[(&str, &str)]); 5] = [
+    let refused: [(Pairs<'_>, Pairs<'_>); 5] = [
         (&[("name", "no token")], &[]),
         (&[("name", "wrong token"), ("csrf", "AAAA")], &[]),
         (&[("name", "evil origin"), ("csrf", &csrf)], &[("origin", "http://evil.example")]),
