@@ -194,7 +194,7 @@ pub fn bar_chart(label: &str, values: &[i64], first_label: &str, last_label: &st
                 }
                 text x="0" y=(H + 16) font-size="12" fill="#333" { (first_label) }
                 text x=(W) y=(H + 16) font-size="12" fill="#333" text-anchor="end" { (last_label) }
-                text x=(W) y="12" font-size="12" fill="#333" text-anchor="end" { "max " (max) "/min" }
+                text x="4" y="14" font-size="12" fill="#333" { "max " (max) " per minute" }
             }
         }
     }

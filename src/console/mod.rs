@@ -85,7 +85,7 @@ pub struct ConsoleState {
     pub key_cache: Arc<ApiKeyCache>,
     pub settings: Arc<Settings>,
     sign_in_failures: Arc<RateLimiter<IpAddr>>,
-    /// The overview's counts, read at most every few seconds (they scan the connections).
+    /// The overview's counts when reading them was slow: reused for a few seconds.
     counts: Arc<Mutex<Option<(Instant, Counts)>>>,
 }
 
