@@ -115,6 +115,7 @@ impl App {
                 auth_failures: RateLimiter::new(f64::from(config.auth_failure_rate), config.auth_failure_burst),
             }),
             key_cache: Arc::new(ApiKeyCache::new(10_000)),
+            key_usage: Arc::default(),
             kek: sealer,
             metrics_token: config.metrics_token.clone().map(Arc::new),
             webhook_policy,

@@ -29,6 +29,9 @@ CREATE TABLE console_audit (
     at        BIGINT NOT NULL
 );
 
+-- When each API key was last used, to the minute (written at most once a minute).
+ALTER TABLE api_keys ADD COLUMN last_used_at BIGINT;
+
 -- The console searches every client's connections by customer id or by status, newest
 -- first, a page at a time (keyset paging on id).
 CREATE INDEX connections_customer ON connections(customer_id, id);

@@ -3,3 +3,4 @@ pub mod api_key;
 pub mod cache;
 pub mod metrics_token;
 pub mod operator;
+pub mod usage;

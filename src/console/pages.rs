@@ -410,6 +410,8 @@ async fn client(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String
     let q = query(q);
     let c = find_client(&st, &id).await?;
     let keys = db(st.store.list_api_keys(&c.id).await)?;
+    let used = db(st.store.api_keys_last_used(&c.id).await)?;
+    let last_used = |id: &ApiKeyId| used.iter().find(|(k, _)| k == id).and_then(|(_, at)| *at);
     let webhooks = db(st.store.list_webhooks(&c.id).await)?;
     ok(page(
         &format!("Client {}", c.name),
@@ -431,12 +433,13 @@ async fn client(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String
                 }
                 table {
                     caption { "API keys (the secrets are never shown again after creation)" }
-                    thead { tr { th scope="col" { "Key id" } th scope="col" { "Created" } th scope="col" { "Revoked" } th scope="col" { "Action" } } }
+                    thead { tr { th scope="col" { "Key id" } th scope="col" { "Created" } th scope="col" { "Last used" } th scope="col" { "Revoked" } th scope="col" { "Action" } } }
                     tbody {
                         @for k in &keys {
                             tr {
                                 td { code { (k.id) } }
                                 td { (time(k.created_at)) }
+                                td { (time_or(last_used(&k.id), "never")) }
                                 td { (time_or(k.revoked_at, "live")) }
                                 td {
                                     @if k.revoked_at.is_none() {

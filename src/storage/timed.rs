@@ -400,6 +400,14 @@ impl ConsoleStore for Timed {
         self.timed(self.inner.tokens_by_minute(from_jti)).await
     }
 
+    async fn note_api_key_used(&self, id: &ApiKeyId, at: i64) -> Result<(), StoreError> {
+        self.timed(self.inner.note_api_key_used(id, at)).await
+    }
+
+    async fn api_keys_last_used(&self, client: &ClientId) -> Result<Vec<(ApiKeyId, Option<i64>)>, StoreError> {
+        self.timed(self.inner.api_keys_last_used(client)).await
+    }
+
     async fn live_tokens(
         &self,
         connection: &ConnectionId,

@@ -359,6 +359,8 @@ def flows(pw, browser_path, binary, db, artifacts, backend, axe):
         # Webhooks: the endpoint (named with a payload) and its delivery log; redeliver.
         run.goto(page, f"/console/clients/{client_id}")
         check(page.get_by_text(PAYLOADS["webhook"], exact=True).count() == 1, "the webhook's name is text")
+        key_row = page.locator("tr", has_text=key_id).inner_text()
+        check("never" not in key_row, f"the key's last use is shown: {key_row}")
         run.inspect(page, "client")
         page.get_by_role("link", name="Delivery log").click()
         check(page.locator("tbody tr").count() >= 2, "the delivery log lists the events")

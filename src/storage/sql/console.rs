@@ -252,6 +252,29 @@ macro_rules! console {
                 .map_err(map_err)
             }
 
+            async fn note_api_key_used(&self, id: &ApiKeyId, at: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(self.pool())
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn api_keys_last_used(
+                &self,
+                client: &ClientId,
+            ) -> Result<Vec<(ApiKeyId, Option<i64>)>, StoreError> {
+                sqlx::query_as("SELECT id, last_used_at FROM api_keys WHERE client_id = $1")
+                    .bind(client)
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(map_err)
+            }
+
             async fn live_tokens(
                 &self,
                 connection: &ConnectionId,
