@@ -85,8 +85,9 @@ pub struct ConsoleState {
     pub key_cache: Arc<ApiKeyCache>,
     pub settings: Arc<Settings>,
     sign_in_failures: Arc<RateLimiter<IpAddr>>,
-    /// The overview's counts when reading them was slow: reused for a few seconds.
-    counts: Arc<Mutex<Option<(Instant, Counts)>>>,
+    /// The overview's counts when reading them was slow (a large database): shown as of when
+    /// they were read, and read again in the background once they are a few seconds old.
+    counts: Arc<Mutex<CachedCounts>>,
 }
 
 impl ConsoleState {
@@ -112,7 +113,7 @@ impl ConsoleState {
             key_cache,
             settings: Arc::new(settings),
             sign_in_failures,
-            counts: Arc::new(Mutex::new(None)),
+            counts: Arc::new(Mutex::new(CachedCounts::default())),
         }
     }
 
@@ -127,6 +128,63 @@ impl ConsoleState {
         };
         tracing::info!(operator = %entry.operator, action = %entry.action, target = %entry.target, "console action");
         self.store.record_audit(&entry).await
+    }
+}
+
+/// Counts kept because reading them was slow.
+#[derive(Default)]
+struct CachedCounts {
+    /// When they were read (Unix seconds, and for their age), and the counts.
+    value: Option<(Instant, i64, Counts)>,
+    /// Whether a background read is under way.
+    refreshing: bool,
+}
+
+/// How long counts are shown before a background read replaces them.
+const COUNTS_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+/// A count slower than this is kept and refreshed in the background instead of on each view.
+const COUNTS_SLOW: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl ConsoleState {
+    /// The overview's counts, and when they were read if not just now. Fast counts are read on
+    /// every view; slow ones (a large database) are read once, then shown as of their time
+    /// while a background read refreshes them, so the page never waits for a count but the first.
+    async fn counts(&self) -> Result<(Counts, Option<i64>), StoreError> {
+        let (kept, refresh) = {
+            let mut cache = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            let refresh = match &cache.value {
+                Some((at, _, _)) => at.elapsed() >= COUNTS_FRESH && !cache.refreshing,
+                None => false,
+            };
+            if refresh {
+                cache.refreshing = true;
+            }
+            (cache.value.as_ref().map(|(_, read_at, c)| (c.clone(), *read_at)), refresh)
+        };
+        if refresh {
+            let (store, cache, clock) = (self.store.clone(), self.counts.clone(), self.clock.clone());
+            tokio::spawn(async move {
+                let (started, read_at) = (Instant::now(), clock.now());
+                let result = store.counts().await;
+                let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+                cache.refreshing = false;
+                match result {
+                    Ok(c) if started.elapsed() >= COUNTS_SLOW => cache.value = Some((Instant::now(), read_at, c)),
+                    // Fast again (rows were deleted): read on every view from now on.
+                    Ok(_) => cache.value = None,
+                    Err(e) => tracing::warn!(error = %crate::telemetry::Chain(&e), "console: could not count"),
+                }
+            });
+        }
+        if let Some((c, read_at)) = kept {
+            return Ok((c, Some(read_at)));
+        }
+        let (started, read_at) = (Instant::now(), self.clock.now());
+        let c = self.store.counts().await?;
+        if started.elapsed() >= COUNTS_SLOW {
+            self.counts.lock().unwrap_or_else(|p| p.into_inner()).value = Some((Instant::now(), read_at, c.clone()));
+        }
+        Ok((c, None))
     }
 }
 

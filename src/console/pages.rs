@@ -116,18 +116,7 @@ fn pct(part: u64, whole: u64) -> String {
 
 async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answer {
     let now = st.clock.now();
-    // Counting scans the connections: a slow count (a large database) is reused for 5 s.
-    let cached = st.counts.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let counts = match cached {
-        Some((at, c)) if at.elapsed() < std::time::Duration::from_secs(5) => c,
-        _ => {
-            let started = std::time::Instant::now();
-            let c = db(st.store.counts().await)?;
-            let slow = started.elapsed() > std::time::Duration::from_millis(20);
-            *st.counts.lock().unwrap_or_else(|p| p.into_inner()) = slow.then(|| (std::time::Instant::now(), c.clone()));
-            c
-        }
-    };
+    let (counts, counted_at) = db(st.counts().await)?;
     let since = now - 3600;
     let from_jti = ulid::Ulid::from_parts(u64::try_from(since.max(0)).unwrap_or(0) * 1000, 0).to_string();
     let by_minute = db(st.store.tokens_by_minute(&from_jti).await)?;
@@ -147,6 +136,7 @@ async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answer {
         html! {
             section aria-labelledby="counts" {
                 h2 #counts { "Counts" }
+                @if let Some(at) = counted_at { p.muted { "As counted at " (time(at)) "; recounted in the background every few seconds." } }
                 dl.stats {
                     div { dt { "Clients" } dd { (counts.clients) } }
                     div { dt { "Live API keys" } dd { (counts.live_keys) } }
