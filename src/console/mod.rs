@@ -145,46 +145,50 @@ const COUNTS_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 /// A count slower than this is kept and refreshed in the background instead of on each view.
 const COUNTS_SLOW: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// The longest the overview waits for counts it does not have yet.
+const COUNTS_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl ConsoleState {
-    /// The overview's counts, and when they were read if not just now. Fast counts are read on
-    /// every view; slow ones (a large database) are read once, then shown as of their time
-    /// while a background read refreshes them, so the page never waits for a count but the first.
-    async fn counts(&self) -> Result<(Counts, Option<i64>), StoreError> {
-        let (kept, refresh) = {
+    /// The overview's counts, and when they were read if not just now; `None` while a first,
+    /// slow count is under way. Fast counts are read on every view; slow ones (a large
+    /// database) are kept, shown as of their time, and recounted in the background once a few
+    /// seconds old, so no view waits more than [`COUNTS_WAIT`] for a count.
+    async fn counts(&self) -> Result<Option<(Counts, Option<i64>)>, StoreError> {
+        let (kept, start) = {
             let mut cache = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-            let refresh = match &cache.value {
-                Some((at, _, _)) => at.elapsed() >= COUNTS_FRESH && !cache.refreshing,
-                None => false,
-            };
-            if refresh {
+            let start = !cache.refreshing && cache.value.as_ref().is_none_or(|(at, _, _)| at.elapsed() >= COUNTS_FRESH);
+            if start {
                 cache.refreshing = true;
             }
-            (cache.value.as_ref().map(|(_, read_at, c)| (c.clone(), *read_at)), refresh)
+            (cache.value.as_ref().map(|(_, read_at, c)| (c.clone(), *read_at)), start)
         };
-        if refresh {
+        let read = start.then(|| {
             let (store, cache, clock) = (self.store.clone(), self.counts.clone(), self.clock.clone());
             tokio::spawn(async move {
                 let (started, read_at) = (Instant::now(), clock.now());
                 let result = store.counts().await;
                 let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
                 cache.refreshing = false;
-                match result {
-                    Ok(c) if started.elapsed() >= COUNTS_SLOW => cache.value = Some((Instant::now(), read_at, c)),
-                    // Fast again (rows were deleted): read on every view from now on.
+                match &result {
+                    Ok(c) if started.elapsed() >= COUNTS_SLOW => {
+                        cache.value = Some((Instant::now(), read_at, c.clone()))
+                    }
+                    // Fast (again): read on every view.
                     Ok(_) => cache.value = None,
-                    Err(e) => tracing::warn!(error = %crate::telemetry::Chain(&e), "console: could not count"),
+                    Err(e) => tracing::warn!(error = %crate::telemetry::Chain(e), "console: could not count"),
                 }
-            });
-        }
+                result
+            })
+        });
         if let Some((c, read_at)) = kept {
-            return Ok((c, Some(read_at)));
+            return Ok(Some((c, Some(read_at))));
         }
-        let (started, read_at) = (Instant::now(), self.clock.now());
-        let c = self.store.counts().await?;
-        if started.elapsed() >= COUNTS_SLOW {
-            self.counts.lock().unwrap_or_else(|p| p.into_inner()).value = Some((Instant::now(), read_at, c.clone()));
+        let Some(read) = read else { return Ok(None) };
+        match tokio::time::timeout(COUNTS_WAIT, read).await {
+            Ok(Ok(result)) => result.map(|c| Some((c, None))),
+            // Still counting (it goes on in the background), or the task failed.
+            _ => Ok(None),
         }
-        Ok((c, None))
     }
 }
 

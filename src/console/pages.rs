@@ -116,7 +116,7 @@ fn pct(part: u64, whole: u64) -> String {
 
 async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answer {
     let now = st.clock.now();
-    let (counts, counted_at) = db(st.counts().await)?;
+    let counted = db(st.counts().await)?;
     let since = now - 3600;
     let from_jti = ulid::Ulid::from_parts(u64::try_from(since.max(0)).unwrap_or(0) * 1000, 0).to_string();
     let by_minute = db(st.store.tokens_by_minute(&from_jti).await)?;
@@ -128,7 +128,7 @@ async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answer {
     let (outbox, oldest) = db(st.store.outbox_depth().await)?;
     let keys = db(st.store.signing_keys().await)?;
     let m = st.metrics.summary();
-    let connections_total: i64 = counts.connections.iter().map(|(_, n)| n).sum();
+    let connections_total: Option<i64> = counted.as_ref().map(|(c, _)| c.connections.iter().map(|(_, n)| n).sum());
     ok(page(
         "Overview",
         Some(&s),
@@ -136,14 +136,19 @@ async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answer {
         html! {
             section aria-labelledby="counts" {
                 h2 #counts { "Counts" }
-                @if let Some(at) = counted_at { p.muted { "As counted at " (time(at)) "; recounted in the background every few seconds." } }
-                dl.stats {
-                    div { dt { "Clients" } dd { (counts.clients) } }
-                    div { dt { "Live API keys" } dd { (counts.live_keys) } }
-                    div { dt { "Connections" } dd { (connections_total) } }
-                    @for (status, n) in &counts.connections {
-                        div { dt { "Connections " (status.as_str()) } dd { a href=(format!("/console/connections?status={}", status.as_str())) { (n) } } }
+                @match (&counted, connections_total) {
+                    (Some((counts, counted_at)), Some(total)) => {
+                        @if let Some(at) = counted_at { p.muted { "As counted at " (time(*at)) "; recounted in the background every few seconds." } }
+                        dl.stats {
+                            div { dt { "Clients" } dd { (counts.clients) } }
+                            div { dt { "Live API keys" } dd { (counts.live_keys) } }
+                            div { dt { "Connections" } dd { (total) } }
+                            @for (status, n) in &counts.connections {
+                                div { dt { "Connections " (status.as_str()) } dd { a href=(format!("/console/connections?status={}", status.as_str())) { (n) } } }
+                            }
+                        }
                     }
+                    _ => p.notice role="status" { "Counting the connections: reload in a few seconds." },
                 }
             }
             section aria-labelledby="minted" {

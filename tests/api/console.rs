@@ -106,6 +106,9 @@ async fn session_cookie_is_strict_http_only_and_sign_out_ends_it(db: TestDb) {
     let page = get(&app.base, "/console", &cookie).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Signed in as <strong>ops</strong>"), "{}", page.body);
+    // A small database is counted on every view: the default client and its key.
+    assert!(page.body.contains("<dt>Clients</dt><dd>1</dd>"), "{}", page.body);
+    assert!(page.body.contains("<dt>Live API keys</dt><dd>1</dd>"), "{}", page.body);
     let csrf = csrf_of(&page.body);
     let out = post(&app.base, "/console/sign-out", &cookie, &[("csrf", &csrf)], &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
