@@ -5,7 +5,10 @@
 #   - schemathesis fuzzing of every operation,
 #   - Subtotal's published SDK (subtotal-ai-toolkit, unmodified) against a live server,
 #   - /docs and /redoc rendered in headless Chromium through Playwright, every request off
-#     loopback aborted and failing the check (screenshots in target/artifacts/, made anew).
+#     loopback aborted and failing the check (screenshots in target/artifacts/, made anew),
+#   - the operator console's flows in headless Chromium on SQLite and PostgreSQL, with
+#     axe-core (npm, tests/console/package-lock.json) on every page (screenshots in
+#     target/artifacts/console/).
 # Needs Python 3 with venv (packages from PyPI, installed into target/contract-venv) and
 # Chromium. Where either is missing they are skipped with a message; under CI (CI set to
 # anything but empty, 0, false or no: see scripts/ci.sh) they fail.
@@ -58,6 +61,16 @@ case $? in
   2) if must_run_everything; then failed=1; else echo "browser check SKIPPED: install Debian's chromium to run it"; fi ;;
   *) failed=1 ;;
 esac
+
+echo "== the operator console in headless Chromium (SQLite, then PostgreSQL)"
+for backend in sqlite postgres; do
+  "$py" tests/console/console_check.py "$bin" target/artifacts/console "$backend"
+  case $? in
+    0) ;;
+    2) if must_run_everything; then failed=1; else echo "console check ($backend) SKIPPED: see the message above"; fi ;;
+    *) failed=1 ;;
+  esac
+done
 
 if [ "$failed" -ne 0 ]; then
   echo "contract checks: FAILED"

@@ -35,6 +35,9 @@ pub struct Bootstrap {
 pub struct App {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
+    /// The operator console (unless turned off), and its own listener when it has one.
+    console: Option<crate::console::ConsoleState>,
+    console_listener: Option<TcpListener>,
     state: AppState,
     issuance_writer: IssuanceWriter,
     dispatcher: Arc<Dispatcher>,
@@ -65,6 +68,10 @@ impl App {
         let metrics_listener = match config.metrics_bind {
             Some(addr) => Some(bind(addr, "TESSERA_METRICS_BIND / --metrics-bind").await?),
             None => None,
+        };
+        let console_listener = match (config.console.enabled, config.console.console_listen) {
+            (true, Some(addr)) => Some(bind(addr, "TESSERA_CONSOLE_LISTEN / --console-listen").await?),
+            _ => None,
         };
         let ttl = i64::from(config.token_ttl);
         // A retired key stays published for a full token lifetime plus five minutes' leeway.
@@ -108,10 +115,33 @@ impl App {
                 auth_failures: RateLimiter::new(f64::from(config.auth_failure_rate), config.auth_failure_burst),
             }),
             key_cache: Arc::new(ApiKeyCache::new(10_000)),
+            key_usage: Arc::default(),
             kek: sealer,
             metrics_token: config.metrics_token.clone().map(Arc::new),
             webhook_policy,
         };
+        let console = config.console.enabled.then(|| {
+            crate::console::ConsoleState::new(
+                state.store.clone(),
+                state.keyring.clone(),
+                state.minter.clone(),
+                state.kek.clone(),
+                state.clock.clone(),
+                state.metrics.clone(),
+                state.key_cache.clone(),
+                crate::console::Settings {
+                    idle_secs: i64::from(config.console.console_idle_timeout),
+                    absolute_secs: i64::from(config.console.console_session_lifetime),
+                    secure_cookie: config.console.console_secure_cookie
+                        || config.console.console_public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
+                    algorithm: config.algorithm,
+                    prepublish_secs: i64::from(config.key_prepublish),
+                    // Ten failed sign-ins at once per address, then one every ten seconds.
+                    sign_in_rate: 0.1,
+                    sign_in_burst: 10,
+                },
+            )
+        });
         let dispatcher = Dispatcher::new(
             state.store.clone(),
             state.kek.clone(),
@@ -128,6 +158,8 @@ impl App {
         Ok(App {
             listener,
             metrics_listener,
+            console,
+            console_listener,
             state,
             issuance_writer,
             dispatcher,
@@ -151,6 +183,16 @@ impl App {
         self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// The console's own listener's address, when it has one.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Whether the console is served (on the main listener or its own).
+    pub fn console_enabled(&self) -> bool {
+        self.console.is_some()
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -161,6 +203,8 @@ impl App {
         let App {
             listener,
             metrics_listener,
+            console,
+            console_listener,
             state,
             issuance_writer,
             dispatcher,
@@ -186,11 +230,33 @@ impl App {
             let router = crate::http::metrics_router(state.clone());
             tokio::spawn(crate::http::server::serve(l, router, limits, stopped(stop_rx.clone()), shutdown_grace))
         });
-        let router = crate::http::router(state.clone(), metrics_task.is_none());
+        // The console: on a listener of its own, or under /console on the main one.
+        let mut extra = axum::Router::new();
+        let mut console_task = None;
+        match (console, console_listener) {
+            (Some(console), Some(l)) => {
+                let router = crate::console::standalone_router(console);
+                console_task = Some(tokio::spawn(crate::http::server::serve(
+                    l,
+                    router,
+                    limits,
+                    stopped(stop_rx.clone()),
+                    shutdown_grace,
+                )));
+            }
+            (Some(console), None) => {
+                extra = extra.nest_service(crate::console::BASE, crate::console::router(console));
+            }
+            (None, _) => {}
+        }
+        let router = crate::http::router_with(state.clone(), metrics_task.is_none(), extra);
         crate::http::server::serve(listener, router, limits, stopped(stop_rx.clone()), shutdown_grace).await;
         refresher.abort();
         purger.abort();
         if let Some(t) = metrics_task {
+            t.abort();
+        }
+        if let Some(t) = console_task {
             t.abort();
         }
         issuance_writer.shutdown().await;

@@ -74,6 +74,17 @@ pub enum DeliveryOutcome {
     GivenUp,
 }
 
+/// Totals since the process started, from [`Metrics::summary`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub requests: u64,
+    pub client_errors: u64,
+    pub server_errors: u64,
+    pub rate_limited: u64,
+    pub tokens_minted: u64,
+    pub auth_failures: u64,
+}
+
 /// Values read at render time from elsewhere in the process.
 pub struct Gauges {
     pub pool: PoolStats,
@@ -120,6 +131,32 @@ impl Metrics {
 
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests answered since start: all, with a 4xx, with a 5xx, and refused with 429; plus
+    /// tokens minted and failed authentications (the console's overview).
+    pub fn summary(&self) -> Summary {
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Summary {
+            tokens_minted: self.tokens_minted.load(Ordering::Relaxed),
+            auth_failures: self.auth_failures.load(Ordering::Relaxed),
+            ..Summary::default()
+        };
+        for stats in routes.values() {
+            for (status, n) in &stats.by_status {
+                out.requests += n;
+                match status {
+                    429 => {
+                        out.client_errors += n;
+                        out.rate_limited += n;
+                    }
+                    400..=499 => out.client_errors += n,
+                    500..=599 => out.server_errors += n,
+                    _ => {}
+                }
+            }
+        }
+        out
     }
 
     /// The Prometheus text format.

@@ -7,7 +7,7 @@
 //! storage, auth, rate_limit, telemetry
 //! token, metrics                  the keyring, minting, issuance; counters
 //! webhooks                        where deliveries may go, signing, the dispatcher
-//! http                            routes, extractors, AppState
+//! http, console                   routes, extractors, AppState; the operator console
 //! config                          settings for every command
 //! app                             start-up and the serve loop
 //! cli                             the commands
@@ -25,6 +25,7 @@ const LADDER: &[(&str, u8)] = &[
     ("metrics", 2),
     ("webhooks", 3),
     ("http", 4),
+    ("console", 4),
     ("config", 5),
     ("app", 6),
     ("cli", 7),

@@ -2,3 +2,5 @@
 pub mod api_key;
 pub mod cache;
 pub mod metrics_token;
+pub mod operator;
+pub mod usage;

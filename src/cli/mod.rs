@@ -8,6 +8,7 @@ pub mod config_file;
 pub mod connector;
 pub mod key;
 pub mod migrate;
+pub mod operator;
 pub mod retailer;
 pub mod serve;
 pub mod signing_key;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Manage the retailer catalogue (GET /retailers, GET /merchants).
     #[command(subcommand)]
     Retailer(retailer::RetailerCommand),
+    /// Manage operators: the people who use the console at /console.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
     /// Manage the signing keyring.
     #[command(subcommand, name = "signing-key")]
     SigningKey(signing_key::SigningKeyCommand),
@@ -149,6 +153,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SigningKey(cmd) => signing_key::run(&cli.db, cmd).await,
         Command::Connector(cmd) => connector::run(&cli.db, cmd).await,
         Command::Retailer(cmd) => retailer::run(&cli.db, cmd).await,
+        Command::Operator(cmd) => operator::run(&cli.db, cmd).await,
         Command::Token(_) | Command::Config(_) | Command::Completions { .. } | Command::Man => {
             unreachable!("handled above")
         }

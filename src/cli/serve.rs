@@ -32,6 +32,11 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(%addr, database = %db.database_url, algorithm = %config.algorithm, "tessera listening");
     // Before the main line, which is the last a supervisor (or a test) waits for.
     announce(&format!("tessera API documentation at http://{addr}/docs"));
+    if app.console_enabled() {
+        let bind = app.console_addr().unwrap_or(addr);
+        let url = config.console.base_url(bind);
+        announce(&format!("tessera operator console at {url} (create an operator: tessera operator create NAME)"));
+    }
     if let Some(metrics) = app.metrics_addr() {
         announce(&format!("tessera metrics listening on http://{metrics}"));
     }

@@ -87,6 +87,10 @@ ulid_id!(
     /// A webhook event: the same across every retry and redelivery of it.
     EventId
 );
+ulid_id!(
+    /// An operator: a person who runs tessera, signed in to the console.
+    OperatorId
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod connector;
 pub mod event;
 pub mod ids;
+pub mod operator;
 pub mod purchase;
 pub mod retailer;
 pub mod signing_key;

@@ -111,7 +111,21 @@ async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Calle
         state.metrics.rate_limited();
         return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.per_key.burst() });
     }
+    note_use(state, &caller.api_key_id);
     Ok(caller)
+}
+
+/// Records the key's use (shown in the console), in the background and at most once a minute.
+fn note_use(state: &AppState, id: &ApiKeyId) {
+    let at = state.clock.now();
+    if state.key_usage.due(id, at) {
+        let (store, id) = (state.store.clone(), id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.note_api_key_used(&id, at).await {
+                tracing::debug!(error = %crate::telemetry::Chain(&e), "could not note an API key's use");
+            }
+        });
+    }
 }
 
 /// The operator's connector service, authenticated by a connector credential (`tsc_...`)

@@ -29,6 +29,8 @@ pub struct AppState {
     pub kek: Arc<Kek>,
     /// Which webhook destinations are allowed.
     pub webhook_policy: crate::webhooks::destination::Policy,
+    /// Throttles the writes of API keys' last use (once a minute per key).
+    pub key_usage: Arc<crate::auth::usage::KeyUsage>,
     /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
     pub metrics_token: Option<Arc<MetricsToken>>,
 }

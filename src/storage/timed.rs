@@ -380,3 +380,90 @@ impl RetailerStore for Timed {
         self.timed(self.inner.remove_retailer(id)).await
     }
 }
+
+#[async_trait]
+impl ConsoleStore for Timed {
+    async fn create_operator(&self, operator: &Operator) -> Result<(), StoreError> {
+        self.timed(self.inner.create_operator(operator)).await
+    }
+
+    async fn find_operator_by_name(&self, name: &str) -> Result<Option<Operator>, StoreError> {
+        self.timed(self.inner.find_operator_by_name(name)).await
+    }
+
+    async fn list_operators(&self) -> Result<Vec<Operator>, StoreError> {
+        self.timed(self.inner.list_operators()).await
+    }
+
+    async fn remove_operator(&self, name: &str) -> Result<bool, StoreError> {
+        self.timed(self.inner.remove_operator(name)).await
+    }
+
+    async fn set_sign_in_link(&self, id: &OperatorId, digest: &[u8], expires_at: i64) -> Result<(), StoreError> {
+        self.timed(self.inner.set_sign_in_link(id, digest, expires_at)).await
+    }
+
+    async fn redeem_sign_in_link(&self, digest: &[u8], now: i64) -> Result<Option<Operator>, StoreError> {
+        self.timed(self.inner.redeem_sign_in_link(digest, now)).await
+    }
+
+    async fn create_session(&self, digest: &[u8], operator: &OperatorId, now: i64) -> Result<(), StoreError> {
+        self.timed(self.inner.create_session(digest, operator, now)).await
+    }
+
+    async fn touch_session(
+        &self,
+        digest: &[u8],
+        now: i64,
+        idle_since: i64,
+        born_after: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        self.timed(self.inner.touch_session(digest, now, idle_since, born_after)).await
+    }
+
+    async fn delete_session(&self, digest: &[u8]) -> Result<(), StoreError> {
+        self.timed(self.inner.delete_session(digest)).await
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        self.timed(self.inner.record_audit(entry)).await
+    }
+
+    async fn list_audit(&self, before: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        self.timed(self.inner.list_audit(before, limit)).await
+    }
+
+    async fn search_connections(
+        &self,
+        search: &ConnectionSearch,
+        before: Option<&ConnectionId>,
+        limit: u32,
+    ) -> Result<Vec<Connection>, StoreError> {
+        self.timed(self.inner.search_connections(search, before, limit)).await
+    }
+
+    async fn counts(&self) -> Result<Counts, StoreError> {
+        self.timed(self.inner.counts()).await
+    }
+
+    async fn tokens_by_minute(&self, from_jti: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+        self.timed(self.inner.tokens_by_minute(from_jti)).await
+    }
+
+    async fn note_api_key_used(&self, id: &ApiKeyId, at: i64) -> Result<(), StoreError> {
+        self.timed(self.inner.note_api_key_used(id, at)).await
+    }
+
+    async fn api_keys_last_used(&self, client: &ClientId) -> Result<Vec<(ApiKeyId, Option<i64>)>, StoreError> {
+        self.timed(self.inner.api_keys_last_used(client)).await
+    }
+
+    async fn live_tokens(
+        &self,
+        connection: &ConnectionId,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<IssuedToken>, StoreError> {
+        self.timed(self.inner.live_tokens(connection, now, limit)).await
+    }
+}

@@ -1,6 +1,7 @@
 //! The HTTP suite: in-process servers, one file per area of the API (files mirror the routes).
 mod connections;
 mod connector;
+mod console;
 mod contract;
 mod hardening;
 mod health;

@@ -15,6 +15,7 @@ pub mod api_keys;
 pub mod clients;
 pub mod connections;
 pub mod connectors;
+pub mod console;
 pub mod events;
 pub mod idempotency;
 pub mod issuance;
@@ -170,6 +171,7 @@ macro_rules! sql_store {
         $crate::storage::sql::webhooks::webhooks!($store);
         $crate::storage::sql::purchases::purchases!($store);
         $crate::storage::sql::retailers::retailers!($store);
+        $crate::storage::sql::console::console!($store);
     };
 }
 

@@ -1,0 +1,232 @@
+//! The console's page layout and the pieces pages share. Every value goes through maud's
+//! escaping: tenant data (customer ids, emails, names, URLs) is text wherever it appears.
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+
+use super::Signed;
+use crate::storage::StoreError;
+
+/// The console's stylesheet and script, served by the binary (no CDN, no build step).
+pub const CSS: &str = include_str!("../../assets/console/console.css");
+pub const JS: &str = include_str!("../../assets/console/console.js");
+
+/// The navigation, in order: (path, label).
+const NAV: [(&str, &str); 8] = [
+    ("/console", "Overview"),
+    ("/console/clients", "Clients"),
+    ("/console/connections", "Connections"),
+    ("/console/tokens", "Tokens"),
+    ("/console/signing-keys", "Signing keys"),
+    ("/console/connectors", "Connectors"),
+    ("/console/audit", "Audit log"),
+    ("/console/operators", "Operators"),
+];
+
+/// A whole page: `title` as its heading, the navigation when signed in, `body` as its content.
+pub fn page(title: &str, signed: Option<&Signed>, current: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · tessera console" }
+                link rel="stylesheet" href="/console/assets/console.css";
+                script src="/console/assets/console.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to the content" }
+                header.top {
+                    span.brand { "tessera console" }
+                    @if let Some(s) = signed {
+                        nav aria-label="Console sections" {
+                            ul {
+                                @for (path, label) in NAV {
+                                    li {
+                                        @if path == current {
+                                            a href=(path) aria-current="page" { (label) }
+                                        } @else {
+                                            a href=(path) { (label) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        form.signout method="post" action="/console/sign-out" {
+                            (csrf(s))
+                            span { "Signed in as " strong { (s.operator.name) } }
+                            " "
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// The hidden anti-forgery field every form of a session carries.
+pub fn csrf(s: &Signed) -> Markup {
+    html! { input type="hidden" name="csrf" value=(s.csrf); }
+}
+
+/// A time: RFC 3339 UTC in the markup (and on hover); the script shows it in the viewer's zone.
+pub fn time(unix: i64) -> Markup {
+    let utc = rfc3339(unix);
+    html! { time datetime=(utc) title=(format!("{} UTC", utc.replace('T', " ").trim_end_matches('Z'))) { (utc.replace('T', " ").replace('Z', " UTC")) } }
+}
+
+/// [`time`], or a dash.
+pub fn time_or(unix: Option<i64>, none: &str) -> Markup {
+    match unix {
+        Some(t) => time(t),
+        None => html! { span.muted { (none) } },
+    }
+}
+
+/// A notice above a page's content.
+pub fn notice(text: &str) -> Markup {
+    html! { p.notice role="status" { (text) } }
+}
+
+/// An error message above a form.
+pub fn problem(text: &str) -> Markup {
+    html! { p.problem role="alert" { (text) } }
+}
+
+/// The "next page" link of a keyset-paged list, when there may be more.
+pub fn next_page(href: Option<String>) -> Markup {
+    html! {
+        @if let Some(href) = href {
+            nav.pager aria-label="Pages" { a href=(href) rel="next" { "Next page →" } }
+        }
+    }
+}
+
+/// A secret shown once, with a copy button (the script's) and the warning.
+pub fn secret_once(label: &str, secret: &str) -> Markup {
+    html! {
+        div.secret {
+            p.warning role="alert" { strong { "Shown once." } " Copy this " (label) " now and store it where your other secrets live: tessera keeps only a digest of it and cannot show it again." }
+            label for="secret" { (label) }
+            div.copyrow {
+                input #secret type="text" readonly value=(secret) data-secret;
+                button type="button" data-copy="secret" hidden { "Copy" }
+            }
+        }
+    }
+}
+
+/// An HTML answer with `status`.
+pub fn respond(status: StatusCode, markup: Markup) -> Response {
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], markup.into_string()).into_response()
+}
+
+/// A page that only says something went wrong, with `status`.
+pub fn refused(status: StatusCode, message: &str) -> Response {
+    respond(
+        status,
+        page("Refused", None, "", html! { (problem(message)) p { a href="/console" { "Back to the console" } } }),
+    )
+}
+
+pub fn not_found() -> Response {
+    respond(
+        StatusCode::NOT_FOUND,
+        page(
+            "Not found",
+            None,
+            "",
+            html! { p { "There is no such page or record. " a href="/console" { "Back to the console" } } },
+        ),
+    )
+}
+
+pub fn rate_limited(retry_after: u64) -> Response {
+    let mut r = refused(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("Too many failed sign-ins from your address: try again in {retry_after} seconds."),
+    );
+    if let Ok(v) = retry_after.to_string().parse() {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// A storage failure: 503 when the database is unavailable (try again), 500 otherwise; the
+/// cause is logged, never shown.
+pub fn store_error(e: &StoreError) -> Response {
+    tracing::error!(error = %crate::telemetry::Chain(e), "console: storage failed");
+    match e {
+        StoreError::Unavailable(_) => {
+            refused(StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable: try again shortly.")
+        }
+        _ => refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong reading or writing the database; it is logged.",
+        ),
+    }
+}
+
+/// An inline SVG bar chart of `values` (oldest first), labelled for screen readers.
+pub fn bar_chart(label: &str, values: &[i64], first_label: &str, last_label: &str) -> Markup {
+    const W: i64 = 720;
+    const H: i64 = 160;
+    let max = values.iter().copied().max().unwrap_or(0).max(1);
+    let n = i64::try_from(values.len()).unwrap_or(1).max(1);
+    let bar = W / n;
+    html! {
+        figure.chart {
+            svg viewBox=(format!("0 0 {W} {}", H + 20)) role="img" aria-label=(label) xmlns="http://www.w3.org/2000/svg" {
+                title { (label) }
+                line x1="0" y1=(H) x2=(W) y2=(H) stroke="#888" stroke-width="1" {}
+                @for (i, v) in values.iter().enumerate() {
+                    @let i = i64::try_from(i).unwrap_or(0);
+                    @let h = v * (H - 10) / max;
+                    rect x=(i * bar + 1) y=(H - h) width=((bar - 2).max(1)) height=(h) fill="#2a6fb0" {
+                        title { (v) }
+                    }
+                }
+                text x="0" y=(H + 16) font-size="12" fill="#333" { (first_label) }
+                text x=(W) y=(H + 16) font-size="12" fill="#333" text-anchor="end" { (last_label) }
+                text x="4" y="14" font-size="12" fill="#333" { "max " (max) " per minute" }
+            }
+        }
+    }
+}
+
+/// Unix seconds as RFC 3339 in UTC (`2024-05-01T12:00:00Z`).
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_text_is_escaped_everywhere_it_goes() {
+        let hostile = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
+        let out = html! { p { (hostile) } input value=(hostile); a href=(hostile) { "x" } }.into_string();
+        assert!(!out.contains("<script>") && !out.contains("<img"), "{out}");
+        assert!(out.contains("&lt;script&gt;") && out.contains("&quot;&gt;&lt;img"), "{out}");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

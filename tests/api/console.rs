@@ -1,0 +1,315 @@
+//! The operator console's security properties over HTTP (the flows themselves run in
+//! Chromium: tests/console/console_check.py): the session cookie's attributes, sign-out and
+//! expiry ending sessions server-side, anti-forgery tokens and origin checks on every POST,
+//! rate-limited sign-ins, escaping of tenant data, the CSP, the audit record, and the console
+//! turned off or moved to a listener of its own.
+use std::sync::Arc;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use tessera::auth::operator::hash_password;
+use tessera::config::ServeConfig;
+use tessera::domain::ids::OperatorId;
+use tessera::domain::operator::Operator;
+use tessera::token::clock::{Clock as _, ManualClock, SystemClock};
+
+use super::helpers::TestApp;
+use crate::support::TestDb;
+use crate::support::server::{cli_json, start};
+
+/// Form fields or headers.
+type Pairs<'a> = &'a [(&'a str, &'a str)];
+
+const PASSWORD: &str = "a long enough password";
+
+/// An HTTP client that shows redirects instead of following them.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+async fn add_operator(app: &TestApp, name: &str) {
+    let op = Operator {
+        id: OperatorId::generate(),
+        name: name.into(),
+        password_hash: Some(hash_password(PASSWORD).expect("hash")),
+        created_at: SystemClock.now(),
+    };
+    app.store.create_operator(&op).await.expect("operator");
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+async fn send(req: reqwest::RequestBuilder) -> Answer {
+    let r = req.send().await.expect("sent");
+    let (status, headers) = (r.status(), r.headers().clone());
+    Answer { status, headers, body: r.text().await.expect("body") }
+}
+
+fn location(a: &Answer) -> &str {
+    a.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default()
+}
+
+async fn sign_in(base: &str, name: &str, password: &str, extra: &[(&str, &str)]) -> Answer {
+    let mut req = browser().post(format!("{base}/console/sign-in")).form(&[("name", name), ("password", password)]);
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    send(req).await
+}
+
+/// Signs in; returns the `Cookie` header value of the session.
+async fn session(base: &str, name: &str) -> String {
+    let a = sign_in(base, name, PASSWORD, &[]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let set = a.headers.get("set-cookie").and_then(|v| v.to_str().ok()).expect("a cookie");
+    set.split(';').next().expect("name=value").to_owned()
+}
+
+async fn get(base: &str, path: &str, cookie: &str) -> Answer {
+    send(browser().get(format!("{base}{path}")).header("cookie", cookie)).await
+}
+
+/// The anti-forgery token in a page's forms.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form with a token") + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().expect("value").to_owned()
+}
+
+async fn post(base: &str, path: &str, cookie: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Answer {
+    let mut req = browser().post(format!("{base}{path}")).header("cookie", cookie).form(form);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    send(req).await
+}
+
+async fn session_cookie_is_strict_http_only_and_sign_out_ends_it(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    let a = sign_in(&app.base, "ops", PASSWORD, &[]).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&a), "/console");
+    let set = a.headers.get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
+    for attribute in ["tessera_console=", "; Path=/console", "; HttpOnly", "; SameSite=Strict", "; Max-Age=43200"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP without a proxy: {set}");
+    // Behind a proxy that says the browser used HTTPS, the cookie is Secure.
+    let behind = sign_in(&app.base, "ops", PASSWORD, &[("x-forwarded-proto", "https")]).await;
+    assert!(behind.headers.get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").contains("; Secure"));
+
+    let cookie = set.split(';').next().expect("pair").to_owned();
+    let page = get(&app.base, "/console", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Signed in as <strong>ops</strong>"), "{}", page.body);
+    // A small database is counted on every view: the default client and its key.
+    assert!(page.body.contains("<dt>Clients</dt><dd>1</dd>"), "{}", page.body);
+    assert!(page.body.contains("<dt>Live API keys</dt><dd>1</dd>"), "{}", page.body);
+    let csrf = csrf_of(&page.body);
+    let out = post(&app.base, "/console/sign-out", &cookie, &[("csrf", &csrf)], &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.headers.get("set-cookie").and_then(|v| v.to_str().ok()).expect("cleared").contains("Max-Age=0"));
+    // The server forgot the session: the same cookie, replayed, signs nobody in.
+    let after = get(&app.base, "/console", &cookie).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&after), "/console/sign-in");
+    let audit = app.store.list_audit(None, 10).await.expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["sign_out", "sign_in.password", "sign_in.password"]);
+    assert!(audit.iter().all(|e| e.operator == "ops"));
+}
+
+async fn posts_need_the_session_token_and_the_console_origin(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    let cookie = session(&app.base, "ops").await;
+    let csrf = csrf_of(&get(&app.base, "/console/clients", &cookie).await.body);
+    let host = app.base.trim_start_matches("http://").to_owned();
+    let own_origin = format!("http://{host}");
+    let refused: [(Pairs<'_>, Pairs<'_>); 5] = [
+        (&[("name", "no token")], &[]),
+        (&[("name", "wrong token"), ("csrf", "AAAA")], &[]),
+        (&[("name", "evil origin"), ("csrf", &csrf)], &[("origin", "http://evil.example")]),
+        (&[("name", "cross site"), ("csrf", &csrf)], &[("sec-fetch-site", "cross-site")]),
+        (&[("name", "same site other origin"), ("csrf", &csrf)], &[("sec-fetch-site", "same-site")]),
+    ];
+    for (form, headers) in refused {
+        let a = post(&app.base, "/console/clients", &cookie, form, headers).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{form:?} {headers:?}");
+        assert!(a.body.contains("Refused"), "{}", a.body);
+    }
+    // A form from another origin cannot sign anyone in either (login forgery).
+    let forged = sign_in(&app.base, "ops", PASSWORD, &[("origin", "http://evil.example")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.store.list_clients().await.expect("clients").len(), 1, "only the default client");
+
+    let ok = post(
+        &app.base,
+        "/console/clients",
+        &cookie,
+        &[("name", "made here"), ("csrf", &csrf)],
+        &[("origin", &own_origin), ("sec-fetch-site", "same-origin")],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    let clients = app.store.list_clients().await.expect("clients");
+    assert_eq!(clients.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["default", "made here"]);
+    // Another session's token is not this session's.
+    add_operator(&app, "other").await;
+    let other = session(&app.base, "other").await;
+    let stolen = post(&app.base, "/console/clients", &other, &[("name", "x"), ("csrf", &csrf)], &[]).await;
+    assert_eq!(stolen.status, StatusCode::FORBIDDEN);
+    let audit = app.store.list_audit(None, 10).await.expect("audit");
+    let created = audit.iter().find(|e| e.action == "client.create").expect("recorded");
+    assert_eq!((created.operator.as_str(), created.target.as_str()), ("ops", clients[1].id.as_str()));
+}
+
+async fn sessions_end_when_idle_or_too_old(db: TestDb) {
+    let clock = Arc::new(ManualClock::new(SystemClock.now()));
+    let mut config = ServeConfig::for_tests();
+    config.console.console_idle_timeout = 60;
+    config.console.console_session_lifetime = 300;
+    let app = TestApp::spawn_with(db, config, clock.clone()).await;
+    add_operator(&app, "ops").await;
+
+    let idle = session(&app.base, "ops").await;
+    clock.advance(59);
+    assert_eq!(get(&app.base, "/console", &idle).await.status, StatusCode::OK, "used within the idle limit");
+    clock.advance(59);
+    assert_eq!(get(&app.base, "/console", &idle).await.status, StatusCode::OK, "each use restarts the idle limit");
+    clock.advance(61);
+    let expired = get(&app.base, "/console", &idle).await;
+    assert_eq!((expired.status, location(&expired)), (StatusCode::SEE_OTHER, "/console/sign-in"), "idle too long");
+
+    let busy = session(&app.base, "ops").await;
+    for _ in 0..5 {
+        clock.advance(55);
+        assert_eq!(get(&app.base, "/console", &busy).await.status, StatusCode::OK);
+    }
+    clock.advance(55);
+    let old = get(&app.base, "/console", &busy).await;
+    assert_eq!((old.status, location(&old)), (StatusCode::SEE_OTHER, "/console/sign-in"), "past the absolute limit");
+    // Signing in again starts a fresh session.
+    let fresh = session(&app.base, "ops").await;
+    assert_eq!(get(&app.base, "/console", &fresh).await.status, StatusCode::OK);
+}
+
+async fn failed_sign_ins_are_rate_limited(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    for i in 0..10 {
+        let a = sign_in(&app.base, "ops", &format!("wrong password {i:02}"), &[]).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        assert!(a.body.contains("Wrong operator name or password"));
+        assert!(!a.body.contains(&format!("wrong password {i:02}")), "the password is never echoed");
+    }
+    let unknown = sign_in(&app.base, "nobody", PASSWORD, &[]).await;
+    assert_eq!(unknown.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(unknown.headers.get("retry-after").is_some());
+    // Even the right password waits: guessing gets no answer while limited.
+    assert_eq!(sign_in(&app.base, "ops", PASSWORD, &[]).await.status, StatusCode::TOO_MANY_REQUESTS);
+    let link = send(browser().post(format!("{}/console/sign-in/link", app.base)).form(&[("token", "guess")])).await;
+    assert_eq!(link.status, StatusCode::TOO_MANY_REQUESTS, "sign-in links share the limit");
+}
+
+async fn tenant_data_is_text_and_pages_carry_the_csp(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    let hostile = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
+    let r = app
+        .call(
+            "POST",
+            "/connections",
+            &app.api_key,
+            Some(serde_json::json!({"customer_id": hostile, "retailer_id": "<b>r</b>", "email": hostile})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["connection_id"].as_str().expect("id").to_owned();
+    let cookie = session(&app.base, "ops").await;
+    let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("q", hostile).finish();
+    for path in [format!("/console/connections/{id}"), format!("/console/connections?{query}")] {
+        let page = get(&app.base, &path, &cookie).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(!page.body.contains("<script>alert") && !page.body.contains("<img src=x"), "{path}: {}", page.body);
+        assert!(!page.body.contains("<b>r</b>"), "{path}");
+        assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img"), "{path}: {}", page.body);
+        let csp = page.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).expect("a CSP");
+        assert_eq!(csp, tessera::console::CSP);
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("form-action 'self'"), "{csp}");
+        assert_eq!(page.headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+        assert_eq!(page.headers.get("referrer-policy").and_then(|v| v.to_str().ok()), Some("no-referrer"));
+        assert_eq!(page.headers.get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
+    }
+    // The sign-in page (no session) has them too; its script and style are files of its own.
+    let open = get(&app.base, "/console/sign-in", "").await;
+    assert_eq!(open.headers.get("content-security-policy").and_then(|v| v.to_str().ok()), Some(tessera::console::CSP));
+    assert!(!open.body.contains("<script>") && !open.body.contains("style="), "nothing inline: {}", open.body);
+    for asset in ["/console/assets/console.js", "/console/assets/console.css"] {
+        assert_eq!(get(&app.base, asset, "").await.status, StatusCode::OK, "{asset}");
+    }
+}
+
+async fn the_console_can_be_turned_off_or_given_its_own_listener(db: TestDb) {
+    let mut off = ServeConfig::for_tests();
+    off.console.enabled = false;
+    let other = TestDb::new(db.backend).await.expect("a second database");
+    let app = TestApp::spawn_with(other, off, Arc::new(SystemClock)).await;
+    let a = get(&app.base, "/console/sign-in", "").await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "turned off: {}", a.body);
+    drop(app);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = start(&db, &["--console-listen", &listen]);
+    let main = get(&server.base, "/console/sign-in", "").await;
+    assert_eq!(main.status, StatusCode::NOT_FOUND, "moved off the main listener");
+    let own = format!("http://{listen}");
+    let page = get(&own, "/console/sign-in", "").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Operator name"));
+    assert_eq!(location(&get(&own, "/", "").await), "/console");
+    assert_eq!(get(&own, "/connections", "").await.status, StatusCode::NOT_FOUND, "only the console there");
+}
+
+async fn operator_cli_prints_a_link_that_signs_in_once(db: TestDb) {
+    let server = start(&db, &[]);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let created = cli_json(&db, &["operator", "create", "ann", "--bind", &addr, "--json"]);
+    let url = created["sign_in_url"].as_str().expect("url").to_owned();
+    let prefix = format!("{}/console/sign-in/link?token=", server.base);
+    assert!(url.starts_with(&prefix), "{url}");
+    let token = &url[prefix.len()..];
+    // Opening the link only shows a button: a link preview fetching it signs nobody in.
+    assert_eq!(get(&server.base, &url[server.base.len()..], "").await.status, StatusCode::OK);
+    let redeem = || send(browser().post(format!("{}/console/sign-in/link", server.base)).form(&[("token", token)]));
+    let first = redeem().await;
+    assert_eq!((first.status, location(&first)), (StatusCode::SEE_OTHER, "/console"));
+    let cookie = first.headers.get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie");
+    let cookie = cookie.split(';').next().expect("pair").to_owned();
+    assert_eq!(get(&server.base, "/console", &cookie).await.status, StatusCode::OK);
+    assert_eq!(redeem().await.status, StatusCode::UNAUTHORIZED, "a link works once");
+
+    let listed = cli_json(&db, &["operator", "list", "--json"]);
+    assert_eq!(listed[0]["name"], "ann");
+    assert_eq!(listed[0]["password"], false);
+    assert!(!listed.to_string().contains(token));
+    cli_json(&db, &["operator", "remove", "ann", "--json"]);
+    let gone = get(&server.base, "/console", &cookie).await;
+    assert_eq!((gone.status, location(&gone)), (StatusCode::SEE_OTHER, "/console/sign-in"), "removal ends sessions");
+}
+
+both_backends!(
+    session_cookie_is_strict_http_only_and_sign_out_ends_it,
+    posts_need_the_session_token_and_the_console_origin,
+    sessions_end_when_idle_or_too_old,
+    failed_sign_ins_are_rate_limited,
+    tenant_data_is_text_and_pages_carry_the_csp,
+    the_console_can_be_turned_off_or_given_its_own_listener,
+    operator_cli_prints_a_link_that_signs_in_once,
+);
