@@ -8,11 +8,14 @@
 #
 # Environment: BENCH_PURCHASES (10000000 in all), BENCH_HOT (100000 of them the measured
 # connection's, the rest spread 1,000 per connection), BENCH_DURATION (10s), BENCH_CONNS (4),
-# BENCH_LIMIT (50), BENCH_BIN (a tessera binary; default: a release build), BENCH_PG (default postgres://postgres@127.0.0.1:5432; a database is
-# created and dropped). Seeding is plain SQL into the stopped server's database (sqlite3,
-# psql; the SQLite log is checkpointed and everything synced before the server starts again);
-# the connection, the connector's batch, the token and every measured request go through the
-# API. After a 3 s warm-up, prints one line per backend, as BENCHMARKS.md shows it.
+# BENCH_LIMIT (50), BENCH_BIN (a tessera binary; default: a release build), BENCH_PG (default
+# postgres://postgres@127.0.0.1:5432; a database is created and dropped).
+#
+# Seeding is plain SQL into the stopped server's database (sqlite3, psql); the SQLite log is
+# checkpointed, the PostgreSQL table vacuumed (so no autovacuum runs during the measurement)
+# and everything synced before the server starts again. The connection, the connector's
+# batch, the token and every measured request go through the API. After a 3 s warm-up, prints
+# one line per backend, as BENCHMARKS.md shows it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOTAL="${BENCH_PURCHASES:-10000000}"
@@ -95,7 +98,7 @@ for backend in $BACKENDS; do
       psql "$DB_URL" -q -v ON_ERROR_STOP=1 \
         -c "$(seed_sql "$conn" "$client" "generate_series(0::bigint, $TOTAL - 2) AS i" "lpad((%s)::text, 8, '0')" \
               "to_char(to_timestamp(1735689600 + i * 60) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")" \
-        -c "ANALYZE purchases" >/dev/null ;;
+        -c "VACUUM ANALYZE purchases" >/dev/null ;;
   esac
   # Written out, so the measurement is not of the kernel flushing the seeding's pages.
   sync

@@ -16,6 +16,7 @@ and a failure under CI.
 import inspect
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -180,6 +181,9 @@ def postgres_database():
     """A fresh database on the test PostgreSQL, as (url, drop); None when it is unreachable."""
     admin = os.environ.get("TESSERA_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
     u = urllib.parse.urlparse(admin)
+    if shutil.which("psql") is None:
+        print("sdk (postgres): psql (Debian's postgresql-client) is needed to create the test database")
+        return None
     try:
         socket.create_connection((u.hostname or "127.0.0.1", u.port or 5432), timeout=2).close()
     except OSError:
@@ -205,10 +209,10 @@ def main():
     pg = postgres_database()
     if pg is None:
         if must_run_everything():
-            print("sdk (postgres): PostgreSQL is unreachable and CI is set: failing")
+            print("sdk (postgres): PostgreSQL is unreachable (or psql missing) and CI is set: failing")
             failed += 1
         else:
-            print("sdk (postgres): SKIPPED: PostgreSQL is unreachable (set TESSERA_TEST_POSTGRES_URL)")
+            print("sdk (postgres): SKIPPED: PostgreSQL is unreachable or psql is missing (set TESSERA_TEST_POSTGRES_URL)")
     else:
         url, drop = pg
         try:
