@@ -418,7 +418,6 @@ async fn client(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String
                 div { dt { "Client id" } dd { code { (c.id) } } }
                 div { dt { "Name" } dd { (c.name) } }
                 div { dt { "Created" } dd { (time(c.created_at)) } }
-                div { dt { "Connections" } dd { a href=(format!("/console/connections?client={}", c.id)) { "Search this client's connections" } } }
             }
             section aria-labelledby="keys" {
                 h2 #keys { "API keys" }
@@ -621,7 +620,6 @@ async fn connections(State(st): State<ConsoleState>, s: Signed, RawQuery(q): Raw
     let text = q.text("q").to_owned();
     let status_text = q.text("status").to_owned();
     let status = if status_text.is_empty() { None } else { status_text.parse::<ConnectionStatus>().ok() };
-    let client = q.text("client").to_owned();
     let before = q.get("before").filter(|b| !b.is_empty()).map(ConnectionId::from_string);
     let mut rows: Vec<Connection> = Vec::new();
     let mut more = false;
@@ -632,23 +630,18 @@ async fn connections(State(st): State<ConsoleState>, s: Signed, RawQuery(q): Raw
         rows.push(c);
     } else {
         let search = ConnectionSearch { customer_id: (!text.is_empty()).then(|| text.clone()), status };
-        // A client filter narrows the page after the indexed search (a client's own lists
-        // are the API's job).
         rows = db(st.store.search_connections(&search, before.as_ref(), PAGE + 1).await)?;
         if rows.len() > PAGE as usize {
             more = true;
             rows.truncate(PAGE as usize);
         }
     }
-    let shown: Vec<&Connection> = rows.iter().filter(|c| client.is_empty() || c.client_id.as_str() == client).collect();
+    let shown: Vec<&Connection> = rows.iter().collect();
     let next = more
         .then(|| {
             rows.last().map(|c| {
                 let mut u = url::form_urlencoded::Serializer::new(String::new());
                 u.append_pair("q", &text).append_pair("status", &status_text).append_pair("before", c.id.as_str());
-                if !client.is_empty() {
-                    u.append_pair("client", &client);
-                }
                 format!("/console/connections?{}", u.finish())
             })
         })
@@ -669,7 +662,6 @@ async fn connections(State(st): State<ConsoleState>, s: Signed, RawQuery(q): Raw
                         @else { option value=(st.as_str()) { (st.as_str()) } }
                     }
                 }
-                @if !client.is_empty() { input type="hidden" name="client" value=(client); }
                 button type="submit" { "Search" }
             }
             @if !status_text.is_empty() && status.is_none() { (problem("Unknown status: showing every status.")) }
