@@ -103,6 +103,22 @@ fn done_notice(q: &FormFields) -> Markup {
     notice(text)
 }
 
+/// One page of a list in id order: at most [`PAGE`] items with ids above `after`, and the
+/// next page's link (`base` followed by the last id shown) when there are more.
+fn keyset<'a, T>(
+    items: &'a [T],
+    after: Option<&str>,
+    id: impl Fn(&T) -> &str,
+    base: &str,
+) -> (Vec<&'a T>, Option<String>) {
+    let after = after.unwrap_or_default();
+    let mut rows: Vec<&T> = items.iter().filter(|t| id(t) > after).take(PAGE as usize + 1).collect();
+    let more = rows.len() > PAGE as usize;
+    rows.truncate(PAGE as usize);
+    let next = if more { rows.last().map(|t| format!("{base}{}", id(t))) } else { None };
+    (rows, next)
+}
+
 fn pct(part: u64, whole: u64) -> String {
     if whole == 0 {
         return "0%".into();
@@ -350,11 +366,7 @@ async fn clients_page(
     message: Option<&str>,
 ) -> Result<Markup, Response> {
     let all = db(st.store.list_clients().await)?;
-    let after = q.get("after").unwrap_or_default();
-    let rows: Vec<&Client> = all.iter().filter(|c| c.id.as_str() > after).take(PAGE as usize + 1).collect();
-    let more = rows.len() > PAGE as usize;
-    let rows = &rows[..rows.len().min(PAGE as usize)];
-    let next = more.then(|| rows.last().map(|c| format!("/console/clients?after={}", c.id))).flatten();
+    let (rows, next) = keyset(&all, q.get("after"), |c: &Client| c.id.as_str(), "/console/clients?after=");
     Ok(page(
         "Clients",
         Some(s),
@@ -404,10 +416,14 @@ async fn find_client(st: &ConsoleState, id: &str) -> Result<Client, Response> {
 async fn client(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>, RawQuery(q): RawQuery) -> Answer {
     let q = query(q);
     let c = find_client(&st, &id).await?;
-    let keys = db(st.store.list_api_keys(&c.id).await)?;
+    let all_keys = db(st.store.list_api_keys(&c.id).await)?;
     let used = db(st.store.api_keys_last_used(&c.id).await)?;
     let last_used = |id: &ApiKeyId| used.iter().find(|(k, _)| k == id).and_then(|(_, at)| *at);
-    let webhooks = db(st.store.list_webhooks(&c.id).await)?;
+    let all_webhooks = db(st.store.list_webhooks(&c.id).await)?;
+    let here = format!("/console/clients/{}", c.id);
+    let (keys, next_keys) = keyset(&all_keys, q.get("keys_after"), |k| k.id.as_str(), &format!("{here}?keys_after="));
+    let (webhooks, next_webhooks) =
+        keyset(&all_webhooks, q.get("webhooks_after"), |w| w.id.as_str(), &format!("{here}?webhooks_after="));
     ok(page(
         &format!("Client {}", c.name),
         Some(&s),
@@ -418,7 +434,6 @@ async fn client(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String
                 div { dt { "Client id" } dd { code { (c.id) } } }
                 div { dt { "Name" } dd { (c.name) } }
                 div { dt { "Created" } dd { (time(c.created_at)) } }
-                div { dt { "Connections" } dd { a href=(format!("/console/connections?client={}", c.id)) { "Search this client's connections" } } }
             }
             section aria-labelledby="keys" {
                 h2 #keys { "API keys" }
@@ -430,7 +445,7 @@ async fn client(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String
                     caption { "API keys (the secrets are never shown again after creation)" }
                     thead { tr { th scope="col" { "Key id" } th scope="col" { "Created" } th scope="col" { "Last used" } th scope="col" { "Revoked" } th scope="col" { "Action" } } }
                     tbody {
-                        @for k in &keys {
+                        @for k in keys {
                             tr {
                                 td { code { (k.id) } }
                                 td { (time(k.created_at)) }
@@ -446,6 +461,7 @@ async fn client(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String
                     }
                 }
             }
+            (next_page(next_keys))
             section aria-labelledby="webhooks" {
                 h2 #webhooks { "Webhook endpoints" }
                 @if webhooks.is_empty() {
@@ -455,7 +471,7 @@ async fn client(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String
                         caption { "Webhook endpoints" }
                         thead { tr { th scope="col" { "Name" } th scope="col" { "URL" } th scope="col" { "State" } th scope="col" { "Last delivered" } th scope="col" { "Deliveries" } } }
                         tbody {
-                            @for w in &webhooks {
+                            @for w in webhooks {
                                 tr {
                                     td { (w.name) }
                                     td { code { (w.url) } }
@@ -471,6 +487,7 @@ async fn client(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String
                     }
                 }
             }
+            (next_page(next_webhooks))
         },
     ))
 }
@@ -621,7 +638,6 @@ async fn connections(State(st): State<ConsoleState>, s: Signed, RawQuery(q): Raw
     let text = q.text("q").to_owned();
     let status_text = q.text("status").to_owned();
     let status = if status_text.is_empty() { None } else { status_text.parse::<ConnectionStatus>().ok() };
-    let client = q.text("client").to_owned();
     let before = q.get("before").filter(|b| !b.is_empty()).map(ConnectionId::from_string);
     let mut rows: Vec<Connection> = Vec::new();
     let mut more = false;
@@ -632,23 +648,18 @@ async fn connections(State(st): State<ConsoleState>, s: Signed, RawQuery(q): Raw
         rows.push(c);
     } else {
         let search = ConnectionSearch { customer_id: (!text.is_empty()).then(|| text.clone()), status };
-        // A client filter narrows the page after the indexed search (a client's own lists
-        // are the API's job).
         rows = db(st.store.search_connections(&search, before.as_ref(), PAGE + 1).await)?;
         if rows.len() > PAGE as usize {
             more = true;
             rows.truncate(PAGE as usize);
         }
     }
-    let shown: Vec<&Connection> = rows.iter().filter(|c| client.is_empty() || c.client_id.as_str() == client).collect();
+    let shown: Vec<&Connection> = rows.iter().collect();
     let next = more
         .then(|| {
             rows.last().map(|c| {
                 let mut u = url::form_urlencoded::Serializer::new(String::new());
                 u.append_pair("q", &text).append_pair("status", &status_text).append_pair("before", c.id.as_str());
-                if !client.is_empty() {
-                    u.append_pair("client", &client);
-                }
                 format!("/console/connections?{}", u.finish())
             })
         })
@@ -669,7 +680,6 @@ async fn connections(State(st): State<ConsoleState>, s: Signed, RawQuery(q): Raw
                         @else { option value=(st.as_str()) { (st.as_str()) } }
                     }
                 }
-                @if !client.is_empty() { input type="hidden" name="client" value=(client); }
                 button type="submit" { "Search" }
             }
             @if !status_text.is_empty() && status.is_none() { (problem("Unknown status: showing every status.")) }
@@ -732,7 +742,9 @@ async fn connection(
         Vec::new()
     };
     let now = st.clock.now();
-    let live = db(st.store.live_tokens(&c.id, now, PAGE).await)?;
+    let mut live = db(st.store.live_tokens(&c.id, now, PAGE + 1).await)?;
+    let more_live = live.len() > PAGE as usize;
+    live.truncate(PAGE as usize);
     ok(page(
         &format!("Connection {}", c.id),
         Some(&s),
@@ -772,6 +784,7 @@ async fn connection(
             }
             section aria-labelledby="tokens" {
                 h2 #tokens { "Live tokens" }
+                @if more_live { p.muted { "The newest " (PAGE) " live tokens are shown; the others expire or are revoked with the connection." } }
                 @if live.is_empty() { p.muted { "None." } } @else {
                     table {
                         caption { "Live tokens (their ids; a token itself is never kept)" }
@@ -1072,12 +1085,8 @@ async fn rotate(State(st): State<ConsoleState>, s: Signed, Extension(form): Exte
 
 async fn connectors_page(st: &ConsoleState, s: &Signed, q: &FormFields, extra: Markup) -> Result<Markup, Response> {
     let all = db(st.store.list_connectors().await)?;
-    let after = q.get("after").unwrap_or_default();
-    let rows: Vec<&ConnectorCredential> =
-        all.iter().filter(|c| c.id.as_str() > after).take(PAGE as usize + 1).collect();
-    let more = rows.len() > PAGE as usize;
-    let rows = &rows[..rows.len().min(PAGE as usize)];
-    let next = more.then(|| rows.last().map(|c| format!("/console/connectors?after={}", c.id))).flatten();
+    let (rows, next) =
+        keyset(&all, q.get("after"), |c: &ConnectorCredential| c.id.as_str(), "/console/connectors?after=");
     Ok(page(
         "Connector credentials",
         Some(s),

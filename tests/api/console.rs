@@ -304,7 +304,46 @@ async fn operator_cli_prints_a_link_that_signs_in_once(db: TestDb) {
     assert_eq!((gone.status, location(&gone)), (StatusCode::SEE_OTHER, "/console/sign-in"), "removal ends sessions");
 }
 
+async fn lists_are_paged_by_id(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    for _ in 0..55 {
+        app.new_key(&app.client_id).await;
+    }
+    for _ in 0..53 {
+        app.create_connection(&app.api_key, "many").await;
+    }
+    let cookie = session(&app.base, "ops").await;
+    let rows = |body: &str, marker: &str| body.matches(marker).count();
+    let next_of = |body: &str| {
+        let at = body.find("rel=\"next\"").map(|i| body[..i].rfind("href=\"").expect("href") + 6)?;
+        Some(body[at..].split('"').next().expect("link").replace("&amp;", "&"))
+    };
+    // 56 keys (the default one and 55): 50, then 6.
+    let first = get(&app.base, &format!("/console/clients/{}", app.client_id), &cookie).await.body;
+    assert_eq!(rows(&first, "/revoke\">Revoke"), 50);
+    let next = next_of(&first).expect("a next page");
+    let second = get(&app.base, &next, &cookie).await.body;
+    assert_eq!(rows(&second, "/revoke\">Revoke"), 6);
+    assert!(next_of(&second).is_none());
+    // 53 connections of one customer, newest first: 50, then 3, none twice.
+    let first = get(&app.base, "/console/connections?q=many", &cookie).await.body;
+    let ids = |body: &str| -> Vec<String> {
+        body.match_indices("<a href=\"/console/connections/")
+            .map(|(i, m)| body[i + m.len()..].split('"').next().expect("id").to_owned())
+            .collect()
+    };
+    let (page1, next) = (ids(&first), next_of(&first).expect("a next page"));
+    let page2 = ids(&get(&app.base, &next, &cookie).await.body);
+    assert_eq!((page1.len(), page2.len()), (50, 3));
+    let mut all: Vec<String> = page1.iter().chain(&page2).cloned().collect();
+    assert!(all.windows(2).all(|w| w[0] > w[1]), "newest first, across pages");
+    all.dedup();
+    assert_eq!(all.len(), 53);
+}
+
 both_backends!(
+    lists_are_paged_by_id,
     session_cookie_is_strict_http_only_and_sign_out_ends_it,
     posts_need_the_session_token_and_the_console_origin,
     sessions_end_when_idle_or_too_old,
