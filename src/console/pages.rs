@@ -20,6 +20,7 @@ use crate::domain::connection::{Connection, ConnectionStatus};
 use crate::domain::connector::ConnectorCredential;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId, EventId, TokenId, WebhookId};
 use crate::domain::operator::ConnectionSearch;
+use crate::domain::retailer::{Retailer, is_retailer_id};
 use crate::domain::signing_key::KeyState;
 use crate::storage::{Change, StatusChange, StoreError};
 use crate::token::keyring::Keyring;
@@ -58,6 +59,8 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/signing-keys/rotate", get(rotate_confirm).post(rotate))
         .route("/connectors", get(connectors).post(create_connector))
         .route("/connectors/{id}/revoke", get(revoke_connector_confirm).post(revoke_connector))
+        .route("/retailers", get(retailers).post(put_retailer))
+        .route("/retailers/{id}/remove", get(remove_retailer_confirm).post(remove_retailer))
         .route("/audit", get(audit))
         .route("/operators", get(operators))
 }
@@ -97,6 +100,10 @@ fn done_notice(q: &FormFields) -> Markup {
         Some("rotated") => "Signing key rotated: the new key signs from now on.",
         Some("redelivered") => "Delivery scheduled again.",
         Some("connector-revoked") => "Connector credential revoked.",
+        Some("retailer-saved") => "Retailer saved in the catalogue.",
+        Some("retailer-removed") => {
+            "Retailer removed: its connections stay, but the connector's purchases for them are refused until it is added again."
+        }
         Some("signed-out") => "Signed out.",
         _ => return html! {},
     };
@@ -1177,6 +1184,102 @@ async fn revoke_connector(State(st): State<ConsoleState>, s: Signed, Path(id): P
     };
     db(st.audit(&s.operator, "connector.revoke", id.as_str()).await)?;
     see("/console/connectors?done=connector-revoked")
+}
+
+// ---- Retailers ---------------------------------------------------------------------------
+
+/// The longest retailer name the catalogue takes (as `tessera retailer add`).
+const MAX_RETAILER_NAME: usize = 128;
+
+async fn retailers_page(st: &ConsoleState, s: &Signed, q: &FormFields, extra: Markup) -> Result<Markup, Response> {
+    let all = db(st.store.list_retailers().await)?;
+    let (rows, next) = keyset(&all, q.get("after"), |r: &Retailer| r.retailer_id.as_str(), "/console/retailers?after=");
+    Ok(page(
+        "Retailers",
+        Some(s),
+        "/console/retailers",
+        html! {
+            (done_notice(q))
+            (extra)
+            p { "The catalogue answered by " code { "GET /retailers" } " and " code { "GET /merchants" } ". The connector's purchases are taken only for connections of a retailer in it." }
+            form.inline method="post" action="/console/retailers" {
+                (csrf(s))
+                label for="retailer-id" { "Retailer id" }
+                input #retailer-id name="retailer_id" type="text" required maxlength="26" pattern="[A-Za-z0-9_-]{1,26}";
+                label for="retailer-name" { "Name" }
+                input #retailer-name name="name" type="text" required maxlength=(MAX_RETAILER_NAME);
+                button type="submit" { "Add or rename" }
+            }
+            table {
+                caption { "Retailers" }
+                thead { tr { th scope="col" { "Id" } th scope="col" { "Name" } th scope="col" { "Added" } th scope="col" { "Action" } } }
+                tbody {
+                    @for r in rows {
+                        tr {
+                            td { code { (r.retailer_id) } }
+                            td { (r.name) }
+                            td { (time(r.created_at)) }
+                            td { a.danger href=(format!("/console/retailers/{}/remove", r.retailer_id)) { "Remove…" } }
+                        }
+                    }
+                }
+            }
+            (next_page(next))
+        },
+    ))
+}
+
+async fn retailers(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQuery) -> Answer {
+    ok(retailers_page(&st, &s, &query(q), html! {}).await?)
+}
+
+async fn put_retailer(State(st): State<ConsoleState>, s: Signed, Extension(form): Extension<FormFields>) -> Answer {
+    let id = form.text("retailer_id");
+    let name = form.text("name").trim();
+    let problem_text = if !is_retailer_id(id) {
+        Some("A retailer id is 1 to 26 of a-z A-Z 0-9 _ -.".to_owned())
+    } else if name.is_empty() || name.chars().count() > MAX_RETAILER_NAME {
+        Some(format!("A retailer needs a name of 1 to {MAX_RETAILER_NAME} characters."))
+    } else {
+        None
+    };
+    if let Some(m) = problem_text {
+        return Err(respond(
+            StatusCode::BAD_REQUEST,
+            retailers_page(&st, &s, &FormFields::default(), problem(&m)).await?,
+        ));
+    }
+    let retailer = Retailer { retailer_id: id.to_owned(), name: name.to_owned(), created_at: st.clock.now() };
+    db(st.store.put_retailer(&retailer).await)?;
+    db(st.audit(&s.operator, "retailer.put", id).await)?;
+    see("/console/retailers?done=retailer-saved")
+}
+
+async fn remove_retailer_confirm(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
+    let r = db(st.store.find_retailer(&id).await)?.ok_or_else(html::not_found)?;
+    ok(page(
+        "Remove a retailer?",
+        Some(&s),
+        "/console/retailers",
+        html! {
+            p { "Remove " strong { (r.name) } " (" code { (r.retailer_id) } ") from the catalogue?" }
+            p.warning { "Its connections stay as they are and their purchases stay readable, but the connector's new purchases for them are refused (409) until it is added again. GET /retailers and GET /merchants stop listing it." }
+            form.inline method="post" action=(format!("/console/retailers/{}/remove", r.retailer_id)) {
+                (csrf(&s))
+                button.danger type="submit" { "Remove the retailer" }
+                " "
+                a href="/console/retailers" { "Cancel" }
+            }
+        },
+    ))
+}
+
+async fn remove_retailer(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
+    if !db(st.store.remove_retailer(&id).await)? {
+        return Err(html::not_found());
+    }
+    db(st.audit(&s.operator, "retailer.remove", &id).await)?;
+    see("/console/retailers?done=retailer-removed")
 }
 
 // ---- Audit log and operators -----------------------------------------------------------

@@ -342,7 +342,72 @@ async fn lists_are_paged_by_id(db: TestDb) {
     assert_eq!(all.len(), 53);
 }
 
+async fn operators_manage_the_retailer_catalogue(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    let cookie = session(&app.base, "ops").await;
+    let page = get(&app.base, "/console/retailers", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<code>walmart</code>"), "the default catalogue is listed: {}", page.body);
+    let csrf = csrf_of(&page.body);
+    // A bad id is a 400 that says why, and adds nothing.
+    let bad = post(
+        &app.base,
+        "/console/retailers",
+        &cookie,
+        &[("csrf", &csrf), ("retailer_id", "no spaces"), ("name", "x")],
+        &[],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("1 to 26 of a-z A-Z 0-9 _ -"), "{}", bad.body);
+    let name = "Shop<script>alert(1)</script>";
+    let added = post(
+        &app.base,
+        "/console/retailers",
+        &cookie,
+        &[("csrf", &csrf), ("retailer_id", "corner-shop"), ("name", name)],
+        &[],
+    )
+    .await;
+    assert_eq!((added.status, location(&added)), (StatusCode::SEE_OTHER, "/console/retailers?done=retailer-saved"));
+    let listed = get(&app.base, "/console/retailers", &cookie).await.body;
+    assert!(listed.contains("Shop&lt;script&gt;alert(1)&lt;/script&gt;") && !listed.contains(name), "the name is text");
+    // The API's catalogue answers with it.
+    let api = reqwest::Client::new();
+    let merchants: serde_json::Value = api
+        .get(format!("{}/merchants", app.base))
+        .header("x-api-key", &app.api_key)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        merchants["merchants"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|m| m["merchant_id"] == "corner-shop" && m["name"] == name),
+        "{merchants}"
+    );
+    // Removal asks first, then takes it out of the catalogue.
+    let confirm = get(&app.base, "/console/retailers/corner-shop/remove", &cookie).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("refused (409)"), "{}", confirm.body);
+    let removed = post(&app.base, "/console/retailers/corner-shop/remove", &cookie, &[("csrf", &csrf)], &[]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert!(app.store.find_retailer("corner-shop").await.expect("read").is_none());
+    let again = post(&app.base, "/console/retailers/corner-shop/remove", &cookie, &[("csrf", &csrf)], &[]).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    let audit = app.store.list_audit(None, 10).await.expect("audit");
+    let actions: Vec<(&str, &str)> = audit.iter().map(|e| (e.action.as_str(), e.target.as_str())).collect();
+    assert_eq!(&actions[..2], [("retailer.remove", "corner-shop"), ("retailer.put", "corner-shop")]);
+}
+
 both_backends!(
+    operators_manage_the_retailer_catalogue,
     lists_are_paged_by_id,
     session_cookie_is_strict_http_only_and_sign_out_ends_it,
     posts_need_the_session_token_and_the_console_origin,

@@ -63,6 +63,7 @@ PAYLOADS = {
     "client": "client" + SCRIPT + IMG,
     "webhook": "hook" + SCRIPT,
     "connector": "conn" + IMG,
+    "retailer": "shop" + SCRIPT,
 }
 # Set before any page script; the payloads set __pwned, a CSP report adds to __csp.
 WATCH = """
@@ -391,12 +392,26 @@ def flows(pw, browser_path, binary, db, artifacts, backend, axe):
         page.get_by_role("button", name="Revoke the credential").click()
         page.wait_for_url("**?done=connector-revoked")
 
+        # The retailer catalogue: a retailer added (its name is tenant-like text) and removed.
+        run.goto(page, "/console/retailers")
+        page.get_by_label("Retailer id").fill("corner-shop")
+        page.get_by_label("Name", exact=True).fill(PAYLOADS["retailer"])
+        page.get_by_role("button", name="Add or rename").click()
+        page.wait_for_url("**?done=retailer-saved")
+        check(page.get_by_text(PAYLOADS["retailer"], exact=True).count() == 1, "the retailer's name is text")
+        run.inspect(page, "retailers")
+        page.locator("tr", has_text="corner-shop").get_by_role("link", name="Remove…").click()
+        run.inspect(page, "retailer-remove-confirm")
+        page.get_by_role("button", name="Remove the retailer").click()
+        page.wait_for_url("**?done=retailer-removed")
+        check(page.locator("tr", has_text="corner-shop").count() == 0, "the removed retailer is gone")
+
         # The audit log shows what was done.
         run.goto(page, "/console/audit")
         text = page.content()
         for action in ("sign_in.link", "client.create", "api_key.create", "connection.disconnect", "token.revoke",
                        "signing_key.schedule", "webhook.redeliver", "api_key.revoke", "connector.create",
-                       "connector.revoke"):
+                       "connector.revoke", "retailer.put", "retailer.remove"):
             check(action in text, f"the audit log records {action}")
         run.inspect(page, "audit")
         run.goto(page, "/console/operators")
