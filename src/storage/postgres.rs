@@ -76,6 +76,18 @@ impl super::sql::SqlBackend for PostgresStore {
         super::sql::issuance_sql(&SQL, rows, true, " FOR KEY SHARE OF c, k", |insert| insert)
     }
 
+    /// The planner's estimate, kept by autovacuum and `ANALYZE`: counting every row of a
+    /// table of hundreds of millions is itself a load (-1 before the first analysis: 0).
+    fn row_count_sql(table: &str) -> String {
+        format!("SELECT GREATEST(reltuples, 0)::BIGINT FROM pg_class WHERE oid = '{table}'::regclass")
+    }
+
+    /// Nothing to do: autovacuum makes deleted rows' space reusable by new rows, which is what
+    /// keeps a table's size level under steady retention.
+    async fn reclaim(&self, _pages: u32) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     async fn issue<'q>(
         &self,
         query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,

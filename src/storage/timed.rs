@@ -330,3 +330,22 @@ impl EventStore for Timed {
         self.timed(self.inner.list_events(client, connection, before, limit)).await
     }
 }
+
+#[async_trait]
+impl RetentionStore for Timed {
+    async fn prune(&self, rule: &'static retention::Rule, cutoff: i64, limit: u32) -> Result<u64, StoreError> {
+        self.timed(self.inner.prune(rule, cutoff, limit)).await
+    }
+
+    async fn oldest_row(&self, rule: &'static retention::Rule) -> Result<Option<i64>, StoreError> {
+        self.timed(self.inner.oldest_row(rule)).await
+    }
+
+    async fn retention_overview(&self) -> Result<Vec<retention::TableRetention>, StoreError> {
+        self.timed(self.inner.retention_overview()).await
+    }
+
+    async fn reclaim_space(&self, pages: u32) -> Result<u64, StoreError> {
+        self.timed(self.inner.reclaim_space(pages)).await
+    }
+}

@@ -19,6 +19,7 @@ pub mod events;
 pub mod idempotency;
 pub mod issuance;
 pub mod keyring;
+pub mod retention;
 pub mod webhooks;
 
 /// What a backend supplies to the shared SQL.
@@ -48,6 +49,12 @@ pub trait SqlBackend: Send + Sync + 'static {
         &self,
         query: Query<'q, Self::Db, <Self::Db as sqlx::Database>::Arguments<'q>>,
     ) -> impl Future<Output = Result<Vec<<Self::Db as sqlx::Database>::Row>, StoreError>> + Send;
+    /// A statement answering how many rows `table` holds, as a BIGINT (exact, or an estimate
+    /// where counting is itself a load).
+    fn row_count_sql(table: &str) -> String;
+    /// Gives up to `pages` free pages back to the file system, where the backend does that
+    /// on request; returns how many it gave back.
+    fn reclaim(&self, pages: u32) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Which cross-process critical section a writing transaction enters.
@@ -166,6 +173,7 @@ macro_rules! sql_store {
         $crate::storage::sql::events::events!($store);
         $crate::storage::sql::connectors::connectors!($store);
         $crate::storage::sql::webhooks::webhooks!($store);
+        $crate::storage::sql::retention::retention!($store);
     };
 }
 
