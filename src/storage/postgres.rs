@@ -47,6 +47,7 @@ impl super::sql::SqlBackend for PostgresStore {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     /// Replicas claiming deliveries at once each take different rows.
     const SKIP_LOCKED: &'static str = " FOR UPDATE OF d SKIP LOCKED";
+    const PRUNE_BATCH_BY: super::sql::retention::BatchBy = super::sql::retention::BatchBy::CtidSkipLocked;
 
     fn pool(&self) -> &PgPool {
         &self.pool

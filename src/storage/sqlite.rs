@@ -117,6 +117,7 @@ impl super::sql::SqlBackend for SqliteStore {
     /// No row locks: every writing transaction holds SQLite's one write lock.
     const FOR_UPDATE: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
+    const PRUNE_BATCH_BY: super::sql::retention::BatchBy = super::sql::retention::BatchBy::Key;
 
     fn pool(&self) -> &SqlitePool {
         &self.pool

@@ -31,6 +31,8 @@ pub trait SqlBackend: Send + Sync + 'static {
     /// How a claiming query skips rows another transaction holds (PostgreSQL:
     /// ` FOR UPDATE OF d SKIP LOCKED`; SQLite, one writer at a time: nothing).
     const SKIP_LOCKED: &'static str;
+    /// How a retention batch names its rows.
+    const PRUNE_BATCH_BY: retention::BatchBy;
 
     /// Reads, and writes that need no transaction of their own.
     fn pool(&self) -> &sqlx::Pool<Self::Db>;

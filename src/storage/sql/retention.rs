@@ -1,22 +1,33 @@
 //! Retention: removing rows past their window, a small batch at a time, by the rules of
 //! [`crate::storage::retention::RULES`].
 
+/// How a backend names the rows of one batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchBy {
+    /// By primary key (SQLite: one writer at a time, nothing to skip).
+    Key,
+    /// By physical row address, each row locked as it is chosen and rows other transactions
+    /// hold skipped (PostgreSQL): the delete is a TID scan of exactly the chosen rows,
+    /// whatever plan the age condition would get, and replicas pruning at once each take
+    /// different rows.
+    CtidSkipLocked,
+}
+
 /// The statement deleting one batch of `rule`'s rows aged at or before `$1`, at most `$2`.
-/// `skip_locked` is the backend's row-claiming clause for the alias `d`: replicas pruning
-/// at once each take different rows, and rows a request holds are left for the next pass.
 /// The outer condition repeats the age test, so a row changed since it was chosen (a
 /// delivery scheduled again) is kept.
-pub fn prune_sql(rule: &crate::storage::retention::Rule, skip_locked: &str) -> String {
+pub fn prune_sql(rule: &crate::storage::retention::Rule, by: BatchBy) -> String {
     let scope = if rule.scope.is_empty() { String::new() } else { format!(" AND {}", rule.scope) };
     let guard = if rule.guard.is_empty() { String::new() } else { format!(" AND {}", rule.guard) };
-    format!(
-        "DELETE FROM {table} WHERE ({key}) IN (
-           SELECT {key} FROM {table} d WHERE {age} <= $1{scope}{guard} LIMIT $2{skip_locked}
-         ) AND {age} <= $1{scope}",
-        table = rule.table,
-        key = rule.key,
-        age = rule.age,
-    )
+    let (table, key, age) = (rule.table, rule.key, rule.age);
+    let chosen = format!("FROM {table} d WHERE {age} <= $1{scope}{guard} LIMIT $2");
+    match by {
+        BatchBy::Key => format!("DELETE FROM {table} WHERE ({key}) IN (SELECT {key} {chosen}) AND {age} <= $1{scope}"),
+        BatchBy::CtidSkipLocked => format!(
+            "DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT d.ctid {chosen} FOR UPDATE OF d SKIP LOCKED)) \
+             AND {age} <= $1{scope}"
+        ),
+    }
 }
 
 /// The statement reading the age of `rule`'s oldest row in scope.
@@ -38,7 +49,7 @@ macro_rules! retention {
             ) -> Result<u64, StoreError> {
                 let sql = $crate::storage::sql::retention::prune_sql(
                     rule,
-                    <$store as $crate::storage::sql::SqlBackend>::SKIP_LOCKED,
+                    <$store as $crate::storage::sql::SqlBackend>::PRUNE_BATCH_BY,
                 );
                 let mut tx = self.begin_write(WriteLock::None).await?;
                 let done =
