@@ -368,6 +368,32 @@ mod tests {
     }
 
     #[test]
+    fn retention_settings_default_as_documented_and_refuse_a_window_shorter_than_the_leeway() {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            serve: ServeConfig,
+        }
+        let parse = |args: &[&str]| {
+            <Flags as clap::Parser>::try_parse_from(["tessera"].iter().chain(args)).map(|f| f.serve.retention())
+        };
+        let defaults = parse(&[]).expect("defaults");
+        assert_eq!(defaults.windows, crate::storage::retention::Windows::default());
+        assert_eq!(defaults.interval, Some(std::time::Duration::from_secs(60)));
+        assert_eq!(defaults.batch, 500);
+        let set = parse(&["--retention-issuance", "120", "--retention-events", "0", "--prune-interval", "0"])
+            .expect("settings");
+        assert_eq!(set.windows.issuance, 120);
+        assert_eq!(set.windows.events, 0);
+        assert_eq!(set.interval, None, "0 turns pruning off");
+        let leeway = crate::storage::retention::TOKEN_LEEWAY_SECS;
+        assert_eq!(leeway, crate::token::verify::LEEWAY_SECS, "records outlive every token that still verifies");
+        assert_eq!(crate::storage::retention::IDEMPOTENCY_TTL_SECS, crate::http::idempotency::TTL_SECS);
+        assert!(parse(&["--retention-issuance", "59"]).is_err());
+        assert!(parse(&["--prune-batch", "0"]).is_err());
+    }
+
+    #[test]
     fn debug_output_never_shows_the_kek_or_a_database_password() {
         let kek = "dGVzc2VyYS10ZXN0LWtlay0zMi1ieXRlcy1leGFjdCE=";
         let config = ServeConfig { kek: KekArgs { kek: Some(kek.into()) }, ..ServeConfig::for_tests() };
