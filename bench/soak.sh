@@ -73,28 +73,30 @@ if [[ " $PHASES " == *" p99 "* ]]; then
       PID=$!; wait_listening "$WORK/first" "$PID"
       TESSERA_KEY=$(grep -o 'tsk_[A-Za-z0-9_-]*' "$WORK/first" | head -1); export TESSERA_KEY
       kill "$PID"; wait "$PID" || true
-      # 1,000 connections, and a backlog of issuance records expired a day ago for the
+      # 1,000 connections (with ids of tessera's shape: 26 Crockford characters), and a backlog of issuance records expired a day ago for the
       # pruner to work through while the load runs.
       old=$(( $(date +%s) - 86400 ))
       if [ "$backend" = sqlite ]; then
-        python3 bench/seed.py "$WORK/t.db" 1000 >/dev/null
         python3 - "$WORK/t.db" "$BACKLOG" "$old" <<'EOF'
 import sqlite3, sys
 db, n, old = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 con = sqlite3.connect(db)
 con.execute("PRAGMA synchronous=OFF")
+client = con.execute("SELECT id FROM clients ORDER BY created_at LIMIT 1").fetchone()[0]
+con.executemany("INSERT INTO connections (id, client_id, customer_id, retailer_id, status, created_at, updated_at)"
+                " VALUES (?, ?, ?, 'walmart', 'active', 0, 0)", ((f"01BENCH{i:019d}", client, f"cust-{i}") for i in range(1000)))
 for start in range(0, n, 100_000):
     con.executemany("INSERT INTO issued_tokens (jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at)"
                     " VALUES (?, ?, 'c', 'k', 'kid', ?, ?)",
-                    ((f"0old{i:012d}", f"bench-{i % 1000:08d}", old - 900, old) for i in range(start, min(n, start + 100_000))))
+                    ((f"0old{i:012d}", f"01BENCH{i % 1000:019d}", old - 900, old) for i in range(start, min(n, start + 100_000))))
     con.commit()
 EOF
       else
         psql "$DB_URL" -qc "INSERT INTO connections (id, client_id, customer_id, retailer_id, status, created_at, updated_at)
-            SELECT 'bench-' || lpad(i::text, 8, '0'), (SELECT id FROM clients LIMIT 1), 'cust-' || i, 'walmart', 'active', 0, 0
+            SELECT '01BENCH' || lpad(i::text, 19, '0'), (SELECT id FROM clients LIMIT 1), 'cust-' || i, 'walmart', 'active', 0, 0
             FROM generate_series(0, 999) AS i" \
           -c "INSERT INTO issued_tokens (jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at)
-            SELECT '0old' || lpad(i::text, 12, '0'), 'bench-' || lpad((i % 1000)::text, 8, '0'), 'c', 'k', 'kid', $old - 900, $old
+            SELECT '0old' || lpad(i::text, 12, '0'), '01BENCH' || lpad((i % 1000)::text, 19, '0'), 'c', 'k', 'kid', $old - 900, $old
             FROM generate_series(0, $BACKLOG - 1) AS i" -c "VACUUM ANALYZE" >/dev/null
       fi
       interval=0; [ "$pruning" = on ] && interval=1
@@ -102,7 +104,7 @@ EOF
         --rate-burst 10000000 --retention-issuance 60 --prune-interval "$interval" --log-format json > "$WORK/server.log" 2>&1 &
       PID=$!; wait_listening "$WORK/server.log" "$PID"
       sleep 2
-      line=$(BENCH_N=1000 wrk -t2 -c16 -d"$P99_DURATION" --latency -s bench/token.lua "http://127.0.0.1:$PORT" | grep '^RESULT')
+      line=$(BENCH_N=1000 BENCH_ID_FORMAT='01BENCH%019d' wrk -t2 -c16 -d"$P99_DURATION" --latency -s bench/token.lua "http://127.0.0.1:$PORT" | grep '^RESULT')
       pruned=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^tessera_retention_pruned_rows_total\{table="issued_tokens"\}/ {print $2}')
       f() { sed -E "s/.*$1=([0-9]+).*/\\1/" <<<"$line"; }
       printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$backend" "$pruning" \

@@ -62,7 +62,7 @@ echo "migration 0010's expires_at index: $index_ms ms for $ROWS rows"
 
 # WAL per token: 10 s of tokens for 1,000 connections.
 psql "$PG/$DB" -qc "INSERT INTO connections (id, client_id, customer_id, retailer_id, status, created_at, updated_at)
-    SELECT 'bench-' || lpad(i::text, 8, '0'), (SELECT id FROM clients LIMIT 1), 'cust-' || i, 'walmart', 'active', 0, 0
+    SELECT '01BENCH' || lpad(i::text, 19, '0'), (SELECT id FROM clients LIMIT 1), 'cust-' || i, 'walmart', 'active', 0, 0
     FROM generate_series(0, 999) AS i" >/dev/null
 serve "$PG/$DB" "$WORK/pg2.log"
 TESSERA_KEY=$(grep -o 'tsk_[A-Za-z0-9_-]*' "$WORK/pg.log" | head -1)
@@ -70,7 +70,7 @@ export TESSERA_KEY
 for conns in 16 256; do
   before=$(psql "$PG/$DB" -At -c "SELECT pg_current_wal_lsn()")
   minted0=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^tessera_tokens_minted_total/ {print $2}')
-  BENCH_N=1000 wrk -t2 -c"$conns" -d10s -s bench/token.lua "http://127.0.0.1:$PORT" >/dev/null
+  BENCH_N=1000 BENCH_ID_FORMAT='01BENCH%019d' wrk -t2 -c"$conns" -d10s -s bench/token.lua "http://127.0.0.1:$PORT" >/dev/null
   minted1=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^tessera_tokens_minted_total/ {print $2}')
   after=$(psql "$PG/$DB" -At -c "SELECT pg_current_wal_lsn()")
   wal=$(psql "$PG/$DB" -At -c "SELECT pg_wal_lsn_diff('$after', '$before')")

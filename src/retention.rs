@@ -1,7 +1,8 @@
 //! The pruner: on every replica, every `interval`, removes the rows of each retained table
 //! that are past their window (see [`crate::storage::retention::RULES`]), in batches of
-//! `batch` rows, each its own short transaction with a pause after it, so requests waiting
-//! for the database (on SQLite, for its one writer) go first. Replicas pruning at once take
+//! `batch` rows, each its own short transaction followed by a pause three times as long
+//! (at least `pause`), so requests waiting for the database (on SQLite, for its one writer)
+//! go first and keep at least three quarters of it while a backlog is worked through. Replicas pruning at once take
 //! different rows (PostgreSQL: `SKIP LOCKED`; SQLite: one writer at a time).
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +20,18 @@ pub struct Settings {
     pub interval: Option<Duration>,
     /// Rows one transaction deletes at most.
     pub batch: u32,
-    /// Pause after each batch.
+    /// The shortest pause after each batch.
     pub pause: Duration,
+}
+
+/// After a batch that took `took`, the pruner waits this many times as long (and at least
+/// `pause`): while it works through a backlog it holds the database (on SQLite, its one
+/// writer) for at most a quarter of the time, so token requests keep three quarters of it.
+const YIELD_FACTOR: u32 = 3;
+
+/// How long to wait after a full batch that took `took`.
+pub fn pause_after(took: Duration, pause: Duration) -> Duration {
+    (took * YIELD_FACTOR).max(pause)
 }
 
 /// Free pages (4 KiB each) one reclaiming step gives back on SQLite: 4 MiB.
@@ -48,23 +59,25 @@ pub async fn prune_once(
         let cutoff = rule.cutoff(&settings.windows, now);
         let mut total = 0;
         loop {
+            let started = std::time::Instant::now();
             let n = store.prune(rule, cutoff, settings.batch).await?;
             total += n;
             metrics.rows_pruned(rule.table, n);
             if n < u64::from(settings.batch) {
                 break;
             }
-            tokio::time::sleep(settings.pause).await;
+            tokio::time::sleep(pause_after(started.elapsed(), settings.pause)).await;
         }
         pass.pruned.push((rule.table, total));
     }
     loop {
+        let started = std::time::Instant::now();
         let n = store.reclaim_space(RECLAIM_PAGES).await?;
         pass.reclaimed_pages += n;
         if n < u64::from(RECLAIM_PAGES) {
             break;
         }
-        tokio::time::sleep(settings.pause).await;
+        tokio::time::sleep(pause_after(started.elapsed(), settings.pause)).await;
     }
     for rule in RULES {
         let oldest = store.oldest_row(rule).await?;
@@ -91,5 +104,17 @@ pub async fn run(store: Arc<dyn Store>, clock: Arc<dyn Clock>, metrics: Arc<Metr
             }
             Err(e) => tracing::warn!(error = %crate::telemetry::Chain(&e), "could not prune rows past their retention"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pruner_yields_three_times_as_long_as_it_worked() {
+        let floor = Duration::from_millis(10);
+        assert_eq!(pause_after(Duration::from_millis(1), floor), floor);
+        assert_eq!(pause_after(Duration::from_millis(20), floor), Duration::from_millis(60));
     }
 }
