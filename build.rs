@@ -15,6 +15,8 @@ fn git(args: &[&str]) -> Option<String> {
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // The migrations are embedded by `sqlx::migrate!`: a new file must rebuild the binary.
+    println!("cargo:rerun-if-changed=migrations");
     let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=TESSERA_COMMIT={commit}");
     // Rebuilt when HEAD moves: HEAD itself (a checkout), the branch it names (a commit) and

@@ -146,4 +146,7 @@ if profile:
     p("thread and by what the code was doing (`bench/profile.py` sorts symbols into these groups):\n")
     p(profile.strip())
     p("\nThe account of these numbers is in README.md, \"Performance\".")
+# The soak's section (bench/soak.sh writes it), kept when the rest is measured again.
+if os.path.exists("bench/soak.md"):
+    p("\n<!-- soak -->\n" + open("bench/soak.md").read().rstrip() + "\n<!-- /soak -->")
 print("\n".join(out))

@@ -5,6 +5,7 @@
 #
 #   bench/run.sh                   # everything: N = 1,000 and 1,000,000 (about 15 minutes)
 #   BENCH_QUICK=1 bench/run.sh     # N = 1,000 only, 5 s per point
+#   BENCH_SOAK=1 bench/run.sh      # then the retention soak, bench/soak.sh (about 30 minutes)
 #
 # Environment: BENCH_DURATION (10s), BENCH_SIZES ("1000 1000000"), BENCH_BACKENDS
 # ("sqlite postgres"), BENCH_ALGS ("EdDSA HS256"), BENCH_PG (a PostgreSQL server URL
@@ -159,4 +160,6 @@ cmd="bench/run.sh"
 [ -n "${BENCH_ALGS:-}" ] && cmd="BENCH_ALGS=\"$ALGS\" $cmd"
 python3 bench/report.py "$results" "$cmd" "$profile" > BENCHMARKS.md
 echo "wrote BENCHMARKS.md"
+# The retention soak (21 minutes and more): BENCH_SOAK=1 bench/run.sh, or bench/soak.sh alone.
+if [ -n "${BENCH_SOAK:-}" ]; then bench/soak.sh; fi
 grep -A20 '^## Targets' BENCHMARKS.md | sed -n '1,20p'

@@ -42,6 +42,7 @@ pub struct App {
     issuance_writer: IssuanceWriter,
     dispatcher: Arc<Dispatcher>,
     refresh_interval: Duration,
+    retention: crate::retention::Settings,
     shutdown_grace: Duration,
     limits: crate::http::server::Limits,
     /// Set when this start created the default client and key.
@@ -164,6 +165,7 @@ impl App {
             issuance_writer,
             dispatcher,
             refresh_interval: Duration::from_secs(u64::from(config.key_refresh)),
+            retention: config.retention(),
             shutdown_grace: Duration::from_secs(u64::from(config.shutdown_grace)),
             limits: crate::http::server::Limits {
                 header_timeout: Duration::from_secs(u64::from(config.header_timeout)),
@@ -209,12 +211,18 @@ impl App {
             issuance_writer,
             dispatcher,
             refresh_interval,
+            retention,
             shutdown_grace,
             limits,
             ..
         } = self;
         let refresher = tokio::spawn(refresh_keys(state.keyring.clone(), refresh_interval));
-        let purger = tokio::spawn(purge_idempotency(state.store.clone(), state.clock.clone()));
+        let purger = tokio::spawn(crate::retention::run(
+            state.store.clone(),
+            state.clock.clone(),
+            state.metrics.clone(),
+            retention,
+        ));
         let (stop_deliveries, deliveries_stopped) = tokio::sync::watch::channel(false);
         let deliveries = tokio::spawn(dispatcher.run(deliveries_stopped));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -274,23 +282,6 @@ async fn refresh_keys(keyring: Arc<Keyring>, every: Duration) {
         tick.tick().await;
         if let Err(e) = keyring.refresh().await {
             tracing::warn!(error = %crate::telemetry::Chain(&e), "could not refresh the signing keyring");
-        }
-    }
-}
-
-/// How often expired idempotency keys are deleted.
-const PURGE_EVERY: Duration = Duration::from_secs(60);
-
-/// Deletes idempotency keys once their 24 hours are over, so the table holds a day's
-/// requests at most.
-async fn purge_idempotency(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
-    let mut tick = tokio::time::interval(PURGE_EVERY);
-    loop {
-        tick.tick().await;
-        match store.purge_idempotency(clock.now() - crate::http::idempotency::TTL_SECS).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(deleted = n, "purged expired idempotency keys"),
-            Err(e) => tracing::warn!(error = %crate::telemetry::Chain(&e), "could not purge expired idempotency keys"),
         }
     }
 }

@@ -205,6 +205,36 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(10..=604_800))]
     pub webhook_retry_window: u32,
 
+    /// Seconds an issuance record is kept after its token expires (default 7 days: a misused
+    /// token reported within a week can still be traced to its key and connection). At least
+    /// 60: a token still verifies for 60 s past its expiry.
+    #[arg(long, env = "TESSERA_RETENTION_ISSUANCE", default_value_t = 604_800,
+          value_parser = clap::value_parser!(u32).range(60..=315_360_000))]
+    pub retention_issuance: u32,
+
+    /// Seconds an activity event (connection created, changed, deleted, token revoked) is
+    /// kept (default 90 days).
+    #[arg(long, env = "TESSERA_RETENTION_EVENTS", default_value_t = 7_776_000,
+          value_parser = clap::value_parser!(u32).range(0..=315_360_000))]
+    pub retention_events: u32,
+
+    /// Seconds a webhook delivery, and its event, are kept after it was delivered or given up
+    /// (default 30 days); pending deliveries are never removed.
+    #[arg(long, env = "TESSERA_RETENTION_WEBHOOKS", default_value_t = 2_592_000,
+          value_parser = clap::value_parser!(u32).range(0..=315_360_000))]
+    pub retention_webhooks: u32,
+
+    /// Seconds between pruning passes, which remove rows past their retention; 0 turns
+    /// pruning off.
+    #[arg(long, env = "TESSERA_PRUNE_INTERVAL", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub prune_interval: u32,
+
+    /// Rows one pruning transaction deletes at most.
+    #[arg(long, env = "TESSERA_PRUNE_BATCH", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub prune_batch: u32,
+
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
     #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(0..=3600))]
@@ -253,7 +283,7 @@ pub struct ConsoleArgs {
 
     /// Seconds a console session may go unused before it ends.
     #[arg(long, env = "TESSERA_CONSOLE_IDLE_TIMEOUT", default_value_t = 1800,
-          value_parser = clap::value_parser!(u32).range(60..=86_400))]
+          value_parser = clap::value_parser!(u32).range(60..=crate::storage::retention::SESSION_IDLE_MAX_SECS))]
     pub console_idle_timeout: u32,
 
     /// Seconds a console session lasts at most, however busy.
@@ -317,6 +347,20 @@ pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
 }
 
 impl ServeConfig {
+    /// How the pruner runs.
+    pub fn retention(&self) -> crate::retention::Settings {
+        crate::retention::Settings {
+            windows: crate::storage::retention::Windows {
+                issuance: i64::from(self.retention_issuance),
+                events: i64::from(self.retention_events),
+                webhooks: i64::from(self.retention_webhooks),
+            },
+            interval: (self.prune_interval > 0).then(|| std::time::Duration::from_secs(u64::from(self.prune_interval))),
+            batch: self.prune_batch,
+            pause: std::time::Duration::from_millis(10),
+        }
+    }
+
     /// A configuration for tests: an ephemeral port, and every other setting's default as
     /// the flags declare it.
     pub fn for_tests() -> Self {
@@ -374,6 +418,32 @@ mod tests {
             assert!(!shown.contains(secret) && !shown.contains("s3cret"), "{shown}");
             assert!(shown.contains("MetricsToken(<redacted>)"), "{shown}");
         }
+    }
+
+    #[test]
+    fn retention_settings_default_as_documented_and_refuse_a_window_shorter_than_the_leeway() {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            serve: ServeConfig,
+        }
+        let parse = |args: &[&str]| {
+            <Flags as clap::Parser>::try_parse_from(["tessera"].iter().chain(args)).map(|f| f.serve.retention())
+        };
+        let defaults = parse(&[]).expect("defaults");
+        assert_eq!(defaults.windows, crate::storage::retention::Windows::default());
+        assert_eq!(defaults.interval, Some(std::time::Duration::from_secs(60)));
+        assert_eq!(defaults.batch, 500);
+        let set = parse(&["--retention-issuance", "120", "--retention-events", "0", "--prune-interval", "0"])
+            .expect("settings");
+        assert_eq!(set.windows.issuance, 120);
+        assert_eq!(set.windows.events, 0);
+        assert_eq!(set.interval, None, "0 turns pruning off");
+        let leeway = crate::storage::retention::TOKEN_LEEWAY_SECS;
+        assert_eq!(leeway, crate::token::verify::LEEWAY_SECS, "records outlive every token that still verifies");
+        assert_eq!(crate::storage::retention::IDEMPOTENCY_TTL_SECS, crate::http::idempotency::TTL_SECS);
+        assert!(parse(&["--retention-issuance", "59"]).is_err());
+        assert!(parse(&["--prune-batch", "0"]).is_err());
     }
 
     #[test]

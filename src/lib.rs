@@ -14,6 +14,7 @@ pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod rate_limit;
+pub mod retention;
 pub mod storage;
 pub mod telemetry;
 pub mod token;

@@ -64,6 +64,8 @@ pub struct Metrics {
     /// Undelivered webhook deliveries, and the age of the oldest, as last read.
     webhook_outbox_depth: std::sync::atomic::AtomicI64,
     webhook_oldest_age_secs: std::sync::atomic::AtomicI64,
+    /// Per retained table: rows pruned, and the oldest row's age as last read.
+    retention: Mutex<BTreeMap<&'static str, (u64, i64)>>,
 }
 
 /// How one webhook attempt ended, for the delivery counter.
@@ -129,6 +131,18 @@ impl Metrics {
         self.webhook_oldest_age_secs.store(oldest_age_secs, Ordering::Relaxed);
     }
 
+    /// Counts `n` rows of `table` removed by retention.
+    pub fn rows_pruned(&self, table: &'static str, n: u64) {
+        let mut retention = self.retention.lock().unwrap_or_else(|p| p.into_inner());
+        retention.entry(table).or_default().0 += n;
+    }
+
+    /// The age, in seconds, of `table`'s oldest row as retention last read it.
+    pub fn oldest_row_age(&self, table: &'static str, secs: i64) {
+        let mut retention = self.retention.lock().unwrap_or_else(|p| p.into_inner());
+        retention.entry(table).or_default().1 = secs;
+    }
+
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
@@ -157,6 +171,16 @@ impl Metrics {
             }
         }
         out
+    }
+
+    /// Rows removed by retention in this process, per retained table (tables retention has not
+    /// touched yet count 0).
+    pub fn rows_pruned_by_table(&self) -> Vec<(&'static str, u64)> {
+        let retention = self.retention.lock().unwrap_or_else(|p| p.into_inner());
+        crate::storage::retention::RULES
+            .iter()
+            .map(|r| (r.table, retention.get(r.table).map_or(0, |(n, _)| *n)))
+            .collect()
     }
 
     /// The Prometheus text format.
@@ -254,6 +278,7 @@ impl Metrics {
             "tessera_webhook_oldest_undelivered_age_seconds {}",
             self.webhook_oldest_age_secs.load(Ordering::Relaxed)
         );
+        self.render_retention(&mut out);
         header(&mut out, "tessera_issuance_queue_depth", "gauge", "Issuance records waiting to be committed.");
         let _ = writeln!(out, "tessera_issuance_queue_depth {}", gauges.issuance_queue_depth);
         header(
@@ -272,6 +297,34 @@ impl Metrics {
             process.render(&mut out);
         }
         out
+    }
+}
+
+impl Metrics {
+    /// One series per retained table from the start, zero until the first pass.
+    fn render_retention(&self, out: &mut String) {
+        let retention = self.retention.lock().unwrap_or_else(|p| p.into_inner());
+        let of = |table: &str| retention.get(table).copied().unwrap_or_default();
+        header(out, "tessera_retention_pruned_rows_total", "counter", "Rows removed by retention, by table.");
+        for rule in crate::storage::retention::RULES {
+            let _ =
+                writeln!(out, "tessera_retention_pruned_rows_total{{table=\"{}\"}} {}", rule.table, of(rule.table).0);
+        }
+        header(
+            out,
+            "tessera_retention_oldest_row_age_seconds",
+            "gauge",
+            "Seconds since the oldest row of each retained table started to age (its token expired, its event \
+             happened, its delivery ended), as the last pruning pass read it; at most about the table's window.",
+        );
+        for rule in crate::storage::retention::RULES {
+            let _ = writeln!(
+                out,
+                "tessera_retention_oldest_row_age_seconds{{table=\"{}\"}} {}",
+                rule.table,
+                of(rule.table).1
+            );
+        }
     }
 }
 

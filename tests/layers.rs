@@ -24,6 +24,7 @@ const LADDER: &[(&str, u8)] = &[
     ("token", 2),
     ("metrics", 2),
     ("webhooks", 3),
+    ("retention", 3),
     ("http", 4),
     ("console", 4),
     ("config", 5),

@@ -13,5 +13,6 @@ mod operations;
 mod operator;
 mod process;
 mod replicas;
+mod retention;
 mod storage_conformance;
 mod webhooks;

@@ -151,6 +151,15 @@ async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answer {
     let (outbox, oldest) = db(st.store.outbox_depth().await)?;
     let keys = db(st.store.signing_keys().await)?;
     let m = st.metrics.summary();
+    // Each retained table's oldest row is one index lookup; what was pruned is this process's count.
+    let mut retained = Vec::new();
+    for (table, pruned) in st.metrics.rows_pruned_by_table() {
+        let oldest = match crate::storage::retention::Rule::of(table) {
+            Some(rule) => db(st.store.oldest_row(rule).await)?,
+            None => None,
+        };
+        retained.push((table, oldest, pruned));
+    }
     let connections_total: Option<i64> = counted.as_ref().map(|(c, _)| c.connections.iter().map(|(_, n)| n).sum());
     ok(page(
         "Overview",
@@ -193,6 +202,18 @@ async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answer {
             section aria-labelledby="outbox" {
                 h2 #outbox { "Webhook outbox" }
                 p { (outbox) " deliveries waiting" @if let Some(t) = oldest { "; the oldest since " (time(t)) } "." }
+            }
+            section aria-labelledby="retention" {
+                h2 #retention { "Retention" }
+                table {
+                    caption { "Tables that grow with traffic: the oldest row retention will one day remove, and the rows this process has removed" }
+                    thead { tr { th scope="col" { "Table" } th scope="col" { "Oldest row ages from" } th scope="col" { "Rows pruned since start" } } }
+                    tbody {
+                        @for (table, oldest, pruned) in &retained {
+                            tr { td { code { (table) } } td { (time_or(*oldest, "none")) } td { (pruned) } }
+                        }
+                    }
+                }
             }
             section aria-labelledby="keyring" {
                 h2 #keyring { "Signing keyring" }

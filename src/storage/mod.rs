@@ -18,6 +18,7 @@ use crate::domain::token::IssuedToken;
 use crate::domain::webhook::{Attempt, ClaimedDelivery, Delivery, Webhook, WebhookPatch};
 
 pub mod postgres;
+pub mod retention;
 mod sql;
 pub mod sqlite;
 mod timed;
@@ -137,6 +138,7 @@ pub trait Store:
     + PurchaseStore
     + RetailerStore
     + ConsoleStore
+    + RetentionStore
 {
 }
 
@@ -154,6 +156,7 @@ impl<T> Store for T where
         + PurchaseStore
         + RetailerStore
         + ConsoleStore
+        + RetentionStore
 {
 }
 
@@ -402,6 +405,22 @@ pub trait IdempotencyStore: Send + Sync {
     /// Deletes every idempotency key created at or before `before` (their answers are no
     /// longer replayed). Returns how many were deleted.
     async fn purge_idempotency(&self, before: i64) -> Result<u64, StoreError>;
+}
+
+/// Removing rows past their retention window (see [`retention::RULES`]).
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Deletes at most `limit` of `rule`'s rows aged at or before `cutoff`, in one short
+    /// transaction; rows another replica is deleting at the same time are skipped. Returns
+    /// how many went.
+    async fn prune(&self, rule: &'static retention::Rule, cutoff: i64, limit: u32) -> Result<u64, StoreError>;
+    /// The age column of `rule`'s oldest row in scope (seconds since the epoch).
+    async fn oldest_row(&self, rule: &'static retention::Rule) -> Result<Option<i64>, StoreError>;
+    /// Every retained table: its rows and its oldest row, for operators.
+    async fn retention_overview(&self) -> Result<Vec<retention::TableRetention>, StoreError>;
+    /// Gives up to `pages` free pages back to the file system (SQLite's incremental vacuum;
+    /// PostgreSQL's autovacuum makes the space of deleted rows reusable on its own: 0).
+    async fn reclaim_space(&self, pages: u32) -> Result<u64, StoreError>;
 }
 
 /// Each connection's activity log.

@@ -47,6 +47,7 @@ impl super::sql::SqlBackend for PostgresStore {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     /// Replicas claiming deliveries at once each take different rows.
     const SKIP_LOCKED: &'static str = " FOR UPDATE OF d SKIP LOCKED";
+    const PRUNE_BATCH_BY: super::sql::retention::BatchBy = super::sql::retention::BatchBy::CtidSkipLocked;
 
     fn pool(&self) -> &PgPool {
         &self.pool
@@ -74,6 +75,57 @@ impl super::sql::SqlBackend for PostgresStore {
     fn issuance_sql(rows: usize) -> &'static str {
         static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
         super::sql::issuance_sql(&SQL, rows, true, " FOR KEY SHARE OF c, k", |insert| insert)
+    }
+
+    /// The planner's estimate, kept by autovacuum and `ANALYZE`: counting every row of a
+    /// table of hundreds of millions is itself a load (-1 before the first analysis: 0).
+    fn row_count_sql(table: &str) -> String {
+        format!("SELECT GREATEST(reltuples, 0)::BIGINT FROM pg_class WHERE oid = '{table}'::regclass")
+    }
+
+    /// Autovacuum makes deleted rows' space reusable by new rows, which is what keeps a table's
+    /// size level under steady retention. Where the server runs without it (`autovacuum =
+    /// off`), tessera does its part: each retained table with more dead rows than autovacuum's
+    /// own default threshold (50 plus a fifth of its live rows) is vacuumed. `VACUUM` blocks
+    /// no reads or writes; it runs without the statement timeout, outside any transaction.
+    /// Returns how many tables it vacuumed.
+    async fn reclaim(&self, _pages: u32) -> Result<u64, StoreError> {
+        let autovacuum: String =
+            sqlx::query_scalar("SELECT current_setting('autovacuum')").fetch_one(&self.pool).await.map_err(map_err)?;
+        if autovacuum != "off" {
+            return Ok(0);
+        }
+        let tables: Vec<String> = crate::storage::retention::RULES.iter().map(|r| r.table.to_owned()).collect();
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_stat_user_tables
+             WHERE relname = ANY($1) AND n_dead_tup > 50 + 0.2 * n_live_tup",
+        )
+        .bind(&tables)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        sqlx::query("SET statement_timeout = 0").execute(&mut *conn).await.map_err(map_err)?;
+        let mut vacuumed = 0;
+        let mut result = Ok(());
+        for table in &due {
+            // Only names from the rules reach the statement.
+            if let Some(rule) = crate::storage::retention::Rule::of(table) {
+                let vacuum = format!("VACUUM {}", rule.table);
+                match sqlx::query(&vacuum).persistent(false).execute(&mut *conn).await {
+                    Ok(_) => vacuumed += 1,
+                    Err(e) => {
+                        result = Err(map_err(e));
+                        break;
+                    }
+                }
+            }
+        }
+        sqlx::query("RESET statement_timeout").execute(&mut *conn).await.map_err(map_err)?;
+        result.map(|()| vacuumed)
     }
 
     async fn issue<'q>(

@@ -4,7 +4,7 @@ use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::{DbOptions, cause};
@@ -75,6 +75,9 @@ impl SqliteStore {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Setup(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(options.create)
+            // A new file keeps a free-page map, so that pages freed by retention can be given
+            // back to the file system (`reclaim`); an older file is converted by `migrate`.
+            .auto_vacuum(SqliteAutoVacuum::Incremental)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(options.timeout)
@@ -114,6 +117,7 @@ impl super::sql::SqlBackend for SqliteStore {
     /// No row locks: every writing transaction holds SQLite's one write lock.
     const FOR_UPDATE: &'static str = "";
     const SKIP_LOCKED: &'static str = "";
+    const PRUNE_BATCH_BY: super::sql::retention::BatchBy = super::sql::retention::BatchBy::Key;
 
     fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -128,6 +132,27 @@ impl super::sql::SqlBackend for SqliteStore {
     /// `SQLITE_BUSY` instead of waiting. The one write lock serializes every critical section.
     async fn begin_write(&self, _lock: WriteLock) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+    }
+
+    fn row_count_sql(table: &str) -> String {
+        format!("SELECT COUNT(*) FROM {table}")
+    }
+
+    /// Moves up to `pages` free pages to the end of the file and truncates them, on the
+    /// writer connection: one short write, like any other, between issuance batches.
+    async fn reclaim(&self, pages: u32) -> Result<u64, StoreError> {
+        if self.file.is_none() {
+            return Ok(0);
+        }
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let free = || sqlx::query_scalar::<_, i64>("PRAGMA freelist_count");
+        let before = free().fetch_one(&mut *conn).await.map_err(map_err)?;
+        if before == 0 {
+            return Ok(0);
+        }
+        sqlx::query(&format!("PRAGMA incremental_vacuum({pages})")).execute(&mut *conn).await.map_err(map_err)?;
+        let after = free().fetch_one(&mut *conn).await.map_err(map_err)?;
+        Ok(u64::try_from(before - after).unwrap_or(0))
     }
 
     /// The issuance statement inside its transaction, sent as one call: the writer
@@ -153,6 +178,28 @@ impl super::sql::SqlBackend for SqliteStore {
             }
         }
     }
+}
+
+/// Makes a database file created before retention keep a free-page map, which SQLite only
+/// does after rewriting the whole file once (`VACUUM`): this start takes about as long as
+/// copying the file, and needs its size again in free disk space, once. A new file has the
+/// map from its first table on, and finds nothing to do here.
+async fn incremental_vacuum_on(writer: &SqlitePool) -> Result<(), StoreError> {
+    let mut conn = writer.acquire().await.map_err(map_err)?;
+    let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum").fetch_one(&mut *conn).await.map_err(map_err)?;
+    if mode == 2 {
+        return Ok(());
+    }
+    tracing::info!("rewriting the database file once, so that retention can give free space back");
+    sqlx::query("PRAGMA auto_vacuum = INCREMENTAL").execute(&mut *conn).await.map_err(map_err)?;
+    sqlx::query("VACUUM").execute(&mut *conn).await.map_err(map_err)?;
+    let mode: i64 = sqlx::query_scalar("PRAGMA auto_vacuum").fetch_one(&mut *conn).await.map_err(map_err)?;
+    if mode != 2 {
+        return Err(StoreError::Setup(format!(
+            "the database file could not be switched to incremental vacuum (auto_vacuum is {mode})"
+        )));
+    }
+    Ok(())
 }
 
 fn sqlite_error(e: sqlx::Error) -> StoreError {
@@ -268,7 +315,11 @@ super::sql::sql_store!(SqliteStore, {
             Some(path) => Some(lock(path.clone()).await?),
             None => None,
         };
-        apply_migrations(self, &MIGRATOR).await
+        let applied = apply_migrations(self, &MIGRATOR).await?;
+        if self.file.is_some() {
+            incremental_vacuum_on(&self.writer).await?;
+        }
+        Ok(applied)
     }
 
     async fn is_initialized(&self) -> Result<bool, StoreError> {

@@ -467,3 +467,25 @@ impl ConsoleStore for Timed {
         self.timed(self.inner.live_tokens(connection, now, limit)).await
     }
 }
+
+#[async_trait]
+impl RetentionStore for Timed {
+    async fn prune(&self, rule: &'static retention::Rule, cutoff: i64, limit: u32) -> Result<u64, StoreError> {
+        self.timed(self.inner.prune(rule, cutoff, limit)).await
+    }
+
+    async fn oldest_row(&self, rule: &'static retention::Rule) -> Result<Option<i64>, StoreError> {
+        self.timed(self.inner.oldest_row(rule)).await
+    }
+
+    async fn retention_overview(&self) -> Result<Vec<retention::TableRetention>, StoreError> {
+        self.timed(self.inner.retention_overview()).await
+    }
+
+    /// Not limited, like migrations: a PostgreSQL `VACUUM` of a large table may take a while,
+    /// and neither it nor SQLite's incremental vacuum holds up a request for longer than one
+    /// step.
+    async fn reclaim_space(&self, pages: u32) -> Result<u64, StoreError> {
+        self.inner.reclaim_space(pages).await
+    }
+}

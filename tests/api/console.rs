@@ -109,6 +109,10 @@ async fn session_cookie_is_strict_http_only_and_sign_out_ends_it(db: TestDb) {
     // A small database is counted on every view: the default client and its key.
     assert!(page.body.contains("<dt>Clients</dt><dd>1</dd>"), "{}", page.body);
     assert!(page.body.contains("<dt>Live API keys</dt><dd>1</dd>"), "{}", page.body);
+    // Retention's line: every retained table, with its oldest row and what was pruned.
+    for rule in tessera::storage::retention::RULES {
+        assert!(page.body.contains(&format!("<code>{}</code>", rule.table)), "{}", page.body);
+    }
     let csrf = csrf_of(&page.body);
     let out = post(&app.base, "/console/sign-out", &cookie, &[("csrf", &csrf)], &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);

@@ -22,6 +22,7 @@ pub mod issuance;
 pub mod keyring;
 pub mod purchases;
 pub mod retailers;
+pub mod retention;
 pub mod webhooks;
 
 /// What a backend supplies to the shared SQL.
@@ -33,6 +34,8 @@ pub trait SqlBackend: Send + Sync + 'static {
     /// How a claiming query skips rows another transaction holds (PostgreSQL:
     /// ` FOR UPDATE OF d SKIP LOCKED`; SQLite, one writer at a time: nothing).
     const SKIP_LOCKED: &'static str;
+    /// How a retention batch names its rows.
+    const PRUNE_BATCH_BY: retention::BatchBy;
 
     /// Reads, and writes that need no transaction of their own.
     fn pool(&self) -> &sqlx::Pool<Self::Db>;
@@ -51,6 +54,12 @@ pub trait SqlBackend: Send + Sync + 'static {
         &self,
         query: Query<'q, Self::Db, <Self::Db as sqlx::Database>::Arguments<'q>>,
     ) -> impl Future<Output = Result<Vec<<Self::Db as sqlx::Database>::Row>, StoreError>> + Send;
+    /// A statement answering how many rows `table` holds, as a BIGINT (exact, or an estimate
+    /// where counting is itself a load).
+    fn row_count_sql(table: &str) -> String;
+    /// Gives up to `pages` free pages back to the file system, where the backend does that
+    /// on request; returns how many it gave back.
+    fn reclaim(&self, pages: u32) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Which cross-process critical section a writing transaction enters.
@@ -172,6 +181,7 @@ macro_rules! sql_store {
         $crate::storage::sql::purchases::purchases!($store);
         $crate::storage::sql::retailers::retailers!($store);
         $crate::storage::sql::console::console!($store);
+        $crate::storage::sql::retention::retention!($store);
     };
 }
 
