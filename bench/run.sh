@@ -84,7 +84,7 @@ start_server() {
   else
     psql "$DB_URL" -qc "INSERT INTO connections
         (id, client_id, customer_id, retailer_id, status, created_at, updated_at)
-      SELECT 'bench-' || lpad(i::text, 8, '0'), (SELECT id FROM clients ORDER BY created_at LIMIT 1),
+      SELECT '01BENCH' || lpad(i::text, 19, '0'), (SELECT id FROM clients ORDER BY created_at LIMIT 1),
              'cust-' || i, 'walmart', 'active', 0, 0
       FROM generate_series(0, $n - 1) AS i" -c "ANALYZE" >/dev/null
   fi

@@ -1,9 +1,9 @@
 -- wrk script: POST /connections/{id}/token spread over the seeded connections.
--- Environment: TESSERA_KEY, BENCH_N, and BENCH_ID_FORMAT (default "bench-%08d": the ids
+-- Environment: TESSERA_KEY, BENCH_N, and BENCH_ID_FORMAT (default "01BENCH%019d": the ids
 -- bench/seed.py creates; the reference peer's are "conn%08d").
 local key = os.getenv("TESSERA_KEY")
 local n = tonumber(os.getenv("BENCH_N") or "1000")
-local id_format = os.getenv("BENCH_ID_FORMAT") or "bench-%08d"
+local id_format = os.getenv("BENCH_ID_FORMAT") or "01BENCH%019d"
 local counter = 0
 
 function setup(thread)
