@@ -158,7 +158,18 @@ cmd="bench/run.sh"
 [ -n "${BENCH_SIZES:-}" ] && cmd="BENCH_SIZES=\"$SIZES\" $cmd"
 [ -n "${BENCH_BACKENDS:-}" ] && cmd="BENCH_BACKENDS=\"$BACKENDS\" $cmd"
 [ -n "${BENCH_ALGS:-}" ] && cmd="BENCH_ALGS=\"$ALGS\" $cmd"
-python3 bench/report.py "$results" "$cmd" "$profile" > BENCHMARKS.md
+# The other benchmarks' sections (console, purchases, soak: each between <!-- name --> and
+# <!-- /name -->, written by its own script) are kept, after this run's report.
+report_md=$(mktemp)
+python3 bench/report.py "$results" "$cmd" "$profile" > "$report_md"
+python3 - "$report_md" <<'PY'
+import re, sys
+old = open("BENCHMARKS.md").read() if __import__("os").path.exists("BENCHMARKS.md") else ""
+kept = [m.group(0) for m in re.finditer(r"<!-- (\w+) -->\n.*?<!-- /\1 -->\n", old, re.S)]
+report = open(sys.argv[1]).read().rstrip("\n") + "\n"
+open("BENCHMARKS.md", "w").write(report + "".join("\n" + k for k in kept))
+PY
+rm -f "$report_md"
 echo "wrote BENCHMARKS.md"
 # The retention soak (21 minutes and more): BENCH_SOAK=1 bench/run.sh, or bench/soak.sh alone.
 if [ -n "${BENCH_SOAK:-}" ]; then bench/soak.sh; fi
