@@ -167,6 +167,7 @@ import re, sys
 old = open("BENCHMARKS.md").read() if __import__("os").path.exists("BENCHMARKS.md") else ""
 kept = [m.group(0) for m in re.finditer(r"<!-- (\w+) -->\n.*?<!-- /\1 -->\n", old, re.S)]
 report = open(sys.argv[1]).read().rstrip("\n") + "\n"
+kept = [k for k in kept if k.split("\n", 1)[0] not in report]  # the report may carry one itself
 open("BENCHMARKS.md", "w").write(report + "".join("\n" + k for k in kept))
 PY
 rm -f "$report_md"
