@@ -9,5 +9,6 @@ pub mod operator;
 pub mod purchase;
 pub mod retailer;
 pub mod signing_key;
+pub mod time;
 pub mod token;
 pub mod webhook;
