@@ -77,6 +77,38 @@ fn ok(markup: Markup) -> Answer {
     Ok(respond(StatusCode::OK, markup))
 }
 
+/// A destructive action's confirmation page: what it does, and a form posting to `action` (with
+/// the session's anti-forgery token) beside a link back to `cancel`.
+struct Confirm<'a> {
+    title: &'a str,
+    /// The navigation entry the page belongs to.
+    section: &'a str,
+    question: Markup,
+    /// What will happen, said before it does.
+    warning: &'a str,
+    action: String,
+    button: &'a str,
+    cancel: String,
+}
+
+fn confirm(s: &Signed, c: Confirm<'_>) -> Answer {
+    ok(page(
+        c.title,
+        Some(s),
+        c.section,
+        html! {
+            p { (c.question) }
+            p.warning { (c.warning) }
+            form.inline method="post" action=(c.action) {
+                (csrf(s))
+                button.danger type="submit" { (c.button) }
+                " "
+                a href=(c.cancel) { "Cancel" }
+            }
+        },
+    ))
+}
+
 /// A 303 to `to`: the answer to every successful POST.
 fn see(to: &str) -> Answer {
     Ok(Redirect::to(to).into_response())
@@ -553,21 +585,18 @@ async fn revoke_key_confirm(
     let k = db(st.store.find_api_key(&ApiKeyId::from_string(key)).await)?
         .filter(|k| k.client_id == c.id)
         .ok_or_else(html::not_found)?;
-    ok(page(
-        "Revoke an API key?",
-        Some(&s),
-        "/console/clients",
-        html! {
-            p { "Revoke API key " code { (k.id) } " of client " strong { (c.name) } "?" }
-            p.warning { "Every request with this key is refused from now on, on every replica. Tokens already minted with it stay valid until they expire or are revoked. This cannot be undone." }
-            form.inline method="post" action=(format!("/console/clients/{}/keys/{}/revoke", c.id, k.id)) {
-                (csrf(&s))
-                button.danger type="submit" { "Revoke the key" }
-                " "
-                a href=(format!("/console/clients/{}", c.id)) { "Cancel" }
-            }
+    confirm(
+        &s,
+        Confirm {
+            title: "Revoke an API key?",
+            section: "/console/clients",
+            question: html! { "Revoke API key " code { (k.id) } " of client " strong { (c.name) } "?" },
+            warning: "Every request with this key is refused from now on, on every replica. Tokens already minted with it stay valid until they expire or are revoked. This cannot be undone.",
+            action: format!("/console/clients/{}/keys/{}/revoke", c.id, k.id),
+            button: "Revoke the key",
+            cancel: format!("/console/clients/{}", c.id),
         },
-    ))
+    )
 }
 
 async fn revoke_key(State(st): State<ConsoleState>, s: Signed, Path((id, key)): Path<(String, String)>) -> Answer {
@@ -855,21 +884,18 @@ async fn connection(
 
 async fn disconnect_confirm(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
     let c = find_connection(&st, &id).await?;
-    ok(page(
-        "Disconnect this connection?",
-        Some(&s),
-        "/console/connections",
-        html! {
-            p { "Disconnect connection " code { (c.id) } " of customer " strong { (c.customer_id) } " (" (c.status.as_str()) ")?" }
-            p.warning { "Every live token of it is revoked at once, the client's webhooks are told, and no new token can be minted for it (the token endpoint answers 409). This cannot be undone: the client creates a new connection instead." }
-            form.inline method="post" action=(format!("/console/connections/{}/disconnect", c.id)) {
-                (csrf(&s))
-                button.danger type="submit" { "Disconnect" }
-                " "
-                a href=(format!("/console/connections/{}", c.id)) { "Cancel" }
-            }
+    confirm(
+        &s,
+        Confirm {
+            title: "Disconnect this connection?",
+            section: "/console/connections",
+            question: html! { "Disconnect connection " code { (c.id) } " of customer " strong { (c.customer_id) } " (" (c.status.as_str()) ")?" },
+            warning: "Every live token of it is revoked at once, the client's webhooks are told, and no new token can be minted for it (the token endpoint answers 409). This cannot be undone: the client creates a new connection instead.",
+            action: format!("/console/connections/{}/disconnect", c.id),
+            button: "Disconnect",
+            cancel: format!("/console/connections/{}", c.id),
         },
-    ))
+    )
 }
 
 async fn disconnect(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
@@ -893,21 +919,18 @@ async fn revoke_token_confirm(
     let t = db(st.store.find_issued_token(&TokenId::from_string(jti)).await)?
         .filter(|t| t.connection_id == c.id)
         .ok_or_else(html::not_found)?;
-    ok(page(
-        "Revoke this token?",
-        Some(&s),
-        "/console/connections",
-        html! {
-            p { "Revoke token " code { (t.jti) } " of connection " code { (c.id) } " (expires " (time(t.expires_at)) ")?" }
-            p.warning { "Introspection and the API refuse it at once. A verifier that only checks the signature against the JWKS accepts it until it expires." }
-            form.inline method="post" action=(format!("/console/connections/{}/tokens/{}/revoke", c.id, t.jti)) {
-                (csrf(&s))
-                button.danger type="submit" { "Revoke the token" }
-                " "
-                a href=(format!("/console/connections/{}", c.id)) { "Cancel" }
-            }
+    confirm(
+        &s,
+        Confirm {
+            title: "Revoke this token?",
+            section: "/console/connections",
+            question: html! { "Revoke token " code { (t.jti) } " of connection " code { (c.id) } " (expires " (time(t.expires_at)) ")?" },
+            warning: "Introspection and the API refuse it at once. A verifier that only checks the signature against the JWKS accepts it until it expires.",
+            action: format!("/console/connections/{}/tokens/{}/revoke", c.id, t.jti),
+            button: "Revoke the token",
+            cancel: format!("/console/connections/{}", c.id),
         },
-    ))
+    )
 }
 
 async fn revoke_token(State(st): State<ConsoleState>, s: Signed, Path((id, jti)): Path<(String, String)>) -> Answer {
@@ -1180,21 +1203,18 @@ async fn create_connector(State(st): State<ConsoleState>, s: Signed, Extension(f
 
 async fn revoke_connector_confirm(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
     let c = db(st.store.find_connector(&ConnectorId::from_string(id)).await)?.ok_or_else(html::not_found)?;
-    ok(page(
-        "Revoke a connector credential?",
-        Some(&s),
-        "/console/connectors",
-        html! {
-            p { "Revoke connector credential " strong { (c.name) } " (" code { (c.id) } ")?" }
-            p.warning { "The connector using it is refused from now on, on every replica: it can no longer report connection statuses until it is given another credential. This cannot be undone." }
-            form.inline method="post" action=(format!("/console/connectors/{}/revoke", c.id)) {
-                (csrf(&s))
-                button.danger type="submit" { "Revoke the credential" }
-                " "
-                a href="/console/connectors" { "Cancel" }
-            }
+    confirm(
+        &s,
+        Confirm {
+            title: "Revoke a connector credential?",
+            section: "/console/connectors",
+            question: html! { "Revoke connector credential " strong { (c.name) } " (" code { (c.id) } ")?" },
+            warning: "The connector using it is refused from now on, on every replica: it can no longer report connection statuses until it is given another credential. This cannot be undone.",
+            action: format!("/console/connectors/{}/revoke", c.id),
+            button: "Revoke the credential",
+            cancel: "/console/connectors".to_owned(),
         },
-    ))
+    )
 }
 
 async fn revoke_connector(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
@@ -1278,21 +1298,18 @@ async fn put_retailer(State(st): State<ConsoleState>, s: Signed, Extension(form)
 
 async fn remove_retailer_confirm(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
     let r = db(st.store.find_retailer(&id).await)?.ok_or_else(html::not_found)?;
-    ok(page(
-        "Remove a retailer?",
-        Some(&s),
-        "/console/retailers",
-        html! {
-            p { "Remove " strong { (r.name) } " (" code { (r.retailer_id) } ") from the catalogue?" }
-            p.warning { "Its connections stay as they are and their purchases stay readable, but the connector's new purchases for them are refused (409) until it is added again. GET /retailers and GET /merchants stop listing it." }
-            form.inline method="post" action=(format!("/console/retailers/{}/remove", r.retailer_id)) {
-                (csrf(&s))
-                button.danger type="submit" { "Remove the retailer" }
-                " "
-                a href="/console/retailers" { "Cancel" }
-            }
+    confirm(
+        &s,
+        Confirm {
+            title: "Remove a retailer?",
+            section: "/console/retailers",
+            question: html! { "Remove " strong { (r.name) } " (" code { (r.retailer_id) } ") from the catalogue?" },
+            warning: "Its connections stay as they are and their purchases stay readable, but the connector's new purchases for them are refused (409) until it is added again. GET /retailers and GET /merchants stop listing it.",
+            action: format!("/console/retailers/{}/remove", r.retailer_id),
+            button: "Remove the retailer",
+            cancel: "/console/retailers".to_owned(),
         },
-    ))
+    )
 }
 
 async fn remove_retailer(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
