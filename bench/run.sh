@@ -25,7 +25,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then SIZES=1000; DURATION="${BENCH_DURATION:-5s}";
 need_apt() { command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$2" >/dev/null; }; }
 need_apt wrk wrk
 [ "${BENCH_PROFILE:-1}" = 0 ] || need_apt perf linux-perf || true
-cargo build --release --quiet
+cargo build --release --quiet --bin tessera --example ceiling
 bin=target/release/tessera
 out=bench/results
 mkdir -p "$out"
@@ -106,13 +106,36 @@ stop_server() {
   fi
 }
 
+# The two ceilings (bench/ceiling.rs), each measured under the same wrk script just before every
+# tessera point: HTTP alone, and HTTP plus a group-committed fdatasync of a 128-byte record per
+# request, its log on the same disk as the databases (SQLite's in a temporary directory beside
+# it, PostgreSQL's data directory).
+CEILINGS=$(mktemp -d)
+HTTP_PORT=$(free_port)
+target/release/examples/ceiling http "$HTTP_PORT" > "$CEILINGS/http.out" 2>&1 &
+HTTP_PID=$!
+DURABLE_PORT=$(free_port)
+target/release/examples/ceiling durable "$DURABLE_PORT" "$CEILINGS/durable.log" > "$CEILINGS/durable.out" 2>&1 &
+DURABLE_PID=$!
+trap 'kill $HTTP_PID $DURABLE_PID 2>/dev/null || true; rm -rf "$CEILINGS"' EXIT
+wait_listening "$CEILINGS/http.out" "$HTTP_PID"
+wait_listening "$CEILINGS/durable.out" "$DURABLE_PID"
+
+# run_point BACKEND ALG N CONNS: both ceilings, then the token endpoint, at one concurrency.
+run_point() {
+  local pid=$PID
+  PID=$HTTP_PID run_wrk "$1" http "$2" "$3" "$4" bench/token.lua "http://127.0.0.1:$HTTP_PORT"
+  : > "$CEILINGS/durable.log"
+  PID=$DURABLE_PID run_wrk "$1" durable "$2" "$3" "$4" bench/token.lua "http://127.0.0.1:$DURABLE_PORT"
+  PID=$pid run_wrk "$1" token "$2" "$3" "$4" bench/token.lua "http://127.0.0.1:$PORT"
+}
+
 for backend in $BACKENDS; do
   for alg in $ALGS; do
     for n in $SIZES; do
       start_server "$backend" "$alg" "$n"
       for conns in 16 256; do
-        run_wrk "$backend" ceiling "$alg" "$n" "$conns" bench/healthz.lua "http://127.0.0.1:$PORT/healthz"
-        run_wrk "$backend" token "$alg" "$n" "$conns" bench/token.lua "http://127.0.0.1:$PORT"
+        run_point "$backend" "$alg" "$n" "$conns"
       done
       stop_server
     done
@@ -122,7 +145,8 @@ done
 # The reference stack: FastAPI + Pydantic + PyJWT on uvicorn with uvloop and httptools,
 # 2 workers, its own SQLite file, N = 1,000.
 venv=target/bench-venv
-if [ -x "$venv/bin/uvicorn" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q fastapi uvicorn uvloop httptools pyjwt; }; then
+if [ "${BENCH_REFERENCE:-1}" = 0 ]; then :
+elif [ -x "$venv/bin/uvicorn" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q fastapi uvicorn uvloop httptools pyjwt; }; then
   WORK=$(mktemp -d); PORT=$(free_port)
   "$venv/bin/python" bench/reference_peer.py seed "$WORK/peer.db" 1000
   (cd bench && PEER_DB="$WORK/peer.db" exec "../$venv/bin/uvicorn" reference_peer:app --port "$PORT" --workers 2 \
@@ -152,6 +176,8 @@ if [ "${BENCH_PROFILE:-1}" != 0 ] && command -v perf >/dev/null && perf stat -e 
   stop_server
 fi
 
+# BENCH_REPORT=0: the numbers in bench/results/results.tsv only, BENCHMARKS.md untouched.
+[ "${BENCH_REPORT:-1}" = 0 ] && exit 0
 cmd="bench/run.sh"
 [ -n "${BENCH_QUICK:-}" ] && cmd="BENCH_QUICK=1 $cmd"
 [ -n "${BENCH_DURATION:-}" ] && cmd="BENCH_DURATION=$DURATION $cmd"
