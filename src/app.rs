@@ -93,7 +93,7 @@ impl App {
         let keyring = Arc::new(Keyring::open(store.clone(), kek, config.algorithm, clock.clone(), policy).await?);
         // Last of all the start-up steps that can fail, so that a key created here is printed.
         let bootstrap = bootstrap_default_client(store.as_ref(), clock.now()).await?;
-        let (issuance, issuance_writer) = IssuanceLog::start(store.clone());
+        let (issuance, issuance_writer) = IssuanceLog::start(store.clone())?;
         let minter = Arc::new(Minter {
             keyring: keyring.clone(),
             issuance,
@@ -101,6 +101,7 @@ impl App {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             ttl_secs: ttl,
+            customers: Default::default(),
         });
         let webhook_policy =
             Policy { allow_private: config.webhook_allow_private, allow_http: config.webhook_allow_http };

@@ -429,7 +429,7 @@ async fn a_bad_row_fails_only_its_own_request(db: TestDb) {
     store.create_api_key(&k).await.expect("key");
     let conn = connection(&c.id, "cust");
     store.create_connection(&conn, &Change::at(1_000)).await.expect("conn");
-    let (log, writer) = tessera::token::issuance::IssuanceLog::start(store.clone());
+    let (log, writer) = tessera::token::issuance::IssuanceLog::start(store.clone()).expect("writer");
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for i in 0..200 {

@@ -171,6 +171,27 @@ pub trait Database: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// The connection pool's state now.
     fn pool_stats(&self) -> PoolStats;
+    /// A connection of its own for the issuance writer's thread, where recording tokens
+    /// from a plain thread is the cheaper path (a SQLite file: no hand-off between the
+    /// writer and a connection's worker thread for every batch); `None` where issuance goes
+    /// through [`IssuanceStore::record_tokens_issued`].
+    fn issuance_connection(&self) -> Result<Option<Box<dyn IssuanceConnection>>, StoreError>;
+    /// The longest any call may take before it ends as `Unavailable`, where one is set.
+    fn call_limit(&self) -> Option<std::time::Duration>;
+}
+
+/// The outcome of recording one token: its connection's customer id, or `None` when the
+/// store refused it (see [`IssuanceStore::record_tokens_issued`]).
+pub type Recorded = Result<Option<String>, StoreError>;
+
+/// Records issued tokens from a thread of its own (see [`Database::issuance_connection`]).
+pub trait IssuanceConnection: Send {
+    /// Records `batch` in one durable transaction, each token decided and written by a
+    /// statement of its own: a token whose statement fails fails alone. `Err` when the
+    /// transaction itself failed, and then nothing of the batch is recorded.
+    fn record(&mut self, batch: &[IssuedToken]) -> Result<Vec<Recorded>, StoreError>;
+    /// Upkeep the connection does between batches, once the last batch is answered.
+    fn maintain(&mut self);
 }
 
 /// Clients: the tenants.

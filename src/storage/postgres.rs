@@ -164,6 +164,11 @@ fn postgres_error(e: sqlx::Error) -> StoreError {
 }
 
 super::sql::sql_store!(PostgresStore, {
+    /// Several batches are in flight at once on PostgreSQL, each on a pooled connection.
+    fn issuance_connection(&self) -> Result<Option<Box<dyn super::IssuanceConnection>>, StoreError> {
+        Ok(None)
+    }
+
     async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         // One connection of our own first, so that a database that cannot be reached says why.
         use sqlx::Connection as _;

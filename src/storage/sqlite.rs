@@ -3,6 +3,8 @@
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sqlx::sqlite::{SqliteAutoVacuum, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
@@ -23,6 +25,10 @@ pub struct SqliteStore {
     file: Option<std::path::PathBuf>,
     /// Copies committed pages from the log into the database file in the background.
     checkpointer: Option<tokio::task::JoinHandle<()>>,
+    /// The longest wait for SQLite's write lock.
+    timeout: std::time::Duration,
+    /// Set by the checkpointer when the log should be restarted (see [`checkpoint`]).
+    restart: Arc<AtomicBool>,
 }
 
 impl Drop for SqliteStore {
@@ -45,22 +51,39 @@ const WAL_RESTART_BACKLOG: i64 = 256;
 /// one (SQLite would otherwise run it inside whichever commit crosses the log's size
 /// threshold). `PASSIVE` neither waits for nor blocks readers and writers, but under steady
 /// writes it never copies the very end of the log, so the log would only grow. Once it is
-/// long, passes repeat until little is left to copy, and then a `RESTART` checkpoint (which
-/// holds writers back while it copies that little) lets the next commit start the log over.
-async fn checkpoint(pool: SqlitePool) {
+/// long and little is left to copy, the log is restarted: by the issuance writer between two
+/// of its batches when it is busy (`restart` is its cue; it holds the write lock anyway, so
+/// no commit sleeps in SQLite's busy handler waiting for a checkpointer), else here with a
+/// `RESTART` checkpoint (which holds writers back while it copies that little).
+async fn checkpoint(pool: SqlitePool, restart: Arc<AtomicBool>) {
     let passive = || sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool);
+    let mut cued = 0u32;
     loop {
         tokio::time::sleep(CHECKPOINT_EVERY).await;
         let result = async {
             let (_, mut log, mut copied) = passive().await?;
-            if log > WAL_RESTART_FRAMES {
-                for _ in 0..20 {
-                    if log - copied <= WAL_RESTART_BACKLOG {
-                        sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&pool).await?;
-                        break;
-                    }
-                    (_, log, copied) = passive().await?;
+            if log <= WAL_RESTART_FRAMES {
+                cued = 0;
+                restart.store(false, Ordering::Relaxed);
+                return Ok(());
+            }
+            for _ in 0..20 {
+                if log - copied <= WAL_RESTART_BACKLOG {
+                    break;
                 }
+                (_, log, copied) = passive().await?;
+            }
+            if log - copied > WAL_RESTART_BACKLOG {
+                return Ok(());
+            }
+            // The writer had a few rounds to restart the log and did not: it is idle.
+            if cued >= 3 {
+                sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&pool).await?;
+                cued = 0;
+                restart.store(false, Ordering::Relaxed);
+            } else {
+                cued += 1;
+                restart.store(true, Ordering::Relaxed);
             }
             Ok::<_, sqlx::Error>(())
         };
@@ -98,17 +121,18 @@ impl SqliteStore {
             .await
             .map_err(map_err)?;
         drop(guard);
+        let restart = Arc::new(AtomicBool::new(false));
         let (writer, checkpointer) = match file {
             Some(_) => (
                 SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(options.timeout)
                     .connect_lazy_with(opts.pragma("wal_autocheckpoint", "0")),
-                Some(tokio::spawn(checkpoint(pool.clone()))),
+                Some(tokio::spawn(checkpoint(pool.clone(), restart.clone()))),
             ),
             None => (pool.clone(), None),
         };
-        Ok(Self { pool, writer, file, checkpointer })
+        Ok(Self { pool, writer, file, checkpointer, timeout: options.timeout, restart })
     }
 }
 
@@ -177,6 +201,113 @@ impl super::sql::SqlBackend for SqliteStore {
                 Err(map_err(e))
             }
         }
+    }
+}
+
+/// Records one token if its connection is the client's and not disconnected and its key is
+/// the client's and not revoked, reading the customer id its claims carry in the same step.
+const ISSUE_ONE: &str = "INSERT INTO issued_tokens
+         (jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at, customer_id)
+     SELECT ?1, c.id, c.client_id, k.id, ?5, ?6, ?7, c.customer_id
+     FROM connections c JOIN api_keys k ON k.id = ?4 AND k.client_id = c.client_id
+     WHERE c.id = ?2 AND c.client_id = ?3 AND c.status <> 'disconnected' AND k.revoked_at IS NULL
+     RETURNING customer_id";
+
+/// The issuance writer's own connection to the database file, used from the writer's thread
+/// alone: a batch is one `BEGIN IMMEDIATE` ... `COMMIT` run straight through on that thread,
+/// with no hand-off to a connection's worker thread and back for each statement.
+struct SqliteIssuance {
+    conn: rusqlite::Connection,
+    /// The checkpointer's cue to restart the log (see [`checkpoint`]).
+    restart: Arc<AtomicBool>,
+}
+
+impl SqliteIssuance {
+    /// Opens `path` (already created and migrated, in WAL mode) with the settings of every
+    /// other connection: `synchronous = FULL`, foreign keys on, and no automatic checkpoint
+    /// inside a commit (the checkpointer does that).
+    fn open(path: &Path, timeout: std::time::Duration, restart: Arc<AtomicBool>) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let setup = |e: rusqlite::Error| StoreError::Setup(format!("cannot open the issuance connection: {e}"));
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(setup)?;
+        conn.busy_timeout(timeout).map_err(setup)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(setup)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Setup(format!("the database is in journal mode {mode}, not WAL")));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")
+            .map_err(setup)?;
+        Ok(Self { conn, restart })
+    }
+}
+
+impl super::IssuanceConnection for SqliteIssuance {
+    /// Copies what is left of the log into the database file and starts the log over, when
+    /// the checkpointer asked for it: after a batch is answered and before the next begins.
+    fn maintain(&mut self) {
+        if !self.restart.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let restarted = self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+        if let Err(e) = restarted {
+            tracing::debug!(error = %e, "log restart skipped");
+        }
+    }
+    fn record(&mut self, batch: &[IssuedToken]) -> Result<Vec<super::Recorded>, StoreError> {
+        use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
+        // Dropped without a commit, the transaction rolls back.
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(issuance_error)?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        {
+            let mut one = tx.prepare_cached(ISSUE_ONE).map_err(issuance_error)?;
+            for t in batch {
+                let row = one
+                    .query_row(
+                        params![
+                            t.jti.as_str(),
+                            t.connection_id.as_str(),
+                            t.client_id.as_str(),
+                            t.api_key_id.as_str(),
+                            t.kid.as_str(),
+                            t.issued_at,
+                            t.expires_at
+                        ],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .optional();
+                outcomes.push(match row {
+                    Ok(customer) => Ok(customer),
+                    // A constraint refuses this statement alone; the transaction goes on.
+                    Err(
+                        e @ rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error { code: rusqlite::ErrorCode::ConstraintViolation, .. },
+                            _,
+                        ),
+                    ) => Err(issuance_error(e)),
+                    // Anything else may have ended the transaction: the whole batch fails.
+                    Err(e) => return Err(issuance_error(e)),
+                });
+            }
+        }
+        tx.commit().map_err(issuance_error)?;
+        Ok(outcomes)
+    }
+}
+
+fn issuance_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::SystemIoFailure | ErrorCode::DiskFull => {
+                StoreError::Unavailable(cause(e))
+            }
+            ErrorCode::ConstraintViolation if f.extended_code == 2067 || f.extended_code == 1555 => {
+                StoreError::Conflict(cause(e))
+            }
+            _ => StoreError::Database(cause(e)),
+        },
+        _ => StoreError::Database(cause(e)),
     }
 }
 
@@ -306,6 +437,13 @@ fn missing(database: &Path) -> StoreError {
 }
 
 super::sql::sql_store!(SqliteStore, {
+    fn issuance_connection(&self) -> Result<Option<Box<dyn super::IssuanceConnection>>, StoreError> {
+        match &self.file {
+            Some(path) => Ok(Some(Box::new(SqliteIssuance::open(path, self.timeout, self.restart.clone())?))),
+            None => Ok(None),
+        }
+    }
+
     async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         // Processes starting together on a new file would each try to apply the migrations
         // and fail on SQLite's lock upgrade; an advisory lock on the lock file beside it

@@ -53,6 +53,15 @@ impl Database for Timed {
     fn pool_stats(&self) -> PoolStats {
         self.inner.pool_stats()
     }
+
+    /// Not limited here: its caller waits for each answer within the same limit.
+    fn issuance_connection(&self) -> Result<Option<Box<dyn IssuanceConnection>>, StoreError> {
+        self.inner.issuance_connection()
+    }
+
+    fn call_limit(&self) -> Option<Duration> {
+        Some(self.limit)
+    }
 }
 
 #[async_trait]

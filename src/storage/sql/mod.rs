@@ -153,6 +153,10 @@ macro_rules! sql_store {
         impl $crate::storage::Database for $store {
             $($specific)*
 
+            fn call_limit(&self) -> Option<std::time::Duration> {
+                None
+            }
+
             fn pool_stats(&self) -> $crate::storage::PoolStats {
                 let pool = self.pool();
                 $crate::storage::PoolStats {
