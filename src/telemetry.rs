@@ -19,7 +19,8 @@ pub fn init(format: LogFormat) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
+        // The current span once per line (its fields name the request), not the whole list again.
+        LogFormat::Json => builder.json().with_span_list(false).try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }
