@@ -308,7 +308,27 @@ async fn hostile_bodies_never_produce_a_5xx(db: TestDb) {
     assert_eq!(r.body["detail"][0]["type"], "literal_error");
 }
 
+/// A token is signed while its record commits, with the customer id the connection's previous
+/// token carried; a changed customer id must still be in the very next token.
+async fn a_changed_customer_id_is_in_the_next_token(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    let conn = app.create_connection(&app.api_key, "cust-1").await;
+    let customer = async |app: &TestApp| {
+        let r = app.mint(&app.api_key, &conn).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        verify(app, r.body["connection_token"].as_str().expect("token")).await["customer_id"].clone()
+    };
+    assert_eq!(customer(&app).await, "cust-1");
+    assert_eq!(customer(&app).await, "cust-1");
+    let r =
+        app.call("PATCH", &format!("/connections/{conn}"), &app.api_key, Some(json!({"customer_id": "cust-2"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(customer(&app).await, "cust-2");
+    assert_eq!(customer(&app).await, "cust-2");
+}
+
 crate::both_backends!(
+    a_changed_customer_id_is_in_the_next_token,
     minted_token_verifies_through_the_jwks_with_the_promised_claims,
     tampered_tokens_do_not_verify,
     hs256_tokens_are_signed_with_the_shared_secret_and_not_published,
