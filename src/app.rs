@@ -15,6 +15,7 @@ use crate::domain::client::Client;
 use crate::domain::ids::ClientId;
 use crate::http::AppState;
 use crate::http::extract::AuthLimits;
+use crate::http::state::Shared;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::storage::Store;
@@ -105,7 +106,7 @@ impl App {
         });
         let webhook_policy =
             Policy { allow_private: config.webhook_allow_private, allow_http: config.webhook_allow_http };
-        let state = AppState {
+        let state = AppState::new(Shared {
             store,
             minter,
             keyring,
@@ -121,7 +122,7 @@ impl App {
             kek: sealer,
             metrics_token: config.metrics_token.clone().map(Arc::new),
             webhook_policy,
-        };
+        });
         let console = config.console.enabled.then(|| {
             crate::console::ConsoleState::new(
                 state.store.clone(),

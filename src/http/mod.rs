@@ -34,8 +34,8 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Every route tessera serves, with its layers. `/metrics` is included unless it has a
 /// listener of its own.
 ///
-/// Two routers: the outer one sees every request first (request id, logging and metrics;
-/// path normalization before routing), the inner one routes.
+/// Two routers: the outer one sees every request first (request id, logging and metrics, the
+/// header limit, path normalization before routing), the inner one routes.
 pub fn router(state: AppState, serve_metrics: bool) -> Router {
     router_with(state, serve_metrics, Router::new())
 }
@@ -66,8 +66,6 @@ pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>
         .with_state(state.clone());
     Router::new()
         .fallback_service(inner)
-        .layer(middleware::from_fn(paths::normalize))
-        .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
@@ -76,14 +74,14 @@ pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Refuses requests whose headers add up to more than [`MAX_HEADER_BYTES`] with a 431 that
-/// says so. (The connection layer refuses far larger header blocks, and too many fields,
-/// before they are parsed.)
+/// says so (the connection layer refuses far larger header blocks, and too many fields,
+/// before they are parsed), then routes the path's decoded form.
 async fn limit_headers(req: Request, next: Next) -> Response {
     let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
     if size > MAX_HEADER_BYTES {
         return ApiError::HeadersTooLarge(MAX_HEADER_BYTES).into_response();
     }
-    next.run(req).await
+    paths::normalize(req, next).await
 }
 
 /// The route template that answered, carried out on the response for [`observe`].
@@ -155,7 +153,9 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
         method = crate::metrics::method_label(&method),
         route = tracing::field::Empty
     );
-    let mut resp = next.run(req).instrument(span.clone()).await;
+    // The header limit and path normalization run inside this one layer (one layer each
+    // cost a clone of the router and a boxed future per request).
+    let mut resp = limit_headers(req, next).instrument(span.clone()).await;
     let latency = started.elapsed();
     let status = resp.status().as_u16();
     let route =

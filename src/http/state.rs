@@ -12,9 +12,27 @@ use crate::token::clock::Clock;
 use crate::token::keyring::Keyring;
 use crate::token::mint::Minter;
 
-/// What every request handler can reach.
+/// What every request handler can reach: one shared allocation, so that the copies the
+/// router's layers and extractors take of it cost one reference count each.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub minter: Arc<Minter>,
     pub keyring: Arc<Keyring>,
@@ -35,7 +53,7 @@ pub struct AppState {
     pub metrics_token: Option<Arc<MetricsToken>>,
 }
 
-impl AppState {
+impl Shared {
     /// The metrics page, with gauges read now.
     pub fn render_metrics(&self) -> String {
         self.metrics
