@@ -95,7 +95,14 @@ impl IssuanceLog {
     /// commits, then wait for the outcome with [`Pending::wait`].
     pub async fn submit(&self, token: IssuedToken) -> Result<Pending, StoreError> {
         let (done_tx, done_rx) = oneshot::channel();
-        self.tx.send(Msg::Record((token, done_tx))).await.map_err(|_| stopped())?;
+        let send = self.tx.send(Msg::Record((token, done_tx)));
+        match self.limit {
+            // A writer that stopped answering fills the queue: a request then waits for room
+            // no longer than for its commit.
+            Some(limit) => tokio::time::timeout(limit, send).await.map_err(|_| too_slow(limit))?,
+            None => send.await,
+        }
+        .map_err(|_| stopped())?;
         Ok(Pending { done: done_rx, limit: self.limit })
     }
 
@@ -118,12 +125,16 @@ impl Pending {
         match tokio::time::timeout(limit, self.done).await {
             Ok(answer) => answer.map_err(|_| stopped())?,
             // The record may still be committed later: a token nobody was given.
-            Err(_) => Err(StoreError::Unavailable(cause_msg(format!(
-                "the database did not record the token within {} s",
-                limit.as_secs_f64()
-            )))),
+            Err(_) => Err(too_slow(limit)),
         }
     }
+}
+
+fn too_slow(limit: Duration) -> StoreError {
+    StoreError::Unavailable(cause_msg(format!(
+        "the database did not record the token within {} s",
+        limit.as_secs_f64()
+    )))
 }
 
 fn stopped() -> StoreError {
