@@ -284,7 +284,9 @@ async fn hostile_bodies_never_produce_a_5xx(db: TestDb) {
     bodies.push((0..=255u8).collect());
     // Deep nesting, valid and not: answered, never a stack overflow.
     bodies.push(b"{\"a\":".repeat(970));
-    bodies.push(b"{\"a\":".repeat(100_000));
+    // Under the body limit (a larger body is refused with 413 before it is read, and the
+    // client may then fail to finish sending it): nesting 12,000 deep.
+    bodies.push(b"{\"a\":".repeat(12_000));
     bodies.push([b"[".repeat(960), b"]".repeat(960)].concat());
     bodies.push([b"{\"scope\":".to_vec(), b"{\"a\":".repeat(959), b"1".to_vec(), b"}".repeat(960)].concat());
     for body in bodies {
