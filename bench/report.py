@@ -193,7 +193,9 @@ def svg_scatter(series, path):
 
 
 def points(target, backend=None):
-    return [(r["rps"], r["p99_us"], f"{'SQLite' if r['backend'] == 'sqlite' else 'PG'} {r['alg']} c={r['conns']}")
+    name = lambda r: (f"{'SQLite' if r['backend'] == 'sqlite' else 'PG'} c={r['conns']}" if target == "token"
+                      else f"c={r['conns']}")
+    return [(r["rps"], r["p99_us"], name(r))
             for r in rows if r["target"] == target and r["n"] == 1000 and r["alg"] == "EdDSA"
             and (backend is None or r["backend"] == backend)]
 
