@@ -20,10 +20,9 @@ use crate::telemetry::Chain;
 /// The most records one transaction commits.
 const MAX_BATCH: usize = 512;
 
-type Job = (IssuedToken, oneshot::Sender<Recorded>);
-
 enum Msg {
-    Record(Job),
+    /// A record, and where its outcome goes.
+    Record((IssuedToken, oneshot::Sender<Recorded>)),
     /// Refuse new records; commit those queued, then stop.
     Stop,
 }
@@ -141,52 +140,66 @@ fn stopped() -> StoreError {
     StoreError::Unavailable(cause_msg("the issuance writer has stopped"))
 }
 
-/// Moves what `msgs` holds into `jobs`; a `Stop` closes the queue (what is in it is still
-/// received, then the queue reports its end).
-fn take(msgs: impl IntoIterator<Item = Msg>, jobs: &mut Vec<Job>, rx: &mut mpsc::Receiver<Msg>) {
-    for msg in msgs {
+/// The records of one transaction and the requests waiting for each, side by side, so that
+/// the records go to the store as they are, without a copy.
+struct Batch {
+    tokens: Vec<IssuedToken>,
+    waiting: Vec<oneshot::Sender<Recorded>>,
+}
+
+impl Batch {
+    fn new() -> Self {
+        Self { tokens: Vec::with_capacity(MAX_BATCH), waiting: Vec::with_capacity(MAX_BATCH) }
+    }
+
+    /// Adds what `msg` holds; a `Stop` closes the queue (what is in it is still received,
+    /// then the queue reports its end).
+    fn take(&mut self, msg: Msg, rx: &mut mpsc::Receiver<Msg>) {
         match msg {
-            Msg::Record(job) => jobs.push(job),
+            Msg::Record((token, done)) => {
+                self.tokens.push(token);
+                self.waiting.push(done);
+            }
             Msg::Stop => rx.close(),
         }
     }
-}
 
-fn answer(jobs: &mut Vec<Job>, outcomes: impl IntoIterator<Item = Recorded>) {
-    for ((_, done), outcome) in jobs.drain(..).zip(outcomes) {
-        // A requester that went away no longer needs its answer.
-        let _ = done.send(outcome);
+    /// Answers every waiting request, in order, and empties the batch.
+    fn answer(&mut self, outcomes: impl IntoIterator<Item = Recorded>) {
+        for (done, outcome) in self.waiting.drain(..).zip(outcomes) {
+            // A requester that went away no longer needs its answer.
+            let _ = done.send(outcome);
+        }
+        self.tokens.clear();
     }
 }
 
 /// The writer on a connection of its own: wait for a record, take whatever else is queued,
 /// commit, answer, again.
 fn write_on_thread(mut conn: Box<dyn IssuanceConnection>, mut rx: mpsc::Receiver<Msg>) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut batch: Vec<IssuedToken> = Vec::with_capacity(MAX_BATCH);
+    let mut batch = Batch::new();
     while let Some(first) = rx.blocking_recv() {
-        take([first], &mut jobs, &mut rx);
-        while jobs.len() < MAX_BATCH {
+        batch.take(first, &mut rx);
+        while batch.tokens.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(msg) => take([msg], &mut jobs, &mut rx),
+                Ok(msg) => batch.take(msg, &mut rx),
                 Err(_) => break,
             }
         }
-        if jobs.is_empty() {
+        if batch.tokens.is_empty() {
             continue;
         }
-        batch.clear();
-        batch.extend(jobs.iter().map(|(t, _)| t.clone()));
-        match conn.record(&batch) {
+        match conn.record(&batch.tokens) {
             Ok(outcomes) => {
                 for outcome in outcomes.iter().filter_map(|o| o.as_ref().err()) {
                     tracing::error!(error = %Chain(outcome), "could not record an issued token");
                 }
-                answer(&mut jobs, outcomes);
+                batch.answer(outcomes);
             }
             Err(e) => {
-                tracing::error!(error = %Chain(&e), records = batch.len(), "could not record issued tokens");
-                answer(&mut jobs, batch.iter().map(|_| Err(e.clone())));
+                tracing::error!(error = %Chain(&e), records = batch.tokens.len(), "could not record issued tokens");
+                let failed = vec![Err(e); batch.tokens.len()];
+                batch.answer(failed);
             }
         }
         conn.maintain();
@@ -196,18 +209,19 @@ fn write_on_thread(mut conn: Box<dyn IssuanceConnection>, mut rx: mpsc::Receiver
 /// The writer through the store's own calls: take what is queued, commit, answer, again.
 async fn write_async(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Msg>) {
     let mut msgs: Vec<Msg> = Vec::with_capacity(MAX_BATCH);
-    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut batch = Batch::new();
     loop {
         if rx.recv_many(&mut msgs, MAX_BATCH).await == 0 {
             return;
         }
-        take(msgs.drain(..), &mut jobs, &mut rx);
-        if jobs.is_empty() {
+        for msg in msgs.drain(..) {
+            batch.take(msg, &mut rx);
+        }
+        if batch.tokens.is_empty() {
             continue;
         }
-        let batch: Vec<IssuedToken> = jobs.iter().map(|(t, _)| t.clone()).collect();
-        let outcomes = record(store.as_ref(), &batch).await;
-        answer(&mut jobs, outcomes);
+        let outcomes = record(store.as_ref(), &batch.tokens).await;
+        batch.answer(outcomes);
     }
 }
 
