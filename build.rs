@@ -20,15 +20,27 @@ fn main() {
     let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".to_owned());
     println!("cargo:rustc-env=TESSERA_COMMIT={commit}");
     // Rebuilt when HEAD moves: HEAD itself (a checkout), the branch it names (a commit) and
-    // packed refs. In a worktree `.git` is a file, so ask git where these live.
+    // packed refs. In a worktree `.git` is a file, so ask git where these live. Only files
+    // that exist are watched: cargo counts a watched file that is missing as changed, so a
+    // checkout without `packed-refs` would rebuild tessera on every build. The folder of
+    // loose refs is watched too, so a branch file that appears later is still noticed.
+    let watch = |path: PathBuf| {
+        if path.exists() {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    };
     if let Some(git_dir) = git(&["rev-parse", "--git-dir"]) {
-        println!("cargo:rerun-if-changed={}", PathBuf::from(&git_dir).join("HEAD").display());
+        watch(PathBuf::from(&git_dir).join("HEAD"));
     }
     if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
         let common = PathBuf::from(common);
         if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={}", common.join(branch).display());
+            let branch = common.join(branch);
+            if let Some(folder) = branch.parent() {
+                watch(folder.to_path_buf());
+            }
+            watch(branch);
         }
-        println!("cargo:rerun-if-changed={}", common.join("packed-refs").display());
+        watch(common.join("packed-refs"));
     }
 }
