@@ -691,6 +691,11 @@ async fn private_and_plain_http_destinations_are_refused_by_default() {
         ("https://169.254.169.254/latest/meta-data", "not a public address"),
         ("https://[::1]:8443/hook", "not a public address"),
         ("https://[::ffff:127.0.0.1]/hook", "not a public address"),
+        // IPv6 forms that embed a loopback or private IPv4 address.
+        ("https://[::127.0.0.1]:8443/", "not a public address"),
+        ("https://[2002:7f00:1::]:8443/", "not a public address"),
+        ("https://[64:ff9b::a00:1]/hook", "not a public address"),
+        ("https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook", "not a public address"),
         ("https://localhost/hook", "not a public address"),
         ("https://localhost.:8443/hook", "localhost"),
         ("http://hooks.example.com/hook", "plain http"),

@@ -53,9 +53,34 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
         // Unique local fc00::/7 and link-local fe80::/10.
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        // Documentation 2001:db8::/32; IPv4-compatible and NAT64 prefixes carry v4 addresses.
+        // Documentation 2001:db8::/32.
         || (first == 0x2001 && ip.segments()[1] == 0x0db8)
-        || (first == 0x0064 && ip.segments()[1] == 0xff9b)
+        // NAT64's local-use prefix 64:ff9b:1::/48 (RFC 8215) translates to local networks.
+        || (first == 0x0064 && ip.segments()[1] == 0xff9b && ip.segments()[2] == 0x0001)
+        || embedded_v4(ip).iter().any(|v4| forbidden_v4(*v4))
+}
+
+/// The IPv4 addresses an IPv6 address carries, where a router or a host's stack would reach
+/// them: IPv4-compatible `::a.b.c.d` (deprecated, still routed by some stacks), NAT64's
+/// well-known prefix `64:ff9b::/96` (RFC 6052), 6to4 `2002:AABB:CCDD::/48` (RFC 3056), and
+/// Teredo `2001:0::/32` (RFC 4380: the server's address, and the client's, inverted).
+/// IPv4-mapped addresses are unwrapped before this (see [`is_forbidden`]).
+fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = ip.segments();
+    let pair = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if s[..6] == [0; 6] {
+        return vec![pair(s[6], s[7])];
+    }
+    if s[..6] == [0x0064, 0xff9b, 0, 0, 0, 0] {
+        return vec![pair(s[6], s[7])];
+    }
+    if s[0] == 0x2002 {
+        return vec![pair(s[1], s[2])];
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        return vec![pair(s[2], s[3]), pair(!s[6], !s[7])];
+    }
+    Vec::new()
 }
 
 /// Checks a URL's form: `https` (or `http` where allowed), a host, no credentials. A host
@@ -147,6 +172,45 @@ mod tests {
             assert!(is_forbidden(bad.parse().expect("ip")), "{bad}");
         }
         for good in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+            assert!(!is_forbidden(good.parse().expect("ip")), "{good}");
+        }
+    }
+
+    /// IPv6 forms that carry an IPv4 address: each is refused when that address is not
+    /// public, and each form carrying a public address is not.
+    #[test]
+    fn ipv6_addresses_that_embed_a_non_public_ipv4_address_are_forbidden() {
+        for bad in [
+            // IPv4-compatible.
+            "::127.0.0.1",
+            "::7f00:1",
+            "::10.0.0.1",
+            "::169.254.169.254",
+            // IPv4-mapped.
+            "::ffff:127.0.0.1",
+            "::ffff:192.168.0.1",
+            // 6to4 of 127.0.0.1, 10.0.0.1 and 169.254.169.254.
+            "2002:7f00:1::",
+            "2002:7f00:0001:1234::1",
+            "2002:a00:1::",
+            "2002:a9fe:a9fe::",
+            // NAT64, the well-known prefix and the local-use one.
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::10.1.2.3",
+            "64:ff9b:1::8.8.8.8",
+            // Teredo: a private server, and a client of 127.0.0.1 (stored inverted).
+            "2001:0:a00:1::",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+        ] {
+            assert!(is_forbidden(bad.parse().expect("ip")), "{bad}");
+        }
+        for good in [
+            "::8.8.8.8",
+            "::ffff:8.8.8.8",
+            "2002:808:808::1",
+            "64:ff9b::8.8.8.8",
+            "2001:0:4136:e378:8000:63bf:f7f7:f7f7",
+        ] {
             assert!(!is_forbidden(good.parse().expect("ip")), "{good}");
         }
     }
