@@ -127,6 +127,36 @@ async fn idempotent_replays_recheck_what_the_first_answer_depended_on(db: TestDb
     assert!(replay.body["detail"].as_str().expect("detail").contains("revoked"));
 }
 
+/// A replay of a token that has expired since is refused like one of a revoked token: `409`,
+/// never a dead token answered `201`.
+async fn an_idempotent_retry_never_replays_an_expired_token(db: TestDb) {
+    use tessera::token::clock::ManualClock;
+    let clock = Arc::new(ManualClock::new(tessera::token::clock::Clock::now(&tessera::token::clock::SystemClock)));
+    let config = tessera::config::ServeConfig { token_ttl: 60, ..tessera::config::ServeConfig::for_tests() };
+    let app = TestApp::spawn_with(db, config, clock.clone()).await;
+    let conn = app.create_connection(&app.api_key, "a").await;
+    let mint = async || {
+        app.raw(
+            "POST",
+            &format!("/connections/{conn}/token"),
+            &[("x-api-key", &app.api_key), ("content-type", "application/json"), ("idempotency-key", "k")],
+            br#"{"scope": "access"}"#.to_vec(),
+        )
+        .await
+    };
+    let first = mint().await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    clock.advance(59);
+    let again = mint().await;
+    assert_eq!((again.status, &again.body), (StatusCode::CREATED, &first.body), "still live: replayed");
+    clock.advance(1);
+    let replay = mint().await;
+    assert_eq!(replay.status, StatusCode::CONFLICT, "{}", replay.body);
+    assert!(replay.body["detail"].as_str().expect("detail").contains("expired"), "{}", replay.body);
+    clock.advance(2 * 3600);
+    assert_eq!(mint().await.status, StatusCode::CONFLICT, "and later still");
+}
+
 async fn disconnecting_while_tokens_are_minted_revokes_exactly_those_tokens(db: TestDb) {
     let app = Arc::new(TestApp::spawn(db).await);
     for _ in 0..3 {
@@ -194,6 +224,7 @@ async fn readiness_fails_while_the_keyring_cannot_be_read(db: TestDb) {
 crate::both_backends!(
     hostile_ids_from_one_client_never_fail_anothers_tokens,
     idempotent_replays_recheck_what_the_first_answer_depended_on,
+    an_idempotent_retry_never_replays_an_expired_token,
     disconnecting_while_tokens_are_minted_revokes_exactly_those_tokens,
     readiness_fails_while_the_keyring_cannot_be_read,
 );

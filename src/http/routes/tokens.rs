@@ -70,8 +70,9 @@ pub async fn create_connection_token(
 }
 
 /// Whether a stored answer may be given again: a token is replayed only while its
-/// connection is still the client's and not disconnected and the token is not revoked;
-/// otherwise the retry gets what a fresh request would (`404`, `409`).
+/// connection is still the client's and not disconnected and the token is neither revoked nor
+/// expired; otherwise the retry gets what a fresh request would (`404`, `409`), or `409` for a
+/// token that no longer holds.
 async fn replayable(
     app: &AppState,
     caller: &Caller,
@@ -92,9 +93,16 @@ async fn replayable(
         Some(jti) => app.store.find_issued_token(&jti).await?,
         None => None,
     };
-    if record.is_none_or(|r| r.revoked_at.is_some()) {
+    let Some(record) = record.filter(|r| r.revoked_at.is_none()) else {
         return Err(ApiError::Conflict(
             "The token this idempotency key was answered with has been revoked: use a new idempotency key".into(),
+        ));
+    };
+    // An expired token is no answer to give as a success: it would be refused by every
+    // verifier and introspect as inactive.
+    if record.expires_at <= app.clock.now() {
+        return Err(ApiError::Conflict(
+            "The token this idempotency key was answered with has expired: use a new idempotency key".into(),
         ));
     }
     Ok(())
