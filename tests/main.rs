@@ -6,6 +6,7 @@
 mod support;
 
 mod api;
+mod disk_full;
 mod faults;
 mod key_rotation;
 mod layers;

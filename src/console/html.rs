@@ -167,6 +167,10 @@ pub fn store_error(e: &StoreError) -> Response {
         StoreError::Unavailable(_) => {
             refused(StatusCode::SERVICE_UNAVAILABLE, "The database is unavailable: try again shortly.")
         }
+        StoreError::DiskFull(_) => refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The database's disk is full: nothing was changed. Try again once space has been freed.",
+        ),
         _ => refused(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something went wrong reading or writing the database; it is logged.",

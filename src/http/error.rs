@@ -47,6 +47,9 @@ pub enum ApiError {
     /// 503: the database cannot be reached; retry later.
     #[error("Service unavailable: the database cannot be reached, retry later")]
     Unavailable,
+    /// 503: the database's disk is full; nothing was written.
+    #[error("Service unavailable: the database's disk is full, retry once space has been freed")]
+    DiskFull,
     /// 500: the cause is logged (with its chain), never sent.
     #[error("Internal Server Error")]
     Internal(#[source] Cause),
@@ -65,7 +68,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::DiskFull => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -88,6 +91,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable,
+            StoreError::DiskFull(_) => ApiError::DiskFull,
             StoreError::InvalidText => ApiError::InvalidText,
             other => ApiError::Internal(cause(other)),
         }
@@ -105,6 +109,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable => {
                 tracing::warn!("database unavailable");
+                json!({ "detail": self.to_string() })
+            }
+            ApiError::DiskFull => {
+                tracing::warn!("the database's disk is full");
                 json!({ "detail": self.to_string() })
             }
             other => json!({ "detail": other.to_string() }),

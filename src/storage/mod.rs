@@ -23,6 +23,23 @@ mod sql;
 pub mod sqlite;
 mod timed;
 
+/// Below this much free space on the file system of a SQLite database, its disk counts as
+/// full: a commit appends whole pages to the log, and a checkpoint may grow the file.
+pub const MIN_FREE_BYTES: u64 = 1 << 20;
+
+/// Whether a pooled connection may be handed out again: never one still inside a transaction.
+/// A statement or commit that failed (a full disk, a timeout) can leave one so: SQLite may
+/// have rolled the transaction back itself, so that the driver's own `ROLLBACK` fails and it
+/// still counts the transaction as open, and every later `BEGIN` on that connection would be
+/// refused. Such a connection is closed, and the pool opens a fresh one in its place.
+pub(crate) fn reusable<C: sqlx::Connection>(conn: &C) -> bool {
+    if conn.is_in_transaction() {
+        tracing::warn!("a pooled database connection was left inside a transaction: closing it");
+        return false;
+    }
+    true
+}
+
 /// The error underneath a [`StoreError`], kept whole so that the one log line that reports
 /// it has the chain. Shared, because one failed batch answers many requests.
 pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
@@ -51,6 +68,10 @@ pub enum StoreError {
     /// The database cannot be reached or timed out; the request may be retried.
     #[error("database unavailable")]
     Unavailable(#[source] Cause),
+    /// The database's disk (or a quota) has no room for the write; nothing was written, and
+    /// the request may be retried once space is freed.
+    #[error("the database's disk is full")]
+    DiskFull(#[source] Cause),
     /// The database refused a statement.
     #[error("database error")]
     Database(#[source] Cause),
@@ -169,6 +190,10 @@ pub trait Database: Send + Sync + 'static {
     async fn is_initialized(&self) -> Result<bool, StoreError>;
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Succeeds when a write would find room now; [`StoreError::DiskFull`] when the database's
+    /// disk is full (SQLite: less than [`MIN_FREE_BYTES`] free on the file system of its
+    /// file; PostgreSQL: a one-row write is refused for room). Readiness asks this.
+    async fn writable(&self) -> Result<(), StoreError>;
     /// The connection pool's state now.
     fn pool_stats(&self) -> PoolStats;
     /// A connection of its own for the issuance writer's thread, where recording tokens

@@ -36,6 +36,7 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.pool_size)
             .acquire_timeout(options.timeout)
+            .before_acquire(|conn, _| Box::pin(async move { Ok(super::reusable(conn)) }))
             .connect_lazy_with(opts.clone());
         Ok(Self { pool, connect_options: opts, timeout: options.timeout })
     }
@@ -152,6 +153,10 @@ fn postgres_error(e: sqlx::Error) -> StoreError {
             if matches!(code.as_ref(), "22021" | "22P05") {
                 return StoreError::InvalidText;
             }
+            // disk_full: the server could not extend a file.
+            if code == "53100" {
+                return StoreError::DiskFull(cause(e));
+            }
             // Connection failures, shutdowns, statement/lock timeouts, too many connections,
             // serialization failures and deadlocks: all worth a retry.
             code.starts_with("08")
@@ -187,6 +192,13 @@ super::sql::sql_store!(PostgresStore, {
         // sqlx holds an advisory lock while migrating, so replicas starting together apply
         // each migration once.
         apply_migrations(self, &MIGRATOR).await
+    }
+
+    /// A transaction id is assigned and committed: a commit record in the log. A server out
+    /// of room for its log or its files says so (`53100`), or stops answering.
+    async fn writable(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT txid_current()").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
     }
 
     async fn is_initialized(&self) -> Result<bool, StoreError> {

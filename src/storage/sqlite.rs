@@ -124,6 +124,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(options.pool_size)
             .acquire_timeout(options.timeout)
+            .before_acquire(|conn, _| Box::pin(async move { Ok(super::reusable(conn)) }))
             .connect_with(opts.clone())
             .await
             .map_err(map_err)?;
@@ -134,6 +135,7 @@ impl SqliteStore {
                 SqlitePoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(options.timeout)
+                    .before_acquire(|conn, _| Box::pin(async move { Ok(super::reusable(conn)) }))
                     .connect_lazy_with(opts.pragma("wal_autocheckpoint", "0")),
                 Some(tokio::spawn(checkpoint(pool.clone(), restart.clone()))),
             ),
@@ -274,6 +276,11 @@ impl super::IssuanceConnection for SqliteIssuance {
     }
     fn record(&mut self, batch: &[IssuedToken]) -> Result<Vec<super::Recorded>, StoreError> {
         use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
+        // A batch whose commit failed rolled back when its transaction was dropped; should that
+        // rollback itself have failed, end the transaction now rather than fail every batch.
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK").map_err(issuance_error)?;
+        }
         // Dropped without a commit, the transaction rolls back.
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(issuance_error)?;
         let mut outcomes = Vec::with_capacity(batch.len());
@@ -318,7 +325,8 @@ fn issuance_error(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
     match &e {
         rusqlite::Error::SqliteFailure(f, _) => match f.code {
-            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::SystemIoFailure | ErrorCode::DiskFull => {
+            ErrorCode::DiskFull => StoreError::DiskFull(cause(e)),
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::SystemIoFailure => {
                 StoreError::Unavailable(cause(e))
             }
             ErrorCode::ConstraintViolation if f.extended_code == 2067 || f.extended_code == 1555 => {
@@ -357,6 +365,8 @@ fn sqlite_error(e: sqlx::Error) -> StoreError {
         sqlx::Error::RowNotFound => return StoreError::NotFound,
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Database(db) if db.is_unique_violation() => return StoreError::Conflict(cause(e)),
+        // SQLITE_FULL: the disk (or a quota) has no room.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("13") => return StoreError::DiskFull(cause(e)),
         // SQLITE_BUSY / SQLITE_LOCKED and their extended codes.
         sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("5" | "6" | "261" | "517")),
         _ => false,
@@ -477,6 +487,24 @@ super::sql::sql_store!(SqliteStore, {
             incremental_vacuum_on(&self.writer).await?;
         }
         Ok(applied)
+    }
+
+    /// The free space on the file system of the database file, where the log and the file
+    /// grow: a failed write would say no more than that (`SQLITE_FULL`).
+    async fn writable(&self) -> Result<(), StoreError> {
+        let Some(dir) = self.file.as_deref().and_then(Path::parent) else {
+            return Ok(());
+        };
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let stat = rustix::fs::statvfs(dir).map_err(|e| StoreError::Unavailable(cause(std::io::Error::from(e))))?;
+        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        if free < super::MIN_FREE_BYTES {
+            return Err(StoreError::DiskFull(super::cause_msg(format!(
+                "{free} bytes free on the file system of {}",
+                dir.display()
+            ))));
+        }
+        Ok(())
     }
 
     async fn is_initialized(&self) -> Result<bool, StoreError> {

@@ -14,25 +14,77 @@ use async_trait::async_trait;
 
 use super::*;
 
-/// A [`Store`] whose every call ends within `limit`.
+/// A [`Store`] whose every call ends within `limit`, and which remembers when a write last
+/// failed for a full disk.
 pub struct Timed {
     inner: Arc<dyn Store>,
     limit: Duration,
+    disk_full: Arc<DiskFullSeen>,
+}
+
+/// When a call last failed with [`StoreError::DiskFull`], in milliseconds since `start`
+/// (`-1`: never).
+struct DiskFullSeen {
+    start: std::time::Instant,
+    last_ms: std::sync::atomic::AtomicI64,
+}
+
+/// For this long after a write failed for a full disk, the store does not count as writable,
+/// even when a probe finds room: a probe's one small write can fit where a batch does not.
+const DISK_FULL_HOLD: Duration = Duration::from_secs(5);
+
+impl DiskFullSeen {
+    fn note<T>(&self, result: &Result<T, StoreError>) {
+        if let Err(StoreError::DiskFull(_)) = result {
+            let ms = i64::try_from(self.start.elapsed().as_millis()).unwrap_or(i64::MAX);
+            self.last_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// How long ago a call failed for a full disk, if it did within [`DISK_FULL_HOLD`].
+    fn recent(&self) -> Option<Duration> {
+        let last = self.last_ms.load(std::sync::atomic::Ordering::Relaxed);
+        let ago = Duration::from_millis(u64::try_from(last).ok()?);
+        let ago = self.start.elapsed().saturating_sub(ago);
+        (ago < DISK_FULL_HOLD).then_some(ago)
+    }
 }
 
 impl Timed {
     pub fn new(inner: Arc<dyn Store>, limit: Duration) -> Self {
-        Self { inner, limit }
+        let disk_full =
+            Arc::new(DiskFullSeen { start: std::time::Instant::now(), last_ms: std::sync::atomic::AtomicI64::new(-1) });
+        Self { inner, limit, disk_full }
     }
 
     async fn timed<T>(&self, call: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.limit, call).await {
+        let result = match tokio::time::timeout(self.limit, call).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(cause_msg(format!(
                 "the database did not answer within {} s",
                 self.limit.as_secs_f64()
             )))),
-        }
+        };
+        self.disk_full.note(&result);
+        result
+    }
+}
+
+/// The issuance writer's own connection, watched for a full disk like every other call.
+struct Watched {
+    inner: Box<dyn IssuanceConnection>,
+    disk_full: Arc<DiskFullSeen>,
+}
+
+impl IssuanceConnection for Watched {
+    fn record(&mut self, batch: &[IssuedToken]) -> Result<Vec<Recorded>, StoreError> {
+        let result = self.inner.record(batch);
+        self.disk_full.note(&result);
+        result
+    }
+
+    fn maintain(&mut self) {
+        self.inner.maintain();
     }
 }
 
@@ -50,13 +102,27 @@ impl Database for Timed {
         self.timed(self.inner.ping()).await
     }
 
+    async fn writable(&self) -> Result<(), StoreError> {
+        self.timed(self.inner.writable()).await?;
+        match self.disk_full.recent() {
+            Some(ago) => Err(StoreError::DiskFull(cause_msg(format!(
+                "a write failed for a full disk {} ms ago",
+                ago.as_millis()
+            )))),
+            None => Ok(()),
+        }
+    }
+
     fn pool_stats(&self) -> PoolStats {
         self.inner.pool_stats()
     }
 
     /// Not limited here: its caller waits for each answer within the same limit.
     fn issuance_connection(&self) -> Result<Option<Box<dyn IssuanceConnection>>, StoreError> {
-        self.inner.issuance_connection()
+        Ok(self
+            .inner
+            .issuance_connection()?
+            .map(|inner| Box::new(Watched { inner, disk_full: self.disk_full.clone() }) as Box<dyn IssuanceConnection>))
     }
 
     fn call_limit(&self) -> Option<Duration> {

@@ -233,7 +233,7 @@ async fn record(store: &dyn Store, batch: &[IssuedToken]) -> Vec<Recorded> {
         Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
         Err(e) => e,
     };
-    if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) {
+    if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_) | StoreError::DiskFull(_)) {
         tracing::warn!(error = %Chain(&e), records = batch.len(), "a batch of issued tokens was refused: recording each alone");
         let mut outcomes = Vec::with_capacity(batch.len());
         for token in batch {

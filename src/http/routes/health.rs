@@ -13,6 +13,13 @@ pub async fn healthz() -> Json<Value> {
 
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     app.store.ping().await.map_err(|_| ApiError::Unavailable)?;
+    // A full disk: every write would fail, though reads answer.
+    if let Err(e) = app.store.writable().await {
+        return Err(match e {
+            crate::storage::StoreError::DiskFull(_) => ApiError::DiskFull,
+            _ => ApiError::Unavailable,
+        });
+    }
     // A keyring that failed its last refresh is tried again now, so readiness comes back as
     // soon as the cause is gone rather than at the next scheduled refresh.
     if !app.keyring.is_current() && app.keyring.refresh().await.is_err() {
