@@ -8,7 +8,9 @@
 //!   idle and an absolute expiry; signing out deletes it;
 //! - every POST must come from the console's own origin (`Sec-Fetch-Site` / `Origin`) and,
 //!   once signed in, carry the session's anti-forgery token;
-//! - failed sign-ins are rate-limited per address;
+//! - failed sign-ins are rate-limited per address and per operator name, and at most
+//!   [`MAX_CONCURRENT_HASHES`] password checks run at once, so that neither guessing one
+//!   operator's password nor the CPU it costs grows with the number of source addresses;
 //! - tenant data is escaped by the template engine everywhere, and a Content-Security-Policy
 //!   allows scripts and styles only from the console's own files;
 //! - every action is recorded (operator, action, target, time) and shown on the audit page.
@@ -85,6 +87,10 @@ pub struct ConsoleState {
     pub key_cache: Arc<ApiKeyCache>,
     pub settings: Arc<Settings>,
     sign_in_failures: Arc<RateLimiter<IpAddr>>,
+    /// Failed sign-ins per operator name (as typed, folded to lower case), wherever from.
+    sign_in_failures_by_name: Arc<RateLimiter<String>>,
+    /// Permits for the password checks running now (argon2 costs tens of ms of a core each).
+    hashing: Arc<tokio::sync::Semaphore>,
     /// The overview's counts when reading them was slow (a large database): shown as of when
     /// they were read, and read again in the background once they are a few seconds old.
     counts: Arc<Mutex<CachedCounts>>,
@@ -103,6 +109,8 @@ impl ConsoleState {
         settings: Settings,
     ) -> Self {
         let sign_in_failures = Arc::new(RateLimiter::new(settings.sign_in_rate, settings.sign_in_burst));
+        let sign_in_failures_by_name = Arc::new(RateLimiter::new(settings.sign_in_rate, settings.sign_in_burst));
+        let hashing = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES));
         Self {
             store,
             keyring,
@@ -113,6 +121,8 @@ impl ConsoleState {
             key_cache,
             settings: Arc::new(settings),
             sign_in_failures,
+            sign_in_failures_by_name,
+            hashing,
             counts: Arc::new(Mutex::new(CachedCounts::default())),
         }
     }
@@ -358,7 +368,11 @@ impl FromRequestParts<ConsoleState> for Signed {
     }
 }
 
-/// Takes a failed sign-in from `ip`'s allowance; `Err` (429) when it is spent.
+/// The most password checks that run at once, over every source address: past it a sign-in
+/// is answered `429` at once instead of queueing more work for the CPU.
+pub const MAX_CONCURRENT_HASHES: usize = 2;
+
+/// `Err` (429) when `ip`'s allowance of failed sign-ins is spent.
 fn sign_in_allowed(st: &ConsoleState, ip: IpAddr) -> Result<(), Response> {
     match st.sign_in_failures.peek(&ip, Instant::now()) {
         Decision::Allowed => Ok(()),
@@ -366,7 +380,27 @@ fn sign_in_allowed(st: &ConsoleState, ip: IpAddr) -> Result<(), Response> {
     }
 }
 
+/// The key a name's allowance is kept under: what was typed, trimmed and folded, bounded.
+fn name_key(name: &str) -> String {
+    name.trim().chars().take(128).flat_map(char::to_lowercase).collect()
+}
+
+/// `Err` (429) when the allowance of failed sign-ins for the operator `name` is spent, or
+/// when [`MAX_CONCURRENT_HASHES`] checks are running; else the permit to check a password.
+fn password_check_allowed(st: &ConsoleState, name: &str) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    if let Decision::Limited { retry_after_secs } = st.sign_in_failures_by_name.peek(&name_key(name), Instant::now()) {
+        return Err(html::rate_limited(retry_after_secs));
+    }
+    st.hashing.clone().try_acquire_owned().map_err(|_| html::rate_limited(1))
+}
+
 fn sign_in_failed(st: &ConsoleState, ip: IpAddr) {
     st.metrics.auth_failed();
     let _ = st.sign_in_failures.take(&ip, Instant::now());
+}
+
+/// A failed password for the operator `name`: taken from its address's and its name's allowance.
+fn password_failed(st: &ConsoleState, ip: IpAddr, name: &str) {
+    sign_in_failed(st, ip);
+    let _ = st.sign_in_failures_by_name.take(&name_key(name), Instant::now());
 }

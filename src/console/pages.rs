@@ -332,15 +332,19 @@ async fn sign_in(
     let ip = addr.ip();
     super::sign_in_allowed(&st, ip)?;
     let name = form.text("name").to_owned();
+    let permit = super::password_check_allowed(&st, &name)?;
     let password = form.get("password").unwrap_or_default().to_owned();
     let operator = db(st.store.find_operator_by_name(&name).await)?;
     let hash = operator.as_ref().and_then(|o| o.password_hash.clone());
-    // argon2 takes tens of milliseconds of CPU: off the async workers.
-    let matched = tokio::task::spawn_blocking(move || match hash {
-        Some(h) => verify_password(&password, &h),
-        None => {
-            verify_nothing(&password);
-            false
+    // argon2 takes tens of milliseconds of CPU: off the async workers, holding its permit.
+    let matched = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        match hash {
+            Some(h) => verify_password(&password, &h),
+            None => {
+                verify_nothing(&password);
+                false
+            }
         }
     })
     .await
@@ -348,7 +352,7 @@ async fn sign_in(
     match operator {
         Some(op) if matched => start_session(&st, &headers, &op, "sign_in.password").await,
         _ => {
-            super::sign_in_failed(&st, ip);
+            super::password_failed(&st, ip, &name);
             Err(respond(
                 StatusCode::UNAUTHORIZED,
                 sign_in_form(Some("Wrong operator name or password."), &FormFields::default()),

@@ -220,6 +220,65 @@ async fn failed_sign_ins_are_rate_limited(db: TestDb) {
     assert_eq!(link.status, StatusCode::TOO_MANY_REQUESTS, "sign-in links share the limit");
 }
 
+/// A client whose connections come from `ip` (any 127.0.0.0/8 address reaches the server).
+fn browser_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .expect("client")
+}
+
+/// Guesses at one operator spread over many source addresses, each far under its own
+/// allowance, still run out of the operator's; and password checks running at once are
+/// bounded, whatever the number of addresses.
+async fn sign_in_guesses_are_limited_per_operator_and_hashes_are_bounded(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    let attempt = async |ip: [u8; 4], name: &str, password: &str| {
+        let req = browser_from(ip)
+            .post(format!("{}/console/sign-in", app.base))
+            .form(&[("name", name), ("password", password)]);
+        send(req).await
+    };
+    for i in 0..10u8 {
+        let a = attempt([127, 0, 1, i + 1], "ops", "wrong password here").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    for i in 0..5u8 {
+        let a = attempt([127, 0, 2, i + 1], " OPS ", "wrong password here").await;
+        assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "the name's allowance is spent, from any address");
+        assert!(a.headers.get("retry-after").is_some());
+    }
+    let right = attempt([127, 0, 3, 1], "ops", PASSWORD).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS, "no answer to a guess while the name is limited");
+    // Another operator's name, from a fresh address, is not held back by it.
+    add_operator(&app, "other").await;
+    assert_eq!(attempt([127, 0, 3, 2], "other", PASSWORD).await.status, StatusCode::SEE_OTHER);
+
+    // Many names at once from many addresses: at most a few checks run, the rest are 429.
+    let mut tasks = Vec::new();
+    for i in 0..24u8 {
+        let base = app.base.clone();
+        tasks.push(tokio::spawn(async move {
+            let req = browser_from([127, 0, 4, i + 1])
+                .post(format!("{base}/console/sign-in"))
+                .form(&[("name", format!("nobody-{i}")), ("password", "wrong password here".into())]);
+            send(req).await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.expect("task"));
+    }
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "concurrent password checks are bounded: {statuses:?}");
+    assert!(statuses.contains(&StatusCode::UNAUTHORIZED), "{statuses:?}");
+}
+
 async fn tenant_data_is_text_and_pages_carry_the_csp(db: TestDb) {
     let app = TestApp::spawn(db).await;
     add_operator(&app, "ops").await;
@@ -417,6 +476,7 @@ both_backends!(
     posts_need_the_session_token_and_the_console_origin,
     sessions_end_when_idle_or_too_old,
     failed_sign_ins_are_rate_limited,
+    sign_in_guesses_are_limited_per_operator_and_hashes_are_bounded,
     tenant_data_is_text_and_pages_carry_the_csp,
     the_console_can_be_turned_off_or_given_its_own_listener,
     operator_cli_prints_a_link_that_signs_in_once,
