@@ -132,12 +132,17 @@ impl Check {
             if purchase::is_purchase_id(&id) {
                 return Some(id);
             }
-            self.fail(
-                &Self::at(loc, "purchase_id"),
-                "string_pattern_mismatch",
-                "String should match pattern '^[A-Za-z0-9_.-]{1,64}$'",
-                &json!(id),
-            );
+            // "." and ".." match the pattern; they are refused because, in a path, they name
+            // a folder rather than a purchase, and the message must say that.
+            let (kind, msg) = if id == "." || id == ".." {
+                (
+                    "value_error",
+                    "Value error, a purchase id cannot be \".\" or \"..\": in a URL path they name a folder",
+                )
+            } else {
+                ("string_pattern_mismatch", "String should match pattern '^[A-Za-z0-9_.-]{1,64}$'")
+            };
+            self.fail(&Self::at(loc, "purchase_id"), kind, msg, &json!(id));
             None
         });
         let date = self.string(obj, loc, "date", 40, false);

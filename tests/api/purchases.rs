@@ -141,6 +141,20 @@ async fn bad_batches_are_422_each_failure_at_its_place(db: TestDb) {
         ]
     );
     assert_eq!(r.body["detail"][2]["type"], "string_type", "a JSON number is no money: it may have been rounded");
+    // "." and ".." match the id pattern: their refusal says why, and the pattern's does not.
+    let dots = vec![
+        json!({"purchase_id": ".", "date": "2025-01-01", "total": "1"}),
+        json!({"purchase_id": "..", "date": "2025-01-01", "total": "1"}),
+        json!({"purchase_id": "a b", "date": "2025-01-01", "total": "1"}),
+    ];
+    let r = write(&app, &connector, &conn, dots).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    for (i, id) in [".", ".."].iter().enumerate() {
+        let e = &r.body["detail"][i];
+        assert_eq!((&e["type"], &e["input"]), (&json!("value_error"), &json!(id)), "{e}");
+        assert!(e["msg"].as_str().expect("msg").contains("cannot be \".\" or \"..\""), "{e}");
+    }
+    assert_eq!(r.body["detail"][2]["type"], "string_pattern_mismatch");
     // Batches are bounded: none, and more than 100, are refused; so is a body over 64 KiB.
     assert_eq!(write(&app, &connector, &conn, vec![]).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     let many: Vec<Value> =
