@@ -21,7 +21,7 @@ use crate::rate_limit::RateLimiter;
 use crate::storage::Store;
 use crate::token::clock::Clock;
 use crate::token::issuance::{IssuanceLog, IssuanceWriter};
-use crate::token::keyring::{JWKS_MAX_AGE_SECS, KeyPolicy, Keyring};
+use crate::token::keyring::{KeyPolicy, Keyring, check_prepublish};
 use crate::token::mint::Minter;
 use crate::webhooks::destination::Policy;
 use crate::webhooks::dispatcher::{Dispatcher, Settings};
@@ -76,14 +76,8 @@ impl App {
             _ => None,
         };
         let ttl = i64::from(config.token_ttl);
-        // A retired key stays published for a full token lifetime plus five minutes' leeway.
-        let min_lead = i64::from(JWKS_MAX_AGE_SECS) + i64::from(config.key_refresh);
-        if i64::from(config.key_prepublish) < min_lead {
-            anyhow::bail!(
-                "TESSERA_KEY_PREPUBLISH / --key-prepublish must be at least {min_lead} seconds (the JWKS cache \
-                 lifetime of {JWKS_MAX_AGE_SECS} s plus --key-refresh), or verifiers can meet a key they do not know"
-            );
-        }
+        check_prepublish(config.key_prepublish, config.key_refresh, "TESSERA_KEY_PREPUBLISH / --key-prepublish")
+            .map_err(anyhow::Error::msg)?;
         let policy = KeyPolicy {
             prepublish_secs: i64::from(config.key_prepublish),
             rotation_period_secs: i64::from(config.key_rotation_period),

@@ -120,6 +120,14 @@ async fn cli_manages_clients_and_keys_and_the_server_honours_them(db: TestDb) {
     assert!(!ok && stderr.contains("no API key 01J0000000000000000000000Z"), "{stderr}");
     assert!(!stderr.contains(secret) && !stdout.contains(secret), "{stderr}");
 
+    // Too short a pre-publication is refused, as `serve --key-prepublish` refuses it.
+    let (ok, _, stderr) = cli(&db, &["signing-key", "rotate", "--prepublish", "5"]);
+    assert!(!ok && stderr.contains("--prepublish must be at least 310 seconds"), "{stderr}");
+    let (ok, _, stderr) = cli(&db, &["signing-key", "rotate", "--prepublish", "359", "--key-refresh", "60"]);
+    assert!(!ok && stderr.contains("at least 360 seconds"), "{stderr}");
+    let keys = cli_json(&db, &["signing-key", "list", "--json"]);
+    assert!(keys.as_array().expect("keys").iter().all(|k| k["state"] != "next"), "nothing was scheduled: {keys}");
+
     // A scheduled rotation publishes the new key first; it is not active yet, and a second
     // schedule is refused while one is pending.
     let scheduled = cli_json(&db, &["signing-key", "rotate", "--json"]);

@@ -13,15 +13,21 @@ use crate::token::keyring::{Algorithm, Keyring};
 #[derive(Subcommand, Debug)]
 pub enum SigningKeyCommand {
     /// Schedule a new signing key: signing after --prepublish seconds, when the current key
-    /// retires. An EdDSA key is published in the JWKS now (a retired one stays published until
-    /// its tokens expire); an HS256 key is never published (see `signing-key export-secret`).
+    /// retires. Servers publish an EdDSA key in the JWKS at their next keyring refresh (within
+    /// --key-refresh seconds; a retired one stays published until its tokens expire); an HS256
+    /// key is never published (see `signing-key export-secret`).
     Rotate {
         /// Algorithm of the key to rotate.
         #[arg(long, env = "TESSERA_ALGORITHM", default_value = "EdDSA", value_parser = |s: &str| s.parse::<Algorithm>())]
         algorithm: Algorithm,
-        /// Seconds the new key is published before it signs (as --key-prepublish for serve).
+        /// Seconds the new key is published before it signs (as --key-prepublish for serve): at
+        /// least the JWKS cache lifetime (300) plus --key-refresh, unless --immediately.
         #[arg(long, env = "TESSERA_KEY_PREPUBLISH", default_value_t = 600)]
         prepublish: u32,
+        /// The servers' --key-refresh: how long they take to read the new key.
+        #[arg(long, env = "TESSERA_KEY_REFRESH", default_value_t = 10,
+              value_parser = clap::value_parser!(u32).range(1..=3600))]
+        key_refresh: u32,
         /// Activate the new key at once (for a compromised key). Verifiers holding a cached
         /// JWKS will refuse new tokens until they refetch it.
         #[arg(long)]
@@ -52,7 +58,12 @@ pub enum SigningKeyCommand {
 pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()> {
     let store = super::open_store(db, false).await?;
     match cmd {
-        SigningKeyCommand::Rotate { algorithm, prepublish, immediately, kek, json } => {
+        SigningKeyCommand::Rotate { algorithm, prepublish, key_refresh, immediately, kek, json } => {
+            if !immediately {
+                crate::token::keyring::check_prepublish(prepublish, key_refresh, "--prepublish").map_err(|e| {
+                    anyhow::anyhow!("{e} (--immediately activates a key at once, for a compromised key)")
+                })?;
+            }
             let (kek, _) = kek.resolve(&db.database_url)?;
             let now = SystemClock.now();
             let (kid, activates_at) = if immediately {
@@ -65,7 +76,7 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
             super::output(
                 json,
                 &json!({"kid": kid, "alg": algorithm.jws_name(), "activates_at": activates_at}),
-                || rotated_text(algorithm, &kid, activates_at, immediately),
+                || rotated_text(algorithm, &kid, activates_at, immediately, key_refresh),
             );
         }
         SigningKeyCommand::ExportSecret { kid, kek } => {
@@ -124,11 +135,16 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
 
 /// What `signing-key rotate` says it did. HS256 keys are never published, so only an EdDSA
 /// key is said to be.
-fn rotated_text(algorithm: Algorithm, kid: &Kid, activates_at: i64, immediately: bool) -> String {
-    let when =
-        if immediately { "signing now".to_owned() } else { format!("signing from {}", super::rfc3339(activates_at)) };
+fn rotated_text(algorithm: Algorithm, kid: &Kid, activates_at: i64, immediately: bool, key_refresh: u32) -> String {
+    let when = if immediately {
+        format!("signing on each server from its next keyring refresh (within {key_refresh} s)")
+    } else {
+        format!("signing from {}", super::rfc3339(activates_at))
+    };
     match algorithm {
-        Algorithm::EdDsa => format!("new EdDSA key {kid}: published in the JWKS now, {when}"),
+        Algorithm::EdDsa => format!(
+            "new EdDSA key {kid}: in each server's JWKS from its next keyring refresh (within {key_refresh} s), {when}"
+        ),
         Algorithm::Hs256 => format!(
             "new HS256 key {kid}: {when}; HS256 keys are never published: give verifiers its \
              secret (`tessera signing-key export-secret --kid {kid}`)"
@@ -143,17 +159,21 @@ mod tests {
     #[test]
     fn only_an_eddsa_rotation_claims_to_publish_its_key() {
         let kid = Kid::from_string("01J0000000000000000000000K");
-        let ed = rotated_text(Algorithm::EdDsa, &kid, 1_700_000_000, false);
+        let ed = rotated_text(Algorithm::EdDsa, &kid, 1_700_000_000, false, 10);
         assert_eq!(
             ed,
-            "new EdDSA key 01J0000000000000000000000K: published in the JWKS now, signing from 2023-11-14T22:13:20Z"
+            "new EdDSA key 01J0000000000000000000000K: in each server's JWKS from its next keyring refresh \
+             (within 10 s), signing from 2023-11-14T22:13:20Z"
         );
-        let hs = rotated_text(Algorithm::Hs256, &kid, 1_700_000_000, false);
+        assert!(!ed.contains("now"), "the key is not published the moment it is made: {ed}");
+        let hs = rotated_text(Algorithm::Hs256, &kid, 1_700_000_000, false, 10);
         assert!(!hs.contains("published in") && !hs.contains("published now"), "{hs}");
         assert!(
             hs.contains("never published") && hs.contains("export-secret --kid 01J0000000000000000000000K"),
             "{hs}"
         );
-        assert!(rotated_text(Algorithm::Hs256, &kid, 0, true).contains("signing now"));
+        assert!(
+            rotated_text(Algorithm::Hs256, &kid, 0, true, 10).contains("from its next keyring refresh (within 10 s)")
+        );
     }
 }

@@ -23,6 +23,20 @@ use crate::storage::{Store, StoreError};
 /// How long verifiers may cache the key set (the JWKS `Cache-Control` max-age).
 pub const JWKS_MAX_AGE_SECS: u32 = 300;
 
+/// Refuses a pre-publication shorter than verifiers need to see a key before it signs: the
+/// JWKS cache lifetime plus the time servers take to read the keyring (`key_refresh`). The
+/// message names the flag the operator set (`flag`).
+pub fn check_prepublish(prepublish_secs: u32, key_refresh_secs: u32, flag: &str) -> Result<(), String> {
+    let min_lead = u64::from(JWKS_MAX_AGE_SECS) + u64::from(key_refresh_secs);
+    if u64::from(prepublish_secs) < min_lead {
+        return Err(format!(
+            "{flag} must be at least {min_lead} seconds (the JWKS cache lifetime of {JWKS_MAX_AGE_SECS} s plus \
+             --key-refresh), or verifiers can meet a key they do not know"
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyringError {
     #[error(transparent)]
