@@ -132,6 +132,60 @@ fn bearer_token(headers: &HeaderMap) -> Option<&[u8]> {
     Some(rest.trim_ascii()).filter(|t| !t.is_empty())
 }
 
+/// A request whose headers announce a body, with that body wrapped to note when it has been
+/// read to its end; a request without one is passed as it is.
+fn track_body(req: Request) -> (Request, Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) {
+    use axum::body::HttpBody as _;
+    let announced = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) != Some(0));
+    if !announced || req.body().is_end_stream() {
+        return (req, None);
+    }
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(ReadToEnd { inner: body, read: read.clone() });
+    (Request::from_parts(parts, body), Some(read))
+}
+
+/// A request body that notes when it has been read to its end.
+struct ReadToEnd {
+    inner: axum::body::Body,
+    read: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl http_body::Body for ReadToEnd {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        let ended = match &polled {
+            std::task::Poll::Ready(None) => true,
+            std::task::Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            _ => false,
+        };
+        if ended {
+            this.read.store(true, std::sync::atomic::Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// Per request: a request id (the client's `X-Request-Id` when it is short printable ASCII,
 /// else a new one) returned in the answer and attached to every log line of the request; one
 /// log line with the route template (never the raw path, which can hold ids), status and
@@ -153,9 +207,16 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
         method = crate::metrics::method_label(&method),
         route = tracing::field::Empty
     );
+    // A body the answer was given without reading to its end (a 401 or 429 decided from the
+    // headers, a 413) is not read afterwards: the connection closes after this answer, and
+    // the answer says so.
+    let (req, body_read) = track_body(req);
     // The header limit and path normalization run inside this one layer (one layer each
     // cost a clone of the router and a boxed future per request).
     let mut resp = limit_headers(req, next).instrument(span.clone()).await;
+    if body_read.is_some_and(|read| !read.load(std::sync::atomic::Ordering::Acquire)) {
+        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let latency = started.elapsed();
     let status = resp.status().as_u16();
     let route =

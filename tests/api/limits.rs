@@ -273,3 +273,78 @@ async fn repeated_failed_authentications_from_one_address_are_refused() {
     assert_eq!(app.call("GET", "/connections?customer_id=x", &app.api_key, None).await.status, 429);
     refills_within_a_second(&app.app_state.limits.auth_failures, &[127, 0, 0, 1].into());
 }
+
+/// One answer on a kept-alive connection: its status, its header block (lower case), and
+/// whether the server closed the connection right after it.
+async fn answer_on(s: &mut TcpStream) -> (u16, String, bool) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n =
+            tokio::time::timeout(Duration::from_secs(5), s.read(&mut byte)).await.expect("an answer").expect("read");
+        assert_eq!(n, 1, "closed before an answer: {}", String::from_utf8_lossy(&buf));
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let status = head[9..12].parse().expect("status");
+    let len: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().expect("length"));
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.expect("body");
+    // Closed: the next read ends at once (or within a moment) with nothing.
+    let mut rest = [0u8; 1];
+    let closed =
+        matches!(tokio::time::timeout(Duration::from_millis(300), s.read(&mut rest)).await, Ok(Ok(0) | Err(_)));
+    (status, head, closed)
+}
+
+/// A token request whose body arrives 50 ms after its headers, on one kept-alive connection.
+async fn split_request(s: &mut TcpStream, key: &str, conn: &str) {
+    let body = br#"{"scope": "access"}"#;
+    let head = format!(
+        "POST /connections/{conn}/token HTTP/1.1\r\nhost: t\r\nx-api-key: {key}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.expect("headers");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The server may have answered and closed already: a failed write is what is checked.
+    let _ = s.write_all(body).await;
+}
+
+/// An answer given before the body was read (a `429`, a `401`) either keeps the connection
+/// usable or says `Connection: close`: a client never meets a silently closed connection.
+#[tokio::test]
+async fn an_early_answer_that_closes_the_connection_says_so() {
+    let mut config = ServeConfig::for_tests();
+    config.rate_limit = 1;
+    config.rate_burst = 1;
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let app = TestApp::spawn_with(db, config, Arc::new(SystemClock)).await;
+    let second = app.new_key(&app.client_id).await;
+    let conn = app.create_connection(&second, "c").await;
+    let check = |(status, head, closed): (u16, String, bool), expected: u16| {
+        assert_eq!(status, expected, "{head}");
+        let says_close = head.contains("\r\nconnection: close\r\n");
+        assert!(!closed || says_close, "closed after a {status} without saying so:\n{head}");
+        says_close
+    };
+
+    let mut s = TcpStream::connect(addr(&app)).await.expect("connect");
+    split_request(&mut s, &app.api_key, &conn).await;
+    assert!(!check(answer_on(&mut s).await, 201), "a request whose body was read keeps the connection");
+    split_request(&mut s, &app.api_key, &conn).await;
+    let limited_closed = check(answer_on(&mut s).await, 429);
+    if !limited_closed {
+        split_request(&mut s, &app.api_key, &conn).await;
+        check(answer_on(&mut s).await, 429);
+    }
+
+    let mut s = TcpStream::connect(addr(&app)).await.expect("connect");
+    let unknown = "tsk_01ARZ3NDEKTSV4RRFFQ69G5FAV_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    split_request(&mut s, unknown, &conn).await;
+    if !check(answer_on(&mut s).await, 401) {
+        split_request(&mut s, unknown, &conn).await;
+        check(answer_on(&mut s).await, 401);
+    }
+}
