@@ -19,7 +19,7 @@ use crate::http::state::Shared;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::storage::Store;
-use crate::token::clock::Clock;
+use crate::token::clock::{Clock, ClockGuard};
 use crate::token::issuance::{IssuanceLog, IssuanceWriter};
 use crate::token::keyring::{KeyPolicy, Keyring, check_prepublish};
 use crate::token::mint::Minter;
@@ -85,7 +85,19 @@ impl App {
             retired_publish_secs: ttl + 300,
         };
         let sealer = Arc::new(kek.clone());
-        let keyring = Arc::new(Keyring::open(store.clone(), kek, config.algorithm, clock.clone(), policy).await?);
+        // The clock is judged before the keyring moves: a key is never activated, nor a
+        // rotation scheduled, from a time the database's clock does not allow.
+        let clock_guard = Arc::new(ClockGuard::new(
+            clock.clone(),
+            store.clone(),
+            config.clock_max_skew,
+            crate::token::verify::LEEWAY_SECS,
+        ));
+        clock_guard.measure().await;
+        let keyring = Arc::new(
+            Keyring::open(store.clone(), kek, config.algorithm, clock.clone(), policy, Some(clock_guard.clone()))
+                .await?,
+        );
         // Last of all the start-up steps that can fail, so that a key created here is printed.
         let bootstrap = bootstrap_default_client(store.as_ref(), clock.now()).await?;
         let (issuance, issuance_writer) = IssuanceLog::start(store.clone())?;
@@ -97,6 +109,7 @@ impl App {
             audience: config.audience.clone(),
             ttl_secs: ttl,
             customers: Default::default(),
+            clock_guard: clock_guard.clone(),
         });
         let webhook_policy =
             Policy { allow_private: config.webhook_allow_private, allow_http: config.webhook_allow_http };
@@ -105,6 +118,7 @@ impl App {
             minter,
             keyring,
             clock,
+            clock_guard,
             metrics: Arc::new(Metrics::default()),
             body_timeout: Duration::from_secs(u64::from(config.body_timeout)),
             limits: Arc::new(AuthLimits {
@@ -213,6 +227,7 @@ impl App {
             ..
         } = self;
         let refresher = tokio::spawn(refresh_keys(state.keyring.clone(), refresh_interval));
+        let clock_watch = tokio::spawn(state.clock_guard.clone().watch());
         let purger = tokio::spawn(crate::retention::run(
             state.store.clone(),
             state.clock.clone(),
@@ -256,6 +271,7 @@ impl App {
         let router = crate::http::router_with(state.clone(), metrics_task.is_none(), extra);
         crate::http::server::serve(listener, router, limits, stopped(stop_rx.clone()), shutdown_grace).await;
         refresher.abort();
+        clock_watch.abort();
         purger.abort();
         if let Some(t) = metrics_task {
             t.abort();

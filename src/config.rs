@@ -135,6 +135,14 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub key_refresh: u32,
 
+    /// Seconds the clock may differ from the database's before tokens are refused: from
+    /// PostgreSQL's clock either way, or (SQLite) by a step while serving; a clock behind the
+    /// newest recorded time by more than the verifiers' leeway (60 s) is refused too. 0 turns
+    /// the check off.
+    #[arg(long, env = "TESSERA_CLOCK_MAX_SKEW", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub clock_max_skew: u32,
+
     /// Seconds a new signing key is published in the JWKS before it signs. Must be at least
     /// the JWKS cache lifetime (300) plus --key-refresh, so no verifier meets an unknown key.
     #[arg(long, env = "TESSERA_KEY_PREPUBLISH", default_value_t = 600,

@@ -91,6 +91,9 @@ pub struct Summary {
 pub struct Gauges {
     pub pool: PoolStats,
     pub issuance_queue_depth: usize,
+    /// The clock's measured skew from the database's reference (seconds) and whether it is
+    /// trusted; `None` where no guard runs.
+    pub clock: Option<(f64, bool)>,
 }
 
 impl Metrics {
@@ -281,6 +284,23 @@ impl Metrics {
         self.render_retention(&mut out);
         header(&mut out, "tessera_issuance_queue_depth", "gauge", "Issuance records waiting to be committed.");
         let _ = writeln!(out, "tessera_issuance_queue_depth {}", gauges.issuance_queue_depth);
+        if let Some((skew, trusted)) = gauges.clock {
+            header(
+                &mut out,
+                "tessera_clock_skew_seconds",
+                "gauge",
+                "This server's clock minus the database's reference (PostgreSQL's clock; on SQLite, the newest \
+                 recorded time when behind it, else the clock's steps while serving).",
+            );
+            let _ = writeln!(out, "tessera_clock_skew_seconds {skew}");
+            header(
+                &mut out,
+                "tessera_clock_trusted",
+                "gauge",
+                "1 while the clock may sign tokens, 0 while it may not.",
+            );
+            let _ = writeln!(out, "tessera_clock_trusted {}", u8::from(trusted));
+        }
         header(
             &mut out,
             "tessera_build_info",
@@ -410,7 +430,8 @@ mod tests {
         m.observe_request(&Method::POST, "/t", 201, Duration::from_micros(300));
         m.observe_request(&Method::POST, "/t", 201, Duration::from_millis(3));
         m.observe_request(&Method::POST, "/t", 422, Duration::from_secs(10));
-        let text = m.render(&Gauges { pool: PoolStats { size: 3, idle: 1, max: 8 }, issuance_queue_depth: 2 });
+        let text =
+            m.render(&Gauges { pool: PoolStats { size: 3, idle: 1, max: 8 }, issuance_queue_depth: 2, clock: None });
         assert!(text.contains("tessera_http_requests_total{method=\"POST\",route=\"/t\",status=\"201\"} 2"));
         assert!(text.contains("le=\"0.0005\"} 1"));
         assert!(text.contains("le=\"0.005\"} 2"));
@@ -423,7 +444,8 @@ mod tests {
     #[test]
     fn build_info_and_process_metrics_are_rendered() {
         let m = Metrics::default();
-        let text = m.render(&Gauges { pool: PoolStats { size: 1, idle: 1, max: 1 }, issuance_queue_depth: 0 });
+        let text =
+            m.render(&Gauges { pool: PoolStats { size: 1, idle: 1, max: 1 }, issuance_queue_depth: 0, clock: None });
         let build = format!(
             "tessera_build_info{{version=\"{}\",commit=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION"),
@@ -475,7 +497,8 @@ mod tests {
             m.observe_request(&method, UNMATCHED_ROUTE, 405, Duration::from_millis(1));
         }
         m.observe_request(&Method::DELETE, UNMATCHED_ROUTE, 404, Duration::from_millis(1));
-        let text = m.render(&Gauges { pool: PoolStats { size: 1, idle: 1, max: 1 }, issuance_queue_depth: 0 });
+        let text =
+            m.render(&Gauges { pool: PoolStats { size: 1, idle: 1, max: 1 }, issuance_queue_depth: 0, clock: None });
         assert!(text.contains("tessera_http_requests_total{method=\"other\",route=\"<unmatched>\",status=\"405\"} 3"));
         assert!(text.contains("tessera_http_requests_total{method=\"DELETE\",route=\"<unmatched>\",status=\"404\"} 1"));
         assert!(!text.contains("PROPFIND") && !text.contains("MMMM") && !text.contains("\"get\""));

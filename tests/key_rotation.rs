@@ -39,7 +39,7 @@ async fn a_caching_verifier_never_meets_an_unknown_kid(db: TestDb) {
         retired_publish_secs: TTL + 300,
     };
     let keyring =
-        Keyring::open(store, Kek::generate(), Algorithm::EdDsa, clock.clone(), policy).await.expect("keyring");
+        Keyring::open(store, Kek::generate(), Algorithm::EdDsa, clock.clone(), policy, None).await.expect("keyring");
 
     let jwks_now = || serde_json::from_value::<Jwks>(keyring.jwks().as_ref().clone()).expect("jwks");
     // Verifiers in every phase: each refetches the JWKS when its copy is max-age old, the

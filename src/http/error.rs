@@ -47,6 +47,9 @@ pub enum ApiError {
     /// 503: the database cannot be reached; retry later.
     #[error("Service unavailable: the database cannot be reached, retry later")]
     Unavailable,
+    /// 503: the clock disagrees with the database's, so a token signed now would not verify.
+    #[error("Service unavailable: {0}; retry once the clock is right")]
+    ClockUntrusted(String),
     /// 503: the database's disk is full; nothing was written.
     #[error("Service unavailable: the database's disk is full, retry once space has been freed")]
     DiskFull,
@@ -68,7 +71,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable | ApiError::DiskFull => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::DiskFull | ApiError::ClockUntrusted(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -94,6 +97,15 @@ impl From<StoreError> for ApiError {
             StoreError::DiskFull(_) => ApiError::DiskFull,
             StoreError::InvalidText => ApiError::InvalidText,
             other => ApiError::Internal(cause(other)),
+        }
+    }
+}
+
+impl From<crate::token::mint::MintError> for ApiError {
+    fn from(e: crate::token::mint::MintError) -> Self {
+        match e {
+            crate::token::mint::MintError::Store(e) => e.into(),
+            crate::token::mint::MintError::Clock(why) => ApiError::ClockUntrusted(why.0),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::crypto::kek::Kek;
 use crate::http::extract::AuthLimits;
 use crate::metrics::{Gauges, Metrics};
 use crate::storage::Store;
-use crate::token::clock::Clock;
+use crate::token::clock::{Clock, ClockGuard};
 use crate::token::keyring::Keyring;
 use crate::token::mint::Minter;
 
@@ -37,6 +37,8 @@ pub struct Shared {
     pub minter: Arc<Minter>,
     pub keyring: Arc<Keyring>,
     pub clock: Arc<dyn Clock>,
+    /// Whether the clock may be trusted to sign (see [`ClockGuard`]).
+    pub clock_guard: Arc<ClockGuard>,
     pub metrics: Arc<Metrics>,
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
@@ -56,7 +58,10 @@ pub struct Shared {
 impl Shared {
     /// The metrics page, with gauges read now.
     pub fn render_metrics(&self) -> String {
-        self.metrics
-            .render(&Gauges { pool: self.store.pool_stats(), issuance_queue_depth: self.minter.issuance.queue_depth() })
+        self.metrics.render(&Gauges {
+            pool: self.store.pool_stats(),
+            issuance_queue_depth: self.minter.issuance.queue_depth(),
+            clock: Some((self.clock_guard.skew_secs(), self.clock_guard.trusted())),
+        })
     }
 }

@@ -132,6 +132,16 @@ pub enum StatusChange {
     Refused { from: ConnectionStatus, to: ConnectionStatus },
 }
 
+/// What a database knows of the time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockReference {
+    /// A database server's own clock (PostgreSQL), in milliseconds since the Unix epoch.
+    Server { now_ms: i64 },
+    /// The newest time recorded (SQLite): the last token's `issued_at` or the newest signing
+    /// key's `created_at`, in seconds; `None` when nothing is recorded yet.
+    Newest { at: Option<i64> },
+}
+
 /// A connection pool's state, for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolStats {
@@ -190,6 +200,8 @@ pub trait Database: Send + Sync + 'static {
     async fn is_initialized(&self) -> Result<bool, StoreError>;
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// What the database knows of the time now, for the clock guard (which judges the clock).
+    async fn clock_reference(&self) -> Result<ClockReference, StoreError>;
     /// Succeeds when a write would find room now; [`StoreError::DiskFull`] when the database's
     /// disk is full (SQLite: less than [`MIN_FREE_BYTES`] free on the file system of its
     /// file; PostgreSQL: a one-row write is refused for room). Readiness asks this.

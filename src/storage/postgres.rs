@@ -194,6 +194,15 @@ super::sql::sql_store!(PostgresStore, {
         apply_migrations(self, &MIGRATOR).await
     }
 
+    /// The server's clock now (not the transaction's start).
+    async fn clock_reference(&self) -> Result<super::ClockReference, StoreError> {
+        let now_ms: i64 = sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(super::ClockReference::Server { now_ms })
+    }
+
     /// A transaction id is assigned and committed: a commit record in the log. A server out
     /// of room for its log or its files says so (`53100`), or stops answering.
     async fn writable(&self) -> Result<(), StoreError> {

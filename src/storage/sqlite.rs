@@ -489,6 +489,18 @@ super::sql::sql_store!(SqliteStore, {
         Ok(applied)
     }
 
+    /// The newest token (the table is ordered by its increasing ids) and the newest key.
+    async fn clock_reference(&self) -> Result<super::ClockReference, StoreError> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(t) FROM (SELECT (SELECT issued_at FROM issued_tokens ORDER BY jti DESC LIMIT 1) AS t \
+             UNION ALL SELECT MAX(created_at) FROM signing_keys)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(super::ClockReference::Newest { at })
+    }
+
     /// The free space on the file system of the database file, where the log and the file
     /// grow: a failed write would say no more than that (`SQLITE_FULL`).
     async fn writable(&self) -> Result<(), StoreError> {

@@ -102,6 +102,10 @@ impl Database for Timed {
         self.timed(self.inner.ping()).await
     }
 
+    async fn clock_reference(&self) -> Result<ClockReference, StoreError> {
+        self.timed(self.inner.clock_reference()).await
+    }
+
     async fn writable(&self) -> Result<(), StoreError> {
         self.timed(self.inner.writable()).await?;
         match self.disk_full.recent() {

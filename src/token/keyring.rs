@@ -12,7 +12,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::claims::Claims;
-use super::clock::Clock;
+use super::clock::{Clock, ClockGuard};
 use super::verify::{Expectations, VerifyError, VerifyKey, verify_with};
 use crate::crypto::kek::{Kek, KekError};
 use crate::domain::ids::Kid;
@@ -187,6 +187,8 @@ pub struct Keyring {
     loaded: RwLock<Arc<Loaded>>,
     /// Whether the last refresh failed: the keys in hand may then be stale.
     stale: std::sync::atomic::AtomicBool,
+    /// While the clock is not trusted, no key is activated and no rotation scheduled.
+    clock_guard: Option<Arc<ClockGuard>>,
 }
 
 impl Keyring {
@@ -197,6 +199,7 @@ impl Keyring {
         alg: Algorithm,
         clock: Arc<dyn Clock>,
         policy: KeyPolicy,
+        clock_guard: Option<Arc<ClockGuard>>,
     ) -> Result<Self, KeyringError> {
         let candidate = new_key_record(alg, &kek, KeyState::Active, clock.now());
         store.insert_signing_key_if_none_active(&candidate).await?;
@@ -209,6 +212,7 @@ impl Keyring {
             policy,
             loaded: RwLock::new(Arc::new(loaded)),
             stale: std::sync::atomic::AtomicBool::new(false),
+            clock_guard,
         };
         keyring.refresh().await?;
         Ok(keyring)
@@ -230,10 +234,16 @@ impl Keyring {
 
     async fn try_refresh(&self) -> Result<(), KeyringError> {
         let now = self.clock.now();
-        self.store.promote_signing_key(self.alg, now).await?;
+        // A clock that is not trusted moves nothing along the schedule: a key activated, or
+        // a rotation dated, from a wrong time would sign too early or stay active too long.
+        let moves = self.clock_guard.as_ref().is_none_or(|g| g.trusted());
+        if moves {
+            self.store.promote_signing_key(self.alg, now).await?;
+        }
         let mut loaded = load(self.store.as_ref(), &self.kek, self.alg, now, &self.policy).await?;
         let period = self.policy.rotation_period_secs;
-        if period > 0 && !loaded.has_next && loaded.active_since + period <= now + self.policy.prepublish_secs {
+        if moves && period > 0 && !loaded.has_next && loaded.active_since + period <= now + self.policy.prepublish_secs
+        {
             let activate_at = (loaded.active_since + period).max(now + self.policy.prepublish_secs);
             let mut next = new_key_record(self.alg, &self.kek, KeyState::Next, now);
             next.activated_at = Some(activate_at);

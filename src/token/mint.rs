@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::claims::{Claims, SCOPE_ACCESS};
-use super::clock::Clock;
+use super::clock::{Clock, ClockGuard, ClockUntrusted};
 use super::issuance::IssuanceLog;
 use super::keyring::Keyring;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
@@ -21,6 +21,18 @@ pub struct Minter {
     /// The customer id each recent connection's last token carried, to sign the next one
     /// while its record commits (see [`Minter::mint_scoped`]).
     pub customers: CustomerIds,
+    /// Refuses to sign while the clock is not to be trusted.
+    pub clock_guard: Arc<ClockGuard>,
+}
+
+/// Why a token was not minted.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum MintError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The clock disagrees with the database's: a token signed now would not verify.
+    #[error(transparent)]
+    Clock(#[from] ClockUntrusted),
 }
 
 /// The customer id last read for each of up to [`CustomerIds::CAPACITY`] connections.
@@ -62,7 +74,7 @@ impl Minter {
         client: &ClientId,
         connection: &ConnectionId,
         api_key_id: &ApiKeyId,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<String>, MintError> {
         self.mint_scoped(client, connection, api_key_id, SCOPE_ACCESS).await
     }
 
@@ -74,7 +86,8 @@ impl Minter {
         connection: &ConnectionId,
         api_key_id: &ApiKeyId,
         scope: &str,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<String>, MintError> {
+        self.clock_guard.check()?;
         let now = self.clock.now();
         let jti = TokenId::generate();
         let signer = self.keyring.signer();

@@ -20,6 +20,8 @@ pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError
             _ => ApiError::Unavailable,
         });
     }
+    // A clock that disagrees with the database's: this server signs no token.
+    app.clock_guard.check().map_err(|why| ApiError::ClockUntrusted(why.0))?;
     // A keyring that failed its last refresh is tried again now, so readiness comes back as
     // soon as the cause is gone rather than at the next scheduled refresh.
     if !app.keyring.is_current() && app.keyring.refresh().await.is_err() {
