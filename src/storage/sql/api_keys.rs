@@ -1,4 +1,18 @@
 //! API keys, stored as digests.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// API keys, stored as digests.
+pub trait ApiKeyStore {
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn list_api_keys(&self, client: &ClientId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Marks a key revoked (idempotent: an already revoked key keeps its first time).
+    /// `NotFound` when no such key exists.
+    async fn revoke_api_key(&self, id: &ApiKeyId, at: i64) -> Result<ApiKeyRecord, StoreError>;
+}
+}
 
 /// Implements [`crate::storage::ApiKeyStore`] for a backend.
 macro_rules! api_keys {

@@ -1,4 +1,19 @@
 //! Clients: the tenants.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// Clients: the tenants.
+pub trait ClientStore {
+    async fn create_client(&self, client: &Client) -> Result<(), StoreError>;
+    async fn find_client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// Every client, oldest first.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Creates `client` with `key` only when the database has no client at all. Race-safe:
+    /// of several callers at once, exactly one creates. Returns whether this call created.
+    async fn bootstrap_client(&self, client: &Client, key: &ApiKeyRecord) -> Result<bool, StoreError>;
+}
+}
 
 /// Implements [`crate::storage::ClientStore`] for a backend.
 macro_rules! clients {

@@ -1,4 +1,44 @@
 //! Connections: each owned by one client, every change written with its activity event.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// Connections, each owned by one client; every change is written with its activity event.
+pub trait ConnectionStore {
+    async fn create_connection(&self, connection: &Connection, change: &Change) -> Result<(), StoreError>;
+    async fn find_connection(&self, client: &ClientId, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
+    async fn list_connections(&self, client: &ClientId, customer_id: &str) -> Result<Vec<Connection>, StoreError>;
+    /// Applies `patch` atomically; `None` when the connection does not exist for `client`.
+    /// Disconnecting revokes every token issued for the connection, in the same transaction.
+    async fn update_connection(
+        &self,
+        client: &ClientId,
+        id: &ConnectionId,
+        patch: &ConnectionPatch,
+        change: &Change,
+    ) -> Result<Option<Connection>, StoreError>;
+    /// Deletes, revoking every token issued for it; `false` when the connection did not exist
+    /// for `client`.
+    async fn delete_connection(
+        &self,
+        client: &ClientId,
+        id: &ConnectionId,
+        change: &Change,
+    ) -> Result<bool, StoreError>;
+    /// Moves any client's connection to `to` as the lifecycle allows (the connector's verb),
+    /// with its activity event, its webhook events and, into `disconnected`, the revocation
+    /// of its tokens, all in one transaction.
+    async fn set_connection_status(
+        &self,
+        id: &ConnectionId,
+        to: ConnectionStatus,
+        reason: Option<&str>,
+        change: &Change,
+    ) -> Result<StatusChange, StoreError>;
+    /// Any client's connection (for the connector).
+    async fn find_any_connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
+}
+}
 
 /// Implements [`crate::storage::ConnectionStore`] for a backend.
 macro_rules! connections {

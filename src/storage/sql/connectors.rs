@@ -1,4 +1,17 @@
 //! The connector's credentials.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// The connector's credentials.
+pub trait ConnectorStore {
+    async fn create_connector(&self, credential: &ConnectorCredential) -> Result<(), StoreError>;
+    async fn find_connector(&self, id: &ConnectorId) -> Result<Option<ConnectorCredential>, StoreError>;
+    async fn list_connectors(&self) -> Result<Vec<ConnectorCredential>, StoreError>;
+    /// Marks a credential revoked (idempotent). `NotFound` when there is no such credential.
+    async fn revoke_connector(&self, id: &ConnectorId, at: i64) -> Result<ConnectorCredential, StoreError>;
+}
+}
 
 /// Implements [`crate::storage::ConnectorStore`] for a backend.
 macro_rules! connectors {

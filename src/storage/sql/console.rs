@@ -1,5 +1,63 @@
 //! The operator console's own tables (operators, sessions, the audit record) and its reads
 //! across every client.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// The operator console: operators, their sessions, the record of their actions, and the
+/// reads across every client that only the console makes.
+pub trait ConsoleStore {
+    /// `Conflict` when an operator has that name already.
+    async fn create_operator(&self, operator: &Operator) -> Result<(), StoreError>;
+    async fn find_operator_by_name(&self, name: &str) -> Result<Option<Operator>, StoreError>;
+    /// Every operator, oldest first.
+    async fn list_operators(&self) -> Result<Vec<Operator>, StoreError>;
+    /// Deletes an operator and every session of theirs; `false` when there was none.
+    async fn remove_operator(&self, name: &str) -> Result<bool, StoreError>;
+    /// Sets an operator's one-time sign-in link (the digest of its secret), replacing any other.
+    async fn set_sign_in_link(&self, id: &OperatorId, digest: &[u8], expires_at: i64) -> Result<(), StoreError>;
+    /// Uses up a sign-in link: the operator whose unexpired link has this digest, whose link is
+    /// then gone; `None` when there is no such link. Of two uses at once, one gets it.
+    async fn redeem_sign_in_link(&self, digest: &[u8], now: i64) -> Result<Option<Operator>, StoreError>;
+    async fn create_session(&self, digest: &[u8], operator: &OperatorId, now: i64) -> Result<(), StoreError>;
+    /// The live session with this digest, its last use set to `now`: `None` (and the session
+    /// deleted) when it is unknown, idle since `idle_since` or older than `born_after`.
+    async fn touch_session(
+        &self,
+        digest: &[u8],
+        now: i64,
+        idle_since: i64,
+        born_after: i64,
+    ) -> Result<Option<Session>, StoreError>;
+    async fn delete_session(&self, digest: &[u8]) -> Result<(), StoreError>;
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Console actions, newest first: at most `limit` older than `before`.
+    async fn list_audit(&self, before: Option<&str>, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Every client's connections matching `search`, newest first: at most `limit` with ids
+    /// below `before` (keyset paging).
+    async fn search_connections(
+        &self,
+        search: &ConnectionSearch,
+        before: Option<&ConnectionId>,
+        limit: u32,
+    ) -> Result<Vec<Connection>, StoreError>;
+    async fn counts(&self) -> Result<Counts, StoreError>;
+    /// Tokens recorded with a jti at or above `from_jti` (the ids of tokens minted since a
+    /// time), by minute (`issued_at / 60`) and count.
+    async fn tokens_by_minute(&self, from_jti: &str) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// Notes that an API key was used at `at` (a later time than the one stored only).
+    async fn note_api_key_used(&self, id: &ApiKeyId, at: i64) -> Result<(), StoreError>;
+    /// When each of a client's API keys was last used, by key id.
+    async fn api_keys_last_used(&self, client: &ClientId) -> Result<Vec<(ApiKeyId, Option<i64>)>, StoreError>;
+    /// A connection's live tokens (not revoked, expiring after `now`), newest first.
+    async fn live_tokens(
+        &self,
+        connection: &ConnectionId,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<IssuedToken>, StoreError>;
+}
+}
 
 /// Implements [`crate::storage::ConsoleStore`] for a backend.
 macro_rules! console {

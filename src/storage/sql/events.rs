@@ -1,5 +1,21 @@
 //! Each connection's activity log: its own events, and its issued tokens read as
 //! `token_issued` events.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// Each connection's activity log.
+pub trait EventStore {
+    /// A connection's activity, newest first: at most `limit` events older than `before`.
+    async fn list_events(
+        &self,
+        client: &ClientId,
+        connection: &ConnectionId,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+}
+}
 
 /// Implements [`crate::storage::EventStore`] for a backend.
 macro_rules! events {

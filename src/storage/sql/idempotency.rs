@@ -1,4 +1,31 @@
 //! Idempotency keys and the (sealed) answers they replay.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// Idempotency keys and the (sealed) answers they replay.
+pub trait IdempotencyStore {
+    /// Claims an idempotency key for a request with `fingerprint`. A key is kept for
+    /// `ttl_secs`; an unfinished claim older than `lease_secs` is taken to be abandoned.
+    async fn idempotency_begin(
+        &self,
+        client: &ClientId,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+        lease_secs: i64,
+        ttl_secs: i64,
+    ) -> Result<IdempotencyState, StoreError>;
+    /// Stores the answer to a claimed key.
+    async fn idempotency_finish(&self, client: &ClientId, key: &str, status: u16, body: &str)
+    -> Result<(), StoreError>;
+    /// Gives a claimed key up (the request failed), so that a retry runs afresh.
+    async fn idempotency_release(&self, client: &ClientId, key: &str) -> Result<(), StoreError>;
+    /// Deletes every idempotency key created at or before `before` (their answers are no
+    /// longer replayed). Returns how many were deleted.
+    async fn purge_idempotency(&self, before: i64) -> Result<u64, StoreError>;
+}
+}
 
 /// Implements [`crate::storage::IdempotencyStore`] for a backend.
 macro_rules! idempotency {

@@ -1,4 +1,22 @@
 //! The durable record of every minted token, and revocation.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// The durable record of every minted token, and revocation.
+pub trait IssuanceStore {
+    /// Durably records a batch of minted tokens in one transaction (the activity log shows
+    /// each as a `token_issued` event). A token is recorded only when, inside that transaction, its
+    /// connection belongs to its client and is not disconnected, and its API key belongs to
+    /// its client and is not revoked. Returns, per token in order, its connection's customer
+    /// id when it was recorded and `None` when it was refused.
+    async fn record_tokens_issued(&self, batch: &[IssuedToken]) -> Result<Vec<Option<String>>, StoreError>;
+    async fn find_issued_token(&self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError>;
+    /// Revokes one of `client`'s tokens (idempotent: the first revocation time stays).
+    /// Returns whether such a token exists.
+    async fn revoke_token(&self, client: &ClientId, jti: &TokenId, change: &Change) -> Result<bool, StoreError>;
+}
+}
 
 /// Implements [`crate::storage::IssuanceStore`] for a backend.
 macro_rules! issuance {

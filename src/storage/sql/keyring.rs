@@ -1,4 +1,24 @@
 //! The signing keyring shared by every replica.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// The signing keyring shared by every replica.
+pub trait KeyringStore {
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Inserts `key` as the active key of its algorithm unless one is active already.
+    /// Race-safe by a unique constraint. Returns whether it was inserted.
+    async fn insert_signing_key_if_none_active(&self, key: &SigningKeyRecord) -> Result<bool, StoreError>;
+    /// Inserts `key` (state `next`) unless a key of its algorithm is already scheduled.
+    /// Returns whether it was inserted.
+    async fn schedule_signing_key(&self, key: &SigningKeyRecord) -> Result<bool, StoreError>;
+    /// When the scheduled key of `alg` is due (`activated_at <= now`), retires the active key
+    /// and activates it, in one transaction. Returns whether a key was promoted.
+    async fn promote_signing_key(&self, alg: Algorithm, now: i64) -> Result<bool, StoreError>;
+    /// Retires the active key of `key.alg` and makes `key` active, in one transaction.
+    async fn rotate_signing_key(&self, key: &SigningKeyRecord, at: i64) -> Result<(), StoreError>;
+}
+}
 
 /// Implements [`crate::storage::KeyringStore`] for a backend.
 macro_rules! keyring {

@@ -1,4 +1,40 @@
 //! Each connection's purchases: written in batches by the connector, listed newest first.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// Each connection's purchases, written by the connector.
+pub trait PurchaseStore {
+    /// Writes a batch of `connection`'s purchases in one transaction, keyed by purchase id
+    /// within the connection: a new one is inserted and announced as `purchase.created`, a
+    /// known one is replaced (and announced again to no one). Returns, per purchase in
+    /// order, whether it was new; `NotFound` when the connection no longer exists or is
+    /// disconnected (checked in the transaction).
+    async fn upsert_purchases(
+        &self,
+        connection: &Connection,
+        batch: &[Purchase],
+        at: i64,
+    ) -> Result<Vec<bool>, StoreError>;
+    /// A connection's purchases, newest first (by date, then purchase id, both descending):
+    /// at most `limit` of those after the purchase `after`. `None` when `after` names no
+    /// purchase of the connection.
+    async fn list_purchases(
+        &self,
+        client: &ClientId,
+        connection: &ConnectionId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<PurchaseSummary>>, StoreError>;
+    /// One purchase of a connection of `client`.
+    async fn find_purchase(
+        &self,
+        client: &ClientId,
+        connection: &ConnectionId,
+        purchase_id: &str,
+    ) -> Result<Option<Purchase>, StoreError>;
+}
+}
 
 /// The columns a listing reads (everything but the items).
 pub const PURCHASE_SUMMARY: &str = "purchase_id, date, total, tax, subtotal, item_count";

@@ -1,4 +1,19 @@
 //! The retailer catalogue.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// The retailer catalogue.
+pub trait RetailerStore {
+    /// Every catalogued retailer, by id.
+    async fn list_retailers(&self) -> Result<Vec<Retailer>, StoreError>;
+    async fn find_retailer(&self, id: &str) -> Result<Option<Retailer>, StoreError>;
+    /// Adds a retailer, or renames one already there; returns whether it was new.
+    async fn put_retailer(&self, retailer: &Retailer) -> Result<bool, StoreError>;
+    /// Takes a retailer out of the catalogue; `false` when it was not in it.
+    async fn remove_retailer(&self, id: &str) -> Result<bool, StoreError>;
+}
+}
 
 /// Implements [`crate::storage::RetailerStore`] for a backend.
 macro_rules! retailers {

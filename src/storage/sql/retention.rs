@@ -1,5 +1,24 @@
 //! Retention: removing rows past their window, a small batch at a time, by the rules of
 //! [`crate::storage::retention::RULES`].
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// Removing rows past their retention window (see [`retention::RULES`]).
+pub trait RetentionStore {
+    /// Deletes at most `limit` of `rule`'s rows aged at or before `cutoff`, in one short
+    /// transaction; rows another replica is deleting at the same time are skipped. Returns
+    /// how many went.
+    async fn prune(&self, rule: &'static retention::Rule, cutoff: i64, limit: u32) -> Result<u64, StoreError>;
+    /// The age column of `rule`'s oldest row in scope (seconds since the epoch).
+    async fn oldest_row(&self, rule: &'static retention::Rule) -> Result<Option<i64>, StoreError>;
+    /// Every retained table: its rows and its oldest row, for operators.
+    async fn retention_overview(&self) -> Result<Vec<retention::TableRetention>, StoreError>;
+    /// Gives up to `pages` free pages back to the file system (SQLite's incremental vacuum;
+    /// PostgreSQL's autovacuum makes the space of deleted rows reusable on its own: 0).
+    async fn reclaim_space(&self, pages: u32) -> Result<u64, StoreError>;
+}
+}
 
 /// How a backend names the rows of one batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,4 +1,70 @@
 //! Webhook endpoints, the outbox and its deliveries.
+#[allow(unused_imports)]
+use crate::storage::vocabulary::*;
+
+store_trait! {
+/// Webhook endpoints, their outbox and its deliveries.
+pub trait WebhookStore {
+    async fn create_webhook(&self, webhook: &Webhook) -> Result<(), StoreError>;
+    async fn list_webhooks(&self, client: &ClientId) -> Result<Vec<Webhook>, StoreError>;
+    async fn find_webhook(&self, client: &ClientId, id: &WebhookId) -> Result<Option<Webhook>, StoreError>;
+    /// Applies `patch`; `None` when there is no such webhook of `client`. Turning an endpoint
+    /// on clears the reason tessera turned it off.
+    async fn update_webhook(
+        &self,
+        client: &ClientId,
+        id: &WebhookId,
+        patch: &WebhookPatch,
+        at: i64,
+    ) -> Result<Option<Webhook>, StoreError>;
+    /// Deletes a webhook and its pending deliveries; `false` when there was none.
+    async fn delete_webhook(&self, client: &ClientId, id: &WebhookId) -> Result<bool, StoreError>;
+    /// Replaces the signing secret; the one it replaces still signs until `previous_expires_at`.
+    async fn rotate_webhook_secret(
+        &self,
+        client: &ClientId,
+        id: &WebhookId,
+        secret_sealed: &[u8],
+        previous_expires_at: i64,
+        at: i64,
+    ) -> Result<Option<Webhook>, StoreError>;
+    /// A webhook's deliveries, newest first: at most `limit` older than the event `before`.
+    async fn list_deliveries(
+        &self,
+        client: &ClientId,
+        id: &WebhookId,
+        before: Option<&EventId>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Schedules one event's delivery to a webhook again, now; `false` when the webhook has no
+    /// delivery of that event.
+    async fn redeliver(&self, client: &ClientId, id: &WebhookId, event: &EventId, now: i64)
+    -> Result<bool, StoreError>;
+    /// Claims up to `limit` due deliveries until `lease_until`. A delivery waits while an
+    /// earlier event of the same connection to the same webhook is still pending, so one
+    /// connection's events arrive in order.
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Records how an attempt ended. A delivery that fails past its retry window is given up
+    /// (`retry_at` is `None`); if its webhook delivered nothing since the event, the webhook is
+    /// turned off with a reason.
+    async fn finish_delivery(
+        &self,
+        webhook: &WebhookId,
+        event_seq: i64,
+        attempt: &Attempt,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Gives a claim back unattempted (the dispatcher is busy with that endpoint).
+    async fn release_claim(&self, webhook: &WebhookId, event_seq: i64) -> Result<(), StoreError>;
+    /// Events and deliveries waiting: (undelivered deliveries, created_at of the oldest).
+    async fn outbox_depth(&self) -> Result<(i64, Option<i64>), StoreError>;
+}
+}
 
 /// Implements [`crate::storage::WebhookStore`] for a backend.
 macro_rules! webhooks {
