@@ -14,7 +14,7 @@ use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::client::Client;
 use crate::domain::ids::ClientId;
 use crate::http::AppState;
-use crate::http::extract::AuthLimits;
+use crate::http::state::AuthLimits;
 use crate::http::state::Shared;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;

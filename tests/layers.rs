@@ -93,3 +93,192 @@ fn no_module_uses_a_module_above_it() {
 fn the_scan_sees_an_import_that_points_up() {
     assert_eq!(uses("use crate::http::AppState;\nuse $crate::storage::Store;"), ["http", "storage"]);
 }
+
+/// A file's module path below `src` (`http/routes/mod.rs` is `["http", "routes"]`).
+fn module_path(relative: &std::path::Path) -> Vec<String> {
+    let mut parts: Vec<String> = relative.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+    if let Some(last) = parts.last_mut() {
+        *last = last.trim_end_matches(".rs").to_owned();
+    }
+    if parts.last().is_some_and(|l| l == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+/// `text` without the bodies of the inline modules it declares (`mod tests { ... }`), where
+/// `super::` means the file's own module rather than its parent.
+fn without_inline_modules(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = find_inline_mod(rest) {
+        out.push_str(&rest[..i]);
+        let open = i + rest[i..].find('{').expect("a brace");
+        let mut depth = 0usize;
+        let mut end = rest.len();
+        for (j, c) in rest[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = open + j + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where `mod NAME {` begins in `text`, if anywhere.
+fn find_inline_mod(text: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = text[from..].find("mod ") {
+        let at = from + i;
+        let before_ok = at == 0 || !text.as_bytes()[at - 1].is_ascii_alphanumeric() && text.as_bytes()[at - 1] != b'_';
+        let after = &text[at + 4..];
+        let name_len = after.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').count();
+        if before_ok && name_len > 0 && after[name_len..].trim_start().starts_with('{') {
+            return Some(at);
+        }
+        from = at + 4;
+    }
+    None
+}
+
+/// The names that follow `prefix` in `text` (`super::` or `crate::http::`).
+fn names_after<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.match_indices(prefix)
+        .filter(|(i, _)| *i == 0 || !text.as_bytes()[i - 1].is_ascii_alphanumeric() && text.as_bytes()[i - 1] != b'$')
+        .map(|(i, _)| {
+            let rest = &text[i + prefix.len()..];
+            let n = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').count();
+            &rest[..n]
+        })
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// The import graph among the modules directly inside `top` (a folder of `src`), with
+/// `<root>` for `top/mod.rs` itself: an item re-exported by the root counts as its module's.
+fn graph_within(top: &str) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src.join(top), &mut files);
+    let paths: Vec<(Vec<String>, String)> = files
+        .iter()
+        .map(|f| (module_path(f.strip_prefix(&src).expect("under src")), std::fs::read_to_string(f).expect("read")))
+        .collect();
+    let children: BTreeSet<String> = paths.iter().filter(|(p, _)| p.len() > 1).map(|(p, _)| p[1].clone()).collect();
+    let root = paths.iter().find(|(p, _)| p.len() == 1).map(|(_, t)| t.clone()).unwrap_or_default();
+    // `pub use child::Name;` and `pub use child::{A, B};` in the root.
+    let mut reexported: BTreeMap<String, String> = BTreeMap::new();
+    for line in root.lines().map(str::trim).filter(|l| l.starts_with("pub use ")) {
+        let path = line.trim_start_matches("pub use ").trim_start_matches("self::").trim_end_matches(';');
+        if let Some((child, names)) = path.split_once("::") {
+            for name in names.trim_matches(|c| c == '{' || c == '}').split(',') {
+                reexported.insert(name.trim().to_owned(), child.to_owned());
+            }
+        }
+    }
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let root_body: String = root
+        .lines()
+        .filter(|l| {
+            let l = l.trim();
+            !(l.starts_with("pub use ")
+                || l.starts_with("mod ")
+                || l.starts_with("pub mod ")
+                || l.starts_with("pub(crate) mod "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let root_uses = graph.entry("<root>".into()).or_default();
+    for child in &children {
+        if root_body.contains(&format!("{child}::")) {
+            root_uses.insert(child.clone());
+        }
+    }
+    for (path, text) in paths.iter().filter(|(p, _)| p.len() > 1) {
+        let me = &path[1];
+        let mut targets = names_after(text, &format!("crate::{top}::"));
+        let outer = without_inline_modules(text);
+        if path.len() == 2 {
+            targets.extend(names_after(&outer, "super::"));
+        }
+        let edges = graph.entry(me.clone()).or_default();
+        for t in targets {
+            let dest = if children.contains(t) {
+                t.to_owned()
+            } else {
+                reexported.get(t).cloned().unwrap_or_else(|| "<root>".into())
+            };
+            if &dest != me {
+                edges.insert(dest);
+            }
+        }
+    }
+    graph
+}
+
+/// Each circle of imports in `graph`, as the modules along it.
+fn circles(graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>) -> Vec<Vec<String>> {
+    fn walk(
+        graph: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<String>,
+        found: &mut std::collections::BTreeSet<Vec<String>>,
+    ) {
+        let last = path.last().expect("a start").clone();
+        for next in graph.get(&last).into_iter().flatten() {
+            if let Some(i) = path.iter().position(|p| p == next) {
+                let mut circle = path[i..].to_vec();
+                let start = circle.iter().enumerate().min_by_key(|(_, m)| (*m).clone()).map_or(0, |(i, _)| i);
+                circle.rotate_left(start);
+                found.insert(circle);
+            } else if path.len() < 16 {
+                path.push(next.clone());
+                walk(graph, path, found);
+                path.pop();
+            }
+        }
+    }
+    let mut found = std::collections::BTreeSet::new();
+    for start in graph.keys() {
+        walk(graph, &mut vec![start.clone()], &mut found);
+    }
+    found.into_iter().collect()
+}
+
+/// Inside `http/` (and the other folders that have none today) no two modules import each
+/// other, through any chain: the HTTP layer reads from its root (the router) down to its
+/// parts (routes, extractors, errors, models).
+#[test]
+fn no_import_circle_inside_a_module() {
+    for top in ["http", "auth", "crypto", "domain", "webhooks"] {
+        let graph = graph_within(top);
+        assert!(graph.len() > 2 || top != "http", "the scan found http's modules: {graph:?}");
+        let found = circles(&graph);
+        assert!(found.is_empty(), "import circles inside src/{top}: {found:?}");
+    }
+}
+
+#[test]
+fn the_circle_scan_sees_a_circle() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let graph: BTreeMap<String, BTreeSet<String>> = [
+        ("a".to_owned(), BTreeSet::from(["b".to_owned()])),
+        ("b".to_owned(), BTreeSet::from(["c".to_owned()])),
+        ("c".to_owned(), BTreeSet::from(["a".to_owned()])),
+        ("d".to_owned(), BTreeSet::from(["a".to_owned()])),
+    ]
+    .into();
+    assert_eq!(circles(&graph), vec![vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]]);
+    assert_eq!(names_after("use super::x;\nmod t { use super::*; }", "super::"), ["x"]);
+    assert_eq!(without_inline_modules("use super::x;\nmod t { fn f() { super::y() } }\nz"), "use super::x;\n\nz");
+}

@@ -12,16 +12,8 @@ use super::error::ApiError;
 use crate::auth::api_key::PlainApiKey;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId};
 use crate::http::AppState;
-use crate::rate_limit::{Decision, RateLimiter};
+use crate::rate_limit::Decision;
 use crate::token::live::live_token;
-
-/// The rate limits applied when authenticating.
-pub struct AuthLimits {
-    /// Requests per API key.
-    pub per_key: RateLimiter<ApiKeyId>,
-    /// Failed authentications per source address.
-    pub auth_failures: RateLimiter<IpAddr>,
-}
 
 /// Who is calling: the client an API key belongs to, and the key.
 #[derive(Clone, Debug)]

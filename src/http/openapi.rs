@@ -127,18 +127,19 @@ fn not_found() -> (&'static str, Value) {
     ("404", error("Connection not found, or owned by another client"))
 }
 
-/// The whole document: every documented route of [`super::routes::table`], with the schemas.
-pub fn document() -> Value {
+/// The whole document, from every documented route (path, method and operation, in the
+/// route table's order), with the schemas; `metrics` is the metrics page's path.
+pub fn document(
+    operations: impl IntoIterator<Item = (&'static str, axum::http::Method, Value)>,
+    metrics: &str,
+) -> Value {
     let mut paths = serde_json::Map::new();
-    for route in super::routes::table() {
-        if let Some(operation) = route.operation {
-            let mut operation = operation();
-            if let Some(security) = security(route.path, &operation) {
-                operation["security"] = security;
-            }
-            let methods = paths.entry(route.path).or_insert_with(|| json!({}));
-            methods[route.method.as_str().to_ascii_lowercase()] = operation;
+    for (path, method, mut operation) in operations {
+        if let Some(security) = security(path, &operation, metrics) {
+            operation["security"] = security;
         }
+        let methods = paths.entry(path).or_insert_with(|| json!({}));
+        methods[method.as_str().to_ascii_lowercase()] = operation;
     }
     json!({
         "openapi": "3.1.0",
@@ -175,8 +176,8 @@ fn security_schemes() -> Value {
 
 /// An operation's `security`: either scheme for whatever takes an API key (its parameters
 /// name `x-api-key`); for `/metrics`, the metrics token when one is set (so also none).
-fn security(path: &str, operation: &Value) -> Option<Value> {
-    if path == super::routes::METRICS {
+fn security(path: &str, operation: &Value, metrics: &str) -> Option<Value> {
+    if path == metrics {
         return Some(json!([{}, {"HTTPBearer": []}]));
     }
     let takes_key = operation["parameters"]

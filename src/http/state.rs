@@ -1,16 +1,26 @@
 //! `AppState`: what every request handler can reach.
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::cache::ApiKeyCache;
 use crate::auth::metrics_token::MetricsToken;
 use crate::crypto::kek::Kek;
-use crate::http::extract::AuthLimits;
+use crate::domain::ids::ApiKeyId;
 use crate::metrics::{Gauges, Metrics};
+use crate::rate_limit::RateLimiter;
 use crate::storage::Store;
 use crate::token::clock::{Clock, ClockGuard};
 use crate::token::keyring::Keyring;
 use crate::token::mint::Minter;
+
+/// The rate limits applied when authenticating.
+pub struct AuthLimits {
+    /// Requests per API key.
+    pub per_key: RateLimiter<ApiKeyId>,
+    /// Failed authentications per source address.
+    pub auth_failures: RateLimiter<IpAddr>,
+}
 
 /// What every request handler can reach: one shared allocation, so that the copies the
 /// router's layers and extractors take of it cost one reference count each.

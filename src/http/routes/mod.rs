@@ -7,6 +7,7 @@ pub mod health;
 pub mod introspection;
 pub mod jwks;
 pub mod legacy;
+pub mod metrics;
 pub mod purchases;
 pub mod tokens;
 pub mod webhooks;
@@ -36,10 +37,16 @@ fn asset(path: &'static str, handler: MethodRouter<AppState>) -> Route {
     Route { method: Method::GET, path, handler, operation: None }
 }
 
+/// The OpenAPI document of every documented route of [`table`].
+pub fn document() -> Value {
+    let operations = table().into_iter().filter_map(|r| r.operation.map(|op| (r.path, r.method, op())));
+    super::openapi::document(operations, METRICS)
+}
+
 /// Every route, once: the router, the trailing-slash matcher and the OpenAPI document are all
 /// built from this table.
 pub fn table() -> Vec<Route> {
-    let openapi = || async { axum::Json(super::openapi::document()) };
+    let openapi = || async { axum::Json(document()) };
     let mut table = vec![
         route(Method::POST, "/connections", post(connections::create_connection), doc::create_connection),
         route(Method::GET, "/connections", get(connections::list_connections), doc::list_connections),
@@ -98,7 +105,7 @@ pub fn table() -> Vec<Route> {
             post(webhooks::redeliver),
             doc::redeliver,
         ),
-        route(Method::GET, METRICS, get(super::metrics), doc::metrics),
+        route(Method::GET, METRICS, get(metrics::metrics), doc::metrics),
         route(Method::GET, "/openapi.json", get(openapi), doc::openapi),
         asset("/", get(docs::front_page)),
         asset("/docs", get(docs::swagger_ui)),
