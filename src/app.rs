@@ -119,7 +119,7 @@ impl App {
             keyring,
             clock,
             clock_guard,
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(Metrics::with_routes(crate::http::routes::table().iter().map(|r| r.path))),
             body_timeout: Duration::from_secs(u64::from(config.body_timeout)),
             limits: Arc::new(AuthLimits {
                 per_key: RateLimiter::new(f64::from(config.rate_limit), config.rate_burst),

@@ -1,7 +1,8 @@
 //! Prometheus metrics, kept in-process and rendered in the text exposition format.
 //!
-//! Hand-written rather than a metrics crate: the set is small and fixed, and rendering it
-//! directly keeps the hot path to one short lock per request.
+//! Hand-written rather than a metrics crate: the set is small and fixed. The request series
+//! of every route template in the route table are made at start-up, so a request counts itself
+//! with a few atomic additions: no lock, no allocation.
 //!
 //! Every label value comes from a closed set, never from request bytes: the method is one of
 //! the standard methods or [`OTHER_METHOD`], and the route is a route template or
@@ -49,11 +50,91 @@ struct RouteStats {
     sum_secs: f64,
 }
 
+/// Every method label, in the order of the fixed series.
+const METHOD_LABELS: [&str; 10] =
+    ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", OTHER_METHOD];
+
+/// The statuses tessera answers, counted without a lock; any other goes to a series' map.
+const STATUSES: [u16; 20] =
+    [200, 201, 204, 301, 303, 304, 307, 400, 401, 403, 404, 405, 408, 409, 413, 422, 429, 431, 500, 503];
+
+/// One (method, route template) series, counted with atomics.
+#[derive(Default)]
+struct Series {
+    statuses: [AtomicU64; STATUSES.len()],
+    other_statuses: Mutex<BTreeMap<u16, u64>>,
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Series {
+    fn observe(&self, status: u16, latency: Duration) {
+        match STATUSES.iter().position(|s| *s == status) {
+            Some(i) => {
+                self.statuses[i].fetch_add(1, Ordering::Relaxed);
+            }
+            None => *self.other_statuses.lock().unwrap_or_else(|p| p.into_inner()).entry(status).or_default() += 1,
+        }
+        let secs = latency.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_nanos.fetch_add(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn stats(&self) -> RouteStats {
+        let mut by_status = self.other_statuses.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for (status, n) in STATUSES.iter().zip(&self.statuses) {
+            let n = n.load(Ordering::Relaxed);
+            if n > 0 {
+                by_status.insert(*status, n);
+            }
+        }
+        RouteStats {
+            by_status,
+            buckets: std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed)),
+            count: self.count.load(Ordering::Relaxed),
+            sum_secs: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+        }
+    }
+}
+
+/// The series made at start-up: one per method label and route template of the table (and
+/// [`UNMATCHED_ROUTE`]).
+#[derive(Default)]
+struct FixedSeries {
+    routes: std::collections::HashMap<&'static str, usize>,
+    names: Vec<&'static str>,
+    series: Vec<Series>,
+}
+
+impl FixedSeries {
+    fn new(templates: impl IntoIterator<Item = &'static str>) -> Self {
+        let mut names: Vec<&'static str> = templates.into_iter().collect();
+        names.push(UNMATCHED_ROUTE);
+        names.sort_unstable();
+        names.dedup();
+        let routes = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let series = (0..names.len() * METHOD_LABELS.len()).map(|_| Series::default()).collect();
+        Self { routes, names, series }
+    }
+
+    fn get(&self, method: &'static str, route: &str) -> Option<&Series> {
+        let r = *self.routes.get(route)?;
+        let m = METHOD_LABELS.iter().position(|l| *l == method)?;
+        self.series.get(m * self.names.len() + r)
+    }
+}
+
 /// Every metric tessera exposes.
 #[derive(Default)]
 pub struct Metrics {
     /// By (method label, route template): both from closed sets.
-    routes: Mutex<BTreeMap<(&'static str, String), RouteStats>>,
+    fixed: FixedSeries,
+    /// Route templates outside the table (the console's, nested under it), by lock.
+    other_routes: Mutex<BTreeMap<(&'static str, String), RouteStats>>,
     tokens_minted: AtomicU64,
     auth_failures: AtomicU64,
     rate_limited: AtomicU64,
@@ -97,12 +178,49 @@ pub struct Gauges {
 }
 
 impl Metrics {
+    /// Metrics with a series made now for each method label and each of `templates` (the
+    /// route table's paths).
+    pub fn with_routes(templates: impl IntoIterator<Item = &'static str>) -> Self {
+        Self { fixed: FixedSeries::new(templates), ..Self::default() }
+    }
+
+    /// Every request series with a request in it, by (method, route).
+    fn request_series(&self) -> BTreeMap<(&'static str, String), RouteStats> {
+        let mut all = BTreeMap::new();
+        for (m, method) in METHOD_LABELS.iter().enumerate() {
+            for (r, route) in self.fixed.names.iter().enumerate() {
+                let series = &self.fixed.series[m * self.fixed.names.len() + r];
+                if series.count.load(Ordering::Relaxed) > 0 {
+                    all.insert((*method, (*route).to_owned()), series.stats());
+                }
+            }
+        }
+        let others = self.other_routes.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, stats) in others.iter() {
+            all.insert(
+                key.clone(),
+                RouteStats {
+                    by_status: stats.by_status.clone(),
+                    buckets: stats.buckets,
+                    count: stats.count,
+                    sum_secs: stats.sum_secs,
+                },
+            );
+        }
+        all
+    }
+
     /// Counts one answered request under its method's label (see [`method_label`]) and its
     /// route template (never the raw path; [`UNMATCHED_ROUTE`] when no route matched).
     pub fn observe_request(&self, method: &Method, route: &str, status: u16, latency: Duration) {
+        let method = method_label(method);
+        if let Some(series) = self.fixed.get(method, route) {
+            series.observe(status, latency);
+            return;
+        }
         let secs = latency.as_secs_f64();
-        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let stats = routes.entry((method_label(method), route.to_owned())).or_default();
+        let mut routes = self.other_routes.lock().unwrap_or_else(|p| p.into_inner());
+        let stats = routes.entry((method, route.to_owned())).or_default();
         *stats.by_status.entry(status).or_default() += 1;
         stats.count += 1;
         stats.sum_secs += secs;
@@ -153,7 +271,7 @@ impl Metrics {
     /// Requests answered since start: all, with a 4xx, with a 5xx, and refused with 429; plus
     /// tokens minted and failed authentications (the console's overview).
     pub fn summary(&self) -> Summary {
-        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let routes = self.request_series();
         let mut out = Summary {
             tokens_minted: self.tokens_minted.load(Ordering::Relaxed),
             auth_failures: self.auth_failures.load(Ordering::Relaxed),
@@ -189,7 +307,7 @@ impl Metrics {
     /// The Prometheus text format.
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::with_capacity(4096);
-        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let routes = self.request_series();
         header(
             &mut out,
             "tessera_http_requests_total",
@@ -439,6 +557,36 @@ mod tests {
         assert!(text.contains("le=\"+Inf\"} 3"));
         assert!(text.contains("tessera_db_pool_connections{state=\"in_use\"} 2"));
         assert!(text.contains("tessera_issuance_queue_depth 2"));
+    }
+
+    /// A route of the table counts in its series made at start-up, exactly as any other
+    /// route counts in the locked map; both render alike.
+    #[test]
+    fn fixed_series_count_and_render_like_the_rest() {
+        let fixed = Metrics::with_routes(["/t"]);
+        let other = Metrics::default();
+        for m in [&fixed, &other] {
+            m.observe_request(&Method::POST, "/t", 201, Duration::from_micros(300));
+            m.observe_request(&Method::POST, "/t", 201, Duration::from_millis(3));
+            m.observe_request(&Method::POST, "/t", 299, Duration::from_secs(10));
+            m.observe_request(&Method::GET, UNMATCHED_ROUTE, 404, Duration::from_millis(1));
+        }
+        assert!(fixed.other_routes.lock().expect("lock").is_empty(), "the table's routes need no lock");
+        assert_eq!(other.other_routes.lock().expect("lock").len(), 2);
+        let gauges = || Gauges { pool: PoolStats { size: 1, idle: 1, max: 1 }, issuance_queue_depth: 0, clock: None };
+        let requests = |m: &Metrics| {
+            m.render(&gauges())
+                .lines()
+                .filter(|l| l.starts_with("tessera_http_"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(requests(&fixed), requests(&other));
+        assert!(
+            requests(&fixed)
+                .contains(&"tessera_http_requests_total{method=\"POST\",route=\"/t\",status=\"299\"} 1".to_owned())
+        );
+        assert_eq!(fixed.summary(), other.summary());
     }
 
     #[test]
