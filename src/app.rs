@@ -10,8 +10,6 @@ use crate::auth::api_key::PlainApiKey;
 use crate::auth::cache::ApiKeyCache;
 use crate::config::ServeConfig;
 use crate::crypto::kek::Kek;
-use crate::domain::api_key::ApiKeyRecord;
-use crate::domain::client::Client;
 use crate::domain::ids::ClientId;
 use crate::http::AppState;
 use crate::http::state::AuthLimits;
@@ -299,15 +297,6 @@ async fn refresh_keys(keyring: Arc<Keyring>, every: Duration) {
 }
 
 async fn bootstrap_default_client(store: &dyn Store, now: i64) -> anyhow::Result<Option<Bootstrap>> {
-    let client = Client { id: ClientId::generate(), name: "default".into(), created_at: now };
-    let (key_id, api_key) = PlainApiKey::generate();
-    let record = ApiKeyRecord {
-        id: key_id,
-        client_id: client.id.clone(),
-        digest: api_key.digest(),
-        created_at: now,
-        revoked_at: None,
-    };
-    let created = store.bootstrap_client(&client, &record).await?;
-    Ok(created.then_some(Bootstrap { client_id: client.id, api_key }))
+    let created = crate::service::clients::bootstrap(store, now).await?;
+    Ok(created.map(|(client, api_key)| Bootstrap { client_id: client.id, api_key }))
 }

@@ -7,6 +7,7 @@
 //! storage, auth, rate_limit, telemetry
 //! token, metrics                  the keyring, minting, issuance; counters
 //! webhooks                        where deliveries may go, signing, the dispatcher
+//! service                         the use cases, once for every front end
 //! http, console                   routes, extractors, AppState; the operator console
 //! config                          settings for every command
 //! app                             start-up and the serve loop
@@ -25,11 +26,12 @@ const LADDER: &[(&str, u8)] = &[
     ("metrics", 2),
     ("webhooks", 3),
     ("retention", 3),
-    ("http", 4),
-    ("console", 4),
-    ("config", 5),
-    ("app", 6),
-    ("cli", 7),
+    ("service", 4),
+    ("http", 5),
+    ("console", 5),
+    ("config", 6),
+    ("app", 7),
+    ("cli", 8),
 ];
 
 fn rung(module: &str) -> Option<u8> {

@@ -3,8 +3,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::config::DatabaseArgs;
-use crate::domain::client::Client;
-use crate::domain::ids::ClientId;
+use crate::service::Actor;
 use crate::token::clock::{Clock as _, SystemClock};
 
 #[derive(Subcommand, Debug)]
@@ -31,11 +30,9 @@ pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
     let store = super::open_store(db, false).await?;
     match cmd {
         ClientCommand::Create { name, json } => {
-            if name.trim().is_empty() {
-                anyhow::bail!("--name must not be empty");
-            }
-            let client = Client { id: ClientId::generate(), name, created_at: SystemClock.now() };
-            store.create_client(&client).await?;
+            let client = crate::service::clients::create(store.as_ref(), Actor::CommandLine, &name, SystemClock.now())
+                .await
+                .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
             super::output(json, &json!({"client_id": client.id, "name": client.name}), || {
                 format!("created client {} ({})", client.id, client.name)
             });

@@ -3,11 +3,9 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::auth::api_key::PlainApiKey;
 use crate::config::DatabaseArgs;
-use crate::domain::connector::ConnectorCredential;
 use crate::domain::ids::ConnectorId;
-use crate::storage::StoreError;
+use crate::service::{Actor, CoreError};
 use crate::token::clock::{Clock as _, SystemClock};
 
 #[derive(Subcommand, Debug)]
@@ -43,19 +41,14 @@ pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()>
     let now = SystemClock.now();
     match cmd {
         ConnectorCommand::Create { name, json } => {
-            if name.trim().is_empty() {
-                anyhow::bail!("--name must not be empty");
-            }
-            let (id, credential) = PlainApiKey::generate_connector();
-            store
-                .create_connector(&ConnectorCredential {
-                    id: id.clone(),
-                    name,
-                    digest: credential.digest(),
-                    created_at: now,
-                    revoked_at: None,
-                })
-                .await?;
+            let (record, credential) =
+                crate::service::connectors::create(store.as_ref(), Actor::CommandLine, &name, now).await.map_err(
+                    |e| match e {
+                        CoreError::Invalid(m) => anyhow::anyhow!("--name: {m}"),
+                        other => other.into(),
+                    },
+                )?;
+            let id = record.id;
             super::output(json, &json!({"connector_id": id, "credential": credential.expose()}), || {
                 format!("connector id: {id}\ncredential:   {}\n(shown once: store it now)", credential.expose())
             });
@@ -86,10 +79,7 @@ pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()>
             // A pasted credential names its id; only the id is used, and never echoed whole.
             let id =
                 ConnectorId::from_string(super::id_of_pasted(&connector_id, crate::auth::api_key::CONNECTOR_PREFIX));
-            let rec = match store.revoke_connector(&id, now).await {
-                Err(StoreError::NotFound) => anyhow::bail!("no connector credential {id}"),
-                other => other?,
-            };
+            let rec = crate::service::connectors::revoke(store.as_ref(), Actor::CommandLine, &id, now).await?;
             super::output(json, &json!({"connector_id": rec.id, "revoked_at": rec.revoked_at}), || {
                 format!("revoked {}", rec.id)
             });

@@ -2,11 +2,9 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::auth::api_key::PlainApiKey;
 use crate::config::DatabaseArgs;
-use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::ids::{ApiKeyId, ClientId};
-use crate::storage::StoreError;
+use crate::service::{Actor, CoreError, keys};
 use crate::token::clock::{Clock as _, SystemClock};
 
 #[derive(Subcommand, Debug)]
@@ -46,19 +44,13 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
         KeyCommand::Create { client, json } => {
             let client_id = ClientId::from_string(client);
-            if store.find_client(&client_id).await?.is_none() {
-                anyhow::bail!("no client {client_id}: create one with `tessera client create --name NAME`");
-            }
-            let (id, key) = PlainApiKey::generate();
-            store
-                .create_api_key(&ApiKeyRecord {
-                    id: id.clone(),
-                    client_id,
-                    digest: key.digest(),
-                    created_at: now,
-                    revoked_at: None,
-                })
-                .await?;
+            let (record, key) = match keys::create(store.as_ref(), Actor::CommandLine, &client_id, now).await {
+                Err(CoreError::NotFound(m)) => {
+                    anyhow::bail!("{m}: create one with `tessera client create --name NAME`")
+                }
+                other => other?,
+            };
+            let id = record.id;
             super::output(json, &json!({"key_id": id, "api_key": key.expose()}), || {
                 format!("key id:  {id}\napi key: {}\n(shown once: store it now)", key.expose())
             });
@@ -87,10 +79,7 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
         KeyCommand::Revoke { key_id, json } => {
             // A pasted key names its id; only the id is used, and never echoed with its secret.
             let id = ApiKeyId::from_string(super::id_of_pasted(&key_id, crate::auth::api_key::PREFIX));
-            let rec = match store.revoke_api_key(&id, now).await {
-                Err(StoreError::NotFound) => anyhow::bail!("no API key {id}"),
-                other => other?,
-            };
+            let rec = keys::revoke(store.as_ref(), Actor::CommandLine, None, &id, now).await?;
             super::output(json, &json!({"key_id": rec.id, "revoked_at": rec.revoked_at}), || {
                 format!("revoked {}", rec.id)
             });

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::config::DatabaseArgs;
-use crate::domain::retailer::{Retailer, is_retailer_id};
+use crate::service::{Actor, retailers};
 use crate::token::clock::{Clock as _, SystemClock};
 
 #[derive(Subcommand, Debug)]
@@ -41,15 +41,8 @@ pub async fn run(db: &DatabaseArgs, cmd: RetailerCommand) -> anyhow::Result<()> 
     let store = super::open_store(db, false).await?;
     match cmd {
         RetailerCommand::Add { retailer_id, name, json } => {
-            if !is_retailer_id(&retailer_id) {
-                anyhow::bail!("retailer id {retailer_id:?}: use 1 to 26 of a-z A-Z 0-9 _ -");
-            }
-            let name = name.trim().to_owned();
-            if name.is_empty() || name.chars().count() > 128 {
-                anyhow::bail!("--name must be 1 to 128 characters");
-            }
-            let retailer = Retailer { retailer_id, name, created_at: SystemClock.now() };
-            let added = store.put_retailer(&retailer).await?;
+            let (retailer, added) =
+                retailers::put(store.as_ref(), Actor::CommandLine, &retailer_id, &name, SystemClock.now()).await?;
             super::output(
                 json,
                 &json!({"retailer_id": retailer.retailer_id, "name": retailer.name, "added": added}),
@@ -66,9 +59,7 @@ pub async fn run(db: &DatabaseArgs, cmd: RetailerCommand) -> anyhow::Result<()> 
             });
         }
         RetailerCommand::Remove { retailer_id, json } => {
-            if !store.remove_retailer(&retailer_id).await? {
-                anyhow::bail!("no retailer {retailer_id:?} in the catalogue");
-            }
+            retailers::remove(store.as_ref(), Actor::CommandLine, &retailer_id, SystemClock.now()).await?;
             super::output(json, &json!({"retailer_id": retailer_id, "removed": true}), || {
                 format!("removed {retailer_id}")
             });

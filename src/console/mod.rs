@@ -33,7 +33,7 @@ use axum::routing::get;
 use crate::auth::cache::ApiKeyCache;
 use crate::auth::operator::{csrf_token, digest};
 use crate::crypto::kek::Kek;
-use crate::domain::operator::{AuditEntry, Counts, Operator};
+use crate::domain::operator::{Counts, Operator};
 use crate::metrics::Metrics;
 use crate::rate_limit::{Decision, RateLimiter};
 use crate::storage::{Store, StoreError};
@@ -129,15 +129,14 @@ impl ConsoleState {
 
     /// Records one console action.
     async fn audit(&self, operator: &Operator, action: &str, target: &str) -> Result<(), StoreError> {
-        let entry = AuditEntry {
-            id: ulid::Ulid::new().to_string(),
-            operator: operator.name.clone(),
-            action: action.to_owned(),
-            target: target.to_owned(),
-            at: self.clock.now(),
-        };
-        tracing::info!(operator = %entry.operator, action = %entry.action, target = %entry.target, "console action");
-        self.store.record_audit(&entry).await
+        crate::service::audit(
+            self.store.as_ref(),
+            crate::service::Actor::Operator(operator),
+            action,
+            target,
+            self.clock.now(),
+        )
+        .await
     }
 }
 

@@ -12,16 +12,15 @@ use maud::{Markup, html};
 
 use super::html::{self, csrf, next_page, notice, page, problem, respond, secret_once, time, time_or};
 use super::{ConsoleState, FormFields, Signed};
-use crate::auth::api_key::PlainApiKey;
 use crate::auth::operator::{digest, new_secret, verify_nothing, verify_password};
-use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::client::Client;
 use crate::domain::connection::{Connection, ConnectionStatus};
 use crate::domain::connector::ConnectorCredential;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId, EventId, TokenId, WebhookId};
 use crate::domain::operator::ConnectionSearch;
-use crate::domain::retailer::{Retailer, is_retailer_id};
+use crate::domain::retailer::Retailer;
 use crate::domain::signing_key::KeyState;
+use crate::service::{Actor, CoreError, clients, connectors, keys, retailers};
 use crate::storage::{Change, StatusChange, StoreError};
 use crate::token::keyring::Keyring;
 use crate::token::verify::Expectations;
@@ -30,8 +29,6 @@ pub const SIGN_IN: &str = "/console/sign-in";
 pub const SIGN_IN_LINK: &str = "/console/sign-in/link";
 /// Rows per page of every list.
 const PAGE: u32 = 50;
-/// The longest name a client or connector credential may be given here.
-const MAX_NAME: usize = 200;
 
 type Answer = Result<Response, Response>;
 
@@ -71,6 +68,21 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 fn db<T>(r: Result<T, StoreError>) -> Result<T, Response> {
     r.map_err(|e| html::store_error(&e))
+}
+
+/// A use case's failure that is no fault of the form: not found, or storage.
+fn refused(e: CoreError) -> Response {
+    match e {
+        CoreError::NotFound(_) => html::not_found(),
+        CoreError::Store(e) => html::store_error(&e),
+        CoreError::Invalid(m) => respond(StatusCode::BAD_REQUEST, page("Not accepted", None, "", html! { p { (m) } })),
+    }
+}
+
+/// A sentence's first letter in upper case, for a message shown on its own.
+fn sentence(m: &str) -> String {
+    let mut chars = m.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>() + ".").unwrap_or_default()
 }
 
 fn ok(markup: Markup) -> Answer {
@@ -462,14 +474,18 @@ async fn clients(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQuer
 }
 
 async fn create_client(State(st): State<ConsoleState>, s: Signed, Extension(form): Extension<FormFields>) -> Answer {
-    let name = form.text("name");
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        let m = format!("A client needs a name of 1 to {MAX_NAME} characters.");
-        return Err(respond(StatusCode::BAD_REQUEST, clients_page(&st, &s, &FormFields::default(), Some(&m)).await?));
-    }
-    let client = Client { id: ClientId::generate(), name: name.to_owned(), created_at: st.clock.now() };
-    db(st.store.create_client(&client).await)?;
-    db(st.audit(&s.operator, "client.create", client.id.as_str()).await)?;
+    let client =
+        match clients::create(st.store.as_ref(), Actor::Operator(&s.operator), form.text("name"), st.clock.now()).await
+        {
+            Err(CoreError::Invalid(m)) => {
+                let m = sentence(&m);
+                return Err(respond(
+                    StatusCode::BAD_REQUEST,
+                    clients_page(&st, &s, &FormFields::default(), Some(&m)).await?,
+                ));
+            }
+            other => other.map_err(refused)?,
+        };
     see(&format!("/console/clients/{}?done=client-created", client.id))
 }
 
@@ -558,16 +574,9 @@ async fn client(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String
 
 async fn create_key(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
     let c = find_client(&st, &id).await?;
-    let (key_id, key) = PlainApiKey::generate();
-    let record = ApiKeyRecord {
-        id: key_id.clone(),
-        client_id: c.id.clone(),
-        digest: key.digest(),
-        created_at: st.clock.now(),
-        revoked_at: None,
-    };
-    db(st.store.create_api_key(&record).await)?;
-    db(st.audit(&s.operator, "api_key.create", key_id.as_str()).await)?;
+    let (record, key) =
+        keys::create(st.store.as_ref(), Actor::Operator(&s.operator), &c.id, st.clock.now()).await.map_err(refused)?;
+    let key_id = record.id;
     ok(page(
         "API key created",
         Some(&s),
@@ -606,10 +615,10 @@ async fn revoke_key_confirm(
 async fn revoke_key(State(st): State<ConsoleState>, s: Signed, Path((id, key)): Path<(String, String)>) -> Answer {
     let c = find_client(&st, &id).await?;
     let key = ApiKeyId::from_string(key);
-    db(st.store.find_api_key(&key).await)?.filter(|k| k.client_id == c.id).ok_or_else(html::not_found)?;
-    let revoked = db(st.store.revoke_api_key(&key, st.clock.now()).await)?;
+    let revoked = keys::revoke(st.store.as_ref(), Actor::Operator(&s.operator), Some(&c.id), &key, st.clock.now())
+        .await
+        .map_err(refused)?;
     st.key_cache.insert(&revoked);
-    db(st.audit(&s.operator, "api_key.revoke", key.as_str()).await)?;
     see(&format!("/console/clients/{}?done=key-revoked", c.id))
 }
 
@@ -1181,26 +1190,17 @@ async fn connectors(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQ
 }
 
 async fn create_connector(State(st): State<ConsoleState>, s: Signed, Extension(form): Extension<FormFields>) -> Answer {
-    let name = form.text("name");
-    if name.is_empty() || name.chars().count() > MAX_NAME {
-        let m = format!("A credential needs a name of 1 to {MAX_NAME} characters.");
-        return Err(respond(
-            StatusCode::BAD_REQUEST,
-            connectors_page(&st, &s, &FormFields::default(), problem(&m)).await?,
-        ));
-    }
-    let (id, credential) = PlainApiKey::generate_connector();
-    db(st
-        .store
-        .create_connector(&ConnectorCredential {
-            id: id.clone(),
-            name: name.to_owned(),
-            digest: credential.digest(),
-            created_at: st.clock.now(),
-            revoked_at: None,
-        })
-        .await)?;
-    db(st.audit(&s.operator, "connector.create", id.as_str()).await)?;
+    let created =
+        connectors::create(st.store.as_ref(), Actor::Operator(&s.operator), form.text("name"), st.clock.now()).await;
+    let (_, credential) = match created {
+        Err(CoreError::Invalid(m)) => {
+            return Err(respond(
+                StatusCode::BAD_REQUEST,
+                connectors_page(&st, &s, &FormFields::default(), problem(&sentence(&m))).await?,
+            ));
+        }
+        other => other.map_err(refused)?,
+    };
     ok(connectors_page(&st, &s, &FormFields::default(), secret_once("connector credential", credential.expose()))
         .await?)
 }
@@ -1223,18 +1223,11 @@ async fn revoke_connector_confirm(State(st): State<ConsoleState>, s: Signed, Pat
 
 async fn revoke_connector(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
     let id = ConnectorId::from_string(id);
-    match st.store.revoke_connector(&id, st.clock.now()).await {
-        Err(StoreError::NotFound) => return Err(html::not_found()),
-        other => db(other)?,
-    };
-    db(st.audit(&s.operator, "connector.revoke", id.as_str()).await)?;
+    connectors::revoke(st.store.as_ref(), Actor::Operator(&s.operator), &id, st.clock.now()).await.map_err(refused)?;
     see("/console/connectors?done=connector-revoked")
 }
 
 // ---- Retailers ---------------------------------------------------------------------------
-
-/// The longest retailer name the catalogue takes (as `tessera retailer add`).
-const MAX_RETAILER_NAME: usize = 128;
 
 async fn retailers_page(st: &ConsoleState, s: &Signed, q: &FormFields, extra: Markup) -> Result<Markup, Response> {
     let all = db(st.store.list_retailers().await)?;
@@ -1252,7 +1245,7 @@ async fn retailers_page(st: &ConsoleState, s: &Signed, q: &FormFields, extra: Ma
                 label for="retailer-id" { "Retailer id" }
                 input #retailer-id name="retailer_id" type="text" required maxlength="26" pattern="[A-Za-z0-9_-]{1,26}";
                 label for="retailer-name" { "Name" }
-                input #retailer-name name="name" type="text" required maxlength=(MAX_RETAILER_NAME);
+                input #retailer-name name="name" type="text" required maxlength=(crate::domain::retailer::RetailerName::MAX_CHARS);
                 button type="submit" { "Add or rename" }
             }
             table {
@@ -1279,24 +1272,16 @@ async fn retailers(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQu
 }
 
 async fn put_retailer(State(st): State<ConsoleState>, s: Signed, Extension(form): Extension<FormFields>) -> Answer {
-    let id = form.text("retailer_id");
-    let name = form.text("name").trim();
-    let problem_text = if !is_retailer_id(id) {
-        Some("A retailer id is 1 to 26 of a-z A-Z 0-9 _ -.".to_owned())
-    } else if name.is_empty() || name.chars().count() > MAX_RETAILER_NAME {
-        Some(format!("A retailer needs a name of 1 to {MAX_RETAILER_NAME} characters."))
-    } else {
-        None
+    let (id, name) = (form.text("retailer_id"), form.text("name"));
+    match retailers::put(st.store.as_ref(), Actor::Operator(&s.operator), id, name, st.clock.now()).await {
+        Err(CoreError::Invalid(m)) => {
+            return Err(respond(
+                StatusCode::BAD_REQUEST,
+                retailers_page(&st, &s, &FormFields::default(), problem(&sentence(&m))).await?,
+            ));
+        }
+        other => other.map_err(refused)?,
     };
-    if let Some(m) = problem_text {
-        return Err(respond(
-            StatusCode::BAD_REQUEST,
-            retailers_page(&st, &s, &FormFields::default(), problem(&m)).await?,
-        ));
-    }
-    let retailer = Retailer { retailer_id: id.to_owned(), name: name.to_owned(), created_at: st.clock.now() };
-    db(st.store.put_retailer(&retailer).await)?;
-    db(st.audit(&s.operator, "retailer.put", id).await)?;
     see("/console/retailers?done=retailer-saved")
 }
 
@@ -1317,10 +1302,7 @@ async fn remove_retailer_confirm(State(st): State<ConsoleState>, s: Signed, Path
 }
 
 async fn remove_retailer(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
-    if !db(st.store.remove_retailer(&id).await)? {
-        return Err(html::not_found());
-    }
-    db(st.audit(&s.operator, "retailer.remove", &id).await)?;
+    retailers::remove(st.store.as_ref(), Actor::Operator(&s.operator), &id, st.clock.now()).await.map_err(refused)?;
     see("/console/retailers?done=retailer-removed")
 }
 

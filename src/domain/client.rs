@@ -8,3 +8,22 @@ pub struct Client {
     pub name: String,
     pub created_at: i64,
 }
+
+crate::domain::name::bounded_name!(
+    /// A client's name, for people to recognise it by.
+    ClientName,
+    "client",
+    200
+);
+
+#[cfg(test)]
+mod tests {
+    use super::ClientName;
+
+    #[test]
+    fn a_client_name_has_1_to_200_characters() {
+        assert!(ClientName::parse(&"x".repeat(200)).is_ok());
+        assert!(ClientName::parse(&"x".repeat(201)).is_err());
+        assert!(ClientName::parse(" ").is_err());
+    }
+}

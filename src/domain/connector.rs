@@ -13,3 +13,10 @@ pub struct ConnectorCredential {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
 }
+
+crate::domain::name::bounded_name!(
+    /// A connector credential's name, for people to recognise it by.
+    ConnectorName,
+    "connector credential",
+    200
+);

@@ -11,6 +11,8 @@ pub trait ApiKeyStore {
     /// Marks a key revoked (idempotent: an already revoked key keeps its first time).
     /// `NotFound` when no such key exists.
     async fn revoke_api_key(&self, id: &ApiKeyId, at: i64) -> Result<ApiKeyRecord, StoreError>;
+    /// Notes that an API key was used at `at` (a later time than the one stored only).
+    async fn note_api_key_used(&self, id: &ApiKeyId, at: i64) -> Result<(), StoreError>;
 }
 }
 
@@ -19,6 +21,18 @@ macro_rules! api_keys {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::storage::ApiKeyStore for $store {
+            async fn note_api_key_used(&self, id: &ApiKeyId, at: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(self.pool())
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
             async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
                 let mut conn = self.pool().acquire().await.map_err(map_err)?;
                 insert_api_key(&mut conn, key).await

@@ -45,8 +45,6 @@ pub trait ConsoleStore {
     /// Tokens recorded with a jti at or above `from_jti` (the ids of tokens minted since a
     /// time), by minute (`issued_at / 60`) and count.
     async fn tokens_by_minute(&self, from_jti: &str) -> Result<Vec<(i64, i64)>, StoreError>;
-    /// Notes that an API key was used at `at` (a later time than the one stored only).
-    async fn note_api_key_used(&self, id: &ApiKeyId, at: i64) -> Result<(), StoreError>;
     /// When each of a client's API keys was last used, by key id.
     async fn api_keys_last_used(&self, client: &ClientId) -> Result<Vec<(ApiKeyId, Option<i64>)>, StoreError>;
     /// A connection's live tokens (not revoked, expiring after `now`), newest first.
@@ -308,18 +306,6 @@ macro_rules! console {
                 .fetch_all(self.pool())
                 .await
                 .map_err(map_err)
-            }
-
-            async fn note_api_key_used(&self, id: &ApiKeyId, at: i64) -> Result<(), StoreError> {
-                sqlx::query(
-                    "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)",
-                )
-                .bind(id)
-                .bind(at)
-                .execute(self.pool())
-                .await
-                .map_err(map_err)?;
-                Ok(())
             }
 
             async fn api_keys_last_used(

@@ -1,0 +1,24 @@
+//! Clients: the tenants.
+use super::{Actor, CoreError, audit};
+use crate::auth::api_key::PlainApiKey;
+use crate::domain::client::{Client, ClientName};
+use crate::domain::ids::ClientId;
+use crate::storage::Store;
+
+/// Makes a client named `name` (trimmed; 1 to [`ClientName::MAX_CHARS`] characters).
+pub async fn create(store: &dyn Store, actor: Actor<'_>, name: &str, now: i64) -> Result<Client, CoreError> {
+    let name = ClientName::parse(name).map_err(CoreError::Invalid)?;
+    let client = Client { id: ClientId::generate(), name: name.into_inner(), created_at: now };
+    store.create_client(&client).await?;
+    audit(store, actor, "client.create", client.id.as_str(), now).await?;
+    Ok(client)
+}
+
+/// On an empty database, the default client and its first key (shown once); `None` when the
+/// database has a client already (another replica may have made it a moment ago).
+pub async fn bootstrap(store: &dyn Store, now: i64) -> Result<Option<(Client, PlainApiKey)>, CoreError> {
+    let client = Client { id: ClientId::generate(), name: "default".into(), created_at: now };
+    let (record, key) = super::keys::new_key(&client.id, now);
+    let created = store.bootstrap_client(&client, &record).await?;
+    Ok(created.then_some((client, key)))
+}

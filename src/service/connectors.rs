@@ -1,0 +1,42 @@
+//! Connector credentials: made (shown once) and revoked.
+use super::{Actor, CoreError, audit};
+use crate::auth::api_key::PlainApiKey;
+use crate::domain::connector::{ConnectorCredential, ConnectorName};
+use crate::domain::ids::ConnectorId;
+use crate::storage::{Store, StoreError};
+
+/// Makes a connector credential named `name`; the credential is returned once.
+pub async fn create(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    name: &str,
+    now: i64,
+) -> Result<(ConnectorCredential, PlainApiKey), CoreError> {
+    let name = ConnectorName::parse(name).map_err(CoreError::Invalid)?;
+    let (id, credential) = PlainApiKey::generate_connector();
+    let record = ConnectorCredential {
+        id,
+        name: name.into_inner(),
+        digest: credential.digest(),
+        created_at: now,
+        revoked_at: None,
+    };
+    store.create_connector(&record).await?;
+    audit(store, actor, "connector.create", record.id.as_str(), now).await?;
+    Ok((record, credential))
+}
+
+/// Revokes a credential: the connector using it is refused from now on, on every replica.
+pub async fn revoke(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    id: &ConnectorId,
+    now: i64,
+) -> Result<ConnectorCredential, CoreError> {
+    let revoked = match store.revoke_connector(id, now).await {
+        Err(StoreError::NotFound) => return Err(CoreError::NotFound(format!("no connector credential {id}"))),
+        other => other?,
+    };
+    audit(store, actor, "connector.revoke", id.as_str(), now).await?;
+    Ok(revoked)
+}

@@ -1,0 +1,53 @@
+//! API keys: made (shown once) and revoked.
+use super::{Actor, CoreError, audit};
+use crate::auth::api_key::PlainApiKey;
+use crate::domain::api_key::ApiKeyRecord;
+use crate::domain::ids::{ApiKeyId, ClientId};
+use crate::storage::{Store, StoreError};
+
+/// A new key of `client`: its record (the secret's digest only) and the key itself.
+pub fn new_key(client: &ClientId, now: i64) -> (ApiKeyRecord, PlainApiKey) {
+    let (id, key) = PlainApiKey::generate();
+    let record =
+        ApiKeyRecord { id, client_id: client.clone(), digest: key.digest(), created_at: now, revoked_at: None };
+    (record, key)
+}
+
+/// Makes an API key for an existing client; the key is returned once and never stored.
+pub async fn create(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    client: &ClientId,
+    now: i64,
+) -> Result<(ApiKeyRecord, PlainApiKey), CoreError> {
+    if store.find_client(client).await?.is_none() {
+        return Err(CoreError::NotFound(format!("no client {client}")));
+    }
+    let (record, key) = new_key(client, now);
+    store.create_api_key(&record).await?;
+    audit(store, actor, "api_key.create", record.id.as_str(), now).await?;
+    Ok((record, key))
+}
+
+/// Revokes a key (of `client`, when one is named): it is refused from now on, on every
+/// replica. Revoking a revoked key changes nothing.
+pub async fn revoke(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    client: Option<&ClientId>,
+    key: &ApiKeyId,
+    now: i64,
+) -> Result<ApiKeyRecord, CoreError> {
+    let missing = || CoreError::NotFound(format!("no API key {key}"));
+    if let Some(client) = client
+        && store.find_api_key(key).await?.is_none_or(|k| &k.client_id != client)
+    {
+        return Err(missing());
+    }
+    let revoked = match store.revoke_api_key(key, now).await {
+        Err(StoreError::NotFound) => return Err(missing()),
+        other => other?,
+    };
+    audit(store, actor, "api_key.revoke", key.as_str(), now).await?;
+    Ok(revoked)
+}

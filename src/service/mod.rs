@@ -1,0 +1,51 @@
+//! The application core (the service layer): each use case written once, for every front end (the HTTP API, the
+//! operator console, the command line). A use case validates with the domain's types, acts for
+//! an [`Actor`], records what the console's audit log must show, and calls storage; the front
+//! ends parse their input, call one function here, and render its answer.
+//!
+//! Rung: above storage, tokens and webhooks, below the front ends (`http`, `console`, `cli`).
+use crate::domain::operator::{AuditEntry, Operator};
+use crate::storage::{Store, StoreError};
+
+pub mod clients;
+pub mod connectors;
+pub mod keys;
+pub mod retailers;
+
+/// Who acts.
+#[derive(Clone, Copy, Debug)]
+pub enum Actor<'a> {
+    /// An operator in the console: every change is recorded in the audit log.
+    Operator(&'a Operator),
+    /// The command line, run by whoever may open the database.
+    CommandLine,
+    /// tessera itself (the first start's default client).
+    System,
+}
+
+/// Why a use case did not happen, in terms every front end can answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The input is not acceptable; the message says why, for a person.
+    #[error("{0}")]
+    Invalid(String),
+    /// What it acts on does not exist (the message names it).
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Records `action` on `target` when an operator did it.
+pub async fn audit(store: &dyn Store, actor: Actor<'_>, action: &str, target: &str, at: i64) -> Result<(), StoreError> {
+    let Actor::Operator(operator) = actor else { return Ok(()) };
+    let entry = AuditEntry {
+        id: ulid::Ulid::new().to_string(),
+        operator: operator.name.clone(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        at,
+    };
+    tracing::info!(operator = %entry.operator, action = %entry.action, target = %entry.target, "console action");
+    store.record_audit(&entry).await
+}
