@@ -1,0 +1,138 @@
+//! The issuance writer's own connection: each batch of tokens in one transaction, on the
+//! writer's thread.
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::checkpoint::LogRestart;
+use crate::domain::token::IssuedToken;
+use crate::storage::{StoreError, cause};
+
+/// Records one token if its connection is the client's and not disconnected and its key is
+/// the client's and not revoked, reading the customer id its claims carry in the same step.
+const ISSUE_ONE: &str = "INSERT INTO issued_tokens
+         (jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at, customer_id)
+     SELECT ?1, c.id, c.client_id, k.id, ?5, ?6, ?7, c.customer_id
+     FROM connections c JOIN api_keys k ON k.id = ?4 AND k.client_id = c.client_id
+     WHERE c.id = ?2 AND c.client_id = ?3 AND c.status <> 'disconnected' AND k.revoked_at IS NULL
+     RETURNING customer_id";
+
+/// The issuance writer's own connection to the database file, used from the writer's thread
+/// alone: a batch is one `BEGIN IMMEDIATE` ... `COMMIT` run straight through on that thread,
+/// with no hand-off to a connection's worker thread and back for each statement.
+pub(super) struct SqliteIssuance {
+    conn: rusqlite::Connection,
+    /// Between the checkpointer and this writer (see [`checkpoint`]).
+    restart: Arc<LogRestart>,
+    /// The longest wait for SQLite's write lock.
+    timeout: std::time::Duration,
+}
+
+impl SqliteIssuance {
+    /// Opens `path` (already created and migrated, in WAL mode) with the settings of every
+    /// other connection: `synchronous = FULL`, foreign keys on, and no automatic checkpoint
+    /// inside a commit (the checkpointer does that).
+    pub(super) fn open(
+        path: &Path,
+        timeout: std::time::Duration,
+        restart: Arc<LogRestart>,
+    ) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let setup = |e: rusqlite::Error| StoreError::Setup(format!("cannot open the issuance connection: {e}"));
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = rusqlite::Connection::open_with_flags(path, flags).map_err(setup)?;
+        conn.busy_timeout(timeout).map_err(setup)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(setup)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Setup(format!("the database is in journal mode {mode}, not WAL")));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;")
+            .map_err(setup)?;
+        Ok(Self { conn, restart, timeout })
+    }
+}
+
+impl crate::storage::IssuanceConnection for SqliteIssuance {
+    /// Copies what is left of the log into the database file and starts the log over, when
+    /// the checkpointer asked for it: after a batch is answered and before the next begins.
+    fn maintain(&mut self) {
+        if !self.restart.cue.load(Ordering::Relaxed) {
+            return;
+        }
+        // Without waiting: when the checkpointer or a reader is in the way, this copies what
+        // it can and the next batch tries again.
+        let restart = |conn: &rusqlite::Connection| {
+            conn.busy_timeout(std::time::Duration::ZERO)?;
+            let busy = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+            conn.busy_timeout(self.timeout)?;
+            busy
+        };
+        match restart(&self.conn) {
+            Ok(0) => self.restart.cue.store(false, Ordering::Relaxed),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "log restart skipped"),
+        }
+    }
+    fn record(&mut self, batch: &[IssuedToken]) -> Result<Vec<crate::storage::Recorded>, StoreError> {
+        use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
+        // A batch whose commit failed rolled back when its transaction was dropped; should that
+        // rollback itself have failed, end the transaction now rather than fail every batch.
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK").map_err(issuance_error)?;
+        }
+        // Dropped without a commit, the transaction rolls back.
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(issuance_error)?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        {
+            let mut one = tx.prepare_cached(ISSUE_ONE).map_err(issuance_error)?;
+            for t in batch {
+                let row = one
+                    .query_row(
+                        params![
+                            t.jti.as_str(),
+                            t.connection_id.as_str(),
+                            t.client_id.as_str(),
+                            t.api_key_id.as_str(),
+                            t.kid.as_str(),
+                            t.issued_at,
+                            t.expires_at
+                        ],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .optional();
+                outcomes.push(match row {
+                    Ok(customer) => Ok(customer),
+                    // A constraint refuses this statement alone; the transaction goes on.
+                    Err(
+                        e @ rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error { code: rusqlite::ErrorCode::ConstraintViolation, .. },
+                            _,
+                        ),
+                    ) => Err(issuance_error(e)),
+                    // Anything else may have ended the transaction: the whole batch fails.
+                    Err(e) => return Err(issuance_error(e)),
+                });
+            }
+        }
+        tx.commit().map_err(issuance_error)?;
+        self.restart.batches.fetch_add(1, Ordering::Relaxed);
+        Ok(outcomes)
+    }
+}
+
+fn issuance_error(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            ErrorCode::DiskFull => StoreError::DiskFull(cause(e)),
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::SystemIoFailure => {
+                StoreError::Unavailable(cause(e))
+            }
+            ErrorCode::ConstraintViolation if f.extended_code == 2067 || f.extended_code == 1555 => {
+                StoreError::Conflict(cause(e))
+            }
+            _ => StoreError::Database(cause(e)),
+        },
+        _ => StoreError::Database(cause(e)),
+    }
+}
