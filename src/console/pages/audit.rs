@@ -1,0 +1,55 @@
+//! The audit log and the operators.
+#[allow(unused_imports)]
+use super::*;
+
+pub(super) async fn audit(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQuery) -> Answer {
+    let q = query(q);
+    let before = q.get("before").filter(|b| !b.is_empty());
+    let mut rows = db(st.store.list_audit(before, PAGE + 1).await)?;
+    let more = rows.len() > PAGE as usize;
+    rows.truncate(PAGE as usize);
+    let next = more.then(|| rows.last().map(|r| format!("/console/audit?before={}", r.id))).flatten();
+    ok(page(
+        "Audit log",
+        Some(&s),
+        "/console/audit",
+        html! {
+            p { "Every console action: which operator, what, on what, when." }
+            table {
+                caption { "Console actions, newest first" }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Operator" } th scope="col" { "Action" } th scope="col" { "Target" } } }
+                tbody {
+                    @for r in &rows {
+                        tr { td { (time(r.at)) } td { (r.operator) } td { code { (r.action) } } td { code { (r.target) } } }
+                    }
+                }
+            }
+            (next_page(next))
+        },
+    ))
+}
+
+pub(super) async fn operators(State(st): State<ConsoleState>, s: Signed) -> Answer {
+    let all = db(st.store.list_operators().await)?;
+    ok(page(
+        "Operators",
+        Some(&s),
+        "/console/operators",
+        html! {
+            p { "Operators are managed on the server: " code { "tessera operator create NAME" } ", " code { "tessera operator list" } ", " code { "tessera operator remove NAME" } "." }
+            table {
+                caption { "Operators" }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Signs in with" } th scope="col" { "Created" } } }
+                tbody {
+                    @for o in &all {
+                        tr {
+                            td { (o.name) }
+                            td { @if o.password_hash.is_some() { "password or link" } @else { "link" } }
+                            td { (time(o.created_at)) }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}

@@ -1,0 +1,298 @@
+//! Clients, their API keys and webhooks.
+#[allow(unused_imports)]
+use super::*;
+
+pub(super) fn client_form(s: &Signed) -> Markup {
+    html! {
+        form.inline method="post" action="/console/clients" {
+            (csrf(s))
+            label for="client-name" { "New client's name" }
+            input #client-name name="name" type="text" required maxlength="200";
+            button type="submit" { "Create client" }
+        }
+    }
+}
+
+pub(super) async fn clients_page(
+    st: &ConsoleState,
+    s: &Signed,
+    q: &FormFields,
+    message: Option<&str>,
+) -> Result<Markup, Response> {
+    let all = db(st.store.list_clients().await)?;
+    let (rows, next) = keyset(&all, q.get("after"), |c: &Client| c.id.as_str(), "/console/clients?after=");
+    Ok(page(
+        "Clients",
+        Some(s),
+        "/console/clients",
+        html! {
+            (done_notice(q))
+            @if let Some(m) = message { (problem(m)) }
+            (client_form(s))
+            table {
+                caption { "Clients, oldest first" }
+                thead { tr { th scope="col" { "Name" } th scope="col" { "Client id" } th scope="col" { "Created" } } }
+                tbody {
+                    @for c in rows {
+                        tr {
+                            td { a href=(format!("/console/clients/{}", c.id)) { (c.name) } }
+                            td { code { (c.id) } }
+                            td { (time(c.created_at)) }
+                        }
+                    }
+                }
+            }
+            (next_page(next))
+        },
+    ))
+}
+
+pub(super) async fn clients(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQuery) -> Answer {
+    ok(clients_page(&st, &s, &query(q), None).await?)
+}
+
+pub(super) async fn create_client(
+    State(st): State<ConsoleState>,
+    s: Signed,
+    Extension(form): Extension<FormFields>,
+) -> Answer {
+    let client = match service::clients::create(
+        st.store.as_ref(),
+        Actor::Operator(&s.operator),
+        form.text("name"),
+        st.clock.now(),
+    )
+    .await
+    {
+        Err(CoreError::Invalid(m)) => {
+            let m = sentence(&m);
+            return Err(respond(
+                StatusCode::BAD_REQUEST,
+                clients_page(&st, &s, &FormFields::default(), Some(&m)).await?,
+            ));
+        }
+        other => other.map_err(refused)?,
+    };
+    see(&format!("/console/clients/{}?done=client-created", client.id))
+}
+
+pub(super) async fn find_client(st: &ConsoleState, id: &str) -> Result<Client, Response> {
+    db(st.store.find_client(&ClientId::from_string(id)).await)?.ok_or_else(html::not_found)
+}
+
+pub(super) async fn client(
+    State(st): State<ConsoleState>,
+    s: Signed,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    let q = query(q);
+    let c = find_client(&st, &id).await?;
+    let all_keys = db(st.store.list_api_keys(&c.id).await)?;
+    let used = db(st.store.api_keys_last_used(&c.id).await)?;
+    let last_used = |id: &ApiKeyId| used.iter().find(|(k, _)| k == id).and_then(|(_, at)| *at);
+    let all_webhooks = db(st.store.list_webhooks(&c.id).await)?;
+    let here = format!("/console/clients/{}", c.id);
+    let (keys, next_keys) = keyset(&all_keys, q.get("keys_after"), |k| k.id.as_str(), &format!("{here}?keys_after="));
+    let (webhooks, next_webhooks) =
+        keyset(&all_webhooks, q.get("webhooks_after"), |w| w.id.as_str(), &format!("{here}?webhooks_after="));
+    ok(page(
+        &format!("Client {}", c.name),
+        Some(&s),
+        "/console/clients",
+        html! {
+            (done_notice(&q))
+            dl.fields {
+                div { dt { "Client id" } dd { code { (c.id) } } }
+                div { dt { "Name" } dd { (c.name) } }
+                div { dt { "Created" } dd { (time(c.created_at)) } }
+            }
+            section aria-labelledby="keys" {
+                h2 #keys { "API keys" }
+                form.inline method="post" action=(format!("/console/clients/{}/keys", c.id)) {
+                    (csrf(&s))
+                    button type="submit" { "Create an API key" }
+                }
+                table {
+                    caption { "API keys (the secrets are never shown again after creation)" }
+                    thead { tr { th scope="col" { "Key id" } th scope="col" { "Created" } th scope="col" { "Last used" } th scope="col" { "Revoked" } th scope="col" { "Action" } } }
+                    tbody {
+                        @for k in keys {
+                            tr {
+                                td { code { (k.id) } }
+                                td { (time(k.created_at)) }
+                                td { (time_or(last_used(&k.id), "never")) }
+                                td { (time_or(k.revoked_at, "live")) }
+                                td {
+                                    @if k.revoked_at.is_none() {
+                                        a.danger href=(format!("/console/clients/{}/keys/{}/revoke", c.id, k.id)) { "Revoke…" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (next_page(next_keys))
+            section aria-labelledby="webhooks" {
+                h2 #webhooks { "Webhook endpoints" }
+                @if webhooks.is_empty() {
+                    p.muted { "None. A client registers endpoints with POST /webhooks." }
+                } @else {
+                    table {
+                        caption { "Webhook endpoints" }
+                        thead { tr { th scope="col" { "Name" } th scope="col" { "URL" } th scope="col" { "State" } th scope="col" { "Last delivered" } th scope="col" { "Deliveries" } } }
+                        tbody {
+                            @for w in webhooks {
+                                tr {
+                                    td { (w.name) }
+                                    td { code { (w.url) } }
+                                    td {
+                                        @if w.is_active { "on" } @else { "off" }
+                                        @if let Some(r) = &w.disabled_reason { " (" (r) ")" }
+                                    }
+                                    td { (time_or(w.last_success_at, "never")) }
+                                    td { a href=(format!("/console/clients/{}/webhooks/{}", c.id, w.id)) { "Delivery log" } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (next_page(next_webhooks))
+        },
+    ))
+}
+
+pub(super) async fn create_key(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
+    let c = find_client(&st, &id).await?;
+    let (record, key) =
+        keys::create(st.store.as_ref(), Actor::Operator(&s.operator), &c.id, st.clock.now()).await.map_err(refused)?;
+    let key_id = record.id;
+    ok(page(
+        "API key created",
+        Some(&s),
+        "/console/clients",
+        html! {
+            p { "A new API key " code { (key_id) } " for client " strong { (c.name) } "." }
+            (secret_once("API key", key.expose()))
+            p { a href=(format!("/console/clients/{}", c.id)) { "Done: back to the client" } }
+        },
+    ))
+}
+
+pub(super) async fn revoke_key_confirm(
+    State(st): State<ConsoleState>,
+    s: Signed,
+    Path((id, key)): Path<(String, String)>,
+) -> Answer {
+    let c = find_client(&st, &id).await?;
+    let k = db(st.store.find_api_key(&ApiKeyId::from_string(key)).await)?
+        .filter(|k| k.client_id == c.id)
+        .ok_or_else(html::not_found)?;
+    confirm(
+        &s,
+        Confirm {
+            title: "Revoke an API key?",
+            section: "/console/clients",
+            question: html! { "Revoke API key " code { (k.id) } " of client " strong { (c.name) } "?" },
+            warning: "Every request with this key is refused from now on, on every replica. Tokens already minted with it stay valid until they expire or are revoked. This cannot be undone.",
+            action: format!("/console/clients/{}/keys/{}/revoke", c.id, k.id),
+            button: "Revoke the key",
+            cancel: format!("/console/clients/{}", c.id),
+        },
+    )
+}
+
+pub(super) async fn revoke_key(
+    State(st): State<ConsoleState>,
+    s: Signed,
+    Path((id, key)): Path<(String, String)>,
+) -> Answer {
+    let c = find_client(&st, &id).await?;
+    let key = ApiKeyId::from_string(key);
+    let revoked = keys::revoke(st.store.as_ref(), Actor::Operator(&s.operator), Some(&c.id), &key, st.clock.now())
+        .await
+        .map_err(refused)?;
+    st.key_cache.insert(&revoked);
+    see(&format!("/console/clients/{}?done=key-revoked", c.id))
+}
+
+pub(super) async fn webhook(
+    State(st): State<ConsoleState>,
+    s: Signed,
+    Path((id, webhook)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Answer {
+    let q = query(q);
+    let c = find_client(&st, &id).await?;
+    let w = db(st.store.find_webhook(&c.id, &WebhookId::from_string(webhook)).await)?.ok_or_else(html::not_found)?;
+    let before = q.get("before").map(EventId::from_string);
+    let mut deliveries = db(st.store.list_deliveries(&c.id, &w.id, before.as_ref(), PAGE + 1).await)?;
+    let more = deliveries.len() > PAGE as usize;
+    deliveries.truncate(PAGE as usize);
+    let next = more
+        .then(|| {
+            deliveries.last().map(|d| format!("/console/clients/{}/webhooks/{}?before={}", c.id, w.id, d.event_id))
+        })
+        .flatten();
+    ok(page(
+        &format!("Webhook {}", w.name),
+        Some(&s),
+        "/console/clients",
+        html! {
+            (done_notice(&q))
+            dl.fields {
+                div { dt { "Client" } dd { a href=(format!("/console/clients/{}", c.id)) { (c.name) } } }
+                div { dt { "URL" } dd { code { (w.url) } } }
+                div { dt { "Events" } dd { @for (i, e) in w.event_types.iter().enumerate() { @if i > 0 { ", " } (e) } } }
+                div { dt { "State" } dd { @if w.is_active { "on" } @else { "off" } @if let Some(r) = &w.disabled_reason { " (" (r) ")" } } }
+                div { dt { "Last delivered" } dd { (time_or(w.last_success_at, "never")) } }
+            }
+            table {
+                caption { "Delivery log, newest first" }
+                thead { tr { th scope="col" { "Event" } th scope="col" { "Type" } th scope="col" { "Connection" } th scope="col" { "Attempts" } th scope="col" { "Outcome" } th scope="col" { "Created" } th scope="col" { "Action" } } }
+                tbody {
+                    @for d in &deliveries {
+                        tr {
+                            td { code { (d.event_id) } }
+                            td { (d.kind) }
+                            td { a href=(format!("/console/connections/{}", d.connection_id)) { code { (d.connection_id) } } }
+                            td { (d.attempts) }
+                            td {
+                                @if let Some(t) = d.delivered_at { "delivered " (time(t)) }
+                                @else if let Some(t) = d.failed_at { "given up " (time(t)) }
+                                @else { "pending" @if let Some(t) = d.next_attempt_at { ", next try " (time(t)) } }
+                                @if let Some(st) = d.last_status { " · last status " (st) }
+                                @if let Some(e) = &d.last_error { " · " (e) }
+                            }
+                            td { (time(d.created_at)) }
+                            td {
+                                form.inline method="post" action=(format!("/console/clients/{}/webhooks/{}/deliveries/{}/redeliver", c.id, w.id, d.event_id)) {
+                                    (csrf(&s))
+                                    button type="submit" { "Redeliver" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (next_page(next))
+        },
+    ))
+}
+
+pub(super) async fn redeliver(
+    State(st): State<ConsoleState>,
+    s: Signed,
+    Path((id, webhook, event)): Path<(String, String, String)>,
+) -> Answer {
+    let c = find_client(&st, &id).await?;
+    let w = WebhookId::from_string(webhook);
+    let event = EventId::from_string(event);
+    if !db(st.store.redeliver(&c.id, &w, &event, st.clock.now()).await)? {
+        return Err(html::not_found());
+    }
+    db(st.audit(&s.operator, "webhook.redeliver", &format!("{w}/{event}")).await)?;
+    see(&format!("/console/clients/{}/webhooks/{}?done=redelivered", c.id, w))
+}

@@ -1,0 +1,208 @@
+//! The console's pages and form handlers. GET pages only read; every change is a POST from a
+//! form (its confirmation page first when it destroys something), answered with a redirect
+//! to the page that shows the result.
+use axum::Router;
+use axum::extract::{ConnectInfo, Extension, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use maud::{Markup, html};
+
+use super::html::{self, csrf, next_page, notice, page, problem, respond, secret_once, time, time_or};
+use super::{ConsoleState, FormFields, Signed};
+use crate::auth::operator::{digest, new_secret, verify_nothing, verify_password};
+use crate::domain::client::Client;
+use crate::domain::connection::{Connection, ConnectionStatus};
+use crate::domain::connector::ConnectorCredential;
+use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId, EventId, TokenId, WebhookId};
+use crate::domain::operator::ConnectionSearch;
+use crate::domain::retailer::Retailer;
+use crate::domain::signing_key::KeyState;
+use crate::service::{self, Actor, CoreError, keys};
+use crate::storage::{Change, StatusChange, StoreError};
+use crate::token::keyring::Keyring;
+use crate::token::verify::Expectations;
+
+pub const SIGN_IN: &str = "/console/sign-in";
+pub const SIGN_IN_LINK: &str = "/console/sign-in/link";
+mod audit;
+mod clients;
+mod connections;
+mod connectors;
+mod overview;
+mod retailers;
+mod sign_in;
+mod signing_keys;
+mod tokens;
+#[allow(unused_imports)]
+use audit::*;
+#[allow(unused_imports)]
+use clients::*;
+#[allow(unused_imports)]
+use connections::*;
+#[allow(unused_imports)]
+use connectors::*;
+#[allow(unused_imports)]
+use overview::*;
+#[allow(unused_imports)]
+use retailers::*;
+#[allow(unused_imports)]
+use sign_in::*;
+#[allow(unused_imports)]
+use signing_keys::*;
+#[allow(unused_imports)]
+use tokens::*;
+
+/// Rows per page of every list.
+const PAGE: u32 = 50;
+
+type Answer = Result<Response, Response>;
+
+/// The console's routes, relative to [`super::BASE`] (the router is nested there).
+pub fn routes() -> Router<ConsoleState> {
+    Router::new()
+        .route("/", get(overview))
+        .route("/assets/console.css", get(|| async { asset("text/css; charset=utf-8", html::CSS) }))
+        .route("/assets/console.js", get(|| async { asset("text/javascript; charset=utf-8", html::JS) }))
+        .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-in/link", get(link_page).post(redeem_link))
+        .route("/sign-out", post(sign_out))
+        .route("/clients", get(clients).post(create_client))
+        .route("/clients/{id}", get(client))
+        .route("/clients/{id}/keys", post(create_key))
+        .route("/clients/{id}/keys/{key}/revoke", get(revoke_key_confirm).post(revoke_key))
+        .route("/clients/{id}/webhooks/{webhook}", get(webhook))
+        .route("/clients/{id}/webhooks/{webhook}/deliveries/{event}/redeliver", post(redeliver))
+        .route("/connections", get(connections))
+        .route("/connections/{id}", get(connection))
+        .route("/connections/{id}/disconnect", get(disconnect_confirm).post(disconnect))
+        .route("/connections/{id}/tokens/{jti}/revoke", get(revoke_token_confirm).post(revoke_token))
+        .route("/tokens", get(tokens).post(inspect_token))
+        .route("/signing-keys", get(signing_keys))
+        .route("/signing-keys/rotate", get(rotate_confirm).post(rotate))
+        .route("/connectors", get(connectors).post(create_connector))
+        .route("/connectors/{id}/revoke", get(revoke_connector_confirm).post(revoke_connector))
+        .route("/retailers", get(retailers).post(put_retailer))
+        .route("/retailers/{id}/remove", get(remove_retailer_confirm).post(remove_retailer))
+        .route("/audit", get(audit))
+        .route("/operators", get(operators))
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+fn db<T>(r: Result<T, StoreError>) -> Result<T, Response> {
+    r.map_err(|e| html::store_error(&e))
+}
+
+/// A use case's failure that is no fault of the form: not found, or storage.
+fn refused(e: CoreError) -> Response {
+    match e {
+        CoreError::NotFound(_) => html::not_found(),
+        CoreError::Store(e) => html::store_error(&e),
+        CoreError::Invalid(m) => respond(StatusCode::BAD_REQUEST, page("Not accepted", None, "", html! { p { (m) } })),
+    }
+}
+
+/// A sentence's first letter in upper case, for a message shown on its own.
+fn sentence(m: &str) -> String {
+    let mut chars = m.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>() + ".").unwrap_or_default()
+}
+
+fn ok(markup: Markup) -> Answer {
+    Ok(respond(StatusCode::OK, markup))
+}
+
+/// A destructive action's confirmation page: what it does, and a form posting to `action` (with
+/// the session's anti-forgery token) beside a link back to `cancel`.
+struct Confirm<'a> {
+    title: &'a str,
+    /// The navigation entry the page belongs to.
+    section: &'a str,
+    question: Markup,
+    /// What will happen, said before it does.
+    warning: &'a str,
+    action: String,
+    button: &'a str,
+    cancel: String,
+}
+
+fn confirm(s: &Signed, c: Confirm<'_>) -> Answer {
+    ok(page(
+        c.title,
+        Some(s),
+        c.section,
+        html! {
+            p { (c.question) }
+            p.warning { (c.warning) }
+            form.inline method="post" action=(c.action) {
+                (csrf(s))
+                button.danger type="submit" { (c.button) }
+                " "
+                a href=(c.cancel) { "Cancel" }
+            }
+        },
+    ))
+}
+
+/// A 303 to `to`: the answer to every successful POST.
+fn see(to: &str) -> Answer {
+    Ok(Redirect::to(to).into_response())
+}
+
+/// A query string's fields.
+fn query(raw: Option<String>) -> FormFields {
+    FormFields(url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect())
+}
+
+/// The notice a `?done=` names, from a fixed set (nothing from the URL is echoed).
+fn done_notice(q: &FormFields) -> Markup {
+    let text = match q.get("done") {
+        Some("client-created") => "Client created.",
+        Some("key-revoked") => "API key revoked: requests with it are refused from now on.",
+        Some("disconnected") => {
+            "Connection disconnected: its tokens are revoked and no new token can be minted for it."
+        }
+        Some("token-revoked") => "Token revoked.",
+        Some("rotation-scheduled") => "Rotation scheduled: the new key is published now and signs from the time shown.",
+        Some("rotated") => "Signing key rotated: the new key signs from now on.",
+        Some("redelivered") => "Delivery scheduled again.",
+        Some("connector-revoked") => "Connector credential revoked.",
+        Some("retailer-saved") => "Retailer saved in the catalogue.",
+        Some("retailer-removed") => {
+            "Retailer removed: its connections stay, but the connector's purchases for them are refused until it is added again."
+        }
+        Some("signed-out") => "Signed out.",
+        _ => return html! {},
+    };
+    notice(text)
+}
+
+/// One page of a list in id order: at most [`PAGE`] items with ids above `after`, and the
+/// next page's link (`base` followed by the last id shown) when there are more.
+fn keyset<'a, T>(
+    items: &'a [T],
+    after: Option<&str>,
+    id: impl Fn(&T) -> &str,
+    base: &str,
+) -> (Vec<&'a T>, Option<String>) {
+    let after = after.unwrap_or_default();
+    let mut rows: Vec<&T> = items.iter().filter(|t| id(t) > after).take(PAGE as usize + 1).collect();
+    let more = rows.len() > PAGE as usize;
+    rows.truncate(PAGE as usize);
+    let next = if more { rows.last().map(|t| format!("{base}{}", id(t))) } else { None };
+    (rows, next)
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "0%".into();
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let p = part as f64 * 100.0 / whole as f64;
+    format!("{p:.2}%")
+}

@@ -1,0 +1,128 @@
+//! Signing in (password, one-time link) and out.
+#[allow(unused_imports)]
+use super::*;
+
+pub(super) fn sign_in_form(message: Option<&str>, q: &FormFields) -> Markup {
+    page(
+        "Sign in",
+        None,
+        "",
+        html! {
+            (done_notice(q))
+            @if let Some(m) = message { (problem(m)) }
+            form.stack method="post" action=(SIGN_IN) {
+                label for="name" { "Operator name" }
+                input #name name="name" type="text" autocomplete="username" required;
+                label for="password" { "Password" }
+                input #password name="password" type="password" autocomplete="current-password" required;
+                button type="submit" { "Sign in" }
+            }
+            p.muted { "Operators are created on the server: " code { "tessera operator create NAME" } ", which prints a one-time sign-in link." }
+        },
+    )
+}
+
+pub(super) async fn sign_in_page(RawQuery(q): RawQuery) -> Answer {
+    ok(sign_in_form(None, &query(q)))
+}
+
+/// Starts a session for `operator`: the cookie, the record, and a redirect to the overview.
+pub(super) async fn start_session(
+    st: &ConsoleState,
+    headers: &HeaderMap,
+    operator: &crate::domain::operator::Operator,
+    how: &str,
+) -> Answer {
+    let secret = new_secret();
+    db(st.store.create_session(&digest(&secret), &operator.id, st.clock.now()).await)?;
+    db(st.audit(operator, how, &operator.name).await)?;
+    Ok(([(header::SET_COOKIE, crate::console::session_cookie(st, headers, &secret))], Redirect::to("/console"))
+        .into_response())
+}
+
+pub(super) async fn sign_in(
+    State(st): State<ConsoleState>,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Extension(form): Extension<FormFields>,
+) -> Answer {
+    let ip = addr.ip();
+    crate::console::sign_in_allowed(&st, ip)?;
+    let name = form.text("name").to_owned();
+    let permit = crate::console::password_check_allowed(&st, &name)?;
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let operator = db(st.store.find_operator_by_name(&name).await)?;
+    let hash = operator.as_ref().and_then(|o| o.password_hash.clone());
+    // argon2 takes tens of milliseconds of CPU: off the async workers, holding its permit.
+    let matched = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        match hash {
+            Some(h) => verify_password(&password, &h),
+            None => {
+                verify_nothing(&password);
+                false
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    match operator {
+        Some(op) if matched => start_session(&st, &headers, &op, "sign_in.password").await,
+        _ => {
+            crate::console::password_failed(&st, ip, &name);
+            Err(respond(
+                StatusCode::UNAUTHORIZED,
+                sign_in_form(Some("Wrong operator name or password."), &FormFields::default()),
+            ))
+        }
+    }
+}
+
+pub(super) async fn link_page(RawQuery(q): RawQuery) -> Answer {
+    let q = query(q);
+    let token = q.text("token").to_owned();
+    ok(page(
+        "Sign in with a link",
+        None,
+        "",
+        html! {
+            p { "This one-time link signs you in to the console. It works once, for an hour after it was made." }
+            form.stack method="post" action=(SIGN_IN_LINK) {
+                input type="hidden" name="token" value=(token);
+                button type="submit" { "Sign in" }
+            }
+        },
+    ))
+}
+
+pub(super) async fn redeem_link(
+    State(st): State<ConsoleState>,
+    ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    Extension(form): Extension<FormFields>,
+) -> Answer {
+    let ip = addr.ip();
+    crate::console::sign_in_allowed(&st, ip)?;
+    let token = form.text("token");
+    let operator =
+        if token.is_empty() { None } else { db(st.store.redeem_sign_in_link(&digest(token), st.clock.now()).await)? };
+    match operator {
+        Some(op) => start_session(&st, &headers, &op, "sign_in.link").await,
+        None => {
+            crate::console::sign_in_failed(&st, ip);
+            Err(html::refused(
+                StatusCode::UNAUTHORIZED,
+                "This sign-in link is used up, expired or wrong. Make a new one on the server: tessera operator link NAME",
+            ))
+        }
+    }
+}
+
+pub(super) async fn sign_out(State(st): State<ConsoleState>, s: Signed, headers: HeaderMap) -> Answer {
+    if let Some(secret) = crate::console::session_secret(&headers) {
+        db(st.store.delete_session(&digest(&secret)).await)?;
+    }
+    db(st.audit(&s.operator, "sign_out", &s.operator.name).await)?;
+    Ok(([(header::SET_COOKIE, crate::console::cleared_cookie())], Redirect::to("/console/sign-in?done=signed-out"))
+        .into_response())
+}
