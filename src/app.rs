@@ -24,6 +24,32 @@ use crate::token::mint::Minter;
 use crate::webhooks::destination::Policy;
 use crate::webhooks::dispatcher::{Dispatcher, Settings};
 
+/// The listeners a server serves on, bound before anything else happens at start-up.
+pub struct Listeners {
+    main: TcpListener,
+    metrics: Option<TcpListener>,
+    console: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the main listener and, where configured, the metrics and console listeners.
+    pub async fn bind(config: &ServeConfig) -> anyhow::Result<Self> {
+        let bind = |addr: SocketAddr, what: &'static str| async move {
+            TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
+        };
+        let main = bind(config.bind, "TESSERA_BIND / --bind").await?;
+        let metrics = match config.metrics_bind {
+            Some(addr) => Some(bind(addr, "TESSERA_METRICS_BIND / --metrics-bind").await?),
+            None => None,
+        };
+        let console = match (config.console.enabled, config.console.console_listen) {
+            (true, Some(addr)) => Some(bind(addr, "TESSERA_CONSOLE_LISTEN / --console-listen").await?),
+            _ => None,
+        };
+        Ok(Self { main, metrics, console })
+    }
+}
+
 /// The first client and key, created on an empty database.
 pub struct Bootstrap {
     pub client_id: ClientId,
@@ -56,23 +82,24 @@ impl App {
         kek: Kek,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<App> {
+        let listeners = Listeners::bind(config).await?;
+        Self::build_on(config, listeners, store, kek, clock).await
+    }
+
+    /// [`App::build`] on listeners bound already (`serve` binds them before it opens or creates
+    /// the database and its key-encryption key file, so a start that cannot listen leaves
+    /// nothing behind).
+    pub async fn build_on(
+        config: &ServeConfig,
+        listeners: Listeners,
+        store: Arc<dyn Store>,
+        kek: Kek,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<App> {
         if let Some(token) = &config.metrics_token {
             token.check()?;
         }
-        // Listen first: a start that cannot bind must not create the default client's key
-        // and then exit without ever printing it.
-        let bind = |addr: SocketAddr, what: &'static str| async move {
-            TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
-        };
-        let listener = bind(config.bind, "TESSERA_BIND / --bind").await?;
-        let metrics_listener = match config.metrics_bind {
-            Some(addr) => Some(bind(addr, "TESSERA_METRICS_BIND / --metrics-bind").await?),
-            None => None,
-        };
-        let console_listener = match (config.console.enabled, config.console.console_listen) {
-            (true, Some(addr)) => Some(bind(addr, "TESSERA_CONSOLE_LISTEN / --console-listen").await?),
-            _ => None,
-        };
+        let Listeners { main: listener, metrics: metrics_listener, console: console_listener } = listeners;
         let ttl = i64::from(config.token_ttl);
         check_prepublish(config.key_prepublish, config.key_refresh, "TESSERA_KEY_PREPUBLISH / --key-prepublish")
             .map_err(anyhow::Error::msg)?;

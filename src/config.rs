@@ -259,7 +259,9 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub body_timeout: u32,
 
-    /// Log format: `text` for people, `json` for log pipelines.
+    /// Log format: `text` for people, `json` for log pipelines. The level is set with the
+    /// RUST_LOG environment variable (default `info`; e.g. RUST_LOG=debug, or
+    /// RUST_LOG=info,tessera=debug).
     #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 

@@ -631,6 +631,7 @@ fn every_command_and_option_has_help_with_its_environment_variable() {
                 let text = format!("{} {}", lines[i], lines[i + 1]);
                 assert!(text.contains("[env: TESSERA_"), "{flag} names its environment variable");
             }
+            assert!(text.contains("RUST_LOG"), "serve --help says how to set the log level");
         }
     }
 }

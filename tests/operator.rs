@@ -271,6 +271,11 @@ async fn a_start_that_cannot_listen_does_not_swallow_the_first_key(db: TestDb) {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("tsk_"));
+    if db.backend == crate::support::Backend::Sqlite {
+        let left: Vec<_> =
+            std::fs::read_dir(db.dir()).expect("dir").filter_map(Result::ok).map(|e| e.file_name()).collect();
+        assert!(left.is_empty(), "a start that cannot listen creates no database or key file: {left:?}");
+    }
     let server = start(&db, &[]);
     assert!(server.bootstrap_key.is_some(), "the start that listens creates and prints the first key");
 }

@@ -714,6 +714,9 @@ async fn private_and_plain_http_destinations_are_refused_by_default() {
         assert_eq!(detail["input"], url, "{url}: {body}");
         let msg = detail["msg"].as_str().expect("msg");
         assert!(msg.contains(why), "{url}: {msg}");
+        // The message names the setting that lifts the rule, for the operator.
+        let flag = if why == "plain http" { "--webhook-allow-http" } else { "--webhook-allow-private" };
+        assert!(why == "localhost" || msg.contains(flag), "{url}: {msg}");
     }
     let (status, list) = api.send("GET", "/webhooks", None).await;
     assert_eq!(status, 200);

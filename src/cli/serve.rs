@@ -1,12 +1,15 @@
 //! `tessera serve`: run the HTTP server until SIGINT or SIGTERM.
 use std::sync::Arc;
 
-use crate::app::App;
+use crate::app::{App, Listeners};
 use crate::config::{DatabaseArgs, KekSource, ServeConfig};
 use crate::token::clock::SystemClock;
 
 pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     crate::telemetry::init(config.log_format);
+    // Listen first: a start that cannot bind creates no database, no key-encryption key file
+    // and no default client's key it would exit without printing.
+    let listeners = Listeners::bind(&config).await?;
     let (kek, source) = config.kek.resolve(&db.database_url)?;
     match &source {
         KekSource::File { path, created: true } => tracing::warn!(
@@ -19,7 +22,7 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
         _ => {}
     }
     let store = super::open_store(db, true).await?;
-    let app = App::build(&config, store, kek, Arc::new(SystemClock)).await?;
+    let app = App::build_on(&config, listeners, store, kek, Arc::new(SystemClock)).await?;
     if let Some(b) = &app.bootstrap {
         // Printed once, to the terminal rather than the log, so a first call needs no setup.
         announce(&format!(

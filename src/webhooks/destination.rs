@@ -90,7 +90,12 @@ pub fn check_url(raw: &str, policy: Policy) -> Result<url::Url, String> {
     match url.scheme() {
         "https" => {}
         "http" if policy.allow_http => {}
-        "http" => return Err("plain http is not allowed: use an https URL".into()),
+        "http" => {
+            return Err(
+                "plain http is not allowed: use an https URL (the operator can allow http with --webhook-allow-http)"
+                    .into(),
+            );
+        }
         other => return Err(format!("the scheme {other:?} is not allowed: use an https URL")),
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -103,7 +108,10 @@ pub fn check_url(raw: &str, policy: Policy) -> Result<url::Url, String> {
         Some(url::Host::Domain(_)) => None,
     };
     if let Some(ip) = ip.filter(|ip| !policy.allow_private && is_forbidden(*ip)) {
-        return Err(format!("the address {ip} is not a public address"));
+        return Err(format!(
+            "the address {ip} is not a public address (the operator can allow private destinations with \
+             --webhook-allow-private)"
+        ));
     }
     Ok(url)
 }
@@ -126,7 +134,11 @@ pub async fn resolve(name: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
         .map_err(|e| format!("the host {name} does not resolve ({e})"))?
         .collect();
     if let Some(bad) = found.iter().find(|a| is_forbidden(a.ip())) {
-        return Err(format!("the host {name} resolves to {}, which is not a public address", bad.ip()));
+        return Err(format!(
+            "the host {name} resolves to {}, which is not a public address (the operator can allow private \
+             destinations with --webhook-allow-private)",
+            bad.ip()
+        ));
     }
     if found.is_empty() {
         return Err(format!("the host {name} resolves to no address"));
