@@ -11,11 +11,11 @@ use crate::auth::cache::ApiKeyCache;
 use crate::config::ServeConfig;
 use crate::crypto::kek::Kek;
 use crate::domain::ids::ClientId;
-use crate::http::AppState;
-use crate::http::state::AuthLimits;
-use crate::http::state::Shared;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
+use crate::service::AppState;
+use crate::service::state::AuthLimits;
+use crate::service::state::Shared;
 use crate::storage::Store;
 use crate::token::clock::{Clock, ClockGuard};
 use crate::token::issuance::{IssuanceLog, IssuanceWriter};
@@ -158,13 +158,7 @@ impl App {
         });
         let console = config.console.enabled.then(|| {
             crate::console::ConsoleState::new(
-                state.store.clone(),
-                state.keyring.clone(),
-                state.minter.clone(),
-                state.kek.clone(),
-                state.clock.clone(),
-                state.metrics.clone(),
-                state.key_cache.clone(),
+                state.clone(),
                 crate::console::Settings {
                     idle_secs: i64::from(config.console.console_idle_timeout),
                     absolute_secs: i64::from(config.console.console_session_lifetime),

@@ -30,16 +30,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-use crate::auth::cache::ApiKeyCache;
 use crate::auth::operator::{csrf_token, digest};
-use crate::crypto::kek::Kek;
 use crate::domain::operator::{Counts, Operator};
-use crate::metrics::Metrics;
 use crate::rate_limit::{Decision, RateLimiter};
-use crate::storage::{Store, StoreError};
-use crate::token::clock::Clock;
-use crate::token::keyring::{Algorithm, Keyring};
-use crate::token::mint::Minter;
+use crate::service::AppState;
+use crate::storage::StoreError;
+use crate::token::keyring::Algorithm;
 
 mod html;
 mod pages;
@@ -75,16 +71,11 @@ pub struct Settings {
     pub sign_in_burst: u32,
 }
 
-/// What the console's handlers reach.
+/// What the console's handlers reach: what every handler reaches (the store, the keyring,
+/// the clock, the metrics ..., through `Deref`), and the console's own settings and limits.
 #[derive(Clone)]
 pub struct ConsoleState {
-    pub store: Arc<dyn Store>,
-    pub keyring: Arc<Keyring>,
-    pub minter: Arc<Minter>,
-    pub kek: Arc<Kek>,
-    pub clock: Arc<dyn Clock>,
-    pub metrics: Arc<Metrics>,
-    pub key_cache: Arc<ApiKeyCache>,
+    app: AppState,
     pub settings: Arc<Settings>,
     sign_in_failures: Arc<RateLimiter<IpAddr>>,
     /// Failed sign-ins per operator name (as typed, folded to lower case), wherever from.
@@ -96,29 +87,21 @@ pub struct ConsoleState {
     counts: Arc<Mutex<CachedCounts>>,
 }
 
+impl std::ops::Deref for ConsoleState {
+    type Target = crate::service::state::Shared;
+
+    fn deref(&self) -> &Self::Target {
+        &self.app
+    }
+}
+
 impl ConsoleState {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        store: Arc<dyn Store>,
-        keyring: Arc<Keyring>,
-        minter: Arc<Minter>,
-        kek: Arc<Kek>,
-        clock: Arc<dyn Clock>,
-        metrics: Arc<Metrics>,
-        key_cache: Arc<ApiKeyCache>,
-        settings: Settings,
-    ) -> Self {
+    pub fn new(app: AppState, settings: Settings) -> Self {
         let sign_in_failures = Arc::new(RateLimiter::new(settings.sign_in_rate, settings.sign_in_burst));
         let sign_in_failures_by_name = Arc::new(RateLimiter::new(settings.sign_in_rate, settings.sign_in_burst));
         let hashing = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES));
         Self {
-            store,
-            keyring,
-            minter,
-            kek,
-            clock,
-            metrics,
-            key_cache,
+            app,
             settings: Arc::new(settings),
             sign_in_failures,
             sign_in_failures_by_name,

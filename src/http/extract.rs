@@ -11,8 +11,8 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use crate::auth::api_key::PlainApiKey;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId};
-use crate::http::AppState;
 use crate::rate_limit::Decision;
+use crate::service::AppState;
 use crate::token::live::live_token;
 
 /// Who is calling: the client an API key belongs to, and the key.

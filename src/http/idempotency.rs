@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256};
 use super::error::ApiError;
 use super::extract::Caller;
 use super::validation::{FieldError, Loc, RawBody};
-use crate::http::AppState;
+use crate::service::AppState;
 use crate::storage::{IdempotencyState, cause};
 
 /// How long a key keeps its answer.

@@ -8,7 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 use super::error::ApiError;
 use super::pyjson::{self, JsonError};
 use super::validation::{FieldError, RawBody};
-use crate::http::AppState;
+use crate::service::AppState;
 
 /// The largest body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -21,10 +21,10 @@ pub mod purchase_batch;
 pub mod pyjson;
 pub mod routes;
 pub mod server;
-pub mod state;
 pub mod validation;
 
-pub use state::AppState;
+/// What every handler reaches (kept by the service layer, shared with the console).
+pub use crate::service::AppState;
 
 use error::ApiError;
 

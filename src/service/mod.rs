@@ -11,6 +11,9 @@ pub mod clients;
 pub mod connectors;
 pub mod keys;
 pub mod retailers;
+pub mod state;
+
+pub use state::AppState;
 
 /// Who acts.
 #[derive(Clone, Copy, Debug)]

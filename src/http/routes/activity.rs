@@ -5,11 +5,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::check_connection_token;
 use crate::http::extract::{Caller, ConnectionPath};
 use crate::http::validation::{FieldError, Loc};
+use crate::service::AppState;
 
 const DEFAULT_LIMIT: u32 = 20;
 const MAX_LIMIT: i64 = 100;

@@ -8,13 +8,13 @@ use serde_json::Value;
 
 use crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus, NewConnection};
 use crate::domain::ids::ConnectionId;
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, ConnectionPath, check_connection_token};
 use crate::http::idempotency;
 use crate::http::json::ApiBody;
 use crate::http::models::{create_connection, update_connection};
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
+use crate::service::AppState;
 use crate::storage::{Change, cause};
 
 /// `ConnectionResponse`: `email` and `mobile` are always present, `null` when unset.

@@ -6,12 +6,12 @@ use axum::extract::State;
 
 use super::connections::ConnectionResponse;
 use crate::domain::connection::ConnectionStatus;
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{ConnectionPath, Connector};
 use crate::http::json::ApiBody;
 use crate::http::models::report_status;
 use crate::http::validation::{Fields, body_object};
+use crate::service::AppState;
 use crate::storage::{Change, StatusChange};
 
 /// `PUT /connector/connections/{connection_id}/status`: `{"status", "reason"?}`. Reporting the

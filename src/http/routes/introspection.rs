@@ -8,12 +8,12 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::domain::ids::TokenId;
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::json::FormOrJson;
 use crate::http::models::token_request;
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
+use crate::service::AppState;
 use crate::storage::{Change, cause};
 use crate::token::live::live_token;
 use crate::token::verify::Expectations;

@@ -3,7 +3,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use crate::http::AppState;
+use crate::service::AppState;
 use crate::token::keyring::JWKS_MAX_AGE_SECS;
 
 pub async fn jwks(State(app): State<AppState>) -> impl IntoResponse {

@@ -11,12 +11,12 @@ use serde_json::{Value, json};
 
 use crate::domain::connection::{Connection, ConnectionStatus};
 use crate::domain::ids::ConnectionId;
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, ConnectionPath, check_connection_token};
 use crate::http::json::ApiBody;
 use crate::http::models::{create_legacy_connection, create_legacy_token};
 use crate::http::validation::{Fields, body_object};
+use crate::service::AppState;
 use crate::storage::Change;
 
 /// The status words of that generation: `Pending Link` until the customer links the account.

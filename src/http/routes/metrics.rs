@@ -3,8 +3,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::service::AppState;
 
 /// The metrics page; with `--metrics-token`, only for `Authorization: Bearer <token>`.
 pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {

@@ -16,8 +16,8 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use serde_json::Value;
 
-use super::AppState;
 use super::openapi::operation as doc;
+use crate::service::AppState;
 
 /// One operation tessera serves.
 pub struct Route {

@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 use crate::domain::connection::ConnectionStatus;
 use crate::domain::ids::ConnectionId;
 use crate::domain::purchase::{self, Purchase};
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, ConnectionPath, Connector, connection_token};
 use crate::http::json::ApiBody;
 use crate::http::purchase_batch::parse_batch;
 use crate::http::validation::{FieldError, Loc};
+use crate::service::AppState;
 use crate::storage::StoreError;
 use crate::token::live::live_token;
 

@@ -8,13 +8,13 @@ use serde_json::{Value, json};
 
 use crate::domain::connection::ConnectionStatus;
 use crate::domain::ids::{ConnectionId, TokenId};
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::{CachedCaller, Caller, ConnectionPath, INVALID};
 use crate::http::idempotency;
 use crate::http::json::ApiBody;
 use crate::http::models::create_token;
 use crate::http::validation::{FieldError, Fields, RawBody, body_object};
+use crate::service::AppState;
 
 /// `CreateTokenRequest`: `{"scope": "access"}`.
 fn parse_request(body: &RawBody) -> Result<(), Vec<FieldError>> {

@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 
 use crate::domain::ids::{EventId, WebhookId};
 use crate::domain::webhook::{Delivery, EventType, Webhook, WebhookPatch};
-use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::Caller;
 use crate::http::json::ApiBody;
 use crate::http::models::{create_webhook, update_webhook};
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
+use crate::service::AppState;
 use crate::webhooks::{destination, signing};
 
 /// How long a rotated-out signing secret keeps signing beside the new one.
