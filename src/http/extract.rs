@@ -87,11 +87,25 @@ fn peer_of(parts: &Parts) -> Option<IpAddr> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
+/// Whether the request presents a key this process already knows to be live (the live-key
+/// cache holds it, and the secret matches): such a key is let through an address that others
+/// behind it (a shared NAT or proxy) have spent on failed guesses. A guess is never in the
+/// cache, so it learns nothing; the key is still checked as usual after this.
+fn known_live(parts: &Parts, state: &AppState) -> bool {
+    let Some(presented) = presented_key(&parts.headers) else { return false };
+    let Some((id, key)) = PlainApiKey::parse(&presented) else { return false };
+    state.key_cache.get(&id).is_some_and(|r| r.revoked_at.is_none() && r.digest.matches(&key.digest()))
+}
+
 /// Authenticates a request and applies the rate limits.
 async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
     let now = Instant::now();
     let peer = peer_of(parts);
-    peer_allowed(state, peer, now)?;
+    if let Err(limited) = peer_allowed(state, peer, now)
+        && !known_live(parts, state)
+    {
+        return Err(limited);
+    }
     let caller = match authenticate(parts, state, use_cache).await {
         Err(e @ ApiError::Unauthorized(_)) => {
             failed(state, peer, now);

@@ -263,14 +263,28 @@ async fn repeated_failed_authentications_from_one_address_are_refused() {
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
     let app = TestApp::spawn_with(db, config, Arc::new(SystemClock)).await;
     let guess = "tsk_01ARZ3NDEKTSV4RRFFQ69G5FAV_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    // A healthy client behind the same address, whose key this process has seen work.
+    assert_eq!(app.call("GET", "/connections?customer_id=x", &app.api_key, None).await.status, 200);
+    let unseen = app.new_key(&app.client_id).await;
+    app.app_state.key_cache.remove(&PlainApiKey::parse(&unseen).expect("a key").0);
     for _ in 0..3 {
         assert_eq!(app.call("GET", "/connections?customer_id=x", guess, None).await.status, 401);
     }
     let refused = app.call("GET", "/connections?customer_id=x", guess, None).await;
     assert_eq!(refused.status, 429);
     assert_eq!(refused.headers["retry-after"], "1");
-    // While the address is refused, even a real key from it waits: a guess learns nothing.
-    assert_eq!(app.call("GET", "/connections?customer_id=x", &app.api_key, None).await.status, 429);
+    // While the address is refused, a key not yet known to be live waits (a guess learns
+    // nothing), but one already known to be live is not held back for the others' failures.
+    assert_eq!(app.call("GET", "/connections?customer_id=x", &unseen, None).await.status, 429);
+    for _ in 0..5 {
+        let r = app.call("GET", "/connections?customer_id=x", &app.api_key, None).await;
+        assert_eq!(r.status, 200, "a live key behind a spent address: {}", r.body);
+    }
+    // Its revocation is still seen at once, and then it is held back like any other.
+    let (key_id, _) = PlainApiKey::parse(&app.api_key).expect("a key");
+    app.store.revoke_api_key(&key_id, 1).await.expect("revoke");
+    let r = app.call("GET", "/connections?customer_id=x", &app.api_key, None).await;
+    assert!(r.status == 401 || r.status == 429, "{}", r.status);
     refills_within_a_second(&app.app_state.limits.auth_failures, &[127, 0, 0, 1].into());
 }
 
