@@ -32,8 +32,11 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds the main listener and, where configured, the metrics and console listeners.
+    /// Binds the main listener and, where configured, the metrics and console listeners;
+    /// first refuses to put the console, or `/metrics` without a token, on a main listener
+    /// that is not loopback (see [`check_exposure`]).
     pub async fn bind(config: &ServeConfig) -> anyhow::Result<Self> {
+        check_exposure(config)?;
         let bind = |addr: SocketAddr, what: &'static str| async move {
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
         };
@@ -48,6 +51,41 @@ impl Listeners {
         };
         Ok(Self { main, metrics, console })
     }
+}
+
+/// A main listener off loopback faces clients: the operator console and an open `/metrics`
+/// do not belong on it unless the operator moves or guards them, and whatever is served in
+/// plain HTTP off loopback is warned about.
+fn check_exposure(config: &ServeConfig) -> anyhow::Result<()> {
+    let main = config.bind;
+    if main.ip().is_loopback() {
+        return Ok(());
+    }
+    if config.console.enabled && config.console.console_listen.is_none() {
+        anyhow::bail!(
+            "the main listener {main} is not loopback, and the operator console would be served on it: give the \
+             console a loopback listener of its own (--console-listen 127.0.0.1:8081, TESSERA_CONSOLE_LISTEN) or \
+             turn it off (--console=false)"
+        );
+    }
+    if config.metrics_bind.is_none() && config.metrics_token.is_none() {
+        anyhow::bail!(
+            "the main listener {main} is not loopback, and /metrics would be served on it to anyone: move it to a \
+             listener of its own (--metrics-bind 127.0.0.1:9090, TESSERA_METRICS_BIND) or require a token \
+             (--metrics-token, TESSERA_METRICS_TOKEN)"
+        );
+    }
+    let mut plain = vec![main];
+    plain.extend(config.metrics_bind.filter(|a| !a.ip().is_loopback()));
+    plain.extend(config.console.console_listen.filter(|a| config.console.enabled && !a.ip().is_loopback()));
+    for addr in plain {
+        tracing::warn!(
+            %addr,
+            "serving plain HTTP off loopback: API keys and tokens cross the network unencrypted; put a TLS-terminating \
+             proxy in front"
+        );
+    }
+    Ok(())
 }
 
 /// The first client and key, created on an empty database.
