@@ -101,6 +101,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The API validates its input before it calls the service layer, so only storage failures
+/// are expected here; anything else is a bug, answered `500` and logged.
+impl From<crate::service::CoreError> for ApiError {
+    fn from(e: crate::service::CoreError) -> Self {
+        match e {
+            crate::service::CoreError::Store(e) => e.into(),
+            other => ApiError::Internal(cause(other)),
+        }
+    }
+}
+
 impl From<crate::token::mint::MintError> for ApiError {
     fn from(e: crate::token::mint::MintError) -> Self {
         match e {

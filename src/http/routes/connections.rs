@@ -7,7 +7,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus, NewConnection};
-use crate::domain::ids::ConnectionId;
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, ConnectionPath, check_connection_token};
 use crate::http::idempotency;
@@ -81,19 +80,14 @@ pub async fn create_connection(
         &caller,
         retry,
         async {
-            let now = app.clock.now();
-            let connection = Connection {
-                id: ConnectionId::generate(),
-                client_id: caller.client_id.clone(),
-                customer_id: new.customer_id,
-                retailer_id: new.retailer_id,
-                email: new.email,
-                mobile: new.mobile,
-                status: ConnectionStatus::Initialized,
-                created_at: now,
-                updated_at: now,
-            };
-            app.store.create_connection(&connection, &Change::by(now, &caller.api_key_id)).await?;
+            let connection = crate::service::connections::create(
+                app.store.as_ref(),
+                &caller.client_id,
+                &caller.api_key_id,
+                new,
+                app.clock.now(),
+            )
+            .await?;
             let body =
                 serde_json::to_value(ConnectionResponse::from(connection)).map_err(|e| ApiError::Internal(cause(e)))?;
             Ok((StatusCode::CREATED, body))

@@ -9,15 +9,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use crate::domain::connection::{Connection, ConnectionStatus};
-use crate::domain::ids::ConnectionId;
+use crate::domain::connection::{ConnectionStatus, NewConnection};
 use crate::http::error::ApiError;
 use crate::http::extract::{Caller, ConnectionPath, check_connection_token};
 use crate::http::json::ApiBody;
 use crate::http::models::{create_legacy_connection, create_legacy_token};
 use crate::http::validation::{Fields, body_object};
 use crate::service::AppState;
-use crate::storage::Change;
 
 /// The status words of that generation: `Pending Link` until the customer links the account.
 pub fn legacy_status(status: ConnectionStatus) -> &'static str {
@@ -41,19 +39,15 @@ pub async fn create_connection(
         let customer_id = f.required_str(&create_legacy_connection::CUSTOMER_ID);
         f.finish((merchant_id, customer_id))?
     };
-    let now = app.clock.now();
-    let connection = Connection {
-        id: ConnectionId::generate(),
-        client_id: caller.client_id.clone(),
-        customer_id,
-        retailer_id: merchant_id,
-        email: None,
-        mobile: None,
-        status: ConnectionStatus::Initialized,
-        created_at: now,
-        updated_at: now,
-    };
-    app.store.create_connection(&connection, &Change::by(now, &caller.api_key_id)).await?;
+    let new = NewConnection { customer_id, retailer_id: merchant_id, email: None, mobile: None };
+    let connection = crate::service::connections::create(
+        app.store.as_ref(),
+        &caller.client_id,
+        &caller.api_key_id,
+        new,
+        app.clock.now(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({ "connection_id": connection.id }))))
 }
 
