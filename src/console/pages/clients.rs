@@ -76,14 +76,14 @@ pub(super) async fn create_client(
     see(&format!("/console/clients/{}?done=client-created", client.id))
 }
 
-pub(super) async fn find_client(st: &ConsoleState, id: &str) -> Result<Client, Response> {
-    db(st.store.find_client(&ClientId::from_string(id)).await)?.ok_or_else(html::not_found)
+pub(super) async fn find_client(st: &ConsoleState, id: &ClientId) -> Result<Client, Response> {
+    db(st.store.find_client(id).await)?.ok_or_else(html::not_found)
 }
 
 pub(super) async fn client(
     State(st): State<ConsoleState>,
     s: Signed,
-    Path(id): Path<String>,
+    Path(id): Path<ClientId>,
     RawQuery(q): RawQuery,
 ) -> Answer {
     let q = query(q);
@@ -164,7 +164,7 @@ pub(super) async fn client(
     ))
 }
 
-pub(super) async fn create_key(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
+pub(super) async fn create_key(State(st): State<ConsoleState>, s: Signed, Path(id): Path<ClientId>) -> Answer {
     let c = find_client(&st, &id).await?;
     let (record, key) =
         keys::create(st.store.as_ref(), Actor::Operator(&s.operator), &c.id, st.clock.now()).await.map_err(refused)?;
@@ -184,12 +184,10 @@ pub(super) async fn create_key(State(st): State<ConsoleState>, s: Signed, Path(i
 pub(super) async fn revoke_key_confirm(
     State(st): State<ConsoleState>,
     s: Signed,
-    Path((id, key)): Path<(String, String)>,
+    Path((id, key)): Path<(ClientId, ApiKeyId)>,
 ) -> Answer {
     let c = find_client(&st, &id).await?;
-    let k = db(st.store.find_api_key(&ApiKeyId::from_string(key)).await)?
-        .filter(|k| k.client_id == c.id)
-        .ok_or_else(html::not_found)?;
+    let k = db(st.store.find_api_key(&key).await)?.filter(|k| k.client_id == c.id).ok_or_else(html::not_found)?;
     confirm(
         &s,
         Confirm {
@@ -207,10 +205,9 @@ pub(super) async fn revoke_key_confirm(
 pub(super) async fn revoke_key(
     State(st): State<ConsoleState>,
     s: Signed,
-    Path((id, key)): Path<(String, String)>,
+    Path((id, key)): Path<(ClientId, ApiKeyId)>,
 ) -> Answer {
     let c = find_client(&st, &id).await?;
-    let key = ApiKeyId::from_string(key);
     let revoked = keys::revoke(st.store.as_ref(), Actor::Operator(&s.operator), Some(&c.id), &key, st.clock.now())
         .await
         .map_err(refused)?;
@@ -221,12 +218,12 @@ pub(super) async fn revoke_key(
 pub(super) async fn webhook(
     State(st): State<ConsoleState>,
     s: Signed,
-    Path((id, webhook)): Path<(String, String)>,
+    Path((id, webhook)): Path<(ClientId, WebhookId)>,
     RawQuery(q): RawQuery,
 ) -> Answer {
     let q = query(q);
     let c = find_client(&st, &id).await?;
-    let w = db(st.store.find_webhook(&c.id, &WebhookId::from_string(webhook)).await)?.ok_or_else(html::not_found)?;
+    let w = db(st.store.find_webhook(&c.id, &webhook).await)?.ok_or_else(html::not_found)?;
     let before = q.get("before").map(EventId::from_string);
     let mut deliveries = db(st.store.list_deliveries(&c.id, &w.id, before.as_ref(), PAGE + 1).await)?;
     let more = deliveries.len() > PAGE as usize;
@@ -285,11 +282,9 @@ pub(super) async fn webhook(
 pub(super) async fn redeliver(
     State(st): State<ConsoleState>,
     s: Signed,
-    Path((id, webhook, event)): Path<(String, String, String)>,
+    Path((id, w, event)): Path<(ClientId, WebhookId, EventId)>,
 ) -> Answer {
     let c = find_client(&st, &id).await?;
-    let w = WebhookId::from_string(webhook);
-    let event = EventId::from_string(event);
     if !db(st.store.redeliver(&c.id, &w, &event, st.clock.now()).await)? {
         return Err(html::not_found());
     }

@@ -74,14 +74,14 @@ pub(super) async fn connections(State(st): State<ConsoleState>, s: Signed, RawQu
     ))
 }
 
-pub(super) async fn find_connection(st: &ConsoleState, id: &str) -> Result<Connection, Response> {
-    db(st.store.find_any_connection(&ConnectionId::from_string(id)).await)?.ok_or_else(html::not_found)
+pub(super) async fn find_connection(st: &ConsoleState, id: &ConnectionId) -> Result<Connection, Response> {
+    db(st.store.find_any_connection(id).await)?.ok_or_else(html::not_found)
 }
 
 pub(super) async fn connection(
     State(st): State<ConsoleState>,
     s: Signed,
-    Path(id): Path<String>,
+    Path(id): Path<ConnectionId>,
     RawQuery(q): RawQuery,
 ) -> Answer {
     let q = query(q);
@@ -194,7 +194,11 @@ pub(super) async fn connection(
     ))
 }
 
-pub(super) async fn disconnect_confirm(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
+pub(super) async fn disconnect_confirm(
+    State(st): State<ConsoleState>,
+    s: Signed,
+    Path(id): Path<ConnectionId>,
+) -> Answer {
     let c = find_connection(&st, &id).await?;
     confirm(
         &s,
@@ -210,8 +214,7 @@ pub(super) async fn disconnect_confirm(State(st): State<ConsoleState>, s: Signed
     )
 }
 
-pub(super) async fn disconnect(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
-    let id = ConnectionId::from_string(id);
+pub(super) async fn disconnect(State(st): State<ConsoleState>, s: Signed, Path(id): Path<ConnectionId>) -> Answer {
     let reason = format!("disconnected by operator {} in the console", s.operator.name);
     let change = Change::at(st.clock.now());
     match db(st.store.set_connection_status(&id, ConnectionStatus::Disconnected, Some(&reason), &change).await)? {
@@ -225,12 +228,11 @@ pub(super) async fn disconnect(State(st): State<ConsoleState>, s: Signed, Path(i
 pub(super) async fn revoke_token_confirm(
     State(st): State<ConsoleState>,
     s: Signed,
-    Path((id, jti)): Path<(String, String)>,
+    Path((id, jti)): Path<(ConnectionId, TokenId)>,
 ) -> Answer {
     let c = find_connection(&st, &id).await?;
-    let t = db(st.store.find_issued_token(&TokenId::from_string(jti)).await)?
-        .filter(|t| t.connection_id == c.id)
-        .ok_or_else(html::not_found)?;
+    let t =
+        db(st.store.find_issued_token(&jti).await)?.filter(|t| t.connection_id == c.id).ok_or_else(html::not_found)?;
     confirm(
         &s,
         Confirm {
@@ -248,10 +250,9 @@ pub(super) async fn revoke_token_confirm(
 pub(super) async fn revoke_token(
     State(st): State<ConsoleState>,
     s: Signed,
-    Path((id, jti)): Path<(String, String)>,
+    Path((id, jti)): Path<(ConnectionId, TokenId)>,
 ) -> Answer {
     let c = find_connection(&st, &id).await?;
-    let jti = TokenId::from_string(jti);
     let t =
         db(st.store.find_issued_token(&jti).await)?.filter(|t| t.connection_id == c.id).ok_or_else(html::not_found)?;
     db(st.store.revoke_token(&t.client_id, &jti, &Change::at(st.clock.now())).await)?;

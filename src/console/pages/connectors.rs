@@ -73,9 +73,9 @@ pub(super) async fn create_connector(
 pub(super) async fn revoke_connector_confirm(
     State(st): State<ConsoleState>,
     s: Signed,
-    Path(id): Path<String>,
+    Path(id): Path<ConnectorId>,
 ) -> Answer {
-    let c = db(st.store.find_connector(&ConnectorId::from_string(id)).await)?.ok_or_else(html::not_found)?;
+    let c = db(st.store.find_connector(&id).await)?.ok_or_else(html::not_found)?;
     confirm(
         &s,
         Confirm {
@@ -90,8 +90,7 @@ pub(super) async fn revoke_connector_confirm(
     )
 }
 
-pub(super) async fn revoke_connector(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
-    let id = ConnectorId::from_string(id);
+pub(super) async fn revoke_connector(State(st): State<ConsoleState>, s: Signed, Path(id): Path<ConnectorId>) -> Answer {
     service::connectors::revoke(st.store.as_ref(), Actor::Operator(&s.operator), &id, st.clock.now())
         .await
         .map_err(refused)?;
