@@ -25,7 +25,7 @@ macro_rules! store_trait {
         impl $trait for $crate::storage::timed::Timed {
             $(
                 async fn $name(&self $(, $arg: $ty)*) -> $ret {
-                    self.limited(stringify!($name), self.inner().$name($($arg),*)).await
+                    self.timed(self.inner().$name($($arg),*)).await
                 }
             )*
         }
@@ -241,6 +241,10 @@ pub trait Database: Send + Sync + 'static {
     async fn is_initialized(&self) -> Result<bool, StoreError>;
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Gives up to `pages` free pages back to the file system (SQLite's incremental vacuum;
+    /// PostgreSQL's autovacuum makes the space of deleted rows reusable on its own: 0). Like
+    /// migrations, not time-limited: a step may take a while, and holds up no request longer.
+    async fn reclaim_space(&self, pages: u32) -> Result<u64, StoreError>;
     /// What the database knows of the time now, for the clock guard (which judges the clock).
     async fn clock_reference(&self) -> Result<ClockReference, StoreError>;
     /// Succeeds when a write would find room now; [`StoreError::DiskFull`] when the database's

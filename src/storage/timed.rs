@@ -57,7 +57,12 @@ impl Timed {
         Self { inner, limit, disk_full }
     }
 
-    async fn timed<T>(&self, call: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    /// A call within the limit; every aggregate method passes through here (see
+    /// `store_trait!`), as do the limited [`Database`] methods.
+    pub(crate) async fn timed<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         let result = match tokio::time::timeout(self.limit, call).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(cause_msg(format!(
@@ -73,27 +78,7 @@ impl Timed {
     pub(crate) fn inner(&self) -> &dyn Store {
         self.inner.as_ref()
     }
-
-    /// A call of the aggregate method `method`, within the limit unless it is one of
-    /// [`UNLIMITED`]; every aggregate method passes through here (see `store_trait!`).
-    pub(crate) async fn limited<T>(
-        &self,
-        method: &'static str,
-        call: impl std::future::Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        if UNLIMITED.contains(&method) {
-            let result = call.await;
-            self.disk_full.note(&result);
-            return result;
-        }
-        self.timed(call).await
-    }
 }
-
-/// Aggregate methods with no time limit, like migrations: a PostgreSQL `VACUUM` of a large
-/// table may take a while, and neither it nor SQLite's incremental vacuum holds up a request
-/// for longer than one step.
-const UNLIMITED: &[&str] = &["reclaim_space"];
 
 /// The issuance writer's own connection, watched for a full disk like every other call.
 struct Watched {
@@ -125,6 +110,13 @@ impl Database for Timed {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.timed(self.inner.ping()).await
+    }
+
+    /// Not limited, like migrations (see [`Database::reclaim_space`]).
+    async fn reclaim_space(&self, pages: u32) -> Result<u64, StoreError> {
+        let result = self.inner.reclaim_space(pages).await;
+        self.disk_full.note(&result);
+        result
     }
 
     async fn clock_reference(&self) -> Result<ClockReference, StoreError> {

@@ -170,6 +170,10 @@ macro_rules! sql_store {
                 sqlx::query("SELECT 1").execute(self.pool()).await.map_err(map_err)?;
                 Ok(())
             }
+
+            async fn reclaim_space(&self, pages: u32) -> Result<u64, StoreError> {
+                <$store as $crate::storage::sql::SqlBackend>::reclaim(self, pages).await
+            }
         }
 
         $crate::storage::sql::shared!($store);

@@ -14,9 +14,6 @@ pub trait RetentionStore {
     async fn oldest_row(&self, rule: &'static retention::Rule) -> Result<Option<i64>, StoreError>;
     /// Every retained table: its rows and its oldest row, for operators.
     async fn retention_overview(&self) -> Result<Vec<retention::TableRetention>, StoreError>;
-    /// Gives up to `pages` free pages back to the file system (SQLite's incremental vacuum;
-    /// PostgreSQL's autovacuum makes the space of deleted rows reusable on its own: 0).
-    async fn reclaim_space(&self, pages: u32) -> Result<u64, StoreError>;
 }
 }
 
@@ -103,10 +100,6 @@ macro_rules! retention {
                     });
                 }
                 Ok(out)
-            }
-
-            async fn reclaim_space(&self, pages: u32) -> Result<u64, StoreError> {
-                <$store as $crate::storage::sql::SqlBackend>::reclaim(self, pages).await
             }
         }
     };
