@@ -38,7 +38,7 @@ pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
             });
         }
         ClientCommand::List { json } => {
-            let clients = store.list_clients().await?;
+            let clients = crate::service::clients::list(store.as_ref()).await?;
             let rows: Vec<_> = clients
                 .iter()
                 .map(|c| json!({"client_id": c.id, "name": c.name, "created_at": c.created_at}))

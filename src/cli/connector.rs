@@ -54,7 +54,7 @@ pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()>
             });
         }
         ConnectorCommand::List { json } => {
-            let all = store.list_connectors().await?;
+            let all = crate::service::connectors::list(store.as_ref()).await?;
             let rows: Vec<_> = all
                 .iter()
                 .map(|c| json!({"connector_id": c.id, "name": c.name, "created_at": c.created_at, "revoked_at": c.revoked_at}))

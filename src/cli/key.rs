@@ -56,7 +56,7 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
             });
         }
         KeyCommand::List { client, json } => {
-            let keys = store.list_api_keys(&ClientId::from_string(client)).await?;
+            let keys = keys::list(store.as_ref(), &ClientId::from_string(client)).await?;
             let rows: Vec<_> = keys
                 .iter()
                 .map(|k| json!({"key_id": k.id, "created_at": k.created_at, "revoked_at": k.revoked_at}))

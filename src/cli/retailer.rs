@@ -53,7 +53,7 @@ pub async fn run(db: &DatabaseArgs, cmd: RetailerCommand) -> anyhow::Result<()> 
             );
         }
         RetailerCommand::List { json } => {
-            let all = store.list_retailers().await?;
+            let all = retailers::list(store.as_ref()).await?;
             super::output(json, &json!(all), || {
                 all.iter().map(|r| format!("{}  {}", r.retailer_id, r.name)).collect::<Vec<_>>().join("\n")
             });

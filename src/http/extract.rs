@@ -12,7 +12,7 @@ use super::error::ApiError;
 use crate::auth::api_key::PlainApiKey;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId};
 use crate::rate_limit::Decision;
-use crate::service::AppState;
+use crate::service::{self, AppState};
 use crate::token::live::live_token;
 
 /// Who is calling: the client an API key belongs to, and the key.
@@ -54,7 +54,7 @@ impl Caller {
         if !self.cached {
             return Ok(());
         }
-        match state.store.find_api_key(&self.api_key_id).await? {
+        match service::keys::find(state.store.as_ref(), &self.api_key_id).await? {
             Some(record) if record.revoked_at.is_none() => Ok(()),
             _ => {
                 state.key_cache.remove(&self.api_key_id);
@@ -127,7 +127,7 @@ fn note_use(state: &AppState, id: &ApiKeyId) {
     if state.key_usage.due(id, at) {
         let (store, id) = (state.store.clone(), id.clone());
         tokio::spawn(async move {
-            if let Err(e) = store.note_api_key_used(&id, at).await {
+            if let Err(e) = service::keys::note_used(store.as_ref(), &id, at).await {
                 tracing::debug!(error = %crate::telemetry::Chain(&e), "could not note an API key's use");
             }
         });
@@ -154,7 +154,9 @@ impl FromRequestParts<AppState> for Connector {
             let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING_CONNECTOR))?;
             let (id, key) =
                 PlainApiKey::parse_connector(&presented).ok_or(ApiError::Unauthorized(INVALID_CONNECTOR))?;
-            let record = state.store.find_connector(&id).await?.ok_or(ApiError::Unauthorized(INVALID_CONNECTOR))?;
+            let record = service::connectors::find(state.store.as_ref(), &id)
+                .await?
+                .ok_or(ApiError::Unauthorized(INVALID_CONNECTOR))?;
             if !record.digest.matches(&key.digest()) || record.revoked_at.is_some() {
                 return Err(ApiError::Unauthorized(INVALID_CONNECTOR));
             }
@@ -180,7 +182,8 @@ async fn authenticate(parts: &Parts, state: &AppState, use_cache: bool) -> Resul
     let record = match cached {
         Some(record) => record,
         None => {
-            let record = state.store.find_api_key(&id).await?.ok_or(ApiError::Unauthorized(INVALID))?;
+            let record =
+                service::keys::find(state.store.as_ref(), &id).await?.ok_or(ApiError::Unauthorized(INVALID))?;
             state.key_cache.insert(&record);
             record
         }

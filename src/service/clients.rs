@@ -22,3 +22,13 @@ pub async fn bootstrap(store: &dyn Store, now: i64) -> Result<Option<(Client, Pl
     let created = store.bootstrap_client(&client, &record).await?;
     Ok(created.then_some((client, key)))
 }
+
+/// Every client, oldest first.
+pub async fn list(store: &dyn Store) -> Result<Vec<Client>, CoreError> {
+    Ok(store.list_clients().await?)
+}
+
+/// One client.
+pub async fn find(store: &dyn Store, id: &ClientId) -> Result<Option<Client>, CoreError> {
+    Ok(store.find_client(id).await?)
+}

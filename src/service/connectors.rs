@@ -40,3 +40,13 @@ pub async fn revoke(
     audit(store, actor, "connector.revoke", id.as_str(), now).await?;
     Ok(revoked)
 }
+
+/// Every connector credential (digests only).
+pub async fn list(store: &dyn Store) -> Result<Vec<ConnectorCredential>, CoreError> {
+    Ok(store.list_connectors().await?)
+}
+
+/// One connector credential: what the connector's authentication reads.
+pub async fn find(store: &dyn Store, id: &ConnectorId) -> Result<Option<ConnectorCredential>, CoreError> {
+    Ok(store.find_connector(id).await?)
+}

@@ -51,3 +51,28 @@ pub async fn revoke(
     audit(store, actor, "api_key.revoke", key.as_str(), now).await?;
     Ok(revoked)
 }
+
+/// A key's record (the secret's digest only), whoever's it is: what authentication reads.
+pub async fn find(store: &dyn Store, key: &ApiKeyId) -> Result<Option<ApiKeyRecord>, CoreError> {
+    Ok(store.find_api_key(key).await?)
+}
+
+/// One of `client`'s keys; another client's is answered like a missing one.
+pub async fn find_of(store: &dyn Store, client: &ClientId, key: &ApiKeyId) -> Result<Option<ApiKeyRecord>, CoreError> {
+    Ok(store.find_api_key(key).await?.filter(|k| &k.client_id == client))
+}
+
+/// `client`'s keys, revoked ones included.
+pub async fn list(store: &dyn Store, client: &ClientId) -> Result<Vec<ApiKeyRecord>, CoreError> {
+    Ok(store.list_api_keys(client).await?)
+}
+
+/// When each of `client`'s keys was last used, where it was.
+pub async fn last_used(store: &dyn Store, client: &ClientId) -> Result<Vec<(ApiKeyId, Option<i64>)>, CoreError> {
+    Ok(store.api_keys_last_used(client).await?)
+}
+
+/// Records that `key` was used at `at` (the caller throttles this to once a minute a key).
+pub async fn note_used(store: &dyn Store, key: &ApiKeyId, at: i64) -> Result<(), CoreError> {
+    Ok(store.note_api_key_used(key, at).await?)
+}

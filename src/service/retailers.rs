@@ -30,3 +30,13 @@ pub async fn remove(store: &dyn Store, actor: Actor<'_>, retailer_id: &str, now:
     audit(store, actor, "retailer.remove", retailer_id, now).await?;
     Ok(())
 }
+
+/// The catalogue.
+pub async fn list(store: &dyn Store) -> Result<Vec<Retailer>, CoreError> {
+    Ok(store.list_retailers().await?)
+}
+
+/// One retailer of the catalogue.
+pub async fn find(store: &dyn Store, retailer_id: &str) -> Result<Option<Retailer>, CoreError> {
+    Ok(store.find_retailer(retailer_id).await?)
+}

@@ -19,7 +19,7 @@ pub(super) async fn clients_page(
     q: &FormFields,
     message: Option<&str>,
 ) -> Result<Markup, Response> {
-    let all = db(st.store.list_clients().await)?;
+    let all = db(service::clients::list(st.store.as_ref()).await)?;
     let (rows, next) = keyset(&all, q.get("after"), |c: &Client| c.id.as_str(), "/console/clients?after=");
     Ok(page(
         "Clients",
@@ -77,7 +77,7 @@ pub(super) async fn create_client(
 }
 
 pub(super) async fn find_client(st: &ConsoleState, id: &ClientId) -> Result<Client, Response> {
-    db(st.store.find_client(id).await)?.ok_or_else(html::not_found)
+    db(service::clients::find(st.store.as_ref(), id).await)?.ok_or_else(html::not_found)
 }
 
 pub(super) async fn client(
@@ -88,8 +88,8 @@ pub(super) async fn client(
 ) -> Answer {
     let q = query(q);
     let c = find_client(&st, &id).await?;
-    let all_keys = db(st.store.list_api_keys(&c.id).await)?;
-    let used = db(st.store.api_keys_last_used(&c.id).await)?;
+    let all_keys = db(keys::list(st.store.as_ref(), &c.id).await)?;
+    let used = db(keys::last_used(st.store.as_ref(), &c.id).await)?;
     let last_used = |id: &ApiKeyId| used.iter().find(|(k, _)| k == id).and_then(|(_, at)| *at);
     let all_webhooks = db(st.store.list_webhooks(&c.id).await)?;
     let here = format!("/console/clients/{}", c.id);
@@ -187,7 +187,7 @@ pub(super) async fn revoke_key_confirm(
     Path((id, key)): Path<(ClientId, ApiKeyId)>,
 ) -> Answer {
     let c = find_client(&st, &id).await?;
-    let k = db(st.store.find_api_key(&key).await)?.filter(|k| k.client_id == c.id).ok_or_else(html::not_found)?;
+    let k = db(keys::find_of(st.store.as_ref(), &c.id, &key).await)?.ok_or_else(html::not_found)?;
     confirm(
         &s,
         Confirm {

@@ -8,7 +8,7 @@ pub(super) async fn connectors_page(
     q: &FormFields,
     extra: Markup,
 ) -> Result<Markup, Response> {
-    let all = db(st.store.list_connectors().await)?;
+    let all = db(service::connectors::list(st.store.as_ref()).await)?;
     let (rows, next) =
         keyset(&all, q.get("after"), |c: &ConnectorCredential| c.id.as_str(), "/console/connectors?after=");
     Ok(page(
@@ -75,7 +75,7 @@ pub(super) async fn revoke_connector_confirm(
     s: Signed,
     Path(id): Path<ConnectorId>,
 ) -> Answer {
-    let c = db(st.store.find_connector(&id).await)?.ok_or_else(html::not_found)?;
+    let c = db(service::connectors::find(st.store.as_ref(), &id).await)?.ok_or_else(html::not_found)?;
     confirm(
         &s,
         Confirm {

@@ -21,7 +21,7 @@ use crate::domain::operator::ConnectionSearch;
 use crate::domain::retailer::Retailer;
 use crate::domain::signing_key::KeyState;
 use crate::service::{self, Actor, CoreError, keys};
-use crate::storage::{Change, StatusChange, StoreError};
+use crate::storage::{Change, StatusChange};
 use crate::token::keyring::Keyring;
 use crate::token::verify::Expectations;
 
@@ -94,8 +94,9 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
 }
 
-fn db<T>(r: Result<T, StoreError>) -> Result<T, Response> {
-    r.map_err(|e| html::store_error(&e))
+/// A read's failure as a page: storage's, or a use case's (see [`refused`]).
+fn db<T, E: Into<CoreError>>(r: Result<T, E>) -> Result<T, Response> {
+    r.map_err(|e| refused(e.into()))
 }
 
 /// A use case's failure that is no fault of the form: not found, or storage.

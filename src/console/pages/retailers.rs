@@ -8,7 +8,7 @@ pub(super) async fn retailers_page(
     q: &FormFields,
     extra: Markup,
 ) -> Result<Markup, Response> {
-    let all = db(st.store.list_retailers().await)?;
+    let all = db(service::retailers::list(st.store.as_ref()).await)?;
     let (rows, next) = keyset(&all, q.get("after"), |r: &Retailer| r.retailer_id.as_str(), "/console/retailers?after=");
     Ok(page(
         "Retailers",
@@ -72,7 +72,7 @@ pub(super) async fn remove_retailer_confirm(
     s: Signed,
     Path(id): Path<String>,
 ) -> Answer {
-    let r = db(st.store.find_retailer(&id).await)?.ok_or_else(html::not_found)?;
+    let r = db(service::retailers::find(st.store.as_ref(), &id).await)?.ok_or_else(html::not_found)?;
     confirm(
         &s,
         Confirm {

@@ -17,7 +17,7 @@ use crate::http::extract::{Caller, ConnectionPath, Connector, connection_token};
 use crate::http::json::ApiBody;
 use crate::http::purchase_batch::parse_batch;
 use crate::http::validation::{FieldError, Loc};
-use crate::service::AppState;
+use crate::service::{self, AppState};
 use crate::storage::StoreError;
 use crate::token::live::live_token;
 
@@ -162,15 +162,13 @@ pub async fn get_purchase(
 
 /// `GET /retailers`: the catalogue, `{"retailers": [{retailer_id, name}]}`.
 pub async fn list_retailers(State(app): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
-    let retailers = app.store.list_retailers().await?;
+    let retailers = service::retailers::list(app.store.as_ref()).await?;
     Ok(Json(json!({ "retailers": retailers })))
 }
 
 /// `GET /merchants` (older generation): the same catalogue, `{"merchants": [{merchant_id, name}]}`.
 pub async fn list_merchants(State(app): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
-    let merchants: Vec<Value> = app
-        .store
-        .list_retailers()
+    let merchants: Vec<Value> = service::retailers::list(app.store.as_ref())
         .await?
         .into_iter()
         .map(|r| json!({"merchant_id": r.retailer_id, "name": r.name}))
