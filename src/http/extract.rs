@@ -13,7 +13,6 @@ use crate::auth::api_key::PlainApiKey;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId};
 use crate::rate_limit::Decision;
 use crate::service::{self, AppState};
-use crate::token::live::live_token;
 
 /// Who is calling: the client an API key belongs to, and the key.
 #[derive(Clone, Debug)]
@@ -247,7 +246,7 @@ pub async fn check_connection_token(
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
     if let Some(token) = connection_token(headers) {
-        let claims = live_token(&app.minter, app.store.as_ref(), caller.client_id.as_str(), &token).await?;
+        let claims = service::tokens::live(&app.minter, app.store.as_ref(), &caller.client_id, &token).await?;
         if claims.is_none_or(|c| c.sub != id.as_str()) {
             return Err(ApiError::Unauthorized("Invalid connection token"));
         }

@@ -4,6 +4,7 @@
 //! ends parse their input, call one function here, and render its answer.
 //!
 //! Rung: above storage, tokens and webhooks, below the front ends (`http`, `console`, `cli`).
+use crate::domain::ids::ApiKeyId;
 use crate::domain::operator::{AuditEntry, Operator};
 use crate::storage::{Store, StoreError};
 
@@ -11,8 +12,11 @@ pub mod clients;
 pub mod connections;
 pub mod connectors;
 pub mod keys;
+pub mod purchases;
 pub mod retailers;
 pub mod state;
+pub mod tokens;
+pub mod webhooks;
 
 pub use state::AppState;
 
@@ -21,6 +25,9 @@ pub use state::AppState;
 pub enum Actor<'a> {
     /// An operator in the console: every change is recorded in the audit log.
     Operator(&'a Operator),
+    /// A client's API key, over the HTTP API: its changes are recorded in the connection's
+    /// activity log (which names the key), not in the console's audit log.
+    ApiKey(&'a ApiKeyId),
     /// The command line, run by whoever may open the database.
     CommandLine,
     /// tessera itself (the first start's default client).

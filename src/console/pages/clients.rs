@@ -91,7 +91,7 @@ pub(super) async fn client(
     let all_keys = db(keys::list(st.store.as_ref(), &c.id).await)?;
     let used = db(keys::last_used(st.store.as_ref(), &c.id).await)?;
     let last_used = |id: &ApiKeyId| used.iter().find(|(k, _)| k == id).and_then(|(_, at)| *at);
-    let all_webhooks = db(st.store.list_webhooks(&c.id).await)?;
+    let all_webhooks = db(service::webhooks::list(st.store.as_ref(), &c.id).await)?;
     let here = format!("/console/clients/{}", c.id);
     let (keys, next_keys) = keyset(&all_keys, q.get("keys_after"), |k| k.id.as_str(), &format!("{here}?keys_after="));
     let (webhooks, next_webhooks) =
@@ -223,9 +223,10 @@ pub(super) async fn webhook(
 ) -> Answer {
     let q = query(q);
     let c = find_client(&st, &id).await?;
-    let w = db(st.store.find_webhook(&c.id, &webhook).await)?.ok_or_else(html::not_found)?;
+    let w = db(service::webhooks::find(st.store.as_ref(), &c.id, &webhook).await)?.ok_or_else(html::not_found)?;
     let before = q.get("before").map(EventId::from_string);
-    let mut deliveries = db(st.store.list_deliveries(&c.id, &w.id, before.as_ref(), PAGE + 1).await)?;
+    let mut deliveries =
+        db(service::webhooks::deliveries(st.store.as_ref(), &c.id, &w.id, before.as_ref(), PAGE + 1).await)?;
     let more = deliveries.len() > PAGE as usize;
     deliveries.truncate(PAGE as usize);
     let next = more
@@ -285,9 +286,9 @@ pub(super) async fn redeliver(
     Path((id, w, event)): Path<(ClientId, WebhookId, EventId)>,
 ) -> Answer {
     let c = find_client(&st, &id).await?;
-    if !db(st.store.redeliver(&c.id, &w, &event, st.clock.now()).await)? {
+    let actor = Actor::Operator(&s.operator);
+    if !db(service::webhooks::redeliver(st.store.as_ref(), actor, &c.id, &w, &event, st.clock.now()).await)? {
         return Err(html::not_found());
     }
-    db(st.audit(&s.operator, "webhook.redeliver", &format!("{w}/{event}")).await)?;
     see(&format!("/console/clients/{}/webhooks/{}?done=redelivered", c.id, w))
 }

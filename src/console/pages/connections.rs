@@ -11,13 +11,16 @@ pub(super) async fn connections(State(st): State<ConsoleState>, s: Signed, RawQu
     let mut rows: Vec<Connection> = Vec::new();
     let mut more = false;
     let id = ConnectionId::from_string(text.clone());
-    let by_id =
-        if id.is_well_formed() && before.is_none() { db(st.store.find_any_connection(&id).await)? } else { None };
+    let by_id = if id.is_well_formed() && before.is_none() {
+        db(service::connections::find_any(st.store.as_ref(), &id).await)?
+    } else {
+        None
+    };
     if let Some(c) = by_id {
         rows.push(c);
     } else {
         let search = ConnectionSearch { customer_id: (!text.is_empty()).then(|| text.clone()), status };
-        rows = db(st.store.search_connections(&search, before.as_ref(), PAGE + 1).await)?;
+        rows = db(service::connections::search(st.store.as_ref(), &search, before.as_ref(), PAGE + 1).await)?;
         if rows.len() > PAGE as usize {
             more = true;
             rows.truncate(PAGE as usize);
@@ -75,7 +78,7 @@ pub(super) async fn connections(State(st): State<ConsoleState>, s: Signed, RawQu
 }
 
 pub(super) async fn find_connection(st: &ConsoleState, id: &ConnectionId) -> Result<Connection, Response> {
-    db(st.store.find_any_connection(id).await)?.ok_or_else(html::not_found)
+    db(service::connections::find_any(st.store.as_ref(), id).await)?.ok_or_else(html::not_found)
 }
 
 pub(super) async fn connection(
@@ -87,31 +90,19 @@ pub(super) async fn connection(
     let q = query(q);
     let c = find_connection(&st, &id).await?;
     let before = q.get("before").filter(|b| !b.is_empty());
-    let mut events = db(st.store.list_events(&c.client_id, &c.id, before, PAGE + 1).await)?;
+    let mut events = db(service::connections::events(st.store.as_ref(), &c.client_id, &c.id, before, PAGE + 1).await)?;
     let more = events.len() > PAGE as usize;
     events.truncate(PAGE as usize);
     let next = more
         .then(|| events.last().map(|e| format!("/console/connections/{}?before={}#activity", c.id, e.event_id)))
         .flatten();
     let history = if before.is_none() {
-        // The whole status history (a connection changes status a handful of times).
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let batch = db(st.store.list_events(&c.client_id, &c.id, cursor.as_deref(), 500).await)?;
-            let done = batch.len() < 500;
-            cursor = batch.last().map(|e| e.event_id.clone());
-            all.extend(batch.into_iter().filter(|e| e.kind == "created" || e.kind == "status_changed"));
-            if done || all.len() > 1000 {
-                break;
-            }
-        }
-        all
+        db(service::connections::status_history(st.store.as_ref(), &c).await)?
     } else {
         Vec::new()
     };
     let now = st.clock.now();
-    let mut live = db(st.store.live_tokens(&c.id, now, PAGE + 1).await)?;
+    let mut live = db(service::tokens::live_of(st.store.as_ref(), &c.id, now, PAGE + 1).await)?;
     let more_live = live.len() > PAGE as usize;
     live.truncate(PAGE as usize);
     ok(page(
@@ -215,12 +206,11 @@ pub(super) async fn disconnect_confirm(
 }
 
 pub(super) async fn disconnect(State(st): State<ConsoleState>, s: Signed, Path(id): Path<ConnectionId>) -> Answer {
-    let reason = format!("disconnected by operator {} in the console", s.operator.name);
-    let change = Change::at(st.clock.now());
-    match db(st.store.set_connection_status(&id, ConnectionStatus::Disconnected, Some(&reason), &change).await)? {
-        StatusChange::NotFound => return Err(html::not_found()),
-        StatusChange::Moved { .. } => db(st.audit(&s.operator, "connection.disconnect", id.as_str()).await)?,
-        StatusChange::Unchanged(_) | StatusChange::Refused { .. } => {}
+    let actor = Actor::Operator(&s.operator);
+    if let StatusChange::NotFound =
+        db(service::connections::disconnect(st.store.as_ref(), actor, &id, st.clock.now()).await)?
+    {
+        return Err(html::not_found());
     }
     see(&format!("/console/connections/{id}?done=disconnected"))
 }
@@ -231,8 +221,9 @@ pub(super) async fn revoke_token_confirm(
     Path((id, jti)): Path<(ConnectionId, TokenId)>,
 ) -> Answer {
     let c = find_connection(&st, &id).await?;
-    let t =
-        db(st.store.find_issued_token(&jti).await)?.filter(|t| t.connection_id == c.id).ok_or_else(html::not_found)?;
+    let t = db(service::tokens::find(st.store.as_ref(), &jti).await)?
+        .filter(|t| t.connection_id == c.id)
+        .ok_or_else(html::not_found)?;
     confirm(
         &s,
         Confirm {
@@ -253,9 +244,10 @@ pub(super) async fn revoke_token(
     Path((id, jti)): Path<(ConnectionId, TokenId)>,
 ) -> Answer {
     let c = find_connection(&st, &id).await?;
-    let t =
-        db(st.store.find_issued_token(&jti).await)?.filter(|t| t.connection_id == c.id).ok_or_else(html::not_found)?;
-    db(st.store.revoke_token(&t.client_id, &jti, &Change::at(st.clock.now())).await)?;
-    db(st.audit(&s.operator, "token.revoke", jti.as_str()).await)?;
+    let t = db(service::tokens::find(st.store.as_ref(), &jti).await)?
+        .filter(|t| t.connection_id == c.id)
+        .ok_or_else(html::not_found)?;
+    db(service::tokens::revoke(st.store.as_ref(), Actor::Operator(&s.operator), &t.client_id, &jti, st.clock.now())
+        .await)?;
     see(&format!("/console/connections/{}?done=token-revoked", c.id))
 }

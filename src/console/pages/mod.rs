@@ -21,7 +21,7 @@ use crate::domain::operator::ConnectionSearch;
 use crate::domain::retailer::Retailer;
 use crate::domain::signing_key::KeyState;
 use crate::service::{self, Actor, CoreError, keys};
-use crate::storage::{Change, StatusChange};
+use crate::storage::StatusChange;
 use crate::token::keyring::Keyring;
 use crate::token::verify::Expectations;
 

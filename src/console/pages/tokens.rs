@@ -62,8 +62,10 @@ pub(super) async fn inspect_token(
     let verdict: Result<String, String> = match st.keyring.verify(&token, &expect) {
         Err(e) => Err(format!("its signature or claims do not hold: {e}")),
         Ok(claims) => {
-            let record = db(st.store.find_issued_token(&TokenId::from_string(claims.jti.clone())).await)?;
-            let connection = db(st.store.find_any_connection(&ConnectionId::from_string(claims.sub.clone())).await)?;
+            let record = db(service::tokens::find(st.store.as_ref(), &TokenId::from_string(claims.jti.clone())).await)?;
+            let connection =
+                db(service::connections::find_any(st.store.as_ref(), &ConnectionId::from_string(claims.sub.clone()))
+                    .await)?;
             match (record, connection) {
                 (None, _) => Err("tessera has no record of minting it".into()),
                 (Some(r), _) if r.revoked_at.is_some() => {

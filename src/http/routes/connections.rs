@@ -13,8 +13,8 @@ use crate::http::idempotency;
 use crate::http::json::ApiBody;
 use crate::http::models::{create_connection, update_connection};
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
-use crate::service::AppState;
-use crate::storage::{Change, cause};
+use crate::service::{self, AppState};
+use crate::storage::cause;
 
 /// `ConnectionResponse`: `email` and `mobile` are always present, `null` when unset.
 #[derive(Serialize)]
@@ -80,7 +80,7 @@ pub async fn create_connection(
         &caller,
         retry,
         async {
-            let connection = crate::service::connections::create(
+            let connection = service::connections::create(
                 app.store.as_ref(),
                 &caller.client_id,
                 &caller.api_key_id,
@@ -108,7 +108,7 @@ pub async fn list_connections(
         .last()
         .map(|(_, v)| v.into_owned())
         .ok_or_else(|| vec![FieldError::missing(vec![Loc::from("query"), Loc::from("customer_id")], Value::Null)])?;
-    let connections = app.store.list_connections(&caller.client_id, &customer_id).await?;
+    let connections = service::connections::list(app.store.as_ref(), &caller.client_id, &customer_id).await?;
     Ok(Json(GetConnectionsResponse { connections: connections.into_iter().map(Into::into).collect() }))
 }
 
@@ -122,7 +122,9 @@ pub async fn get_connection(
     headers: HeaderMap,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
     check_connection_token(&app, &caller, &id, &headers).await?;
-    let connection = app.store.find_connection(&caller.client_id, &id).await?.ok_or(ApiError::ConnectionNotFound)?;
+    let connection = service::connections::find(app.store.as_ref(), &caller.client_id, &id)
+        .await?
+        .ok_or(ApiError::ConnectionNotFound)?;
     Ok(Json(connection.into()))
 }
 
@@ -135,11 +137,16 @@ pub async fn update_connection(
     // The body is validated before the connection is looked for, as the reference does.
     let patch = parse_update(&body)?;
     let ConnectionPath(id) = path?;
-    let updated = app
-        .store
-        .update_connection(&caller.client_id, &id, &patch, &Change::by(app.clock.now(), &caller.api_key_id))
-        .await?
-        .ok_or(ApiError::ConnectionNotFound)?;
+    let updated = service::connections::update(
+        app.store.as_ref(),
+        &caller.client_id,
+        &caller.api_key_id,
+        &id,
+        &patch,
+        app.clock.now(),
+    )
+    .await?
+    .ok_or(ApiError::ConnectionNotFound)?;
     Ok(Json(updated.into()))
 }
 
@@ -148,7 +155,9 @@ pub async fn delete_connection(
     caller: Caller,
     ConnectionPath(id): ConnectionPath,
 ) -> Result<StatusCode, ApiError> {
-    if app.store.delete_connection(&caller.client_id, &id, &Change::by(app.clock.now(), &caller.api_key_id)).await? {
+    if service::connections::delete(app.store.as_ref(), &caller.client_id, &caller.api_key_id, &id, app.clock.now())
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::ConnectionNotFound)

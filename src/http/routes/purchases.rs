@@ -9,7 +9,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::domain::connection::ConnectionStatus;
 use crate::domain::ids::ConnectionId;
 use crate::domain::purchase::{self, Purchase};
 use crate::http::error::ApiError;
@@ -17,9 +16,8 @@ use crate::http::extract::{Caller, ConnectionPath, Connector, connection_token};
 use crate::http::json::ApiBody;
 use crate::http::purchase_batch::parse_batch;
 use crate::http::validation::{FieldError, Loc};
+use crate::service::purchases::Upserted;
 use crate::service::{self, AppState};
-use crate::storage::StoreError;
-use crate::token::live::live_token;
 
 const DEFAULT_LIMIT: u32 = 10;
 const MAX_LIMIT: i64 = 50;
@@ -35,7 +33,7 @@ const PURCHASE_NOT_FOUND: &str = "Purchase not found";
 /// other token-gated routes answer it.
 async fn token_connection(app: &AppState, caller: &Caller, headers: &HeaderMap) -> Result<ConnectionId, ApiError> {
     let token = connection_token(headers).ok_or(ApiError::Unauthorized(MISSING_TOKEN))?;
-    let claims = live_token(&app.minter, app.store.as_ref(), caller.client_id.as_str(), &token)
+    let claims = service::tokens::live(&app.minter, app.store.as_ref(), &caller.client_id, &token)
         .await?
         .ok_or(ApiError::Unauthorized(INVALID_TOKEN))?;
     Ok(ConnectionId::from_string(claims.sub))
@@ -109,11 +107,10 @@ async fn page(
     if let Some(after) = after.as_deref().filter(|a| !purchase::is_purchase_id(a)) {
         return Err(unknown_cursor(after));
     }
-    let mut rows = app
-        .store
-        .list_purchases(&caller.client_id, connection, after.as_deref(), limit + 1)
-        .await?
-        .ok_or_else(|| unknown_cursor(after.as_deref().unwrap_or_default()))?;
+    let mut rows =
+        service::purchases::page(app.store.as_ref(), &caller.client_id, connection, after.as_deref(), limit + 1)
+            .await?
+            .ok_or_else(|| unknown_cursor(after.as_deref().unwrap_or_default()))?;
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     Ok(Json(json!({ "has_more": has_more, "purchases": rows })))
@@ -156,7 +153,7 @@ pub async fn get_purchase(
     if !purchase::is_purchase_id(&purchase_id) {
         return Err(ApiError::NotFound(PURCHASE_NOT_FOUND));
     }
-    let found = app.store.find_purchase(&caller.client_id, &id, &purchase_id).await?;
+    let found = service::purchases::find(app.store.as_ref(), &caller.client_id, &id, &purchase_id).await?;
     found.map(Json).ok_or(ApiError::NotFound(PURCHASE_NOT_FOUND))
 }
 
@@ -187,36 +184,15 @@ pub async fn upsert_purchases(
 ) -> Result<Json<Value>, ApiError> {
     let batch = parse_batch(&body)?;
     let ConnectionPath(id) = path?;
-    let connection = app.store.find_any_connection(&id).await?.ok_or(ApiError::ConnectionNotFound)?;
-    if connection.status == ConnectionStatus::Disconnected {
-        return Err(disconnected());
+    match service::purchases::upsert(app.store.as_ref(), &id, batch, app.clock.now()).await? {
+        Upserted::Written { created, replaced } => Ok(Json(json!({ "created": created, "updated": replaced }))),
+        Upserted::NoConnection => Err(ApiError::ConnectionNotFound),
+        Upserted::Disconnected => Err(disconnected()),
+        Upserted::NotCatalogued(retailer) => Err(ApiError::Conflict(format!(
+            "Retailer {retailer:?} is not in the retailer catalogue: purchases are taken only for catalogued retailers \
+             (tessera retailer add)"
+        ))),
     }
-    if app.store.find_retailer(&connection.retailer_id).await?.is_none() {
-        return Err(ApiError::Conflict(format!(
-            "Retailer {:?} is not in the retailer catalogue: purchases are taken only for catalogued retailers \
-             (tessera retailer add)",
-            connection.retailer_id
-        )));
-    }
-    let batch: Vec<Purchase> = batch
-        .into_iter()
-        .map(|p| Purchase { connection_id: id.clone(), client_id: connection.client_id.clone(), ..p })
-        .collect();
-    let created = match app.store.upsert_purchases(&connection, &batch, app.clock.now()).await {
-        // Deleted or disconnected since it was read: answered as a fresh request would be.
-        Err(StoreError::NotFound) => {
-            return Err(match app.store.find_any_connection(&id).await? {
-                None => ApiError::ConnectionNotFound,
-                Some(_) => disconnected(),
-            });
-        }
-        other => other?,
-    };
-    let (mut new, mut replaced) = (Vec::new(), Vec::new());
-    for (p, was_new) in batch.iter().zip(created) {
-        if was_new { new.push(&p.purchase_id) } else { replaced.push(&p.purchase_id) }
-    }
-    Ok(Json(json!({ "created": new, "updated": replaced })))
 }
 
 fn disconnected() -> ApiError {

@@ -15,11 +15,9 @@ use crate::http::extract::Caller;
 use crate::http::json::ApiBody;
 use crate::http::models::{create_webhook, update_webhook};
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
-use crate::service::AppState;
-use crate::webhooks::{destination, signing};
-
-/// How long a rotated-out signing secret keeps signing beside the new one.
-pub const ROTATION_GRACE_SECS: i64 = 24 * 3600;
+use crate::service::webhooks::NewWebhook;
+use crate::service::{self, Actor, AppState};
+use crate::webhooks::destination;
 
 /// A webhook as its client sees it: never its secret.
 #[derive(Serialize)]
@@ -103,25 +101,9 @@ pub async fn create_webhook(
         f.finish((name, url, types, is_active))?
     };
     let url = checked_url(&app, &url).await?;
-    let now = app.clock.now();
-    let id = WebhookId::generate();
-    let secret = signing::new_secret();
-    let webhook = Webhook {
-        secret_sealed: signing::seal(&app.kek, &id, &secret),
-        id,
-        client_id: caller.client_id.clone(),
-        name,
-        url,
-        event_types: event_types(&types),
-        is_active,
-        previous_secret_sealed: None,
-        previous_expires_at: None,
-        created_at: now,
-        updated_at: now,
-        last_success_at: None,
-        disabled_reason: None,
-    };
-    app.store.create_webhook(&webhook).await?;
+    let new = NewWebhook { name, url, event_types: event_types(&types), is_active };
+    let (webhook, secret) =
+        service::webhooks::create(app.store.as_ref(), &app.kek, &caller.client_id, new, app.clock.now()).await?;
     let mut answer = serde_json::to_value(WebhookResponse::from(webhook))
         .map_err(|e| ApiError::Internal(crate::storage::cause(e)))?;
     // Shown this once: only its sealed form is kept.
@@ -131,7 +113,7 @@ pub async fn create_webhook(
 
 pub async fn list_webhooks(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let webhooks: Vec<WebhookResponse> =
-        app.store.list_webhooks(&caller.client_id).await?.into_iter().map(Into::into).collect();
+        service::webhooks::list(app.store.as_ref(), &caller.client_id).await?.into_iter().map(Into::into).collect();
     Ok(Json(json!({ "webhooks": webhooks })))
 }
 
@@ -140,7 +122,8 @@ pub async fn get_webhook(
     caller: Caller,
     WebhookPath(id): WebhookPath,
 ) -> Result<Json<WebhookResponse>, ApiError> {
-    let webhook = app.store.find_webhook(&caller.client_id, &id).await?.ok_or(ApiError::WebhookNotFound)?;
+    let webhook =
+        service::webhooks::find(app.store.as_ref(), &caller.client_id, &id).await?.ok_or(ApiError::WebhookNotFound)?;
     Ok(Json(webhook.into()))
 }
 
@@ -165,9 +148,7 @@ pub async fn update_webhook(
     if let Some(url) = &patch.url {
         patch.url = Some(checked_url(&app, url).await?);
     }
-    let updated = app
-        .store
-        .update_webhook(&caller.client_id, &id, &patch, app.clock.now())
+    let updated = service::webhooks::update(app.store.as_ref(), &caller.client_id, &id, &patch, app.clock.now())
         .await?
         .ok_or(ApiError::WebhookNotFound)?;
     Ok(Json(updated.into()))
@@ -178,7 +159,7 @@ pub async fn delete_webhook(
     caller: Caller,
     WebhookPath(id): WebhookPath,
 ) -> Result<StatusCode, ApiError> {
-    if app.store.delete_webhook(&caller.client_id, &id).await? {
+    if service::webhooks::delete(app.store.as_ref(), &caller.client_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::WebhookNotFound)
@@ -192,14 +173,10 @@ pub async fn rotate_secret(
     caller: Caller,
     WebhookPath(id): WebhookPath,
 ) -> Result<Json<Value>, ApiError> {
-    let now = app.clock.now();
-    let secret = signing::new_secret();
-    let sealed = signing::seal(&app.kek, &id, &secret);
-    let expires = now + ROTATION_GRACE_SECS;
-    app.store
-        .rotate_webhook_secret(&caller.client_id, &id, &sealed, expires, now)
-        .await?
-        .ok_or(ApiError::WebhookNotFound)?;
+    let (secret, expires) =
+        service::webhooks::rotate_secret(app.store.as_ref(), &app.kek, &caller.client_id, &id, app.clock.now())
+            .await?
+            .ok_or(ApiError::WebhookNotFound)?;
     Ok(Json(json!({"webhook_id": id, "signing_secret": secret.as_str(), "previous_secret_expires_at": expires})))
 }
 
@@ -215,9 +192,9 @@ pub async fn deliveries(
     let last = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let limit = super::activity::parse_limit(last("limit"))?;
     let cursor = last("starting_after").map(EventId::from_string).filter(EventId::is_well_formed);
-    app.store.find_webhook(&caller.client_id, &id).await?.ok_or(ApiError::WebhookNotFound)?;
+    service::webhooks::find(app.store.as_ref(), &caller.client_id, &id).await?.ok_or(ApiError::WebhookNotFound)?;
     let mut found: Vec<Delivery> =
-        app.store.list_deliveries(&caller.client_id, &id, cursor.as_ref(), limit + 1).await?;
+        service::webhooks::deliveries(app.store.as_ref(), &caller.client_id, &id, cursor.as_ref(), limit + 1).await?;
     let has_more = found.len() > limit as usize;
     found.truncate(limit as usize);
     let next = if has_more { found.last().map(|d| d.event_id.clone()) } else { None };
@@ -238,7 +215,9 @@ pub async fn redeliver(
         .map(|(_, v)| EventId::from_string(v))
         .filter(EventId::is_well_formed)
         .ok_or(ApiError::NotFound("Delivery not found"))?;
-    if !app.store.redeliver(&caller.client_id, &id, &event, app.clock.now()).await? {
+    let actor = Actor::ApiKey(&caller.api_key_id);
+    if !service::webhooks::redeliver(app.store.as_ref(), actor, &caller.client_id, &id, &event, app.clock.now()).await?
+    {
         return Err(ApiError::NotFound("Delivery not found"));
     }
     Ok((StatusCode::ACCEPTED, Json(json!({"webhook_id": id, "event_id": event, "status": "scheduled"}))))

@@ -1,0 +1,78 @@
+//! Purchases: the connector writes a connection's purchases; its client reads them.
+use super::CoreError;
+use crate::domain::connection::ConnectionStatus;
+use crate::domain::ids::{ClientId, ConnectionId};
+use crate::domain::purchase::{Purchase, PurchaseSummary};
+use crate::storage::{Store, StoreError};
+
+/// What writing a batch of purchases did.
+#[derive(Debug)]
+pub enum Upserted {
+    /// Written: the ids of the purchases created (announced) and of those replaced, in order.
+    Written { created: Vec<String>, replaced: Vec<String> },
+    /// No such connection.
+    NoConnection,
+    /// The connection is disconnected: it takes no purchases.
+    Disconnected,
+    /// The connection's retailer (named) is not in the catalogue.
+    NotCatalogued(String),
+}
+
+/// Up to `limit` of a connection's purchases, newest first, after the purchase `after`;
+/// `None` when `after` names no purchase of the connection.
+pub async fn page(
+    store: &dyn Store,
+    client: &ClientId,
+    connection: &ConnectionId,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Option<Vec<PurchaseSummary>>, CoreError> {
+    Ok(store.list_purchases(client, connection, after, limit).await?)
+}
+
+/// One purchase of one of `client`'s connections, with its items.
+pub async fn find(
+    store: &dyn Store,
+    client: &ClientId,
+    connection: &ConnectionId,
+    purchase_id: &str,
+) -> Result<Option<Purchase>, CoreError> {
+    Ok(store.find_purchase(client, connection, purchase_id).await?)
+}
+
+/// Writes `batch` (already validated) to the connection `id` in one transaction: each is
+/// created, or replaced when the connection already has its `purchase_id`. Purchases are
+/// taken only for a live connection of a catalogued retailer.
+pub async fn upsert(
+    store: &dyn Store,
+    id: &ConnectionId,
+    batch: Vec<Purchase>,
+    now: i64,
+) -> Result<Upserted, CoreError> {
+    let Some(connection) = store.find_any_connection(id).await? else { return Ok(Upserted::NoConnection) };
+    if connection.status == ConnectionStatus::Disconnected {
+        return Ok(Upserted::Disconnected);
+    }
+    if store.find_retailer(&connection.retailer_id).await?.is_none() {
+        return Ok(Upserted::NotCatalogued(connection.retailer_id));
+    }
+    let batch: Vec<Purchase> = batch
+        .into_iter()
+        .map(|p| Purchase { connection_id: id.clone(), client_id: connection.client_id.clone(), ..p })
+        .collect();
+    let was_new = match store.upsert_purchases(&connection, &batch, now).await {
+        // Deleted or disconnected since it was read: answered as a fresh request would be.
+        Err(StoreError::NotFound) => {
+            return Ok(match store.find_any_connection(id).await? {
+                None => Upserted::NoConnection,
+                Some(_) => Upserted::Disconnected,
+            });
+        }
+        other => other?,
+    };
+    let (mut created, mut replaced) = (Vec::new(), Vec::new());
+    for (p, new) in batch.into_iter().zip(was_new) {
+        if new { created.push(p.purchase_id) } else { replaced.push(p.purchase_id) }
+    }
+    Ok(Upserted::Written { created, replaced })
+}
