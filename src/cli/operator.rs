@@ -5,11 +5,9 @@ use std::net::SocketAddr;
 use clap::Subcommand;
 use serde_json::json;
 
-use crate::auth::operator::{digest, hash_password, new_secret};
+use crate::auth::operator::hash_password;
 use crate::config::{ConsoleArgs, DatabaseArgs, parse_bind};
-use crate::domain::ids::OperatorId;
-use crate::domain::operator::Operator;
-use crate::storage::{Store, StoreError};
+use crate::service::operators;
 use crate::token::clock::{Clock as _, SystemClock};
 
 /// Where the console is, for the sign-in link printed.
@@ -62,23 +60,16 @@ pub enum OperatorCommand {
     },
 }
 
-/// Makes a one-time sign-in link for `operator`: only its digest is stored.
-async fn sign_in_url(store: &dyn Store, operator: &Operator, place: &Where) -> anyhow::Result<String> {
-    let secret = new_secret();
-    let expires = SystemClock.now() + crate::console::LINK_LIFETIME_SECS;
-    store.set_sign_in_link(&operator.id, &digest(&secret), expires).await?;
+/// Where the console takes a new one-time sign-in link's `secret`.
+fn sign_in_url(secret: &str, place: &Where) -> String {
     let listening = place.console.console_listen.unwrap_or(place.bind);
-    Ok(format!("{}/sign-in/link?token={secret}", place.console.base_url(listening)))
+    format!("{}/sign-in/link?token={secret}", place.console.base_url(listening))
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> {
     let store = super::open_store(db, false).await?;
     match cmd {
         OperatorCommand::Create { name, password_stdin, place, json } => {
-            let name = name.trim().to_owned();
-            if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-                anyhow::bail!("an operator's name must be 1 to 100 characters, none of them control characters");
-            }
             let password_hash = if password_stdin {
                 let mut password = zeroize::Zeroizing::new(String::new());
                 std::io::stdin().read_to_string(&mut password)?;
@@ -87,17 +78,10 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
             } else {
                 None
             };
-            let operator = Operator {
-                id: OperatorId::generate(),
-                name: name.clone(),
-                password_hash,
-                created_at: SystemClock.now(),
-            };
-            match store.create_operator(&operator).await {
-                Err(StoreError::Conflict(_)) => anyhow::bail!("an operator named {name:?} exists already"),
-                other => other?,
-            }
-            let url = sign_in_url(store.as_ref(), &operator, &place).await?;
+            let now = SystemClock.now();
+            let operator = operators::create(store.as_ref(), &name, password_hash, now).await?;
+            let url = sign_in_url(&operators::new_sign_in_link(store.as_ref(), &operator, now).await?, &place);
+            let name = &operator.name;
             super::output(json, &json!({"operator_id": operator.id, "name": name, "sign_in_url": url}), || {
                 format!(
                     "created operator {name}\nsign in to the console (one-time link, valid for an hour):\n\n    {url}\n"
@@ -105,10 +89,11 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
             });
         }
         OperatorCommand::Link { name, place, json } => {
-            let Some(operator) = store.find_operator_by_name(name.trim()).await? else {
+            let Some(operator) = operators::find_by_name(store.as_ref(), &name).await? else {
                 anyhow::bail!("no operator {name:?} (see `tessera operator list`)");
             };
-            let url = sign_in_url(store.as_ref(), &operator, &place).await?;
+            let secret = operators::new_sign_in_link(store.as_ref(), &operator, SystemClock.now()).await?;
+            let url = sign_in_url(&secret, &place);
             super::output(json, &json!({"name": operator.name, "sign_in_url": url}), || {
                 format!(
                     "sign in to the console as {} (one-time link, valid for an hour):\n\n    {url}\n",
@@ -117,7 +102,7 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
             });
         }
         OperatorCommand::List { json } => {
-            let all = store.list_operators().await?;
+            let all = operators::list(store.as_ref()).await?;
             let rows: Vec<_> = all
                 .iter()
                 .map(|o| json!({"operator_id": o.id, "name": o.name, "password": o.password_hash.is_some(), "created_at": o.created_at}))
@@ -133,9 +118,7 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
             });
         }
         OperatorCommand::Remove { name, json } => {
-            if !store.remove_operator(name.trim()).await? {
-                anyhow::bail!("no operator {name:?} (see `tessera operator list`)");
-            }
+            operators::remove(store.as_ref(), &name).await?;
             super::output(json, &json!({"removed": name}), || format!("removed operator {name}"));
         }
     }

@@ -7,8 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::config::{DatabaseArgs, KekArgs};
 use crate::domain::ids::Kid;
+use crate::service::{Actor, keyring};
 use crate::token::clock::{Clock as _, SystemClock};
-use crate::token::keyring::{Algorithm, Keyring};
+use crate::token::keyring::Algorithm;
 
 #[derive(Subcommand, Debug)]
 pub enum SigningKeyCommand {
@@ -67,11 +68,14 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
             let (kek, _) = kek.resolve(&db.database_url)?;
             let now = SystemClock.now();
             let (kid, activates_at) = if immediately {
-                (Keyring::rotate_now(store.as_ref(), &kek, algorithm, now).await?, now)
+                (keyring::rotate_now(store.as_ref(), &kek, Actor::CommandLine, algorithm, now).await?, now)
             } else {
-                Keyring::schedule(store.as_ref(), &kek, algorithm, now, i64::from(prepublish)).await?.ok_or_else(
-                    || anyhow::anyhow!("a new {algorithm} key is already scheduled (see `signing-key list`)"),
-                )?
+                let prepublish = i64::from(prepublish);
+                keyring::schedule(store.as_ref(), &kek, Actor::CommandLine, algorithm, now, prepublish)
+                    .await?
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("a new {algorithm} key is already scheduled (see `signing-key list`)")
+                    })?
             };
             super::output(
                 json,
@@ -81,7 +85,7 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
         }
         SigningKeyCommand::ExportSecret { kid, kek } => {
             let (kek, _) = kek.resolve(&db.database_url)?;
-            let keys = store.signing_keys().await?;
+            let keys = keyring::list(store.as_ref()).await?;
             let rec = keys
                 .iter()
                 .find(|k| k.kid.as_str() == kid)
@@ -104,7 +108,7 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
             super::say(&encoded);
         }
         SigningKeyCommand::List { json } => {
-            let keys = store.signing_keys().await?;
+            let keys = keyring::list(store.as_ref()).await?;
             let rows: Vec<_> = keys
                 .iter()
                 .map(|k| {

@@ -30,11 +30,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-use crate::auth::operator::{csrf_token, digest};
+use crate::auth::operator::csrf_token;
 use crate::domain::operator::{Counts, Operator};
 use crate::rate_limit::{Decision, RateLimiter};
-use crate::service::AppState;
-use crate::storage::StoreError;
+use crate::service::{AppState, CoreError};
 use crate::token::keyring::Algorithm;
 
 mod html;
@@ -50,7 +49,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 /// The most bytes a console form may send.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 /// How long a one-time sign-in link works.
-pub const LINK_LIFETIME_SECS: i64 = 3600;
+pub use crate::service::operators::LINK_LIFETIME_SECS;
 
 /// The console's settings.
 #[derive(Clone, Debug)]
@@ -109,18 +108,6 @@ impl ConsoleState {
             counts: Arc::new(Mutex::new(CachedCounts::default())),
         }
     }
-
-    /// Records one console action.
-    async fn audit(&self, operator: &Operator, action: &str, target: &str) -> Result<(), StoreError> {
-        crate::service::audit(
-            self.store.as_ref(),
-            crate::service::Actor::Operator(operator),
-            action,
-            target,
-            self.clock.now(),
-        )
-        .await
-    }
 }
 
 /// Counts kept because reading them was slow.
@@ -145,7 +132,7 @@ impl ConsoleState {
     /// slow count is under way. Fast counts are read on every view; slow ones (a large
     /// database) are kept, shown as of their time, and recounted in the background once a few
     /// seconds old, so no view waits more than [`COUNTS_WAIT`] for a count.
-    async fn counts(&self) -> Result<Option<(Counts, Option<i64>)>, StoreError> {
+    async fn counts(&self) -> Result<Option<(Counts, Option<i64>)>, CoreError> {
         let (kept, start) = {
             let mut cache = self.counts.lock().unwrap_or_else(|p| p.into_inner());
             let start = !cache.refreshing && cache.value.as_ref().is_none_or(|(at, _, _)| at.elapsed() >= COUNTS_FRESH);
@@ -158,7 +145,7 @@ impl ConsoleState {
             let (store, cache, clock) = (self.store.clone(), self.counts.clone(), self.clock.clone());
             tokio::spawn(async move {
                 let (started, read_at) = (Instant::now(), clock.now());
-                let result = store.counts().await;
+                let result = crate::service::overview::counts(store.as_ref()).await;
                 let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
                 cache.refreshing = false;
                 match &result {
@@ -338,11 +325,10 @@ impl FromRequestParts<ConsoleState> for Signed {
             return Err(Redirect::to(pages::SIGN_IN).into_response());
         };
         let now = st.clock.now();
-        let session = st
-            .store
-            .touch_session(&digest(&secret), now, now - st.settings.idle_secs, now - st.settings.absolute_secs)
+        let (idle_since, born_after) = (now - st.settings.idle_secs, now - st.settings.absolute_secs);
+        let session = crate::service::operators::touch_session(st.store.as_ref(), &secret, now, idle_since, born_after)
             .await
-            .map_err(|e| html::store_error(&e))?;
+            .map_err(pages::refused)?;
         match session {
             Some(s) => Ok(Signed { operator: s.operator, csrf: csrf_token(&secret) }),
             None => Err(([(header::SET_COOKIE, cleared_cookie())], Redirect::to(pages::SIGN_IN)).into_response()),

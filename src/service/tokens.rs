@@ -1,12 +1,15 @@
 //! Minted tokens: looked up, checked as credentials, listed and revoked. Minting itself is
 //! the hot path and goes through [`crate::token::mint::Minter`].
 use super::{Actor, CoreError, audit};
+use crate::domain::connection::ConnectionStatus;
 use crate::domain::ids::{ClientId, ConnectionId, TokenId};
 use crate::domain::token::IssuedToken;
 use crate::storage::{Change, Store};
 use crate::token::claims::Claims;
+use crate::token::keyring::Keyring;
 use crate::token::live::live_token;
 use crate::token::mint::Minter;
+use crate::token::verify::Expectations;
 
 /// The record of the token `jti`, whoever's it is.
 pub async fn find(store: &dyn Store, jti: &TokenId) -> Result<Option<IssuedToken>, CoreError> {
@@ -55,4 +58,53 @@ pub async fn revoke(
     let found = store.revoke_token(client, jti, &change).await?;
     audit(store, actor, "token.revoke", jti.as_str(), now).await?;
     Ok(found)
+}
+
+/// What an operator learns of a pasted token.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Its signature or claims do not hold (why).
+    Unverified(String),
+    /// Validly signed, but tessera has no record of minting it.
+    NotRecorded,
+    /// Revoked at this time.
+    Revoked(i64),
+    /// Its connection was deleted.
+    ConnectionDeleted,
+    /// Its connection is disconnected.
+    Disconnected,
+    /// Live until `expires`, for `connection`.
+    Live { expires: i64, connection: ConnectionId },
+}
+
+/// Whether `token` (signed by the key `kid`, as its header says) is live, for an operator
+/// looking at it in the console: verified against `keyring` with the minter's issuer and
+/// audience, then its record and its connection read. The inspection is audited (by `kid`;
+/// the token itself is never kept).
+pub async fn inspect(
+    store: &dyn Store,
+    keyring: &Keyring,
+    minter: &Minter,
+    actor: Actor<'_>,
+    token: &str,
+    kid: &str,
+    now: i64,
+) -> Result<Verdict, CoreError> {
+    let expect = Expectations { issuer: Some(minter.issuer.clone()), audience: Some(minter.audience.clone()) };
+    let verdict = match keyring.verify(token, &expect) {
+        Err(e) => Verdict::Unverified(e.to_string()),
+        Ok(claims) => {
+            let record = store.find_issued_token(&TokenId::from_string(claims.jti.clone())).await?;
+            let connection = store.find_any_connection(&ConnectionId::from_string(claims.sub.clone())).await?;
+            match (record, connection) {
+                (None, _) => Verdict::NotRecorded,
+                (Some(IssuedToken { revoked_at: Some(at), .. }), _) => Verdict::Revoked(at),
+                (Some(_), None) => Verdict::ConnectionDeleted,
+                (Some(_), Some(c)) if c.status == ConnectionStatus::Disconnected => Verdict::Disconnected,
+                (Some(_), Some(c)) => Verdict::Live { expires: claims.exp, connection: c.id },
+            }
+        }
+    };
+    audit(store, actor, "token.inspect", kid, now).await?;
+    Ok(verdict)
 }

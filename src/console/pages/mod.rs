@@ -12,7 +12,7 @@ use maud::{Markup, html};
 
 use super::html::{self, csrf, next_page, notice, page, problem, respond, secret_once, time, time_or};
 use super::{ConsoleState, FormFields, Signed};
-use crate::auth::operator::{digest, new_secret, verify_nothing, verify_password};
+use crate::auth::operator::{verify_nothing, verify_password};
 use crate::domain::client::Client;
 use crate::domain::connection::{Connection, ConnectionStatus};
 use crate::domain::connector::ConnectorCredential;
@@ -20,10 +20,9 @@ use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId, EventId,
 use crate::domain::operator::ConnectionSearch;
 use crate::domain::retailer::Retailer;
 use crate::domain::signing_key::KeyState;
+use crate::service::tokens::Verdict;
 use crate::service::{self, Actor, CoreError, keys};
 use crate::storage::StatusChange;
-use crate::token::keyring::Keyring;
-use crate::token::verify::Expectations;
 
 pub const SIGN_IN: &str = "/console/sign-in";
 pub const SIGN_IN_LINK: &str = "/console/sign-in/link";
@@ -100,7 +99,7 @@ fn db<T, E: Into<CoreError>>(r: Result<T, E>) -> Result<T, Response> {
 }
 
 /// A use case's failure that is no fault of the form: not found, or storage.
-fn refused(e: CoreError) -> Response {
+pub(super) fn refused(e: CoreError) -> Response {
     match e {
         CoreError::NotFound(_) => html::not_found(),
         CoreError::Store(e) => html::store_error(&e),

@@ -33,9 +33,7 @@ pub(super) async fn start_session(
     operator: &crate::domain::operator::Operator,
     how: &str,
 ) -> Answer {
-    let secret = new_secret();
-    db(st.store.create_session(&digest(&secret), &operator.id, st.clock.now()).await)?;
-    db(st.audit(operator, how, &operator.name).await)?;
+    let secret = db(service::operators::start_session(st.store.as_ref(), operator, how, st.clock.now()).await)?;
     Ok(([(header::SET_COOKIE, crate::console::session_cookie(st, headers, &secret))], Redirect::to("/console"))
         .into_response())
 }
@@ -51,7 +49,7 @@ pub(super) async fn sign_in(
     let name = form.text("name").to_owned();
     let permit = crate::console::password_check_allowed(&st, &name)?;
     let password = form.get("password").unwrap_or_default().to_owned();
-    let operator = db(st.store.find_operator_by_name(&name).await)?;
+    let operator = db(service::operators::find_by_name(st.store.as_ref(), &name).await)?;
     let hash = operator.as_ref().and_then(|o| o.password_hash.clone());
     // argon2 takes tens of milliseconds of CPU: off the async workers, holding its permit.
     let matched = tokio::task::spawn_blocking(move || {
@@ -104,8 +102,11 @@ pub(super) async fn redeem_link(
     let ip = addr.ip();
     crate::console::sign_in_allowed(&st, ip)?;
     let token = form.text("token");
-    let operator =
-        if token.is_empty() { None } else { db(st.store.redeem_sign_in_link(&digest(token), st.clock.now()).await)? };
+    let operator = if token.is_empty() {
+        None
+    } else {
+        db(service::operators::redeem_sign_in_link(st.store.as_ref(), token, st.clock.now()).await)?
+    };
     match operator {
         Some(op) => start_session(&st, &headers, &op, "sign_in.link").await,
         None => {
@@ -119,10 +120,8 @@ pub(super) async fn redeem_link(
 }
 
 pub(super) async fn sign_out(State(st): State<ConsoleState>, s: Signed, headers: HeaderMap) -> Answer {
-    if let Some(secret) = crate::console::session_secret(&headers) {
-        db(st.store.delete_session(&digest(&secret)).await)?;
-    }
-    db(st.audit(&s.operator, "sign_out", &s.operator.name).await)?;
+    let secret = crate::console::session_secret(&headers);
+    db(service::operators::end_session(st.store.as_ref(), &s.operator, secret.as_deref(), st.clock.now()).await)?;
     Ok(([(header::SET_COOKIE, crate::console::cleared_cookie())], Redirect::to("/console/sign-in?done=signed-out"))
         .into_response())
 }

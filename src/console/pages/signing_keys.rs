@@ -4,7 +4,7 @@ use super::*;
 
 pub(super) async fn signing_keys(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQuery) -> Answer {
     let q = query(q);
-    let keys = db(st.store.signing_keys().await)?;
+    let keys = db(service::keyring::list(st.store.as_ref()).await)?;
     ok(page(
         "Signing keys",
         Some(&s),
@@ -59,17 +59,18 @@ pub(super) async fn rotate(
         tracing::error!(error = %e, "console: rotation failed");
         html::refused(StatusCode::INTERNAL_SERVER_ERROR, "The rotation failed; the reason is logged.")
     };
-    let (action, kid, done) = if immediate {
-        let kid = Keyring::rotate_now(st.store.as_ref(), &st.kek, alg, now).await.map_err(failed)?;
-        ("signing_key.rotate_now", kid, "rotated")
+    let actor = Actor::Operator(&s.operator);
+    let done = if immediate {
+        service::keyring::rotate_now(st.store.as_ref(), &st.kek, actor, alg, now).await.map_err(failed)?;
+        "rotated"
     } else {
-        match Keyring::schedule(st.store.as_ref(), &st.kek, alg, now, st.settings.prepublish_secs)
+        match service::keyring::schedule(st.store.as_ref(), &st.kek, actor, alg, now, st.settings.prepublish_secs)
             .await
             .map_err(failed)?
         {
-            Some((kid, _)) => ("signing_key.schedule", kid, "rotation-scheduled"),
+            Some(_) => "rotation-scheduled",
             None => {
-                let keys = db(st.store.signing_keys().await)?;
+                let keys = db(service::keyring::list(st.store.as_ref()).await)?;
                 return Err(respond(
                     StatusCode::CONFLICT,
                     page(
@@ -88,6 +89,5 @@ pub(super) async fn rotate(
     if let Err(e) = st.keyring.refresh().await {
         tracing::warn!(error = %e, "console: could not reload the keyring after a rotation");
     }
-    db(st.audit(&s.operator, action, kid.as_str()).await)?;
     see(&format!("/console/signing-keys?done={done}"))
 }

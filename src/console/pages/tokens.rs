@@ -56,30 +56,22 @@ pub(super) async fn inspect_token(
     };
     let header: serde_json::Value = serde_json::from_str(&header_json).unwrap_or_default();
     let kid = header["kid"].as_str().unwrap_or_default().to_owned();
-    let keys = db(st.store.signing_keys().await)?;
+    let keys = db(service::keyring::list(st.store.as_ref()).await)?;
     let key = keys.iter().find(|k| k.kid.as_str() == kid);
-    let expect = Expectations { issuer: Some(st.minter.issuer.clone()), audience: Some(st.minter.audience.clone()) };
-    let verdict: Result<String, String> = match st.keyring.verify(&token, &expect) {
-        Err(e) => Err(format!("its signature or claims do not hold: {e}")),
-        Ok(claims) => {
-            let record = db(service::tokens::find(st.store.as_ref(), &TokenId::from_string(claims.jti.clone())).await)?;
-            let connection =
-                db(service::connections::find_any(st.store.as_ref(), &ConnectionId::from_string(claims.sub.clone()))
-                    .await)?;
-            match (record, connection) {
-                (None, _) => Err("tessera has no record of minting it".into()),
-                (Some(r), _) if r.revoked_at.is_some() => {
-                    Err(format!("it was revoked at {}", html::rfc3339(r.revoked_at.unwrap_or_default())))
-                }
-                (Some(_), None) => Err("its connection was deleted".into()),
-                (Some(_), Some(c)) if c.status == ConnectionStatus::Disconnected => {
-                    Err("its connection is disconnected".into())
-                }
-                (Some(_), Some(c)) => Ok(format!("live until {} (connection {})", html::rfc3339(claims.exp), c.id)),
-            }
+    let actor = Actor::Operator(&s.operator);
+    let verdict =
+        db(service::tokens::inspect(st.store.as_ref(), &st.keyring, &st.minter, actor, &token, &kid, st.clock.now())
+            .await)?;
+    let verdict: Result<String, String> = match verdict {
+        Verdict::Unverified(e) => Err(format!("its signature or claims do not hold: {e}")),
+        Verdict::NotRecorded => Err("tessera has no record of minting it".into()),
+        Verdict::Revoked(at) => Err(format!("it was revoked at {}", html::rfc3339(at))),
+        Verdict::ConnectionDeleted => Err("its connection was deleted".into()),
+        Verdict::Disconnected => Err("its connection is disconnected".into()),
+        Verdict::Live { expires, connection } => {
+            Ok(format!("live until {} (connection {connection})", html::rfc3339(expires)))
         }
     };
-    db(st.audit(&s.operator, "token.inspect", &kid).await)?;
     ok(page(
         "Tokens",
         Some(&s),
