@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256};
 use super::error::ApiError;
 use super::extract::Caller;
 use super::validation::{FieldError, Loc, RawBody};
-use crate::service::AppState;
+use crate::service::{self, AppState};
 use crate::storage::{IdempotencyState, cause};
 
 /// How long a key keeps its answer.
@@ -113,10 +113,17 @@ where
     let key = key.as_str();
     let started = tokio::time::Instant::now();
     loop {
-        let state = app
-            .store
-            .idempotency_begin(&caller.client_id, key, &fingerprint, app.clock.now(), LEASE_SECS, TTL_SECS)
-            .await?;
+        let now = app.clock.now();
+        let state = service::idempotency::begin(
+            app.store.as_ref(),
+            &caller.client_id,
+            key,
+            &fingerprint,
+            now,
+            LEASE_SECS,
+            TTL_SECS,
+        )
+        .await?;
         match state {
             IdempotencyState::Claimed => break,
             IdempotencyState::Done { status, body } => {
@@ -143,12 +150,12 @@ where
     match handler.await {
         Ok((status, body)) => {
             let sealed = seal(app, caller, key, &body);
-            app.store.idempotency_finish(&caller.client_id, key, status.as_u16(), &sealed).await?;
+            service::idempotency::finish(app.store.as_ref(), &caller.client_id, key, status.as_u16(), &sealed).await?;
             Ok((status, Json(body)).into_response())
         }
         Err(e) => {
             // A failed request leaves nothing behind: a retry runs afresh.
-            let _ = app.store.idempotency_release(&caller.client_id, key).await;
+            let _ = service::idempotency::release(app.store.as_ref(), &caller.client_id, key).await;
             Err(e)
         }
     }

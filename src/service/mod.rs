@@ -11,6 +11,8 @@ use crate::storage::{Store, StoreError};
 pub mod clients;
 pub mod connections;
 pub mod connectors;
+pub mod health;
+pub mod idempotency;
 pub mod keyring;
 pub mod keys;
 pub mod operators;
