@@ -300,6 +300,18 @@ async fn issuance_refuses_what_may_not_be_issued_and_reads_current_claims(db: Te
     for (t, o) in batch.iter().zip(&outcome) {
         assert_eq!(store.find_issued_token(&t.jti).await.expect("find").is_some(), o.is_some());
     }
+    // A SQLite file's issuance writer has a connection of its own, which runs the same
+    // statement one token at a time: it decides each case alike.
+    if let Some(mut writer) = store.issuance_connection().expect("issuance connection") {
+        let again: Vec<IssuedToken> =
+            batch.iter().map(|t| IssuedToken { jti: TokenId::generate(), ..t.clone() }).collect();
+        let recorded: Vec<Option<String>> =
+            writer.record(&again).expect("record").into_iter().map(|r| r.expect("each token")).collect();
+        assert_eq!(recorded, outcome, "the issuance writer decides as the pool's writer does");
+        for (t, o) in again.iter().zip(&outcome) {
+            assert_eq!(store.find_issued_token(&t.jti).await.expect("find").is_some(), o.is_some());
+        }
+    }
 }
 
 async fn upgrading_keeps_the_token_history_in_the_activity_log(db: TestDb) {

@@ -9,13 +9,12 @@ use crate::domain::token::IssuedToken;
 use crate::storage::{StoreError, cause};
 
 /// Records one token if its connection is the client's and not disconnected and its key is
-/// the client's and not revoked, reading the customer id its claims carry in the same step.
-const ISSUE_ONE: &str = "INSERT INTO issued_tokens
-         (jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at, customer_id)
-     SELECT ?1, c.id, c.client_id, k.id, ?5, ?6, ?7, c.customer_id
-     FROM connections c JOIN api_keys k ON k.id = ?4 AND k.client_id = c.client_id
-     WHERE c.id = ?2 AND c.client_id = ?3 AND c.status <> 'disconnected' AND k.revoked_at IS NULL
-     RETURNING customer_id";
+/// the client's and not revoked, returning its jti and the customer id its claims carry (read
+/// in the same step): the one-token form of the statement the pool's writer runs, so that the
+/// conformance suite's checks of that one hold for this one.
+fn issue_one() -> &'static str {
+    super::issuance_statement(1)
+}
 
 /// The issuance writer's own connection to the database file, used from the writer's thread
 /// alone: a batch is one `BEGIN IMMEDIATE` ... `COMMIT` run straight through on that thread,
@@ -84,7 +83,7 @@ impl crate::storage::IssuanceConnection for SqliteIssuance {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(issuance_error)?;
         let mut outcomes = Vec::with_capacity(batch.len());
         {
-            let mut one = tx.prepare_cached(ISSUE_ONE).map_err(issuance_error)?;
+            let mut one = tx.prepare_cached(issue_one()).map_err(issuance_error)?;
             for t in batch {
                 let row = one
                     .query_row(
@@ -97,7 +96,8 @@ impl crate::storage::IssuanceConnection for SqliteIssuance {
                             t.issued_at,
                             t.expires_at
                         ],
-                        |r| r.get::<_, String>(0),
+                        // (jti, customer_id)
+                        |r| r.get::<_, String>(1),
                     )
                     .optional();
                 outcomes.push(match row {
@@ -134,5 +134,55 @@ fn issuance_error(e: rusqlite::Error) -> StoreError {
             _ => StoreError::Database(cause(e)),
         },
         _ => StoreError::Database(cause(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::sql::SqlBackend as _;
+
+    /// The pool's writer runs the very statement this writer runs, inside its transaction.
+    #[test]
+    fn both_writers_run_one_statement() {
+        let pooled = <super::super::SqliteStore>::issuance_sql(1);
+        assert_eq!(pooled, format!("BEGIN IMMEDIATE; {}; COMMIT", issue_one()));
+        assert!(std::ptr::eq(issue_one(), issue_one()), "built once");
+    }
+
+    /// The statement's `?` placeholders bind by position, in the order `record` binds them,
+    /// and it refuses what may not be issued.
+    #[test]
+    fn the_statement_binds_by_position() {
+        let conn = rusqlite::Connection::open_in_memory().expect("open");
+        conn.execute_batch(
+            "CREATE TABLE connections (id TEXT PRIMARY KEY, client_id TEXT, customer_id TEXT, status TEXT);
+             CREATE TABLE api_keys (id TEXT PRIMARY KEY, client_id TEXT, revoked_at INTEGER);
+             CREATE TABLE issued_tokens (jti TEXT PRIMARY KEY, connection_id TEXT, client_id TEXT,
+                 api_key_id TEXT, kid TEXT, issued_at INTEGER, expires_at INTEGER, customer_id TEXT);
+             INSERT INTO connections VALUES ('conn', 'client', 'cust', 'active'), ('gone', 'client', 'x', 'disconnected');
+             INSERT INTO api_keys VALUES ('key', 'client', NULL);",
+        )
+        .expect("schema");
+        let mut one = conn.prepare_cached(issue_one()).expect("prepare");
+        let mut issue = |jti: &str, connection: &str, client: &str| {
+            use rusqlite::OptionalExtension as _;
+            one.query_row(rusqlite::params![jti, connection, client, "key", "kid", 1_000, 1_900], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()
+            .expect("run")
+        };
+        assert_eq!(issue("t1", "conn", "client"), Some(("t1".to_owned(), "cust".to_owned())));
+        assert_eq!(issue("t2", "gone", "client"), None, "disconnected");
+        assert_eq!(issue("t3", "conn", "other"), None, "another client's");
+        let row: (String, String, String, String, i64, i64) = conn
+            .query_row(
+                "SELECT connection_id, client_id, api_key_id, kid, issued_at, expires_at FROM issued_tokens WHERE jti = 't1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .expect("recorded");
+        assert_eq!(row, ("conn".into(), "client".into(), "key".into(), "kid".into(), 1_000, 1_900));
     }
 }
