@@ -13,6 +13,9 @@
 //! app                             start-up and the serve loop
 //! cli                             the commands
 //! ```
+//!
+//! Beside the ladder, the front ends (`http`, `console`, `cli`) call the core (`service`),
+//! never storage: see [`front_ends_call_the_core_not_storage`].
 
 /// Each top-level module and its rung.
 const LADDER: &[(&str, u8)] = &[
@@ -283,4 +286,206 @@ fn the_circle_scan_sees_a_circle() {
     assert_eq!(circles(&graph), vec![vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]]);
     assert_eq!(names_after("use super::x;\nmod t { use super::*; }", "super::"), ["x"]);
     assert_eq!(without_inline_modules("use super::x;\nmod t { fn f() { super::y() } }\nz"), "use super::x;\n\nz");
+}
+
+/// The front ends: the HTTP layer (its routes, and the modules that act for a request:
+/// extractors, idempotency, the purchase batch parser, the router, errors), the operator
+/// console and the command line. Each parses its input, calls the core (`crate::service`),
+/// and renders the answer; none calls storage itself.
+const FRONT_ENDS: &[&str] = &["http/", "console/", "cli/"];
+
+/// Where a front end may name storage after all, and why: (file under `src`, what it names).
+const STORAGE_EXCEPTIONS: &[(&str, &str, &str)] = &[(
+    "cli/mod.rs",
+    "Store",
+    "`cli::open_store` opens the database a command names: the handle it returns is what \
+     every command passes to the core (the server's is opened by `serve` the same way)",
+)];
+
+/// A method of a store that hands the store on rather than asking it anything: the front
+/// ends pass `app.store.as_ref()` to the core, and a background task takes a `clone()`.
+const HANDING_ON: &[&str] = &["as_ref", "clone"];
+
+/// The storage traits: `Store` and every aggregate's trait it is made of (read from the
+/// `store!(...)` list in `src/storage/mod.rs`, so a new aggregate is covered), and the
+/// issuance writer's connection.
+fn storage_traits() -> Vec<String> {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/storage/mod.rs"))
+        .expect("read storage/mod.rs");
+    let start = text.find("\nstore!(").expect("the store!(...) list") + "\nstore!(".len();
+    let list = &text[start..start + text[start..].find(')').expect("its end")];
+    let mut names: Vec<String> = list.split(',').map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).collect();
+    assert!(names.len() > 10, "the scan found the storage traits: {names:?}");
+    names.extend(["Store".to_owned(), "IssuanceConnection".to_owned()]);
+    names
+}
+
+/// `text` with its comments and the insides of its string and character literals blanked
+/// (kept as spaces, so positions and line numbers stay), so that only code is scanned.
+fn code_only(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = b.to_vec();
+    let mut i = 0;
+    let blank = |out: &mut Vec<u8>, from: usize, to: usize| {
+        for c in &mut out[from..to] {
+            if *c != b'\n' {
+                *c = b' ';
+            }
+        }
+    };
+    while i < b.len() {
+        if b[i..].starts_with(b"//") {
+            let end = text[i..].find('\n').map_or(b.len(), |n| i + n);
+            blank(&mut out, i, end);
+            i = end;
+        } else if b[i..].starts_with(b"/*") {
+            let end = text[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2);
+            blank(&mut out, i, end);
+            i = end;
+        } else if b[i] == b'r' && (i == 0 || !is_ident(b[i - 1])) && matches!(b.get(i + 1), Some(b'#' | b'"')) {
+            // A raw string: r"..." or r#"..."# (with any number of #), which may hold quotes.
+            let hashes = b[i + 1..].iter().take_while(|c| **c == b'#').count();
+            if b.get(i + 1 + hashes) != Some(&b'"') {
+                i += 1;
+                continue;
+            }
+            let open = i + 2 + hashes;
+            let close = format!("\"{}", "#".repeat(hashes));
+            let end = text[open..].find(&close).map_or(b.len(), |n| open + n);
+            blank(&mut out, open, end);
+            i = (end + close.len()).min(b.len());
+        } else if b[i] == b'"' {
+            let mut j = i + 1;
+            while j < b.len() && b[j] != b'"' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            blank(&mut out, i + 1, j.min(b.len()));
+            i = j + 1;
+        } else if b[i] == b'\'' && (b.get(i + 2) == Some(&b'\'') || b.get(i + 1) == Some(&b'\\')) {
+            let end = text[i + 1..].find('\'').map_or(b.len(), |n| i + 1 + n + 1);
+            let end = if b.get(i + 1) == Some(&b'\\') && b.get(i + 2) == Some(&b'\'') { i + 4 } else { end };
+            blank(&mut out, i + 1, (end - 1).max(i + 1));
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("blanking keeps UTF-8")
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// Each direct use of storage in a front end's `text`, as `(line, what)`: a method called on
+/// a store (`app.store.find_client(..)`, `store\n    .list_clients()`, other than handing
+/// the store on), or a storage trait named at all (imported, in `dyn Store`, called as
+/// `ClientStore::list_clients(..)`).
+fn storage_uses(text: &str, traits: &[String]) -> Vec<(usize, String)> {
+    let code = code_only(text);
+    let b = code.as_bytes();
+    let line = |at: usize| code[..at].matches('\n').count() + 1;
+    let skip_space = |mut at: usize| {
+        while at < b.len() && b[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        at
+    };
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices("store") {
+        let end = at + "store".len();
+        if (at > 0 && is_ident(b[at - 1])) || (end < b.len() && is_ident(b[end])) {
+            continue;
+        }
+        let dot = skip_space(end);
+        if b.get(dot) != Some(&b'.') {
+            continue;
+        }
+        let name_at = skip_space(dot + 1);
+        let name_len = b[name_at..].iter().take_while(|c| is_ident(**c)).count();
+        let method = &code[name_at..name_at + name_len];
+        let after = skip_space(name_at + name_len);
+        let called = b.get(after) == Some(&b'(') || code[after..].starts_with("::<");
+        if called && !method.is_empty() && !HANDING_ON.contains(&method) {
+            found.push((line(at), format!("calls storage's `{method}`")));
+        }
+    }
+    for name in traits {
+        for (at, _) in code.match_indices(name.as_str()) {
+            let end = at + name.len();
+            // `CoreError::Store(e)` is an error's variant, not the trait.
+            let variant = code[..at].ends_with("Error::");
+            if variant || (at > 0 && is_ident(b[at - 1])) || (end < b.len() && is_ident(b[end])) {
+                continue;
+            }
+            found.push((line(at), format!("names the storage trait `{name}`")));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The front ends call the core, never storage: a use case is written once, in
+/// `src/service/<area>.rs`, and the HTTP routes, the console and the CLI call it. A front end
+/// that calls a store's method or names a storage trait fails here, unless
+/// [`STORAGE_EXCEPTIONS`] lists it with its reason. (Minting, the hot path, is the core's
+/// too: handlers call `token::Minter`, which records tokens through the issuance writer.)
+#[test]
+fn front_ends_call_the_core_not_storage() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let traits = storage_traits();
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let (mut checked, mut excused) = (0, std::collections::BTreeSet::new());
+    let mut violations = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).expect("under src").to_string_lossy().replace('\\', "/");
+        if !FRONT_ENDS.iter().any(|f| relative.starts_with(f)) {
+            continue;
+        }
+        checked += 1;
+        let text = std::fs::read_to_string(file).expect("read");
+        for (line, what) in storage_uses(&text, &traits) {
+            let exception =
+                STORAGE_EXCEPTIONS.iter().find(|(f, name, _)| *f == relative && what.contains(&format!("`{name}`")));
+            match exception {
+                Some(e) => {
+                    excused.insert(e.0);
+                }
+                None => violations.push(format!("src/{relative}:{line} {what}")),
+            }
+        }
+    }
+    assert!(checked > 40, "the scan found the front ends' files ({checked})");
+    assert!(
+        violations.is_empty(),
+        "front ends that call storage directly (call a function of crate::service instead):\n{}",
+        violations.join("\n")
+    );
+    let stale: Vec<_> = STORAGE_EXCEPTIONS.iter().filter(|e| !excused.contains(e.0)).collect();
+    assert!(stale.is_empty(), "exceptions that no longer apply (remove them): {stale:?}");
+}
+
+#[test]
+fn the_storage_scan_sees_a_direct_call() {
+    let traits = vec!["Store".to_owned(), "ClientStore".to_owned()];
+    let flagged = |text: &str| storage_uses(text, &traits).into_iter().map(|(_, w)| w).collect::<Vec<_>>();
+    assert_eq!(flagged("let c = app.store.find_client(&id).await?;"), ["calls storage's `find_client`"]);
+    assert_eq!(flagged("let c = st\n    .store\n    .list_clients()\n    .await;"), ["calls storage's `list_clients`"]);
+    assert_eq!(flagged("store.revoke_api_key(&id, now)"), ["calls storage's `revoke_api_key`"]);
+    assert_eq!(flagged("use crate::storage::{Change, ClientStore};"), ["names the storage trait `ClientStore`"]);
+    assert_eq!(flagged("async fn f(store: &dyn Store) {}"), ["names the storage trait `Store`"]);
+    for fine in [
+        "service::clients::list(app.store.as_ref()).await?",
+        "let (store, id) = (state.store.clone(), id.clone());",
+        "Err(StoreError::NotFound) => {}",
+        "CoreError::Store(e) => e.into(),",
+        "// app.store.find_client(&id)",
+        "let m = \"store.find_client(x)\";",
+        "this.read.store(true, Ordering::Release);",
+        "let c = '\"'; let d = app.store.as_ref();",
+        "let s = r#\"a \" store.find_client(x) \"#; let t = r\"store.x()\";",
+    ] {
+        assert_eq!(flagged(fine), Vec::<String>::new(), "{fine}");
+    }
 }
