@@ -8,6 +8,8 @@ Run: REF_API_KEY=... uvicorn reference_app:app --port 8801
 """
 import itertools
 import os
+import secrets
+from datetime import datetime, timedelta, timezone
 from typing import Literal, Optional, Union
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Response
@@ -250,3 +252,85 @@ def revoke_token(body: TokenRequest, _client: str = Depends(caller)):
             [{"type": "missing", "loc": ("body", "token"), "msg": "Field required", "input": body.model_dump(exclude_unset=True)}]
         )
     return {}
+
+
+# Link tokens, as Subtotal documents them (POST/GET /link-tokens, DELETE /link-tokens/{link_token}).
+# Like POST /connections here, the reference keeps no idempotency record: the differential test
+# sends no X-Subtotal-Idempotency-Key.
+LINK_TOKENS: dict = {}
+LINK_TOKEN_PATTERN = r"^lt_v1_[A-Za-z0-9_-]{43}$"
+
+
+class CreateLinkTokenRequest(BaseModel):
+    customer_id: str = Field(..., min_length=1, max_length=64)
+    email: Optional[str] = Field(None, max_length=64)
+    expires_in_days: int = Field(30, ge=1, le=365)
+
+
+class LinkTokenMetadata(BaseModel):
+    customer_id: str
+    status: Literal["active", "expired", "revoked"]
+    created_at: str
+    expires_at: str
+    revoked_at: Optional[str]
+
+
+class CreateLinkTokenResponse(LinkTokenMetadata):
+    link_token: str
+
+
+class GetLinkTokensResponse(BaseModel):
+    link_tokens: list[LinkTokenMetadata]
+
+
+def rfc3339(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def link_token_status(t: dict) -> str:
+    if t["revoked_at"] is not None:
+        return "revoked"
+    if t["expires"] <= datetime.now(timezone.utc):
+        return "expired"
+    return "active"
+
+
+def link_token_metadata(t: dict) -> dict:
+    return {"customer_id": t["customer_id"], "status": link_token_status(t), "created_at": t["created_at"],
+            "expires_at": t["expires_at"], "revoked_at": t["revoked_at"]}
+
+
+@app.post("/link-tokens", status_code=201, response_model=CreateLinkTokenResponse, tags=["link_tokens"])
+def create_link_token(body: CreateLinkTokenRequest, _client: str = Depends(caller)):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    expires = now + timedelta(days=body.expires_in_days)
+    token = "lt_v1_" + secrets.token_urlsafe(32)
+    t = {"customer_id": body.customer_id, "email": body.email, "created_at": rfc3339(now),
+         "expires_at": rfc3339(expires), "expires": expires, "revoked_at": None}
+    LINK_TOKENS[token] = t
+    return {**link_token_metadata(t), "link_token": token}
+
+
+@app.get("/link-tokens", response_model=GetLinkTokensResponse, tags=["link_tokens"])
+def list_link_tokens(
+    customer_id: str = Query(..., min_length=1),
+    status: Optional[Literal["active", "expired", "revoked"]] = None,
+    _client: str = Depends(caller),
+):
+    found = [link_token_metadata(t) for t in LINK_TOKENS.values() if t["customer_id"] == customer_id]
+    if status is not None:
+        found = [t for t in found if t["status"] == status]
+    return {"link_tokens": found}  # oldest first: insertion order
+
+
+@app.delete("/link-tokens/{link_token}", status_code=204, tags=["link_tokens"])
+def revoke_link_token(
+    link_token: str = Path(..., min_length=49, max_length=49, pattern=LINK_TOKEN_PATTERN),
+    _client: str = Depends(caller),
+):
+    t = LINK_TOKENS.get(link_token)
+    if t is None:
+        raise HTTPException(status_code=404, detail="Link token not found")
+    if t["revoked_at"] is None:
+        t["revoked_at"] = rfc3339(datetime.now(timezone.utc))
+    return Response(status_code=204)
