@@ -53,6 +53,10 @@ impl Listeners {
     }
 }
 
+/// The Link pages' rate limit per address: a burst of 60 pages, then two a second.
+const LINK_RATE_PER_SEC: f64 = 2.0;
+const LINK_BURST: u32 = 60;
+
 /// A main listener off loopback faces clients: the operator console and an open `/metrics`
 /// do not belong on it unless the operator moves or guards them, and whatever is served in
 /// plain HTTP off loopback is warned about.
@@ -193,6 +197,11 @@ impl App {
             kek: sealer,
             metrics_token: config.metrics_token.clone().map(Arc::new),
             webhook_policy,
+            link: crate::service::link::Settings {
+                public_url: config.public_base_url(listener.local_addr()?),
+                session_ttl_secs: i64::from(config.link_session_ttl),
+                allow_http: config.link_allow_http,
+            },
         });
         let console = config.console.enabled.then(|| {
             crate::console::ConsoleState::new(
@@ -325,6 +334,9 @@ impl App {
             }
             (None, _) => {}
         }
+        // The hosted Link pages: always on the main listener, where customers' browsers come.
+        let link = crate::link::LinkState::new(state.clone(), LINK_RATE_PER_SEC, LINK_BURST);
+        extra = extra.nest_service(crate::link::BASE, crate::link::router(link));
         let router = crate::http::router_with(state.clone(), metrics_task.is_none(), extra);
         crate::http::server::serve(listener, router, limits, stopped(stop_rx.clone()), shutdown_grace).await;
         refresher.abort();

@@ -213,6 +213,24 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(10..=604_800))]
     pub webhook_retry_window: u32,
 
+    /// tessera's address as customers' browsers reach it (e.g. https://link.example.com):
+    /// Link URLs are `{public-url}/link/<token>`, and the connector sends customers back to
+    /// `{public-url}/link/return`. Unset: http:// and the main listener's address.
+    #[arg(long, env = "TESSERA_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// Seconds a customer has to get through one Link session (choosing a retailer,
+    /// consenting, signing in at the connector).
+    #[arg(long, env = "TESSERA_LINK_SESSION_TTL", default_value_t = 1800,
+          value_parser = clap::value_parser!(u32).range(5..=86_400))]
+    pub link_session_ttl: u32,
+
+    /// Allow plain `http://` redirect URLs and connector sign-in pages off loopback (closed
+    /// networks). Off by default: https, or http on loopback for development.
+    #[arg(long, env = "TESSERA_LINK_ALLOW_HTTP", default_value_t = false, num_args = 0..=1,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub link_allow_http: bool,
+
     /// Seconds an issuance record is kept after its token expires (default 7 days: a misused
     /// token reported within a week can still be traced to its key and connection). At least
     /// 60: a token still verifies for 60 s past its expiry.
@@ -322,6 +340,18 @@ impl ConsoleArgs {
     }
 }
 
+/// A public base URL: absolute http(s), no query or fragment; kept without a trailing slash.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("not an absolute URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("an http:// or https:// URL with a host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("a URL without a query or #fragment".into());
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
 fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
     s.parse()
 }
@@ -357,6 +387,18 @@ pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
 }
 
 impl ServeConfig {
+    /// tessera's public base URL (no trailing slash), given the main listener's address.
+    pub fn public_base_url(&self, listening: SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.clone();
+        }
+        let mut addr = listening;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{addr}")
+    }
+
     /// How the pruner runs.
     pub fn retention(&self) -> crate::retention::Settings {
         crate::retention::Settings {

@@ -12,6 +12,7 @@ pub mod console;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod link;
 pub mod metrics;
 pub mod rate_limit;
 pub mod retention;

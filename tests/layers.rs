@@ -32,6 +32,7 @@ const LADDER: &[(&str, u8)] = &[
     ("service", 4),
     ("http", 5),
     ("console", 5),
+    ("link", 5),
     ("config", 6),
     ("app", 7),
     ("cli", 8),

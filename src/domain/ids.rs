@@ -10,6 +10,12 @@ fn next_ulid() -> ulid::Ulid {
     generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
 }
 
+/// A fresh ULID as text, from the same monotonic generator as the ids: for rows that need an
+/// order of creation finer than their timestamps.
+pub fn ordered_id() -> String {
+    next_ulid().to_string()
+}
+
 /// The characters of a generated id.
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -90,6 +96,10 @@ ulid_id!(
 ulid_id!(
     /// An operator: a person who runs tessera, signed in to the console.
     OperatorId
+);
+ulid_id!(
+    /// A Link session: one customer's pass through the hosted Link flow.
+    LinkSessionId
 );
 
 #[cfg(test)]

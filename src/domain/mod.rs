@@ -5,6 +5,7 @@ pub mod connection;
 pub mod connector;
 pub mod event;
 pub mod ids;
+pub mod link;
 pub mod name;
 pub mod operator;
 pub mod purchase;

@@ -32,6 +32,12 @@ pub enum ApiError {
     /// 404 for a webhook that does not exist, belongs to another client, or could not exist.
     #[error("Webhook not found")]
     WebhookNotFound,
+    /// 404 naming what was not found.
+    #[error("{0}")]
+    Missing(String),
+    /// 422 with a sentence: the input is well-formed but not acceptable.
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     Conflict(String),
     #[error("Request headers too large: the limit is {0} bytes")]
@@ -65,7 +71,10 @@ impl ApiError {
             ApiError::BadBody | ApiError::InvalidText => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) | ApiError::ConnectionNotFound | ApiError::WebhookNotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::ConnectionNotFound | ApiError::WebhookNotFound | ApiError::Missing(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -101,15 +110,26 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The API validates its input before it calls the service layer, so only storage failures
-/// are expected here; anything else is a bug, answered `500` and logged.
+/// A use case's refusal: `422` or `404` with its sentence; storage failures as they map.
 impl From<crate::service::CoreError> for ApiError {
     fn from(e: crate::service::CoreError) -> Self {
         match e {
             crate::service::CoreError::Store(e) => e.into(),
-            other => ApiError::Internal(cause(other)),
+            crate::service::CoreError::Invalid(why) => ApiError::Unprocessable(why),
+            crate::service::CoreError::NotFound(what) => ApiError::Missing(what),
         }
     }
+}
+
+/// A use case's answer, with its refusal ([`crate::service::CoreError::Invalid`]) put on the
+/// body field `field` as FastAPI would.
+pub fn refusal_on<T>(result: Result<T, crate::service::CoreError>, field: &str, input: &str) -> Result<T, ApiError> {
+    result.map_err(|e| match e {
+        crate::service::CoreError::Invalid(why) => {
+            ApiError::Validation(vec![super::validation::value_error(field, input, why)])
+        }
+        other => other.into(),
+    })
 }
 
 impl From<crate::token::mint::MintError> for ApiError {

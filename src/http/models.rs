@@ -5,8 +5,11 @@ use serde_json::{Map, Value, json};
 /// What a field holds.
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
-    /// A string of at most `max` characters.
-    Str { max: usize },
+    /// A string of `min` to `max` characters.
+    Str { min: usize, max: usize },
+    /// A whole number from `min` to `max`, read as Pydantic reads one (also `"30"`, `30.0`,
+    /// `true`).
+    Int { min: i64, max: i64 },
     /// One of a few strings.
     Literal(&'static [&'static str]),
     /// A boolean (Pydantic's lax reading: also `0`/`1` and words like `"yes"`).
@@ -29,7 +32,15 @@ pub struct Field {
 
 impl Field {
     const fn string(name: &'static str, max: usize) -> Self {
-        Field { name, kind: Kind::Str { max }, nullable: false, title: None, description: None, examples: &[] }
+        Field { name, kind: Kind::Str { min: 0, max }, nullable: false, title: None, description: None, examples: &[] }
+    }
+
+    const fn string_between(name: &'static str, min: usize, max: usize) -> Self {
+        Field { name, kind: Kind::Str { min, max }, nullable: false, title: None, description: None, examples: &[] }
+    }
+
+    const fn integer(name: &'static str, min: i64, max: i64) -> Self {
+        Field { name, kind: Kind::Int { min, max }, nullable: false, title: None, description: None, examples: &[] }
     }
 
     const fn literal(name: &'static str, values: &'static [&'static str]) -> Self {
@@ -63,18 +74,20 @@ impl Field {
     /// The longest string accepted (for a literal, the longest value).
     pub fn max_len(&self) -> usize {
         match self.kind {
-            Kind::Str { max } => max,
+            Kind::Str { max, .. } => max,
             Kind::Literal(values) | Kind::LiteralList(values) => {
                 values.iter().map(|v| v.chars().count()).max().unwrap_or(0)
             }
-            Kind::Bool => 0,
+            Kind::Bool | Kind::Int { .. } => 0,
         }
     }
 
     /// The field's JSON Schema.
     fn schema(&self) -> Value {
         let base = match self.kind {
-            Kind::Str { max } => json!({"type": "string", "maxLength": max}),
+            Kind::Str { min: 0, max } => json!({"type": "string", "maxLength": max}),
+            Kind::Str { min, max } => json!({"type": "string", "maxLength": max, "minLength": min}),
+            Kind::Int { min, max } => json!({"type": "integer", "maximum": max, "minimum": min}),
             Kind::Literal(values) => json!({"type": "string", "enum": values}),
             Kind::Bool => json!({"type": "boolean"}),
             Kind::LiteralList(values) => {
@@ -265,8 +278,77 @@ pub mod update_webhook {
         Model { name: "UpdateWebhook", fields: &[NAME, URL, EVENT_TYPES, IS_ACTIVE], required: &[] };
 }
 
+/// `POST /link-tokens`, as Subtotal documents it.
+pub mod create_link_token {
+    use super::*;
+
+    pub const CUSTOMER_ID: Field = Field::string_between("customer_id", 1, 64)
+        .titled("Customer Id")
+        .described("Your identifier for the customer who will link an account")
+        .examples(&["customer-example-001"]);
+    pub const EMAIL: Field = Field::string("email", 64)
+        .nullable()
+        .titled("Email")
+        .described("The customer's email, for the connector's sign-in page")
+        .examples(&["consumer@example.com"]);
+    pub const EXPIRES_IN_DAYS: Field = Field::integer("expires_in_days", 1, 365)
+        .titled("Expires In Days")
+        .described("Whole days the link token stays valid: 1 to 365, 30 when absent");
+    pub const MODEL: Model = Model {
+        name: "CreateLinkTokenRequest",
+        fields: &[CUSTOMER_ID, EMAIL, EXPIRES_IN_DAYS],
+        required: &["customer_id"],
+    };
+}
+
+/// `POST /redirect-urls`.
+pub mod add_redirect_url {
+    use super::*;
+
+    pub const URL: Field = Field::string("url", crate::domain::link::MAX_URL_LEN)
+        .titled("Url")
+        .described("An exact URL Link may send your customers back to (https; http only on loopback)")
+        .examples(&["https://app.example.com/linked"]);
+    pub const MODEL: Model = Model { name: "RedirectUrlRequest", fields: &[URL], required: &["url"] };
+}
+
+/// `PUT /connector/link-url`: the connector's sign-in page.
+pub mod connector_link_url {
+    use super::*;
+
+    pub const URL: Field = Field::string("url", crate::domain::link::MAX_URL_LEN)
+        .titled("Url")
+        .described("The connector's sign-in page; Link sends customers there with ?session=<reference>")
+        .examples(&["https://connector.example.com/sign-in"]);
+    pub const MODEL: Model = Model { name: "ConnectorLinkUrl", fields: &[URL], required: &["url"] };
+}
+
+/// `PUT /connector/retailers/{retailer_id}`.
+pub mod connector_retailer {
+    use super::*;
+
+    pub const NAME: Field = Field::string_between("name", 1, 128).titled("Name").examples(&["Sandbox Books"]);
+    pub const MODEL: Model = Model { name: "ConnectorRetailer", fields: &[NAME], required: &["name"] };
+}
+
+/// `POST /connector/link-sessions/{reference}/complete`.
+pub mod complete_link_session {
+    use super::*;
+
+    pub const OUTCOME: Field = Field::literal("outcome", &["active", "unauthenticated", "failed"])
+        .titled("Outcome")
+        .described("active: signed in, the connection is linked; unauthenticated: the retailer refused the sign-in; failed: linking failed otherwise");
+    pub const REASON: Field = report_status::REASON;
+    pub const MODEL: Model = Model { name: "CompleteLinkSession", fields: &[OUTCOME, REASON], required: &["outcome"] };
+}
+
 /// Every request model, for the OpenAPI document's components.
-pub const ALL: [&Model; 9] = [
+pub const ALL: [&Model; 14] = [
+    &create_link_token::MODEL,
+    &add_redirect_url::MODEL,
+    &connector_link_url::MODEL,
+    &connector_retailer::MODEL,
+    &complete_link_session::MODEL,
     &create_connection::MODEL,
     &update_connection::MODEL,
     &create_token::MODEL,

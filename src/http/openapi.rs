@@ -6,6 +6,7 @@
 //! seed, and another checks every route is documented with every status it can answer.
 use serde_json::{Value, json};
 
+pub mod link_ops;
 pub mod operation;
 pub mod purchase_ops;
 
@@ -213,7 +214,7 @@ fn schemas() -> Value {
     for model in super::models::ALL {
         schemas[model.name] = model.schema();
     }
-    for (name, schema) in purchase_ops::schemas() {
+    for (name, schema) in purchase_ops::schemas().into_iter().chain(link_ops::schemas()) {
         schemas[name] = schema;
     }
     schemas

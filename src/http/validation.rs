@@ -82,7 +82,18 @@ pub fn body_object(body: &RawBody) -> Result<&Map<String, Value>, Vec<FieldError
 fn literals(field: &Field) -> &'static [&'static str] {
     match field.kind {
         Kind::Literal(values) | Kind::LiteralList(values) => values,
-        Kind::Str { .. } | Kind::Bool => &[],
+        Kind::Str { .. } | Kind::Bool | Kind::Int { .. } => &[],
+    }
+}
+
+/// A use case's refusal of a body field's value, in FastAPI's shape (`value_error`).
+pub fn value_error(field: &str, input: &str, why: impl std::fmt::Display) -> FieldError {
+    FieldError {
+        kind: "value_error",
+        loc: vec![Loc::from("body"), Loc::from(field)],
+        msg: format!("Value error, {why}"),
+        input: Value::String(input.to_owned()),
+        ctx: Some(json!({"error": why.to_string()})),
     }
 }
 
@@ -110,7 +121,72 @@ impl<'a> Fields<'a> {
                 self.errors.push(FieldError::missing(Self::loc(name), Value::Object(self.obj.clone())));
                 String::new()
             }
-            Some(v) => self.string(name, v, max_len).unwrap_or_default(),
+            Some(v) => self.string(name, v, max_len).and_then(|s| self.at_least(field, v, s)).unwrap_or_default(),
+        }
+    }
+
+    /// `s` when it is as long as the field's least length; else the error is noted.
+    fn at_least(&mut self, field: &Field, v: &Value, s: String) -> Option<String> {
+        let Kind::Str { min, .. } = field.kind else { return Some(s) };
+        if s.chars().count() >= min {
+            return Some(s);
+        }
+        let unit = if min == 1 { "character" } else { "characters" };
+        self.errors.push(FieldError {
+            kind: "string_too_short",
+            loc: Self::loc(field.name),
+            msg: format!("String should have at least {min} {unit}"),
+            input: v.clone(),
+            ctx: Some(json!({ "min_length": min })),
+        });
+        None
+    }
+
+    /// An optional whole number with bounds, read as Pydantic reads one; `None` when absent
+    /// (the caller's default applies) or invalid (noted). `null` is invalid: the field has a
+    /// default, not a null.
+    pub fn optional_int(&mut self, field: &Field) -> Option<i64> {
+        let Kind::Int { min, max } = field.kind else { return None };
+        let v = self.obj.get(field.name)?;
+        let fail = |kind: &'static str, msg: String, ctx: Option<Value>| FieldError {
+            kind,
+            loc: Self::loc(field.name),
+            msg,
+            input: v.clone(),
+            ctx,
+        };
+        let read = match whole_number(v) {
+            Ok(n) => n,
+            Err(kind) => {
+                let msg = match kind {
+                    "int_parsing" => "Input should be a valid integer, unable to parse string as an integer",
+                    "int_from_float" => "Input should be a valid integer, got a number with a fractional part",
+                    "finite_number" => "Input should be a finite number",
+                    _ => "Input should be a valid integer",
+                };
+                self.errors.push(fail(kind, msg.into(), None));
+                return None;
+            }
+        };
+        if read.below(min) {
+            self.errors.push(fail(
+                "greater_than_equal",
+                format!("Input should be greater than or equal to {min}"),
+                Some(json!({ "ge": min })),
+            ));
+            return None;
+        }
+        if read.above(max) {
+            self.errors.push(fail(
+                "less_than_equal",
+                format!("Input should be less than or equal to {max}"),
+                Some(json!({ "le": max })),
+            ));
+            return None;
+        }
+        match read {
+            Whole::Small(n) => Some(n),
+            Whole::Huge { .. } => None,
         }
     }
 
@@ -281,6 +357,98 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A whole number as read: one that fits, or only the sign of one that does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Whole {
+    Small(i64),
+    Huge { negative: bool },
+}
+
+impl Whole {
+    fn below(self, min: i64) -> bool {
+        match self {
+            Whole::Small(n) => n < min,
+            Whole::Huge { negative } => negative,
+        }
+    }
+
+    fn above(self, max: i64) -> bool {
+        match self {
+            Whole::Small(n) => n > max,
+            Whole::Huge { negative } => !negative,
+        }
+    }
+}
+
+/// Reads a JSON value as Pydantic's lax integer does: a JSON integer of any size; a number
+/// with no fractional part (`30.0`, `1E2`); `true`/`false` as 1/0; a string of digits, with
+/// surrounding whitespace, a sign, single `_` between digits and a `.0...` tail allowed.
+/// The error is Pydantic's error type.
+fn whole_number(v: &Value) -> Result<Whole, &'static str> {
+    match v {
+        Value::Bool(b) => Ok(Whole::Small(i64::from(*b))),
+        Value::Number(n) => {
+            let text = n.to_string();
+            if let Some(whole) = integer_text(&text) {
+                return Ok(whole);
+            }
+            let f: f64 = text.parse().map_err(|_| "int_type")?;
+            if !f.is_finite() {
+                return Err("finite_number");
+            }
+            if f.fract() != 0.0 {
+                return Err("int_from_float");
+            }
+            Ok(if f.abs() < 9.0e18 {
+                #[allow(clippy::cast_possible_truncation)]
+                Whole::Small(f as i64)
+            } else {
+                Whole::Huge { negative: f < 0.0 }
+            })
+        }
+        Value::String(s) => {
+            let t = s.trim_matches(|c: char| c.is_whitespace());
+            let int_part = match t.split_once('.') {
+                Some((i, f)) if !f.is_empty() && f.bytes().all(|b| b == b'0') => i,
+                Some(_) => return Err("int_parsing"),
+                None => t,
+            };
+            let (negative, digits) = match int_part.as_bytes().first() {
+                Some(b'-') => (true, &int_part[1..]),
+                Some(b'+') => (false, &int_part[1..]),
+                _ => (false, int_part),
+            };
+            let ok = !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+                && !digits.starts_with('_')
+                && !digits.ends_with('_')
+                && !digits.contains("__");
+            if !ok {
+                return Err("int_parsing");
+            }
+            let clean: String = digits.chars().filter(|c| *c != '_').collect();
+            let signed = if negative { format!("-{clean}") } else { clean };
+            integer_text(&signed).ok_or("int_parsing")
+        }
+        _ => Err("int_type"),
+    }
+}
+
+/// A JSON integer's text (`-12`, `0030`) as a [`Whole`]; `None` when it is not one.
+fn integer_text(text: &str) -> Option<Whole> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(match text.parse::<i64>() {
+        Ok(n) => Whole::Small(n),
+        Err(_) => Whole::Huge { negative: negative && digits.bytes().any(|b| b != b'0') },
+    })
+}
+
 /// Pydantic's wording: `'a'`, `'a' or 'b'`, `'a', 'b' or 'c'`.
 fn expected_list(allowed: &[&str]) -> String {
     let quoted: Vec<String> = allowed.iter().map(|a| format!("'{a}'")).collect();
@@ -295,6 +463,31 @@ fn expected_list(allowed: &[&str]) -> String {
 mod tests {
     use super::*;
     use crate::http::models::create_connection;
+
+    #[test]
+    fn integers_read_as_pydantic_reads_them() {
+        for (v, want) in [
+            (json!(30), Ok(Whole::Small(30))),
+            (json!("30"), Ok(Whole::Small(30))),
+            (json!(" +1_0.0 "), Ok(Whole::Small(10))),
+            (json!("30.000"), Ok(Whole::Small(30))),
+            (json!(30.0), Ok(Whole::Small(30))),
+            (json!(true), Ok(Whole::Small(1))),
+            (json!("-0"), Ok(Whole::Small(0))),
+            (json!(30.5), Err("int_from_float")),
+            (json!("30."), Err("int_parsing")),
+            (json!("3__0"), Err("int_parsing")),
+            (json!("1e2"), Err("int_parsing")),
+            (json!(null), Err("int_type")),
+            (json!([]), Err("int_type")),
+        ] {
+            assert_eq!(whole_number(&v), want, "{v}");
+        }
+        let huge: Value = serde_json::from_str("1000000000000000000000000000000").expect("json");
+        assert_eq!(whole_number(&huge), Ok(Whole::Huge { negative: false }));
+        let big_float: Value = serde_json::from_str("1E2").expect("json");
+        assert_eq!(whole_number(&big_float), Ok(Whole::Small(100)));
+    }
 
     #[test]
     fn literal_wording() {

@@ -15,6 +15,7 @@ pub mod health;
 pub mod idempotency;
 pub mod keyring;
 pub mod keys;
+pub mod link;
 pub mod operators;
 pub mod overview;
 pub mod purchases;

@@ -61,6 +61,8 @@ pub struct Shared {
     pub webhook_policy: crate::webhooks::destination::Policy,
     /// Throttles the writes of API keys' last use (once a minute per key).
     pub key_usage: Arc<crate::auth::usage::KeyUsage>,
+    /// The Link flow's settings.
+    pub link: crate::service::link::Settings,
     /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
     pub metrics_token: Option<Arc<MetricsToken>>,
 }

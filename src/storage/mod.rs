@@ -35,6 +35,7 @@ macro_rules! store_trait {
 /// The names every aggregate's trait declaration uses, for the files that declare them.
 #[allow(unused_imports)]
 mod vocabulary {
+    pub use super::Completion;
     pub use super::retention;
     pub use super::{Change, IdempotencyState, StatusChange, StoreError};
     pub use crate::domain::api_key::ApiKeyRecord;
@@ -45,6 +46,7 @@ mod vocabulary {
     pub use crate::domain::ids::{
         ApiKeyId, ClientId, ConnectionId, ConnectorId, EventId, OperatorId, TokenId, WebhookId,
     };
+    pub use crate::domain::link::{ConnectorLinkUrl, LinkSession, LinkToken, Outcome, RedirectUrl, SessionState};
     pub use crate::domain::operator::{AuditEntry, ConnectionSearch, Counts, Operator, Session};
     pub use crate::domain::purchase::{Purchase, PurchaseSummary};
     pub use crate::domain::retailer::Retailer;
@@ -68,6 +70,7 @@ pub use sql::events::EventStore;
 pub use sql::idempotency::IdempotencyStore;
 pub use sql::issuance::IssuanceStore;
 pub use sql::keyring::KeyringStore;
+pub use sql::link::LinkStore;
 pub use sql::purchases::PurchaseStore;
 pub use sql::retailers::RetailerStore;
 pub use sql::retention::RetentionStore;
@@ -182,6 +185,16 @@ pub enum StatusChange {
     Refused { from: ConnectionStatus, to: ConnectionStatus },
 }
 
+/// What completing a Link session did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// No session is at the connector with that reference: unknown, ended already (a
+    /// reference completes once), or expired.
+    NotFound,
+    /// The session ended (completed or failed); the connection as it is now, when there is one.
+    Done { session: Box<crate::domain::link::LinkSession>, connection: Option<Connection> },
+}
+
 /// What a database knows of the time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockReference {
@@ -230,6 +243,7 @@ store!(
     RetailerStore,
     ConsoleStore,
     RetentionStore,
+    LinkStore,
 );
 
 /// The database itself: its schema, whether it answers, its pool.

@@ -2,11 +2,13 @@
 pub mod activity;
 pub mod connections;
 pub mod connector;
+pub mod connector_link;
 pub mod docs;
 pub mod health;
 pub mod introspection;
 pub mod jwks;
 pub mod legacy;
+pub mod link;
 pub mod metrics;
 pub mod purchases;
 pub mod tokens;
@@ -16,6 +18,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use serde_json::Value;
 
+use super::openapi::link_ops;
 use super::openapi::operation as doc;
 use crate::service::AppState;
 
@@ -70,6 +73,37 @@ pub fn table() -> Vec<Route> {
             doc::create_connection_token,
         ),
         route(Method::GET, "/connections/{connection_id}/activity", get(activity::activity), doc::activity),
+        route(Method::POST, "/link-tokens", post(link::create), link_ops::create_link_token),
+        route(Method::GET, "/link-tokens", get(link::list), link_ops::list_link_tokens),
+        route(Method::DELETE, "/link-tokens/{link_token}", delete(link::revoke), link_ops::revoke_link_token),
+        route(Method::POST, "/redirect-urls", post(link::add_redirect), link_ops::add_redirect_url),
+        route(Method::GET, "/redirect-urls", get(link::list_redirects), link_ops::list_redirect_urls),
+        route(Method::DELETE, "/redirect-urls", delete(link::remove_redirect), link_ops::remove_redirect_url),
+        route(Method::PUT, "/connector/link-url", put(connector_link::put_link_url), link_ops::put_link_url),
+        route(
+            Method::DELETE,
+            "/connector/link-url",
+            delete(connector_link::delete_link_url),
+            link_ops::delete_link_url,
+        ),
+        route(
+            Method::PUT,
+            "/connector/retailers/{retailer_id}",
+            put(connector_link::put_retailer),
+            link_ops::put_connector_retailer,
+        ),
+        route(
+            Method::GET,
+            "/connector/link-sessions/{reference}",
+            get(connector_link::get_session),
+            link_ops::get_link_session,
+        ),
+        route(
+            Method::POST,
+            "/connector/link-sessions/{reference}/complete",
+            post(connector_link::complete_session),
+            link_ops::complete_link_session,
+        ),
         route(Method::POST, "/tokens/introspect", post(introspection::introspect), doc::introspect),
         route(Method::POST, "/tokens/revoke", post(introspection::revoke), doc::revoke),
         route(Method::GET, "/.well-known/jwks.json", get(jwks::jwks), doc::jwks),

@@ -20,6 +20,7 @@ pub mod events;
 pub mod idempotency;
 pub mod issuance;
 pub mod keyring;
+pub mod link;
 pub mod purchases;
 pub mod retailers;
 pub mod retention;
@@ -190,6 +191,7 @@ macro_rules! sql_store {
         $crate::storage::sql::retailers::retailers!($store);
         $crate::storage::sql::console::console!($store);
         $crate::storage::sql::retention::retention!($store);
+        $crate::storage::sql::link::link_store!($store);
     };
 }
 

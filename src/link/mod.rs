@@ -1,0 +1,201 @@
+//! The hosted Link flow: the pages a customer sees to link a retailer account for an app
+//! (a client). Entered at `/link/{token}` with a link token or a `link`-scope connection
+//! token; the rest of the flow lives under `/link/session` and is tied to the browser by a
+//! cookie, so the token leaves the address bar at the first answer.
+//!
+//! Every answer refuses framing, sends no referrer (the entry URL holds a token), is never
+//! cached, and has a CSP without `unsafe-inline` (the pages need no script at all). Every
+//! form carries an anti-forgery token derived from the session's cookie and must come from
+//! this origin. Link pages have a rate limit of their own, per address.
+//!
+//! Rung: a front end, beside the API and the console; the use cases are `service::link`.
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest as _, Sha256};
+
+use crate::rate_limit::{Decision, RateLimiter};
+use crate::service::AppState;
+
+mod html;
+mod pages;
+
+/// Where the Link pages live.
+pub const BASE: &str = "/link";
+/// The session cookie's name.
+pub const COOKIE: &str = "tessera_link";
+/// The largest form a Link page takes.
+const MAX_FORM_BYTES: usize = 8 * 1024;
+
+/// The stylesheet, served by the binary.
+pub const CSS: &str = include_str!("../../assets/link/link.css");
+
+/// No script, no inline style, no framing, forms and links to this origin and beyond (a
+/// consent is answered with a redirect to the connector's sign-in page, and an exit with one
+/// to the app, so `form-action` is not restricted).
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// What the Link pages reach.
+#[derive(Clone)]
+pub struct LinkState {
+    pub app: AppState,
+    /// Requests per address.
+    limiter: Arc<RateLimiter<IpAddr>>,
+}
+
+impl std::ops::Deref for LinkState {
+    type Target = AppState;
+
+    fn deref(&self) -> &AppState {
+        &self.app
+    }
+}
+
+impl LinkState {
+    /// `rate` pages a second per address, after a burst of `burst`.
+    pub fn new(app: AppState, rate: f64, burst: u32) -> Self {
+        Self { app, limiter: Arc::new(RateLimiter::new(rate, burst)) }
+    }
+}
+
+/// The Link pages with their layers, relative to [`BASE`]: to be nested there.
+pub fn router(state: LinkState) -> Router {
+    Router::new()
+        .route("/assets/link.css", get(pages::stylesheet))
+        .route("/session", get(pages::session))
+        .route("/session/retailer", post(pages::choose_retailer))
+        .route("/session/consent", post(pages::consent))
+        .route("/session/exit", post(pages::exit))
+        .route("/return", get(pages::returned))
+        .route("/{token}", get(pages::start))
+        .fallback(|| async {
+            html::problem_page(StatusCode::NOT_FOUND, "Not found", "There is no such Link page.", None)
+        })
+        .layer(middleware::from_fn(guard_posts))
+        .layer(middleware::from_fn_with_state(state.clone(), limit))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(req: Request, next: Next) -> Response {
+    // Paths here are relative to BASE.
+    let is_asset = req.uri().path().starts_with("/assets/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    let cache = if is_asset { "public, max-age=3600" } else { "no-store" };
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    resp
+}
+
+/// The Link pages' own rate limit, per address (the stylesheet is not counted).
+async fn limit(axum::extract::State(st): axum::extract::State<LinkState>, req: Request, next: Next) -> Response {
+    let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Some(ip) = ip
+        && !req.uri().path().starts_with("/assets/")
+        && let Decision::Limited { retry_after_secs } = st.limiter.take(&ip, Instant::now())
+    {
+        let mut resp = html::problem_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            "This device sent too many requests. Wait a minute, then try again.",
+            None,
+        );
+        if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
+    next.run(req).await
+}
+
+/// A POST's form fields, read once by [`guard_posts`].
+#[derive(Clone, Debug, Default)]
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every POST: from this origin, at most [`MAX_FORM_BYTES`], with the anti-forgery token of
+/// the session whose cookie it carries.
+async fn guard_posts(req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    if !same_origin(req.headers()) {
+        return html::problem_page(
+            StatusCode::FORBIDDEN,
+            "Refused",
+            "This form was sent from another site. Go back to the app and start again.",
+            None,
+        );
+    }
+    let (mut parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+        return html::problem_page(StatusCode::PAYLOAD_TOO_LARGE, "Refused", "The form is too large.", None);
+    };
+    let form = Form(url::form_urlencoded::parse(&bytes).into_owned().collect());
+    let ok = cookie(&parts.headers).is_some_and(|c| {
+        use subtle::ConstantTimeEq as _;
+        csrf_token(&c).as_bytes().ct_eq(form.get("csrf").unwrap_or_default().as_bytes()).into()
+    });
+    if !ok {
+        return html::problem_page(
+            StatusCode::FORBIDDEN,
+            "This page is out of date",
+            "The form's security token is missing or does not match this session. Go back to the app and start again.",
+            None,
+        );
+    }
+    parts.extensions.insert(form);
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// Whether the browser says the request came from a page of this origin.
+fn same_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site.as_bytes() == b"same-origin";
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else { return true };
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    let Ok(origin) = origin.to_str() else { return false };
+    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+    rest.is_some_and(|r| r.eq_ignore_ascii_case(host))
+}
+
+/// The session cookie the request carries.
+pub fn cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, v)| *k == COOKIE && !v.is_empty())
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The anti-forgery token of a session's forms, derived from its cookie (never the cookie).
+pub fn csrf_token(cookie: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"tessera link csrf\0");
+    h.update(cookie.as_bytes());
+    URL_SAFE_NO_PAD.encode(h.finalize())
+}

@@ -1,0 +1,549 @@
+//! Link: link tokens, redirect URLs, the connector's sign-in pages, and the hosted flow a
+//! customer walks through (start, choose a retailer, consent, hand-off to the connector,
+//! the connector's completion, the way back to the app).
+//!
+//! Every step of a session re-reads what it was entered with (the link token, or the
+//! connection token's record and connection) and ends the session when that is no longer
+//! live. Secrets (link tokens, session cookies, references) are kept as digests only.
+use super::{Actor, CoreError, audit};
+use crate::domain::client::Client;
+use crate::domain::connection::{Connection, ConnectionStatus};
+use crate::domain::ids::{ClientId, ConnectionId, ConnectorId, LinkSessionId, TokenId};
+use crate::domain::link::{
+    ANY_RETAILER, ConnectorLinkUrl, Entry, LINK_TOKEN_DAYS, LINK_TOKEN_DEFAULT_DAYS, LinkSession, LinkToken,
+    LinkTokenStatus, Outcome, RedirectUrl, Secret, SessionState, check_browser_url, is_link_token,
+};
+use crate::domain::retailer::{Retailer, is_retailer_id};
+use crate::storage::{Change, Completion, Store};
+use crate::token::claims::SCOPE_LINK;
+use crate::token::mint::Minter;
+use crate::token::verify::Expectations;
+
+/// The Link flow's settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// tessera's address as browsers reach it (no trailing slash): the connector sends the
+    /// customer back to `{public_url}/link/return`.
+    pub public_url: String,
+    /// How long a customer has to get through one Link session.
+    pub session_ttl_secs: i64,
+    /// Whether redirect URLs and sign-in pages may be plain `http` off loopback.
+    pub allow_http: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { public_url: "http://127.0.0.1:8000".into(), session_ttl_secs: 30 * 60, allow_http: false }
+    }
+}
+
+const DAY: i64 = 24 * 3600;
+
+// ---- Link tokens ---------------------------------------------------------------------
+
+/// Creates a link token for one of `client`'s customers, live for `days` whole days (the
+/// caller has checked 1 to 365). The token is returned once; only its digest is kept.
+pub async fn create_token(
+    store: &dyn Store,
+    client: &ClientId,
+    customer_id: String,
+    email: Option<String>,
+    days: Option<i64>,
+    now: i64,
+) -> Result<(LinkToken, Secret), CoreError> {
+    let days = days.unwrap_or(LINK_TOKEN_DEFAULT_DAYS);
+    if !LINK_TOKEN_DAYS.contains(&days) {
+        return Err(CoreError::Invalid(format!("a link token lives 1 to 365 days, not {days}")));
+    }
+    let secret = Secret::link_token();
+    let token = LinkToken {
+        id: crate::domain::ids::ordered_id(),
+        digest: secret.digest(),
+        client_id: client.clone(),
+        customer_id,
+        email,
+        created_at: now,
+        expires_at: now + days * DAY,
+        revoked_at: None,
+    };
+    store.create_link_token(&token).await?;
+    Ok((token, secret))
+}
+
+/// A customer's link tokens (metadata only), oldest first, optionally only those in `status`.
+pub async fn list_tokens(
+    store: &dyn Store,
+    client: &ClientId,
+    customer_id: &str,
+    status: Option<LinkTokenStatus>,
+    now: i64,
+) -> Result<Vec<LinkToken>, CoreError> {
+    let all = store.list_link_tokens(client, customer_id).await?;
+    Ok(all.into_iter().filter(|t| status.is_none_or(|s| t.status(now) == s)).collect())
+}
+
+/// Revokes one of `client`'s link tokens, whatever state it is in: new Link sessions are
+/// refused from now on (and unfinished ones end at their next step); connections it made
+/// stay as they are.
+pub async fn revoke_token(store: &dyn Store, client: &ClientId, token: &str, now: i64) -> Result<(), CoreError> {
+    if !is_link_token(token) || !store.revoke_link_token(client, &Secret::presented(token).digest(), now).await? {
+        return Err(CoreError::NotFound("Link token not found".into()));
+    }
+    Ok(())
+}
+
+// ---- Redirect URLs -------------------------------------------------------------------
+
+/// Registers a URL Link may send `client`'s customers back to; `false` when it was already.
+pub async fn add_redirect_url(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    settings: &Settings,
+    client: &ClientId,
+    url: &str,
+    now: i64,
+) -> Result<(RedirectUrl, bool), CoreError> {
+    let url = check_browser_url(url.trim(), settings.allow_http)
+        .map_err(|e| CoreError::Invalid(format!("redirect URL: {e}")))?;
+    if store.find_client(client).await?.is_none() {
+        return Err(CoreError::NotFound(format!("no client {client}")));
+    }
+    let entry = RedirectUrl { client_id: client.clone(), url, created_at: now };
+    let added = store.add_redirect_url(&entry).await?;
+    audit(store, actor, "redirect_url.add", &format!("{client} {}", entry.url), now).await?;
+    Ok((entry, added))
+}
+
+pub async fn list_redirect_urls(store: &dyn Store, client: &ClientId) -> Result<Vec<RedirectUrl>, CoreError> {
+    Ok(store.list_redirect_urls(client).await?)
+}
+
+/// Unregisters a redirect URL; sessions already started with it keep it.
+pub async fn remove_redirect_url(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    client: &ClientId,
+    url: &str,
+    now: i64,
+) -> Result<(), CoreError> {
+    if !store.remove_redirect_url(client, url).await? {
+        return Err(CoreError::NotFound("Redirect URL not registered".into()));
+    }
+    audit(store, actor, "redirect_url.remove", &format!("{client} {url}"), now).await?;
+    Ok(())
+}
+
+// ---- The connector's side ------------------------------------------------------------
+
+/// Registers `connector`'s sign-in page for `retailers` (`None`: every retailer), replacing
+/// what it registered before.
+pub async fn register_sign_in(
+    store: &dyn Store,
+    settings: &Settings,
+    connector: &ConnectorId,
+    url: &str,
+    retailers: Option<Vec<String>>,
+    now: i64,
+) -> Result<Vec<ConnectorLinkUrl>, CoreError> {
+    let url = check_browser_url(url.trim(), settings.allow_http)
+        .map_err(|e| CoreError::Invalid(format!("sign-in URL: {e}")))?;
+    let ids = match retailers {
+        None => vec![ANY_RETAILER.to_owned()],
+        Some(ids) if ids.is_empty() => {
+            return Err(CoreError::Invalid("retailer_ids: name at least one, or null for every retailer".into()));
+        }
+        Some(ids) => {
+            if let Some(bad) = ids.iter().find(|id| !is_retailer_id(id)) {
+                return Err(CoreError::Invalid(format!("retailer id {bad:?}: use 1 to 26 of a-z A-Z 0-9 _ -")));
+            }
+            let mut ids = ids;
+            ids.sort();
+            ids.dedup();
+            ids
+        }
+    };
+    let urls: Vec<ConnectorLinkUrl> = ids
+        .into_iter()
+        .map(|retailer_id| ConnectorLinkUrl {
+            connector_id: connector.clone(),
+            retailer_id,
+            url: url.clone(),
+            created_at: now,
+        })
+        .collect();
+    store.set_connector_link_urls(connector, &urls).await?;
+    Ok(urls)
+}
+
+/// Stops sending customers to `connector`'s sign-in page.
+pub async fn unregister_sign_in(store: &dyn Store, connector: &ConnectorId) -> Result<(), CoreError> {
+    Ok(store.set_connector_link_urls(connector, &[]).await?)
+}
+
+pub async fn list_sign_ins(store: &dyn Store) -> Result<Vec<ConnectorLinkUrl>, CoreError> {
+    Ok(store.list_connector_link_urls().await?)
+}
+
+/// What the connector learns of a session at its sign-in page.
+#[derive(Debug)]
+pub struct AtConnector {
+    pub session: LinkSession,
+    pub retailer: Retailer,
+    pub client: Client,
+    /// Where the connector sends the browser when it is done (or the customer cancels).
+    pub return_url: String,
+}
+
+/// The session at the connector with `reference`; `None` when there is none (unknown,
+/// completed already, expired, or its token is no longer live).
+pub async fn session_at_connector(
+    store: &dyn Store,
+    settings: &Settings,
+    reference: &str,
+    now: i64,
+) -> Result<Option<AtConnector>, CoreError> {
+    let Some(session) = store.find_link_session_by_reference(&Secret::presented(reference).digest()).await? else {
+        return Ok(None);
+    };
+    if session.state != SessionState::AtConnector || now >= session.expires_at {
+        return Ok(None);
+    }
+    if entry_live(store, &session, now).await?.is_err() {
+        return Ok(None);
+    }
+    let retailer = match &session.retailer_id {
+        Some(id) => store.find_retailer(id).await?,
+        None => None,
+    };
+    let (Some(retailer), Some(client)) = (retailer, store.find_client(&session.client_id).await?) else {
+        return Ok(None);
+    };
+    let return_url = return_url(settings, reference);
+    Ok(Some(AtConnector { session, retailer, client, return_url }))
+}
+
+/// Where the connector sends the customer back to.
+pub fn return_url(settings: &Settings, reference: &str) -> String {
+    format!("{}/link/return?session={reference}", settings.public_url)
+}
+
+/// The connector's word on a session's sign-in.
+pub async fn complete(
+    store: &dyn Store,
+    settings: &Settings,
+    connector: &ConnectorId,
+    reference: &str,
+    outcome: Outcome,
+    reason: Option<&str>,
+    now: i64,
+) -> Result<Option<(LinkSession, Option<Connection>, String)>, CoreError> {
+    if session_at_connector(store, settings, reference, now).await?.is_none() {
+        return Ok(None);
+    }
+    let change = Change::by_connector(now, connector);
+    match store.complete_link_session(&Secret::presented(reference).digest(), outcome, reason, &change).await? {
+        Completion::NotFound => Ok(None),
+        Completion::Done { session, connection } => Ok(Some((*session, connection, return_url(settings, reference)))),
+    }
+}
+
+// ---- The customer's side -------------------------------------------------------------
+
+/// Why a Link page cannot go on, in words for the customer.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("This link is not valid. Ask the app for a new one.")]
+    BadToken,
+    #[error("This link is no longer valid: it was revoked or has expired. Ask the app for a new one.")]
+    TokenNotLive,
+    #[error("The address to return to is not one this app registered, so Link will not send you there.")]
+    UnregisteredRedirect,
+    #[error("This connection cannot be linked again here.")]
+    BadConnection,
+    #[error("That retailer is not in the catalogue.")]
+    UnknownRetailer,
+    #[error("This retailer cannot be linked right now: no sign-in is available for it.")]
+    NoSignIn,
+    #[error("This Link session has ended or expired. Go back to the app and start again.")]
+    SessionOver,
+    #[error("This page is out of date: go back and try again.")]
+    Stale,
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl From<crate::storage::StoreError> for LinkError {
+    fn from(e: crate::storage::StoreError) -> Self {
+        LinkError::Core(CoreError::Store(e))
+    }
+}
+
+/// What a Link URL carries besides its token.
+#[derive(Clone, Debug, Default)]
+pub struct StartParams {
+    pub redirect_url: Option<String>,
+    pub retailer_id: Option<String>,
+    pub connection_id: Option<String>,
+    pub customer_id: Option<String>,
+}
+
+/// Starts a Link session from a Link URL: `token` is a link token or a `link`-scope
+/// connection token. Returns the session and its cookie (shown once, to this browser).
+pub async fn start(
+    store: &dyn Store,
+    minter: &Minter,
+    settings: &Settings,
+    token: &str,
+    params: StartParams,
+    now: i64,
+) -> Result<(LinkSession, Secret), LinkError> {
+    let cookie = Secret::session();
+    let mut session = LinkSession {
+        id: LinkSessionId::generate(),
+        cookie_digest: cookie.digest(),
+        client_id: ClientId::from_string(""),
+        customer_id: String::new(),
+        email: None,
+        entry: Entry::LinkToken,
+        link_token_digest: None,
+        token_jti: None,
+        connection_id: None,
+        retailer_id: None,
+        redirect_url: None,
+        state: SessionState::Started,
+        reference_digest: None,
+        connector_id: None,
+        reason: None,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + settings.session_ttl_secs,
+    };
+    if is_link_token(token) {
+        let found = store.find_link_token(&Secret::presented(token).digest()).await?.ok_or(LinkError::BadToken)?;
+        if found.status(now) != LinkTokenStatus::Active {
+            return Err(LinkError::TokenNotLive);
+        }
+        if params.customer_id.as_deref().is_some_and(|c| c != found.customer_id) {
+            return Err(LinkError::BadToken);
+        }
+        session.client_id = found.client_id.clone();
+        session.customer_id = found.customer_id.clone();
+        session.email = found.email.clone();
+        session.link_token_digest = Some(found.digest.clone());
+        session.expires_at = session.expires_at.min(found.expires_at);
+        if let Some(id) = params.connection_id.as_deref().filter(|s| !s.is_empty()) {
+            // Re-authentication: one of this customer's connections that can become active again.
+            let c = store
+                .find_connection(&found.client_id, &ConnectionId::from_string(id))
+                .await?
+                .filter(|c| c.customer_id == found.customer_id)
+                .ok_or(LinkError::BadConnection)?;
+            if !matches!(c.status, ConnectionStatus::Unauthenticated | ConnectionStatus::Initialized) {
+                return Err(LinkError::BadConnection);
+            }
+            session.retailer_id = Some(c.retailer_id.clone());
+            session.connection_id = Some(c.id);
+        }
+    } else {
+        let expect = Expectations { issuer: Some(minter.issuer.clone()), audience: Some(minter.audience.clone()) };
+        let claims = minter.keyring.verify(token, &expect).map_err(|_| LinkError::BadToken)?;
+        if claims.scope != SCOPE_LINK {
+            return Err(LinkError::BadToken);
+        }
+        session.entry = Entry::ConnectionToken;
+        session.token_jti = Some(claims.jti.clone());
+        session.client_id = ClientId::from_string(claims.client_id.clone());
+        session.expires_at = session.expires_at.min(claims.exp);
+        let connection = live_connection_token(store, &session, now).await?.ok_or(LinkError::TokenNotLive)?;
+        if params.connection_id.as_deref().is_some_and(|id| !id.is_empty() && id != connection.id.as_str()) {
+            return Err(LinkError::BadConnection);
+        }
+        if connection.status == ConnectionStatus::Active {
+            return Err(LinkError::BadConnection);
+        }
+        session.customer_id = connection.customer_id.clone();
+        session.email = connection.email.clone();
+        session.retailer_id = Some(connection.retailer_id.clone());
+        session.connection_id = Some(connection.id);
+    }
+    if let Some(url) = params.redirect_url.filter(|u| !u.is_empty()) {
+        let registered = store.list_redirect_urls(&session.client_id).await?;
+        if !registered.iter().any(|r| r.url == url) {
+            return Err(LinkError::UnregisteredRedirect);
+        }
+        session.redirect_url = Some(url);
+    }
+    if session.retailer_id.is_none()
+        && let Some(id) = params.retailer_id.filter(|r| !r.is_empty())
+    {
+        store.find_retailer(&id).await?.ok_or(LinkError::UnknownRetailer)?;
+        session.retailer_id = Some(id);
+    }
+    store.create_link_session(&session).await?;
+    Ok((session, cookie))
+}
+
+/// The connection a connection-token session is for, while that token is live: recorded,
+/// unrevoked, and its connection not disconnected.
+async fn live_connection_token(
+    store: &dyn Store,
+    session: &LinkSession,
+    now: i64,
+) -> Result<Option<Connection>, CoreError> {
+    let Some(jti) = &session.token_jti else { return Ok(None) };
+    let Some(record) = store.find_issued_token(&TokenId::from_string(jti.clone())).await? else { return Ok(None) };
+    if record.revoked_at.is_some() || record.expires_at <= now || record.client_id != session.client_id {
+        return Ok(None);
+    }
+    let connection = store.find_connection(&record.client_id, &record.connection_id).await?;
+    Ok(connection.filter(|c| c.status != ConnectionStatus::Disconnected))
+}
+
+/// Whether what the session was entered with is still live.
+async fn entry_live(store: &dyn Store, session: &LinkSession, now: i64) -> Result<Result<(), LinkError>, CoreError> {
+    match session.entry {
+        Entry::LinkToken => {
+            let Some(digest) = &session.link_token_digest else { return Ok(Err(LinkError::TokenNotLive)) };
+            let token = store.find_link_token(digest).await?;
+            Ok(if token.is_some_and(|t| t.status(now) == LinkTokenStatus::Active) {
+                Ok(())
+            } else {
+                Err(LinkError::TokenNotLive)
+            })
+        }
+        Entry::ConnectionToken => Ok(if live_connection_token(store, session, now).await?.is_some() {
+            Ok(())
+        } else {
+            Err(LinkError::TokenNotLive)
+        }),
+    }
+}
+
+/// The session this browser's cookie names, while it may go on: unfinished, unexpired,
+/// and entered with a token that is still live.
+pub async fn current(store: &dyn Store, cookie: &str, now: i64) -> Result<LinkSession, LinkError> {
+    let session = store.find_link_session(&Secret::presented(cookie).digest()).await?.ok_or(LinkError::SessionOver)?;
+    if session.state.is_final() || now >= session.expires_at {
+        return Err(LinkError::SessionOver);
+    }
+    entry_live(store, &session, now).await??;
+    Ok(session)
+}
+
+/// The session this browser's cookie names, in any state (for the result page).
+pub async fn by_cookie(store: &dyn Store, cookie: &str) -> Result<Option<LinkSession>, CoreError> {
+    Ok(store.find_link_session(&Secret::presented(cookie).digest()).await?)
+}
+
+/// The client a session is for (its name goes on the pages).
+pub async fn client_of(store: &dyn Store, session: &LinkSession) -> Result<Client, LinkError> {
+    store.find_client(&session.client_id).await?.ok_or(LinkError::SessionOver)
+}
+
+/// The catalogue, filtered by `query` (case-insensitive, in the id or the name).
+pub async fn search_retailers(store: &dyn Store, query: &str) -> Result<Vec<Retailer>, CoreError> {
+    let q = query.trim().to_lowercase();
+    let all = store.list_retailers().await?;
+    Ok(all
+        .into_iter()
+        .filter(|r| q.is_empty() || r.name.to_lowercase().contains(&q) || r.retailer_id.to_lowercase().contains(&q))
+        .collect())
+}
+
+pub async fn retailer(store: &dyn Store, id: &str) -> Result<Option<Retailer>, CoreError> {
+    Ok(store.find_retailer(id).await?)
+}
+
+/// The customer picked a retailer.
+pub async fn choose_retailer(
+    store: &dyn Store,
+    session: &LinkSession,
+    retailer_id: &str,
+    now: i64,
+) -> Result<LinkSession, LinkError> {
+    if session.retailer_id.is_some() && session.connection_id.is_some() {
+        return Err(LinkError::Stale);
+    }
+    store.find_retailer(retailer_id).await?.ok_or(LinkError::UnknownRetailer)?;
+    let mut next = session.clone();
+    next.retailer_id = Some(retailer_id.to_owned());
+    next.updated_at = now;
+    if !store.update_link_session(&next, SessionState::Started).await? {
+        return Err(LinkError::Stale);
+    }
+    Ok(next)
+}
+
+/// The customer consented: the session goes to the connector's sign-in page. Returns the
+/// URL to send the browser to (the sign-in page with the single-use reference).
+pub async fn hand_off(store: &dyn Store, session: &LinkSession, now: i64) -> Result<String, LinkError> {
+    let retailer_id = session.retailer_id.as_deref().ok_or(LinkError::Stale)?;
+    let sign_in = store.connector_link_url_for(retailer_id).await?.ok_or(LinkError::NoSignIn)?;
+    let reference = Secret::reference();
+    let mut next = session.clone();
+    next.state = SessionState::AtConnector;
+    next.reference_digest = Some(reference.digest());
+    next.connector_id = Some(sign_in.connector_id.clone());
+    next.updated_at = now;
+    if !store.update_link_session(&next, SessionState::Started).await? {
+        return Err(LinkError::Stale);
+    }
+    let sep = if sign_in.url.contains('?') { '&' } else { '?' };
+    Ok(format!("{}{sep}session={}", sign_in.url, reference.expose()))
+}
+
+/// The customer left. Returns the session as it ended.
+pub async fn exit(store: &dyn Store, session: &LinkSession, now: i64) -> Result<LinkSession, LinkError> {
+    let mut next = session.clone();
+    next.state = SessionState::Exited;
+    next.reason = Some("the customer left".into());
+    next.updated_at = now;
+    if !store.update_link_session(&next, session.state).await? {
+        return Err(LinkError::Stale);
+    }
+    Ok(next)
+}
+
+/// The connector sent the customer back with `reference`. Returns the session as it ended:
+/// completed or failed when the connector completed it, else exited (the customer left the
+/// sign-in page). `SessionOver` when the reference is not this browser's session's.
+pub async fn returned(store: &dyn Store, cookie: &str, reference: &str, now: i64) -> Result<LinkSession, LinkError> {
+    let session = store.find_link_session(&Secret::presented(cookie).digest()).await?.ok_or(LinkError::SessionOver)?;
+    let matches = session.reference_digest.as_deref().is_some_and(|d| {
+        use subtle::ConstantTimeEq as _;
+        d.ct_eq(&Secret::presented(reference).digest()).into()
+    });
+    if !matches {
+        return Err(LinkError::SessionOver);
+    }
+    match session.state {
+        SessionState::Completed | SessionState::Failed => Ok(session),
+        SessionState::AtConnector if now < session.expires_at => exit(store, &session, now).await,
+        _ => Err(LinkError::SessionOver),
+    }
+}
+
+/// The way back to the app: `redirect_url` with `subtotal_link_result` and, when there is
+/// one, the `connection_id`.
+pub fn redirect_back(session: &LinkSession, result: &str) -> Option<String> {
+    let base = session.redirect_url.as_deref()?;
+    let mut url = url::Url::parse(base).ok()?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("subtotal_link_result", result);
+        if let Some(id) = &session.connection_id {
+            q.append_pair("connection_id", id.as_str());
+        }
+    }
+    Some(url.to_string())
+}
+
+/// Sessions for the console, newest first.
+pub async fn sessions(
+    store: &dyn Store,
+    client: Option<&ClientId>,
+    customer_id: Option<&str>,
+    limit: i64,
+) -> Result<Vec<LinkSession>, CoreError> {
+    Ok(store.list_link_sessions(client, customer_id, limit).await?)
+}
