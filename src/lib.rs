@@ -15,6 +15,7 @@ pub mod http;
 pub mod metrics;
 pub mod rate_limit;
 pub mod retention;
+pub mod sandbox;
 pub mod service;
 pub mod storage;
 pub mod telemetry;

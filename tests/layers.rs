@@ -10,7 +10,7 @@
 //! service                         the use cases, once for every front end
 //! http, console                   routes, extractors, AppState; the operator console
 //! config                          settings for every command
-//! app                             start-up and the serve loop
+//! app, sandbox                    start-up and the serve loop; the sandbox retailer
 //! cli                             the commands
 //! ```
 //!
@@ -34,6 +34,7 @@ const LADDER: &[(&str, u8)] = &[
     ("console", 5),
     ("config", 6),
     ("app", 7),
+    ("sandbox", 7),
     ("cli", 8),
 ];
 
@@ -489,3 +490,4 @@ fn the_storage_scan_sees_a_direct_call() {
         assert_eq!(flagged(fine), Vec::<String>::new(), "{fine}");
     }
 }
+
