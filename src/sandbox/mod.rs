@@ -9,4 +9,7 @@
 //! `{public-url}/sign-in?session=<reference>`, where [`server`] signs them in with the test
 //! credentials in [`accounts`] and completes the session.
 pub mod accounts;
+pub mod client;
 pub mod purchases;
+
+pub use client::Credential;
