@@ -16,6 +16,7 @@ pub mod link;
 pub mod metrics;
 pub mod rate_limit;
 pub mod retention;
+pub mod sandbox;
 pub mod service;
 pub mod storage;
 pub mod telemetry;

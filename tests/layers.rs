@@ -10,7 +10,7 @@
 //! service                         the use cases, once for every front end
 //! http, console                   routes, extractors, AppState; the operator console
 //! config                          settings for every command
-//! app                             start-up and the serve loop
+//! app, sandbox                    start-up and the serve loop; the sandbox retailer
 //! cli                             the commands
 //! ```
 //!
@@ -35,6 +35,7 @@ const LADDER: &[(&str, u8)] = &[
     ("link", 5),
     ("config", 6),
     ("app", 7),
+    ("sandbox", 7),
     ("cli", 8),
 ];
 
@@ -489,4 +490,28 @@ fn the_storage_scan_sees_a_direct_call() {
     ] {
         assert_eq!(flagged(fine), Vec::<String>::new(), "{fine}");
     }
+}
+
+/// What `src/sandbox/` must never name: tessera's insides.
+const NOT_FOR_THE_SANDBOX: &[&str] = &["storage", "service", "http", "console"];
+
+/// The sandbox retailer is a client of tessera's connector API and nothing else: what it does,
+/// an operator's own connector can do the same way, over HTTP. So `src/sandbox/` names none
+/// of tessera's insides; of the crate it uses plain domain types at most.
+#[test]
+fn the_sandbox_uses_only_the_connector_api() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src.join("sandbox"), &mut files);
+    assert!(files.len() >= 4, "the scan found the sandbox's files: {files:?}");
+    let mut violations = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).expect("under src").display().to_string();
+        for used in uses(&std::fs::read_to_string(file).expect("read")) {
+            if NOT_FOR_THE_SANDBOX.contains(&used.as_str()) || !matches!(used.as_str(), "domain" | "sandbox") {
+                violations.push(format!("{relative} uses crate::{used}"));
+            }
+        }
+    }
+    assert!(violations.is_empty(), "the sandbox reaches into tessera:\n{}", violations.join("\n"));
 }

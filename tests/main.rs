@@ -15,5 +15,6 @@ mod operator;
 mod process;
 mod replicas;
 mod retention;
+mod sandbox;
 mod storage_conformance;
 mod webhooks;

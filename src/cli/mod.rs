@@ -10,6 +10,7 @@ pub mod key;
 pub mod migrate;
 pub mod operator;
 pub mod retailer;
+pub mod sandbox;
 pub mod serve;
 pub mod signing_key;
 pub mod token;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Manage operators: the people who use the console at /console.
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
+    /// Run the sandbox retailer: a pretend retailer and its connector, for trying Link end
+    /// to end (a client of the connector API, like an operator's own connector).
+    Sandbox(Box<sandbox::SandboxArgs>),
     /// Manage the signing keyring.
     #[command(subcommand, name = "signing-key")]
     SigningKey(signing_key::SigningKeyCommand),
@@ -130,6 +134,8 @@ fn from_environment(e: &clap::Error, argv: &[std::ffi::OsString]) -> Option<Stri
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Token(cmd) => return token::run(cmd).await,
+        // A client of tessera's API: it has no database of its own.
+        Command::Sandbox(args) => return sandbox::run(*args).await,
         Command::Config(ConfigCommand::Example) => {
             say(&config_file::example());
             return Ok(());
@@ -154,7 +160,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Connector(cmd) => connector::run(&cli.db, cmd).await,
         Command::Retailer(cmd) => retailer::run(&cli.db, cmd).await,
         Command::Operator(cmd) => operator::run(&cli.db, cmd).await,
-        Command::Token(_) | Command::Config(_) | Command::Completions { .. } | Command::Man => {
+        Command::Token(_) | Command::Sandbox(_) | Command::Config(_) | Command::Completions { .. } | Command::Man => {
             unreachable!("handled above")
         }
     }

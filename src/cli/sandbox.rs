@@ -1,0 +1,116 @@
+//! `tessera sandbox`: runs the sandbox retailer and its connector (see [`crate::sandbox`]),
+//! a separate process that reaches tessera only through its connector API.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::sandbox::{self, Credential, Settings};
+
+/// The sandbox's options. `Debug` never shows the credential.
+#[derive(Args)]
+#[command(after_help = "Test credentials (shown on the sign-in page too): user_good / pass_good links at once; \
+user_otp / pass_good then asks for the code 123456; user_expiring / pass_good links, and --expire-after \
+seconds later the sandbox reports the connection unauthenticated. Anything else: \"Wrong username or \
+password\"; five failures end the sign-in as failed. Set RUST_LOG (e.g. RUST_LOG=debug) for more logging.")]
+pub struct SandboxArgs {
+    /// tessera's API base, as the sandbox reaches it.
+    #[arg(long, env = "TESSERA_URL", default_value = "http://127.0.0.1:8000")]
+    pub tessera_url: String,
+
+    /// A connector credential (tsc_...), made with `tessera connector create`.
+    #[arg(long, env = "TESSERA_CONNECTOR_CREDENTIAL", hide_env_values = true)]
+    pub connector_credential: String,
+
+    /// Where the sandbox's sign-in page listens: HOST:PORT, :PORT or PORT.
+    #[arg(long, env = "TESSERA_SANDBOX_LISTEN", default_value = "127.0.0.1:8100",
+          value_parser = crate::config::parse_bind)]
+    pub listen: SocketAddr,
+
+    /// The sandbox's address as browsers reach it (default http://<listen address>).
+    // Its own id: `serve`'s `public_url` from a configuration file is tessera's, not this.
+    #[arg(id = "sandbox_public_url", long = "public-url", env = "TESSERA_SANDBOX_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Seconds user_expiring's connection stays active before the sandbox reports it unauthenticated.
+    #[arg(long, env = "TESSERA_SANDBOX_EXPIRE_AFTER", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub expire_after: u64,
+
+    /// Seconds start-up keeps trying to reach tessera (for tests).
+    #[arg(long, default_value_t = 30, hide = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub startup_retry_window: u64,
+}
+
+impl std::fmt::Debug for SandboxArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxArgs")
+            .field("tessera_url", &self.tessera_url)
+            .field("connector_credential", &"<redacted>")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("expire_after", &self.expire_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks the options, registers with tessera, prints where the sandbox serves, and serves
+/// until SIGINT or SIGTERM.
+pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
+    crate::telemetry::init(crate::telemetry::LogFormat::Text);
+    let settings = settings(args)?;
+    let running = sandbox::start(settings).await?;
+    super::serve::announce(&running.announcement());
+    running.serve(super::serve::shutdown_signal()).await
+}
+
+/// The options as the sandbox takes them, each checked with a message naming its flag.
+fn settings(args: SandboxArgs) -> anyhow::Result<Settings> {
+    let tessera_url = web_url("--tessera-url", &args.tessera_url)?;
+    let public_url = args.public_url.as_deref().map(|u| web_url("--public-url", u)).transpose()?;
+    Ok(Settings {
+        tessera_url,
+        credential: Credential::new(&args.connector_credential)?,
+        listen: args.listen,
+        public_url,
+        expire_after: Duration::from_secs(args.expire_after),
+        retry_window: Duration::from_secs(args.startup_retry_window),
+    })
+}
+
+/// An http(s) URL without a trailing slash, or an error naming `flag`.
+fn web_url(flag: &str, value: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(value.trim()).map_err(|e| anyhow::anyhow!("{flag} {value:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        anyhow::bail!("{flag} {value:?}: expected an http or https URL such as http://127.0.0.1:8000");
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        anyhow::bail!("{flag} {value:?}: a base URL has no query or fragment");
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_the_credential_never_shown() {
+        assert_eq!(web_url("--tessera-url", "http://127.0.0.1:8000/").expect("ok"), "http://127.0.0.1:8000");
+        assert_eq!(web_url("--public-url", "https://sb.example/shop/").expect("ok"), "https://sb.example/shop");
+        for bad in ["127.0.0.1:8000", "ftp://x", "http://x/?a=1", "nonsense"] {
+            assert!(web_url("--tessera-url", bad).is_err(), "{bad}");
+        }
+        let args = SandboxArgs {
+            tessera_url: "http://127.0.0.1:8000".into(),
+            connector_credential: "tsc_01J0000000000000000000000A_topsecret".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8100)),
+            public_url: None,
+            expire_after: 60,
+            startup_retry_window: 30,
+        };
+        assert!(!format!("{args:?}").contains("topsecret"));
+        let settings = settings(args).expect("valid");
+        assert!(!format!("{settings:?}").contains("topsecret"));
+    }
+}
