@@ -294,7 +294,7 @@ fn the_circle_scan_sees_a_circle() {
 /// extractors, idempotency, the purchase batch parser, the router, errors), the operator
 /// console and the command line. Each parses its input, calls the core (`crate::service`),
 /// and renders the answer; none calls storage itself.
-const FRONT_ENDS: &[&str] = &["http/", "console/", "cli/"];
+const FRONT_ENDS: &[&str] = &["http/", "console/", "link/", "cli/"];
 
 /// Where a front end may name storage after all, and why: (file under `src`, what it names).
 const STORAGE_EXCEPTIONS: &[(&str, &str, &str)] = &[(

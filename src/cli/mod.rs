@@ -9,6 +9,7 @@ pub mod connector;
 pub mod key;
 pub mod migrate;
 pub mod operator;
+pub mod redirect_url;
 pub mod retailer;
 pub mod sandbox;
 pub mod serve;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Manage the retailer catalogue (GET /retailers, GET /merchants).
     #[command(subcommand)]
     Retailer(retailer::RetailerCommand),
+    /// Manage the URLs Link may send a client's customers back to.
+    #[command(subcommand)]
+    RedirectUrl(redirect_url::RedirectUrlCommand),
     /// Manage operators: the people who use the console at /console.
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
@@ -159,6 +163,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::SigningKey(cmd) => signing_key::run(&cli.db, cmd).await,
         Command::Connector(cmd) => connector::run(&cli.db, cmd).await,
         Command::Retailer(cmd) => retailer::run(&cli.db, cmd).await,
+        Command::RedirectUrl(cmd) => redirect_url::run(&cli.db, cmd).await,
         Command::Operator(cmd) => operator::run(&cli.db, cmd).await,
         Command::Token(_) | Command::Sandbox(_) | Command::Config(_) | Command::Completions { .. } | Command::Man => {
             unreachable!("handled above")
