@@ -10,6 +10,7 @@ mod disk_full;
 mod faults;
 mod key_rotation;
 mod layers;
+mod link;
 mod operations;
 mod operator;
 mod process;
