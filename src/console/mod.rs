@@ -226,7 +226,7 @@ async fn guard_posts(req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
-    if !same_origin(req.headers()) {
+    if !crate::auth::browser::same_origin(req.headers()) {
         return html::refused(
             StatusCode::FORBIDDEN,
             "Refused: this form was sent from another site. Use the console itself.",
@@ -263,30 +263,9 @@ async fn guard_posts(req: Request, next: Next) -> Response {
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
-/// Whether a request was sent by a page of this very origin, as the browser says: by
-/// `Sec-Fetch-Site` when sent, else by `Origin` against `Host`. A request with neither (not
-/// from a browser) passes here; the anti-forgery token still applies.
-fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return site.as_bytes() == b"same-origin";
-    }
-    let Some(origin) = headers.get(header::ORIGIN) else { return true };
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
-    let Ok(origin) = origin.to_str() else { return false };
-    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
-    rest.is_some_and(|r| r.eq_ignore_ascii_case(host))
-}
-
 /// The session id in the request's cookie, if any.
 fn session_secret(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, v)| *k == COOKIE && !v.is_empty())
-        .map(|(_, v)| v.to_owned())
+    crate::auth::browser::cookie(headers, COOKIE)
 }
 
 /// Whether the session cookie must be `Secure` for this request.

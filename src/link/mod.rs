@@ -139,7 +139,7 @@ async fn guard_posts(req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
-    if !same_origin(req.headers()) {
+    if !crate::auth::browser::same_origin(req.headers()) {
         return html::problem_page(
             StatusCode::FORBIDDEN,
             "Refused",
@@ -168,28 +168,9 @@ async fn guard_posts(req: Request, next: Next) -> Response {
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
-/// Whether the browser says the request came from a page of this origin.
-fn same_origin(headers: &HeaderMap) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return site.as_bytes() == b"same-origin";
-    }
-    let Some(origin) = headers.get(header::ORIGIN) else { return true };
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
-    let Ok(origin) = origin.to_str() else { return false };
-    let rest = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
-    rest.is_some_and(|r| r.eq_ignore_ascii_case(host))
-}
-
 /// The session cookie the request carries.
 pub fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, v)| *k == COOKIE && !v.is_empty())
-        .map(|(_, v)| v.to_owned())
+    crate::auth::browser::cookie(headers, COOKIE)
 }
 
 /// The anti-forgery token of a session's forms, derived from its cookie (never the cookie).
