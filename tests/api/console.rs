@@ -471,7 +471,73 @@ async fn operators_manage_the_retailer_catalogue(db: TestDb) {
     assert_eq!(&actions[..2], [("retailer.remove", "corner-shop"), ("retailer.put", "corner-shop")]);
 }
 
+/// The Link page lists a customer's link tokens (metadata, never a token) and Link sessions
+/// with their state; a client's page registers and removes redirect URLs, audited.
+async fn operators_see_link_sessions_and_manage_redirect_urls(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    let cookie = session(&app.base, "ops").await;
+    let client_page = format!("/console/clients/{}", app.client_id);
+    let page = get(&app.base, &client_page, &cookie).await;
+    assert!(page.body.contains("None registered"), "{}", page.body);
+    let csrf = csrf_of(&page.body);
+    let action = format!("{client_page}/redirect-urls");
+    let bad = post(&app.base, &action, &cookie, &[("csrf", &csrf), ("url", "ftp://x.example/")], &[]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("Redirect URL"), "{}", bad.body);
+    let url = "https://app.example/linked?from=<b>";
+    let added = post(&app.base, &action, &cookie, &[("csrf", &csrf), ("url", url)], &[]).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    let shown = get(&app.base, &client_page, &cookie).await.body;
+    assert!(shown.contains("https://app.example/linked?from=&lt;b&gt;"), "{shown}");
+
+    // A link token and a Link session started with it, through the API and the Link page.
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/link-tokens", app.base))
+        .header("x-api-key", &app.api_key)
+        .json(&serde_json::json!({"customer_id": "cust-console", "email": "c@example.com"}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    let token = created["link_token"].as_str().expect("a token").to_owned();
+    let start = browser().get(format!("{}/link/{token}", app.base)).query(&[("redirect_url", url)]).send().await;
+    let start = start.expect("sent").status();
+    assert!(start.is_success() || start.is_redirection(), "{start}");
+    let link = format!("/console/link?client={}&customer_id=cust-console", app.client_id);
+    let listed = get(&app.base, &link, &cookie).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(!listed.body.contains(&token) && !listed.body.contains("lt_v1_"), "no token is shown");
+    assert!(listed.body.contains("c@example.com") && listed.body.contains(">active<"), "{}", listed.body);
+    assert!(listed.body.contains(">started<") && listed.body.contains("link token"), "{}", listed.body);
+    let unknown = get(&app.base, "/console/link?client=cl_unknown&customer_id=x", &cookie).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let other = get(&app.base, "/console/link?customer_id=someone-else", &cookie).await.body;
+    assert!(other.contains("No Link session matches"), "{other}");
+
+    // Removing asks first, then Link refuses the URL.
+    let q = format!("url={}", percent_encoding::utf8_percent_encode(url, percent_encoding::NON_ALPHANUMERIC));
+    let confirm = get(&app.base, &format!("{client_page}/redirect-urls/remove?{q}"), &cookie).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("Remove the redirect URL"), "{}", confirm.body);
+    let removed =
+        post(&app.base, &format!("{client_page}/redirect-urls/remove?{q}"), &cookie, &[("csrf", &csrf)], &[]).await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert!(get(&app.base, &client_page, &cookie).await.body.contains("None registered"));
+    let again =
+        post(&app.base, &format!("{client_page}/redirect-urls/remove?{q}"), &cookie, &[("csrf", &csrf)], &[]).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    let refused = browser().get(format!("{}/link/{token}", app.base)).query(&[("redirect_url", url)]).send().await;
+    assert_eq!(refused.expect("sent").status(), StatusCode::BAD_REQUEST);
+    let audit = app.store.list_audit(None, 10).await.expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(&actions[..2], ["redirect_url.remove", "redirect_url.add"]);
+}
+
 both_backends!(
+    operators_see_link_sessions_and_manage_redirect_urls,
     operators_manage_the_retailer_catalogue,
     lists_are_paged_by_id,
     session_cookie_is_strict_http_only_and_sign_out_ends_it,

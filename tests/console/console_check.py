@@ -369,6 +369,36 @@ def flows(pw, browser_path, binary, db, artifacts, backend, axe):
         page.get_by_role("button", name="Redeliver").first.click()
         page.wait_for_url("**?done=redelivered")
 
+        # Link: a redirect URL registered on the client's page; a link token and a Link session
+        # of a customer (named with a payload) on the Link page, metadata only; the URL removed.
+        run.goto(page, f"/console/clients/{client_id}")
+        page.get_by_label("Redirect URL", exact=True).fill("https://app.example/linked")
+        page.get_by_role("button", name="Register").click()
+        page.wait_for_url("**?done=redirect-url-added*")
+        check(page.get_by_text("https://app.example/linked", exact=True).count() == 1, "the redirect URL is listed")
+        run.inspect(page, "client-redirect-urls")
+        status, _, body = api(base, "POST", "/link-tokens", secret, {"customer_id": PAYLOADS["customer_id"]})
+        check(status == 201, f"a link token: {status} {body}")
+        link_token = json.loads(body)["link_token"]
+        status, _, _ = api(base, "GET", f"/link/{link_token}?redirect_url=https%3A%2F%2Fapp.example%2Flinked")
+        check(status in (200, 303), f"a Link session starts: {status}")
+        page.goto(base + f"/console/connections/{connection_id}")
+        page.get_by_role("link", name="Link sessions and tokens").click()
+        page.wait_for_url("**/console/link?*")
+        content = page.content()
+        check(link_token not in content and "lt_v1_" not in content, "no link token is shown")
+        check(page.locator("#link-tokens").count() == 1 and page.locator(".status.active").count() >= 1,
+              "the customer's link token is listed as active")
+        check(page.locator(".status.started").count() == 1, "the Link session is listed as started")
+        check(page.get_by_text(PAYLOADS["customer_id"], exact=True).count() >= 1, "the customer id is text")
+        run.inspect(page, "link")
+        run.goto(page, f"/console/clients/{client_id}")
+        page.locator("#redirect-urls").locator("..").get_by_role("link", name="Remove…").click()
+        run.inspect(page, "redirect-url-remove-confirm")
+        page.get_by_role("button", name="Remove the redirect URL").click()
+        page.wait_for_url("**?done=redirect-url-removed*")
+        check(page.get_by_text("https://app.example/linked", exact=True).count() == 0, "the redirect URL is gone")
+
         # Revoke the key (confirmation first): the API refuses it.
         run.goto(page, f"/console/clients/{client_id}")
         page.get_by_role("link", name="Revoke…").first.click()
@@ -411,7 +441,8 @@ def flows(pw, browser_path, binary, db, artifacts, backend, axe):
         text = page.content()
         for action in ("sign_in.link", "client.create", "api_key.create", "connection.disconnect", "token.revoke",
                        "signing_key.schedule", "webhook.redeliver", "api_key.revoke", "connector.create",
-                       "connector.revoke", "retailer.put", "retailer.remove"):
+                       "connector.revoke", "retailer.put", "retailer.remove", "redirect_url.add",
+                       "redirect_url.remove"):
             check(action in text, f"the audit log records {action}")
         run.inspect(page, "audit")
         run.goto(page, "/console/operators")

@@ -96,6 +96,7 @@ pub(super) async fn client(
     let (keys, next_keys) = keyset(&all_keys, q.get("keys_after"), |k| k.id.as_str(), &format!("{here}?keys_after="));
     let (webhooks, next_webhooks) =
         keyset(&all_webhooks, q.get("webhooks_after"), |w| w.id.as_str(), &format!("{here}?webhooks_after="));
+    let redirect_urls = db(service::link::list_redirect_urls(st.store.as_ref(), &c.id).await)?;
     ok(page(
         &format!("Client {}", c.name),
         Some(&s),
@@ -134,6 +135,7 @@ pub(super) async fn client(
                 }
             }
             (next_page(next_keys))
+            (redirect_urls_section(&s, &c, &redirect_urls))
             section aria-labelledby="webhooks" {
                 h2 #webhooks { "Webhook endpoints" }
                 @if webhooks.is_empty() {

@@ -114,7 +114,7 @@ pub(super) async fn connection(
             dl.fields {
                 div { dt { "Connection id" } dd { code { (c.id) } } }
                 div { dt { "Client" } dd { a href=(format!("/console/clients/{}", c.client_id)) { code { (c.client_id) } } } }
-                div { dt { "Customer id" } dd { (c.customer_id) } }
+                div { dt { "Customer id" } dd { span { (c.customer_id) } " " a href=(link_sessions_href(&c)) { "Link sessions and tokens" } } }
                 div { dt { "Retailer" } dd { (c.retailer_id) } }
                 div { dt { "Email" } dd { @if let Some(e) = &c.email { (e) } @else { span.muted { "-" } } } }
                 div { dt { "Mobile" } dd { @if let Some(m) = &c.mobile { (m) } @else { span.muted { "-" } } } }
@@ -250,4 +250,13 @@ pub(super) async fn revoke_token(
     db(service::tokens::revoke(st.store.as_ref(), Actor::Operator(&s.operator), &t.client_id, &jti, st.clock.now())
         .await)?;
     see(&format!("/console/connections/{}?done=token-revoked", c.id))
+}
+
+/// The Link page for a connection's client and customer.
+fn link_sessions_href(c: &Connection) -> String {
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client", c.client_id.as_str())
+        .append_pair("customer_id", &c.customer_id)
+        .finish();
+    format!("/console/link?{q}")
 }

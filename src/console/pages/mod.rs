@@ -30,6 +30,7 @@ mod audit;
 mod clients;
 mod connections;
 mod connectors;
+mod link;
 mod overview;
 mod retailers;
 mod sign_in;
@@ -43,6 +44,8 @@ use clients::*;
 use connections::*;
 #[allow(unused_imports)]
 use connectors::*;
+#[allow(unused_imports)]
+use link::*;
 #[allow(unused_imports)]
 use overview::*;
 #[allow(unused_imports)]
@@ -72,6 +75,8 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/clients/{id}", get(client))
         .route("/clients/{id}/keys", post(create_key))
         .route("/clients/{id}/keys/{key}/revoke", get(revoke_key_confirm).post(revoke_key))
+        .route("/clients/{id}/redirect-urls", post(add_redirect_url))
+        .route("/clients/{id}/redirect-urls/remove", get(remove_redirect_url_confirm).post(remove_redirect_url))
         .route("/clients/{id}/webhooks/{webhook}", get(webhook))
         .route("/clients/{id}/webhooks/{webhook}/deliveries/{event}/redeliver", post(redeliver))
         .route("/connections", get(connections))
@@ -85,6 +90,7 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/connectors/{id}/revoke", get(revoke_connector_confirm).post(revoke_connector))
         .route("/retailers", get(retailers).post(put_retailer))
         .route("/retailers/{id}/remove", get(remove_retailer_confirm).post(remove_retailer))
+        .route("/link", get(link))
         .route("/audit", get(audit))
         .route("/operators", get(operators))
 }
@@ -176,6 +182,8 @@ fn done_notice(q: &FormFields) -> Markup {
         Some("retailer-removed") => {
             "Retailer removed: its connections stay, but the connector's purchases for them are refused until it is added again."
         }
+        Some("redirect-url-added") => "Redirect URL registered: Link may send this client's customers back to it.",
+        Some("redirect-url-removed") => "Redirect URL removed: Link refuses it from now on.",
         Some("signed-out") => "Signed out.",
         _ => return html! {},
     };
