@@ -311,7 +311,60 @@ async fn console_sessions_go_once_no_idle_timeout_could_keep_them(db: TestDb) {
     assert!(w.store.touch_session(b"edge", NOW, idle_since, 0).await.expect("touch").is_none());
 }
 
+/// Link sessions and link tokens go a window (the activity events') after they expire; the
+/// newer ones stay, listed as before.
+async fn link_sessions_and_tokens_go_a_window_after_they_expire(db: TestDb) {
+    use tessera::domain::ids::{LinkSessionId, ordered_id};
+    use tessera::domain::link::{Entry, LinkSession, LinkToken, SessionState};
+    let w = world(&db).await;
+    let cutoff = rule("link_sessions").cutoff(&WINDOWS, NOW);
+    assert_eq!(cutoff, NOW - 7_200);
+    assert_eq!(rule("link_tokens").cutoff(&WINDOWS, NOW), cutoff);
+    for (n, expires_at) in [(1u8, cutoff - 1), (2, cutoff), (3, cutoff + 1), (4, NOW + 600)] {
+        let token = LinkToken {
+            id: ordered_id(),
+            digest: vec![n; 32],
+            client_id: w.client.id.clone(),
+            customer_id: "cust".into(),
+            email: None,
+            created_at: expires_at - 86_400,
+            expires_at,
+            revoked_at: (n == 3).then_some(expires_at - 10),
+        };
+        w.store.create_link_token(&token).await.expect("token");
+        let session = LinkSession {
+            id: LinkSessionId::generate(),
+            cookie_digest: vec![n; 16],
+            client_id: w.client.id.clone(),
+            customer_id: "cust".into(),
+            email: None,
+            entry: Entry::LinkToken,
+            link_token_digest: Some(token.digest.clone()),
+            token_jti: None,
+            connection_id: None,
+            retailer_id: None,
+            redirect_url: None,
+            state: if n == 1 { SessionState::Completed } else { SessionState::Started },
+            reference_digest: None,
+            connector_id: None,
+            reason: None,
+            created_at: expires_at - 1_800,
+            updated_at: expires_at - 1_800,
+            expires_at,
+        };
+        w.store.create_link_session(&session).await.expect("session");
+    }
+    let pass = prune_once(w.store.as_ref(), &Metrics::default(), &settings(), NOW).await.expect("prune");
+    let pruned = |table: &str| pass.pruned.iter().find(|(t, _)| *t == table).expect("table").1;
+    assert_eq!((pruned("link_sessions"), pruned("link_tokens")), (2, 2), "the one past the window and the one at it");
+    let sessions = w.store.list_link_sessions(Some(&w.client.id), Some("cust"), 10).await.expect("sessions");
+    assert_eq!(sessions.iter().map(|s| s.expires_at).collect::<Vec<_>>(), vec![NOW + 600, cutoff + 1]);
+    let tokens = w.store.list_link_tokens(&w.client.id, "cust").await.expect("tokens");
+    assert_eq!(tokens.iter().map(|t| t.expires_at).collect::<Vec<_>>(), vec![cutoff + 1, NOW + 600]);
+}
+
 both_backends!(
+    link_sessions_and_tokens_go_a_window_after_they_expire,
     console_sessions_go_once_no_idle_timeout_could_keep_them,
     each_table_keeps_its_rows_until_exactly_past_the_window,
     webhook_deliveries_go_after_their_window_and_pending_ones_stay,

@@ -118,6 +118,28 @@ pub const RULES: &[Rule] = &[
         window: Window::Fixed(SESSION_IDLE_MAX_SECS),
         floor: 0,
     },
+    Rule {
+        table: "link_sessions",
+        key: "id",
+        // A session ends by its expiry at the latest; the console shows it for as long as
+        // activity events are kept.
+        age: "expires_at",
+        scope: "",
+        guard: "",
+        window: Window::Events,
+        floor: 0,
+    },
+    Rule {
+        table: "link_tokens",
+        key: "digest",
+        // An expired token is listed (`status=expired`) for as long as activity events are
+        // kept; a revoked one until it would have expired, and as long again.
+        age: "expires_at",
+        scope: "",
+        guard: "",
+        window: Window::Events,
+        floor: 0,
+    },
 ];
 
 /// The longest idle timeout a console session may have (`--console-idle-timeout` at most): a
