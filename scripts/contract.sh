@@ -8,7 +8,10 @@
 #     loopback aborted and failing the check (screenshots in target/artifacts/, made anew),
 #   - the operator console's flows in headless Chromium on SQLite and PostgreSQL, with
 #     axe-core (npm, tests/console/package-lock.json) on every page (screenshots in
-#     target/artifacts/console/).
+#     target/artifacts/console/),
+#   - the hosted Link flow in headless Chromium on SQLite and PostgreSQL, as a customer goes
+#     through it between real tessera serve, tessera sandbox and webhook receiver processes,
+#     with axe-core on every Link and sandbox page (screenshots in target/artifacts/link/).
 # Needs Python 3 with venv (packages from PyPI, installed into target/contract-venv) and
 # Chromium. Where either is missing they are skipped with a message; under CI (CI set to
 # anything but empty, 0, false or no: see scripts/ci.sh) they fail.
@@ -68,6 +71,16 @@ for backend in sqlite postgres; do
   case $? in
     0) ;;
     2) if must_run_everything; then failed=1; else echo "console check ($backend) SKIPPED: see the message above"; fi ;;
+    *) failed=1 ;;
+  esac
+done
+
+echo "== the hosted Link flow in headless Chromium (SQLite, then PostgreSQL)"
+for backend in sqlite postgres; do
+  "$py" tests/console/link_check.py "$bin" target/artifacts/link "$backend"
+  case $? in
+    0) ;;
+    2) if must_run_everything; then failed=1; else echo "link check ($backend) SKIPPED: see the message above"; fi ;;
     *) failed=1 ;;
   esac
 done
