@@ -231,6 +231,14 @@ pub struct ServeConfig {
           default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub link_allow_http: bool,
 
+    /// Also run the sandbox retailer (`tessera sandbox`) beside the server, as a child process
+    /// with a connector credential of its own (made anew at each start, the last one revoked),
+    /// for trying Link end to end. Its TESSERA_SANDBOX_* settings are taken from the
+    /// environment. Not for production.
+    #[arg(long, env = "TESSERA_SANDBOX", default_value_t = false, num_args = 0..=1,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub sandbox: bool,
+
     /// Seconds an issuance record is kept after its token expires (default 7 days: a misused
     /// token reported within a week can still be traced to its key and connection). At least
     /// 60: a token still verifies for 60 s past its expiry.

@@ -419,3 +419,84 @@ async fn link_flow_end_to_end_with_the_sandbox() {
     drop(sandbox);
     drop(tessera);
 }
+
+/// `serve --sandbox` starts the sandbox beside the server with a credential of its own, and
+/// an account links through it with no other command; a second start replaces the
+/// credential, and the sandbox stops with the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_the_sandbox_beside_it_links_an_account() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let start = |db: &TestDb| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--sandbox", "--bind", "127.0.0.1:0"])
+            .env_remove("TESSERA_KEK")
+            .env_remove("TESSERA_PUBLIC_URL")
+            .env_remove("TESSERA_SANDBOX_PUBLIC_URL")
+            .env("TESSERA_SANDBOX_LISTEN", "127.0.0.1:0")
+            .envs(db.env())
+            .env("TESSERA_DB_TIMEOUT", TEST_DB_TIMEOUT);
+        let (proc, line) =
+            Proc::spawn(cmd, "tessera serve --sandbox", |l| l.starts_with("tessera sandbox: sign-in page "));
+        let sign_in = between(&line, "sign-in page ", " ").expect("sign-in URL");
+        let base = between(&line, "(tessera ", ")").expect("tessera's URL");
+        (proc, base, sign_in)
+    };
+    let (tessera, base, sign_in_page) = start(&db);
+    let sandbox_origin = sign_in_page.strip_suffix("/sign-in").expect("ends in /sign-in").to_owned();
+    let key = tessera
+        .output()
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("tsk_"))
+        .expect("the bootstrap API key was printed")
+        .to_owned();
+    let http = reqwest::Client::new();
+    let browser = Browser::new();
+    let (status, body) =
+        api(&http, "POST", &format!("{base}/link-tokens"), &key, Some(json!({"customer_id": "cust-beside"}))).await;
+    assert_eq!(status, 201, "{body}");
+    let lt = body["link_token"].as_str().expect("link_token").to_owned();
+    let start_page = browser.get(&format!("{base}/link/{lt}?retailer_id=sandbox-grocer"), None).await;
+    assert_eq!(start_page.status, StatusCode::SEE_OTHER, "{}", start_page.body);
+    let cookie = start_page.cookie.expect("the session cookie");
+    let consent = browser.get(&format!("{base}/link/session"), Some(&cookie)).await;
+    assert!(consent.body.contains("Sandbox Grocer"), "the retailer is known: {}", consent.body);
+    let handed =
+        browser.post(&base, &format!("{base}/link/session/consent"), Some(&cookie), &[("csrf", &consent.csrf())]).await;
+    let sign_in = handed.location.expect("to the sandbox");
+    assert!(sign_in.starts_with(&format!("{sign_in_page}?session=")), "{sign_in}");
+    let reference = query_param(&sign_in, "session").expect("reference");
+    let done = browser
+        .post(
+            &sandbox_origin,
+            &sign_in_page,
+            None,
+            &[("session", &reference), ("username", "user_good"), ("password", "pass_good")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let result = browser.get(&done.location.expect("back to tessera"), Some(&cookie)).await;
+    assert!(result.body.contains("Your Sandbox Grocer account is linked"), "{}", result.body);
+    let (status, listed) = api(&http, "GET", &format!("{base}/connections?customer_id=cust-beside"), &key, None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["connections"][0]["status"], "active", "{listed}");
+
+    // The server stops (SIGTERM, as a supervisor stops it): so does the sandbox.
+    let status = Command::new("kill").args(["-TERM", &tessera.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let until = Instant::now() + Duration::from_secs(10);
+    while reqwest::get(&sign_in_page).await.is_ok() {
+        assert!(Instant::now() < until, "the sandbox still serves after the server stopped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(tessera);
+
+    // A second start makes a new credential and revokes the first.
+    let (again, _, _) = start(&db);
+    drop(again);
+    let listed = crate::support::server::cli_json(&db, &["connector", "list", "--json"]);
+    let beside: Vec<&Value> =
+        listed.as_array().expect("a list").iter().filter(|c| c["name"] == "sandbox (serve --sandbox)").collect();
+    assert_eq!(beside.len(), 2, "{listed}");
+    assert_eq!(beside.iter().filter(|c| c["revoked_at"].is_null()).count(), 1, "{listed}");
+}

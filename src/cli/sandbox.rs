@@ -37,6 +37,11 @@ pub struct SandboxArgs {
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub expire_after: u64,
 
+    /// Stop when the process that started this one is gone (set by `serve --sandbox`, so a
+    /// server killed outright leaves no sandbox behind holding its port).
+    #[arg(long, hide = true)]
+    pub with_parent: bool,
+
     /// Seconds start-up keeps trying to reach tessera (for tests).
     #[arg(long, default_value_t = 30, hide = true, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub startup_retry_window: u64,
@@ -58,10 +63,74 @@ impl std::fmt::Debug for SandboxArgs {
 /// until SIGINT or SIGTERM.
 pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     crate::telemetry::init(crate::telemetry::LogFormat::Text);
+    let args_with_parent = args.with_parent;
     let settings = settings(args)?;
     let running = sandbox::start(settings).await?;
     super::serve::announce(&running.announcement());
-    running.serve(super::serve::shutdown_signal()).await
+    let parent_gone = async move {
+        if !args_with_parent {
+            return std::future::pending().await;
+        }
+        let parent = std::os::unix::process::parent_id();
+        while std::os::unix::process::parent_id() == parent {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        tracing::info!("the server that started the sandbox is gone: stopping");
+    };
+    running
+        .serve(async move {
+            tokio::select! {
+                () = super::serve::shutdown_signal() => {},
+                () = parent_gone => {},
+            }
+        })
+        .await
+}
+
+/// The name of the connector credential `serve --sandbox` makes for the sandbox it starts.
+pub const BESIDE_NAME: &str = "sandbox (serve --sandbox)";
+
+/// The sandbox retailer started by `serve --sandbox`: a child process, a plain client of the
+/// connector API like any connector, stopped when this is dropped (the server stops).
+pub struct Beside {
+    child: std::process::Child,
+}
+
+impl Beside {
+    /// Makes the sandbox's credential (revoking the one the last start made) and starts
+    /// `tessera sandbox` against `tessera_url`, the credential in its environment only.
+    pub async fn start(state: &crate::service::AppState, tessera_url: &str) -> anyhow::Result<Self> {
+        let (record, credential) = crate::service::connectors::replace(
+            state.store.as_ref(),
+            crate::service::Actor::System,
+            BESIDE_NAME,
+            state.clock.now(),
+        )
+        .await?;
+        let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("--sandbox: this program's path: {e}"))?;
+        let child = std::process::Command::new(exe)
+            .args(["sandbox", "--with-parent", "--tessera-url", tessera_url])
+            .env("TESSERA_CONNECTOR_CREDENTIAL", credential.expose())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("--sandbox: could not start the sandbox: {e}"))?;
+        tracing::info!(connector = %record.id, pid = child.id(), "started the sandbox retailer beside the server");
+        Ok(Self { child })
+    }
+
+    /// `Some` with its exit status once the sandbox has stopped on its own.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Beside {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// The options as the sandbox takes them, each checked with a message naming its flag.
@@ -107,6 +176,7 @@ mod tests {
             listen: SocketAddr::from(([127, 0, 0, 1], 8100)),
             public_url: None,
             expire_after: 60,
+            with_parent: false,
             startup_retry_window: 30,
         };
         assert!(!format!("{args:?}").contains("topsecret"));

@@ -43,8 +43,17 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     if let Some(metrics) = app.metrics_addr() {
         announce(&format!("tessera metrics listening on http://{metrics}"));
     }
+    let mut sandbox = match config.sandbox {
+        true => Some(super::sandbox::Beside::start(app.state(), &format!("http://{addr}")).await?),
+        false => None,
+    };
     announce(&format!("tessera listening on http://{addr}"));
-    app.run_until(shutdown_signal()).await
+    let served = app.run_until(shutdown_signal()).await;
+    if let Some(status) = sandbox.as_mut().and_then(super::sandbox::Beside::exited) {
+        tracing::warn!(%status, "the sandbox retailer had stopped before the server");
+    }
+    drop(sandbox);
+    served
 }
 
 /// A line on standard output for whoever started the server. A server keeps serving when

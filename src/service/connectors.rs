@@ -26,6 +26,23 @@ pub async fn create(
     Ok((record, credential))
 }
 
+/// Makes a credential named `name` after revoking any live one of that name: for a connector
+/// tessera starts itself on every start (the sandbox beside `serve --sandbox`), so that each
+/// start's credential replaces the last instead of piling up.
+pub async fn replace(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    name: &str,
+    now: i64,
+) -> Result<(ConnectorCredential, PlainApiKey), CoreError> {
+    for old in store.list_connectors().await? {
+        if old.name == name && old.revoked_at.is_none() {
+            revoke(store, actor, &old.id, now).await?;
+        }
+    }
+    create(store, actor, name, now).await
+}
+
 /// Revokes a credential: the connector using it is refused from now on, on every replica.
 pub async fn revoke(
     store: &dyn Store,
