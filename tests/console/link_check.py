@@ -14,17 +14,19 @@ The cases, one line each in the output:
    2. the customer leaves, with JavaScript off: Exit on tessera's page, Cancel on the
       sandbox's: back at the app with `subtotal_link_result=exit`, nothing linked;
    3. by keyboard alone (Tab, Shift+Tab, Space, Enter, typing): a wrong password, then the
-      right one: success;
+      right one: success; and five wrong passwords: the session failed, back with `error`;
    4. a revoked link token: before opening it, and mid-flow at tessera's page and at the
       sandbox's: an error page, no redirect, nothing linked;
    5. a Link session past `--link-session-ttl` (a second server with the shortest TTL): the
       page says it expired;
-   6. an unregistered redirect_url: a 400 page, the browser goes nowhere;
+   6. an unregistered redirect_url: a 400 page, the browser goes nowhere; none at all: leaving
+      ends on tessera's own page;
    7. the session reference of a completed flow used again, at the sandbox and at tessera's
       /link/return (with and without the old cookie): refused, no second connection;
    8. re-authentication: `user_expiring`'s connection turns `unauthenticated`, the SDK's
       `create_merchant_link_url` makes a link-scope token, the Link URL is
-      `{public}/link/{token}`; signing in again makes the same connection active;
+      `{public}/link/{token}`; signing in again makes the same connection active (and the back
+      button from the sandbox shows tessera's "Signing in" page);
    9. axe-core (npm, tests/console/package-lock.json) on every Link and sandbox page: no
       serious or critical violation; nothing wider than the 375 px viewport in case 1; no
       request left loopback; a screenshot of every page in ARTIFACT_DIR (deleted first);
@@ -38,6 +40,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,7 +51,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
-from console_check import ARGS, KEK, Database, Failure, api, axe_source, check, chromium  # noqa: E402
+from console_check import ARGS, KEK, PG_ADMIN, Database, Failure, api, axe_source, check, chromium  # noqa: E402
 from common import free_port  # noqa: E402  (tests/contract, put on the path by console_check)
 from browser_check import is_local, only_loopback  # noqa: E402
 
@@ -111,7 +114,11 @@ class Tessera:
         self.proc = Proc(name, [binary, "serve", "--bind", f"127.0.0.1:{port}", "--public-url", self.base,
                                 "--webhook-allow-http", "--webhook-allow-private", *extra],
                          env_for(self.db), os.path.join(tmp, f"{name}.log"))
-        self.proc.wait_line("tessera listening on")
+        try:
+            self.proc.wait_line("tessera listening on")
+        except Failure:
+            self.stop()
+            raise
         self.key = next((line.strip() for line in self.proc.text().splitlines() if line.strip().startswith("tsk_")),
                         None)
         check(self.key, f"{name} printed its first-start API key")
@@ -451,7 +458,7 @@ def tab_to(page, test, what, back=False, most=40):
 
 
 def case_keyboard(run):
-    """3. By keyboard alone: a wrong password, then the right one."""
+    """3. By keyboard alone: a wrong password, then the right one. And five wrong ones: failed."""
     t, ctx = run.tessera, run.context()
     try:
         page = ctx.new_page()
@@ -503,7 +510,29 @@ def case_keyboard(run):
         conns = t.connections("cust-keyboard")
         check([c["connection_id"] for c in conns] == [connection_id] and conns[0]["status"] == "active",
               f"one active connection: {conns}")
-        return f"Tab/Shift+Tab/Space/Enter only; connection {connection_id} active"
+        # Five wrong passwords (with the mouse): the session ends as failed, and the way back
+        # says error.
+        lt = t.link_token("cust-five-failures")
+        run.secrets.append(lt)
+        run.open(page, run.entry(lt, retailer_id="sandbox-grocer"))
+        run.remember_cookie(ctx)
+        page.get_by_role("button", name="Continue to Sandbox Grocer").click()
+        page.wait_for_url(f"{run.sandbox_origin}/sign-in?session=*")
+        run.at_sandbox(page)
+        for _ in range(5):
+            page.get_by_label("Username").fill("user_good")
+            page.get_by_label("Password").fill("wrong")
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_load_state()
+        page.wait_for_url(f"{t.base}/link/return?session=*")
+        check(page.inner_text("h1") == "The account was not linked", f"failed: {page.inner_text('main')[:300]}")
+        run.inspect(page, "link-result-failed")
+        page.get_by_role("link", name=re.compile("^Return to ")).click()
+        page.wait_for_url(run.app.redirect + "?*")
+        run.back_at_app(page, "error")
+        check(t.connections("cust-five-failures") == [], "nothing linked after five failures")
+        return (f"Tab/Shift+Tab/Space/Enter only; connection {connection_id} active; five failures: "
+                "subtotal_link_result=error")
     except Exception:
         run.failure_shots(ctx)
         raise
@@ -633,7 +662,19 @@ def case_unregistered_redirect(run):
             if i == 0:
                 run.inspect(page, "link-unregistered-redirect")
         check(len(run.app.visits) == visits and len(run.outside) == outside, "the browser went nowhere")
-        return "3 unregistered URLs (another path, another host, an extra query): 400, no redirect"
+        # No redirect_url at all: leaving ends on tessera's own page.
+        lt = t.link_token("cust-no-redirect")
+        run.secrets.append(lt)
+        run.open(page, f"{t.base}/link/{lt}")
+        run.remember_cookie(ctx)
+        page.get_by_role("button", name="Exit").click()
+        page.wait_for_load_state()
+        check(page.url == f"{t.base}/link/session/exit" and page.inner_text("h1") == "You left Link",
+              f"without a redirect_url, the exit page: {page.url} {page.inner_text('main')[:200]}")
+        run.inspect(page, "link-exited")
+        check(len(run.app.visits) == visits, "the app saw nobody")
+        return ("3 unregistered URLs (another path, another host, an extra query): 400, no redirect; "
+                "none given: tessera's own exit page")
     except Exception:
         run.failure_shots(ctx)
         raise
@@ -699,6 +740,13 @@ def case_reauth(run):
         page.get_by_role("button", name="Continue to Sandbox Books").click()
         page.wait_for_url(f"{run.sandbox_origin}/sign-in?session=*")
         run.at_sandbox(page)
+        # The back button from the sandbox: tessera says where the customer is.
+        page.go_back()
+        page.wait_for_url(f"{t.base}/link/session")
+        check(page.inner_text("h1") == "Signing in", f"the back button: {page.inner_text('main')[:200]}")
+        run.inspect(page, "link-at-connector")
+        page.go_forward()
+        page.wait_for_url(f"{run.sandbox_origin}/sign-in?session=*")
         page.get_by_label("Username").fill("user_expiring")
         page.get_by_label("Password").fill("pass_good")
         page.get_by_role("button", name="Sign in").click()
@@ -831,6 +879,14 @@ def main():
     except ImportError:
         print("link check: subtotal-ai-toolkit is not installed (pip install -r tests/contract/requirements.txt)")
         return 2
+    if backend == "postgres":
+        if shutil.which("psql") is None:
+            print("link check: psql (Debian's postgresql-client) is needed to create the test databases")
+            return 2
+        r = subprocess.run(["psql", PG_ADMIN, "-qc", "SELECT 1"], capture_output=True, text=True)
+        if r.returncode != 0:
+            print(f"link check: PostgreSQL at {PG_ADMIN} is not reachable: {r.stderr.strip()}")
+            return 2
     axe = axe_source()
     if axe is None:
         print("link check: cannot install axe-core from npm (tests/console/package.json)")
@@ -846,7 +902,7 @@ def main():
         run = Run(binary, backend, artifacts, axe, browser, tmp)
         try:
             run.start()
-        except Failure as e:
+        except (Failure, SystemExit) as e:
             print(f"link check ({backend}): FAILED to start: {e}")
             run.stop()
             return 1
