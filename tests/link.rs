@@ -305,6 +305,15 @@ async fn link_flow_end_to_end_with_the_sandbox() {
     let result = browser.get(&back, Some(&cookie)).await;
     assert_eq!(result.status, StatusCode::OK, "{}", result.body);
     assert!(result.body.contains("Your Sandbox Books account is linked"), "{}", result.body);
+    // The return spends the reference: the same return again, even with the old cookie put
+    // back, is refused and leads nowhere.
+    let replayed = browser.get(&back, Some(&cookie)).await;
+    assert_eq!(replayed.status, StatusCode::GONE, "{}", replayed.body);
+    assert!(!replayed.body.contains("subtotal_link_result=success"), "{}", replayed.body);
+    // A form sent after the browser dropped the cookie (the session's end) says it ended.
+    let dropped = browser.post(&base, &format!("{base}/link/session/consent"), None, &[("csrf", "x")]).await;
+    assert_eq!(dropped.status, StatusCode::GONE, "{}", dropped.body);
+    assert!(dropped.body.contains("ended or expired"), "{}", dropped.body);
     let to_app = return_link(&result.body);
     assert!(to_app.starts_with(REDIRECT), "{to_app}");
     assert_eq!(query_param(&to_app, "subtotal_link_result").as_deref(), Some("success"), "{to_app}");

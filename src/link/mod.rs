@@ -152,10 +152,20 @@ async fn guard_posts(req: Request, next: Next) -> Response {
         return html::problem_page(StatusCode::PAYLOAD_TOO_LARGE, "Refused", "The form is too large.", None);
     };
     let form = Form(url::form_urlencoded::parse(&bytes).into_owned().collect());
-    let ok = cookie(&parts.headers).is_some_and(|c| {
+    // A form of this origin without the session cookie: the browser dropped it at the
+    // session's end (its `Max-Age`), so the session is over, not forged.
+    let Some(session_cookie) = cookie(&parts.headers) else {
+        return html::problem_page(
+            StatusCode::GONE,
+            "Link cannot go on",
+            &crate::service::link::LinkError::SessionOver.to_string(),
+            None,
+        );
+    };
+    let ok = {
         use subtle::ConstantTimeEq as _;
-        csrf_token(&c).as_bytes().ct_eq(form.get("csrf").unwrap_or_default().as_bytes()).into()
-    });
+        bool::from(csrf_token(&session_cookie).as_bytes().ct_eq(form.get("csrf").unwrap_or_default().as_bytes()))
+    };
     if !ok {
         return html::problem_page(
             StatusCode::FORBIDDEN,

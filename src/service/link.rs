@@ -517,7 +517,14 @@ pub async fn returned(store: &dyn Store, cookie: &str, reference: &str, now: i64
         return Err(LinkError::SessionOver);
     }
     match session.state {
-        SessionState::Completed | SessionState::Failed => Ok(session),
+        // The reference is spent by this return: the result is shown once.
+        SessionState::Completed | SessionState::Failed => {
+            let spent = LinkSession { reference_digest: None, updated_at: now, ..session.clone() };
+            if !store.update_link_session(&spent, session.state).await? {
+                return Err(LinkError::SessionOver);
+            }
+            Ok(spent)
+        }
         SessionState::AtConnector if now < session.expires_at => exit(store, &session, now).await,
         _ => Err(LinkError::SessionOver),
     }
