@@ -359,8 +359,8 @@ def case_success_mobile(run):
               and page.get_by_text("Sandbox Grocer", exact=True).count() == 0, "the search finds Sandbox Books only")
         run.inspect(page, "link-search")
         page.get_by_label("Sandbox Books").check()
-        page.get_by_role("button", name="Continue", exact=True).click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Continue", exact=True).click()
         check("wants to link your Sandbox Books account" in page.inner_text("h1"), f"consent: {page.inner_text('h1')}")
         run.inspect(page, "link-consent")
         page.get_by_role("button", name="Continue to Sandbox Books").click()
@@ -375,7 +375,8 @@ def case_success_mobile(run):
         page.get_by_label("One-time code").wait_for()
         run.inspect(page, "sandbox-code")
         page.get_by_label("One-time code").fill("654321")
-        page.get_by_role("button", name="Continue").click()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Continue").click()
         check(page.get_by_text("That code is not right").count() == 1, "a wrong code is refused")
         run.inspect(page, "sandbox-code-wrong")
         page.get_by_label("One-time code").fill("123456")
@@ -524,8 +525,8 @@ def case_keyboard(run):
         for _ in range(5):
             page.get_by_label("Username").fill("user_good")
             page.get_by_label("Password").fill("wrong")
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_load_state()
+            with page.expect_navigation():
+                page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(f"{t.base}/link/return?session=*")
         check(page.inner_text("h1") == "The account was not linked", f"failed: {page.inner_text('main')[:300]}")
         run.inspect(page, "link-result-failed")
@@ -669,8 +670,8 @@ def case_unregistered_redirect(run):
         run.secrets.append(lt)
         run.open(page, f"{t.base}/link/{lt}")
         run.remember_cookie(ctx)
-        page.get_by_role("button", name="Exit").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Exit").click()
         check(page.url == f"{t.base}/link/session/exit" and page.inner_text("h1") == "You left Link",
               f"without a redirect_url, the exit page: {page.url} {page.inner_text('main')[:200]}")
         run.inspect(page, "link-exited")
