@@ -12,7 +12,7 @@ use crate::config::ServeConfig;
 use crate::crypto::kek::Kek;
 use crate::domain::ids::ClientId;
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::Limiter;
 use crate::service::AppState;
 use crate::service::state::AuthLimits;
 use crate::service::state::Shared;
@@ -180,17 +180,33 @@ impl App {
         });
         let webhook_policy =
             Policy { allow_private: config.webhook_allow_private, allow_http: config.webhook_allow_http };
+        let metrics = Arc::new(Metrics::with_routes(crate::http::routes::table().iter().map(|r| r.path)));
+        let shared_limits = match &config.rate_limit_store {
+            Some(url) => Some(Arc::new(crate::rate_limit::shared::SharedStore::new(
+                url,
+                &config.rate_limit_store_prefix,
+                config.rate_limit_store_down,
+                metrics.clone(),
+            )?)),
+            None => None,
+        };
+        let shared = |name: &'static str| shared_limits.clone().map(|s| (s, name));
         let state = AppState::new(Shared {
             store,
             minter,
             keyring,
             clock,
             clock_guard,
-            metrics: Arc::new(Metrics::with_routes(crate::http::routes::table().iter().map(|r| r.path))),
+            metrics,
             body_timeout: Duration::from_secs(u64::from(config.body_timeout)),
             limits: Arc::new(AuthLimits {
-                per_key: RateLimiter::new(f64::from(config.rate_limit), config.rate_burst),
-                auth_failures: RateLimiter::new(f64::from(config.auth_failure_rate), config.auth_failure_burst),
+                per_key: Limiter::new(f64::from(config.rate_limit), config.rate_burst, shared("key")),
+                auth_failures: Limiter::new(
+                    f64::from(config.auth_failure_rate),
+                    config.auth_failure_burst,
+                    shared("auth-failures"),
+                ),
+                shared: shared_limits.clone(),
             }),
             key_cache: Arc::new(ApiKeyCache::new(10_000)),
             key_usage: Arc::default(),

@@ -174,6 +174,21 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub auth_failure_burst: u32,
 
+    /// Keep the rate limits (per key, failed authentications, console sign-ins) in this Redis,
+    /// shared by every replica: redis://[:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS).
+    /// Unset: each process keeps its own. Never logged.
+    #[arg(long, env = "TESSERA_RATE_LIMIT_STORE", hide_env_values = true)]
+    pub rate_limit_store: Option<String>,
+
+    /// The prefix of this deployment's keys in the shared rate-limit store.
+    #[arg(long, env = "TESSERA_RATE_LIMIT_STORE_PREFIX", default_value = "tessera")]
+    pub rate_limit_store_prefix: String,
+
+    /// While the shared rate-limit store cannot be reached: `open` (each process applies its
+    /// own limits) or `closed` (limited requests are refused with 429).
+    #[arg(long, env = "TESSERA_RATE_LIMIT_STORE_DOWN", value_enum, default_value_t = crate::rate_limit::shared::WhenDown::Open)]
+    pub rate_limit_store_down: crate::rate_limit::shared::WhenDown,
+
     /// Serve `/metrics` on this separate address instead of the main listener (written as for
     /// --bind).
     #[arg(long, env = "TESSERA_METRICS_BIND", value_parser = parse_bind)]

@@ -1,9 +1,14 @@
-//! Token-bucket rate limits, kept per process: one bucket per API key for requests, and one
-//! per source address for failed authentications, so guessing keys is slow.
+//! Token-bucket rate limits: one bucket per API key for requests, one per source address for
+//! failed authentications (so guessing keys is slow), and the console's sign-in guards. Each
+//! is kept per process ([`RateLimiter`]) or, with a shared store configured, across every
+//! replica ([`Limiter`] over [`shared::SharedStore`]), with the process's own as the fallback.
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+pub mod shared;
 
 /// The most buckets kept before idle (full) ones are dropped.
 const MAX_BUCKETS: usize = 100_000;
@@ -74,6 +79,49 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
             let retry_after_secs = wait.ceil().clamp(1.0, 3600.0) as u64;
             Decision::Limited { retry_after_secs }
         }
+    }
+}
+
+/// A limit of the deployment: checked in the shared store when there is one, else (and while
+/// it cannot be reached, unless it fails closed) by this process alone.
+pub struct Limiter<K> {
+    local: RateLimiter<K>,
+    /// The store, and this limit's name in it (part of every key).
+    shared: Option<(Arc<shared::SharedStore>, &'static str)>,
+}
+
+impl<K: Eq + Hash + Clone + Display> Limiter<K> {
+    /// `rate_per_sec` sustained, `burst` at once; across replicas when `shared` is given.
+    pub fn new(rate_per_sec: f64, burst: u32, shared: Option<(Arc<shared::SharedStore>, &'static str)>) -> Self {
+        Self { local: RateLimiter::new(rate_per_sec, burst), shared }
+    }
+
+    pub fn burst(&self) -> u32 {
+        self.local.burst()
+    }
+
+    /// Takes one request for `key` if its allowance has one.
+    pub async fn take(&self, key: &K, now: Instant) -> Decision {
+        self.check(key, now, true).await
+    }
+
+    /// Whether `key`'s allowance has a request, without taking it.
+    pub async fn peek(&self, key: &K, now: Instant) -> Decision {
+        self.check(key, now, false).await
+    }
+
+    async fn check(&self, key: &K, now: Instant, take: bool) -> Decision {
+        if let Some((store, name)) = &self.shared {
+            let (rate, burst) = (self.local.rate, self.local.burst_count);
+            match store.check(name, &key.to_string(), rate, burst, take).await {
+                Some(decision) => return decision,
+                None if store.when_down == shared::WhenDown::Closed => {
+                    return Decision::Limited { retry_after_secs: 1 };
+                }
+                None => {}
+            }
+        }
+        self.local.update(key, now, take)
     }
 }
 

@@ -17,5 +17,6 @@ mod process;
 mod replicas;
 mod retention;
 mod sandbox;
+mod shared_limits;
 mod storage_conformance;
 mod webhooks;

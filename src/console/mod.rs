@@ -32,7 +32,7 @@ use axum::routing::get;
 
 use crate::auth::operator::csrf_token;
 use crate::domain::operator::{Counts, Operator};
-use crate::rate_limit::{Decision, RateLimiter};
+use crate::rate_limit::{Decision, Limiter};
 use crate::service::{AppState, CoreError};
 use crate::token::keyring::Algorithm;
 
@@ -76,9 +76,9 @@ pub struct Settings {
 pub struct ConsoleState {
     app: AppState,
     pub settings: Arc<Settings>,
-    sign_in_failures: Arc<RateLimiter<IpAddr>>,
+    sign_in_failures: Arc<Limiter<IpAddr>>,
     /// Failed sign-ins per operator name (as typed, folded to lower case), wherever from.
-    sign_in_failures_by_name: Arc<RateLimiter<String>>,
+    sign_in_failures_by_name: Arc<Limiter<String>>,
     /// Permits for the password checks running now (argon2 costs tens of ms of a core each).
     hashing: Arc<tokio::sync::Semaphore>,
     /// The overview's counts when reading them was slow (a large database): shown as of when
@@ -96,8 +96,10 @@ impl std::ops::Deref for ConsoleState {
 
 impl ConsoleState {
     pub fn new(app: AppState, settings: Settings) -> Self {
-        let sign_in_failures = Arc::new(RateLimiter::new(settings.sign_in_rate, settings.sign_in_burst));
-        let sign_in_failures_by_name = Arc::new(RateLimiter::new(settings.sign_in_rate, settings.sign_in_burst));
+        let shared = |name: &'static str| app.limits.shared.clone().map(|s| (s, name));
+        let (rate, burst) = (settings.sign_in_rate, settings.sign_in_burst);
+        let sign_in_failures = Arc::new(Limiter::new(rate, burst, shared("sign-in-address")));
+        let sign_in_failures_by_name = Arc::new(Limiter::new(rate, burst, shared("sign-in-operator")));
         let hashing = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES));
         Self {
             app,
@@ -320,8 +322,8 @@ impl FromRequestParts<ConsoleState> for Signed {
 pub const MAX_CONCURRENT_HASHES: usize = 2;
 
 /// `Err` (429) when `ip`'s allowance of failed sign-ins is spent.
-fn sign_in_allowed(st: &ConsoleState, ip: IpAddr) -> Result<(), Response> {
-    match st.sign_in_failures.peek(&ip, Instant::now()) {
+async fn sign_in_allowed(st: &ConsoleState, ip: IpAddr) -> Result<(), Response> {
+    match st.sign_in_failures.peek(&ip, Instant::now()).await {
         Decision::Allowed => Ok(()),
         Decision::Limited { retry_after_secs } => Err(html::rate_limited(retry_after_secs)),
     }
@@ -334,20 +336,22 @@ fn name_key(name: &str) -> String {
 
 /// `Err` (429) when the allowance of failed sign-ins for the operator `name` is spent, or
 /// when [`MAX_CONCURRENT_HASHES`] checks are running; else the permit to check a password.
-fn password_check_allowed(st: &ConsoleState, name: &str) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
-    if let Decision::Limited { retry_after_secs } = st.sign_in_failures_by_name.peek(&name_key(name), Instant::now()) {
+async fn password_check_allowed(st: &ConsoleState, name: &str) -> Result<tokio::sync::OwnedSemaphorePermit, Response> {
+    if let Decision::Limited { retry_after_secs } =
+        st.sign_in_failures_by_name.peek(&name_key(name), Instant::now()).await
+    {
         return Err(html::rate_limited(retry_after_secs));
     }
     st.hashing.clone().try_acquire_owned().map_err(|_| html::rate_limited(1))
 }
 
-fn sign_in_failed(st: &ConsoleState, ip: IpAddr) {
+async fn sign_in_failed(st: &ConsoleState, ip: IpAddr) {
     st.metrics.auth_failed();
-    let _ = st.sign_in_failures.take(&ip, Instant::now());
+    let _ = st.sign_in_failures.take(&ip, Instant::now()).await;
 }
 
 /// A failed password for the operator `name`: taken from its address's and its name's allowance.
-fn password_failed(st: &ConsoleState, ip: IpAddr, name: &str) {
-    sign_in_failed(st, ip);
-    let _ = st.sign_in_failures_by_name.take(&name_key(name), Instant::now());
+async fn password_failed(st: &ConsoleState, ip: IpAddr, name: &str) {
+    sign_in_failed(st, ip).await;
+    let _ = st.sign_in_failures_by_name.take(&name_key(name), Instant::now()).await;
 }

@@ -64,10 +64,9 @@ impl Caller {
 }
 
 /// Refuses an address that failed to authenticate too often, before its key is even looked at.
-fn peer_allowed(state: &AppState, peer: Option<IpAddr>, now: Instant) -> Result<(), ApiError> {
-    if let Some(ip) = peer
-        && let Decision::Limited { retry_after_secs } = state.limits.auth_failures.peek(&ip, now)
-    {
+async fn peer_allowed(state: &AppState, peer: Option<IpAddr>, now: Instant) -> Result<(), ApiError> {
+    let Some(ip) = peer else { return Ok(()) };
+    if let Decision::Limited { retry_after_secs } = state.limits.auth_failures.peek(&ip, now).await {
         state.metrics.rate_limited();
         return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.auth_failures.burst() });
     }
@@ -75,10 +74,10 @@ fn peer_allowed(state: &AppState, peer: Option<IpAddr>, now: Instant) -> Result<
 }
 
 /// Counts a failed authentication against its address.
-fn failed(state: &AppState, peer: Option<IpAddr>, now: Instant) {
+async fn failed(state: &AppState, peer: Option<IpAddr>, now: Instant) {
     state.metrics.auth_failed();
     if let Some(ip) = peer {
-        state.limits.auth_failures.take(&ip, now);
+        state.limits.auth_failures.take(&ip, now).await;
     }
 }
 
@@ -100,19 +99,19 @@ fn known_live(parts: &Parts, state: &AppState) -> bool {
 async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
     let now = Instant::now();
     let peer = peer_of(parts);
-    if let Err(limited) = peer_allowed(state, peer, now)
-        && !known_live(parts, state)
-    {
-        return Err(limited);
+    // A key known to be live is not held back by its address (checked first: it costs no
+    // round trip to a shared store).
+    if !known_live(parts, state) {
+        peer_allowed(state, peer, now).await?;
     }
     let caller = match authenticate(parts, state, use_cache).await {
         Err(e @ ApiError::Unauthorized(_)) => {
-            failed(state, peer, now);
+            failed(state, peer, now).await;
             return Err(e);
         }
         other => other?,
     };
-    if let Decision::Limited { retry_after_secs } = state.limits.per_key.take(&caller.api_key_id, now) {
+    if let Decision::Limited { retry_after_secs } = state.limits.per_key.take(&caller.api_key_id, now).await {
         state.metrics.rate_limited();
         return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.per_key.burst() });
     }
@@ -148,7 +147,7 @@ impl FromRequestParts<AppState> for Connector {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let now = Instant::now();
         let peer = peer_of(parts);
-        peer_allowed(state, peer, now)?;
+        peer_allowed(state, peer, now).await?;
         let found = async {
             let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING_CONNECTOR))?;
             let (id, key) =
@@ -163,7 +162,7 @@ impl FromRequestParts<AppState> for Connector {
         };
         match found.await {
             Err(e @ ApiError::Unauthorized(_)) => {
-                failed(state, peer, now);
+                failed(state, peer, now).await;
                 Err(e)
             }
             other => other,

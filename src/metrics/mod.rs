@@ -54,6 +54,11 @@ pub struct Metrics {
     tokens_minted: AtomicU64,
     auth_failures: AtomicU64,
     rate_limited: AtomicU64,
+    /// With a shared rate-limit store: whether it is configured, whether it answered last,
+    /// and the checks decided without it.
+    shared_limits_configured: std::sync::atomic::AtomicBool,
+    shared_limits_down: std::sync::atomic::AtomicBool,
+    shared_limits_fallbacks: AtomicU64,
     /// Webhook attempts by outcome: delivered, to be retried, given up.
     webhook_delivered: AtomicU64,
     webhook_retried: AtomicU64,
@@ -180,6 +185,21 @@ impl Metrics {
         retention.entry(table).or_default().1 = secs;
     }
 
+    /// A shared rate-limit store is configured.
+    pub fn shared_limits(&self, configured: bool) {
+        self.shared_limits_configured.store(configured, Ordering::Relaxed);
+    }
+
+    /// The shared rate-limit store answered (`true`) or could not be reached.
+    pub fn shared_limits_up(&self, up: bool) {
+        self.shared_limits_down.store(!up, Ordering::Relaxed);
+    }
+
+    /// A rate-limit check decided without the shared store.
+    pub fn shared_limits_fallback(&self) {
+        self.shared_limits_fallbacks.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
@@ -273,6 +293,27 @@ impl Metrics {
         for (name, help, value) in counters {
             header(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
+        if self.shared_limits_configured.load(Ordering::Relaxed) {
+            let up = u8::from(!self.shared_limits_down.load(Ordering::Relaxed));
+            header(
+                &mut out,
+                "tessera_rate_limit_store_up",
+                "gauge",
+                "1 while the shared rate-limit store answers, 0 while limits are per process (or refuse).",
+            );
+            let _ = writeln!(out, "tessera_rate_limit_store_up {up}");
+            header(
+                &mut out,
+                "tessera_rate_limit_store_fallbacks_total",
+                "counter",
+                "Rate-limit checks decided without the shared store because it could not be reached.",
+            );
+            let _ = writeln!(
+                out,
+                "tessera_rate_limit_store_fallbacks_total {}",
+                self.shared_limits_fallbacks.load(Ordering::Relaxed)
+            );
         }
         header(
             &mut out,

@@ -8,7 +8,8 @@ use crate::auth::metrics_token::MetricsToken;
 use crate::crypto::kek::Kek;
 use crate::domain::ids::ApiKeyId;
 use crate::metrics::{Gauges, Metrics};
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::Limiter;
+use crate::rate_limit::shared::SharedStore;
 use crate::storage::Store;
 use crate::token::clock::{Clock, ClockGuard};
 use crate::token::keyring::Keyring;
@@ -17,9 +18,12 @@ use crate::token::mint::Minter;
 /// The rate limits applied when authenticating.
 pub struct AuthLimits {
     /// Requests per API key.
-    pub per_key: RateLimiter<ApiKeyId>,
+    pub per_key: Limiter<ApiKeyId>,
     /// Failed authentications per source address.
-    pub auth_failures: RateLimiter<IpAddr>,
+    pub auth_failures: Limiter<IpAddr>,
+    /// The store every replica's limits are kept in, when one is configured (the console's
+    /// sign-in limits use it too).
+    pub shared: Option<Arc<SharedStore>>,
 }
 
 /// What every request handler can reach: one shared allocation, so that the copies the

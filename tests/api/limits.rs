@@ -218,10 +218,13 @@ fn an_address_refused_for_failures_is_let_in_again_once_its_bucket_refills() {
 
 /// The bucket the server keeps for `key`: limited now, and allowed once a second has passed
 /// on the limiter's clock (the refill itself is checked above, without waiting for it).
-fn refills_within_a_second<K: Eq + std::hash::Hash + Clone>(limiter: &RateLimiter<K>, key: &K) {
+async fn refills_within_a_second<K: Eq + std::hash::Hash + Clone + std::fmt::Display>(
+    limiter: &tessera::rate_limit::Limiter<K>,
+    key: &K,
+) {
     let now = Instant::now();
-    assert!(matches!(limiter.peek(key, now), Decision::Limited { .. }));
-    assert_eq!(limiter.peek(key, now + Duration::from_secs(1)), Decision::Allowed);
+    assert!(matches!(limiter.peek(key, now).await, Decision::Limited { .. }));
+    assert_eq!(limiter.peek(key, now + Duration::from_secs(1)).await, Decision::Allowed);
 }
 
 /// Over HTTP: a 429 with its detail and headers once a key's burst is spent, a bucket per key,
@@ -250,7 +253,7 @@ async fn each_api_key_is_rate_limited_with_429_and_ratelimit_headers() {
     let metrics = app.raw("GET", "/metrics", &[], vec![]).await;
     assert!(metrics.body["_raw"].as_str().expect("text").contains("tessera_rate_limited_requests_total 1"));
     let (key_id, _) = PlainApiKey::parse(&app.api_key).expect("a well-formed key");
-    refills_within_a_second(&app.app_state.limits.per_key, &key_id);
+    refills_within_a_second(&app.app_state.limits.per_key, &key_id).await;
 }
 
 /// Over HTTP: after the burst of failed authentications, the address is refused before its
@@ -285,7 +288,7 @@ async fn repeated_failed_authentications_from_one_address_are_refused() {
     app.store.revoke_api_key(&key_id, 1).await.expect("revoke");
     let r = app.call("GET", "/connections?customer_id=x", &app.api_key, None).await;
     assert!(r.status == 401 || r.status == 429, "{}", r.status);
-    refills_within_a_second(&app.app_state.limits.auth_failures, &[127, 0, 0, 1].into());
+    refills_within_a_second(&app.app_state.limits.auth_failures, &[127, 0, 0, 1].into()).await;
 }
 
 /// One answer on a kept-alive connection: its status, its header block (lower case), and

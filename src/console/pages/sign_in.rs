@@ -45,9 +45,9 @@ pub(super) async fn sign_in(
     Extension(form): Extension<FormFields>,
 ) -> Answer {
     let ip = addr.ip();
-    crate::console::sign_in_allowed(&st, ip)?;
+    crate::console::sign_in_allowed(&st, ip).await?;
     let name = form.text("name").to_owned();
-    let permit = crate::console::password_check_allowed(&st, &name)?;
+    let permit = crate::console::password_check_allowed(&st, &name).await?;
     let password = form.get("password").unwrap_or_default().to_owned();
     let operator = db(service::operators::find_by_name(st.store.as_ref(), &name).await)?;
     let hash = operator.as_ref().and_then(|o| o.password_hash.clone());
@@ -67,7 +67,7 @@ pub(super) async fn sign_in(
     match operator {
         Some(op) if matched => start_session(&st, &headers, &op, "sign_in.password").await,
         _ => {
-            crate::console::password_failed(&st, ip, &name);
+            crate::console::password_failed(&st, ip, &name).await;
             Err(respond(
                 StatusCode::UNAUTHORIZED,
                 sign_in_form(Some("Wrong operator name or password."), &FormFields::default()),
@@ -100,7 +100,7 @@ pub(super) async fn redeem_link(
     Extension(form): Extension<FormFields>,
 ) -> Answer {
     let ip = addr.ip();
-    crate::console::sign_in_allowed(&st, ip)?;
+    crate::console::sign_in_allowed(&st, ip).await?;
     let token = form.text("token");
     let operator = if token.is_empty() {
         None
@@ -110,7 +110,7 @@ pub(super) async fn redeem_link(
     match operator {
         Some(op) => start_session(&st, &headers, &op, "sign_in.link").await,
         None => {
-            crate::console::sign_in_failed(&st, ip);
+            crate::console::sign_in_failed(&st, ip).await;
             Err(html::refused(
                 StatusCode::UNAUTHORIZED,
                 "This sign-in link is used up, expired or wrong. Make a new one on the server: tessera operator link NAME",
