@@ -16,6 +16,7 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
             path = %path.display(),
             "created a key-encryption key file for signing keys; keep it with the database and back it up (or set TESSERA_KEK)"
         ),
+        KekSource::Named(path) => tracing::info!(path = %path.display(), "read the key-encryption key from its file"),
         KekSource::Ephemeral => {
             tracing::warn!("in-memory database: signing keys are sealed under a throwaway key")
         }
@@ -24,26 +25,28 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     let store = super::open_store(db, true).await?;
     let app = App::build_on(&config, listeners, store, kek, Arc::new(SystemClock)).await?;
     if let Some(b) = &app.bootstrap {
-        // Printed once, to the terminal rather than the log, so a first call needs no setup.
-        announce(&format!(
-            "\nCreated the default client {} and its API key (shown once, store it now):\n\n    {}\n",
-            b.client_id,
-            b.api_key.expose()
-        ));
+        super::first_key::hand_over(&config, &db.database_url, &b.client_id, &b.api_key)?;
     }
     let addr = app.local_addr();
-    tracing::info!(%addr, database = %db.database_url, algorithm = %config.algorithm, "tessera listening");
+    let scheme = if app.tls() { "https" } else { "http" };
+    tracing::info!(%addr, database = %db.database_url, algorithm = %config.algorithm, tls = app.tls(), "tessera listening");
     // Before the main line, which is the last a supervisor (or a test) waits for.
-    announce(&format!("tessera API documentation at http://{addr}/docs"));
+    announce(&format!("tessera API documentation at {scheme}://{addr}/docs"));
     if app.console_enabled() {
-        let bind = app.console_addr().unwrap_or(addr);
-        let url = config.console.base_url(bind);
+        let own = app.console_addr();
+        let url = crate::config::console_base_url(
+            &config.console,
+            config.public_url.as_deref(),
+            own.is_none(),
+            own.unwrap_or(addr),
+            app.tls(),
+        );
         announce(&format!("tessera operator console at {url} (create an operator: tessera operator create NAME)"));
     }
     if let Some(metrics) = app.metrics_addr() {
-        announce(&format!("tessera metrics listening on http://{metrics}"));
+        announce(&format!("tessera metrics listening on {scheme}://{metrics}"));
     }
-    announce(&format!("tessera listening on http://{addr}"));
+    announce(&format!("tessera listening on {scheme}://{addr}"));
     app.run_until(shutdown_signal()).await
 }
 

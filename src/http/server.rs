@@ -1,6 +1,7 @@
 //! The HTTP/1.1 server loop, with the limits a public listener needs: a deadline for request
 //! headers (slow or idle clients are closed), a cap on header count and size (431), and a
-//! graceful shutdown that lets in-flight requests finish within a grace period.
+//! graceful shutdown that lets in-flight requests finish within a grace period; over TLS
+//! when the listener has a certificate (see [`super::tls`]).
 use std::future::Future;
 use std::time::Duration;
 
@@ -36,6 +37,18 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
+    serve_on(listener, None, router, limits, shutdown, grace).await
+}
+
+/// [`serve`], over TLS when an acceptor is given. The TLS handshake has the header deadline.
+pub async fn serve_on(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    router: axum::Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) {
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -65,8 +78,30 @@ pub async fn serve(
                         req
                     },
                 ));
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                let Some(acceptor) = tls.clone() else {
+                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection closed with an error");
+                        }
+                    });
+                    continue;
+                };
+                let watcher = graceful.watcher();
+                let builder = builder.clone();
                 tokio::spawn(async move {
+                    let stream = match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection closed with an error");
                     }
