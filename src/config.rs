@@ -635,6 +635,33 @@ mod tests {
     }
 
     #[test]
+    fn the_console_and_metrics_leave_a_public_main_listener_for_the_admin_one() {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        let (public, local, own) = (addr("0.0.0.0:8080"), addr("127.0.0.1:8080"), addr("10.0.0.5:9090"));
+        assert_eq!(place(local, None, None), Place::Main);
+        assert_eq!(place(public, None, None), Place::Admin(DEFAULT_ADMIN_BIND));
+        assert_eq!(DEFAULT_ADMIN_BIND, addr("127.0.0.1:8081"));
+        assert_eq!(place(public, Some(own), None), Place::Own(own), "asked for: served there");
+        assert_eq!(place(local, None, Some(addr("127.0.0.1:9000"))), Place::Admin(addr("127.0.0.1:9000")));
+
+        // Under TLS every URL tessera builds is https, so Link's cookie is Secure.
+        let mut config = ServeConfig::for_tests();
+        assert_eq!(config.public_base_url(addr("0.0.0.0:8443")), "http://127.0.0.1:8443");
+        config.tls.tls_cert = Some("cert.pem".into());
+        config.tls.tls_key = Some("key.pem".into());
+        assert_eq!(config.public_base_url(addr("0.0.0.0:8443")), "https://127.0.0.1:8443");
+        config.public_url = Some("https://tessera.example.com".into());
+        assert_eq!(config.public_base_url(addr("0.0.0.0:8443")), "https://tessera.example.com");
+        let console = &config.console;
+        let url = |on_main, tls| console_base_url(console, Some("https://t.example"), on_main, DEFAULT_ADMIN_BIND, tls);
+        assert_eq!(url(true, false), "https://t.example/console");
+        assert_eq!(url(false, true), "https://127.0.0.1:8081/console");
+        assert_eq!(url(false, false), "http://127.0.0.1:8081/console");
+        config.tls.tls_key = None;
+        assert!(config.tls.files().expect_err("half a pair").to_string().contains("--tls-key"));
+    }
+
+    #[test]
     fn debug_output_never_shows_the_kek_or_a_database_password() {
         let kek = "dGVzc2VyYS10ZXN0LWtlay0zMi1ieXRlcy1leGFjdCE=";
         let config = ServeConfig { kek: KekArgs { kek: Some(kek.into()), kek_file: None }, ..ServeConfig::for_tests() };

@@ -274,6 +274,9 @@ async fn tls_serves_the_certificate_and_a_renewed_one_without_a_restart() {
     let http = https_client(first.path());
     assert_eq!(http.get(format!("{base}/healthz")).send().await.expect("https").status(), 200);
     create_connection(&http, &base, &api_key).await;
+    let slash = http.get(format!("{base}/healthz/")).send().await.expect("https");
+    let location = slash.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!((slash.status().as_u16(), location.as_str()), (307, format!("{base}/healthz").as_str()));
     assert!(reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_err(), "no plain HTTP on it");
     assert_eq!(served_serial(&port), "serial=1001");
 

@@ -28,6 +28,10 @@ impl Default for Limits {
     }
 }
 
+/// Marks a request that came over TLS (a request extension), for the absolute URLs answers give.
+#[derive(Clone, Copy, Debug)]
+pub struct OverTls;
+
 /// Serves `router` on `listener` until `shutdown` completes, then stops accepting and waits
 /// up to `grace` for open connections to finish their requests.
 pub async fn serve(
@@ -72,9 +76,13 @@ pub async fn serve_on(
                 };
                 let _ = stream.set_nodelay(true);
                 // Handlers can see who connected (for per-address limits).
+                let over_tls = tls.is_some();
                 let service = TowerToHyperService::new(router.clone().map_request(
                     move |mut req: axum::http::Request<hyper::body::Incoming>| {
                         req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                        if over_tls {
+                            req.extensions_mut().insert(OverTls);
+                        }
                         req
                     },
                 ));
