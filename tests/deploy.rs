@@ -296,6 +296,21 @@ async fn tls_serves_the_certificate_and_a_renewed_one_without_a_restart() {
     assert_eq!(signed_in.status(), 303);
     let cookie = signed_in.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
     assert!(cookie.starts_with("tessera_console=") && cookie.contains("; Secure"), "{cookie}");
+    // And so is Link's.
+    let created = http
+        .post(format!("{base}/link-tokens"))
+        .header("x-api-key", &api_key)
+        .json(&serde_json::json!({"customer_id": "cust-1"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(created.status(), 201);
+    let body: serde_json::Value = created.json().await.expect("json");
+    let link_token = body["link_token"].as_str().expect("link_token");
+    let started = http.get(format!("{base}/link/{link_token}")).send().await.expect("sent");
+    assert_eq!(started.status(), 303);
+    let cookie = started.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("cookie").to_owned();
+    assert!(cookie.starts_with("tessera_link=") && cookie.contains("; Secure"), "{cookie}");
 
     // Renewed: the new pair written aside and moved over the old files.
     let renewed = tempfile::tempdir().expect("tempdir");
