@@ -364,7 +364,10 @@ impl App {
             Some(certs) => Some(certs.acceptor()?),
             None => None,
         };
-        let tls_watch = tls.map(|certs| tokio::spawn(certs.watch(tls_reload)));
+        let tls_watch = match tls {
+            Some(certs) => tokio::spawn(certs.watch(tls_reload)),
+            None => tokio::spawn(crate::http::tls::ignore_hangups()),
+        };
         // The listeners besides the main one: the console's, /metrics', the admin one.
         let mut side_tasks = Vec::new();
         for side in sides {
@@ -398,9 +401,7 @@ impl App {
         for t in side_tasks {
             t.abort();
         }
-        if let Some(t) = tls_watch {
-            t.abort();
-        }
+        tls_watch.abort();
         refresher.abort();
         clock_watch.abort();
         purger.abort();

@@ -175,9 +175,15 @@ async fn a_public_main_listener_sends_the_console_and_metrics_to_the_admin_liste
     assert_eq!(status(format!("{admin}/console/sign-in")).await, 200, "the console is on the admin listener");
     assert_eq!(status(format!("{admin}/metrics")).await, 200, "/metrics is on the admin listener");
     assert_eq!(status(format!("{admin}/connections")).await, 404, "the API is not");
+    // `systemctl reload` (SIGHUP) without TLS has nothing to reload, and does not stop it.
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().expect("kill").success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status(format!("{main}/healthz")).await, 200, "still serving after SIGHUP");
     let log = server.log();
     assert!(log.contains("serving plain HTTP off loopback"), "{log}");
     assert!(log.contains("served here, not on the main listener"), "{log}");
+    assert!(log.contains("SIGHUP: nothing to reload"), "{log}");
 
     // `tessera operator` finds the console where the server put it: the default admin
     // listener for a public --bind, else the main listener, under the public URL if set.

@@ -7,6 +7,11 @@ use crate::token::clock::SystemClock;
 
 pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     crate::telemetry::init(config.log_format);
+    // From here on SIGHUP (`systemctl reload`) never ends the process: once tokio has a
+    // handler for a signal it keeps it for the process's life, even with this stream dropped.
+    // The serve loop reloads the TLS certificate on it, or says there is nothing to reload.
+    #[cfg(unix)]
+    drop(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()));
     // Listen first: a start that cannot bind creates no database, no key-encryption key file
     // and no default client's key it would exit without printing.
     let listeners = Listeners::bind(&config).await?;

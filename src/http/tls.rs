@@ -123,6 +123,17 @@ impl Certificates {
     }
 }
 
+/// Without TLS, SIGHUP has nothing to reload, but must not end the process (its default
+/// action), since `systemctl reload` sends it.
+pub async fn ignore_hangups() {
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: nothing to reload (no --tls-cert)");
+        }
+    }
+}
+
 /// Hands every handshake the current certificate.
 struct Resolver(Arc<Certificates>);
 
