@@ -78,7 +78,7 @@ for backend in $BACKENDS; do
       DB_URL="$PG/$name" ;;
   esac
   serve
-  key=$(grep -o 'tsk_[A-Za-z0-9_-]*' "$WORK/log" | head -1)
+  key=$(f=$(sed -n 's/^tessera wrote the first API key to //p' "$WORK/log" | head -1); cat "$f"; rm -f "$f")
   connector=$("$bin" connector create --name bench --json --database-url "$DB_URL" | python3 -c 'import json,sys; print(json.load(sys.stdin)["credential"])')
   conn=$(api POST /connections "$key" '{"customer_id":"bench","retailer_id":"walmart"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["connection_id"])')
   api PUT "/connector/connections/$conn/purchases" "$connector" \

@@ -76,7 +76,7 @@ start_server() {
   "$bin" serve --bind "127.0.0.1:$PORT" --database-url "$DB_URL" --algorithm "$alg" > "$WORK/first" 2>&1 &
   PID=$!
   wait_listening "$WORK/first" "$PID"
-  TESSERA_KEY=$(grep -o 'tsk_[A-Za-z0-9_-]*' "$WORK/first" | head -1)
+  TESSERA_KEY=$(f=$(sed -n 's/^tessera wrote the first API key to //p' "$WORK/first" | head -1); cat "$f"; rm -f "$f")
   export TESSERA_KEY
   kill "$PID"; wait "$PID" || true
   if [ "$backend" = sqlite ]; then

@@ -54,7 +54,7 @@ if [[ " $PHASES " == *" soak "* ]]; then
       --webhook-allow-private --webhook-allow-http > "$WORK/server.log" 2>&1 &
     SERVER=$!
     wait_listening "$WORK/server.log" "$SERVER"
-    KEY=$(grep -o 'tsk_[A-Za-z0-9_-]*' "$WORK/server.log" | head -1)
+    KEY=$(f=$(sed -n 's/^tessera wrote the first API key to //p' "$WORK/server.log" | head -1); cat "$f"; rm -f "$f")
     db="$DB_URL"; [ "$backend" = sqlite ] && db="$WORK/t.db"
     (rc=0; python3 bench/soak.py "$backend" "http://127.0.0.1:$PORT" "$KEY" "$SERVER" "$db" "$out/soak-$backend.tsv" || rc=$?
      echo "$rc" > "$out/soak-$backend.rc"; kill "$SERVER"; wait "$SERVER" || true; rm -rf "$WORK"
@@ -71,7 +71,7 @@ if [[ " $PHASES " == *" p99 "* ]]; then
       WORK=$(mktemp -d); PORT=$(free_port); DB_URL=$(db_for "$backend" "$WORK" tessera_soak_p99)
       TESSERA_KEK="$KEK" "$bin" serve --bind "127.0.0.1:$PORT" --database-url "$DB_URL" > "$WORK/first" 2>&1 &
       PID=$!; wait_listening "$WORK/first" "$PID"
-      TESSERA_KEY=$(grep -o 'tsk_[A-Za-z0-9_-]*' "$WORK/first" | head -1); export TESSERA_KEY
+      TESSERA_KEY=$(f=$(sed -n 's/^tessera wrote the first API key to //p' "$WORK/first" | head -1); cat "$f"; rm -f "$f"); export TESSERA_KEY
       kill "$PID"; wait "$PID" || true
       # 1,000 connections (with ids of tessera's shape: 26 Crockford characters), and a backlog of issuance records expired a day ago for the
       # pruner to work through while the load runs.

@@ -65,7 +65,7 @@ psql "$PG/$DB" -qc "INSERT INTO connections (id, client_id, customer_id, retaile
     SELECT '01BENCH' || lpad(i::text, 19, '0'), (SELECT id FROM clients LIMIT 1), 'cust-' || i, 'walmart', 'active', 0, 0
     FROM generate_series(0, 999) AS i" >/dev/null
 serve "$PG/$DB" "$WORK/pg2.log"
-TESSERA_KEY=$(grep -o 'tsk_[A-Za-z0-9_-]*' "$WORK/pg.log" | head -1)
+TESSERA_KEY=$(f=$(sed -n 's/^tessera wrote the first API key to //p' "$WORK/pg.log" | head -1); cat "$f"; rm -f "$f")
 export TESSERA_KEY
 for conns in 16 256; do
   before=$(psql "$PG/$DB" -At -c "SELECT pg_current_wal_lsn()")

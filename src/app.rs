@@ -8,9 +8,10 @@ use tokio::net::TcpListener;
 
 use crate::auth::api_key::PlainApiKey;
 use crate::auth::cache::ApiKeyCache;
-use crate::config::ServeConfig;
+use crate::config::{Place, ServeConfig};
 use crate::crypto::kek::Kek;
 use crate::domain::ids::ClientId;
+use crate::http::tls::Certificates;
 use crate::metrics::Metrics;
 use crate::rate_limit::Limiter;
 use crate::service::AppState;
@@ -27,70 +28,101 @@ use crate::webhooks::dispatcher::{Dispatcher, Settings};
 /// The listeners a server serves on, bound before anything else happens at start-up.
 pub struct Listeners {
     main: TcpListener,
-    metrics: Option<TcpListener>,
-    console: Option<TcpListener>,
+    /// Listeners besides the main one: the console's, `/metrics`', or the admin one with both.
+    sides: Vec<Side>,
+    console_on_main: bool,
+    metrics_on_main: bool,
+    /// The certificate every listener presents, under --tls-cert.
+    tls: Option<Arc<Certificates>>,
+}
+
+/// A listener besides the main one, and what it serves.
+struct Side {
+    listener: TcpListener,
+    console: bool,
+    metrics: bool,
 }
 
 impl Listeners {
-    /// Binds the main listener and, where configured, the metrics and console listeners;
-    /// first refuses to put the console, or `/metrics` without a token, on a main listener
-    /// that is not loopback (see [`check_exposure`]).
+    /// Reads the TLS certificate (when configured), binds the main listener and the ones the
+    /// console and `/metrics` are placed on (see [`crate::config::place`]: off a main listener
+    /// that is not loopback unless given their own), and warns about plain HTTP off loopback.
     pub async fn bind(config: &ServeConfig) -> anyhow::Result<Self> {
-        check_exposure(config)?;
+        let tls = match config.tls.files()? {
+            Some((cert, key)) => Some(Certificates::load(&cert, &key)?),
+            None => None,
+        };
         let bind = |addr: SocketAddr, what: &'static str| async move {
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
         };
         let main = bind(config.bind, "TESSERA_BIND / --bind").await?;
-        let metrics = match config.metrics_bind {
-            Some(addr) => Some(bind(addr, "TESSERA_METRICS_BIND / --metrics-bind").await?),
-            None => None,
-        };
-        let console = match (config.console.enabled, config.console.console_listen) {
-            (true, Some(addr)) => Some(bind(addr, "TESSERA_CONSOLE_LISTEN / --console-listen").await?),
+        let console = config.console_place();
+        let metrics = config.metrics_place();
+        let mut sides = Vec::new();
+        let admin = [console, Some(metrics)].into_iter().flatten().find_map(|p| match p {
+            Place::Admin(addr) => Some(addr),
             _ => None,
+        });
+        if let Some(addr) = admin {
+            let what = "the admin listener for the console and /metrics, TESSERA_ADMIN_BIND / --admin-bind";
+            sides.push(Side {
+                listener: bind(addr, what).await?,
+                console: matches!(console, Some(Place::Admin(_))),
+                metrics: matches!(metrics, Place::Admin(_)),
+            });
+        }
+        if let Some(Place::Own(addr)) = console {
+            let listener = bind(addr, "TESSERA_CONSOLE_LISTEN / --console-listen").await?;
+            sides.push(Side { listener, console: true, metrics: false });
+        }
+        if let Place::Own(addr) = metrics {
+            let listener = bind(addr, "TESSERA_METRICS_BIND / --metrics-bind").await?;
+            sides.push(Side { listener, console: false, metrics: true });
+        }
+        let listeners = Self {
+            main,
+            sides,
+            console_on_main: console == Some(Place::Main),
+            metrics_on_main: metrics == Place::Main,
+            tls,
         };
-        Ok(Self { main, metrics, console })
+        listeners.warn_exposure(config);
+        Ok(listeners)
+    }
+
+    /// Says where the console and `/metrics` went when the main listener faces clients, and
+    /// warns about every listener off loopback that serves plain HTTP.
+    fn warn_exposure(&self, config: &ServeConfig) {
+        if !config.bind.ip().is_loopback() {
+            for side in self.sides.iter().filter(|s| s.console || s.metrics) {
+                if let Ok(addr) = side.listener.local_addr() {
+                    let what = match (side.console, side.metrics) {
+                        (true, true) => "the operator console and /metrics",
+                        (true, false) => "the operator console",
+                        _ => "/metrics",
+                    };
+                    tracing::info!(%addr, main = %config.bind, "{what}: served here, not on the main listener");
+                }
+            }
+        }
+        if self.tls.is_some() {
+            return;
+        }
+        let main = self.main.local_addr().ok();
+        let sides = self.sides.iter().filter_map(|s| s.listener.local_addr().ok());
+        for addr in main.into_iter().chain(sides).filter(|a| !a.ip().is_loopback()) {
+            tracing::warn!(
+                %addr,
+                "serving plain HTTP off loopback: API keys and tokens cross the network unencrypted; set --tls-cert \
+                 and --tls-key, or put a TLS-terminating proxy in front"
+            );
+        }
     }
 }
 
 /// The Link pages' rate limit per address: a burst of 60 pages, then two a second.
 const LINK_RATE_PER_SEC: f64 = 2.0;
 const LINK_BURST: u32 = 60;
-
-/// A main listener off loopback faces clients: the operator console and an open `/metrics`
-/// do not belong on it unless the operator moves or guards them, and whatever is served in
-/// plain HTTP off loopback is warned about.
-fn check_exposure(config: &ServeConfig) -> anyhow::Result<()> {
-    let main = config.bind;
-    if main.ip().is_loopback() {
-        return Ok(());
-    }
-    if config.console.enabled && config.console.console_listen.is_none() {
-        anyhow::bail!(
-            "the main listener {main} is not loopback, and the operator console would be served on it: give the \
-             console a loopback listener of its own (--console-listen 127.0.0.1:8081, TESSERA_CONSOLE_LISTEN) or \
-             turn it off (--console=false)"
-        );
-    }
-    if config.metrics_bind.is_none() && config.metrics_token.is_none() {
-        anyhow::bail!(
-            "the main listener {main} is not loopback, and /metrics would be served on it to anyone: move it to a \
-             listener of its own (--metrics-bind 127.0.0.1:9090, TESSERA_METRICS_BIND) or require a token \
-             (--metrics-token, TESSERA_METRICS_TOKEN)"
-        );
-    }
-    let mut plain = vec![main];
-    plain.extend(config.metrics_bind.filter(|a| !a.ip().is_loopback()));
-    plain.extend(config.console.console_listen.filter(|a| config.console.enabled && !a.ip().is_loopback()));
-    for addr in plain {
-        tracing::warn!(
-            %addr,
-            "serving plain HTTP off loopback: API keys and tokens cross the network unencrypted; put a TLS-terminating \
-             proxy in front"
-        );
-    }
-    Ok(())
-}
 
 /// The first client and key, created on an empty database.
 pub struct Bootstrap {
@@ -101,10 +133,13 @@ pub struct Bootstrap {
 /// A built, bound application, ready to serve.
 pub struct App {
     listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
-    /// The operator console (unless turned off), and its own listener when it has one.
+    sides: Vec<Side>,
+    console_on_main: bool,
+    metrics_on_main: bool,
+    tls: Option<Arc<Certificates>>,
+    tls_reload: Option<Duration>,
+    /// The operator console (unless turned off).
     console: Option<crate::console::ConsoleState>,
-    console_listener: Option<TcpListener>,
     state: AppState,
     issuance_writer: IssuanceWriter,
     dispatcher: Arc<Dispatcher>,
@@ -141,7 +176,7 @@ impl App {
         if let Some(token) = &config.metrics_token {
             token.check()?;
         }
-        let Listeners { main: listener, metrics: metrics_listener, console: console_listener } = listeners;
+        let Listeners { main: listener, sides, console_on_main, metrics_on_main, tls } = listeners;
         let ttl = i64::from(config.token_ttl);
         check_prepublish(config.key_prepublish, config.key_refresh, "TESSERA_KEY_PREPUBLISH / --key-prepublish")
             .map_err(anyhow::Error::msg)?;
@@ -226,7 +261,9 @@ impl App {
                     idle_secs: i64::from(config.console.console_idle_timeout),
                     absolute_secs: i64::from(config.console.console_session_lifetime),
                     secure_cookie: config.console.console_secure_cookie
-                        || config.console.console_public_url.as_deref().is_some_and(|u| u.starts_with("https://")),
+                        || tls.is_some()
+                        || config.console.console_public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+                        || (console_on_main && config.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))),
                     algorithm: config.algorithm,
                     prepublish_secs: i64::from(config.key_prepublish),
                     // Ten failed sign-ins at once per address, then one every ten seconds.
@@ -250,9 +287,13 @@ impl App {
         )?;
         Ok(App {
             listener,
-            metrics_listener,
+            sides,
+            console_on_main,
+            metrics_on_main,
+            tls,
+            tls_reload: (config.tls.tls_reload_interval > 0)
+                .then(|| Duration::from_secs(u64::from(config.tls.tls_reload_interval))),
             console,
-            console_listener,
             state,
             issuance_writer,
             dispatcher,
@@ -272,14 +313,19 @@ impl App {
         self.listener.local_addr().expect("bound listener has an address")
     }
 
-    /// The separate metrics listener's address, when one is configured.
+    /// The address of the listener besides the main one that serves `/metrics`, if any.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
+        self.sides.iter().find(|s| s.metrics).and_then(|s| s.listener.local_addr().ok())
     }
 
-    /// The console's own listener's address, when it has one.
+    /// The address of the listener besides the main one that serves the console, if any.
     pub fn console_addr(&self) -> Option<SocketAddr> {
-        self.console_listener.as_ref().and_then(|l| l.local_addr().ok())
+        self.sides.iter().find(|s| s.console).and_then(|s| s.listener.local_addr().ok())
+    }
+
+    /// Whether the listeners serve HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Whether the console is served (on the main listener or its own).
@@ -296,9 +342,12 @@ impl App {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let App {
             listener,
-            metrics_listener,
+            sides,
+            console_on_main,
+            metrics_on_main,
+            tls,
+            tls_reload,
             console,
-            console_listener,
             state,
             issuance_writer,
             dispatcher,
@@ -327,43 +376,51 @@ impl App {
             let _ = rx.wait_for(|s| *s).await;
         };
 
-        let metrics_task = metrics_listener.map(|l| {
-            let router = crate::http::metrics_router(state.clone());
-            tokio::spawn(crate::http::server::serve(l, router, limits, stopped(stop_rx.clone()), shutdown_grace))
-        });
-        // The console: on a listener of its own, or under /console on the main one.
+        let acceptor = match &tls {
+            Some(certs) => Some(certs.acceptor()?),
+            None => None,
+        };
+        let tls_watch = match tls {
+            Some(certs) => tokio::spawn(certs.watch(tls_reload)),
+            None => tokio::spawn(crate::http::tls::ignore_hangups()),
+        };
+        // The listeners besides the main one: the console's, /metrics', the admin one.
+        let mut side_tasks = Vec::new();
+        for side in sides {
+            let router = match (&console, side.console, side.metrics) {
+                (Some(console), true, metrics) => {
+                    let router = crate::console::standalone_router(console.clone());
+                    if metrics { router.merge(crate::http::metrics_router(state.clone())) } else { router }
+                }
+                (_, _, true) => crate::http::metrics_router(state.clone()),
+                _ => continue,
+            };
+            side_tasks.push(tokio::spawn(crate::http::server::serve_on(
+                side.listener,
+                acceptor.clone(),
+                router,
+                limits,
+                stopped(stop_rx.clone()),
+                shutdown_grace,
+            )));
+        }
         let mut extra = axum::Router::new();
-        let mut console_task = None;
-        match (console, console_listener) {
-            (Some(console), Some(l)) => {
-                let router = crate::console::standalone_router(console);
-                console_task = Some(tokio::spawn(crate::http::server::serve(
-                    l,
-                    router,
-                    limits,
-                    stopped(stop_rx.clone()),
-                    shutdown_grace,
-                )));
-            }
-            (Some(console), None) => {
-                extra = extra.nest_service(crate::console::BASE, crate::console::router(console));
-            }
-            (None, _) => {}
+        if let (Some(console), true) = (console, console_on_main) {
+            extra = extra.nest_service(crate::console::BASE, crate::console::router(console));
         }
         // The hosted Link pages: always on the main listener, where customers' browsers come.
         let link = crate::link::LinkState::new(state.clone(), LINK_RATE_PER_SEC, LINK_BURST);
         extra = extra.nest_service(crate::link::BASE, crate::link::router(link));
-        let router = crate::http::router_with(state.clone(), metrics_task.is_none(), extra);
-        crate::http::server::serve(listener, router, limits, stopped(stop_rx.clone()), shutdown_grace).await;
+        let router = crate::http::router_with(state.clone(), metrics_on_main, extra);
+        crate::http::server::serve_on(listener, acceptor, router, limits, stopped(stop_rx.clone()), shutdown_grace)
+            .await;
+        for t in side_tasks {
+            t.abort();
+        }
+        tls_watch.abort();
         refresher.abort();
         clock_watch.abort();
         purger.abort();
-        if let Some(t) = metrics_task {
-            t.abort();
-        }
-        if let Some(t) = console_task {
-            t.abort();
-        }
         issuance_writer.shutdown().await;
         let _ = stop_deliveries.send(true);
         let _ = deliveries.await;

@@ -36,7 +36,10 @@ pub struct DatabaseArgs {
 
 impl std::fmt::Debug for KekArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KekArgs").field("kek", &self.kek.as_ref().map(|_| "<redacted>")).finish()
+        f.debug_struct("KekArgs")
+            .field("kek", &self.kek.as_ref().map(|_| "<redacted>"))
+            .field("kek_file", &self.kek_file)
+            .finish()
     }
 }
 
@@ -57,13 +60,23 @@ pub struct KekArgs {
     /// With SQLite and no value, a key file beside the database is used (created if missing).
     #[arg(long = "kek", env = "TESSERA_KEK", hide_env_values = true)]
     pub kek: Option<String>,
+
+    /// A file holding the key-encryption key (in the same base64), e.g. a systemd credential
+    /// (`LoadCredential=kek:/etc/tessera/kek`, then `TESSERA_KEK_FILE=%d/kek`). Not with --kek.
+    #[arg(long = "kek-file", env = "TESSERA_KEK_FILE")]
+    pub kek_file: Option<PathBuf>,
 }
 
 /// How the key-encryption key was found.
 #[derive(Debug)]
 pub enum KekSource {
     Config,
-    File { path: PathBuf, created: bool },
+    File {
+        path: PathBuf,
+        created: bool,
+    },
+    /// The file named by `--kek-file`.
+    Named(PathBuf),
     Ephemeral,
 }
 
@@ -71,6 +84,18 @@ impl KekArgs {
     /// The KEK from config, else (SQLite only) from the key file beside the database.
     pub fn resolve(&self, database_url: &DatabaseUrl) -> anyhow::Result<(Kek, KekSource)> {
         let database_url = database_url.expose();
+        if let Some(path) = &self.kek_file {
+            if self.kek.is_some() {
+                anyhow::bail!("TESSERA_KEK / --kek and TESSERA_KEK_FILE / --kek-file are both set: keep one");
+            }
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("TESSERA_KEK_FILE / --kek-file {}: {e}", path.display()))?,
+            );
+            let kek = Kek::from_base64(&text)
+                .map_err(|e| anyhow::anyhow!("TESSERA_KEK_FILE / --kek-file {}: {e}", path.display()))?;
+            return Ok((kek, KekSource::Named(path.clone())));
+        }
         if let Some(v) = &self.kek {
             let kek = Kek::from_base64(v).map_err(|e| anyhow::anyhow!("TESSERA_KEK / --kek: {e}"))?;
             return Ok((kek, KekSource::Config));
@@ -86,7 +111,8 @@ impl KekArgs {
             Backend::Postgres => anyhow::bail!(
                 "with PostgreSQL the key-encryption key must come from config, the same on every \
                  replica: set TESSERA_KEK (or --kek) to 32 random bytes in base64, e.g. the output \
-                 of `openssl rand -base64 32`"
+                 of `openssl rand -base64 32`, or name a file holding them with TESSERA_KEK_FILE \
+                 (or --kek-file)"
             ),
         }
     }
@@ -94,6 +120,11 @@ impl KekArgs {
 
 /// `<database file>.kek` for a file database; `None` for an in-memory one.
 fn sqlite_kek_path(url: &str) -> anyhow::Result<Option<PathBuf>> {
+    sqlite_file_beside(url, ".kek")
+}
+
+/// `<database file><suffix>` for a SQLite file database; `None` for an in-memory one.
+pub fn sqlite_file_beside(url: &str, suffix: &str) -> anyhow::Result<Option<PathBuf>> {
     let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
         .map_err(|e| anyhow::anyhow!("TESSERA_DATABASE_URL: not a SQLite URL ({e})"))?;
     let file = opts.get_filename();
@@ -101,7 +132,7 @@ fn sqlite_kek_path(url: &str) -> anyhow::Result<Option<PathBuf>> {
         return Ok(None);
     }
     let mut name = file.as_os_str().to_owned();
-    name.push(".kek");
+    name.push(suffix);
     Ok(Some(PathBuf::from(name)))
 }
 
@@ -306,11 +337,123 @@ pub struct ServeConfig {
     #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum, ignore_case = true, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// The admin listener: where the operator console and `/metrics` are served when the main
+    /// listener is not loopback (unless --console-listen or --metrics-bind place them). Set, it
+    /// takes them off a loopback main listener too. Unset: 127.0.0.1:8081, when needed.
+    #[arg(long, env = "TESSERA_ADMIN_BIND", value_parser = parse_bind)]
+    pub admin_bind: Option<SocketAddr>,
+
+    /// Where the first start writes the default client's API key (a new file, mode 0600) when
+    /// standard output is not a terminal (a service, a container, a pipe). Unset: beside a
+    /// SQLite database (`tessera.db.first-api-key`), else in $STATE_DIRECTORY, else in the
+    /// working directory. Set, the key goes to this file even when there is a terminal.
+    #[arg(long, env = "TESSERA_FIRST_KEY_FILE")]
+    pub first_key_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
     #[command(flatten)]
     pub kek: KekArgs,
 
     #[command(flatten)]
     pub console: ConsoleArgs,
+}
+
+/// HTTPS on every listener, from PEM files re-read when they change.
+#[derive(Args, Clone, Debug)]
+pub struct TlsArgs {
+    /// A certificate chain (PEM, the server's own certificate first): every listener then
+    /// serves HTTPS. Needs --tls-key. Re-read without a restart when the file changes, or on
+    /// SIGHUP.
+    #[arg(long, env = "TESSERA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1). Needs --tls-cert.
+    #[arg(long, env = "TESSERA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Seconds between looks at the certificate and key files' modification times; a changed
+    /// pair is loaded without a restart (a pair that does not load is logged and the previous
+    /// one kept). 0: only on SIGHUP.
+    #[arg(long, env = "TESSERA_TLS_RELOAD_INTERVAL", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    pub tls_reload_interval: u32,
+}
+
+impl TlsArgs {
+    /// The certificate and key files, when TLS is on; both or neither must be given.
+    pub fn files(&self) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some((cert.clone(), key.clone()))),
+            (None, None) => Ok(None),
+            (Some(_), None) => {
+                anyhow::bail!("TESSERA_TLS_CERT / --tls-cert needs its key: set TESSERA_TLS_KEY / --tls-key")
+            }
+            (None, Some(_)) => {
+                anyhow::bail!("TESSERA_TLS_KEY / --tls-key needs its certificate: set TESSERA_TLS_CERT / --tls-cert")
+            }
+        }
+    }
+
+    /// Whether the listeners serve HTTPS.
+    pub fn enabled(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+}
+
+/// The admin listener's address when the main listener is not loopback and no --admin-bind
+/// is given.
+pub const DEFAULT_ADMIN_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8081);
+
+/// Where the operator console or `/metrics` is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// On the main listener (a loopback one, or as asked).
+    Main,
+    /// On a listener of its own (--console-listen, --metrics-bind).
+    Own(SocketAddr),
+    /// On the admin listener.
+    Admin(SocketAddr),
+}
+
+/// Where a side service goes: its own listener when it has one; else the admin listener when
+/// one is set, or when the main listener is not loopback (clients reach that one); else the
+/// main listener.
+pub fn place(main: SocketAddr, own: Option<SocketAddr>, admin: Option<SocketAddr>) -> Place {
+    match (own, admin) {
+        (Some(addr), _) => Place::Own(addr),
+        (None, Some(addr)) => Place::Admin(addr),
+        (None, None) if main.ip().is_loopback() => Place::Main,
+        (None, None) => Place::Admin(DEFAULT_ADMIN_BIND),
+    }
+}
+
+/// An address as a URL's authority, with an unspecified address (0.0.0.0, ::) as loopback.
+fn reachable(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    addr
+}
+
+/// The console's base URL as operators' browsers reach it: --console-public-url; else, for a
+/// console on the main listener, the public URL's `/console`; else the listening address.
+pub fn console_base_url(
+    console: &ConsoleArgs,
+    public_url: Option<&str>,
+    on_main: bool,
+    listening: SocketAddr,
+    tls: bool,
+) -> String {
+    if let Some(url) = &console.console_public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    if let (true, Some(url)) = (on_main, public_url) {
+        return format!("{}/console", url.trim_end_matches('/'));
+    }
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{}/console", reachable(listening))
 }
 
 /// The operator console's settings.
@@ -342,29 +485,15 @@ pub struct ConsoleArgs {
           value_parser = clap::value_parser!(u32).range(60..=2_592_000))]
     pub console_session_lifetime: u32,
 
-    /// Always mark the console's session cookie `Secure` (it is anyway when a proxy says
-    /// `X-Forwarded-Proto: https`, or when the public URL is https).
+    /// Always mark the console's session cookie `Secure` (it is anyway under --tls-cert, when
+    /// a proxy says `X-Forwarded-Proto: https`, or when the console's public URL is https).
     #[arg(long, env = "TESSERA_CONSOLE_SECURE_COOKIE", default_value_t = false, num_args = 0..=1,
           default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
     pub console_secure_cookie: bool,
 }
 
-impl ConsoleArgs {
-    /// The console's public base URL (no trailing slash), given the address it listens on.
-    pub fn base_url(&self, listening: SocketAddr) -> String {
-        if let Some(url) = &self.console_public_url {
-            return url.trim_end_matches('/').to_owned();
-        }
-        let mut addr = listening;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        format!("http://{addr}/console")
-    }
-}
-
 /// A public base URL: absolute http(s), no query or fragment; kept without a trailing slash.
-fn parse_public_url(s: &str) -> Result<String, String> {
+pub fn parse_public_url(s: &str) -> Result<String, String> {
     let url = url::Url::parse(s).map_err(|e| format!("not an absolute URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err("an http:// or https:// URL with a host".into());
@@ -415,11 +544,18 @@ impl ServeConfig {
         if let Some(url) = &self.public_url {
             return url.clone();
         }
-        let mut addr = listening;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        format!("http://{addr}")
+        let scheme = if self.tls.enabled() { "https" } else { "http" };
+        format!("{scheme}://{}", reachable(listening))
+    }
+
+    /// Where the operator console is served, when it is on.
+    pub fn console_place(&self) -> Option<Place> {
+        self.console.enabled.then(|| place(self.bind, self.console.console_listen, self.admin_bind))
+    }
+
+    /// Where `/metrics` is served.
+    pub fn metrics_place(&self) -> Place {
+        place(self.bind, self.metrics_bind, self.admin_bind)
     }
 
     /// How the pruner runs.
@@ -522,9 +658,36 @@ mod tests {
     }
 
     #[test]
+    fn the_console_and_metrics_leave_a_public_main_listener_for_the_admin_one() {
+        let addr = |s: &str| s.parse::<SocketAddr>().expect("addr");
+        let (public, local, own) = (addr("0.0.0.0:8080"), addr("127.0.0.1:8080"), addr("10.0.0.5:9090"));
+        assert_eq!(place(local, None, None), Place::Main);
+        assert_eq!(place(public, None, None), Place::Admin(DEFAULT_ADMIN_BIND));
+        assert_eq!(DEFAULT_ADMIN_BIND, addr("127.0.0.1:8081"));
+        assert_eq!(place(public, Some(own), None), Place::Own(own), "asked for: served there");
+        assert_eq!(place(local, None, Some(addr("127.0.0.1:9000"))), Place::Admin(addr("127.0.0.1:9000")));
+
+        // Under TLS every URL tessera builds is https, so Link's cookie is Secure.
+        let mut config = ServeConfig::for_tests();
+        assert_eq!(config.public_base_url(addr("0.0.0.0:8443")), "http://127.0.0.1:8443");
+        config.tls.tls_cert = Some("cert.pem".into());
+        config.tls.tls_key = Some("key.pem".into());
+        assert_eq!(config.public_base_url(addr("0.0.0.0:8443")), "https://127.0.0.1:8443");
+        config.public_url = Some("https://tessera.example.com".into());
+        assert_eq!(config.public_base_url(addr("0.0.0.0:8443")), "https://tessera.example.com");
+        let console = &config.console;
+        let url = |on_main, tls| console_base_url(console, Some("https://t.example"), on_main, DEFAULT_ADMIN_BIND, tls);
+        assert_eq!(url(true, false), "https://t.example/console");
+        assert_eq!(url(false, true), "https://127.0.0.1:8081/console");
+        assert_eq!(url(false, false), "http://127.0.0.1:8081/console");
+        config.tls.tls_key = None;
+        assert!(config.tls.files().expect_err("half a pair").to_string().contains("--tls-key"));
+    }
+
+    #[test]
     fn debug_output_never_shows_the_kek_or_a_database_password() {
         let kek = "dGVzc2VyYS10ZXN0LWtlay0zMi1ieXRlcy1leGFjdCE=";
-        let config = ServeConfig { kek: KekArgs { kek: Some(kek.into()) }, ..ServeConfig::for_tests() };
+        let config = ServeConfig { kek: KekArgs { kek: Some(kek.into()), kek_file: None }, ..ServeConfig::for_tests() };
         let db = DatabaseArgs {
             database_url: DatabaseUrl::new("postgres://app:hunter2@db/tessera"),
             db_pool_size: 8,

@@ -175,10 +175,8 @@ fn serve(db: &TestDb) -> (Proc, String, String) {
     let key = proc
         .output()
         .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("tsk_"))
-        .expect("the bootstrap API key was printed")
-        .to_owned();
+        .find_map(crate::support::server::first_key_in)
+        .expect("the bootstrap API key was written to its file");
     (proc, base, key)
 }
 
@@ -455,10 +453,8 @@ async fn serve_with_the_sandbox_beside_it_links_an_account() {
     let key = tessera
         .output()
         .lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("tsk_"))
-        .expect("the bootstrap API key was printed")
-        .to_owned();
+        .find_map(crate::support::server::first_key_in)
+        .expect("the bootstrap API key was written");
     let http = reqwest::Client::new();
     let browser = Browser::new();
     let (status, body) =

@@ -1,11 +1,13 @@
 //! Every integration test, in one binary (one link instead of one per file): the HTTP suite
 //! (`api/`), storage conformance, the real binary's processes, the operator's workflow, faults,
-//! replicas, key rotation, operations, and the module ladder. `support/` starts databases and
+//! replicas, key rotation, operations, deployment (the systemd unit, TLS, the admin listener), and
+//! the module ladder. `support/` starts databases and
 //! servers for all of them.
 #[macro_use]
 mod support;
 
 mod api;
+mod deploy;
 mod disk_full;
 mod faults;
 mod key_rotation;

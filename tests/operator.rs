@@ -280,52 +280,6 @@ async fn a_start_that_cannot_listen_does_not_swallow_the_first_key(db: TestDb) {
     assert!(server.bootstrap_key.is_some(), "the start that listens creates and prints the first key");
 }
 
-/// A main listener off loopback does not get the console or an open `/metrics` unless they
-/// are moved or guarded, and plain HTTP off loopback is warned about.
-async fn a_public_listener_serves_no_console_or_open_metrics(db: TestDb) {
-    let serve = |extra: &[&str]| {
-        std::process::Command::new(crate::support::server::BIN)
-            .args(["serve", "--bind", "0.0.0.0:0"])
-            .args(extra)
-            .env_remove("TESSERA_KEK")
-            .envs(db.env())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("runs")
-    };
-    let refused = serve(&[]).wait_with_output().expect("exits");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        !refused.status.success() && stderr.contains("--console-listen") && stderr.contains("--console=false"),
-        "{stderr}"
-    );
-    let refused = serve(&["--console=false"]).wait_with_output().expect("exits");
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        !refused.status.success() && stderr.contains("--metrics-bind") && stderr.contains("--metrics-token"),
-        "{stderr}"
-    );
-    if db.backend == crate::support::Backend::Sqlite {
-        let left: Vec<_> = std::fs::read_dir(db.dir()).expect("dir").filter_map(Result::ok).collect();
-        assert!(left.is_empty(), "a refused start creates nothing");
-    }
-    // Moved and guarded: it starts, and says that it serves plain HTTP off loopback.
-    let mut child = serve(&["--console-listen", "127.0.0.1:0", "--metrics-bind", "127.0.0.1:0"]);
-    let stderr = child.stderr.take().expect("stderr");
-    // Should the warning never come, the server is stopped after a while, ending the read.
-    let pid = child.id().to_string();
-    std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(20));
-        let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
-    });
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
-    let warned = lines.by_ref().take(50).map_while(Result::ok).any(|l| l.contains("plain HTTP off loopback"));
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(warned, "the start warns about plain HTTP off loopback");
-}
-
 /// `signing-key rotate` with a key-encryption key other than the deployment's is refused
 /// before it writes anything: its key would be one no server can read.
 async fn rotating_with_the_wrong_key_encryption_key_is_refused(db: TestDb) {
@@ -354,6 +308,5 @@ both_backends!(
     administrative_commands_refuse_a_database_that_does_not_exist,
     no_live_token_is_readable_at_rest,
     a_start_that_cannot_listen_does_not_swallow_the_first_key,
-    a_public_listener_serves_no_console_or_open_metrics,
     rotating_with_the_wrong_key_encryption_key_is_refused,
 );

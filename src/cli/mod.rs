@@ -6,6 +6,7 @@ use crate::config::DatabaseArgs;
 pub mod client;
 pub mod config_file;
 pub mod connector;
+pub mod first_key;
 pub mod key;
 pub mod migrate;
 pub mod operator;

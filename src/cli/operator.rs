@@ -6,16 +6,27 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::auth::operator::hash_password;
-use crate::config::{ConsoleArgs, DatabaseArgs, parse_bind};
+use crate::config::{ConsoleArgs, DatabaseArgs, Place, console_base_url, parse_bind};
 use crate::service::operators;
 use crate::token::clock::{Clock as _, SystemClock};
 
-/// Where the console is, for the sign-in link printed.
+/// Where the console is, for the sign-in link printed: the server's settings, read from the
+/// same flags and variables as `serve` (one environment file serves both).
 #[derive(clap::Args, Clone, Debug)]
 pub struct Where {
-    /// The server's --bind (the console is at /console there unless --console-listen moves it).
+    /// The server's --bind (the console is at /console there unless --console-listen or the
+    /// admin listener moves it).
     #[arg(long, env = "TESSERA_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
     pub bind: SocketAddr,
+    /// The server's --public-url: a console on the main listener is at its /console.
+    #[arg(long, env = "TESSERA_PUBLIC_URL", value_parser = crate::config::parse_public_url)]
+    pub public_url: Option<String>,
+    /// The server's --admin-bind.
+    #[arg(long, env = "TESSERA_ADMIN_BIND", value_parser = parse_bind)]
+    pub admin_bind: Option<SocketAddr>,
+    /// The server's --tls-cert (set: the link is https).
+    #[arg(long, env = "TESSERA_TLS_CERT", hide = true)]
+    pub tls_cert: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub console: ConsoleArgs,
 }
@@ -62,8 +73,13 @@ pub enum OperatorCommand {
 
 /// Where the console takes a new one-time sign-in link's `secret`.
 fn sign_in_url(secret: &str, place: &Where) -> String {
-    let listening = place.console.console_listen.unwrap_or(place.bind);
-    format!("{}/sign-in/link?token={secret}", place.console.base_url(listening))
+    let (on_main, listening) = match crate::config::place(place.bind, place.console.console_listen, place.admin_bind) {
+        Place::Main => (true, place.bind),
+        Place::Own(addr) | Place::Admin(addr) => (false, addr),
+    };
+    let public_url = place.public_url.as_deref();
+    let base = console_base_url(&place.console, public_url, on_main, listening, place.tls_cert.is_some());
+    format!("{base}/sign-in/link?token={secret}")
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> {

@@ -7,6 +7,11 @@ use crate::token::clock::SystemClock;
 
 pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     crate::telemetry::init(config.log_format);
+    // From here on SIGHUP (`systemctl reload`) never ends the process: once tokio has a
+    // handler for a signal it keeps it for the process's life, even with this stream dropped.
+    // The serve loop reloads the TLS certificate on it, or says there is nothing to reload.
+    #[cfg(unix)]
+    drop(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()));
     // Listen first: a start that cannot bind creates no database, no key-encryption key file
     // and no default client's key it would exit without printing.
     let listeners = Listeners::bind(&config).await?;
@@ -16,6 +21,7 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
             path = %path.display(),
             "created a key-encryption key file for signing keys; keep it with the database and back it up (or set TESSERA_KEK)"
         ),
+        KekSource::Named(path) => tracing::info!(path = %path.display(), "read the key-encryption key from its file"),
         KekSource::Ephemeral => {
             tracing::warn!("in-memory database: signing keys are sealed under a throwaway key")
         }
@@ -24,30 +30,32 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     let store = super::open_store(db, true).await?;
     let app = App::build_on(&config, listeners, store, kek, Arc::new(SystemClock)).await?;
     if let Some(b) = &app.bootstrap {
-        // Printed once, to the terminal rather than the log, so a first call needs no setup.
-        announce(&format!(
-            "\nCreated the default client {} and its API key (shown once, store it now):\n\n    {}\n",
-            b.client_id,
-            b.api_key.expose()
-        ));
+        super::first_key::hand_over(&config, &db.database_url, &b.client_id, &b.api_key)?;
     }
     let addr = app.local_addr();
-    tracing::info!(%addr, database = %db.database_url, algorithm = %config.algorithm, "tessera listening");
+    let scheme = if app.tls() { "https" } else { "http" };
+    tracing::info!(%addr, database = %db.database_url, algorithm = %config.algorithm, tls = app.tls(), "tessera listening");
     // Before the main line, which is the last a supervisor (or a test) waits for.
-    announce(&format!("tessera API documentation at http://{addr}/docs"));
+    announce(&format!("tessera API documentation at {scheme}://{addr}/docs"));
     if app.console_enabled() {
-        let bind = app.console_addr().unwrap_or(addr);
-        let url = config.console.base_url(bind);
+        let own = app.console_addr();
+        let url = crate::config::console_base_url(
+            &config.console,
+            config.public_url.as_deref(),
+            own.is_none(),
+            own.unwrap_or(addr),
+            app.tls(),
+        );
         announce(&format!("tessera operator console at {url} (create an operator: tessera operator create NAME)"));
     }
     if let Some(metrics) = app.metrics_addr() {
-        announce(&format!("tessera metrics listening on http://{metrics}"));
+        announce(&format!("tessera metrics listening on {scheme}://{metrics}"));
     }
     let mut sandbox = match config.sandbox {
-        true => Some(super::sandbox::Beside::start(app.state(), &format!("http://{addr}")).await?),
+        true => Some(super::sandbox::Beside::start(app.state(), &format!("{scheme}://{addr}")).await?),
         false => None,
     };
-    announce(&format!("tessera listening on http://{addr}"));
+    announce(&format!("tessera listening on {scheme}://{addr}"));
     let served = app.run_until(shutdown_signal()).await;
     if let Some(status) = sandbox.as_mut().and_then(super::sandbox::Beside::exited) {
         tracing::warn!(%status, "the sandbox retailer had stopped before the server");

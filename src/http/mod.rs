@@ -21,6 +21,7 @@ pub mod purchase_batch;
 pub mod pyjson;
 pub mod routes;
 pub mod server;
+pub mod tls;
 pub mod validation;
 
 /// What every handler reaches (kept by the service layer, shared with the console).

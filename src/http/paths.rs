@@ -106,8 +106,9 @@ pub fn is_plain_host(value: &str) -> bool {
 /// The answer to a request no route took: a 307 to the same path without its trailing
 /// slashes when that names a route, else `404 Not Found`.
 ///
-/// Like the reference stack, the `Location` is absolute, `http://` and the request's `Host`,
-/// when that `Host` is a plain `host[:port]` ([`is_plain_host`]). Otherwise (absent, or
+/// Like the reference stack, the `Location` is absolute, `http://` (`https://` on a TLS
+/// listener) and the request's `Host`, when that `Host` is a plain `host[:port]`
+/// ([`is_plain_host`]). Otherwise (absent, or
 /// anything that could redirect elsewhere, such as `evil.example/phish?`) it is the path
 /// alone, which clients resolve against the address they asked. The path is always a route's,
 /// so it starts with `/` and one literal segment, never `//`.
@@ -120,7 +121,11 @@ pub async fn not_found(req: Request) -> Response {
             let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| is_plain_host(h));
             let path = utf8_percent_encode(trimmed, PATH);
             let mut location = match host {
-                Some(host) => format!("http://{host}{path}"),
+                Some(host) => {
+                    // `https` on a TLS listener (the server marks its requests), as the client asked.
+                    let tls = req.extensions().get::<super::server::OverTls>().is_some();
+                    format!("{}://{host}{path}", if tls { "https" } else { "http" })
+                }
                 None => path.to_string(),
             };
             if let Some(q) = req.uri().query() {

@@ -26,6 +26,18 @@ def wait_for(port, proc, what):
     raise SystemExit(f"{what} did not start")
 
 
+FIRST_KEY_LINE = "tessera wrote the first API key to "
+
+
+def first_key_in(line):
+    """The first API key, from the file `serve` names when its output is not a terminal."""
+    line = line.strip()
+    if not line.startswith(FIRST_KEY_LINE):
+        return None
+    with open(line[len(FIRST_KEY_LINE):]) as f:
+        return f.read().strip()
+
+
 def start_tessera(binary, extra=()):
     """Starts `tessera serve` on a fresh SQLite database; returns (process, port, api key)."""
     tmp = tempfile.mkdtemp()
@@ -38,8 +50,7 @@ def start_tessera(binary, extra=()):
     key = None
     for line in proc.stdout:
         line = line.strip()
-        if line.startswith("tsk_"):
-            key = line
+        key = first_key_in(line) or key
         if line.startswith("tessera listening on"):
             break
     wait_for(port, proc, "tessera")

@@ -27,7 +27,7 @@ import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import free_port, wait_for  # noqa: E402
+from common import first_key_in, free_port, wait_for  # noqa: E402
 
 from subtotal_ai_toolkit import functions  # noqa: E402
 from subtotal_ai_toolkit.functions import SubtotalApiConfig  # noqa: E402
@@ -81,6 +81,9 @@ def check_backend(binary, label, database_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     env["TESSERA_DATABASE_URL"] = database_url
     env["TESSERA_KEK"] = KEK
+    # Where the first start writes its API key (stdout is a pipe); a PostgreSQL database has
+    # no directory of its own for it.
+    env["TESSERA_FIRST_KEY_FILE"] = os.path.join(tempfile.mkdtemp(), "first-api-key")
     port = free_port()
     proc = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{port}"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -88,8 +91,7 @@ def check_backend(binary, label, database_url):
         key = None
         for line in proc.stdout:
             line = line.strip()
-            if line.startswith("tsk_"):
-                key = line
+            key = first_key_in(line) or key
             if line.startswith("tessera listening on"):
                 break
         wait_for(port, proc, "tessera")

@@ -12,6 +12,8 @@ import tempfile
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import first_key_in  # noqa: E402
 
 
 def must_run_everything() -> bool:
@@ -32,8 +34,7 @@ def main(binary: str) -> int:
             key = base = None
             for line in server.stdout:
                 line = line.strip()
-                if line.startswith("tsk_"):
-                    key = line
+                key = first_key_in(line) or key
                 if line.startswith("tessera listening on "):
                     base = line.removeprefix("tessera listening on ")
                     break

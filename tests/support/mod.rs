@@ -113,6 +113,9 @@ impl TestDb {
         let mut env = vec![("TESSERA_DATABASE_URL", self.url.clone())];
         if self.backend == Backend::Postgres {
             env.push(("TESSERA_KEK", test_kek()));
+            // The first start's key file: beside a SQLite database by default, but a
+            // PostgreSQL database has no beside (the default would be the working directory).
+            env.push(("TESSERA_FIRST_KEY_FILE", self.dir().join("first-api-key").display().to_string()));
         }
         env
     }

@@ -21,7 +21,7 @@ pub struct Server {
     pub base: String,
     /// The metrics listener's base URL, when `--metrics-bind` gave it one of its own.
     pub metrics_base: Option<String>,
-    /// The API key printed at bootstrap, if this start created it.
+    /// The API key this start created at bootstrap, if it did (read from the file it names).
     pub bootstrap_key: Option<String>,
 }
 
@@ -58,8 +58,8 @@ pub fn start_with(db: &TestDb, extra: &[&str], env: &[(&str, &str)], stderr: Std
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("line");
         let trimmed = line.trim();
-        if trimmed.starts_with("tsk_") {
-            bootstrap_key = Some(trimmed.to_owned());
+        if let Some(key) = first_key_in(trimmed) {
+            bootstrap_key = Some(key);
         }
         if let Some(addr) = trimmed.strip_prefix("tessera metrics listening on ") {
             metrics_base = Some(addr.to_owned());
@@ -70,6 +70,17 @@ pub fn start_with(db: &TestDb, extra: &[&str], env: &[(&str, &str)], stderr: Std
         }
     }
     Server { child, base: base.expect("server announced its address"), metrics_base, bootstrap_key }
+}
+
+/// The line `serve` prints when, its standard output not being a terminal, it wrote the first
+/// API key to a file.
+pub const FIRST_KEY_LINE: &str = "tessera wrote the first API key to ";
+
+/// The first API key, read from the file a line of `serve`'s output names.
+pub fn first_key_in(line: &str) -> Option<String> {
+    let path = line.trim().strip_prefix(FIRST_KEY_LINE)?;
+    let key = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("the first key file {path}: {e}"));
+    Some(key.trim().to_owned())
 }
 
 pub fn cli(db: &TestDb, args: &[&str]) -> (bool, String, String) {
