@@ -6,6 +6,7 @@
 mod support;
 
 mod api;
+mod backup;
 mod disk_full;
 mod faults;
 mod key_rotation;
