@@ -19,4 +19,5 @@ mod replicas;
 mod retention;
 mod sandbox;
 mod storage_conformance;
+mod upgrade;
 mod webhooks;
