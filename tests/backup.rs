@@ -176,6 +176,21 @@ async fn restore_refuses_a_backup_made_by_a_newer_tessera() {
     assert!(stderr.contains("29991231000099") && stderr.contains("newer tessera"), "{stderr}");
     assert!(!target.dir().join("tessera.db").metadata().is_ok_and(|m| m.len() > 0), "nothing was restored");
 
+    // A damaged backup: a page in the middle overwritten.
+    let damaged = db.dir().join("damaged.db");
+    let (ok, _, stderr) = cli(&db, &["backup", damaged.to_str().expect("path")]);
+    assert!(ok, "{stderr}");
+    {
+        use std::io::{Seek as _, SeekFrom, Write as _};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&damaged).expect("open the copy");
+        let len = f.metadata().expect("meta").len();
+        f.seek(SeekFrom::Start(len / 2 / 4096 * 4096)).expect("seek");
+        f.write_all(&[0xA5; 4096]).expect("damage");
+    }
+    let (ok, _, stderr) = cli(&target, &["restore", damaged.to_str().expect("path")]);
+    assert!(!ok && (stderr.contains("integrity check") || stderr.contains("malformed")), "{stderr}");
+    assert!(!target.dir().join("tessera.db").metadata().is_ok_and(|m| m.len() > 0), "nothing was restored");
+
     // Not a tessera database at all.
     let other = db.dir().join("other.db");
     let mut c = sqlx::SqliteConnection::connect_with(
