@@ -151,6 +151,16 @@ async fn the_previous_release_and_this_one_serve_one_database_side_by_side() {
     assert!(r.status().is_success(), "{}", r.status());
     assert!(!introspect(&http, &old.base, &key, &revoked).await, "the previous release sees the revocation");
 
+    // A replica of the previous release that starts now refuses the migrated database.
+    let restarted = Command::new(&old_bin)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_remove("TESSERA_KEK")
+        .envs(db.env())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&restarted.stderr);
+    assert!(!restarted.status.success() && stderr.contains("migrated by a newer tessera"), "{stderr}");
+
     // The previous release stops; this one goes on, with every token it minted.
     let mut old = old;
     nix_term(&old);
