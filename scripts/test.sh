@@ -25,6 +25,14 @@ if ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
 fi
 
 status=0
+# Migrations stay expand-then-contract against the previous release (RELEASES).
+scripts/check-migrations.sh || status=1
+# The previous release's binary, for the rolling-upgrade test (built once, then reused; about
+# 5 minutes of a 2-core machine the first time).
+if ! scripts/previous-release.sh >/dev/null; then
+  echo "the previous release could not be built: the rolling-upgrade test will fail under CI, skip otherwise"
+  must_run_everything && status=1
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast "$@" || status=1
 else

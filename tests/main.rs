@@ -7,6 +7,7 @@
 mod support;
 
 mod api;
+mod backup;
 mod deploy;
 mod disk_full;
 mod faults;
@@ -21,4 +22,5 @@ mod retention;
 mod sandbox;
 mod shared_limits;
 mod storage_conformance;
+mod upgrade;
 mod webhooks;

@@ -588,6 +588,8 @@ fn every_command_and_option_has_help_with_its_environment_variable() {
         &[],
         &["serve"],
         &["migrate"],
+        &["backup"],
+        &["restore"],
         &["client", "create"],
         &["key", "create"],
         &["key", "list"],

@@ -160,3 +160,124 @@ async fn concurrent_patches_and_deletes_through_both_replicas_leave_one_consiste
         }
     }
 }
+
+/// The README's first step: a role that owns its database, and nothing more, is enough to
+/// migrate and serve.
+#[tokio::test]
+async fn a_role_that_owns_its_database_is_all_tessera_needs() {
+    use sqlx::Connection as _;
+    let Some(admin_db) = TestDb::new(Backend::Postgres).await else { return };
+    drop(admin_db);
+    let suffix = ulid::Ulid::new().to_string().to_lowercase();
+    let (role, name) = (format!("tessera_role_{suffix}"), format!("tessera_owned_{suffix}"));
+    let admin_url = crate::support::admin_url();
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("admin");
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN PASSWORD 'unused-under-trust'"),
+        format!("CREATE DATABASE {name} OWNER {role}"),
+    ] {
+        sqlx::query(&sql).execute(&mut admin).await.expect(&sql);
+    }
+    let mut url = url::Url::parse(&admin_url).expect("url");
+    url.set_username(&role).expect("user");
+    url.set_path(&format!("/{name}"));
+    let env = [("TESSERA_DATABASE_URL", url.to_string()), ("TESSERA_KEK", crate::support::test_kek())];
+    let migrate = std::process::Command::new(crate::support::server::BIN)
+        .arg("migrate")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .expect("migrate runs");
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    let mut serve = std::process::Command::new(crate::support::server::BIN)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve runs");
+    let mut key = None;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(serve.stdout.take().expect("stdout"))) {
+        let line = line.expect("line");
+        if line.trim().starts_with("tsk_") {
+            key = Some(line.trim().to_owned());
+        }
+        if line.starts_with("tessera listening on ") {
+            break;
+        }
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(key.is_some(), "the role's server started and created the default client");
+    let owner: String = sqlx::query_scalar(
+        "SELECT tableowner::text FROM pg_tables WHERE tablename = 'connections' AND schemaname = 'public'",
+    )
+    .fetch_one(&mut sqlx::PgConnection::connect(url.as_str()).await.expect("as the role"))
+    .await
+    .expect("owner");
+    assert_eq!(owner, role, "tessera's tables belong to its role");
+    for sql in [format!("DROP DATABASE {name} WITH (FORCE)"), format!("DROP ROLE {role}")] {
+        sqlx::query(&sql).execute(&mut admin).await.expect(&sql);
+    }
+}
+
+/// Two `serve` processes on one SQLite file are supported: they serve it as replicas serve one
+/// PostgreSQL database (one machine; they take turns on SQLite's one writer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_sqlite_file_serve_it_as_replicas() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let a = start(&db, &[]);
+    let b = start(&db, &[]);
+    let key = a.bootstrap_key.clone().expect("the first start created the default client");
+    assert!(b.bootstrap_key.is_none(), "the second start found it");
+    let p = Pair { a, b, key, http: reqwest::Client::new(), db };
+    let conn = create_connection(&p.http, &p.a.base, &p.key).await;
+    let introspect = |base: String, token: String| {
+        let (http, key) = (p.http.clone(), p.key.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/tokens/introspect"))
+                .header("x-api-key", key)
+                .json(&json!({"token": token}))
+                .send()
+                .await
+                .expect("sent");
+            r.json::<Value>().await.expect("json")["active"] == json!(true)
+        }
+    };
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        let (minter, reader) = if i % 2 == 0 { (&p.a, &p.b) } else { (&p.b, &p.a) };
+        let (status, body) = p.mint(&minter.base, &conn).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let token = body["connection_token"].as_str().expect("token").to_owned();
+        assert!(introspect(reader.base.clone(), token.clone()).await, "minted by one, live on the other");
+        tokens.push(token);
+    }
+    // A revocation through one holds on the other at once.
+    let (status, _) = p.send(&p.b.base, "POST", "/tokens/revoke", Some(json!({"token": tokens[0]}))).await;
+    assert!(status.is_success(), "{status}");
+    assert!(!introspect(p.a.base.clone(), tokens[0].clone()).await);
+    // A key revoked from the command line is refused by both.
+    let client = cli_json(&p.db, &["client", "create", "--name", "second", "--json"]);
+    let created = cli_json(&p.db, &["key", "create", "--client", client["client_id"].as_str().expect("id"), "--json"]);
+    let key2 = created["api_key"].as_str().expect("key").to_owned();
+    create_connection(&p.http, &p.b.base, &key2).await;
+    cli_json(&p.db, &["key", "revoke", created["key_id"].as_str().expect("id"), "--json"]);
+    for base in [&p.a.base, &p.b.base] {
+        let r = p.http.get(format!("{base}/connections")).header("x-api-key", &key2).send().await.expect("sent");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{base}");
+    }
+    // One stops; the other goes on with every token.
+    let Pair { a, b, key, http, db: _db } = p;
+    drop(a);
+    for t in &tokens[1..] {
+        let r = http
+            .post(format!("{}/tokens/introspect", b.base))
+            .header("x-api-key", &key)
+            .json(&json!({"token": t}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(r.json::<Value>().await.expect("json")["active"], json!(true));
+    }
+}

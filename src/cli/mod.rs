@@ -3,6 +3,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::DatabaseArgs;
 
+pub mod backup;
 pub mod client;
 pub mod config_file;
 pub mod connector;
@@ -46,6 +47,12 @@ pub enum Command {
     Serve(Box<crate::config::ServeConfig>),
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy a SQLite database to a new file while servers keep running (consistent, online);
+    /// keep the key-encryption key with it.
+    Backup(backup::BackupArgs),
+    /// Restore a backup made by `tessera backup` to a new database file (refuses a backup
+    /// made by a newer tessera).
+    Restore(backup::RestoreArgs),
     /// Manage clients (tenants).
     #[command(subcommand)]
     Client(client::ClientCommand),
@@ -159,6 +166,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(config) => serve::run(&cli.db, *config).await,
         Command::Migrate => migrate::run(&cli.db).await,
+        Command::Backup(args) => backup::run_backup(&cli.db, args).await,
+        Command::Restore(args) => backup::run_restore(&cli.db, args).await,
         Command::Client(cmd) => client::run(&cli.db, cmd).await,
         Command::Key(cmd) => key::run(&cli.db, cmd).await,
         Command::SigningKey(cmd) => signing_key::run(&cli.db, cmd).await,

@@ -220,4 +220,13 @@ mod tests {
         assert!(out.contains("&lt;script&gt;") && out.contains("&quot;&gt;&lt;img"), "{out}");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
     }
+
+    #[test]
+    fn the_readme_lists_every_page_of_the_navigation() {
+        let readme = include_str!("../../README.md");
+        let console = &readme[readme.find("## Operator console").expect("the console's section")..];
+        for (_, title) in NAV {
+            assert!(console.contains(&format!("- **{title}**")), "README's console section lacks {title}");
+        }
+    }
 }

@@ -34,6 +34,34 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A caller of a route that takes an `access` connection token beside the API key (the
+/// purchase reads, tessera's own routes). A request that sends the token alone, with no
+/// `X-Api-Key`, is told that the key is missing, not that the token is an invalid key.
+pub struct KeyBesideToken(pub Caller);
+
+const MISSING_BESIDE_TOKEN: &str = "Not authenticated: send an API key in the X-Api-Key header (Authorization: \
+                                    Bearer carries the connection token on this route, beside the key)";
+
+impl FromRequestParts<AppState> for KeyBesideToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        match admit(parts, state, false).await {
+            Err(ApiError::Unauthorized(INVALID)) if token_without_key(&parts.headers) => {
+                Err(ApiError::Unauthorized(MISSING_BESIDE_TOKEN))
+            }
+            other => other.map(KeyBesideToken),
+        }
+    }
+}
+
+/// No `X-Api-Key`, and `Authorization: Bearer` holds something shaped like a connection token
+/// (three dot-separated parts) rather than a key.
+fn token_without_key(headers: &HeaderMap) -> bool {
+    let key_sent = headers.get("x-api-key").is_some_and(|v| !v.as_bytes().trim_ascii().is_empty());
+    !key_sent && presented_key(headers).is_some_and(|t| t.split('.').count() == 3)
+}
+
 /// A caller authenticated from the API key cache when it can be, for the token endpoint,
 /// whose issuance transaction checks the key again before any token leaves. A handler must
 /// call [`Caller::confirm`] before any answer that transaction does not guard.

@@ -8,6 +8,7 @@ use crate::domain::ids::ApiKeyId;
 use crate::domain::operator::{AuditEntry, Operator};
 use crate::storage::{Store, StoreError};
 
+pub mod backup;
 pub mod clients;
 pub mod connections;
 pub mod connectors;

@@ -284,6 +284,12 @@ async fn every_purchases_route_checks_the_token_and_the_tenant(db: TestDb) {
         let r = app.call("GET", &path, &app.api_key, None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
         assert!(r.body["detail"].as_str().expect("detail").contains("access connection token"), "{path}");
+        // The token alone, without the key: the key is what is missing.
+        let bearer = format!("Bearer {fresh}");
+        let r = app.raw("GET", &path, &[("authorization", &bearer)], vec![]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{path}");
+        let detail = r.body["detail"].as_str().expect("detail");
+        assert!(detail.contains("X-Api-Key") && !detail.contains("Invalid API key"), "{path}: {detail}");
     }
     // A disconnected connection's tokens open nothing.
     let r =

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::domain::ids::ConnectionId;
 use crate::domain::purchase::{self, Purchase};
 use crate::http::error::ApiError;
-use crate::http::extract::{Caller, ConnectionPath, Connector, connection_token};
+use crate::http::extract::{Caller, ConnectionPath, Connector, KeyBesideToken, connection_token};
 use crate::http::json::ApiBody;
 use crate::http::purchase_batch::parse_batch;
 use crate::http::validation::{FieldError, Loc};
@@ -119,7 +119,7 @@ async fn page(
 /// `GET /connections/{connection_id}/purchases`: the token must be for this very connection.
 pub async fn list_connection_purchases(
     State(app): State<AppState>,
-    caller: Caller,
+    KeyBesideToken(caller): KeyBesideToken,
     ConnectionPath(id): ConnectionPath,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -133,7 +133,7 @@ pub async fn list_connection_purchases(
 /// `GET /purchases` (older generation): the token names the connection.
 pub async fn list_purchases(
     State(app): State<AppState>,
-    caller: Caller,
+    KeyBesideToken(caller): KeyBesideToken,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
@@ -145,7 +145,7 @@ pub async fn list_purchases(
 /// with its items. Any other purchase, another client's included, is `404`.
 pub async fn get_purchase(
     State(app): State<AppState>,
-    caller: Caller,
+    KeyBesideToken(caller): KeyBesideToken,
     Path(purchase_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Purchase>, ApiError> {

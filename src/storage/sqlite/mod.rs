@@ -12,6 +12,7 @@ use checkpoint::{LogRestart, checkpoint};
 use file::{lock, prepare_file};
 use issuance::SqliteIssuance;
 
+pub mod backup;
 mod checkpoint;
 mod file;
 mod issuance;
