@@ -4,6 +4,8 @@
 #   - OpenAPI validation of the served document,
 #   - schemathesis fuzzing of every operation,
 #   - Subtotal's published SDK (subtotal-ai-toolkit, unmodified) against a live server,
+#   - a stock OAuth client (Authlib) introspecting and revoking with its default client
+#     authentication,
 #   - /docs and /redoc rendered in headless Chromium through Playwright, every request off
 #     loopback aborted and failing the check (screenshots in target/artifacts/, made anew),
 #   - the operator console's flows in headless Chromium on SQLite and PostgreSQL, with
@@ -50,6 +52,9 @@ HERE="$PWD/tests/contract" SCHEMATHESIS_EXAMPLES="${SCHEMATHESIS_EXAMPLES:-100}"
 
 echo "== the README's verifier examples (Python, Node) against a live server"
 "$py" tests/contract/verifiers_check.py "$bin" || failed=1
+
+echo "== a stock OAuth client (Authlib) on introspection and revocation"
+"$py" tests/contract/oauth_client_check.py "$bin" || failed=1
 
 echo "== Subtotal's SDK (subtotal-ai-toolkit) against a live tessera, SQLite and PostgreSQL"
 "$py" tests/contract/sdk_check.py "$bin" || failed=1

@@ -23,7 +23,7 @@ pub struct Caller {
     pub cached: bool,
 }
 
-const MISSING: &str = "Not authenticated: send an API key in the X-Api-Key header";
+pub const MISSING: &str = "Not authenticated: send an API key in the X-Api-Key header";
 pub const INVALID: &str = "Invalid API key";
 
 impl FromRequestParts<AppState> for Caller {
@@ -82,7 +82,7 @@ fn failed(state: &AppState, peer: Option<IpAddr>, now: Instant) {
     }
 }
 
-fn peer_of(parts: &Parts) -> Option<IpAddr> {
+pub(crate) fn peer_of(parts: &Parts) -> Option<IpAddr> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
@@ -90,22 +90,38 @@ fn peer_of(parts: &Parts) -> Option<IpAddr> {
 /// cache holds it, and the secret matches): such a key is let through an address that others
 /// behind it (a shared NAT or proxy) have spent on failed guesses. A guess is never in the
 /// cache, so it learns nothing; the key is still checked as usual after this.
-fn known_live(parts: &Parts, state: &AppState) -> bool {
-    let Some(presented) = presented_key(&parts.headers) else { return false };
-    let Some((id, key)) = PlainApiKey::parse(&presented) else { return false };
+fn known_live(presented: Option<&str>, state: &AppState) -> bool {
+    let Some(presented) = presented else { return false };
+    let Some((id, key)) = PlainApiKey::parse(presented) else { return false };
     state.key_cache.get(&id).is_some_and(|r| r.revoked_at.is_none() && r.digest.matches(&key.digest()))
 }
 
 /// Authenticates a request and applies the rate limits.
 async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
+    let presented = presented_key(&parts.headers);
+    admit_key(state, peer_of(parts), presented.as_deref(), None, use_cache).await
+}
+
+/// Authenticates the API key `presented` (`None`: none was sent), with the rate limits:
+/// when `client` is given, the key must also be one of that client's (a client id and an API
+/// key as its secret, as OAuth client authentication sends them).
+pub(crate) async fn admit_key(
+    state: &AppState,
+    peer: Option<IpAddr>,
+    presented: Option<&str>,
+    client: Option<&str>,
+    use_cache: bool,
+) -> Result<Caller, ApiError> {
     let now = Instant::now();
-    let peer = peer_of(parts);
     if let Err(limited) = peer_allowed(state, peer, now)
-        && !known_live(parts, state)
+        && !known_live(presented, state)
     {
         return Err(limited);
     }
-    let caller = match authenticate(parts, state, use_cache).await {
+    let authenticated = authenticate(state, presented, use_cache).await.and_then(|c| {
+        if client.is_none_or(|id| id == c.client_id.as_str()) { Ok(c) } else { Err(ApiError::Unauthorized(INVALID)) }
+    });
+    let caller = match authenticated {
         Err(e @ ApiError::Unauthorized(_)) => {
             failed(state, peer, now);
             return Err(e);
@@ -173,9 +189,9 @@ impl FromRequestParts<AppState> for Connector {
 
 const MISSING_CONNECTOR: &str = "Not authenticated: send a connector credential in the X-Api-Key header";
 
-async fn authenticate(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
-    let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING))?;
-    let (id, key) = PlainApiKey::parse(&presented).ok_or(ApiError::Unauthorized(INVALID))?;
+async fn authenticate(state: &AppState, presented: Option<&str>, use_cache: bool) -> Result<Caller, ApiError> {
+    let presented = presented.ok_or(ApiError::Unauthorized(MISSING))?;
+    let (id, key) = PlainApiKey::parse(presented).ok_or(ApiError::Unauthorized(INVALID))?;
     let cached = if use_cache { state.key_cache.get(&id) } else { None };
     let from_cache = cached.is_some();
     let record = match cached {

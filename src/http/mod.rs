@@ -15,6 +15,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod json;
 pub mod models;
+pub mod oauth;
 pub mod openapi;
 pub mod paths;
 pub mod purchase_batch;

@@ -63,6 +63,22 @@ fn responses(success: (&str, Value), extra: &[(&str, Value)]) -> Value {
     Value::Object(m)
 }
 
+/// The answers of an OAuth endpoint: RFC 6749's errors for a client that failed to
+/// authenticate (401) and a bad request (400), beside tessera's own 408, 413, 429 and 503.
+fn oauth_responses(success: (&str, Value)) -> Value {
+    let oauth_error = |description: &str| json!({"description": description, "content": json_schema_ref("OAuthError")});
+    let mut m = serde_json::Map::new();
+    m.insert(success.0.into(), success.1);
+    m.insert("400".into(), oauth_error("invalid_request: a missing or malformed parameter, or an unreadable body"));
+    m.insert("401".into(), oauth_error("invalid_client: missing or wrong client credentials or API key"));
+    for (code, v) in [too_large(), timeout()] {
+        m.insert(code.into(), v);
+    }
+    m.insert("429".into(), error("Rate limit exceeded (per API key, or failed authentications per address)"));
+    m.insert("503".into(), error("The database cannot be reached; retry later"));
+    Value::Object(m)
+}
+
 fn params(with_path: bool) -> Vec<Value> {
     let mut p = Vec::new();
     if with_path {
@@ -172,6 +188,10 @@ fn security_schemes() -> Value {
         "HTTPBearer": {
             "type": "http", "scheme": "bearer",
             "description": "The same key as `Authorization: Bearer <key>`; on /metrics, the metrics token"
+        },
+        "HTTPBasic": {
+            "type": "http", "scheme": "basic",
+            "description": "OAuth client authentication on /tokens/introspect and /tokens/revoke: your client id as the user name, an API key as the password"
         }
     })
 }
@@ -185,6 +205,9 @@ fn security(path: &str, operation: &Value, metrics: &str) -> Option<Value> {
     let takes_key = operation["parameters"]
         .as_array()
         .is_some_and(|params| params.iter().any(|p| p["name"] == "x-api-key" && p["in"] == "header"));
+    if takes_key && path.starts_with("/tokens/") {
+        return Some(json!([{"HTTPBasic": []}, {"APIKeyHeader": []}, {"HTTPBearer": []}]));
+    }
     takes_key.then(|| json!([{"APIKeyHeader": []}, {"HTTPBearer": []}]))
 }
 
@@ -252,6 +275,14 @@ fn response_schemas() -> Value {
         "HTTPError": {
             "properties": {"detail": {"type": "string", "title": "Detail"}},
             "type": "object", "required": ["detail"], "title": "HTTPError"
+        },
+        "OAuthError": {
+            "properties": {
+                "error": {"type": "string", "enum": ["invalid_client", "invalid_request"], "title": "Error"},
+                "error_description": {"type": "string", "title": "Error Description"},
+                "detail": {"type": "string", "title": "Detail"}
+            },
+            "type": "object", "required": ["error", "error_description", "detail"], "title": "OAuthError"
         },
         "ConnectionResponse": {
             "properties": {

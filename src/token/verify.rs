@@ -67,6 +67,9 @@ pub struct Jwks {
 pub struct Expectations {
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// Expired means expired: no leeway on `exp` (RFC 7662's `active`, and what jose and
+    /// PyJWT do by default). Otherwise [`LEEWAY_SECS`] of clock skew are allowed.
+    pub strict_expiry: bool,
 }
 
 /// A key that can check a signature, with its algorithm pinned.
@@ -147,7 +150,8 @@ where
     }
     let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).map_err(|_| VerifyError::Malformed)?)
         .map_err(|_| VerifyError::BadClaims)?;
-    if claims.exp + LEEWAY_SECS <= now {
+    let exp_leeway = if expect.strict_expiry { 0 } else { LEEWAY_SECS };
+    if claims.exp + exp_leeway <= now {
         return Err(VerifyError::Expired);
     }
     if claims.nbf - LEEWAY_SECS > now {
@@ -223,7 +227,13 @@ mod tests {
 
         let wrong_aud = Expectations { audience: Some("someone-else".into()), ..Default::default() };
         assert_eq!(verify(&token, &jwks, &wrong_aud, 1_500), Err(VerifyError::WrongAudience));
-        let right = Expectations { issuer: Some("tessera".into()), audience: Some("subtotal".into()) };
+        let right =
+            Expectations { issuer: Some("tessera".into()), audience: Some("subtotal".into()), ..Default::default() };
         assert!(verify(&token, &jwks, &right, 1_500).is_ok());
+        // 60 s of leeway on exp, or none.
+        let strict = Expectations { strict_expiry: true, ..Default::default() };
+        assert!(verify(&token, &jwks, &none, claims.exp + 59).is_ok());
+        assert_eq!(verify(&token, &jwks, &strict, claims.exp), Err(VerifyError::Expired));
+        assert!(verify(&token, &jwks, &strict, claims.exp - 1).is_ok());
     }
 }

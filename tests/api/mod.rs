@@ -11,6 +11,7 @@ mod jwks;
 mod lifecycle;
 mod limits;
 mod metrics;
+mod oauth;
 mod openapi;
 mod purchases;
 mod redirects;

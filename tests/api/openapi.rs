@@ -107,14 +107,20 @@ async fn the_authorize_button_has_schemes_for_every_route_that_takes_a_key(db: T
     assert_eq!(doc["paths"]["/connections/{connection_id}/token"]["post"]["security"], either);
     assert_eq!(doc["paths"]["/connections"]["get"]["security"], either);
     assert_eq!(doc["paths"]["/metrics"]["get"]["security"], serde_json::json!([{}, {"HTTPBearer": []}]));
-    for open in ["/healthz", "/readyz", "/.well-known/jwks.json", "/openapi.json"] {
+    for open in
+        ["/healthz", "/readyz", "/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/openapi.json"]
+    {
         assert!(doc["paths"][open]["get"].get("security").is_none(), "{open} needs no credential");
     }
+    // The OAuth endpoints also take HTTP Basic client authentication.
+    assert_eq!(schemes["HTTPBasic"]["scheme"], "basic");
+    let oauth = serde_json::json!([{"HTTPBasic": []}, {"APIKeyHeader": []}, {"HTTPBearer": []}]);
     // Every operation that takes a key says so; every scheme named exists.
     for (path, methods) in doc["paths"].as_object().expect("paths") {
         for (method, op) in methods.as_object().expect("methods") {
             if op["parameters"].to_string().contains("x-api-key") {
-                assert_eq!(op["security"], either, "{method} {path}");
+                let expected = if path.starts_with("/tokens/") { &oauth } else { &either };
+                assert_eq!(&op["security"], expected, "{method} {path}");
             }
         }
     }

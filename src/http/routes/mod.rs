@@ -10,6 +10,7 @@ pub mod jwks;
 pub mod legacy;
 pub mod link;
 pub mod metrics;
+pub mod oauth_metadata;
 pub mod purchases;
 pub mod tokens;
 pub mod webhooks;
@@ -107,6 +108,12 @@ pub fn table() -> Vec<Route> {
         route(Method::POST, "/tokens/introspect", post(introspection::introspect), doc::introspect),
         route(Method::POST, "/tokens/revoke", post(introspection::revoke), doc::revoke),
         route(Method::GET, "/.well-known/jwks.json", get(jwks::jwks), doc::jwks),
+        route(
+            Method::GET,
+            "/.well-known/oauth-authorization-server",
+            get(oauth_metadata::metadata),
+            doc::oauth_metadata,
+        ),
         route(Method::GET, "/healthz", get(health::healthz), doc::healthz),
         route(Method::GET, "/readyz", get(health::readyz), doc::readyz),
         route(
