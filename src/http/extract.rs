@@ -13,14 +13,26 @@ use crate::auth::api_key::PlainApiKey;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId};
 use crate::rate_limit::Decision;
 use crate::service::{self, AppState};
+use crate::token::partners::{Access, PartnerError, PartnerToken};
 
-/// Who is calling: the client an API key belongs to, and the key.
+/// Who is calling: the client an API key belongs to, and the key; or a partner app's access
+/// token, the client it acts for, and the credential record of the operator's grant (which
+/// stands in for the key everywhere: rate limits, the activity log, token issuance).
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub client_id: ClientId,
     pub api_key_id: ApiKeyId,
     /// Whether the key was found in the in-process cache rather than read just now.
     pub cached: bool,
+    /// The partner app's verified token, when the caller is one.
+    pub partner: Option<std::sync::Arc<PartnerToken>>,
+}
+
+impl Caller {
+    /// The token's scopes for a partner app; `None` for an API key, which is unscoped.
+    pub fn scopes(&self) -> Option<&[String]> {
+        self.partner.as_ref().map(|p| p.scopes.as_slice())
+    }
 }
 
 pub const MISSING: &str = "Not authenticated: send an API key in the X-Api-Key header";
@@ -96,10 +108,65 @@ fn known_live(presented: Option<&str>, state: &AppState) -> bool {
     state.key_cache.get(&id).is_some_and(|r| r.revoked_at.is_none() && r.digest.matches(&key.digest()))
 }
 
-/// Authenticates a request and applies the rate limits.
+/// Authenticates a request and applies the rate limits; a partner app must also hold the
+/// scope the route needs (checked here, before the body is read).
 async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
     let presented = presented_key(&parts.headers);
-    admit_key(state, peer_of(parts), presented.as_deref(), None, use_cache).await
+    let peer = peer_of(parts);
+    // A bearer token (no X-Api-Key) that is a trusted issuer's JWT is a partner's; anything
+    // else, an API key sent as a bearer token included, goes on as a key.
+    if let (Some(partners), Some(token)) = (&state.partners, presented.as_deref())
+        && parts.headers.get("x-api-key").is_none_or(|v| v.as_bytes().iter().all(u8::is_ascii_whitespace))
+    {
+        match partners.verify(token, state.clock.now()).await {
+            Err(PartnerError::NotPartner) => {}
+            Err(PartnerError::Unavailable(_)) => return Err(ApiError::IssuerUnavailable),
+            Err(PartnerError::Invalid(why)) => {
+                tracing::info!(reason = %why, "a partner access token was refused");
+                let now = Instant::now();
+                peer_allowed(state, peer, now)?;
+                failed(state, peer, now);
+                return Err(ApiError::Unauthorized(INVALID_ACCESS_TOKEN));
+            }
+            Ok(token) => return admit_partner(parts, state, peer, token).await,
+        }
+    }
+    admit_key(state, peer, presented.as_deref(), None, use_cache).await
+}
+
+pub const INVALID_ACCESS_TOKEN: &str = "Invalid access token";
+const PARTNER_NOT_ALLOWED: &str = "This partner app is not allowed to act for this client";
+
+/// A partner app's verified token: the route's scope, then the operator's grant for the
+/// client it names, then the rate limit of the grant's credential record.
+async fn admit_partner(
+    parts: &Parts,
+    state: &AppState,
+    peer: Option<IpAddr>,
+    token: PartnerToken,
+) -> Result<Caller, ApiError> {
+    let now = Instant::now();
+    peer_allowed(state, peer, now)?;
+    // The route's requirement, from the route table (see `http::router_with`).
+    match parts.extensions.get::<Access>().copied().unwrap_or(Access::ApiKeyOnly) {
+        Access::ApiKeyOnly => {
+            return Err(ApiError::Forbidden("This route takes an API key, not a partner access token"));
+        }
+        Access::Scope(needed) if !token.scopes.iter().any(|s| s == needed) => {
+            return Err(ApiError::InsufficientScope(needed));
+        }
+        _ => {}
+    }
+    let client = ClientId::from_string(token.client_id.clone());
+    let grant = service::partners::find(state.store.as_ref(), &token.issuer, &token.partner_client_id, &client)
+        .await?
+        .ok_or(ApiError::Forbidden(PARTNER_NOT_ALLOWED))?;
+    if let Decision::Limited { retry_after_secs } = state.limits.per_key.take(&grant.api_key_id, now) {
+        state.metrics.rate_limited();
+        return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.per_key.burst() });
+    }
+    note_use(state, &grant.api_key_id);
+    Ok(Caller { client_id: grant.client_id, api_key_id: grant.api_key_id, cached: false, partner: Some(token.into()) })
 }
 
 /// Authenticates the API key `presented` (`None`: none was sent), with the rate limits:
@@ -206,7 +273,7 @@ async fn authenticate(state: &AppState, presented: Option<&str>, use_cache: bool
     if !record.digest.matches(&key.digest()) || record.revoked_at.is_some() {
         return Err(ApiError::Unauthorized(INVALID));
     }
-    Ok(Caller { client_id: record.client_id, api_key_id: record.id, cached: from_cache })
+    Ok(Caller { client_id: record.client_id, api_key_id: record.id, cached: from_cache, partner: None })
 }
 
 /// The API key a request presents: `X-Api-Key` first, else `Authorization: Bearer <key>`

@@ -148,12 +148,21 @@ fn not_found() -> (&'static str, Value) {
 /// The whole document, from every documented route (path, method and operation, in the
 /// route table's order), with the schemas; `metrics` is the metrics page's path.
 pub fn document(
-    operations: impl IntoIterator<Item = (&'static str, axum::http::Method, Value)>,
+    operations: impl IntoIterator<Item = (&'static str, axum::http::Method, Value, crate::token::partners::Access)>,
     metrics: &str,
 ) -> Value {
     let mut paths = serde_json::Map::new();
-    for (path, method, mut operation) in operations {
-        if let Some(security) = security(path, &operation, metrics) {
+    for (path, method, mut operation, access) in operations {
+        if let Some(mut security) = security(path, &operation, metrics) {
+            // A partner app's access token, with the scope the route needs.
+            let scopes = match access {
+                crate::token::partners::Access::ApiKeyOnly => None,
+                crate::token::partners::Access::AnyScope => Some(json!([])),
+                crate::token::partners::Access::Scope(scope) => Some(json!([scope])),
+            };
+            if let (Some(scopes), Some(list)) = (scopes, security.as_array_mut()) {
+                list.push(json!({"PartnerOAuth": scopes}));
+            }
             operation["security"] = security;
         }
         let methods = paths.entry(path).or_insert_with(|| json!({}));
@@ -188,6 +197,16 @@ fn security_schemes() -> Value {
         "HTTPBearer": {
             "type": "http", "scheme": "bearer",
             "description": "The same key as `Authorization: Bearer <key>`; on /metrics, the metrics token"
+        },
+        "PartnerOAuth": {
+            "type": "oauth2",
+            "description": "A partner app's access token from one of the operator's trusted authorization servers (`--oauth-issuer`), as `Authorization: Bearer <token>`, acting for the tessera client its `subtotal_client_id` claim names and only while the operator allows that partner for that client. A route's requirement names the scope it needs; a token without it gets 403 insufficient_scope. The token URL is the authorization server's own (see its metadata); the one here is a placeholder.",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": "https://authorization-server.invalid/token",
+                    "scopes": crate::token::partners::scope::ALL.iter().map(|(s, d)| (s.to_string(), json!(d))).collect::<serde_json::Map<_, _>>()
+                }
+            }
         },
         "HTTPBasic": {
             "type": "http", "scheme": "basic",
@@ -275,6 +294,15 @@ fn response_schemas() -> Value {
         "HTTPError": {
             "properties": {"detail": {"type": "string", "title": "Detail"}},
             "type": "object", "required": ["detail"], "title": "HTTPError"
+        },
+        "Account": {
+            "properties": {
+                "client_id": {"type": "string", "title": "Client Id"},
+                "name": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Name"},
+                "scopes": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}], "title": "Scopes"},
+                "partner": {"anyOf": [{"type": "object", "properties": {"issuer": {"type": "string"}, "client_id": {"type": "string"}}}, {"type": "null"}], "title": "Partner"}
+            },
+            "type": "object", "required": ["client_id", "name", "scopes", "partner"], "title": "Account"
         },
         "OAuthError": {
             "properties": {

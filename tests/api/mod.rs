@@ -13,6 +13,7 @@ mod limits;
 mod metrics;
 mod oauth;
 mod openapi;
+mod partners;
 mod purchases;
 mod redirects;
 mod tokens;

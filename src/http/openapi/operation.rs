@@ -154,6 +154,20 @@ pub fn oauth_metadata() -> Value {
     })
 }
 
+/// `GET /account`.
+pub fn account() -> Value {
+    json!({
+        "tags": ["account"],
+        "summary": "Get Account",
+        "description": "The calling client, and scopes: null for an API key (unscoped), the access token's scopes for a partner app (with the partner's issuer and client id). Any valid credential; no scope needed.",
+        "operationId": "get_account_account_get",
+        "parameters": params(false),
+        "responses": responses(
+            ("200", json!({"description": "Successful Response", "content": json_schema_ref("Account")})),
+            &[])
+    })
+}
+
 /// `GET /healthz`.
 pub fn healthz() -> Value {
     json!({
