@@ -387,6 +387,14 @@ fn partner_issuers(
         client_claim: config.oauth_client_claim.clone(),
         min_refetch: Duration::from_secs(u64::from(config.oauth_jwks_min_refetch)),
         timeout: Duration::from_secs(5),
+        introspection: match (&config.oauth_introspection_client_id, &config.oauth_introspection_client_secret) {
+            (Some(client_id), Some(secret)) => Some(crate::token::partners::IntrospectionClient {
+                client_id: client_id.clone(),
+                secret: secret.clone(),
+            }),
+            _ => None,
+        },
+        introspection_cache: Duration::from_secs(u64::from(config.oauth_introspection_cache)),
     };
     Ok(Some(Arc::new(crate::token::partners::Issuers::new(settings)?)))
 }

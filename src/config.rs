@@ -242,6 +242,23 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub oauth_jwks_min_refetch: u32,
 
+    /// tessera's own client id at the trusted issuers' introspection endpoints (RFC 7662): with
+    /// its secret, opaque partner access tokens are accepted and checked there.
+    #[arg(long, env = "TESSERA_OAUTH_INTROSPECTION_CLIENT_ID", requires = "oauth_introspection_client_secret")]
+    pub oauth_introspection_client_id: Option<String>,
+
+    /// That client's secret.
+    #[arg(long, env = "TESSERA_OAUTH_INTROSPECTION_CLIENT_SECRET", hide_env_values = true,
+          requires = "oauth_introspection_client_id",
+          value_parser = crate::token::partners::ClientSecret::from_arg)]
+    pub oauth_introspection_client_secret: Option<crate::token::partners::ClientSecret>,
+
+    /// The longest seconds an active introspection answer is reused (never past the token's
+    /// exp): a token revoked at the authorization server is refused after at most this long.
+    #[arg(long, env = "TESSERA_OAUTH_INTROSPECTION_CACHE", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub oauth_introspection_cache: u32,
+
     /// Seconds a customer has to get through one Link session (choosing a retailer,
     /// consenting, signing in at the connector).
     #[arg(long, env = "TESSERA_LINK_SESSION_TTL", default_value_t = 1800,

@@ -9,6 +9,11 @@
 //! `kid` names, the algorithm pinned by that key (never taken from the token), then `exp`,
 //! `nbf`, `iss` and `aud` are checked. An issuer that cannot be reached fails its own tokens
 //! only ([`PartnerError::Unavailable`]).
+//!
+//! An opaque access token (not a JWT, not a tessera API key) is checked at the issuer's RFC
+//! 7662 introspection endpoint, when tessera has client credentials there
+//! ([`Settings::introspection`]); an active answer is cached by the token's digest for at most
+//! [`Settings::introspection_cache`] and never past the token's `exp`.
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +71,48 @@ pub struct Settings {
     pub min_refetch: Duration,
     /// How long one request to an issuer may take.
     pub timeout: Duration,
+    /// tessera's own client credentials at the issuers' introspection endpoints, for opaque
+    /// access tokens; `None`: opaque tokens are not accepted.
+    pub introspection: Option<IntrospectionClient>,
+    /// The longest an active introspection answer is reused (never past the token's `exp`).
+    pub introspection_cache: Duration,
+}
+
+/// tessera's client id and secret at an authorization server's introspection endpoint.
+#[derive(Clone)]
+pub struct IntrospectionClient {
+    pub client_id: String,
+    pub secret: ClientSecret,
+}
+
+impl std::fmt::Debug for IntrospectionClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionClient").field("client_id", &self.client_id).field("secret", &self.secret).finish()
+    }
+}
+
+/// A client secret, never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// From a flag or environment value: anything non-empty.
+    pub fn from_arg(s: &str) -> Result<ClientSecret, String> {
+        if s.is_empty() {
+            return Err("an empty client secret".into());
+        }
+        Ok(ClientSecret(s.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
 }
 
 /// A verified partner token.
@@ -96,6 +143,8 @@ pub enum PartnerError {
 struct Keys {
     keys: HashMap<String, Arc<VerifyKey>>,
     jwks_uri: Option<String>,
+    /// The introspection endpoint its metadata names (known once `jwks_uri` is).
+    introspection_endpoint: Option<String>,
     expires: Option<Instant>,
     last_fetch: Option<Instant>,
 }
@@ -110,7 +159,12 @@ pub struct Issuers {
     settings: Settings,
     http: reqwest::Client,
     issuers: Vec<Issuer>,
+    /// Active introspection answers by the token's SHA-256, with when they stop being reused.
+    introspected: std::sync::Mutex<HashMap<[u8; 32], (PartnerToken, i64)>>,
 }
+
+/// The most introspection answers kept at once (the cache is emptied when it is full).
+const MAX_INTROSPECTED: usize = 10_000;
 
 impl Issuers {
     pub fn new(settings: Settings) -> anyhow::Result<Self> {
@@ -120,10 +174,16 @@ impl Issuers {
             .iter()
             .map(|url| Issuer {
                 url: url.clone(),
-                keys: Mutex::new(Keys { keys: HashMap::new(), jwks_uri: None, expires: None, last_fetch: None }),
+                keys: Mutex::new(Keys {
+                    keys: HashMap::new(),
+                    jwks_uri: None,
+                    introspection_endpoint: None,
+                    expires: None,
+                    last_fetch: None,
+                }),
             })
             .collect();
-        Ok(Self { settings, http, issuers })
+        Ok(Self { settings, http, issuers, introspected: Default::default() })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -133,7 +193,9 @@ impl Issuers {
     /// Verifies `token` at Unix time `now`: [`PartnerError::NotPartner`] for anything that is
     /// not a JWT whose `iss` is a trusted issuer.
     pub async fn verify(&self, token: &str, now: i64) -> Result<PartnerToken, PartnerError> {
-        let iss = unverified_issuer(token).ok_or(PartnerError::NotPartner)?;
+        let Some(iss) = unverified_issuer(token) else {
+            return self.introspect(token, now).await;
+        };
         let issuer = self.issuers.iter().find(|i| i.url == iss).ok_or(PartnerError::NotPartner)?;
         let key = self.key(issuer, token).await?;
         let payload = verified_payload(token, |_| Some(Ok(key))).map_err(|e| PartnerError::Invalid(e.to_string()))?;
@@ -168,22 +230,111 @@ impl Issuers {
             PartnerError::Unavailable(issuer.url.clone())
         };
         keys.last_fetch = Some(now);
-        let jwks_uri = match &keys.jwks_uri {
-            Some(uri) => uri.clone(),
-            None => {
-                let metadata = discover(&self.http, &issuer.url).await.map_err(unavailable)?;
-                let uri = metadata["jwks_uri"]
-                    .as_str()
-                    .ok_or_else(|| unavailable(anyhow::anyhow!("its metadata names no jwks_uri")))?
-                    .to_owned();
-                keys.jwks_uri = Some(uri.clone());
-                uri
-            }
-        };
+        let jwks_uri = self.metadata(issuer, keys).await?;
         let (jwks, max_age) = get_json(&self.http, &jwks_uri).await.map_err(unavailable)?;
         keys.keys = parse_jwks(&jwks);
         keys.expires = Some(now + max_age.unwrap_or(Duration::from_secs(300)));
         Ok(())
+    }
+
+    /// The issuer's `jwks_uri`, discovering its metadata the first time.
+    async fn metadata(&self, issuer: &Issuer, keys: &mut Keys) -> Result<String, PartnerError> {
+        if let Some(uri) = &keys.jwks_uri {
+            return Ok(uri.clone());
+        }
+        let unavailable = |e: anyhow::Error| {
+            tracing::warn!(issuer = %issuer.url, error = %format!("{e:#}"), "an authorization server cannot be reached");
+            PartnerError::Unavailable(issuer.url.clone())
+        };
+        let metadata = discover(&self.http, &issuer.url).await.map_err(unavailable)?;
+        let uri = metadata["jwks_uri"]
+            .as_str()
+            .ok_or_else(|| unavailable(anyhow::anyhow!("its metadata names no jwks_uri")))?
+            .to_owned();
+        keys.introspection_endpoint = metadata["introspection_endpoint"].as_str().map(str::to_owned);
+        keys.jwks_uri = Some(uri.clone());
+        Ok(uri)
+    }
+
+    /// An opaque token, asked of each issuer's introspection endpoint (RFC 7662) with
+    /// tessera's client credentials: the first active answer, cached by the token's digest.
+    async fn introspect(&self, token: &str, now: i64) -> Result<PartnerToken, PartnerError> {
+        // A tessera API key, or no introspection configured: not a partner's token.
+        let Some(client) = &self.settings.introspection else { return Err(PartnerError::NotPartner) };
+        if token.starts_with(crate::auth::api_key::PREFIX) {
+            return Err(PartnerError::NotPartner);
+        }
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()).into();
+        if let Some((found, until)) = self.cached(&digest)
+            && now < until
+        {
+            return Ok(found);
+        }
+        let mut unavailable = None;
+        for issuer in &self.issuers {
+            let endpoint = {
+                let mut keys = issuer.keys.lock().await;
+                match self.metadata(issuer, &mut keys).await {
+                    Ok(_) => keys.introspection_endpoint.clone(),
+                    Err(e) => {
+                        unavailable = Some(e);
+                        continue;
+                    }
+                }
+            };
+            let Some(endpoint) = endpoint else { continue };
+            let answer = self
+                .http
+                .post(&endpoint)
+                .basic_auth(&client.client_id, Some(client.secret.expose()))
+                .form(&[("token", token), ("token_type_hint", "access_token")])
+                .send()
+                .await;
+            let claims: Value = match answer {
+                Ok(resp) if resp.status().is_success() => {
+                    match resp.bytes().await.map(|b| serde_json::from_slice(&b)) {
+                        Ok(Ok(v)) => v,
+                        _ => {
+                            unavailable = Some(PartnerError::Unavailable(issuer.url.clone()));
+                            continue;
+                        }
+                    }
+                }
+                Ok(resp) => {
+                    tracing::warn!(issuer = %issuer.url, status = %resp.status(), "introspection was refused");
+                    unavailable = Some(PartnerError::Unavailable(issuer.url.clone()));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(issuer = %issuer.url, error = %e.without_url(), "introspection failed");
+                    unavailable = Some(PartnerError::Unavailable(issuer.url.clone()));
+                    continue;
+                }
+            };
+            if claims["active"] != Value::Bool(true) {
+                continue;
+            }
+            let mut claims = claims;
+            // The answer comes from the issuer itself; an `iss` it states must be its own.
+            if claims.get("iss").is_none() {
+                claims["iss"] = Value::String(issuer.url.clone());
+            }
+            let verified = self.check(&issuer.url, &claims, now)?;
+            let exp = claims["exp"].as_i64().unwrap_or(now);
+            let cache_secs = i64::try_from(self.settings.introspection_cache.as_secs()).unwrap_or(i64::MAX);
+            let until = exp.min(now.saturating_add(cache_secs));
+            let mut cache = self.introspected.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() >= MAX_INTROSPECTED {
+                cache.clear();
+            }
+            cache.insert(digest, (verified.clone(), until));
+            return Ok(verified);
+        }
+        Err(unavailable.unwrap_or_else(|| PartnerError::Invalid("inactive".into())))
+    }
+
+    fn cached(&self, digest: &[u8; 32]) -> Option<(PartnerToken, i64)> {
+        self.introspected.lock().unwrap_or_else(|p| p.into_inner()).get(digest).cloned()
     }
 
     fn check(&self, issuer: &str, claims: &Value, now: i64) -> Result<PartnerToken, PartnerError> {
@@ -341,6 +492,17 @@ mod tests {
         let mut algs: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.alg())).collect();
         algs.sort();
         assert_eq!(algs, [("ec", "ES256"), ("ed", "EdDSA"), ("r", "RS256"), ("r5", "RS512")]);
+    }
+
+    #[test]
+    fn the_introspection_secret_is_never_shown() {
+        let client = IntrospectionClient {
+            client_id: "tessera".into(),
+            secret: ClientSecret::from_arg("s3cret-value").expect("secret"),
+        };
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("<redacted>") && shown.contains("tessera"), "{shown}");
+        assert!(ClientSecret::from_arg("").is_err());
     }
 
     #[test]

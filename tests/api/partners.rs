@@ -46,6 +46,9 @@ struct Issuer {
     published: Arc<Mutex<Vec<Key>>>,
     down: Arc<AtomicBool>,
     jwks_fetches: Arc<AtomicUsize>,
+    /// Opaque tokens and what introspection answers for them.
+    opaque: Arc<Mutex<std::collections::HashMap<String, Value>>>,
+    introspections: Arc<AtomicUsize>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -56,8 +59,28 @@ impl Issuer {
         let published = Arc::new(Mutex::new(vec![Key::new("k1")]));
         let down = Arc::new(AtomicBool::new(false));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
-        let metadata =
-            json!({"issuer": url, "jwks_uri": format!("{url}/jwks"), "token_endpoint": format!("{url}/token")});
+        let metadata = json!({"issuer": url, "jwks_uri": format!("{url}/jwks"), "token_endpoint": format!("{url}/token"),
+                              "introspection_endpoint": format!("{url}/introspect")});
+        let opaque = Arc::new(Mutex::new(std::collections::HashMap::<String, Value>::new()));
+        let introspections = Arc::new(AtomicUsize::new(0));
+        let (known, asked) = (opaque.clone(), introspections.clone());
+        let introspect = move |headers: axum::http::HeaderMap, body: String| {
+            let (known, asked) = (known.clone(), asked.clone());
+            async move {
+                asked.fetch_add(1, Ordering::SeqCst);
+                let expected =
+                    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("tessera:rs-secret"));
+                if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+                    return (axum::http::StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}).to_string());
+                }
+                let token = url::form_urlencoded::parse(body.as_bytes())
+                    .find(|(k, _)| k == "token")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let answer = known.lock().expect("lock").get(&token).cloned().unwrap_or(json!({"active": false}));
+                (axum::http::StatusCode::OK, answer.to_string())
+            }
+        };
         let (keys, is_down, fetches) = (published.clone(), down.clone(), jwks_fetches.clone());
         let jwks = move || {
             let (keys, is_down, fetches) = (keys.clone(), is_down.clone(), fetches.clone());
@@ -85,6 +108,7 @@ impl Issuer {
                 }),
             )
             .route("/jwks", axum::routing::get(jwks))
+            .route("/introspect", axum::routing::post(introspect))
             .layer(axum::middleware::map_response(move |mut r: axum::response::Response| async move {
                 r.headers_mut().insert("cache-control", format!("max-age={max_age}").parse().expect("header"));
                 r.headers_mut().insert("content-type", "application/json".parse().expect("header"));
@@ -98,7 +122,7 @@ impl Issuer {
                 })
                 .await;
         });
-        Issuer { url, published, down, jwks_fetches, _stop: stop }
+        Issuer { url, published, down, jwks_fetches, opaque, introspections, _stop: stop }
     }
 
     fn key(&self) -> Key {
@@ -402,7 +426,76 @@ async fn a_rotated_issuer_key_is_picked_up_and_forged_kids_do_not_hammer_it(db: 
     assert_eq!(issuer.jwks_fetches.load(Ordering::SeqCst), 2, "forged kids are not refetched for");
 }
 
+async fn opaque_tokens_are_introspected_and_cached_no_longer_than_their_exp(db: TestDb) {
+    let issuer = Issuer::start(300).await;
+    let now = tessera::token::clock::Clock::now(&SystemClock);
+    let clock = Arc::new(tessera::token::clock::ManualClock::new(now));
+    let config = ServeConfig {
+        oauth_issuers: vec![issuer.url.clone()],
+        oauth_audience: Some(AUDIENCE.into()),
+        oauth_introspection_client_id: Some("tessera".into()),
+        oauth_introspection_client_secret: Some(
+            tessera::token::partners::ClientSecret::from_arg("rs-secret").expect("secret"),
+        ),
+        oauth_introspection_cache: 60,
+        // A clock of its own: the clock check is off here.
+        clock_max_skew: 0,
+        ..ServeConfig::for_tests()
+    };
+    let app = TestApp::spawn_with(db, config, clock.clone()).await;
+    allow(&app, &issuer, &app.client_id).await;
+    let conn = app.create_connection(&app.api_key, "c").await;
+    let path = format!("/connections/{conn}");
+    let active = |exp: i64, scope: &str| {
+        json!({"active": true, "iss": issuer.url, "aud": AUDIENCE, "client_id": PARTNER,
+               "subtotal_client_id": app.client_id.as_str(), "scope": scope, "exp": exp, "token_type": "Bearer"})
+    };
+    let asked = || issuer.introspections.load(Ordering::SeqCst);
+    {
+        let mut known = issuer.opaque.lock().expect("lock");
+        known.insert("opaque-long".into(), active(now + 3600, ALL));
+        known.insert("opaque-short".into(), active(now + 30, ALL));
+        known.insert("opaque-read".into(), active(now + 3600, "connections:read"));
+    }
+    // Active: accepted, and the answer reused.
+    assert_eq!(bearer(&app, "GET", &path, "opaque-long", None).await.status, StatusCode::OK);
+    assert_eq!(bearer(&app, "GET", &path, "opaque-long", None).await.status, StatusCode::OK);
+    assert_eq!(asked(), 1, "cached");
+    let r = bearer(&app, "POST", &format!("{path}/token"), "opaque-long", Some(json!({"scope": "access"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    // Scopes hold for opaque tokens too.
+    let r = bearer(&app, "POST", &format!("{path}/token"), "opaque-read", Some(json!({"scope": "access"}))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Unknown to the issuer: 401; an API key is never sent to the issuer.
+    let before = asked();
+    assert_eq!(bearer(&app, "GET", &path, "opaque-unknown", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(bearer(&app, "GET", &path, &app.api_key, None).await.status, StatusCode::OK);
+    assert_eq!(asked(), before + 1, "the API key was not introspected");
+
+    // Revoked at the issuer: still accepted while cached, refused once the cache (bounded by
+    // the token's exp, 30 s here, under the 60 s setting) has run out.
+    assert_eq!(bearer(&app, "GET", &path, "opaque-short", None).await.status, StatusCode::OK);
+    issuer.opaque.lock().expect("lock").insert("opaque-short".into(), json!({"active": false}));
+    issuer.opaque.lock().expect("lock").insert("opaque-long".into(), json!({"active": false}));
+    clock.advance(29);
+    assert_eq!(bearer(&app, "GET", &path, "opaque-short", None).await.status, StatusCode::OK, "cached");
+    clock.advance(2);
+    assert_eq!(bearer(&app, "GET", &path, "opaque-short", None).await.status, StatusCode::UNAUTHORIZED, "past exp");
+    assert_eq!(bearer(&app, "GET", &path, "opaque-long", None).await.status, StatusCode::OK, "cached up to 60 s");
+    clock.advance(30);
+    assert_eq!(bearer(&app, "GET", &path, "opaque-long", None).await.status, StatusCode::UNAUTHORIZED, "after 60 s");
+    // The issuer down: 503 for opaque tokens, API keys fine.
+    issuer.down.store(true, Ordering::SeqCst);
+    issuer.opaque.lock().expect("lock").insert("opaque-new".into(), active(now + 3600, ALL));
+    // (Metadata is already known; the introspection endpoint itself answers, so stop it too.)
+    drop(issuer);
+    let r = bearer(&app, "GET", &path, "opaque-new", None).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(app.call("GET", &path, &app.api_key, None).await.status, StatusCode::OK);
+}
+
 crate::both_backends!(
+    opaque_tokens_are_introspected_and_cached_no_longer_than_their_exp,
     a_partner_acts_for_its_client_as_the_clients_key_would,
     each_route_group_needs_its_scope_before_the_body_is_read,
     bad_and_foreign_tokens_are_401,
