@@ -3,7 +3,9 @@
 // audience carrying the subtotal_client_id claim, and discovery and a JWKS at the usual URLs.
 //
 // usage: node authorization_server.mjs PORT AUDIENCE TESSERA_CLIENT_ID
-// Prints "ready" once listening. Clients: acme-partner / acme-secret (every scope).
+// Prints "ready" once listening. Clients: acme-partner / acme-secret (every scope), and
+// tessera / tessera-secret, tessera's own client for the introspection endpoint. A token
+// requested with resource=urn:tessera:opaque is opaque (checked through introspection).
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -22,6 +24,12 @@ const provider = new Provider(issuer, {
     redirect_uris: [],
     response_types: [],
     scope: SCOPES,
+  }, {
+    client_id: 'tessera',
+    client_secret: 'tessera-secret',
+    grant_types: [],
+    redirect_uris: [],
+    response_types: [],
   }],
   jwks: { keys: [jwk] },
   scopes: SCOPES.split(' '),
@@ -33,13 +41,9 @@ const provider = new Provider(issuer, {
       enabled: true,
       defaultResource: () => audience,
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({
-        scope: SCOPES,
-        audience,
-        accessTokenTTL: 300,
-        accessTokenFormat: 'jwt',
-        jwt: { sign: { alg: 'RS256' } },
-      }),
+      getResourceServerInfo: (ctx, resource) => (resource === 'urn:tessera:opaque'
+        ? { scope: SCOPES, audience, accessTokenTTL: 300, accessTokenFormat: 'opaque' }
+        : { scope: SCOPES, audience, accessTokenTTL: 300, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } }),
     },
   },
   extraTokenClaims: async () => ({ subtotal_client_id: tesseraClient }),

@@ -11,7 +11,8 @@ from the authorization server by client credentials, and checks that the partner
     client's API key introspects as live;
   - is refused 403 insufficient_scope with a token lacking connections:write;
   - is refused 403 once `tessera partner revoke` has run;
-and that with the authorization server stopped (and the JWKS cache expired) its tokens are 503
+that an opaque access token works through the server's introspection endpoint (tessera's own
+client credentials there) and keeps to its scopes; and that with the authorization server stopped (and the JWKS cache expired) its tokens are 503
 while the API key keeps working.
 
 usage: partner_e2e.py TESSERA_BINARY
@@ -58,10 +59,12 @@ def call(method, url, headers=None, body=None, form=None):
         return e.code, json.loads(e.read() or b"null"), e.headers
 
 
-def access_token(as_url, scope):
+def access_token(as_url, scope, resource=None):
     basic = base64.b64encode(b"acme-partner:acme-secret").decode()
-    status, body, _ = call("POST", f"{as_url}/token", {"authorization": f"Basic {basic}"},
-                           form={"grant_type": "client_credentials", "scope": scope})
+    form = {"grant_type": "client_credentials", "scope": scope}
+    if resource:
+        form["resource"] = resource
+    status, body, _ = call("POST", f"{as_url}/token", {"authorization": f"Basic {basic}"}, form=form)
     assert status == 200, f"the authorization server issued no token: {status} {body}"
     return body["access_token"]
 
@@ -87,7 +90,8 @@ def check_backend(binary, label, database_url):
     auth_server, as_url = start_as(client_id)
     port = free_port()
     proc = subprocess.Popen([binary, "serve", "--bind", f"127.0.0.1:{port}", "--oauth-issuer", as_url,
-                             "--oauth-audience", AUDIENCE], env=env,
+                             "--oauth-audience", AUDIENCE, "--oauth-introspection-client-id", "tessera",
+                             "--oauth-introspection-client-secret", "tessera-secret"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -112,6 +116,19 @@ def check_backend(binary, label, database_url):
         status, body, _ = call("POST", f"{base}/tokens/introspect", {"x-api-key": key}, {"token": minted})
         check(body.get("active") is True and body.get("sub") == conn,
               f"{label}: the client's key introspects it as live ({body.get('active')})")
+
+        # An opaque access token, checked at the authorization server's introspection endpoint.
+        opaque = access_token(as_url, "connections:read connections:write", "urn:tessera:opaque")
+        check(opaque.count(".") != 2, f"{label}: the authorization server issues an opaque token")
+        status, body, _ = call("POST", f"{base}/connections/{conn}/token", {"authorization": f"Bearer {opaque}"},
+                               {"scope": "access"})
+        check(status == 201, f"{label}: an opaque token mints a connection token through introspection ({status} {body})")
+        opaque_read = access_token(as_url, "connections:read", "urn:tessera:opaque")
+        status, body, _ = call("POST", f"{base}/connections/{conn}/token", {"authorization": f"Bearer {opaque_read}"},
+                               {"scope": "access"})
+        check(status == 403, f"{label}: an opaque token without connections:write is 403 ({status})")
+        status, _, _ = call("GET", f"{base}/connections/{conn}", {"authorization": "Bearer not-a-token-it-issued"})
+        check(status == 401, f"{label}: an opaque token the server does not know is 401 ({status})")
 
         read_only = {"authorization": f"Bearer {access_token(as_url, 'connections:read')}"}
         status, body, headers = call("POST", f"{base}/connections/{conn}/token", read_only, {"scope": "access"})
