@@ -4,6 +4,10 @@
 #   - OpenAPI validation of the served document,
 #   - schemathesis fuzzing of every operation,
 #   - Subtotal's published SDK (subtotal-ai-toolkit, unmodified) against a live server,
+#   - a stock OAuth client (Authlib) introspecting and revoking with its default client
+#     authentication,
+#   - partner apps end to end: node oidc-provider (npm, tests/oauth/package-lock.json) issuing
+#     RS256 JWT access tokens that mint connection tokens on both backends,
 #   - /docs and /redoc rendered in headless Chromium through Playwright, every request off
 #     loopback aborted and failing the check (screenshots in target/artifacts/, made anew),
 #   - the operator console's flows in headless Chromium on SQLite and PostgreSQL, with
@@ -53,6 +57,17 @@ HERE="$PWD/tests/contract" SCHEMATHESIS_EXAMPLES="${SCHEMATHESIS_EXAMPLES:-100}"
 
 echo "== the README's verifier examples (Python, Node) against a live server"
 "$py" tests/contract/verifiers_check.py "$bin" || failed=1
+
+echo "== a stock OAuth client (Authlib) on introspection and revocation"
+"$py" tests/contract/oauth_client_check.py "$bin" || failed=1
+
+echo "== partner apps end to end: a real authorization server (oidc-provider), SQLite and PostgreSQL"
+"$py" tests/oauth/partner_e2e.py "$bin"
+case $? in
+  0) ;;
+  2) if must_run_everything; then failed=1; else echo "partner e2e SKIPPED: see the message above"; fi ;;
+  *) failed=1 ;;
+esac
 
 echo "== Subtotal's SDK (subtotal-ai-toolkit) against a live tessera, SQLite and PostgreSQL"
 "$py" tests/contract/sdk_check.py "$bin" || failed=1

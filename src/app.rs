@@ -248,6 +248,7 @@ impl App {
             kek: sealer,
             metrics_token: config.metrics_token.clone().map(Arc::new),
             webhook_policy,
+            partners: partner_issuers(config, &config.public_base_url(listener.local_addr()?))?,
             link: crate::service::link::Settings {
                 public_url: config.public_base_url(listener.local_addr()?),
                 session_ttl_secs: i64::from(config.link_session_ttl),
@@ -443,4 +444,30 @@ async fn refresh_keys(keyring: Arc<Keyring>, every: Duration) {
 async fn bootstrap_default_client(store: &dyn Store, now: i64) -> anyhow::Result<Option<Bootstrap>> {
     let created = crate::service::clients::bootstrap(store, now).await?;
     Ok(created.map(|(client, api_key)| Bootstrap { client_id: client.id, api_key }))
+}
+
+/// The trusted authorization servers, when any is configured.
+fn partner_issuers(
+    config: &ServeConfig,
+    public_url: &str,
+) -> anyhow::Result<Option<Arc<crate::token::partners::Issuers>>> {
+    if config.oauth_issuers.is_empty() {
+        return Ok(None);
+    }
+    let settings = crate::token::partners::Settings {
+        issuers: config.oauth_issuers.clone(),
+        audience: config.oauth_audience.clone().unwrap_or_else(|| public_url.to_owned()),
+        client_claim: config.oauth_client_claim.clone(),
+        min_refetch: Duration::from_secs(u64::from(config.oauth_jwks_min_refetch)),
+        timeout: Duration::from_secs(5),
+        introspection: match (&config.oauth_introspection_client_id, &config.oauth_introspection_client_secret) {
+            (Some(client_id), Some(secret)) => Some(crate::token::partners::IntrospectionClient {
+                client_id: client_id.clone(),
+                secret: secret.clone(),
+            }),
+            _ => None,
+        },
+        introspection_cache: Duration::from_secs(u64::from(config.oauth_introspection_cache)),
+    };
+    Ok(Some(Arc::new(crate::token::partners::Issuers::new(settings)?)))
 }

@@ -265,6 +265,46 @@ pub struct ServeConfig {
     #[arg(long, env = "TESSERA_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
 
+    /// A trusted OAuth authorization server's issuer URL (repeat the flag, or separate by
+    /// commas in TESSERA_OAUTH_ISSUERS): partner apps' JWT access tokens it issues are accepted
+    /// as `Authorization: Bearer`. Its metadata is discovered at
+    /// /.well-known/oauth-authorization-server or OpenID Connect discovery. None: bearer tokens
+    /// are API keys only.
+    #[arg(long = "oauth-issuer", env = "TESSERA_OAUTH_ISSUERS", value_delimiter = ',', value_parser = parse_issuer)]
+    pub oauth_issuers: Vec<String>,
+
+    /// The audience partner access tokens must name in `aud` (default: the public URL).
+    #[arg(long, env = "TESSERA_OAUTH_AUDIENCE")]
+    pub oauth_audience: Option<String>,
+
+    /// The claim of a partner access token that names the tessera client it acts for.
+    #[arg(long, env = "TESSERA_OAUTH_CLIENT_CLAIM", default_value = crate::token::partners::DEFAULT_CLIENT_CLAIM)]
+    pub oauth_client_claim: String,
+
+    /// The least seconds between two fetches of an issuer's JWKS caused by tokens naming an
+    /// unknown `kid` (a rotation is picked up after at most this long; forged kids cannot make
+    /// tessera fetch more often).
+    #[arg(long, env = "TESSERA_OAUTH_JWKS_MIN_REFETCH", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub oauth_jwks_min_refetch: u32,
+
+    /// tessera's own client id at the trusted issuers' introspection endpoints (RFC 7662): with
+    /// its secret, opaque partner access tokens are accepted and checked there.
+    #[arg(long, env = "TESSERA_OAUTH_INTROSPECTION_CLIENT_ID", requires = "oauth_introspection_client_secret")]
+    pub oauth_introspection_client_id: Option<String>,
+
+    /// That client's secret.
+    #[arg(long, env = "TESSERA_OAUTH_INTROSPECTION_CLIENT_SECRET", hide_env_values = true,
+          requires = "oauth_introspection_client_id",
+          value_parser = crate::token::partners::ClientSecret::from_arg)]
+    pub oauth_introspection_client_secret: Option<crate::token::partners::ClientSecret>,
+
+    /// The longest seconds an active introspection answer is reused (never past the token's
+    /// exp): a token revoked at the authorization server is refused after at most this long.
+    #[arg(long, env = "TESSERA_OAUTH_INTROSPECTION_CACHE", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub oauth_introspection_cache: u32,
+
     /// Seconds a customer has to get through one Link session (choosing a retailer,
     /// consenting, signing in at the connector).
     #[arg(long, env = "TESSERA_LINK_SESSION_TTL", default_value_t = 1800,
@@ -502,6 +542,15 @@ pub fn parse_public_url(s: &str) -> Result<String, String> {
         return Err("a URL without a query or #fragment".into());
     }
     Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// An issuer URL, kept exactly as given (tokens' `iss` must equal it).
+fn parse_issuer(s: &str) -> Result<String, String> {
+    let url = url::Url::parse(s).map_err(|e| format!("not an absolute URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("an http:// or https:// issuer URL".into());
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_algorithm(s: &str) -> Result<Algorithm, String> {

@@ -464,7 +464,56 @@ async fn a_bad_row_fails_only_its_own_request(db: TestDb) {
     writer.shutdown().await;
 }
 
+async fn partner_grants_hold_one_live_grant_and_revoke_their_record(db: TestDb) {
+    use tessera::domain::partner::PartnerGrant;
+    let store = open(&db).await;
+    let c = client("brand");
+    store.create_client(&c).await.expect("client");
+    let grant = |key: &ApiKeyRecord| PartnerGrant {
+        id: ulid::Ulid::new().to_string(),
+        issuer: "https://sso.example".into(),
+        partner_client_id: "acme".into(),
+        client_id: c.id.clone(),
+        api_key_id: key.id.clone(),
+        created_at: 1_000,
+        revoked_at: None,
+    };
+    let k1 = key_for(&c.id);
+    let g1 = grant(&k1);
+    store.create_partner_grant(&g1, &k1).await.expect("grant");
+    assert_eq!(store.find_partner_grant("https://sso.example", "acme", &c.id).await.expect("find"), Some(g1.clone()));
+    assert_eq!(store.find_partner_grant("https://sso.example", "other", &c.id).await.expect("find"), None);
+    assert_eq!(
+        store.find_partner_grant("https://sso.example", "acme", &ClientId::generate()).await.expect("find"),
+        None
+    );
+    assert!(store.find_api_key(&k1.id).await.expect("key").is_some(), "the record is written with the grant");
+    // One live grant per partner and client; the refused one leaves no record behind.
+    let k2 = key_for(&c.id);
+    assert!(matches!(store.create_partner_grant(&grant(&k2), &k2).await, Err(StoreError::Conflict(_))));
+    assert!(store.find_api_key(&k2.id).await.expect("key").is_none(), "one transaction");
+    // Revoking revokes the record too, keeps its first time, and frees the slot.
+    let revoked = store.revoke_partner_grant(&g1.id, 2_000).await.expect("revoke");
+    assert_eq!(revoked.revoked_at, Some(2_000));
+    assert_eq!(store.revoke_partner_grant(&g1.id, 3_000).await.expect("again").revoked_at, Some(2_000));
+    assert_eq!(store.find_api_key(&k1.id).await.expect("key").expect("kept").revoked_at, Some(2_000));
+    assert_eq!(store.find_partner_grant("https://sso.example", "acme", &c.id).await.expect("find"), None);
+    assert!(matches!(store.revoke_partner_grant("nope", 1).await, Err(StoreError::NotFound)));
+    let k3 = key_for(&c.id);
+    let g3 = grant(&k3);
+    store.create_partner_grant(&g3, &k3).await.expect("allowed again");
+    let all = store.list_partner_grants().await.expect("list");
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ordered by id");
+    let mut ids: Vec<&str> = all.iter().map(|g| g.id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected = [g1.id.as_str(), g3.id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(ids, expected);
+    assert_eq!(all.iter().filter(|g| g.revoked_at.is_none()).count(), 1);
+}
+
 both_backends!(
+    partner_grants_hold_one_live_grant_and_revoke_their_record,
     idempotency_keys_are_purged_after_their_lifetime,
     clients_are_listed_oldest_first,
     a_bad_row_fails_only_its_own_request,

@@ -11,6 +11,7 @@ pub mod first_key;
 pub mod key;
 pub mod migrate;
 pub mod operator;
+pub mod partner;
 pub mod redirect_url;
 pub mod retailer;
 pub mod sandbox;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Allow partner apps (OAuth clients of a trusted authorization server) to act for clients.
+    #[command(subcommand)]
+    Partner(partner::PartnerCommand),
     /// Manage the connector service's credentials.
     #[command(subcommand)]
     Connector(connector::ConnectorCommand),
@@ -172,6 +176,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(cmd) => key::run(&cli.db, cmd).await,
         Command::SigningKey(cmd) => signing_key::run(&cli.db, cmd).await,
         Command::Connector(cmd) => connector::run(&cli.db, cmd).await,
+        Command::Partner(cmd) => partner::run(&cli.db, cmd).await,
         Command::Retailer(cmd) => retailer::run(&cli.db, cmd).await,
         Command::RedirectUrl(cmd) => redirect_url::run(&cli.db, cmd).await,
         Command::Operator(cmd) => operator::run(&cli.db, cmd).await,

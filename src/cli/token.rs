@@ -37,7 +37,7 @@ pub enum TokenCommand {
 pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::Verify { token, jwks, secret_file, issuer, audience } => {
-            let expect = Expectations { issuer, audience };
+            let expect = Expectations { issuer, audience, ..Default::default() };
             let claims = if let Some(file) = secret_file {
                 let key = hs256_key(&file)?;
                 verify_with(token.trim(), |_| Some(Ok(&key)), &expect, SystemClock.now())

@@ -12,7 +12,7 @@ pub const CSS: &str = include_str!("../../assets/console/console.css");
 pub const JS: &str = include_str!("../../assets/console/console.js");
 
 /// The navigation, in order: (path, label).
-const NAV: [(&str, &str); 10] = [
+const NAV: [(&str, &str); 11] = [
     ("/console", "Overview"),
     ("/console/clients", "Clients"),
     ("/console/connections", "Connections"),
@@ -20,6 +20,7 @@ const NAV: [(&str, &str); 10] = [
     ("/console/tokens", "Tokens"),
     ("/console/signing-keys", "Signing keys"),
     ("/console/connectors", "Connectors"),
+    ("/console/partners", "Partner apps"),
     ("/console/retailers", "Retailers"),
     ("/console/audit", "Audit log"),
     ("/console/operators", "Operators"),

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod link;
 pub mod name;
 pub mod operator;
+pub mod partner;
 pub mod purchase;
 pub mod retailer;
 pub mod signing_key;

@@ -24,6 +24,13 @@ pub enum ApiError {
     /// 401; the message says which of missing or invalid.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// 403 for a partner app's token without the scope the route needs (named in the
+    /// `WWW-Authenticate` challenge, RFC 6750 section 3.1).
+    #[error("insufficient_scope")]
+    InsufficientScope(&'static str),
+    /// 403 with a sentence: the caller is known, but may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("{0}")]
     NotFound(&'static str),
     /// 404 for a connection that does not exist, belongs to another client, or could not exist.
@@ -53,6 +60,11 @@ pub enum ApiError {
     /// 503: the database cannot be reached; retry later.
     #[error("Service unavailable: the database cannot be reached, retry later")]
     Unavailable,
+    /// 503: the authorization server that issued a partner token cannot be reached.
+    #[error(
+        "Service unavailable: the authorization server that issued this access token cannot be reached, retry later"
+    )]
+    IssuerUnavailable,
     /// 503: the clock disagrees with the database's, so a token signed now would not verify.
     #[error("Service unavailable: {0}; retry once the clock is right")]
     ClockUntrusted(String),
@@ -71,6 +83,7 @@ impl ApiError {
             ApiError::BadBody | ApiError::InvalidText => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::InsufficientScope(_) | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::ConnectionNotFound | ApiError::WebhookNotFound | ApiError::Missing(_) => {
                 StatusCode::NOT_FOUND
             }
@@ -80,7 +93,9 @@ impl ApiError {
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable | ApiError::DiskFull | ApiError::ClockUntrusted(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::DiskFull | ApiError::ClockUntrusted(_) | ApiError::IssuerUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -163,6 +178,11 @@ impl IntoResponse for ApiError {
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let ApiError::InsufficientScope(scope) = self
+            && let Ok(v) = HeaderValue::from_str(&format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""))
+        {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
         if let ApiError::RateLimited { retry_after_secs, limit } = self {
             let h = resp.headers_mut();

@@ -13,17 +13,29 @@ use crate::auth::api_key::PlainApiKey;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId};
 use crate::rate_limit::Decision;
 use crate::service::{self, AppState};
+use crate::token::partners::{Access, PartnerError, PartnerToken};
 
-/// Who is calling: the client an API key belongs to, and the key.
+/// Who is calling: the client an API key belongs to, and the key; or a partner app's access
+/// token, the client it acts for, and the credential record of the operator's grant (which
+/// stands in for the key everywhere: rate limits, the activity log, token issuance).
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub client_id: ClientId,
     pub api_key_id: ApiKeyId,
     /// Whether the key was found in the in-process cache rather than read just now.
     pub cached: bool,
+    /// The partner app's verified token, when the caller is one.
+    pub partner: Option<std::sync::Arc<PartnerToken>>,
 }
 
-const MISSING: &str = "Not authenticated: send an API key in the X-Api-Key header";
+impl Caller {
+    /// The token's scopes for a partner app; `None` for an API key, which is unscoped.
+    pub fn scopes(&self) -> Option<&[String]> {
+        self.partner.as_ref().map(|p| p.scopes.as_slice())
+    }
+}
+
+pub const MISSING: &str = "Not authenticated: send an API key in the X-Api-Key header";
 pub const INVALID: &str = "Invalid API key";
 
 impl FromRequestParts<AppState> for Caller {
@@ -109,7 +121,7 @@ async fn failed(state: &AppState, peer: Option<IpAddr>, now: Instant) {
     }
 }
 
-fn peer_of(parts: &Parts) -> Option<IpAddr> {
+pub(crate) fn peer_of(parts: &Parts) -> Option<IpAddr> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
@@ -117,22 +129,93 @@ fn peer_of(parts: &Parts) -> Option<IpAddr> {
 /// cache holds it, and the secret matches): such a key is let through an address that others
 /// behind it (a shared NAT or proxy) have spent on failed guesses. A guess is never in the
 /// cache, so it learns nothing; the key is still checked as usual after this.
-fn known_live(parts: &Parts, state: &AppState) -> bool {
-    let Some(presented) = presented_key(&parts.headers) else { return false };
-    let Some((id, key)) = PlainApiKey::parse(&presented) else { return false };
+fn known_live(presented: Option<&str>, state: &AppState) -> bool {
+    let Some(presented) = presented else { return false };
+    let Some((id, key)) = PlainApiKey::parse(presented) else { return false };
     state.key_cache.get(&id).is_some_and(|r| r.revoked_at.is_none() && r.digest.matches(&key.digest()))
 }
 
-/// Authenticates a request and applies the rate limits.
+/// Authenticates a request and applies the rate limits; a partner app must also hold the
+/// scope the route needs (checked here, before the body is read).
 async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
-    let now = Instant::now();
+    let presented = presented_key(&parts.headers);
     let peer = peer_of(parts);
+    // A bearer token (no X-Api-Key) that is a trusted issuer's JWT is a partner's; anything
+    // else, an API key sent as a bearer token included, goes on as a key.
+    if let (Some(partners), Some(token)) = (&state.partners, presented.as_deref())
+        && parts.headers.get("x-api-key").is_none_or(|v| v.as_bytes().iter().all(u8::is_ascii_whitespace))
+    {
+        match partners.verify(token, state.clock.now()).await {
+            Err(PartnerError::NotPartner) => {}
+            Err(PartnerError::Unavailable(_)) => return Err(ApiError::IssuerUnavailable),
+            Err(PartnerError::Invalid(why)) => {
+                tracing::info!(reason = %why, "a partner access token was refused");
+                let now = Instant::now();
+                peer_allowed(state, peer, now).await?;
+                failed(state, peer, now).await;
+                return Err(ApiError::Unauthorized(INVALID_ACCESS_TOKEN));
+            }
+            Ok(token) => return admit_partner(parts, state, peer, token).await,
+        }
+    }
+    admit_key(state, peer, presented.as_deref(), None, use_cache).await
+}
+
+pub const INVALID_ACCESS_TOKEN: &str = "Invalid access token";
+const PARTNER_NOT_ALLOWED: &str = "This partner app is not allowed to act for this client";
+
+/// A partner app's verified token: the route's scope, then the operator's grant for the
+/// client it names, then the rate limit of the grant's credential record.
+async fn admit_partner(
+    parts: &Parts,
+    state: &AppState,
+    peer: Option<IpAddr>,
+    token: PartnerToken,
+) -> Result<Caller, ApiError> {
+    let now = Instant::now();
+    peer_allowed(state, peer, now).await?;
+    // The route's requirement, from the route table (see `http::router_with`).
+    match parts.extensions.get::<Access>().copied().unwrap_or(Access::ApiKeyOnly) {
+        Access::ApiKeyOnly => {
+            return Err(ApiError::Forbidden("This route takes an API key, not a partner access token"));
+        }
+        Access::Scope(needed) if !token.scopes.iter().any(|s| s == needed) => {
+            return Err(ApiError::InsufficientScope(needed));
+        }
+        _ => {}
+    }
+    let client = ClientId::from_string(token.client_id.clone());
+    let grant = service::partners::find(state.store.as_ref(), &token.issuer, &token.partner_client_id, &client)
+        .await?
+        .ok_or(ApiError::Forbidden(PARTNER_NOT_ALLOWED))?;
+    if let Decision::Limited { retry_after_secs } = state.limits.per_key.take(&grant.api_key_id, now).await {
+        state.metrics.rate_limited();
+        return Err(ApiError::RateLimited { retry_after_secs, limit: state.limits.per_key.burst() });
+    }
+    note_use(state, &grant.api_key_id);
+    Ok(Caller { client_id: grant.client_id, api_key_id: grant.api_key_id, cached: false, partner: Some(token.into()) })
+}
+
+/// Authenticates the API key `presented` (`None`: none was sent), with the rate limits:
+/// when `client` is given, the key must also be one of that client's (a client id and an API
+/// key as its secret, as OAuth client authentication sends them).
+pub(crate) async fn admit_key(
+    state: &AppState,
+    peer: Option<IpAddr>,
+    presented: Option<&str>,
+    client: Option<&str>,
+    use_cache: bool,
+) -> Result<Caller, ApiError> {
+    let now = Instant::now();
     // A key known to be live is not held back by its address (checked first: it costs no
     // round trip to a shared store).
-    if !known_live(parts, state) {
+    if !known_live(presented, state) {
         peer_allowed(state, peer, now).await?;
     }
-    let caller = match authenticate(parts, state, use_cache).await {
+    let authenticated = authenticate(state, presented, use_cache).await.and_then(|c| {
+        if client.is_none_or(|id| id == c.client_id.as_str()) { Ok(c) } else { Err(ApiError::Unauthorized(INVALID)) }
+    });
+    let caller = match authenticated {
         Err(e @ ApiError::Unauthorized(_)) => {
             failed(state, peer, now).await;
             return Err(e);
@@ -200,9 +283,9 @@ impl FromRequestParts<AppState> for Connector {
 
 const MISSING_CONNECTOR: &str = "Not authenticated: send a connector credential in the X-Api-Key header";
 
-async fn authenticate(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
-    let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING))?;
-    let (id, key) = PlainApiKey::parse(&presented).ok_or(ApiError::Unauthorized(INVALID))?;
+async fn authenticate(state: &AppState, presented: Option<&str>, use_cache: bool) -> Result<Caller, ApiError> {
+    let presented = presented.ok_or(ApiError::Unauthorized(MISSING))?;
+    let (id, key) = PlainApiKey::parse(presented).ok_or(ApiError::Unauthorized(INVALID))?;
     let cached = if use_cache { state.key_cache.get(&id) } else { None };
     let from_cache = cached.is_some();
     let record = match cached {
@@ -217,7 +300,7 @@ async fn authenticate(parts: &Parts, state: &AppState, use_cache: bool) -> Resul
     if !record.digest.matches(&key.digest()) || record.revoked_at.is_some() {
         return Err(ApiError::Unauthorized(INVALID));
     }
-    Ok(Caller { client_id: record.client_id, api_key_id: record.id, cached: from_cache })
+    Ok(Caller { client_id: record.client_id, api_key_id: record.id, cached: from_cache, partner: None })
 }
 
 /// The API key a request presents: `X-Api-Key` first, else `Authorization: Bearer <key>`

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod json;
 pub mod models;
+pub mod oauth;
 pub mod openapi;
 pub mod paths;
 pub mod purchase_batch;
@@ -49,9 +50,11 @@ pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>
         if route.path == routes::METRICS && !serve_metrics {
             continue;
         }
+        // What a partner token needs here travels with the request, to the extractor.
+        let handler = route.handler.layer(axum::Extension(route.access));
         match by_path.iter_mut().find(|(path, _)| *path == route.path) {
-            Some((_, handlers)) => *handlers = std::mem::take(handlers).merge(route.handler),
-            None => by_path.push((route.path, route.handler)),
+            Some((_, handlers)) => *handlers = std::mem::take(handlers).merge(handler),
+            None => by_path.push((route.path, handler)),
         }
     }
     let inner = by_path.into_iter().fold(Router::new(), |router, (path, handlers)| router.route(path, handlers));

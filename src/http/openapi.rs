@@ -63,6 +63,22 @@ fn responses(success: (&str, Value), extra: &[(&str, Value)]) -> Value {
     Value::Object(m)
 }
 
+/// The answers of an OAuth endpoint: RFC 6749's errors for a client that failed to
+/// authenticate (401) and a bad request (400), beside tessera's own 408, 413, 429 and 503.
+fn oauth_responses(success: (&str, Value)) -> Value {
+    let oauth_error = |description: &str| json!({"description": description, "content": json_schema_ref("OAuthError")});
+    let mut m = serde_json::Map::new();
+    m.insert(success.0.into(), success.1);
+    m.insert("400".into(), oauth_error("invalid_request: a missing or malformed parameter, or an unreadable body"));
+    m.insert("401".into(), oauth_error("invalid_client: missing or wrong client credentials or API key"));
+    for (code, v) in [too_large(), timeout()] {
+        m.insert(code.into(), v);
+    }
+    m.insert("429".into(), error("Rate limit exceeded (per API key, or failed authentications per address)"));
+    m.insert("503".into(), error("The database cannot be reached; retry later"));
+    Value::Object(m)
+}
+
 fn params(with_path: bool) -> Vec<Value> {
     let mut p = Vec::new();
     if with_path {
@@ -132,12 +148,21 @@ fn not_found() -> (&'static str, Value) {
 /// The whole document, from every documented route (path, method and operation, in the
 /// route table's order), with the schemas; `metrics` is the metrics page's path.
 pub fn document(
-    operations: impl IntoIterator<Item = (&'static str, axum::http::Method, Value)>,
+    operations: impl IntoIterator<Item = (&'static str, axum::http::Method, Value, crate::token::partners::Access)>,
     metrics: &str,
 ) -> Value {
     let mut paths = serde_json::Map::new();
-    for (path, method, mut operation) in operations {
-        if let Some(security) = security(path, &operation, metrics) {
+    for (path, method, mut operation, access) in operations {
+        if let Some(mut security) = security(path, &operation, metrics) {
+            // A partner app's access token, with the scope the route needs.
+            let scopes = match access {
+                crate::token::partners::Access::ApiKeyOnly => None,
+                crate::token::partners::Access::AnyScope => Some(json!([])),
+                crate::token::partners::Access::Scope(scope) => Some(json!([scope])),
+            };
+            if let (Some(scopes), Some(list)) = (scopes, security.as_array_mut()) {
+                list.push(json!({"PartnerOAuth": scopes}));
+            }
             operation["security"] = security;
         }
         let methods = paths.entry(path).or_insert_with(|| json!({}));
@@ -172,6 +197,20 @@ fn security_schemes() -> Value {
         "HTTPBearer": {
             "type": "http", "scheme": "bearer",
             "description": "The same key as `Authorization: Bearer <key>`; on /metrics, the metrics token"
+        },
+        "PartnerOAuth": {
+            "type": "oauth2",
+            "description": "A partner app's access token from one of the operator's trusted authorization servers (`--oauth-issuer`), as `Authorization: Bearer <token>`, acting for the tessera client its `subtotal_client_id` claim names and only while the operator allows that partner for that client. A route's requirement names the scope it needs; a token without it gets 403 insufficient_scope. The token URL is the authorization server's own (see its metadata); the one here is a placeholder.",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": "https://authorization-server.invalid/token",
+                    "scopes": crate::token::partners::scope::ALL.iter().map(|(s, d)| (s.to_string(), json!(d))).collect::<serde_json::Map<_, _>>()
+                }
+            }
+        },
+        "HTTPBasic": {
+            "type": "http", "scheme": "basic",
+            "description": "OAuth client authentication on /tokens/introspect and /tokens/revoke: your client id as the user name, an API key as the password"
         }
     })
 }
@@ -185,6 +224,9 @@ fn security(path: &str, operation: &Value, metrics: &str) -> Option<Value> {
     let takes_key = operation["parameters"]
         .as_array()
         .is_some_and(|params| params.iter().any(|p| p["name"] == "x-api-key" && p["in"] == "header"));
+    if takes_key && path.starts_with("/tokens/") {
+        return Some(json!([{"HTTPBasic": []}, {"APIKeyHeader": []}, {"HTTPBearer": []}]));
+    }
     takes_key.then(|| json!([{"APIKeyHeader": []}, {"HTTPBearer": []}]))
 }
 
@@ -252,6 +294,23 @@ fn response_schemas() -> Value {
         "HTTPError": {
             "properties": {"detail": {"type": "string", "title": "Detail"}},
             "type": "object", "required": ["detail"], "title": "HTTPError"
+        },
+        "Account": {
+            "properties": {
+                "client_id": {"type": "string", "title": "Client Id"},
+                "name": {"anyOf": [{"type": "string"}, {"type": "null"}], "title": "Name"},
+                "scopes": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}], "title": "Scopes"},
+                "partner": {"anyOf": [{"type": "object", "properties": {"issuer": {"type": "string"}, "client_id": {"type": "string"}}}, {"type": "null"}], "title": "Partner"}
+            },
+            "type": "object", "required": ["client_id", "name", "scopes", "partner"], "title": "Account"
+        },
+        "OAuthError": {
+            "properties": {
+                "error": {"type": "string", "enum": ["invalid_client", "invalid_request"], "title": "Error"},
+                "error_description": {"type": "string", "title": "Error Description"},
+                "detail": {"type": "string", "title": "Detail"}
+            },
+            "type": "object", "required": ["error", "error_description", "detail"], "title": "OAuthError"
         },
         "ConnectionResponse": {
             "properties": {

@@ -345,7 +345,11 @@ pub async fn start(
             session.connection_id = Some(c.id);
         }
     } else {
-        let expect = Expectations { issuer: Some(minter.issuer.clone()), audience: Some(minter.audience.clone()) };
+        let expect = Expectations {
+            issuer: Some(minter.issuer.clone()),
+            audience: Some(minter.audience.clone()),
+            ..Default::default()
+        };
         let claims = minter.keyring.verify(token, &expect).map_err(|_| LinkError::BadToken)?;
         if claims.scope != SCOPE_LINK {
             return Err(LinkError::BadToken);

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod link;
 pub mod operators;
 pub mod overview;
+pub mod partners;
 pub mod purchases;
 pub mod retailers;
 pub mod state;

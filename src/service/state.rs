@@ -69,6 +69,9 @@ pub struct Shared {
     pub link: crate::service::link::Settings,
     /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
     pub metrics_token: Option<Arc<MetricsToken>>,
+    /// The trusted authorization servers whose partner access tokens are accepted; `None`
+    /// when none is configured (bearer tokens are then API keys only).
+    pub partners: Option<Arc<crate::token::partners::Issuers>>,
 }
 
 impl Shared {

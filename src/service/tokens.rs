@@ -90,7 +90,12 @@ pub async fn inspect(
     kid: &str,
     now: i64,
 ) -> Result<Verdict, CoreError> {
-    let expect = Expectations { issuer: Some(minter.issuer.clone()), audience: Some(minter.audience.clone()) };
+    let expect = Expectations {
+        issuer: Some(minter.issuer.clone()),
+        audience: Some(minter.audience.clone()),
+        // Live until `exp`, as introspection answers it.
+        strict_expiry: true,
+    };
     let verdict = match keyring.verify(token, &expect) {
         Err(e) => Verdict::Unverified(e.to_string()),
         Ok(claims) => {

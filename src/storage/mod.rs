@@ -48,6 +48,7 @@ mod vocabulary {
     };
     pub use crate::domain::link::{ConnectorLinkUrl, LinkSession, LinkToken, Outcome, RedirectUrl, SessionState};
     pub use crate::domain::operator::{AuditEntry, ConnectionSearch, Counts, Operator, Session};
+    pub use crate::domain::partner::PartnerGrant;
     pub use crate::domain::purchase::{Purchase, PurchaseSummary};
     pub use crate::domain::retailer::Retailer;
     pub use crate::domain::signing_key::{Algorithm, SigningKeyRecord};
@@ -71,6 +72,7 @@ pub use sql::idempotency::IdempotencyStore;
 pub use sql::issuance::IssuanceStore;
 pub use sql::keyring::KeyringStore;
 pub use sql::link::LinkStore;
+pub use sql::partners::PartnerStore;
 pub use sql::purchases::PurchaseStore;
 pub use sql::retailers::RetailerStore;
 pub use sql::retention::RetentionStore;
@@ -244,6 +246,7 @@ store!(
     ConsoleStore,
     RetentionStore,
     LinkStore,
+    PartnerStore,
 );
 
 /// The database itself: its schema, whether it answers, its pool.

@@ -8,7 +8,7 @@ use crate::domain::ids::{ConnectionId, TokenId};
 use crate::storage::{Store, StoreError};
 
 /// Whether `token` is one of `caller`'s live connection tokens: validly signed by a key of
-/// the keyring, unexpired, of scope `access`, recorded and not revoked, for a connection of
+/// the keyring, unexpired (no leeway on `exp`), of scope `access`, recorded and not revoked, for a connection of
 /// the caller's client that still exists and is not disconnected.
 pub async fn live_token(
     minter: &Minter,
@@ -16,7 +16,15 @@ pub async fn live_token(
     client_id: &str,
     token: &str,
 ) -> Result<Option<Claims>, StoreError> {
-    let expect = Expectations { issuer: Some(minter.issuer.clone()), audience: Some(minter.audience.clone()) };
+    // Live ends at `exp`, to the second: introspection's `active` is defined by the token's
+    // validity window (RFC 7662, section 2.2), and the verifiers tessera's tokens meet (jose,
+    // PyJWT) refuse a token from `exp` on. `nbf` keeps the leeway: a token another replica
+    // has just minted is live here too, even with this clock a little behind.
+    let expect = Expectations {
+        issuer: Some(minter.issuer.clone()),
+        audience: Some(minter.audience.clone()),
+        strict_expiry: true,
+    };
     let Ok(claims) = minter.keyring.verify(token, &expect) else { return Ok(None) };
     if claims.client_id != client_id || claims.scope != SCOPE_ACCESS {
         return Ok(None);

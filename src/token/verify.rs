@@ -67,23 +67,49 @@ pub struct Jwks {
 pub struct Expectations {
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// Expired means expired: no leeway on `exp` (RFC 7662's `active`, and what jose and
+    /// PyJWT do by default). Otherwise [`LEEWAY_SECS`] of clock skew are allowed.
+    pub strict_expiry: bool,
 }
 
 /// A key that can check a signature, with its algorithm pinned.
 pub enum VerifyKey {
     Ed(ed25519_dalek::VerifyingKey),
     Hs(hmac::Hmac<sha2::Sha256>),
+    /// An RSA public key (modulus and exponent, big-endian) for RS256, RS384 or RS512: an
+    /// authorization server's key.
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+        alg: RsaAlg,
+    },
+    /// A P-256 public key (the uncompressed point) for ES256.
+    Es256(Vec<u8>),
+}
+
+/// The RSA algorithms an authorization server's key may be pinned to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RsaAlg {
+    Rs256,
+    Rs384,
+    Rs512,
 }
 
 impl VerifyKey {
-    fn alg(&self) -> &'static str {
+    /// The one algorithm this key verifies.
+    pub fn alg(&self) -> &'static str {
         match self {
             VerifyKey::Ed(_) => "EdDSA",
             VerifyKey::Hs(_) => "HS256",
+            VerifyKey::Rsa { alg: RsaAlg::Rs256, .. } => "RS256",
+            VerifyKey::Rsa { alg: RsaAlg::Rs384, .. } => "RS384",
+            VerifyKey::Rsa { alg: RsaAlg::Rs512, .. } => "RS512",
+            VerifyKey::Es256(_) => "ES256",
         }
     }
 
     fn check(&self, signing_input: &[u8], signature: &[u8]) -> bool {
+        use aws_lc_rs::signature as sig;
         match self {
             VerifyKey::Ed(key) => ed25519_dalek::Signature::from_slice(signature)
                 .is_ok_and(|sig| key.verify_strict(signing_input, &sig).is_ok()),
@@ -93,8 +119,51 @@ impl VerifyKey {
                 mac.update(signing_input);
                 mac.verify_slice(signature).is_ok()
             }
+            VerifyKey::Rsa { n, e, alg } => {
+                let params = match alg {
+                    RsaAlg::Rs256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+                    RsaAlg::Rs384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+                    RsaAlg::Rs512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+                };
+                sig::RsaPublicKeyComponents { n: n.as_slice(), e: e.as_slice() }
+                    .verify(params, signing_input, signature)
+                    .is_ok()
+            }
+            VerifyKey::Es256(point) => sig::UnparsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, point)
+                .verify(signing_input, signature)
+                .is_ok(),
         }
     }
+}
+
+/// A compact JWS's header, payload and signature checked with the key `find_key` returns
+/// for its `kid` (`None`: an unknown kid), the algorithm pinned by that key: the payload's
+/// bytes. Claims are the caller's to check.
+pub fn verified_payload<K>(
+    token: &str,
+    find_key: impl FnOnce(&str) -> Option<Result<K, VerifyError>>,
+) -> Result<Vec<u8>, VerifyError>
+where
+    K: std::borrow::Borrow<VerifyKey>,
+{
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(VerifyError::Malformed);
+    };
+    let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|_| VerifyError::Malformed)?)
+        .map_err(|_| VerifyError::Malformed)?;
+    let kid = header.kid.ok_or(VerifyError::NoKid)?;
+    let key = find_key(&kid).ok_or_else(|| VerifyError::UnknownKid(kid.clone()))??;
+    let key: &VerifyKey = key.borrow();
+    // The key decides the algorithm; the token's header must agree with it.
+    if header.alg != key.alg() {
+        return Err(VerifyError::WrongAlgorithm(header.alg));
+    }
+    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| VerifyError::Malformed)?;
+    if !key.check(&token.as_bytes()[..h.len() + 1 + p.len()], &signature) {
+        return Err(VerifyError::BadSignature);
+    }
+    URL_SAFE_NO_PAD.decode(p).map_err(|_| VerifyError::Malformed)
 }
 
 impl Jwk {
@@ -128,26 +197,10 @@ pub fn verify_with<K>(
 where
     K: std::borrow::Borrow<VerifyKey>,
 {
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(VerifyError::Malformed);
-    };
-    let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|_| VerifyError::Malformed)?)
-        .map_err(|_| VerifyError::Malformed)?;
-    let kid = header.kid.ok_or(VerifyError::NoKid)?;
-    let key = find_key(&kid).ok_or_else(|| VerifyError::UnknownKid(kid.clone()))??;
-    let key: &VerifyKey = key.borrow();
-    // The key decides the algorithm; the token's header must agree with it.
-    if header.alg != key.alg() {
-        return Err(VerifyError::WrongAlgorithm(header.alg));
-    }
-    let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| VerifyError::Malformed)?;
-    if !key.check(&token.as_bytes()[..h.len() + 1 + p.len()], &signature) {
-        return Err(VerifyError::BadSignature);
-    }
-    let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).map_err(|_| VerifyError::Malformed)?)
-        .map_err(|_| VerifyError::BadClaims)?;
-    if claims.exp + LEEWAY_SECS <= now {
+    let payload = verified_payload(token, find_key)?;
+    let claims: Claims = serde_json::from_slice(&payload).map_err(|_| VerifyError::BadClaims)?;
+    let exp_leeway = if expect.strict_expiry { 0 } else { LEEWAY_SECS };
+    if claims.exp + exp_leeway <= now {
         return Err(VerifyError::Expired);
     }
     if claims.nbf - LEEWAY_SECS > now {
@@ -223,7 +276,13 @@ mod tests {
 
         let wrong_aud = Expectations { audience: Some("someone-else".into()), ..Default::default() };
         assert_eq!(verify(&token, &jwks, &wrong_aud, 1_500), Err(VerifyError::WrongAudience));
-        let right = Expectations { issuer: Some("tessera".into()), audience: Some("subtotal".into()) };
+        let right =
+            Expectations { issuer: Some("tessera".into()), audience: Some("subtotal".into()), ..Default::default() };
         assert!(verify(&token, &jwks, &right, 1_500).is_ok());
+        // 60 s of leeway on exp, or none.
+        let strict = Expectations { strict_expiry: true, ..Default::default() };
+        assert!(verify(&token, &jwks, &none, claims.exp + 59).is_ok());
+        assert_eq!(verify(&token, &jwks, &strict, claims.exp), Err(VerifyError::Expired));
+        assert!(verify(&token, &jwks, &strict, claims.exp - 1).is_ok());
     }
 }

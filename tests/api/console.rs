@@ -536,7 +536,55 @@ async fn operators_see_link_sessions_and_manage_redirect_urls(db: TestDb) {
     assert_eq!(&actions[..2], ["redirect_url.remove", "redirect_url.add"]);
 }
 
+async fn operators_allow_and_revoke_partner_apps_with_an_audit_trail(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    let cookie = session(&app.base, "ops").await;
+    let page = get(&app.base, "/console/partners", &cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("--oauth-issuer"), "says no issuer is trusted yet");
+    let csrf = csrf_of(&page.body);
+    let client = app.client_id.as_str();
+    let issuer = "https://sso.example.com/realms/partners";
+    let bad = post(
+        &app.base,
+        "/console/partners",
+        &cookie,
+        &[("csrf", &csrf), ("issuer", "not a url"), ("partner_client_id", "acme"), ("client_id", client)],
+        &[],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("issuer URL"), "{}", bad.body);
+    let form = [("csrf", csrf.as_str()), ("issuer", issuer), ("partner_client_id", "acme<b>"), ("client_id", client)];
+    let allowed = post(&app.base, "/console/partners", &cookie, &form, &[]).await;
+    assert_eq!((allowed.status, location(&allowed)), (StatusCode::SEE_OTHER, "/console/partners?done=partner-allowed"));
+    let again = post(&app.base, "/console/partners", &cookie, &form, &[]).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "already allowed");
+    let listed = get(&app.base, "/console/partners", &cookie).await.body;
+    assert!(listed.contains("acme&lt;b&gt;") && listed.contains(issuer), "{listed}");
+    let grants = tessera::service::partners::list(app.store.as_ref()).await.expect("list");
+    assert_eq!(grants.len(), 1);
+    let id = grants[0].id.clone();
+    let confirm = get(&app.base, &format!("/console/partners/{id}/revoke"), &cookie).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    let revoked = post(&app.base, &format!("/console/partners/{id}/revoke"), &cookie, &[("csrf", &csrf)], &[]).await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let grants = tessera::service::partners::list(app.store.as_ref()).await.expect("list");
+    assert!(grants[0].revoked_at.is_some());
+    // The grant's credential record is revoked with it.
+    let key = app.store.find_api_key(&grants[0].api_key_id).await.expect("read").expect("record");
+    assert!(key.revoked_at.is_some());
+    let audit = app.store.list_audit(None, 10).await.expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(&actions[..2], ["partner.revoke", "partner.allow"]);
+    assert!(
+        audit[0].target.contains("acme<b>") && audit[0].target.contains(issuer) && audit[0].target.contains(client)
+    );
+}
+
 both_backends!(
+    operators_allow_and_revoke_partner_apps_with_an_audit_trail,
     operators_see_link_sessions_and_manage_redirect_urls,
     operators_manage_the_retailer_catalogue,
     lists_are_paged_by_id,

@@ -91,10 +91,14 @@ async fn introspection_answers_only_for_the_callers_live_tokens(db: TestDb) {
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
+    // Errors in RFC 6749's form.
     let r = app.call("POST", "/tokens/introspect", &app.api_key, Some(json!({}))).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"], "invalid_request");
+    assert_eq!(r.body["error_description"], "token: Field required");
     let r = app.raw("POST", "/tokens/introspect", &[("content-type", "application/json")], b"{}".to_vec()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.body["error"], "invalid_client");
 }
 
 async fn expired_and_not_yet_valid_tokens_are_inactive(db: TestDb) {
@@ -105,8 +109,13 @@ async fn expired_and_not_yet_valid_tokens_are_inactive(db: TestDb) {
     let conn = app.create_connection(&app.api_key, "c").await;
     let t = token(&app, &app.api_key, &conn).await;
     assert_eq!(introspect(&app, &app.api_key, &t).await["active"], true);
-    clock.advance(900 + 61);
-    assert_eq!(introspect(&app, &app.api_key, &t).await, json!({"active": false}), "expired");
+    let exp = introspect(&app, &app.api_key, &t).await["exp"].as_i64().expect("exp");
+    // Active up to exp and not from exp on (RFC 7662's validity window: no leeway).
+    clock.advance(exp - 1 - clock.now());
+    assert_eq!(introspect(&app, &app.api_key, &t).await["active"], true, "a second before exp");
+    clock.advance(1);
+    assert_eq!(introspect(&app, &app.api_key, &t).await, json!({"active": false}), "expired at exp");
+    clock.advance(60);
     // A token minted "in the future" (clock skew beyond leeway) is not valid yet.
     let future = token(&app, &app.api_key, &conn).await;
     clock.advance(-(3 * 600));
@@ -145,7 +154,8 @@ async fn revocation_by_token_or_jti_is_immediate_and_idempotent(db: TestDb) {
     let rec = app.store.find_issued_token(&TokenId::from_string(jti)).await.expect("query").expect("recorded");
     assert!(rec.revoked_at.is_some());
     let r = app.call("POST", "/tokens/revoke", &app.api_key, Some(json!({}))).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"], "invalid_request");
     // Garbage revokes nothing and says so in the same words.
     let r = app.call("POST", "/tokens/revoke", &app.api_key, Some(json!({"token": "x.y.z"}))).await;
     assert_eq!((r.status, r.body), (StatusCode::OK, json!({})));

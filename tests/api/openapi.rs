@@ -104,17 +104,41 @@ async fn the_authorize_button_has_schemes_for_every_route_that_takes_a_key(db: T
     assert_eq!(schemes["HTTPBearer"]["type"], "http");
     assert_eq!(schemes["HTTPBearer"]["scheme"], "bearer");
     let either = serde_json::json!([{"APIKeyHeader": []}, {"HTTPBearer": []}]);
-    assert_eq!(doc["paths"]["/connections/{connection_id}/token"]["post"]["security"], either);
-    assert_eq!(doc["paths"]["/connections"]["get"]["security"], either);
+    // Partner apps' access tokens, with the scope each route needs.
+    let with_scope = |scope: &str| {
+        let mut list = either.as_array().expect("list").clone();
+        list.push(serde_json::json!({"PartnerOAuth": [scope]}));
+        serde_json::Value::Array(list)
+    };
+    assert_eq!(doc["paths"]["/connections/{connection_id}/token"]["post"]["security"], with_scope("connections:write"));
+    assert_eq!(doc["paths"]["/connections"]["get"]["security"], with_scope("connections:read"));
+    assert_eq!(
+        doc["paths"]["/connections/{connection_id}/purchases"]["get"]["security"],
+        with_scope("purchases:brand_products")
+    );
+    assert_eq!(doc["paths"]["/webhooks"]["post"]["security"], with_scope("webhooks:write"));
+    assert_eq!(doc["paths"]["/redirect-urls"]["get"]["security"], either, "an API key only");
+    assert_eq!(schemes["PartnerOAuth"]["type"], "oauth2");
+    let scopes = schemes["PartnerOAuth"]["flows"]["clientCredentials"]["scopes"].as_object().expect("scopes");
+    assert_eq!(scopes.len(), 5);
     assert_eq!(doc["paths"]["/metrics"]["get"]["security"], serde_json::json!([{}, {"HTTPBearer": []}]));
-    for open in ["/healthz", "/readyz", "/.well-known/jwks.json", "/openapi.json"] {
+    for open in
+        ["/healthz", "/readyz", "/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/openapi.json"]
+    {
         assert!(doc["paths"][open]["get"].get("security").is_none(), "{open} needs no credential");
     }
+    // The OAuth endpoints also take HTTP Basic client authentication.
+    assert_eq!(schemes["HTTPBasic"]["scheme"], "basic");
+    let oauth = serde_json::json!([{"HTTPBasic": []}, {"APIKeyHeader": []}, {"HTTPBearer": []}]);
     // Every operation that takes a key says so; every scheme named exists.
     for (path, methods) in doc["paths"].as_object().expect("paths") {
         for (method, op) in methods.as_object().expect("methods") {
             if op["parameters"].to_string().contains("x-api-key") {
-                assert_eq!(op["security"], either, "{method} {path}");
+                let expected = if path.starts_with("/tokens/") { &oauth } else { &either };
+                // A route a partner app may use also names its OAuth scope.
+                let mut security = op["security"].as_array().expect("security").clone();
+                security.retain(|s| s.get("PartnerOAuth").is_none());
+                assert_eq!(&serde_json::Value::Array(security), expected, "{method} {path}");
             }
         }
     }

@@ -422,6 +422,20 @@ def flows(pw, browser_path, binary, db, artifacts, backend, axe):
         page.get_by_role("button", name="Revoke the credential").click()
         page.wait_for_url("**?done=connector-revoked")
 
+        # Partner apps: one allowed for the client (its client id is tenant-like text) and revoked.
+        run.goto(page, "/console/partners")
+        page.get_by_label("Issuer URL (as its tokens' iss states it)").fill("https://sso.example.com/realms/partners")
+        page.get_by_label("Partner app's client id (its tokens' client_id or azp)").fill(PAYLOADS["connector"])
+        page.get_by_label("Client it may act for (client id)").fill(client_id)
+        page.get_by_role("button", name="Allow the partner").click()
+        page.wait_for_url("**?done=partner-allowed")
+        check(page.get_by_text(PAYLOADS["connector"], exact=True).count() == 1, "the partner's client id is text")
+        run.inspect(page, "partners")
+        page.get_by_role("link", name="Revoke…").click()
+        run.inspect(page, "partner-revoke-confirm")
+        page.get_by_role("button", name="Revoke the partner").click()
+        page.wait_for_url("**?done=partner-revoked")
+
         # The retailer catalogue: a retailer added (its name is tenant-like text) and removed.
         run.goto(page, "/console/retailers")
         page.get_by_label("Retailer id").fill("corner-shop")

@@ -14,7 +14,9 @@ from typing import Literal, Optional, Union
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, Field
 
 API_KEY = os.environ.get("REF_API_KEY", "")
@@ -102,6 +104,58 @@ class TokenRequest(BaseModel):
     token: Optional[str] = Field(None, max_length=4096)
     jti: Optional[str] = Field(None, max_length=64)
     token_type_hint: Optional[str] = Field(None, max_length=64)
+
+
+# Introspection and revocation are OAuth endpoints: their errors are RFC 6749's
+# {"error", "error_description"} (with the same sentence as "detail"), a validation failure is
+# 400 invalid_request described by its first error, and a missing client 401 invalid_client.
+OAUTH_PATHS = {"/tokens/introspect", "/tokens/revoke"}
+OAUTH_MISSING = (
+    "Not authenticated: send your client id and an API key as the client secret (HTTP Basic, "
+    "or client_id and client_secret in the body), or an API key in the X-Api-Key header"
+)
+
+
+def oauth_error(status, error, description, challenge=None):
+    headers = {"Cache-Control": "no-store"}
+    if challenge:
+        headers["WWW-Authenticate"] = challenge
+    body = {"error": error, "error_description": description, "detail": description}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@app.exception_handler(RequestValidationError)
+async def on_validation_error(request, exc):
+    if request.url.path not in OAUTH_PATHS:
+        return await request_validation_exception_handler(request, exc)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "Invalid request"}
+    loc = tuple(first.get("loc", ()))
+    field = loc[1] if len(loc) > 1 and isinstance(loc[1], str) else "body"
+    text = f"{field}: {first['msg']}"
+    return oauth_error(400, "invalid_request", text)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def on_http_error(request, exc):
+    if request.url.path in OAUTH_PATHS and exc.status_code in (400, 401):
+        if exc.status_code == 401:
+            missing = exc.detail == OAUTH_MISSING
+            return oauth_error(401, "invalid_client", exc.detail, 'Basic realm="tessera"' if missing else "Bearer")
+        return oauth_error(400, "invalid_request", exc.detail)
+    return await http_exception_handler(request, exc)
+
+
+def oauth_caller(
+    authorization: Union[str, None] = Header(default=None),
+    x_api_key: Union[str, None] = Header(default=None),
+) -> str:
+    key = presented_key(authorization, x_api_key)
+    if key is None:
+        raise HTTPException(status_code=401, detail=OAUTH_MISSING)
+    if key != API_KEY:
+        raise HTTPException(status_code=401, detail=INVALID)
+    return "client"
 
 
 class IntrospectRequest(BaseModel):
@@ -240,13 +294,13 @@ def get_connection_activity_log(
 
 
 @app.post("/tokens/introspect", tags=["tokens"])
-def introspect_token(body: IntrospectRequest, _client: str = Depends(caller)):
+def introspect_token(body: IntrospectRequest, _client: str = Depends(oauth_caller)):
     # The reference signs no tokens: nothing it is shown is live.
     return {"active": False}
 
 
 @app.post("/tokens/revoke", tags=["tokens"])
-def revoke_token(body: TokenRequest, _client: str = Depends(caller)):
+def revoke_token(body: TokenRequest, _client: str = Depends(oauth_caller)):
     if body.token is None and body.jti is None:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body", "token"), "msg": "Field required", "input": body.model_dump(exclude_unset=True)}]

@@ -32,6 +32,7 @@ mod connections;
 mod connectors;
 mod link;
 mod overview;
+mod partners;
 mod retailers;
 mod sign_in;
 mod signing_keys;
@@ -48,6 +49,8 @@ use connectors::*;
 use link::*;
 #[allow(unused_imports)]
 use overview::*;
+#[allow(unused_imports)]
+use partners::*;
 #[allow(unused_imports)]
 use retailers::*;
 #[allow(unused_imports)]
@@ -88,6 +91,8 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/signing-keys/rotate", get(rotate_confirm).post(rotate))
         .route("/connectors", get(connectors).post(create_connector))
         .route("/connectors/{id}/revoke", get(revoke_connector_confirm).post(revoke_connector))
+        .route("/partners", get(partners).post(allow_partner))
+        .route("/partners/{id}/revoke", get(revoke_partner_confirm).post(revoke_partner))
         .route("/retailers", get(retailers).post(put_retailer))
         .route("/retailers/{id}/remove", get(remove_retailer_confirm).post(remove_retailer))
         .route("/link", get(link))
@@ -178,6 +183,10 @@ fn done_notice(q: &FormFields) -> Markup {
         Some("rotated") => "Signing key rotated: the new key signs from now on.",
         Some("redelivered") => "Delivery scheduled again.",
         Some("connector-revoked") => "Connector credential revoked.",
+        Some("partner-allowed") => {
+            "Partner app allowed: its tokens act for the client from now on, within their scopes."
+        }
+        Some("partner-revoked") => "Partner app revoked: its tokens are refused for that client from now on.",
         Some("retailer-saved") => "Retailer saved in the catalogue.",
         Some("retailer-removed") => {
             "Retailer removed: its connections stay, but the connector's purchases for them are refused until it is added again."

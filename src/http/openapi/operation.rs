@@ -109,13 +109,12 @@ pub fn introspect() -> Value {
     json!({
         "tags": ["tokens"],
         "summary": "Introspect Token",
-        "description": "RFC 7662: whether a connection token of your client is live, with its claims. Any other token, including another client's, is just {\"active\": false}.",
+        "description": "RFC 7662: whether a connection token of your client is live, with its claims. Any other token, including another client's, is just {\"active\": false}. Authenticate as an OAuth client (your client id, and an API key as the secret: HTTP Basic or client_id and client_secret in the body) or with an API key; errors are RFC 6749's {\"error\", \"error_description\"}.",
         "operationId": "introspect_token_tokens_introspect_post",
         "parameters": params(false),
         "requestBody": {"required": true, "content": token_request()},
-        "responses": responses(
-            ("200", json!({"description": "Successful Response", "content": json_schema_ref("IntrospectionResponse")})),
-            &[bad_body(), too_large(), timeout()])
+        "responses": oauth_responses(
+            ("200", json!({"description": "Successful Response", "content": json_schema_ref("IntrospectionResponse")})))
     })
 }
 
@@ -124,13 +123,12 @@ pub fn revoke() -> Value {
     json!({
         "tags": ["tokens"],
         "summary": "Revoke Token",
-        "description": "RFC 7009 style: revoke one of your client's tokens by token or by jti. Idempotent; the answer is the same whether or not anything was revoked.",
+        "description": "RFC 7009 style: revoke one of your client's tokens by token or by jti. Idempotent; the answer is the same whether or not anything was revoked. Client authentication and errors as on /tokens/introspect.",
         "operationId": "revoke_token_tokens_revoke_post",
         "parameters": params(false),
         "requestBody": {"required": true, "content": token_request()},
-        "responses": responses(
-            ("200", json!({"description": "Successful Response", "content": {"application/json": {"schema": {"type": "object"}}}})),
-            &[bad_body(), too_large(), timeout()])
+        "responses": oauth_responses(
+            ("200", json!({"description": "Successful Response", "content": {"application/json": {"schema": {"type": "object"}}}})))
     })
 }
 
@@ -142,6 +140,31 @@ pub fn jwks() -> Value {
         "description": "The public keys that verify connection tokens (RFC 7517)",
         "operationId": "get_jwks_well_known_jwks_json_get",
         "responses": {"200": {"description": "Successful Response", "content": json_schema_ref("JWKS")}}
+    })
+}
+
+/// `GET /.well-known/oauth-authorization-server`.
+pub fn oauth_metadata() -> Value {
+    json!({
+        "tags": ["keys"],
+        "summary": "Get OAuth Authorization Server Metadata",
+        "description": "RFC 8414: the issuer (tessera's public URL), the introspection and revocation endpoints with the client authentication they accept, and the JWKS",
+        "operationId": "get_oauth_metadata_well_known_oauth_authorization_server_get",
+        "responses": {"200": {"description": "Successful Response", "content": {"application/json": {"schema": {"type": "object"}}}}}
+    })
+}
+
+/// `GET /account`.
+pub fn account() -> Value {
+    json!({
+        "tags": ["account"],
+        "summary": "Get Account",
+        "description": "The calling client, and scopes: null for an API key (unscoped), the access token's scopes for a partner app (with the partner's issuer and client id). Any valid credential; no scope needed.",
+        "operationId": "get_account_account_get",
+        "parameters": params(false),
+        "responses": responses(
+            ("200", json!({"description": "Successful Response", "content": json_schema_ref("Account")})),
+            &[])
     })
 }
 

@@ -1,27 +1,42 @@
 //! `POST /tokens/introspect` (RFC 7662) and `POST /tokens/revoke` (RFC 7009 style).
 //!
-//! Both take the token as a form field or in a JSON body, authenticated by API key. A token
-//! of another client is treated exactly like garbage: `{"active": false}`, and a revocation
-//! that changes nothing.
+//! Both take the token as a form field or in a JSON body, from a client authenticated as an
+//! OAuth client ([`crate::http::oauth`]: HTTP Basic, or `client_id` and `client_secret` in the
+//! body, with an API key as the secret) or by API key, and answer errors in OAuth's form. A
+//! token of another client is treated exactly like garbage: `{"active": false}`, and a
+//! revocation that changes nothing.
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::domain::ids::TokenId;
 use crate::http::error::ApiError;
-use crate::http::extract::Caller;
 use crate::http::json::FormOrJson;
 use crate::http::models::token_request;
+use crate::http::oauth::{OAuthCaller, OAuthError};
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
 use crate::service::{self, Actor, AppState};
 use crate::storage::cause;
 use crate::token::verify::Expectations;
 
+/// The body, once the client is known: the body's own failure (an unreadable body) comes
+/// after the client's.
+async fn authenticated(
+    app: &AppState,
+    caller: OAuthCaller,
+    body: Result<FormOrJson, ApiError>,
+) -> Result<(crate::http::extract::Caller, RawBody), OAuthError> {
+    let body = body.map(|b| b.0);
+    let caller = caller.resolve(app, &body).await?;
+    Ok((caller, body?))
+}
+
 pub async fn introspect(
     State(app): State<AppState>,
-    caller: Caller,
-    FormOrJson(body): FormOrJson,
-) -> Result<Json<Value>, ApiError> {
+    caller: OAuthCaller,
+    body: Result<FormOrJson, ApiError>,
+) -> Result<Json<Value>, OAuthError> {
+    let (caller, body) = authenticated(&app, caller, body).await?;
     let token = {
         let mut f = Fields::new(body_object(&body)?);
         let token = f.required_str(&token_request::TOKEN);
@@ -31,7 +46,7 @@ pub async fn introspect(
     let Some(claims) = service::tokens::live(&app.minter, app.store.as_ref(), &caller.client_id, &token).await? else {
         return Ok(Json(json!({ "active": false })));
     };
-    let mut answer = serde_json::to_value(&claims).map_err(|e| ApiError::Internal(cause(e)))?;
+    let mut answer = serde_json::to_value(&claims).map_err(|e| OAuthError::Other(ApiError::Internal(cause(e))))?;
     if let Value::Object(map) = &mut answer {
         map.insert("active".into(), Value::Bool(true));
         map.insert("token_type".into(), Value::String("Bearer".into()));
@@ -41,9 +56,10 @@ pub async fn introspect(
 
 pub async fn revoke(
     State(app): State<AppState>,
-    caller: Caller,
-    FormOrJson(body): FormOrJson,
-) -> Result<Json<Value>, ApiError> {
+    caller: OAuthCaller,
+    body: Result<FormOrJson, ApiError>,
+) -> Result<Json<Value>, OAuthError> {
+    let (caller, body) = authenticated(&app, caller, body).await?;
     let (token, jti) = {
         let mut f = Fields::new(body_object(&body)?);
         let token = f.optional_str(&token_request::TOKEN).flatten();
@@ -60,10 +76,7 @@ pub async fn revoke(
                 RawBody::Json(v) => v.clone(),
                 _ => Value::Null,
             };
-            return Err(ApiError::Validation(vec![FieldError::missing(
-                vec![Loc::from("body"), Loc::from("token")],
-                input,
-            )]));
+            return Err(vec![FieldError::missing(vec![Loc::from("body"), Loc::from("token")], input)].into());
         }
     };
     // A jti tessera could not have made names no token: there is nothing to look up.

@@ -21,6 +21,7 @@ pub mod idempotency;
 pub mod issuance;
 pub mod keyring;
 pub mod link;
+pub mod partners;
 pub mod purchases;
 pub mod retailers;
 pub mod retention;
@@ -192,6 +193,7 @@ macro_rules! sql_store {
         $crate::storage::sql::console::console!($store);
         $crate::storage::sql::retention::retention!($store);
         $crate::storage::sql::link::link_store!($store);
+        $crate::storage::sql::partners::partners!($store);
     };
 }
 

@@ -1,0 +1,86 @@
+//! Partner apps: which OAuth clients of a trusted authorization server may act for which
+//! tessera client (see [`crate::domain::partner`]).
+use super::{Actor, CoreError, audit};
+use crate::domain::ids::ClientId;
+use crate::domain::partner::{MAX_PARTNER_TEXT, PartnerGrant};
+use crate::storage::{Store, StoreError};
+
+/// Allows the partner app `partner_client_id` of `issuer` to act for `client`, from now
+/// until the grant is revoked.
+pub async fn allow(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    issuer: &str,
+    partner_client_id: &str,
+    client: &ClientId,
+    now: i64,
+) -> Result<PartnerGrant, CoreError> {
+    let issuer = issuer.trim();
+    let partner_client_id = partner_client_id.trim();
+    let url = url::Url::parse(issuer).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if url.is_none() || issuer.len() > MAX_PARTNER_TEXT {
+        return Err(CoreError::Invalid(format!(
+            "the issuer must be the authorization server's issuer URL (http:// or https://, at most {MAX_PARTNER_TEXT} characters), as its tokens' iss states it"
+        )));
+    }
+    if partner_client_id.is_empty() || partner_client_id.len() > MAX_PARTNER_TEXT {
+        return Err(CoreError::Invalid(format!(
+            "the partner's client id must be 1 to {MAX_PARTNER_TEXT} characters: its tokens' client_id (or azp)"
+        )));
+    }
+    if store.find_client(client).await?.is_none() {
+        return Err(CoreError::NotFound(format!("no client {client}")));
+    }
+    // The record the partner's requests act through; nobody holds its secret.
+    let (key, _secret) = super::keys::new_key(client, now);
+    let grant = PartnerGrant {
+        id: ulid::Ulid::new().to_string(),
+        issuer: issuer.to_owned(),
+        partner_client_id: partner_client_id.to_owned(),
+        client_id: client.clone(),
+        api_key_id: key.id.clone(),
+        created_at: now,
+        revoked_at: None,
+    };
+    match store.create_partner_grant(&grant, &key).await {
+        Err(StoreError::Conflict(_)) => {
+            return Err(CoreError::Invalid(format!(
+                "{partner_client_id} of {issuer} is already allowed to act for client {client}"
+            )));
+        }
+        other => other?,
+    }
+    audit(store, actor, "partner.allow", &describe(&grant), now).await?;
+    Ok(grant)
+}
+
+/// Revokes a grant: the partner's tokens are refused for that client from now on, on every
+/// replica. Revoking a revoked grant changes nothing.
+pub async fn revoke(store: &dyn Store, actor: Actor<'_>, id: &str, now: i64) -> Result<PartnerGrant, CoreError> {
+    let grant = match store.revoke_partner_grant(id, now).await {
+        Err(StoreError::NotFound) => return Err(CoreError::NotFound(format!("no partner grant {id}"))),
+        other => other?,
+    };
+    audit(store, actor, "partner.revoke", &describe(&grant), now).await?;
+    Ok(grant)
+}
+
+/// Every grant, live and revoked, oldest first.
+pub async fn list(store: &dyn Store) -> Result<Vec<PartnerGrant>, CoreError> {
+    Ok(store.list_partner_grants().await?)
+}
+
+/// The live grant of a partner for a client.
+pub async fn find(
+    store: &dyn Store,
+    issuer: &str,
+    partner_client_id: &str,
+    client: &ClientId,
+) -> Result<Option<PartnerGrant>, CoreError> {
+    Ok(store.find_partner_grant(issuer, partner_client_id, client).await?)
+}
+
+/// How the audit log names a grant: which partner, of which issuer, for which client.
+fn describe(grant: &PartnerGrant) -> String {
+    format!("{} ({} of {}) for client {}", grant.id, grant.partner_client_id, grant.issuer, grant.client_id)
+}
