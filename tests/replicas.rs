@@ -181,7 +181,12 @@ async fn a_role_that_owns_its_database_is_all_tessera_needs() {
     let mut url = url::Url::parse(&admin_url).expect("url");
     url.set_username(&role).expect("user");
     url.set_path(&format!("/{name}"));
-    let env = [("TESSERA_DATABASE_URL", url.to_string()), ("TESSERA_KEK", crate::support::test_kek())];
+    let dir = tempfile::tempdir().expect("a directory");
+    let env = [
+        ("TESSERA_DATABASE_URL", url.to_string()),
+        ("TESSERA_KEK", crate::support::test_kek()),
+        ("TESSERA_FIRST_KEY_FILE", dir.path().join("first-api-key").display().to_string()),
+    ];
     let migrate = std::process::Command::new(crate::support::server::BIN)
         .arg("migrate")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -198,8 +203,8 @@ async fn a_role_that_owns_its_database_is_all_tessera_needs() {
     let mut key = None;
     for line in std::io::BufRead::lines(std::io::BufReader::new(serve.stdout.take().expect("stdout"))) {
         let line = line.expect("line");
-        if line.trim().starts_with("tsk_") {
-            key = Some(line.trim().to_owned());
+        if let Some(k) = crate::support::server::first_key_in(&line) {
+            key = Some(k);
         }
         if line.starts_with("tessera listening on ") {
             break;
