@@ -203,3 +203,25 @@ where
     }
     out
 }
+
+/// With the store unreachable from the start, `open` (the default) limits per process and
+/// `closed` refuses what is limited; neither answers a 5xx, and `/readyz` stays ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_store_fails_open_by_default_and_closed_when_asked() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let nobody = format!("redis://127.0.0.1:{}", free_port());
+    let http = reqwest::Client::new();
+    let mut key: Option<String> = None;
+    for (mode, expected) in [("open", StatusCode::OK), ("closed", StatusCode::TOO_MANY_REQUESTS)] {
+        let server = start(&db, &["--rate-limit-store", &nobody, "--rate-limit-store-down", mode]);
+        // The first start made the default client's key; the second reuses it.
+        let key = key.get_or_insert_with(|| server.bootstrap_key.clone().expect("the first start's key")).clone();
+        let r = http.get(format!("{}/connections?customer_id=x", server.base)).header("x-api-key", &key).send().await;
+        assert_eq!(r.expect("answered").status(), expected, "--rate-limit-store-down {mode}");
+        let ready = http.get(format!("{}/readyz", server.base)).send().await.expect("answered");
+        assert_eq!(ready.status(), StatusCode::OK, "readiness does not depend on the limiter's store ({mode})");
+        let metrics = http.get(format!("{}/metrics", server.base)).send().await.expect("metrics");
+        let text = metrics.text().await.expect("text");
+        assert!(text.contains("tessera_rate_limit_store_up 0"), "{text}");
+    }
+}
