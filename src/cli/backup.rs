@@ -56,10 +56,13 @@ pub async fn run_backup(db: &DatabaseArgs, args: BackupArgs) -> anyhow::Result<(
         "kek_file": kek.is_file().then(|| kek.display().to_string()),
     });
     super::output(args.json, &value, || {
-        let keep = if kek.is_file() {
-            format!("the key-encryption key file {} (or TESSERA_KEK, if serve was given it)", kek.display())
-        } else {
-            "the key-encryption key: the TESSERA_KEK value serve was given".to_owned()
+        let named = std::env::var_os("TESSERA_KEK_FILE").map(std::path::PathBuf::from);
+        let keep = match named {
+            Some(file) => format!("the key-encryption key file {} (TESSERA_KEK_FILE)", file.display()),
+            None if kek.is_file() => {
+                format!("the key-encryption key file {} (or TESSERA_KEK, if serve was given it)", kek.display())
+            }
+            None => "the TESSERA_KEK value serve was given".to_owned(),
         };
         format!(
             "Backed up {} to {} ({} bytes, schema {}).\nThe backup does not hold the key-encryption key: keep \
@@ -87,7 +90,7 @@ pub async fn run_restore(db: &DatabaseArgs, args: RestoreArgs) -> anyhow::Result
     super::output(args.json, &value, || {
         format!(
             "Restored {} to {} ({} bytes, schema {}; integrity check ok).\nBefore starting serve on it, put the \
-             key-encryption key the backup was made under at {} (or set TESSERA_KEK to it): it opens {KEK_SEALS}. \
+             key-encryption key the backup was made under at {} (or give serve TESSERA_KEK or --kek-file): it opens {KEK_SEALS}. \
              serve migrates an older schema forward.",
             args.from.display(),
             info.file.display(),
