@@ -52,7 +52,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 from console_check import ARGS, KEK, PG_ADMIN, Database, Failure, api, axe_source, check, chromium  # noqa: E402
-from common import free_port  # noqa: E402  (tests/contract, put on the path by console_check)
+from common import first_key_in, free_port  # noqa: E402  (tests/contract, put on the path by console_check)
 from browser_check import is_local, only_loopback  # noqa: E402
 
 RECEIVER = os.path.join(ROOT, "examples", "webhooks", "receiver.py")
@@ -113,15 +113,15 @@ class Tessera:
         self.base = f"http://127.0.0.1:{port}"
         self.proc = Proc(name, [binary, "serve", "--bind", f"127.0.0.1:{port}", "--public-url", self.base,
                                 "--webhook-allow-http", "--webhook-allow-private", *extra],
-                         env_for(self.db), os.path.join(tmp, f"{name}.log"))
+                         env_for(self.db, TESSERA_FIRST_KEY_FILE=os.path.join(tmp, f"{name}.first-api-key")),
+                         os.path.join(tmp, f"{name}.log"))
         try:
             self.proc.wait_line("tessera listening on")
         except Failure:
             self.stop()
             raise
-        self.key = next((line.strip() for line in self.proc.text().splitlines() if line.strip().startswith("tsk_")),
-                        None)
-        check(self.key, f"{name} printed its first-start API key")
+        self.key = next((k for k in map(first_key_in, self.proc.text().splitlines()) if k), None)
+        check(self.key, f"{name} wrote its first-start API key to its file")
 
     def cli(self, *args):
         r = subprocess.run([self.binary, *args], capture_output=True, text=True, env=env_for(self.db), timeout=60)
@@ -282,7 +282,7 @@ class Run:
         for name in ("sandbox", "receiver"):
             if hasattr(self, name):
                 getattr(self, name).stop()
-        for t in (getattr(self, "tessera", None), self.second):
+        for t in (getattr(self, "tessera", None), getattr(self, "second", None)):
             if t is not None:
                 t.stop()
         if hasattr(self, "app"):
