@@ -36,7 +36,12 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     let scheme = if app.tls() { "https" } else { "http" };
     tracing::info!(%addr, database = %db.database_url, algorithm = %config.algorithm, tls = app.tls(), "tessera listening");
     // Before the main line, which is the last a supervisor (or a test) waits for.
-    announce(&format!("tessera API documentation at {scheme}://{addr}/docs"));
+    // Where browsers reach it (the public URL when one is set, not a bind address like 0.0.0.0).
+    let docs = config
+        .public_url
+        .as_deref()
+        .map_or_else(|| format!("{scheme}://{addr}"), |u| u.trim_end_matches('/').to_owned());
+    announce(&format!("tessera API documentation at {docs}/docs"));
     if app.console_enabled() {
         let own = app.console_addr();
         let url = crate::config::console_base_url(
