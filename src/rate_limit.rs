@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub mod shared;
 
@@ -82,18 +82,62 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
     }
 }
 
+/// How long requests taken from the shared store ahead of need stay this process's to spend.
+const LEASE_TTL: Duration = Duration::from_secs(1);
+/// A lease is at most this share of a second's allowance ...
+const LEASE_SECONDS: f64 = 0.05;
+/// ... at most this many requests ...
+const LEASE_MAX: u32 = 256;
+/// ... and at most this share of the burst.
+const LEASE_BURST_SHARE: u32 = 8;
+
 /// A limit of the deployment: checked in the shared store when there is one, else (and while
 /// it cannot be reached, unless it fails closed) by this process alone.
+///
+/// With a store, a check that finds nothing spendable here takes a *lease* from the store: up
+/// to a twentieth of a second's allowance at once (never more than 256 requests or an eighth
+/// of the burst; a single request for slow limits), paid for in the shared bucket when taken
+/// and spent here for up to a second. So a busy key costs one round trip per lease rather than
+/// one per request, and the deployment never allows more than its limit plus what the
+/// replicas hold unspent (at most one lease each). A refusal is remembered until the bucket
+/// has room again, so a key held at its limit costs no round trips while it waits.
 pub struct Limiter<K> {
     local: RateLimiter<K>,
-    /// The store, and this limit's name in it (part of every key).
-    shared: Option<(Arc<shared::SharedStore>, &'static str)>,
+    shared: Option<Shared<K>>,
+}
+
+struct Shared<K> {
+    store: Arc<shared::SharedStore>,
+    /// This limit's name in the store (part of every key).
+    name: &'static str,
+    /// Requests asked for per round trip.
+    lease_size: u32,
+    /// Per key, what this process holds of the shared bucket; its lock makes one round trip
+    /// at a time per key, so concurrent requests share a lease instead of each taking one.
+    leases: Mutex<HashMap<K, Arc<tokio::sync::Mutex<Lease>>>>,
+}
+
+#[derive(Default)]
+struct Lease {
+    /// Requests taken from the store and not yet spent ...
+    left: u32,
+    /// ... spendable until then.
+    until: Option<Instant>,
+    /// The store refused: nothing is allowed before then.
+    refused_until: Option<Instant>,
 }
 
 impl<K: Eq + Hash + Clone + Display> Limiter<K> {
     /// `rate_per_sec` sustained, `burst` at once; across replicas when `shared` is given.
     pub fn new(rate_per_sec: f64, burst: u32, shared: Option<(Arc<shared::SharedStore>, &'static str)>) -> Self {
-        Self { local: RateLimiter::new(rate_per_sec, burst), shared }
+        let local = RateLimiter::new(rate_per_sec, burst);
+        let shared = shared.map(|(store, name)| Shared {
+            store,
+            name,
+            lease_size: lease_size(rate_per_sec, local.burst_count),
+            leases: Mutex::new(HashMap::new()),
+        });
+        Self { local, shared }
     }
 
     pub fn burst(&self) -> u32 {
@@ -111,18 +155,73 @@ impl<K: Eq + Hash + Clone + Display> Limiter<K> {
     }
 
     async fn check(&self, key: &K, now: Instant, take: bool) -> Decision {
-        if let Some((store, name)) = &self.shared {
-            let (rate, burst) = (self.local.rate, self.local.burst_count);
-            match store.check(name, &key.to_string(), rate, burst, take).await {
-                Some(decision) => return decision,
-                None if store.when_down == shared::WhenDown::Closed => {
-                    return Decision::Limited { retry_after_secs: 1 };
-                }
-                None => {}
+        let Some(shared) = &self.shared else { return self.local.update(key, now, take) };
+        let entry = shared.entry(key, now);
+        let mut lease = entry.lock().await;
+        let now = now.max(Instant::now());
+        if lease.left > 0 && lease.until.is_some_and(|until| now < until) {
+            if take {
+                lease.left -= 1;
             }
+            return Decision::Allowed;
         }
-        self.local.update(key, now, take)
+        if let Some(until) = lease.refused_until.filter(|until| now < *until) {
+            return Decision::Limited { retry_after_secs: whole_seconds(until - now) };
+        }
+        let (rate, burst) = (self.local.rate, self.local.burst_count);
+        let want = if take { shared.lease_size } else { 0 };
+        match shared.store.check(shared.name, &key.to_string(), rate, burst, want).await {
+            Some(shared::Answer::Granted(n)) => {
+                if take {
+                    lease.left = n.saturating_sub(1);
+                    lease.until = Some(now + LEASE_TTL);
+                }
+                lease.refused_until = None;
+                Decision::Allowed
+            }
+            Some(shared::Answer::Refused(wait)) => {
+                lease.left = 0;
+                lease.refused_until = Some(now + wait);
+                Decision::Limited { retry_after_secs: whole_seconds(wait) }
+            }
+            None if shared.store.when_down == shared::WhenDown::Closed => Decision::Limited { retry_after_secs: 1 },
+            None => self.local.update(key, now, take),
+        }
     }
+}
+
+impl<K: Eq + Hash + Clone> Shared<K> {
+    /// `key`'s lease, made when there is none; idle ones are dropped when there are many.
+    fn entry(&self, key: &K, now: Instant) -> Arc<tokio::sync::Mutex<Lease>> {
+        let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = leases.get(key) {
+            return entry.clone();
+        }
+        if leases.len() >= MAX_BUCKETS {
+            leases.retain(|_, entry| {
+                Arc::strong_count(entry) > 1
+                    || entry.try_lock().is_ok_and(|l| {
+                        l.until.is_some_and(|u| now < u) || l.refused_until.is_some_and(|u| now < u)
+                    })
+            });
+        }
+        leases.entry(key.clone()).or_default().clone()
+    }
+}
+
+/// Requests one round trip takes for a limit of `rate` a second holding `burst`.
+fn lease_size(rate: f64, burst: u32) -> u32 {
+    // At most LEASE_MAX: the float is small and positive.
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "0 to 256")]
+    let by_rate = (rate * LEASE_SECONDS).floor().clamp(0.0, f64::from(LEASE_MAX)) as u32;
+    by_rate.min(burst / LEASE_BURST_SHARE).max(1)
+}
+
+/// A wait as the whole seconds of `Retry-After`, 1 to 3600.
+fn whole_seconds(wait: Duration) -> u64 {
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "whole seconds, 1 to 3600")]
+    let secs = wait.as_secs_f64().ceil().clamp(1.0, 3600.0) as u64;
+    secs
 }
 
 #[cfg(test)]

@@ -191,6 +191,52 @@ async fn limits_hold_across_three_replicas() {
     drop(redis);
 }
 
+/// The store's count of script runs: one per round trip a replica made for a limit.
+async fn script_runs(redis: &Redis) -> u64 {
+    let client = redis::Client::open(redis.url()).expect("a Redis URL");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("connected to redis-server");
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.expect("INFO");
+    info.lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| l.split_once("calls=").and_then(|(_, rest)| rest.split(',').next()?.parse::<u64>().ok()))
+        .sum()
+}
+
+/// A busy key under a faster limit (100 a second, burst 100): each replica takes a lease of
+/// several requests per round trip, so below the limit there are far fewer round trips than
+/// requests, and at three times the limit what is let through is still the deployment's limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_cut_round_trips_and_keep_the_deployment_limit() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let Some(redis) = Redis::start(free_port()) else { return };
+    let flags = ["--rate-limit", "100", "--rate-burst", "100", "--rate-limit-store", &redis.url()];
+    let servers: Vec<Server> = (0..3).map(|_| start(&db, &flags)).collect();
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    let key = servers.iter().find_map(|s| s.bootstrap_key.clone()).expect("one replica bootstrapped");
+    let http = reqwest::Client::new();
+    let conn = create_connection(&http, &bases[0], &key).await;
+    let read = |http: &reqwest::Client, base: &str| {
+        http.get(format!("{base}/connections/{conn}")).header("x-api-key", &key)
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Half the limit for three seconds: everything passes, in about a fifth of the round trips
+    // (a lease is five requests here).
+    let before = script_runs(&redis).await;
+    let calm = spread(&bases, 50, 3, read).await;
+    let trips = script_runs(&redis).await - before;
+    eprintln!("below the limit: {trips} round trips for {} requests", calm.len());
+    assert_eq!(count(&calm, StatusCode::OK), calm.len(), "below the limit nothing is refused");
+    assert!(trips * 3 <= 150, "{trips} round trips for 150 requests: leases were not used");
+
+    // Three times the limit for six seconds: the deployment's limit, within 10%.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let busy = spread(&bases, 300, 6, read).await;
+    assert!(busy.iter().all(|s| *s == StatusCode::OK || *s == StatusCode::TOO_MANY_REQUESTS), "no 5xx");
+    eprintln!("at three times the limit: {} of {} let through (limit 700)", count(&busy, StatusCode::OK), busy.len());
+    near(count(&busy, StatusCode::OK), 100.0 * 6.0 + 100.0, "one busy key's requests");
+}
+
 /// Every future, run at once; their outputs in order.
 async fn futures_join<F: std::future::Future + Send + 'static>(futures: Vec<F>) -> Vec<F::Output>
 where

@@ -1,6 +1,7 @@
 //! Rate limits shared by every replica of a deployment, kept in the operator's Redis.
 //!
-//! Each check is one round trip: a Lua script that runs atomically on the server and applies
+//! Each check is one round trip (taking a lease of several requests for busy keys; see
+//! [`super::Limiter`]): a Lua script that runs atomically on the server and applies
 //! GCRA (the generic cell rate algorithm, the token bucket written as one timestamp per key)
 //! with the server's own clock (`TIME`), so replicas whose clocks disagree still share one
 //! limit. A key's entry expires once its bucket would be full again.
@@ -14,7 +15,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::Decision;
 use crate::metrics::Metrics;
 
 /// How long one check may take before the process's own limiter decides instead.
@@ -23,23 +23,34 @@ const CHECK_TIMEOUT: Duration = Duration::from_millis(250);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// GCRA over microseconds. KEYS[1]: the bucket; ARGV: emission interval, burst tolerance
-/// (the burst times the interval), 1 to take a request or 0 to only look. Returns 0 when
-/// allowed, else the microseconds until a request would be.
+/// (the burst times the interval), and how many requests to take (at most; 0 only looks).
+/// Returns `{taken, 0}` when at least one request fits (`{1, 0}` when only looking), else
+/// `{0, microseconds until one would}`.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
+local want = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
-local next_tat = tat + interval
-local wait = next_tat - tolerance - now
-if wait > 0 then return wait end
-if ARGV[3] == '1' then
-  redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.floor((next_tat - now) / 1000) + 1)
-end
-return 0
+local fits = math.floor((tolerance - (tat - now)) / interval)
+if fits < 1 then return {0, tat + interval - tolerance - now} end
+if want < 1 then return {1, 0} end
+local n = math.min(want, fits)
+local next_tat = tat + n * interval
+redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.floor((next_tat - now) / 1000) + 1)
+return {n, 0}
 ";
+
+/// What the store decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// This many requests were taken (1 when only looking: one would fit).
+    Granted(u32),
+    /// Nothing fits; one request will in this long.
+    Refused(Duration),
+}
 
 /// What happens to a check while the store cannot be reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -92,9 +103,10 @@ impl SharedStore {
         })
     }
 
-    /// Checks (and with `take`, spends) one request of `limit`'s bucket `key`, holding `burst`
-    /// and refilling at `rate` a second; `None` when the store could not decide.
-    pub async fn check(&self, limit: &str, key: &str, rate: f64, burst: u32, take: bool) -> Option<Decision> {
+    /// Takes up to `want` requests of `limit`'s bucket `key` (holding `burst`, refilling at
+    /// `rate` a second), or with `want` 0 only looks whether one fits; `None` when the store
+    /// could not decide.
+    pub async fn check(&self, limit: &str, key: &str, rate: f64, burst: u32, want: u32) -> Option<Answer> {
         if self.retry_at.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|at| Instant::now() < at) {
             self.metrics.shared_limits_fallback();
             return None;
@@ -107,20 +119,18 @@ impl SharedStore {
                 .key(format!("{}:{limit}:{key}", self.prefix))
                 .arg(format!("{interval_us:.0}"))
                 .arg(format!("{tolerance_us:.0}"))
-                .arg(u8::from(take))
-                .invoke_async::<i64>(&mut conn)
+                .arg(want)
+                .invoke_async::<(i64, i64)>(&mut conn)
                 .await
         })
         .await;
         match answer {
-            Ok(Ok(wait_us)) => {
+            Ok(Ok((taken, wait_us))) => {
                 self.reached();
-                Some(if wait_us <= 0 {
-                    Decision::Allowed
+                Some(if taken > 0 {
+                    Answer::Granted(u32::try_from(taken).unwrap_or(1))
                 } else {
-                    #[expect(clippy::cast_possible_truncation, reason = "whole seconds, 1 to 3600")]
-                    let secs = (wait_us as f64 / 1e6).ceil().clamp(1.0, 3600.0) as u64;
-                    Decision::Limited { retry_after_secs: secs }
+                    Answer::Refused(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0).max(1)))
                 })
             }
             Ok(Err(e)) => {
