@@ -7,6 +7,8 @@
 #   BENCH_QUICK=1 bench/run.sh     # N = 1,000 only, 5 s per point
 #   BENCH_SOAK=1 bench/run.sh      # then the retention soak, bench/soak.sh (about 30 minutes)
 #
+# It ends with bench/shared_limits.sh (the shared rate limits' cost; BENCH_SHARED_LIMITS=0 skips).
+#
 # Environment: BENCH_DURATION (10s), BENCH_SIZES ("1000 1000000"), BENCH_BACKENDS
 # ("sqlite postgres"), BENCH_ALGS ("EdDSA HS256"), BENCH_PG (a PostgreSQL server URL
 # without database, default postgres://postgres@127.0.0.1:5432; a database is created
@@ -206,6 +208,9 @@ open("BENCHMARKS.md", "w").write(report + "".join("\n" + k for k in kept))
 PY
 rm -f "$report_md"
 echo "wrote BENCHMARKS.md"
+# What the shared rate limits cost (Redis against per process, alternately): its own section,
+# bench/shared_limits.sh (about 2 minutes; BENCH_SHARED_LIMITS=0 skips it).
+if [ "${BENCH_SHARED_LIMITS:-1}" != 0 ]; then BENCH_DURATION="$DURATION" bench/shared_limits.sh; fi
 # The retention soak (21 minutes and more): BENCH_SOAK=1 bench/run.sh, or bench/soak.sh alone.
 if [ -n "${BENCH_SOAK:-}" ]; then bench/soak.sh; fi
 grep -A20 '^## Targets' BENCHMARKS.md | sed -n '1,20p'

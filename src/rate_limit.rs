@@ -112,9 +112,17 @@ struct Shared<K> {
     name: &'static str,
     /// Requests asked for per round trip.
     lease_size: u32,
-    /// Per key, what this process holds of the shared bucket; its lock makes one round trip
-    /// at a time per key, so concurrent requests share a lease instead of each taking one.
-    leases: Mutex<HashMap<K, Arc<tokio::sync::Mutex<Lease>>>>,
+    /// Per key, what this process holds of the shared bucket.
+    leases: Mutex<HashMap<K, Arc<Entry>>>,
+}
+
+/// One key's lease.
+#[derive(Default)]
+struct Entry {
+    lease: Mutex<Lease>,
+    /// Held for a round trip: one at a time per key, so concurrent requests share a lease
+    /// instead of each taking one. Spending what is held never waits for it.
+    refill: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -125,6 +133,25 @@ struct Lease {
     until: Option<Instant>,
     /// The store refused: nothing is allowed before then.
     refused_until: Option<Instant>,
+}
+
+impl Lease {
+    /// What this process can decide without the store: a request spent from the lease (with
+    /// `take`), or a refusal that still stands.
+    fn decide(&mut self, now: Instant, take: bool) -> Option<Decision> {
+        if self.left > 0 && self.until.is_some_and(|until| now < until) {
+            if take {
+                self.left -= 1;
+            }
+            return Some(Decision::Allowed);
+        }
+        let until = self.refused_until.filter(|until| now < *until)?;
+        Some(Decision::Limited { retry_after_secs: whole_seconds(until - now) })
+    }
+
+    fn idle(&self, now: Instant) -> bool {
+        self.until.is_none_or(|u| now >= u) && self.refused_until.is_none_or(|u| now >= u)
+    }
 }
 
 impl<K: Eq + Hash + Clone + Display> Limiter<K> {
@@ -157,20 +184,20 @@ impl<K: Eq + Hash + Clone + Display> Limiter<K> {
     async fn check(&self, key: &K, now: Instant, take: bool) -> Decision {
         let Some(shared) = &self.shared else { return self.local.update(key, now, take) };
         let entry = shared.entry(key, now);
-        let mut lease = entry.lock().await;
-        let now = now.max(Instant::now());
-        if lease.left > 0 && lease.until.is_some_and(|until| now < until) {
-            if take {
-                lease.left -= 1;
-            }
-            return Decision::Allowed;
+        if let Some(decision) = entry.lock().decide(now, take) {
+            return decision;
         }
-        if let Some(until) = lease.refused_until.filter(|until| now < *until) {
-            return Decision::Limited { retry_after_secs: whole_seconds(until - now) };
+        let _refill = entry.refill.lock().await;
+        // Another request may have refilled the lease while this one waited.
+        let now = now.max(Instant::now());
+        if let Some(decision) = entry.lock().decide(now, take) {
+            return decision;
         }
         let (rate, burst) = (self.local.rate, self.local.burst_count);
         let want = if take { shared.lease_size } else { 0 };
-        match shared.store.check(shared.name, &key.to_string(), rate, burst, want).await {
+        let answer = shared.store.check(shared.name, &key.to_string(), rate, burst, want).await;
+        let mut lease = entry.lock();
+        match answer {
             Some(shared::Answer::Granted(n)) => {
                 if take {
                     lease.left = n.saturating_sub(1);
@@ -185,25 +212,29 @@ impl<K: Eq + Hash + Clone + Display> Limiter<K> {
                 Decision::Limited { retry_after_secs: whole_seconds(wait) }
             }
             None if shared.store.when_down == shared::WhenDown::Closed => Decision::Limited { retry_after_secs: 1 },
-            None => self.local.update(key, now, take),
+            None => {
+                drop(lease);
+                self.local.update(key, now, take)
+            }
         }
+    }
+}
+
+impl Entry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lease> {
+        self.lease.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl<K: Eq + Hash + Clone> Shared<K> {
     /// `key`'s lease, made when there is none; idle ones are dropped when there are many.
-    fn entry(&self, key: &K, now: Instant) -> Arc<tokio::sync::Mutex<Lease>> {
+    fn entry(&self, key: &K, now: Instant) -> Arc<Entry> {
         let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(entry) = leases.get(key) {
             return entry.clone();
         }
         if leases.len() >= MAX_BUCKETS {
-            leases.retain(|_, entry| {
-                Arc::strong_count(entry) > 1
-                    || entry.try_lock().is_ok_and(|l| {
-                        l.until.is_some_and(|u| now < u) || l.refused_until.is_some_and(|u| now < u)
-                    })
-            });
+            leases.retain(|_, entry| Arc::strong_count(entry) > 1 || !entry.lock().idle(now));
         }
         leases.entry(key.clone()).or_default().clone()
     }
