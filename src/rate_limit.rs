@@ -278,4 +278,13 @@ mod tests {
         }
         assert!(matches!(limiter.take(&"k", t0 + Duration::from_secs(10)), Decision::Limited { .. }));
     }
+
+    #[test]
+    fn leases_are_a_twentieth_of_a_second_at_most_256_and_an_eighth_of_the_burst() {
+        assert_eq!(lease_size(1000.0, 2000), 50, "the default limit");
+        assert_eq!(lease_size(10_000_000.0, 10_000_000), 256);
+        assert_eq!(lease_size(1000.0, 80), 10, "an eighth of a small burst");
+        assert_eq!(lease_size(10.0, 10), 1, "slow limits ask for every request");
+        assert_eq!(lease_size(0.1, 1), 1);
+    }
 }
