@@ -7,7 +7,8 @@
 #   - a stock OAuth client (Authlib) introspecting and revoking with its default client
 #     authentication,
 #   - partner apps end to end: node oidc-provider (npm, tests/oauth/package-lock.json) issuing
-#     RS256 JWT access tokens that mint connection tokens on both backends,
+#     RS256 JWT access tokens by client credentials and by authorization code with PKCE, and
+#     opaque ones, that mint connection tokens on both backends, and the tokens tessera refuses,
 #   - /docs and /redoc rendered in headless Chromium through Playwright, every request off
 #     loopback aborted and failing the check (screenshots in target/artifacts/, made anew),
 #   - the operator console's flows in headless Chromium on SQLite and PostgreSQL, with
