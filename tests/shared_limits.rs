@@ -215,9 +215,8 @@ async fn leases_cut_round_trips_and_keep_the_deployment_limit() {
     let key = servers.iter().find_map(|s| s.bootstrap_key.clone()).expect("one replica bootstrapped");
     let http = reqwest::Client::new();
     let conn = create_connection(&http, &bases[0], &key).await;
-    let read = |http: &reqwest::Client, base: &str| {
-        http.get(format!("{base}/connections/{conn}")).header("x-api-key", &key)
-    };
+    let read =
+        |http: &reqwest::Client, base: &str| http.get(format!("{base}/connections/{conn}")).header("x-api-key", &key);
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // Half the limit for three seconds: everything passes, in about a fifth of the round trips
