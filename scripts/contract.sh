@@ -62,43 +62,32 @@ echo "== the README's verifier examples (Python, Node) against a live server"
 echo "== a stock OAuth client (Authlib) on introspection and revocation"
 "$py" tests/contract/oauth_client_check.py "$bin" || failed=1
 
+# optional NAME COMMAND...: a check that exits 2 when this machine cannot run it (no node,
+# no chromium): a skip outside CI, a failure under it.
+optional() {
+  local name=$1
+  shift
+  "$@"
+  case $? in
+    0) ;;
+    2) if must_run_everything; then failed=1; else echo "$name SKIPPED: see the message above"; fi ;;
+    *) failed=1 ;;
+  esac
+}
+
 echo "== partner apps end to end: a real authorization server (oidc-provider), SQLite and PostgreSQL"
-"$py" tests/oauth/partner_e2e.py "$bin"
-case $? in
-  0) ;;
-  2) if must_run_everything; then failed=1; else echo "partner e2e SKIPPED: see the message above"; fi ;;
-  *) failed=1 ;;
-esac
+optional "partner e2e" "$py" tests/oauth/partner_e2e.py "$bin"
 
 echo "== Subtotal's SDK (subtotal-ai-toolkit) against a live tessera, SQLite and PostgreSQL"
 "$py" tests/contract/sdk_check.py "$bin" || failed=1
 
 echo "== /docs and /redoc in headless Chromium"
-"$py" tests/contract/browser_check.py "$bin" target/artifacts
-case $? in
-  0) ;;
-  2) if must_run_everything; then failed=1; else echo "browser check SKIPPED: install Debian's chromium to run it"; fi ;;
-  *) failed=1 ;;
-esac
+optional "browser check" "$py" tests/contract/browser_check.py "$bin" target/artifacts
 
-echo "== the operator console in headless Chromium (SQLite, then PostgreSQL)"
+echo "== the operator console and the hosted Link flow in headless Chromium (SQLite, then PostgreSQL)"
 for backend in sqlite postgres; do
-  "$py" tests/console/console_check.py "$bin" target/artifacts/console "$backend"
-  case $? in
-    0) ;;
-    2) if must_run_everything; then failed=1; else echo "console check ($backend) SKIPPED: see the message above"; fi ;;
-    *) failed=1 ;;
-  esac
-done
-
-echo "== the hosted Link flow in headless Chromium (SQLite, then PostgreSQL)"
-for backend in sqlite postgres; do
-  "$py" tests/console/link_check.py "$bin" target/artifacts/link "$backend"
-  case $? in
-    0) ;;
-    2) if must_run_everything; then failed=1; else echo "link check ($backend) SKIPPED: see the message above"; fi ;;
-    *) failed=1 ;;
-  esac
+  optional "console check ($backend)" "$py" tests/console/console_check.py "$bin" target/artifacts/console "$backend"
+  optional "link check ($backend)" "$py" tests/console/link_check.py "$bin" target/artifacts/link "$backend"
 done
 
 if [ "$failed" -ne 0 ]; then
