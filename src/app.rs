@@ -194,8 +194,12 @@ impl App {
             store.clone(),
             config.clock_max_skew,
             crate::token::verify::LEEWAY_SECS,
+            config.clock_step_settle,
         ));
         clock_guard.measure().await;
+        // From here on every part of the server takes its time from the guard: tessera's own
+        // time, which a step of the system clock does not move.
+        let clock: Arc<dyn Clock> = clock_guard.clone();
         let keyring = Arc::new(
             Keyring::open(store.clone(), kek, config.algorithm, clock.clone(), policy, Some(clock_guard.clone()))
                 .await?,

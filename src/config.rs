@@ -174,6 +174,14 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(0..=3600))]
     pub clock_max_skew: u32,
 
+    /// Seconds a step of the clock must hold, on SQLite (which has no clock of its own to ask),
+    /// before tessera takes it as a correction rather than a fault. Until then, and while a
+    /// step is not confirmed by PostgreSQL's clock, tokens are refused and tessera keeps its
+    /// own time.
+    #[arg(long, env = "TESSERA_CLOCK_STEP_SETTLE", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub clock_step_settle: u32,
+
     /// Seconds a new signing key is published in the JWKS before it signs. Must be at least
     /// the JWKS cache lifetime (300) plus --key-refresh, so no verifier meets an unknown key.
     #[arg(long, env = "TESSERA_KEY_PREPUBLISH", default_value_t = 600,

@@ -95,6 +95,14 @@ fn the_shipped_systemd_unit_verifies() {
     ] {
         assert!(text.contains(needed), "the unit sets {needed}");
     }
+    // Started after time sync has set the clock, which it also pulls in.
+    for directive in ["After=", "Wants="] {
+        let ordered = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(directive))
+            .any(|units| units.split_whitespace().any(|u| u == "time-sync.target"));
+        assert!(ordered, "the unit has {directive}time-sync.target");
+    }
     if Command::new("systemd-analyze").arg("--version").output().is_err() {
         assert!(!must_run_everything(), "systemd-analyze is not installed and CI is set: failing rather than skipping");
         eprintln!("SKIPPED: systemd-analyze is not installed (Debian: apt-get install systemd)");

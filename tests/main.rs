@@ -8,6 +8,7 @@ mod support;
 
 mod api;
 mod backup;
+mod clock_steps;
 mod deploy;
 mod disk_full;
 mod faults;

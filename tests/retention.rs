@@ -149,7 +149,12 @@ async fn each_table_keeps_its_rows_until_exactly_past_the_window(db: TestDb) {
     assert!(again.pruned.iter().all(|(_, n)| *n == 0), "{again:?}");
 
     // The metrics count the rows and show each table's oldest row.
-    let text = metrics.render(&Gauges { pool: w.store.pool_stats(), issuance_queue_depth: 0, clock: None });
+    let text = metrics.render(&Gauges {
+        pool: w.store.pool_stats(),
+        issuance_queue_depth: 0,
+        clock: None,
+        clock_states: vec![],
+    });
     assert!(text.contains("tessera_retention_pruned_rows_total{table=\"issued_tokens\"} 2"), "{text}");
     assert!(text.contains("tessera_retention_pruned_rows_total{table=\"connection_events\"} 3"), "{text}");
     assert!(text.contains("tessera_retention_oldest_row_age_seconds{table=\"issued_tokens\"} 3599"), "{text}");

@@ -44,7 +44,7 @@ impl PlainApiKey {
     }
 
     fn generate_with(prefix: &str) -> (String, PlainApiKey) {
-        let id = ulid::Ulid::new().to_string();
+        let id = crate::domain::ids::ordered_id();
         let mut secret = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
         let key = format!("{prefix}{id}_{}", URL_SAFE_NO_PAD.encode(secret));

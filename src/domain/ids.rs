@@ -3,11 +3,14 @@ use std::fmt;
 use std::sync::Mutex;
 
 /// ULIDs from one monotonic generator: within a millisecond, each is the previous plus one.
+/// Their time is [`super::time::id_time`], which a stepped system clock does not move.
 fn next_ulid() -> ulid::Ulid {
     static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
     let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
     // The random part overflows only after 2^80 ids in one millisecond; fall back to a fresh one.
-    generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
+    generator
+        .generate_from_datetime(super::time::id_time())
+        .unwrap_or_else(|_| ulid::Ulid::from_datetime(super::time::id_time()))
 }
 
 /// A fresh ULID as text, from the same monotonic generator as the ids: for rows that need an

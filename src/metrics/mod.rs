@@ -96,6 +96,8 @@ pub struct Gauges {
     /// The clock's measured skew from the database's reference (seconds) and whether it is
     /// trusted; `None` where no guard runs.
     pub clock: Option<(f64, bool)>,
+    /// The clock guard's states, each with whether it is the current one.
+    pub clock_states: Vec<(&'static str, bool)>,
 }
 
 impl Metrics {
@@ -365,7 +367,7 @@ impl Metrics {
                 "tessera_clock_skew_seconds",
                 "gauge",
                 "This server's clock minus the database's reference (PostgreSQL's clock; on SQLite, the newest \
-                 recorded time when behind it, else the clock's steps while serving).",
+                 recorded time when behind it, else the size of an unconfirmed step).",
             );
             let _ = writeln!(out, "tessera_clock_skew_seconds {skew}");
             header(
@@ -375,6 +377,17 @@ impl Metrics {
                 "1 while the clock may sign tokens, 0 while it may not.",
             );
             let _ = writeln!(out, "tessera_clock_trusted {}", u8::from(trusted));
+            header(
+                &mut out,
+                "tessera_clock_state",
+                "gauge",
+                "1 for what the clock guard makes of the clock now: agreed (tokens are signed), stepped (a step \
+                 not yet confirmed or undone), skewed (PostgreSQL: too far from the database server's clock), \
+                 behind (SQLite: behind the newest recorded time).",
+            );
+            for (state, now) in &gauges.clock_states {
+                let _ = writeln!(out, "tessera_clock_state{{state=\"{state}\"}} {}", u8::from(*now));
+            }
         }
         header(
             &mut out,

@@ -6,7 +6,12 @@ fn histogram_buckets_are_cumulative() {
     m.observe_request(&Method::POST, "/t", 201, Duration::from_micros(300));
     m.observe_request(&Method::POST, "/t", 201, Duration::from_millis(3));
     m.observe_request(&Method::POST, "/t", 422, Duration::from_secs(10));
-    let text = m.render(&Gauges { pool: PoolStats { size: 3, idle: 1, max: 8 }, issuance_queue_depth: 2, clock: None });
+    let text = m.render(&Gauges {
+        pool: PoolStats { size: 3, idle: 1, max: 8 },
+        issuance_queue_depth: 2,
+        clock: None,
+        clock_states: vec![],
+    });
     assert!(text.contains("tessera_http_requests_total{method=\"POST\",route=\"/t\",status=\"201\"} 2"));
     assert!(text.contains("le=\"0.0005\"} 1"));
     assert!(text.contains("le=\"0.005\"} 2"));
@@ -30,7 +35,12 @@ fn fixed_series_count_and_render_like_the_rest() {
     }
     assert!(fixed.other_routes.lock().expect("lock").is_empty(), "the table's routes need no lock");
     assert_eq!(other.other_routes.lock().expect("lock").len(), 2);
-    let gauges = || Gauges { pool: PoolStats { size: 1, idle: 1, max: 1 }, issuance_queue_depth: 0, clock: None };
+    let gauges = || Gauges {
+        pool: PoolStats { size: 1, idle: 1, max: 1 },
+        issuance_queue_depth: 0,
+        clock: None,
+        clock_states: vec![],
+    };
     let requests = |m: &Metrics| {
         m.render(&gauges()).lines().filter(|l| l.starts_with("tessera_http_")).map(str::to_owned).collect::<Vec<_>>()
     };
@@ -45,7 +55,12 @@ fn fixed_series_count_and_render_like_the_rest() {
 #[test]
 fn build_info_and_process_metrics_are_rendered() {
     let m = Metrics::default();
-    let text = m.render(&Gauges { pool: PoolStats { size: 1, idle: 1, max: 1 }, issuance_queue_depth: 0, clock: None });
+    let text = m.render(&Gauges {
+        pool: PoolStats { size: 1, idle: 1, max: 1 },
+        issuance_queue_depth: 0,
+        clock: None,
+        clock_states: vec![],
+    });
     let build = format!(
         "tessera_build_info{{version=\"{}\",commit=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION"),
@@ -96,7 +111,12 @@ fn methods_outside_the_standard_set_share_one_label() {
         m.observe_request(&method, UNMATCHED_ROUTE, 405, Duration::from_millis(1));
     }
     m.observe_request(&Method::DELETE, UNMATCHED_ROUTE, 404, Duration::from_millis(1));
-    let text = m.render(&Gauges { pool: PoolStats { size: 1, idle: 1, max: 1 }, issuance_queue_depth: 0, clock: None });
+    let text = m.render(&Gauges {
+        pool: PoolStats { size: 1, idle: 1, max: 1 },
+        issuance_queue_depth: 0,
+        clock: None,
+        clock_states: vec![],
+    });
     assert!(text.contains("tessera_http_requests_total{method=\"other\",route=\"<unmatched>\",status=\"405\"} 3"));
     assert!(text.contains("tessera_http_requests_total{method=\"DELETE\",route=\"<unmatched>\",status=\"404\"} 1"));
     assert!(!text.contains("PROPFIND") && !text.contains("MMMM") && !text.contains("\"get\""));

@@ -59,7 +59,7 @@ pub enum CoreError {
 pub async fn audit(store: &dyn Store, actor: Actor<'_>, action: &str, target: &str, at: i64) -> Result<(), StoreError> {
     let Actor::Operator(operator) = actor else { return Ok(()) };
     let entry = AuditEntry {
-        id: ulid::Ulid::new().to_string(),
+        id: crate::domain::ids::ordered_id(),
         operator: operator.name.clone(),
         action: action.to_owned(),
         target: target.to_owned(),

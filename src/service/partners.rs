@@ -34,7 +34,7 @@ pub async fn allow(
     // The record the partner's requests act through; nobody holds its secret.
     let (key, _secret) = super::keys::new_key(client, now);
     let grant = PartnerGrant {
-        id: ulid::Ulid::new().to_string(),
+        id: crate::domain::ids::ordered_id(),
         issuer: issuer.to_owned(),
         partner_client_id: partner_client_id.to_owned(),
         client_id: client.clone(),

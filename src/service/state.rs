@@ -81,6 +81,10 @@ impl Shared {
             pool: self.store.pool_stats(),
             issuance_queue_depth: self.minter.issuance.queue_depth(),
             clock: Some((self.clock_guard.skew_secs(), self.clock_guard.trusted())),
+            clock_states: {
+                let now = self.clock_guard.state();
+                crate::token::clock::ClockState::ALL.iter().map(|s| (s.name(), *s == now)).collect()
+            },
         })
     }
 }
