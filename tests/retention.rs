@@ -42,7 +42,7 @@ async fn world(db: &TestDb) -> World {
         ApiKeyRecord { id, client_id: client.id.clone(), digest: plain.digest(), created_at: 0, revoked_at: None };
     store.create_api_key(&key).await.expect("key");
     let conn = connection(&client.id);
-    store.create_connection(&conn, &Change::at(0)).await.expect("connection");
+    tessera::service::connections::record_new(store.as_ref(), &conn, &Change::at(0)).await.expect("connection");
     World { store, client, key, plain, conn }
 }
 
@@ -113,7 +113,9 @@ async fn each_table_keeps_its_rows_until_exactly_past_the_window(db: TestDb) {
     // Activity events: by when they happened.
     let events_cutoff = rule("connection_events").cutoff(&WINDOWS, NOW);
     let other = connection(&w.client.id);
-    w.store.create_connection(&other, &Change::at(events_cutoff - 1)).await.expect("old event");
+    tessera::service::connections::record_new(w.store.as_ref(), &other, &Change::at(events_cutoff - 1))
+        .await
+        .expect("old event");
     for at in [events_cutoff, events_cutoff + 1] {
         assert!(w.store.revoke_token(&w.client.id, &w.token(NOW - 10).await, &Change::at(at)).await.expect("revoke"));
     }
@@ -194,7 +196,9 @@ async fn webhook_deliveries_go_after_their_window_and_pending_ones_stay(db: Test
     // Four events long ago, each with one delivery: three end (before, at, after the
     // cutoff), one stays pending.
     for created in [1_000, 1_001, 1_002, 1_003] {
-        w.store.create_connection(&connection(&w.client.id), &Change::at(created)).await.expect("event");
+        tessera::service::connections::record_new(w.store.as_ref(), &connection(&w.client.id), &Change::at(created))
+            .await
+            .expect("event");
     }
     let claimed = w.store.claim_deliveries(2_000, 2_100, 10).await.expect("claim");
     assert_eq!(claimed.len(), 4);

@@ -123,7 +123,7 @@ async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
     let c2 = connection(&a.id, "cust");
     let theirs = connection(&b.id, "cust");
     for c in [&c1, &c2, &theirs] {
-        store.create_connection(c, &Change::at(1_000)).await.expect("create");
+        tessera::service::connections::record_new(store.as_ref(), c, &Change::at(1_000)).await.expect("create");
     }
     assert_eq!(store.find_connection(&a.id, &c1.id).await.expect("find"), Some(c1.clone()));
     assert_eq!(store.find_connection(&b.id, &c1.id).await.expect("find"), None, "scoped to the owner");
@@ -134,8 +134,10 @@ async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
     assert!(store.list_connections(&a.id, "nobody").await.expect("list").is_empty());
 
     let patch = ConnectionPatch { mobile: Some(Some("+1555".into())), email: Some(None), ..Default::default() };
-    let updated =
-        store.update_connection(&a.id, &c1.id, &patch, &Change::at(2_000)).await.expect("update").expect("found");
+    let updated = tessera::service::connections::apply_patch(store.as_ref(), &a.id, &c1.id, &patch, &Change::at(2_000))
+        .await
+        .expect("update")
+        .expect("found");
     // Written out rather than computed with `patch.apply`, which is the code under test too.
     let expected = Connection {
         id: c1.id.clone(),
@@ -153,16 +155,34 @@ async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
     assert_eq!(updated.customer_id, "cust", "absent fields are unchanged");
     assert_eq!(updated.email, None, "null clears");
     assert_eq!(updated.updated_at, 2_000);
-    assert_eq!(store.update_connection(&b.id, &c1.id, &patch, &Change::at(3_000)).await.expect("update"), None);
+    assert_eq!(
+        tessera::service::connections::apply_patch(store.as_ref(), &b.id, &c1.id, &patch, &Change::at(3_000))
+            .await
+            .expect("update"),
+        None
+    );
 
     let disconnect = ConnectionPatch { status: Some(ConnectionStatus::Disconnected), ..Default::default() };
-    let d =
-        store.update_connection(&a.id, &c2.id, &disconnect, &Change::at(2_000)).await.expect("update").expect("found");
+    let d = tessera::service::connections::apply_patch(store.as_ref(), &a.id, &c2.id, &disconnect, &Change::at(2_000))
+        .await
+        .expect("update")
+        .expect("found");
     assert_eq!(d.status, ConnectionStatus::Disconnected);
 
-    assert!(!store.delete_connection(&b.id, &c1.id, &Change::at(2_500)).await.expect("delete"), "not theirs to delete");
-    assert!(store.delete_connection(&a.id, &c1.id, &Change::at(2_500)).await.expect("delete"));
-    assert!(!store.delete_connection(&a.id, &c1.id, &Change::at(2_500)).await.expect("delete twice"));
+    assert!(
+        !tessera::service::connections::remove(store.as_ref(), &b.id, &c1.id, &Change::at(2_500))
+            .await
+            .expect("delete"),
+        "not theirs to delete"
+    );
+    assert!(
+        tessera::service::connections::remove(store.as_ref(), &a.id, &c1.id, &Change::at(2_500)).await.expect("delete")
+    );
+    assert!(
+        !tessera::service::connections::remove(store.as_ref(), &a.id, &c1.id, &Change::at(2_500))
+            .await
+            .expect("delete twice")
+    );
     assert_eq!(store.find_connection(&a.id, &c1.id).await.expect("find"), None);
 }
 
@@ -171,7 +191,7 @@ async fn concurrent_patches_each_apply_whole(db: TestDb) {
     let a = client("a");
     store.create_client(&a).await.expect("client");
     let c = connection(&a.id, "cust");
-    store.create_connection(&c, &Change::at(1_000)).await.expect("create");
+    tessera::service::connections::record_new(store.as_ref(), &c, &Change::at(1_000)).await.expect("create");
     let mut tasks = Vec::new();
     for i in 0..16 {
         let (store, client_id, id) = (store.clone(), a.id.clone(), c.id.clone());
@@ -180,7 +200,17 @@ async fn concurrent_patches_each_apply_whole(db: TestDb) {
             let tag = format!("t{i}");
             let patch =
                 ConnectionPatch { email: Some(Some(tag.clone())), mobile: Some(Some(tag)), ..Default::default() };
-            (i, store.update_connection(&client_id, &id, &patch, &Change::at(2_000 + i)).await)
+            (
+                i,
+                tessera::service::connections::apply_patch(
+                    store.as_ref(),
+                    &client_id,
+                    &id,
+                    &patch,
+                    &Change::at(2_000 + i),
+                )
+                .await,
+            )
         }));
     }
     for t in tasks {
@@ -244,7 +274,9 @@ async fn issuance_batches_are_atomic(db: TestDb) {
     let key = key_for(&a.id);
     store.create_api_key(&key).await.expect("key");
     let c = connection(&a.id, "cust");
-    store.create_connection(&c, &Change::by(1_000, &key.id)).await.expect("connection");
+    tessera::service::connections::record_new(store.as_ref(), &c, &Change::by(1_000, &key.id))
+        .await
+        .expect("connection");
     // 100 records: chunks of 64, 32 and 4.
     let batch: Vec<_> = (0..100).map(|_| issued(&c, &key.id)).collect();
     let outcome = store.record_tokens_issued(&batch).await.expect("record");
@@ -275,13 +307,15 @@ async fn issuance_refuses_what_may_not_be_issued_and_reads_current_claims(db: Te
     let change = Change::by(1_000, &key.id);
     let (live, gone, b_conn) = (connection(&a.id, "cust"), connection(&a.id, "gone"), connection(&b.id, "b"));
     for c in [&live, &gone, &b_conn] {
-        store.create_connection(c, &change).await.expect("connection");
+        tessera::service::connections::record_new(store.as_ref(), c, &change).await.expect("connection");
     }
     let disconnect = ConnectionPatch { status: Some(ConnectionStatus::Disconnected), ..ConnectionPatch::default() };
-    store.update_connection(&a.id, &gone.id, &disconnect, &change).await.expect("patch");
+    tessera::service::connections::apply_patch(store.as_ref(), &a.id, &gone.id, &disconnect, &change)
+        .await
+        .expect("patch");
     // The customer id signed into a token is the one current when it is recorded.
     let rename = ConnectionPatch { customer_id: Some("renamed".into()), ..ConnectionPatch::default() };
-    store.update_connection(&a.id, &live.id, &rename, &change).await.expect("patch");
+    tessera::service::connections::apply_patch(store.as_ref(), &a.id, &live.id, &rename, &change).await.expect("patch");
 
     let mut other_clients = issued(&b_conn, &key.id);
     other_clients.client_id = a.id.clone();
@@ -440,7 +474,7 @@ async fn a_bad_row_fails_only_its_own_request(db: TestDb) {
     let k = key_for(&c.id);
     store.create_api_key(&k).await.expect("key");
     let conn = connection(&c.id, "cust");
-    store.create_connection(&conn, &Change::at(1_000)).await.expect("conn");
+    tessera::service::connections::record_new(store.as_ref(), &conn, &Change::at(1_000)).await.expect("conn");
     let (log, writer) = tessera::token::issuance::IssuanceLog::start(store.clone()).expect("writer");
     let mut good = Vec::new();
     let mut bad = Vec::new();
@@ -512,7 +546,83 @@ async fn partner_grants_hold_one_live_grant_and_revoke_their_record(db: TestDb) 
     assert_eq!(all.iter().filter(|g| g.revoked_at.is_none()).count(), 1);
 }
 
+/// The unit of work: what a committed one wrote is all there, what a dropped one wrote is
+/// gone, and the outbox gets an event only where a webhook listens.
+async fn a_unit_of_work_commits_whole_or_not_at_all(db: TestDb) {
+    use tessera::domain::event::NewActivity;
+    use tessera::domain::ids::WebhookId;
+    use tessera::domain::webhook::{EventType, OutboxEvent, Webhook};
+    let store = open(&db).await;
+    let a = client("a");
+    store.create_client(&a).await.expect("client");
+    let c = connection(&a.id, "cust");
+    let entry = |kind: &'static str, at: i64| NewActivity {
+        id: tessera::domain::ids::ordered_id(),
+        connection_id: c.id.clone(),
+        client_id: a.id.clone(),
+        kind,
+        at,
+        api_key_id: None,
+        data: serde_json::json!({"n": at}),
+    };
+
+    // Dropped: nothing of it is kept.
+    let mut work = store.begin_work().await.expect("begin");
+    work.insert_connection(&c).await.expect("insert");
+    work.append_activity(&entry("created", 1_000)).await.expect("activity");
+    drop(work);
+    assert_eq!(store.find_connection(&a.id, &c.id).await.expect("find"), None);
+    assert!(store.list_events(&a.id, &c.id, None, 10).await.expect("events").is_empty());
+
+    // No webhook listens: no outbox row.
+    let mut work = store.begin_work().await.expect("begin");
+    work.insert_connection(&c).await.expect("insert");
+    work.append_activity(&entry("created", 1_000)).await.expect("activity");
+    assert!(!work.enqueue(&OutboxEvent::about(&c, EventType::ConnectionCreated, 1_000)).await.expect("enqueue"));
+    work.commit().await.expect("commit");
+    assert_eq!(store.find_connection(&a.id, &c.id).await.expect("find"), Some(c.clone()));
+    let events = store.list_events(&a.id, &c.id, None, 10).await.expect("events");
+    assert_eq!(events.iter().map(|e| (e.kind.as_str(), e.at)).collect::<Vec<_>>(), [("created", 1_000)]);
+    assert_eq!(store.outbox_depth().await.expect("depth").0, 0);
+
+    // A webhook listens: the event and its delivery, saved with the row, locked and changed.
+    let hook = Webhook {
+        id: WebhookId::generate(),
+        client_id: a.id.clone(),
+        name: "h".into(),
+        url: "https://example.com/h".into(),
+        event_types: vec![EventType::ConnectionActivated],
+        is_active: true,
+        secret_sealed: vec![1, 2, 3],
+        previous_secret_sealed: None,
+        previous_expires_at: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+        last_success_at: None,
+        disabled_reason: None,
+    };
+    store.create_webhook(&hook).await.expect("webhook");
+    let mut work = store.begin_work().await.expect("begin");
+    let mut locked = work.lock_connection(&c.id).await.expect("lock").expect("there");
+    locked.status = ConnectionStatus::Active;
+    locked.updated_at = 2_000;
+    work.save_connection(&locked).await.expect("save");
+    assert!(!work.enqueue(&OutboxEvent::about(&locked, EventType::ConnectionCreated, 2_000)).await.expect("enqueue"));
+    assert!(work.enqueue(&OutboxEvent::about(&locked, EventType::ConnectionActivated, 2_000)).await.expect("enqueue"));
+    work.commit().await.expect("commit");
+    assert_eq!(store.find_connection(&a.id, &c.id).await.expect("find"), Some(locked));
+    assert_eq!(store.outbox_depth().await.expect("depth").0, 1);
+
+    // Deleting through the unit of work: the row and its purchases go.
+    let mut work = store.begin_work().await.expect("begin");
+    work.delete_connection(&c.id).await.expect("delete");
+    assert_eq!(work.delete_purchases(&c.id).await.expect("purchases"), 0);
+    work.commit().await.expect("commit");
+    assert_eq!(store.find_connection(&a.id, &c.id).await.expect("find"), None);
+}
+
 both_backends!(
+    a_unit_of_work_commits_whole_or_not_at_all,
     partner_grants_hold_one_live_grant_and_revoke_their_record,
     idempotency_keys_are_purged_after_their_lifetime,
     clients_are_listed_oldest_first,

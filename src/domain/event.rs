@@ -10,3 +10,17 @@ pub struct Event {
     pub api_key_id: Option<String>,
     pub data: serde_json::Value,
 }
+
+/// A new entry for a connection's activity log, as the core makes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewActivity {
+    /// Increasing with time (a ULID), for paging.
+    pub id: String,
+    pub connection_id: super::ids::ConnectionId,
+    pub client_id: super::ids::ClientId,
+    pub kind: &'static str,
+    pub at: i64,
+    /// The API key that made the change, if one did.
+    pub api_key_id: Option<super::ids::ApiKeyId>,
+    pub data: serde_json::Value,
+}

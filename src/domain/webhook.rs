@@ -166,3 +166,34 @@ pub enum Attempt {
     /// Anything else: retried at `retry_at`, or given up when that is past the retry window.
     Failed { status: Option<u16>, error: String, retry_at: Option<i64> },
 }
+
+/// A webhook event for the outbox: delivered to every active webhook of its client that is
+/// subscribed to its type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxEvent {
+    pub id: super::ids::EventId,
+    pub client_id: super::ids::ClientId,
+    pub connection_id: super::ids::ConnectionId,
+    pub kind: EventType,
+    pub at: i64,
+    pub payload: serde_json::Value,
+}
+
+impl OutboxEvent {
+    /// An event about `connection`, its payload the connection as it is now.
+    pub fn about(connection: &Connection, kind: EventType, at: i64) -> Self {
+        Self::with_payload(connection, kind, at, connection_payload(connection))
+    }
+
+    /// An event about `connection` with a payload of the caller's making.
+    pub fn with_payload(connection: &Connection, kind: EventType, at: i64, payload: serde_json::Value) -> Self {
+        Self {
+            id: super::ids::EventId::generate(),
+            client_id: connection.client_id.clone(),
+            connection_id: connection.id.clone(),
+            kind,
+            at,
+            payload,
+        }
+    }
+}

@@ -1,10 +1,13 @@
 //! Connections, each owned by one client.
-use super::{Actor, CoreError, audit};
+use serde_json::json;
+
+use super::{Actor, CoreError, audit_entry};
 use crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus, NewConnection};
-use crate::domain::event::Event;
-use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId};
+use crate::domain::event::{Event, NewActivity};
+use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId, ordered_id};
 use crate::domain::operator::ConnectionSearch;
-use crate::storage::{Change, StatusChange, Store};
+use crate::domain::webhook::{EventType, OutboxEvent};
+use crate::storage::{Change, StatusChange, Store, Work};
 
 /// Makes a connection of `client` for one of its customers, `initialized`, with its
 /// `created` activity event (and webhook events) written in the same transaction; `by` is
@@ -27,8 +30,19 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    store.create_connection(&connection, &Change::by(now, by)).await?;
+    record_new(store, &connection, &Change::by(now, by)).await?;
     Ok(connection)
+}
+
+/// Writes a new connection with its `created` activity entry and webhook event.
+pub async fn record_new(store: &dyn Store, connection: &Connection, change: &Change) -> Result<(), CoreError> {
+    let mut work = store.begin_work().await?;
+    work.insert_connection(connection).await?;
+    let data = json!({"retailer_id": connection.retailer_id, "status": connection.status.as_str()});
+    work.append_activity(&activity(connection, "created", change, data)).await?;
+    work.enqueue(&OutboxEvent::about(connection, EventType::ConnectionCreated, change.at)).await?;
+    work.commit().await?;
+    Ok(())
 }
 
 /// `client`'s connections for one of its customers.
@@ -57,7 +71,9 @@ pub async fn search(
 }
 
 /// Applies `patch` to one of `client`'s connections, recorded as done by the key `by`;
-/// `None` when the client has no such connection.
+/// `None` when the client has no such connection. The connection is locked while it is read
+/// and written, so concurrent patches each apply whole. A patch that moves the status
+/// records the move (and, into `disconnected`, revokes every token of the connection).
 pub async fn update(
     store: &dyn Store,
     client: &ClientId,
@@ -66,10 +82,55 @@ pub async fn update(
     patch: &ConnectionPatch,
     now: i64,
 ) -> Result<Option<Connection>, CoreError> {
-    Ok(store.update_connection(client, id, patch, &Change::by(now, by)).await?)
+    apply_patch(store, client, id, patch, &Change::by(now, by)).await
 }
 
-/// Deletes one of `client`'s connections (its tokens with it); whether there was one.
+/// [`update`] for any change: `None` when `client` has no such connection.
+pub async fn apply_patch(
+    store: &dyn Store,
+    client: &ClientId,
+    id: &ConnectionId,
+    patch: &ConnectionPatch,
+    change: &Change,
+) -> Result<Option<Connection>, CoreError> {
+    let now = change.at;
+    let mut work = store.begin_work().await?;
+    let Some(mut c) = work.lock_connection(id).await?.filter(|c| &c.client_id == client) else {
+        return Ok(None);
+    };
+    let from = c.status;
+    if let Some(customer_id) = &patch.customer_id {
+        c.customer_id.clone_from(customer_id);
+    }
+    if let Some(email) = &patch.email {
+        c.email.clone_from(email);
+    }
+    if let Some(mobile) = &patch.mobile {
+        c.mobile.clone_from(mobile);
+    }
+    c.status = patch.status.unwrap_or(c.status);
+    c.updated_at = now;
+    work.save_connection(&c).await?;
+    let fields: Vec<&str> = [
+        ("customer_id", patch.customer_id.is_some()),
+        ("email", patch.email.is_some()),
+        ("mobile", patch.mobile.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    if !fields.is_empty() {
+        work.append_activity(&activity(&c, "updated", change, json!({"fields": fields}))).await?;
+    }
+    if from != c.status {
+        record_move(work.as_mut(), &c, from, None, change).await?;
+    }
+    work.commit().await?;
+    Ok(Some(c))
+}
+
+/// Deletes one of `client`'s connections, with its purchases, revoking its tokens; whether
+/// there was one.
 pub async fn delete(
     store: &dyn Store,
     client: &ClientId,
@@ -77,7 +138,28 @@ pub async fn delete(
     id: &ConnectionId,
     now: i64,
 ) -> Result<bool, CoreError> {
-    Ok(store.delete_connection(client, id, &Change::by(now, by)).await?)
+    remove(store, client, id, &Change::by(now, by)).await
+}
+
+/// [`delete`] for any change: whether `client` had such a connection.
+pub async fn remove(
+    store: &dyn Store,
+    client: &ClientId,
+    id: &ConnectionId,
+    change: &Change,
+) -> Result<bool, CoreError> {
+    let now = change.at;
+    let mut work = store.begin_work().await?;
+    let Some(c) = work.lock_connection(id).await?.filter(|c| &c.client_id == client) else {
+        return Ok(false);
+    };
+    work.delete_connection(id).await?;
+    let revoked = work.revoke_tokens(client, id, now).await?;
+    work.delete_purchases(id).await?;
+    work.append_activity(&activity(&c, "deleted", change, json!({"tokens_revoked": revoked}))).await?;
+    work.enqueue(&OutboxEvent::about(&c, EventType::ConnectionDeleted, now)).await?;
+    work.commit().await?;
+    Ok(true)
 }
 
 /// The connector reports a connection's status: moved when the lifecycle allows it, with its
@@ -90,11 +172,15 @@ pub async fn report_status(
     reason: Option<&str>,
     now: i64,
 ) -> Result<StatusChange, CoreError> {
-    Ok(store.set_connection_status(id, to, reason, &Change::by_connector(now, connector)).await?)
+    let mut work = store.begin_work().await?;
+    let moved = move_status(work.as_mut(), id, to, reason, &Change::by_connector(now, connector)).await?;
+    work.commit().await?;
+    Ok(moved)
 }
 
 /// An operator disconnects a connection: its live tokens are revoked and its client's
-/// webhooks told. Audited only when it moved (disconnecting twice changes nothing).
+/// webhooks told. Audited, in the same transaction, only when it moved (disconnecting twice
+/// changes nothing).
 pub async fn disconnect(
     store: &dyn Store,
     actor: Actor<'_>,
@@ -105,12 +191,77 @@ pub async fn disconnect(
         Actor::Operator(o) => format!("disconnected by operator {} in the console", o.name),
         _ => "disconnected".to_owned(),
     };
-    let change = Change::at(now);
-    let moved = store.set_connection_status(id, ConnectionStatus::Disconnected, Some(&reason), &change).await?;
-    if let StatusChange::Moved { .. } = moved {
-        audit(store, actor, "connection.disconnect", id.as_str(), now).await?;
+    let mut work = store.begin_work().await?;
+    let moved = move_status(work.as_mut(), id, ConnectionStatus::Disconnected, Some(&reason), &Change::at(now)).await?;
+    if let (StatusChange::Moved { .. }, Some(entry)) =
+        (&moved, audit_entry(actor, "connection.disconnect", id.as_str(), now))
+    {
+        work.record_audit(&entry).await?;
     }
+    work.commit().await?;
     Ok(moved)
+}
+
+/// Moves any client's connection to `to` as the lifecycle allows, within `work`.
+async fn move_status(
+    work: &mut dyn Work,
+    id: &ConnectionId,
+    to: ConnectionStatus,
+    reason: Option<&str>,
+    change: &Change,
+) -> Result<StatusChange, CoreError> {
+    let Some(mut c) = work.lock_connection(id).await? else { return Ok(StatusChange::NotFound) };
+    let from = c.status;
+    if from == to {
+        return Ok(StatusChange::Unchanged(c));
+    }
+    if !from.can_move_to(to) {
+        return Ok(StatusChange::Refused { from, to });
+    }
+    c.status = to;
+    c.updated_at = change.at;
+    work.save_connection(&c).await?;
+    record_move(work, &c, from, reason, change).await?;
+    Ok(StatusChange::Moved { from, connection: c })
+}
+
+/// What a move of `c` from `from` to its status leaves: into `disconnected`, every token of
+/// the connection revoked; a `status_changed` entry; the webhook event of the new status.
+async fn record_move(
+    work: &mut dyn Work,
+    c: &Connection,
+    from: ConnectionStatus,
+    reason: Option<&str>,
+    change: &Change,
+) -> Result<(), CoreError> {
+    let mut data = json!({"from": from.as_str(), "to": c.status.as_str()});
+    if let Some(reason) = reason {
+        data["reason"] = json!(reason);
+    }
+    if c.status == ConnectionStatus::Disconnected {
+        data["tokens_revoked"] = work.revoke_tokens(&c.client_id, &c.id, change.at).await?.into();
+    }
+    work.append_activity(&activity(c, "status_changed", change, data)).await?;
+    if let Some(kind) = EventType::for_status(c.status) {
+        work.enqueue(&OutboxEvent::about(c, kind, change.at)).await?;
+    }
+    Ok(())
+}
+
+/// An entry of `c`'s activity log for `change`, naming the connector when it made it.
+fn activity(c: &Connection, kind: &'static str, change: &Change, mut data: serde_json::Value) -> NewActivity {
+    if let Some(connector) = &change.connector {
+        data["connector_id"] = json!(connector);
+    }
+    NewActivity {
+        id: ordered_id(),
+        connection_id: c.id.clone(),
+        client_id: c.client_id.clone(),
+        kind,
+        at: change.at,
+        api_key_id: change.actor.clone(),
+        data,
+    }
 }
 
 /// Up to `limit` of a connection's activity events, newest first, older than `before`.

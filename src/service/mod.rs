@@ -57,7 +57,16 @@ pub enum CoreError {
 
 /// Records `action` on `target` when an operator did it.
 pub async fn audit(store: &dyn Store, actor: Actor<'_>, action: &str, target: &str, at: i64) -> Result<(), StoreError> {
-    let Actor::Operator(operator) = actor else { return Ok(()) };
+    match audit_entry(actor, action, target, at) {
+        Some(entry) => store.record_audit(&entry).await,
+        None => Ok(()),
+    }
+}
+
+/// The audit entry of `action` on `target` when an operator did it (logged as it is made),
+/// for a unit of work to record with the change itself.
+pub fn audit_entry(actor: Actor<'_>, action: &str, target: &str, at: i64) -> Option<AuditEntry> {
+    let Actor::Operator(operator) = actor else { return None };
     let entry = AuditEntry {
         id: crate::domain::ids::ordered_id(),
         operator: operator.name.clone(),
@@ -66,5 +75,5 @@ pub async fn audit(store: &dyn Store, actor: Actor<'_>, action: &str, target: &s
         at,
     };
     tracing::info!(operator = %entry.operator, action = %entry.action, target = %entry.target, "console action");
-    store.record_audit(&entry).await
+    Some(entry)
 }

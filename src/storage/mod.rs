@@ -77,6 +77,7 @@ pub use sql::purchases::PurchaseStore;
 pub use sql::retailers::RetailerStore;
 pub use sql::retention::RetentionStore;
 pub use sql::webhooks::WebhookStore;
+pub use sql::work::{Work, WorkStore};
 
 /// Below this much free space on the file system of a SQLite database, its disk counts as
 /// full: a commit appends whole pages to the log, and a checkpoint may grow the file.
@@ -247,6 +248,7 @@ store!(
     RetentionStore,
     LinkStore,
     PartnerStore,
+    WorkStore,
 );
 
 /// The database itself: its schema, whether it answers, its pool.

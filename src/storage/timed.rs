@@ -150,3 +150,73 @@ impl Database for Timed {
         Some(self.limit)
     }
 }
+
+/// Units of work on a [`Timed`] store: each of their calls, the commit included, ends within
+/// the limit too.
+#[async_trait]
+impl WorkStore for Timed {
+    async fn begin_work(&self) -> Result<Box<dyn Work>, StoreError> {
+        let inner = self.timed(self.inner.begin_work()).await?;
+        Ok(Box::new(TimedWork { inner, limit: self.limit, disk_full: self.disk_full.clone() }))
+    }
+}
+
+/// A unit of work whose every call ends within `limit`. One that timed out is dropped by its
+/// caller (the `?`), which rolls it back, or closes its connection if it cannot.
+struct TimedWork {
+    inner: Box<dyn Work>,
+    limit: Duration,
+    disk_full: Arc<DiskFullSeen>,
+}
+
+impl TimedWork {
+    async fn timed<T>(
+        limit: Duration,
+        disk_full: &DiskFullSeen,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = match tokio::time::timeout(limit, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(cause_msg(format!(
+                "the database did not answer within {} s",
+                limit.as_secs_f64()
+            )))),
+        };
+        disk_full.note(&result);
+        result
+    }
+}
+
+/// Delegates each verb of [`Work`] through [`TimedWork::timed`].
+macro_rules! timed_work {
+    ($( fn $name:ident(&mut self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        #[async_trait]
+        impl Work for TimedWork {
+            $(
+                async fn $name(&mut self $(, $arg: $ty)*) -> $ret {
+                    Self::timed(self.limit, &self.disk_full, self.inner.$name($($arg),*)).await
+                }
+            )*
+
+            async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+                let TimedWork { inner, limit, disk_full } = *self;
+                Self::timed(limit, &disk_full, inner.commit()).await
+            }
+        }
+    };
+}
+
+use crate::domain::ids::ConnectionId;
+
+timed_work! {
+    fn lock_connection(&mut self, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
+    fn insert_connection(&mut self, connection: &Connection) -> Result<(), StoreError>;
+    fn save_connection(&mut self, connection: &Connection) -> Result<(), StoreError>;
+    fn delete_connection(&mut self, id: &ConnectionId) -> Result<(), StoreError>;
+    fn delete_purchases(&mut self, connection: &ConnectionId) -> Result<u64, StoreError>;
+    fn revoke_tokens(&mut self, client: &crate::domain::ids::ClientId, connection: &ConnectionId, at: i64)
+        -> Result<u64, StoreError>;
+    fn append_activity(&mut self, entry: &crate::domain::event::NewActivity) -> Result<(), StoreError>;
+    fn enqueue(&mut self, event: &crate::domain::webhook::OutboxEvent) -> Result<bool, StoreError>;
+    fn record_audit(&mut self, entry: &crate::domain::operator::AuditEntry) -> Result<(), StoreError>;
+}

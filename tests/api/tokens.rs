@@ -222,8 +222,8 @@ async fn disconnected_is_409_and_every_other_status_gets_a_token(db: TestDb) {
     let id = ConnectionId::from_string(conn.clone());
     for status in [ConnectionStatus::Initialized, ConnectionStatus::Active, ConnectionStatus::Unauthenticated] {
         let patch = ConnectionPatch { status: Some(status), ..Default::default() };
-        app.store
-            .update_connection(&app.client_id, &id, &patch, &tessera::storage::Change::at(SystemClock.now()))
+        let at = tessera::storage::Change::at(SystemClock.now());
+        tessera::service::connections::apply_patch(app.store.as_ref(), &app.client_id, &id, &patch, &at)
             .await
             .expect("update")
             .expect("found");

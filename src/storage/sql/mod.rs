@@ -26,6 +26,7 @@ pub mod purchases;
 pub mod retailers;
 pub mod retention;
 pub mod webhooks;
+pub mod work;
 
 /// What a backend supplies to the shared SQL.
 pub trait SqlBackend: Send + Sync + 'static {
@@ -194,6 +195,7 @@ macro_rules! sql_store {
         $crate::storage::sql::retention::retention!($store);
         $crate::storage::sql::link::link_store!($store);
         $crate::storage::sql::partners::partners!($store);
+        $crate::storage::sql::work::work!($store);
     };
 }
 
@@ -205,7 +207,7 @@ macro_rules! shared {
         use sqlx::Row as _;
         use $crate::domain::api_key::ApiKeyRecord;
         use $crate::domain::client::Client;
-        use $crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus};
+        use $crate::domain::connection::{Connection, ConnectionStatus};
         use $crate::domain::connector::ConnectorCredential;
         use $crate::domain::webhook::{Attempt, ClaimedDelivery, Delivery, EventType, Webhook, WebhookEvent, WebhookPatch};
         use $crate::domain::event::Event;
@@ -216,7 +218,7 @@ macro_rules! shared {
             API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_SELECT, MAX_ISSUANCE_ROWS, SIGNING_KEY_COLUMNS, SqlBackend as _,
             WEBHOOK_COLUMNS, WriteLock,
         };
-        use $crate::storage::{Change, IdempotencyState, StatusChange, StoreError};
+        use $crate::storage::{Change, IdempotencyState, StoreError};
 
         type Conn = <<$store as $crate::storage::sql::SqlBackend>::Db as sqlx::Database>::Connection;
         type DbRow = <<$store as $crate::storage::sql::SqlBackend>::Db as sqlx::Database>::Row;
@@ -295,28 +297,37 @@ macro_rules! shared {
             at: i64,
             payload: &serde_json::Value,
         ) -> Result<(), StoreError> {
+            let event = $crate::domain::webhook::OutboxEvent::with_payload(connection, kind, at, payload.clone());
+            enqueue_event(conn, &event).await.map(|_| ())
+        }
+
+        /// Writes a webhook event to the outbox with one delivery for every active webhook
+        /// of its client subscribed to its type, in the caller's transaction; nothing when
+        /// none is. Whether any was.
+        async fn enqueue_event(conn: &mut Conn, e: &$crate::domain::webhook::OutboxEvent) -> Result<bool, StoreError> {
+            let kind = e.kind;
             let listening: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM webhooks WHERE client_id = $1 AND is_active = $2 AND event_types LIKE $3",
             )
-            .bind(&connection.client_id)
+            .bind(&e.client_id)
             .bind(true)
             .bind(format!("%\"{kind}\"%"))
             .fetch_one(&mut *conn)
             .await
             .map_err(map_err)?;
             if listening == 0 {
-                return Ok(());
+                return Ok(false);
             }
             let seq: i64 = sqlx::query_scalar(
                 "INSERT INTO webhook_events (id, client_id, connection_id, type, payload, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
             )
-            .bind(EventId::generate())
-            .bind(&connection.client_id)
-            .bind(&connection.id)
+            .bind(&e.id)
+            .bind(&e.client_id)
+            .bind(&e.connection_id)
             .bind(kind.as_str())
-            .bind(payload.to_string())
-            .bind(at)
+            .bind(e.payload.to_string())
+            .bind(e.at)
             .fetch_one(&mut *conn)
             .await
             .map_err(map_err)?;
@@ -327,15 +338,15 @@ macro_rules! shared {
                  WHERE client_id = $4 AND is_active = $5 AND event_types LIKE $6",
             )
             .bind(seq)
-            .bind(&connection.id)
-            .bind(at)
-            .bind(&connection.client_id)
+            .bind(&e.connection_id)
+            .bind(e.at)
+            .bind(&e.client_id)
             .bind(true)
             .bind(format!("%\"{kind}\"%"))
             .execute(&mut *conn)
             .await
             .map_err(map_err)?;
-            Ok(())
+            Ok(true)
         }
 
         /// Applies `migrator`'s pending migrations; returns the ones this call applied.

@@ -1,0 +1,176 @@
+//! The unit of work: one write transaction in which the core reads the rows it is about to
+//! change (locked until the commit), writes rows back, appends activity entries, webhook
+//! events and audit entries, and commits. Every verb is one row-level statement: which rows
+//! change, and what the entries say, is the core's to decide. Dropped without a commit, the
+//! work is rolled back.
+use async_trait::async_trait;
+
+use crate::domain::connection::Connection;
+use crate::domain::event::NewActivity;
+use crate::domain::ids::{ClientId, ConnectionId};
+use crate::domain::operator::AuditEntry;
+use crate::domain::webhook::OutboxEvent;
+use crate::storage::StoreError;
+
+/// One write transaction's row-level verbs (see the module's documentation).
+#[async_trait]
+pub trait Work: Send {
+    /// A connection, locked against other writers until this work ends.
+    async fn lock_connection(&mut self, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
+    async fn insert_connection(&mut self, connection: &Connection) -> Result<(), StoreError>;
+    /// Writes every field of a connection the core may change.
+    async fn save_connection(&mut self, connection: &Connection) -> Result<(), StoreError>;
+    async fn delete_connection(&mut self, id: &ConnectionId) -> Result<(), StoreError>;
+    /// Deletes a connection's purchases; how many.
+    async fn delete_purchases(&mut self, connection: &ConnectionId) -> Result<u64, StoreError>;
+    /// Revokes every live token of a connection at `at`; how many.
+    async fn revoke_tokens(&mut self, client: &ClientId, connection: &ConnectionId, at: i64)
+    -> Result<u64, StoreError>;
+    /// Appends an entry to a connection's activity log.
+    async fn append_activity(&mut self, entry: &NewActivity) -> Result<(), StoreError>;
+    /// Puts a webhook event in the outbox, with one delivery for every active webhook of its
+    /// client subscribed to its type; nothing when none is. Whether any was.
+    async fn enqueue(&mut self, event: &OutboxEvent) -> Result<bool, StoreError>;
+    async fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Where units of work begin.
+#[async_trait]
+pub trait WorkStore: Send + Sync {
+    /// A write transaction (on SQLite, the database's one writer; on PostgreSQL, row locks).
+    async fn begin_work(&self) -> Result<Box<dyn Work>, StoreError>;
+}
+
+/// Implements [`WorkStore`] for a backend.
+macro_rules! work {
+    ($store:ty) => {
+        /// A unit of work on this backend: its write transaction.
+        struct SqlWork(sqlx::Transaction<'static, <$store as $crate::storage::sql::SqlBackend>::Db>);
+
+        #[async_trait::async_trait]
+        impl $crate::storage::WorkStore for $store {
+            async fn begin_work(&self) -> Result<Box<dyn $crate::storage::Work>, StoreError> {
+                Ok(Box::new(SqlWork(self.begin_write(WriteLock::None).await?)))
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::storage::Work for SqlWork {
+            async fn lock_connection(&mut self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+                sqlx::query_as(&format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1{}",
+                    <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE
+                ))
+                .bind(id)
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(map_err)
+            }
+
+            async fn insert_connection(&mut self, c: &Connection) -> Result<(), StoreError> {
+                sqlx::query(&format!(
+                    "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ))
+                .bind(&c.id)
+                .bind(&c.client_id)
+                .bind(&c.customer_id)
+                .bind(&c.retailer_id)
+                .bind(&c.email)
+                .bind(&c.mobile)
+                .bind(c.status.as_str())
+                .bind(c.created_at)
+                .bind(c.updated_at)
+                .execute(&mut *self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn save_connection(&mut self, c: &Connection) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE connections SET customer_id = $2, email = $3, mobile = $4, status = $5, updated_at = $6
+                     WHERE id = $1",
+                )
+                .bind(&c.id)
+                .bind(&c.customer_id)
+                .bind(&c.email)
+                .bind(&c.mobile)
+                .bind(c.status.as_str())
+                .bind(c.updated_at)
+                .execute(&mut *self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn delete_connection(&mut self, id: &ConnectionId) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM connections WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn delete_purchases(&mut self, connection: &ConnectionId) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM purchases WHERE connection_id = $1")
+                    .bind(connection)
+                    .execute(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn revoke_tokens(
+                &mut self,
+                client: &ClientId,
+                connection: &ConnectionId,
+                at: i64,
+            ) -> Result<u64, StoreError> {
+                revoke_connection_tokens(&mut self.0, client, connection, at).await
+            }
+
+            async fn append_activity(&mut self, e: &$crate::domain::event::NewActivity) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO connection_events (id, connection_id, client_id, kind, at, api_key_id, data)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&e.id)
+                .bind(&e.connection_id)
+                .bind(&e.client_id)
+                .bind(e.kind)
+                .bind(e.at)
+                .bind(e.api_key_id.as_ref())
+                .bind(e.data.to_string())
+                .execute(&mut *self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn enqueue(&mut self, e: &$crate::domain::webhook::OutboxEvent) -> Result<bool, StoreError> {
+                enqueue_event(&mut self.0, e).await
+            }
+
+            async fn record_audit(&mut self, entry: &$crate::domain::operator::AuditEntry) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO console_audit (id, operator, action, target, at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&entry.id)
+                    .bind(&entry.operator)
+                    .bind(&entry.action)
+                    .bind(&entry.target)
+                    .bind(entry.at)
+                    .execute(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+                self.0.commit().await.map_err(map_err)
+            }
+        }
+    };
+}
+
+pub(crate) use work;
