@@ -474,7 +474,7 @@ fn the_storage_scan_sees_a_direct_call() {
     let flagged = |text: &str| storage_uses(text, &traits).into_iter().map(|(_, w)| w).collect::<Vec<_>>();
     assert_eq!(flagged("let c = app.store.find_client(&id).await?;"), ["calls storage's `find_client`"]);
     assert_eq!(flagged("let c = st\n    .store\n    .list_clients()\n    .await;"), ["calls storage's `list_clients`"]);
-    assert_eq!(flagged("store.revoke_api_key(&id, now)"), ["calls storage's `revoke_api_key`"]);
+    assert_eq!(flagged("store.find_api_key(&id)"), ["calls storage's `find_api_key`"]);
     assert_eq!(flagged("use crate::storage::{Change, ClientStore};"), ["names the storage trait `ClientStore`"]);
     assert_eq!(flagged("async fn f(store: &dyn Store) {}"), ["names the storage trait `Store`"]);
     for fine in [

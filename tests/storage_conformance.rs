@@ -9,6 +9,7 @@ use tessera::domain::connection::{Connection, ConnectionPatch, ConnectionStatus}
 use tessera::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
 use tessera::domain::signing_key::{Algorithm, KeyState, SigningKeyRecord};
 use tessera::domain::token::IssuedToken;
+use tessera::service::{Actor, CoreError, keys, partners};
 use tessera::storage::{Change, IdempotencyState, Store, StoreError};
 
 fn client(name: &str) -> Client {
@@ -82,11 +83,18 @@ async fn clients_and_keys(db: TestDb) {
     assert_eq!(listed.len(), 2);
     assert!(listed.windows(2).all(|w| w[0].id < w[1].id), "ordered by id");
 
-    let revoked = store.revoke_api_key(&second.id, 2_000).await.expect("revoke");
+    let revoke = |id: ApiKeyId, at: i64| {
+        let store = store.clone();
+        async move { keys::revoke(store.as_ref(), Actor::CommandLine, None, &id, at).await }
+    };
+    let revoked = revoke(second.id.clone(), 2_000).await.expect("revoke");
     assert_eq!(revoked.revoked_at, Some(2_000));
-    let again = store.revoke_api_key(&second.id, 3_000).await.expect("revoke again");
+    let again = revoke(second.id.clone(), 3_000).await.expect("revoke again");
     assert_eq!(again.revoked_at, Some(2_000), "revocation keeps its first time");
-    assert!(matches!(store.revoke_api_key(&ApiKeyId::generate(), 1).await, Err(StoreError::NotFound)));
+    assert_eq!(store.find_api_key(&second.id).await.expect("find").expect("kept").revoked_at, Some(2_000));
+    assert!(matches!(revoke(ApiKeyId::generate(), 1).await, Err(CoreError::NotFound(_))));
+    let theirs = keys::revoke(store.as_ref(), Actor::CommandLine, Some(&ClientId::generate()), &k.id, 1).await;
+    assert!(matches!(theirs, Err(CoreError::NotFound(_))), "another client's key is not found");
 
     // A key for a client that does not exist is refused by the schema.
     assert!(store.create_api_key(&key_for(&ClientId::generate())).await.is_err());
@@ -303,7 +311,7 @@ async fn issuance_refuses_what_may_not_be_issued_and_reads_current_claims(db: Te
     for k in [&key, &revoked, &b_key] {
         store.create_api_key(k).await.expect("key");
     }
-    store.revoke_api_key(&revoked.id, 1_500).await.expect("revoke");
+    keys::revoke(store.as_ref(), Actor::CommandLine, None, &revoked.id, 1_500).await.expect("revoke");
     let change = Change::by(1_000, &key.id);
     let (live, gone, b_conn) = (connection(&a.id, "cust"), connection(&a.id, "gone"), connection(&b.id, "b"));
     for c in [&live, &gone, &b_conn] {
@@ -498,6 +506,18 @@ async fn a_bad_row_fails_only_its_own_request(db: TestDb) {
     writer.shutdown().await;
 }
 
+/// A grant and its credential record, written in one unit of work.
+async fn insert_grant(
+    store: &dyn Store,
+    grant: &tessera::domain::partner::PartnerGrant,
+    key: &ApiKeyRecord,
+) -> Result<(), StoreError> {
+    let mut work = store.begin_work().await?;
+    work.insert_api_key(key).await?;
+    work.insert_partner_grant(grant).await?;
+    work.commit().await
+}
+
 async fn partner_grants_hold_one_live_grant_and_revoke_their_record(db: TestDb) {
     use tessera::domain::partner::PartnerGrant;
     let store = open(&db).await;
@@ -514,7 +534,7 @@ async fn partner_grants_hold_one_live_grant_and_revoke_their_record(db: TestDb) 
     };
     let k1 = key_for(&c.id);
     let g1 = grant(&k1);
-    store.create_partner_grant(&g1, &k1).await.expect("grant");
+    insert_grant(store.as_ref(), &g1, &k1).await.expect("grant");
     assert_eq!(store.find_partner_grant("https://sso.example", "acme", &c.id).await.expect("find"), Some(g1.clone()));
     assert_eq!(store.find_partner_grant("https://sso.example", "other", &c.id).await.expect("find"), None);
     assert_eq!(
@@ -524,18 +544,22 @@ async fn partner_grants_hold_one_live_grant_and_revoke_their_record(db: TestDb) 
     assert!(store.find_api_key(&k1.id).await.expect("key").is_some(), "the record is written with the grant");
     // One live grant per partner and client; the refused one leaves no record behind.
     let k2 = key_for(&c.id);
-    assert!(matches!(store.create_partner_grant(&grant(&k2), &k2).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(insert_grant(store.as_ref(), &grant(&k2), &k2).await, Err(StoreError::Conflict(_))));
     assert!(store.find_api_key(&k2.id).await.expect("key").is_none(), "one transaction");
     // Revoking revokes the record too, keeps its first time, and frees the slot.
-    let revoked = store.revoke_partner_grant(&g1.id, 2_000).await.expect("revoke");
+    let revoke = |id: String, at: i64| {
+        let store = store.clone();
+        async move { partners::revoke(store.as_ref(), Actor::CommandLine, &id, at).await }
+    };
+    let revoked = revoke(g1.id.clone(), 2_000).await.expect("revoke");
     assert_eq!(revoked.revoked_at, Some(2_000));
-    assert_eq!(store.revoke_partner_grant(&g1.id, 3_000).await.expect("again").revoked_at, Some(2_000));
+    assert_eq!(revoke(g1.id.clone(), 3_000).await.expect("again").revoked_at, Some(2_000));
     assert_eq!(store.find_api_key(&k1.id).await.expect("key").expect("kept").revoked_at, Some(2_000));
     assert_eq!(store.find_partner_grant("https://sso.example", "acme", &c.id).await.expect("find"), None);
-    assert!(matches!(store.revoke_partner_grant("nope", 1).await, Err(StoreError::NotFound)));
+    assert!(matches!(revoke("nope".into(), 1).await, Err(CoreError::NotFound(_))));
     let k3 = key_for(&c.id);
     let g3 = grant(&k3);
-    store.create_partner_grant(&g3, &k3).await.expect("allowed again");
+    insert_grant(store.as_ref(), &g3, &k3).await.expect("allowed again");
     let all = store.list_partner_grants().await.expect("list");
     assert!(all.windows(2).all(|w| w[0].id < w[1].id), "ordered by id");
     let mut ids: Vec<&str> = all.iter().map(|g| g.id.as_str()).collect();

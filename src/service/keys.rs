@@ -1,9 +1,9 @@
 //! API keys: made (shown once) and revoked.
-use super::{Actor, CoreError, audit};
+use super::{Actor, CoreError, audit_entry};
 use crate::auth::api_key::PlainApiKey;
 use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::ids::{ApiKeyId, ClientId};
-use crate::storage::{Store, StoreError};
+use crate::storage::Store;
 
 /// A new key of `client`: its record (the secret's digest only) and the key itself.
 pub fn new_key(client: &ClientId, now: i64) -> (ApiKeyRecord, PlainApiKey) {
@@ -24,8 +24,12 @@ pub async fn create(
         return Err(CoreError::NotFound(format!("no client {client}")));
     }
     let (record, key) = new_key(client, now);
-    store.create_api_key(&record).await?;
-    audit(store, actor, "api_key.create", record.id.as_str(), now).await?;
+    let mut work = store.begin_work().await?;
+    work.insert_api_key(&record).await?;
+    if let Some(entry) = audit_entry(actor, "api_key.create", record.id.as_str(), now) {
+        work.record_audit(&entry).await?;
+    }
+    work.commit().await?;
     Ok((record, key))
 }
 
@@ -38,18 +42,18 @@ pub async fn revoke(
     key: &ApiKeyId,
     now: i64,
 ) -> Result<ApiKeyRecord, CoreError> {
-    let missing = || CoreError::NotFound(format!("no API key {key}"));
-    if let Some(client) = client
-        && store.find_api_key(key).await?.is_none_or(|k| &k.client_id != client)
-    {
-        return Err(missing());
-    }
-    let revoked = match store.revoke_api_key(key, now).await {
-        Err(StoreError::NotFound) => return Err(missing()),
-        other => other?,
+    let mut work = store.begin_work().await?;
+    let Some(mut record) = work.lock_api_key(key).await?.filter(|k| client.is_none_or(|c| &k.client_id == c)) else {
+        return Err(CoreError::NotFound(format!("no API key {key}")));
     };
-    audit(store, actor, "api_key.revoke", key.as_str(), now).await?;
-    Ok(revoked)
+    // The first revocation stays.
+    record.revoked_at = record.revoked_at.or(Some(now));
+    work.save_api_key(&record).await?;
+    if let Some(entry) = audit_entry(actor, "api_key.revoke", key.as_str(), now) {
+        work.record_audit(&entry).await?;
+    }
+    work.commit().await?;
+    Ok(record)
 }
 
 /// A key's record (the secret's digest only), whoever's it is: what authentication reads.

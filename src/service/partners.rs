@@ -1,6 +1,6 @@
 //! Partner apps: which OAuth clients of a trusted authorization server may act for which
 //! tessera client (see [`crate::domain::partner`]).
-use super::{Actor, CoreError, audit};
+use super::{Actor, CoreError, audit_entry};
 use crate::domain::ids::ClientId;
 use crate::domain::partner::{MAX_PARTNER_TEXT, PartnerGrant};
 use crate::storage::{Store, StoreError};
@@ -42,7 +42,9 @@ pub async fn allow(
         created_at: now,
         revoked_at: None,
     };
-    match store.create_partner_grant(&grant, &key).await {
+    let mut work = store.begin_work().await?;
+    work.insert_api_key(&key).await?;
+    match work.insert_partner_grant(&grant).await {
         Err(StoreError::Conflict(_)) => {
             return Err(CoreError::Invalid(format!(
                 "{partner_client_id} of {issuer} is already allowed to act for client {client}"
@@ -50,18 +52,32 @@ pub async fn allow(
         }
         other => other?,
     }
-    audit(store, actor, "partner.allow", &describe(&grant), now).await?;
+    if let Some(entry) = audit_entry(actor, "partner.allow", &describe(&grant), now) {
+        work.record_audit(&entry).await?;
+    }
+    work.commit().await?;
     Ok(grant)
 }
 
 /// Revokes a grant: the partner's tokens are refused for that client from now on, on every
 /// replica. Revoking a revoked grant changes nothing.
 pub async fn revoke(store: &dyn Store, actor: Actor<'_>, id: &str, now: i64) -> Result<PartnerGrant, CoreError> {
-    let grant = match store.revoke_partner_grant(id, now).await {
-        Err(StoreError::NotFound) => return Err(CoreError::NotFound(format!("no partner grant {id}"))),
-        other => other?,
+    let mut work = store.begin_work().await?;
+    let Some(mut grant) = work.find_partner_grant(id).await? else {
+        return Err(CoreError::NotFound(format!("no partner grant {id}")));
     };
-    audit(store, actor, "partner.revoke", &describe(&grant), now).await?;
+    // The grant's credential record first: token issuance that already checked it finishes,
+    // and none passes after. The first revocation stays.
+    if let Some(mut key) = work.lock_api_key(&grant.api_key_id).await? {
+        key.revoked_at = key.revoked_at.or(Some(now));
+        work.save_api_key(&key).await?;
+    }
+    grant.revoked_at = grant.revoked_at.or(Some(now));
+    work.save_partner_grant(&grant).await?;
+    if let Some(entry) = audit_entry(actor, "partner.revoke", &describe(&grant), now) {
+        work.record_audit(&entry).await?;
+    }
+    work.commit().await?;
     Ok(grant)
 }
 

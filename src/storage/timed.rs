@@ -219,4 +219,11 @@ timed_work! {
     fn append_activity(&mut self, entry: &crate::domain::event::NewActivity) -> Result<(), StoreError>;
     fn enqueue(&mut self, event: &crate::domain::webhook::OutboxEvent) -> Result<bool, StoreError>;
     fn record_audit(&mut self, entry: &crate::domain::operator::AuditEntry) -> Result<(), StoreError>;
+    fn insert_api_key(&mut self, key: &crate::domain::api_key::ApiKeyRecord) -> Result<(), StoreError>;
+    fn lock_api_key(&mut self, id: &crate::domain::ids::ApiKeyId)
+        -> Result<Option<crate::domain::api_key::ApiKeyRecord>, StoreError>;
+    fn save_api_key(&mut self, key: &crate::domain::api_key::ApiKeyRecord) -> Result<(), StoreError>;
+    fn insert_partner_grant(&mut self, grant: &crate::domain::partner::PartnerGrant) -> Result<(), StoreError>;
+    fn find_partner_grant(&mut self, id: &str) -> Result<Option<crate::domain::partner::PartnerGrant>, StoreError>;
+    fn save_partner_grant(&mut self, grant: &crate::domain::partner::PartnerGrant) -> Result<(), StoreError>;
 }

@@ -168,7 +168,15 @@ async fn a_revoked_key_stops_working_at_once(db: TestDb) {
     let conn = app.create_connection(&second_key, "c").await;
     assert_eq!(app.mint(&second_key, &conn).await.status, StatusCode::CREATED);
     let (key_id, _) = tessera::auth::api_key::PlainApiKey::parse(&second_key).expect("parses");
-    app.store.revoke_api_key(&key_id, SystemClock.now()).await.expect("revoked");
+    tessera::service::keys::revoke(
+        app.store.as_ref(),
+        tessera::service::Actor::CommandLine,
+        None,
+        &key_id,
+        SystemClock.now(),
+    )
+    .await
+    .expect("revoked");
     let r = app.mint(&second_key, &conn).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body, json!({"detail": "Invalid API key"}));
@@ -195,7 +203,15 @@ async fn a_revoked_key_stops_working_at_once(db: TestDb) {
         let first = app.raw("POST", &path, &headers, body.clone()).await;
         assert_ne!(first.status, StatusCode::UNAUTHORIZED, "{}", first.body);
         let (key_id, _) = tessera::auth::api_key::PlainApiKey::parse(&key).expect("parses");
-        app.store.revoke_api_key(&key_id, SystemClock.now()).await.expect("revoked");
+        tessera::service::keys::revoke(
+            app.store.as_ref(),
+            tessera::service::Actor::CommandLine,
+            None,
+            &key_id,
+            SystemClock.now(),
+        )
+        .await
+        .expect("revoked");
         let r = app.raw("POST", &path, &headers, body).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{connection} {:?}", r.body);
         assert_eq!(r.body, json!({"detail": "Invalid API key"}));

@@ -8,9 +8,6 @@ pub trait ApiKeyStore {
     async fn create_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn find_api_key(&self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn list_api_keys(&self, client: &ClientId) -> Result<Vec<ApiKeyRecord>, StoreError>;
-    /// Marks a key revoked (idempotent: an already revoked key keeps its first time).
-    /// `NotFound` when no such key exists.
-    async fn revoke_api_key(&self, id: &ApiKeyId, at: i64) -> Result<ApiKeyRecord, StoreError>;
     /// Notes that an API key was used at `at` (a later time than the one stored only).
     async fn note_api_key_used(&self, id: &ApiKeyId, at: i64) -> Result<(), StoreError>;
 }
@@ -52,27 +49,6 @@ macro_rules! api_keys {
                     .fetch_all(self.pool())
                     .await
                     .map_err(map_err)
-            }
-
-            async fn revoke_api_key(&self, id: &ApiKeyId, at: i64) -> Result<ApiKeyRecord, StoreError> {
-                let mut tx = self.begin_write(WriteLock::None).await?;
-                // Waits for issuance statements that already checked this key (see `issuance_sql`).
-                sqlx::query(&format!("SELECT id FROM api_keys WHERE id = $1{}", <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE))
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_err)?
-                    .ok_or(StoreError::NotFound)?;
-                let revoked: ApiKeyRecord = sqlx::query_as(&format!(
-                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING {API_KEY_COLUMNS}"
-                ))
-                .bind(id)
-                .bind(at)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
-                Ok(revoked)
             }
         }
     };

@@ -5,10 +5,12 @@
 //! work is rolled back.
 use async_trait::async_trait;
 
+use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::connection::Connection;
 use crate::domain::event::NewActivity;
-use crate::domain::ids::{ClientId, ConnectionId};
+use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId};
 use crate::domain::operator::AuditEntry;
+use crate::domain::partner::PartnerGrant;
 use crate::domain::webhook::OutboxEvent;
 use crate::storage::StoreError;
 
@@ -32,6 +34,17 @@ pub trait Work: Send {
     /// client subscribed to its type; nothing when none is. Whether any was.
     async fn enqueue(&mut self, event: &OutboxEvent) -> Result<bool, StoreError>;
     async fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
+    async fn insert_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// An API key, locked: token issuance that already checked it finishes first (see
+    /// `issuance_sql`), and none checks it again until this work ends.
+    async fn lock_api_key(&mut self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Writes an API key's revocation time.
+    async fn save_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// `Conflict` when the partner already has a live grant for that client.
+    async fn insert_partner_grant(&mut self, grant: &PartnerGrant) -> Result<(), StoreError>;
+    async fn find_partner_grant(&mut self, id: &str) -> Result<Option<PartnerGrant>, StoreError>;
+    /// Writes a grant's revocation time.
+    async fn save_partner_grant(&mut self, grant: &PartnerGrant) -> Result<(), StoreError>;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
@@ -160,6 +173,75 @@ macro_rules! work {
                     .bind(&entry.action)
                     .bind(&entry.target)
                     .bind(entry.at)
+                    .execute(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn insert_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+                insert_api_key(&mut self.0, key).await
+            }
+
+            async fn lock_api_key(&mut self, id: &ApiKeyId) -> Result<Option<ApiKeyRecord>, StoreError> {
+                sqlx::query_as(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1{}",
+                    <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE
+                ))
+                .bind(id)
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(map_err)
+            }
+
+            async fn save_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+                sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1")
+                    .bind(&key.id)
+                    .bind(key.revoked_at)
+                    .execute(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn insert_partner_grant(
+                &mut self,
+                grant: &$crate::domain::partner::PartnerGrant,
+            ) -> Result<(), StoreError> {
+                sqlx::query(&format!(
+                    "INSERT INTO partner_grants ({PARTNER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                ))
+                .bind(&grant.id)
+                .bind(&grant.issuer)
+                .bind(&grant.partner_client_id)
+                .bind(&grant.client_id)
+                .bind(&grant.api_key_id)
+                .bind(grant.created_at)
+                .bind(grant.revoked_at)
+                .execute(&mut *self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn find_partner_grant(
+                &mut self,
+                id: &str,
+            ) -> Result<Option<$crate::domain::partner::PartnerGrant>, StoreError> {
+                sqlx::query_as(&format!("SELECT {PARTNER_COLUMNS} FROM partner_grants WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut *self.0)
+                    .await
+                    .map_err(map_err)
+            }
+
+            async fn save_partner_grant(
+                &mut self,
+                grant: &$crate::domain::partner::PartnerGrant,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE partner_grants SET revoked_at = $2 WHERE id = $1")
+                    .bind(&grant.id)
+                    .bind(grant.revoked_at)
                     .execute(&mut *self.0)
                     .await
                     .map_err(map_err)?;
