@@ -298,7 +298,7 @@ const FRONT_ENDS: &[&str] = &["http/", "console/", "link/", "cli/"];
 
 /// Where a front end may name storage after all, and why: (file under `src`, what it names).
 const STORAGE_EXCEPTIONS: &[(&str, &str, &str)] = &[(
-    "cli/mod.rs",
+    "cli/shared.rs",
     "Store",
     "`cli::open_store` opens the database a command names: the handle it returns is what \
      every command passes to the core (the server's is opened by `serve` the same way)",

@@ -55,7 +55,7 @@ pub async fn run_backup(db: &DatabaseArgs, args: BackupArgs) -> anyhow::Result<(
         "schema": info.schema,
         "kek_file": kek.is_file().then(|| kek.display().to_string()),
     });
-    super::output(args.json, &value, || {
+    super::shared::output(args.json, &value, || {
         let named = std::env::var_os("TESSERA_KEK_FILE").map(std::path::PathBuf::from);
         let keep = match named {
             Some(file) => format!("the key-encryption key file {} (TESSERA_KEK_FILE)", file.display()),
@@ -87,7 +87,7 @@ pub async fn run_restore(db: &DatabaseArgs, args: RestoreArgs) -> anyhow::Result
         "schema": info.schema,
         "kek_file": kek.display().to_string(),
     });
-    super::output(args.json, &value, || {
+    super::shared::output(args.json, &value, || {
         format!(
             "Restored {} to {} ({} bytes, schema {}; integrity check ok).\nBefore starting serve on it, put the \
              key-encryption key the backup was made under at {} (or give serve TESSERA_KEK or --kek-file): it opens {KEK_SEALS}. \

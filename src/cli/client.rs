@@ -27,13 +27,13 @@ pub enum ClientCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
-    let store = super::open_store(db, false).await?;
+    let store = super::shared::open_store(db, false).await?;
     match cmd {
         ClientCommand::Create { name, json } => {
             let client = crate::service::clients::create(store.as_ref(), Actor::CommandLine, &name, SystemClock.now())
                 .await
                 .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
-            super::output(json, &json!({"client_id": client.id, "name": client.name}), || {
+            super::shared::output(json, &json!({"client_id": client.id, "name": client.name}), || {
                 format!("created client {} ({})", client.id, client.name)
             });
         }
@@ -43,10 +43,10 @@ pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(|c| json!({"client_id": c.id, "name": c.name, "created_at": c.created_at}))
                 .collect();
-            super::output(json, &json!(rows), || {
+            super::shared::output(json, &json!(rows), || {
                 clients
                     .iter()
-                    .map(|c| format!("{}  {}  created {}", c.id, c.name, super::rfc3339(c.created_at)))
+                    .map(|c| format!("{}  {}  created {}", c.id, c.name, super::shared::rfc3339(c.created_at)))
                     .collect::<Vec<_>>()
                     .join("\n")
             });

@@ -8,26 +8,23 @@
 use std::ffi::OsString;
 use std::fmt::Write as _;
 
-use clap::CommandFactory as _;
-
-use super::Cli;
-
 /// Options that never come from the file.
 const NOT_IN_FILE: [&str; 4] = ["help", "version", "config", "json"];
 
 /// `argv` with the configuration file's settings added as flags, when a file is named by
 /// `--config` or `TESSERA_CONFIG`.
-pub fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
+/// `cmd` is the whole command line's definition.
+pub fn apply(argv: Vec<OsString>, cmd: &clap::Command) -> anyhow::Result<Vec<OsString>> {
     let Some(path) = config_path(&argv) else {
         return Ok(argv);
     };
     let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
     let table: toml::Table = text.parse().map_err(|e| anyhow::anyhow!("config file {path}: {e}"))?;
-    let cmd = Cli::command();
     let serve = cmd.find_subcommand("serve").expect("serve exists");
     // The subcommand as clap finds it (an option's value, such as the file's own name, is
     // never taken for one).
-    let Some(sub_name) = Cli::command()
+    let Some(sub_name) = cmd
+        .clone()
         .ignore_errors(true)
         .try_get_matches_from(&argv)
         .ok()
@@ -56,7 +53,7 @@ pub fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
         // without the environment, whose own bad values are not this key's (clap reports
         // those, naming their variables, once the file is applied).
         let probe = vec!["tessera".to_owned(), "serve".to_owned(), format!("--{long}={value}")];
-        if let Err(e) = without_env(Cli::command()).try_get_matches_from(probe) {
+        if let Err(e) = without_env(cmd.clone()).try_get_matches_from(probe) {
             let reason = e.to_string();
             let reason = reason.lines().next().unwrap_or_default().trim_start_matches("error: ");
             anyhow::bail!("config file {path}: `{key}`: {reason}");
@@ -99,8 +96,7 @@ fn config_path(argv: &[OsString]) -> Option<String> {
 }
 
 /// A documented example file: every key `serve` accepts, with its help, variable and default.
-pub fn example() -> String {
-    let cmd = Cli::command();
+pub fn example(cmd: &clap::Command) -> String {
     let serve = cmd.find_subcommand("serve").expect("serve exists");
     let mut out = String::from(
         "# tessera configuration file (TOML). Use with `tessera --config FILE serve`\n\

@@ -37,7 +37,7 @@ pub enum ConnectorCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()> {
-    let store = super::open_store(db, false).await?;
+    let store = super::shared::open_store(db, false).await?;
     let now = SystemClock.now();
     match cmd {
         ConnectorCommand::Create { name, json } => {
@@ -49,7 +49,7 @@ pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()>
                     },
                 )?;
             let id = record.id;
-            super::output(json, &json!({"connector_id": id, "credential": credential.expose()}), || {
+            super::shared::output(json, &json!({"connector_id": id, "credential": credential.expose()}), || {
                 format!("connector id: {id}\ncredential:   {}\n(shown once: store it now)", credential.expose())
             });
         }
@@ -59,17 +59,19 @@ pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()>
                 .iter()
                 .map(|c| json!({"connector_id": c.id, "name": c.name, "created_at": c.created_at, "revoked_at": c.revoked_at}))
                 .collect();
-            super::output(json, &json!(rows), || {
+            super::shared::output(json, &json!(rows), || {
                 all.iter()
                     .map(|c| match c.revoked_at {
                         Some(at) => format!(
                             "{}  {}  created {}  revoked {}",
                             c.id,
                             c.name,
-                            super::rfc3339(c.created_at),
-                            super::rfc3339(at)
+                            super::shared::rfc3339(c.created_at),
+                            super::shared::rfc3339(at)
                         ),
-                        None => format!("{}  {}  created {}  active", c.id, c.name, super::rfc3339(c.created_at)),
+                        None => {
+                            format!("{}  {}  created {}  active", c.id, c.name, super::shared::rfc3339(c.created_at))
+                        }
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -77,10 +79,12 @@ pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()>
         }
         ConnectorCommand::Revoke { connector_id, json } => {
             // A pasted credential names its id; only the id is used, and never echoed whole.
-            let id =
-                ConnectorId::from_string(super::id_of_pasted(&connector_id, crate::auth::api_key::CONNECTOR_PREFIX));
+            let id = ConnectorId::from_string(super::shared::id_of_pasted(
+                &connector_id,
+                crate::auth::api_key::CONNECTOR_PREFIX,
+            ));
             let rec = crate::service::connectors::revoke(store.as_ref(), Actor::CommandLine, &id, now).await?;
-            super::output(json, &json!({"connector_id": rec.id, "revoked_at": rec.revoked_at}), || {
+            super::shared::output(json, &json!({"connector_id": rec.id, "revoked_at": rec.revoked_at}), || {
                 format!("revoked {}", rec.id)
             });
         }

@@ -22,7 +22,7 @@ pub fn hand_over(
 ) -> anyhow::Result<()> {
     let explicit = config.first_key_file.as_deref();
     if explicit.is_none() && std::io::stdout().is_terminal() {
-        super::serve::announce(&format!(
+        super::shared::announce(&format!(
             "\nCreated the default client {client} and its API key (shown once, store it now):\n\n    {}\n",
             key.expose()
         ));
@@ -45,7 +45,7 @@ pub fn hand_over(
         "created the default client; its API key is in this file (mode 0600): store the key, then delete the file"
     );
     // The line a script waits for, as it waits for `tessera listening on`.
-    super::serve::announce(&format!("tessera wrote the first API key to {}", path.display()));
+    super::shared::announce(&format!("tessera wrote the first API key to {}", path.display()));
     Ok(())
 }
 

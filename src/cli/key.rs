@@ -39,7 +39,7 @@ pub enum KeyCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
-    let store = super::open_store(db, false).await?;
+    let store = super::shared::open_store(db, false).await?;
     let now = SystemClock.now();
     match cmd {
         KeyCommand::Create { client, json } => {
@@ -51,7 +51,7 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
                 other => other?,
             };
             let id = record.id;
-            super::output(json, &json!({"key_id": id, "api_key": key.expose()}), || {
+            super::shared::output(json, &json!({"key_id": id, "api_key": key.expose()}), || {
                 format!("key id:  {id}\napi key: {}\n(shown once: store it now)", key.expose())
             });
         }
@@ -61,16 +61,16 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
                 .iter()
                 .map(|k| json!({"key_id": k.id, "created_at": k.created_at, "revoked_at": k.revoked_at}))
                 .collect();
-            super::output(json, &json!(rows), || {
+            super::shared::output(json, &json!(rows), || {
                 keys.iter()
                     .map(|k| match k.revoked_at {
                         Some(at) => format!(
                             "{}  created {}  revoked {}",
                             k.id,
-                            super::rfc3339(k.created_at),
-                            super::rfc3339(at)
+                            super::shared::rfc3339(k.created_at),
+                            super::shared::rfc3339(at)
                         ),
-                        None => format!("{}  created {}  active", k.id, super::rfc3339(k.created_at)),
+                        None => format!("{}  created {}  active", k.id, super::shared::rfc3339(k.created_at)),
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -78,9 +78,9 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
         }
         KeyCommand::Revoke { key_id, json } => {
             // A pasted key names its id; only the id is used, and never echoed with its secret.
-            let id = ApiKeyId::from_string(super::id_of_pasted(&key_id, crate::auth::api_key::PREFIX));
+            let id = ApiKeyId::from_string(super::shared::id_of_pasted(&key_id, crate::auth::api_key::PREFIX));
             let rec = keys::revoke(store.as_ref(), Actor::CommandLine, None, &id, now).await?;
-            super::output(json, &json!({"key_id": rec.id, "revoked_at": rec.revoked_at}), || {
+            super::shared::output(json, &json!({"key_id": rec.id, "revoked_at": rec.revoked_at}), || {
                 format!("revoked {}", rec.id)
             });
         }

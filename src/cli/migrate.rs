@@ -6,7 +6,7 @@ pub async fn run(db: &DatabaseArgs) -> anyhow::Result<()> {
     let (_, applied) = crate::storage::connect_and_migrate(db.database_url.expose(), &options)
         .await
         .map_err(|e| anyhow::Error::new(e).context(format!("database {}", db.database_url)))?;
-    super::say(&report(&db.database_url.to_string(), &applied));
+    super::shared::say(&report(&db.database_url.to_string(), &applied));
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::config::DatabaseArgs;
+use shared::say;
 
 pub mod backup;
 pub mod client;
@@ -16,6 +17,7 @@ pub mod redirect_url;
 pub mod retailer;
 pub mod sandbox;
 pub mod serve;
+pub mod shared;
 pub mod signing_key;
 pub mod token;
 
@@ -106,7 +108,7 @@ pub enum ConfigCommand {
 /// Parses the command line, with the configuration file's settings layered underneath.
 pub fn parse(argv: Vec<std::ffi::OsString>) -> anyhow::Result<Cli> {
     use clap::Parser as _;
-    let argv = config_file::apply(argv)?;
+    let argv = config_file::apply(argv, &<Cli as clap::CommandFactory>::command())?;
     match Cli::try_parse_from(&argv) {
         Ok(cli) => Ok(cli),
         Err(e) => match from_environment(&e, &argv) {
@@ -153,7 +155,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         // A client of tessera's API: it has no database of its own.
         Command::Sandbox(args) => return sandbox::run(*args).await,
         Command::Config(ConfigCommand::Example) => {
-            say(&config_file::example());
+            say(&config_file::example(&<Cli as clap::CommandFactory>::command()));
             return Ok(());
         }
         Command::Completions { shell } => {
@@ -224,111 +226,4 @@ fn render_commands(cmd: &clap::Command, path: &str, out: &mut Vec<u8>) -> std::i
         render_commands(&sub, &name, out)?;
     }
     Ok(())
-}
-
-/// Opens the store named by the database arguments, with the URL's password masked in
-/// errors. Only `serve` and `migrate` create a missing database; every other command refuses one.
-pub async fn open_store(db: &DatabaseArgs, create: bool) -> anyhow::Result<std::sync::Arc<dyn crate::storage::Store>> {
-    crate::storage::connect_with(db.database_url.expose(), &crate::storage::DbOptions { create, ..db.options() })
-        .await
-        .map_err(|e| anyhow::Error::new(e).context(format!("database {}", db.database_url)))
-}
-
-/// Prints `value` as JSON, or `text` for people.
-pub fn output(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String) {
-    if json {
-        say(&value.to_string());
-    } else {
-        say(&text());
-    }
-}
-
-/// Writes `text` and a newline to standard output. A reader that has gone away (`| head`)
-/// ends the command quietly with status 0, as other command-line tools do; any other write
-/// error ends it with status 1 and a message, never a panic.
-pub fn say(text: &str) {
-    if let Err(e) = write_line(&mut std::io::stdout().lock(), text) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("error: writing to standard output: {e}");
-        std::process::exit(1);
-    }
-}
-
-/// `text`, a newline and a flush, so a closed pipe is seen here rather than at exit.
-fn write_line(out: &mut impl std::io::Write, text: &str) -> std::io::Result<()> {
-    out.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
-        out.write_all(b"\n")?;
-    }
-    out.flush()
-}
-
-/// Unix seconds as RFC 3339 in UTC, for text output. JSON output keeps the seconds.
-pub use crate::domain::time::rfc3339;
-
-/// [`rfc3339`] of an optional time, `-` when there is none.
-pub fn rfc3339_or_dash(unix: Option<i64>) -> String {
-    unix.map_or_else(|| "-".to_owned(), rfc3339)
-}
-
-/// The id in a credential pasted whole (`tsk_<id>_<secret>`), or the argument itself when it
-/// is a bare id. The secret part is dropped here, so no message can echo it.
-pub fn id_of_pasted(arg: &str, prefix: &str) -> String {
-    let arg = arg.trim();
-    match arg.strip_prefix(prefix) {
-        Some(rest) => rest.split('_').next().unwrap_or_default().to_owned(),
-        None => arg.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unix_seconds_read_as_rfc3339_in_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339(1_709_251_199), "2024-02-29T23:59:59Z");
-        assert_eq!(rfc3339(4_102_444_800), "2100-01-01T00:00:00Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
-        assert_eq!(rfc3339_or_dash(None), "-");
-    }
-
-    #[test]
-    fn a_pasted_credential_gives_its_id_and_never_its_secret() {
-        let id = "01J0000000000000000000000A";
-        let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I";
-        assert_eq!(id_of_pasted(&format!("tsk_{id}_{secret}"), "tsk_"), id);
-        assert_eq!(id_of_pasted(&format!("  tsk_{id}_{secret}\n"), "tsk_"), id);
-        // A truncated or mangled paste still loses everything after the id.
-        assert_eq!(id_of_pasted(&format!("tsk_{id}_{}", &secret[..9]), "tsk_"), id);
-        assert_eq!(id_of_pasted(id, "tsk_"), id);
-        assert_eq!(id_of_pasted(&format!("tsc_{id}_{secret}"), "tsc_"), id);
-    }
-
-    /// A writer whose reader has gone, as stdout is under `| head -0`.
-    struct ClosedPipe;
-
-    impl std::io::Write for ClosedPipe {
-        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-            Err(std::io::ErrorKind::BrokenPipe.into())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn a_closed_pipe_is_an_error_to_handle_not_a_panic() {
-        let err = write_line(&mut ClosedPipe, "x").expect_err("refused");
-        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
-        let mut buf = Vec::new();
-        write_line(&mut buf, "a").expect("written");
-        write_line(&mut buf, "b\n").expect("written");
-        assert_eq!(buf, b"a\nb\n");
-    }
 }

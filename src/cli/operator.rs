@@ -83,7 +83,7 @@ fn sign_in_url(secret: &str, place: &Where) -> String {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> {
-    let store = super::open_store(db, false).await?;
+    let store = super::shared::open_store(db, false).await?;
     match cmd {
         OperatorCommand::Create { name, password_stdin, place, json } => {
             let password_hash = if password_stdin {
@@ -98,7 +98,7 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
             let operator = operators::create(store.as_ref(), &name, password_hash, now).await?;
             let url = sign_in_url(&operators::new_sign_in_link(store.as_ref(), &operator, now).await?, &place);
             let name = &operator.name;
-            super::output(json, &json!({"operator_id": operator.id, "name": name, "sign_in_url": url}), || {
+            super::shared::output(json, &json!({"operator_id": operator.id, "name": name, "sign_in_url": url}), || {
                 format!(
                     "created operator {name}\nsign in to the console (one-time link, valid for an hour):\n\n    {url}\n"
                 )
@@ -110,7 +110,7 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
             };
             let secret = operators::new_sign_in_link(store.as_ref(), &operator, SystemClock.now()).await?;
             let url = sign_in_url(&secret, &place);
-            super::output(json, &json!({"name": operator.name, "sign_in_url": url}), || {
+            super::shared::output(json, &json!({"name": operator.name, "sign_in_url": url}), || {
                 format!(
                     "sign in to the console as {} (one-time link, valid for an hour):\n\n    {url}\n",
                     operator.name
@@ -123,11 +123,16 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
                 .iter()
                 .map(|o| json!({"operator_id": o.id, "name": o.name, "password": o.password_hash.is_some(), "created_at": o.created_at}))
                 .collect();
-            super::output(json, &json!(rows), || {
+            super::shared::output(json, &json!(rows), || {
                 all.iter()
                     .map(|o| {
                         let how = if o.password_hash.is_some() { "password or link" } else { "link" };
-                        format!("{}  {}  signs in with {how}  created {}", o.id, o.name, super::rfc3339(o.created_at))
+                        format!(
+                            "{}  {}  signs in with {how}  created {}",
+                            o.id,
+                            o.name,
+                            super::shared::rfc3339(o.created_at)
+                        )
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -135,7 +140,7 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
         }
         OperatorCommand::Remove { name, json } => {
             operators::remove(store.as_ref(), &name).await?;
-            super::output(json, &json!({"removed": name}), || format!("removed operator {name}"));
+            super::shared::output(json, &json!({"removed": name}), || format!("removed operator {name}"));
         }
     }
     Ok(())

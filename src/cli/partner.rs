@@ -54,7 +54,7 @@ fn row(g: &PartnerGrant) -> serde_json::Value {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: PartnerCommand) -> anyhow::Result<()> {
-    let store = super::open_store(db, false).await?;
+    let store = super::shared::open_store(db, false).await?;
     let now = SystemClock.now();
     match cmd {
         PartnerCommand::Allow { issuer, partner_client_id, client, json } => {
@@ -68,18 +68,18 @@ pub async fn run(db: &DatabaseArgs, cmd: PartnerCommand) -> anyhow::Result<()> {
                 now,
             )
             .await?;
-            super::output(json, &row(&g), || {
+            super::shared::output(json, &row(&g), || {
                 format!("grant {}: {} of {} may act for client {}", g.id, g.partner_client_id, g.issuer, g.client_id)
             });
         }
         PartnerCommand::List { json } => {
             let all = crate::service::partners::list(store.as_ref()).await?;
             let rows: Vec<_> = all.iter().map(row).collect();
-            super::output(json, &json!(rows), || {
+            super::shared::output(json, &json!(rows), || {
                 all.iter()
                     .map(|g| {
                         let state = match g.revoked_at {
-                            Some(at) => format!("revoked {}", super::rfc3339(at)),
+                            Some(at) => format!("revoked {}", super::shared::rfc3339(at)),
                             None => "active".into(),
                         };
                         format!(
@@ -88,7 +88,7 @@ pub async fn run(db: &DatabaseArgs, cmd: PartnerCommand) -> anyhow::Result<()> {
                             g.partner_client_id,
                             g.issuer,
                             g.client_id,
-                            super::rfc3339(g.created_at)
+                            super::shared::rfc3339(g.created_at)
                         )
                     })
                     .collect::<Vec<_>>()
@@ -97,7 +97,7 @@ pub async fn run(db: &DatabaseArgs, cmd: PartnerCommand) -> anyhow::Result<()> {
         }
         PartnerCommand::Revoke { grant_id, json } => {
             let g = crate::service::partners::revoke(store.as_ref(), Actor::CommandLine, grant_id.trim(), now).await?;
-            super::output(json, &row(&g), || format!("revoked {}", g.id));
+            super::shared::output(json, &row(&g), || format!("revoked {}", g.id));
         }
     }
     Ok(())

@@ -38,12 +38,12 @@ pub enum RetailerCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: RetailerCommand) -> anyhow::Result<()> {
-    let store = super::open_store(db, false).await?;
+    let store = super::shared::open_store(db, false).await?;
     match cmd {
         RetailerCommand::Add { retailer_id, name, json } => {
             let (retailer, added) =
                 retailers::put(store.as_ref(), Actor::CommandLine, &retailer_id, &name, SystemClock.now()).await?;
-            super::output(
+            super::shared::output(
                 json,
                 &json!({"retailer_id": retailer.retailer_id, "name": retailer.name, "added": added}),
                 || {
@@ -54,13 +54,13 @@ pub async fn run(db: &DatabaseArgs, cmd: RetailerCommand) -> anyhow::Result<()> 
         }
         RetailerCommand::List { json } => {
             let all = retailers::list(store.as_ref()).await?;
-            super::output(json, &json!(all), || {
+            super::shared::output(json, &json!(all), || {
                 all.iter().map(|r| format!("{}  {}", r.retailer_id, r.name)).collect::<Vec<_>>().join("\n")
             });
         }
         RetailerCommand::Remove { retailer_id, json } => {
             retailers::remove(store.as_ref(), Actor::CommandLine, &retailer_id, SystemClock.now()).await?;
-            super::output(json, &json!({"retailer_id": retailer_id, "removed": true}), || {
+            super::shared::output(json, &json!({"retailer_id": retailer_id, "removed": true}), || {
                 format!("removed {retailer_id}")
             });
         }

@@ -66,7 +66,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     let args_with_parent = args.with_parent;
     let settings = settings(args)?;
     let running = sandbox::start(settings).await?;
-    super::serve::announce(&running.announcement());
+    super::shared::announce(&running.announcement());
     let parent_gone = async move {
         if !args_with_parent {
             return std::future::pending().await;
@@ -80,7 +80,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     running
         .serve(async move {
             tokio::select! {
-                () = super::serve::shutdown_signal() => {},
+                () = super::shared::shutdown_signal() => {},
                 () = parent_gone => {},
             }
         })

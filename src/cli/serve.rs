@@ -27,7 +27,7 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let store = super::open_store(db, true).await?;
+    let store = super::shared::open_store(db, true).await?;
     let app = App::build_on(&config, listeners, store, kek, Arc::new(SystemClock)).await?;
     if let Some(b) = &app.bootstrap {
         super::first_key::hand_over(&config, &db.database_url, &b.client_id, &b.api_key)?;
@@ -41,7 +41,7 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
         .public_url
         .as_deref()
         .map_or_else(|| format!("{scheme}://{addr}"), |u| u.trim_end_matches('/').to_owned());
-    announce(&format!("tessera API documentation at {docs}/docs"));
+    super::shared::announce(&format!("tessera API documentation at {docs}/docs"));
     if app.console_enabled() {
         let own = app.console_addr();
         let url = crate::config::console_base_url(
@@ -51,51 +51,22 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
             own.unwrap_or(addr),
             app.tls(),
         );
-        announce(&format!("tessera operator console at {url} (create an operator: tessera operator create NAME)"));
+        super::shared::announce(&format!(
+            "tessera operator console at {url} (create an operator: tessera operator create NAME)"
+        ));
     }
     if let Some(metrics) = app.metrics_addr() {
-        announce(&format!("tessera metrics listening on {scheme}://{metrics}"));
+        super::shared::announce(&format!("tessera metrics listening on {scheme}://{metrics}"));
     }
     let mut sandbox = match config.sandbox {
         true => Some(super::sandbox::Beside::start(app.state(), &format!("{scheme}://{addr}")).await?),
         false => None,
     };
-    announce(&format!("tessera listening on {scheme}://{addr}"));
-    let served = app.run_until(shutdown_signal()).await;
+    super::shared::announce(&format!("tessera listening on {scheme}://{addr}"));
+    let served = app.run_until(super::shared::shutdown_signal()).await;
     if let Some(status) = sandbox.as_mut().and_then(super::sandbox::Beside::exited) {
         tracing::warn!(%status, "the sandbox retailer had stopped before the server");
     }
     drop(sandbox);
     served
-}
-
-/// A line on standard output for whoever started the server. A server keeps serving when
-/// nobody reads it any more, so a failed write is not an error here.
-pub(super) fn announce(text: &str) {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
-}
-
-/// Completes on SIGINT or SIGTERM.
-pub(super) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

@@ -57,7 +57,7 @@ pub enum SigningKeyCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()> {
-    let store = super::open_store(db, false).await?;
+    let store = super::shared::open_store(db, false).await?;
     match cmd {
         SigningKeyCommand::Rotate { algorithm, prepublish, key_refresh, immediately, kek, json } => {
             if !immediately {
@@ -77,7 +77,7 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
                         anyhow::anyhow!("a new {algorithm} key is already scheduled (see `signing-key list`)")
                     })?
             };
-            super::output(
+            super::shared::output(
                 json,
                 &json!({"kid": kid, "alg": algorithm.jws_name(), "activates_at": activates_at}),
                 || rotated_text(algorithm, &kid, activates_at, immediately, key_refresh),
@@ -105,7 +105,7 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
                  `tessera token verify TOKEN --secret-file FILE` reads it as printed."
             );
             let encoded = zeroize::Zeroizing::new(URL_SAFE_NO_PAD.encode(secret.as_slice()));
-            super::say(&encoded);
+            super::shared::say(&encoded);
         }
         SigningKeyCommand::List { json } => {
             let keys = keyring::list(store.as_ref()).await?;
@@ -116,7 +116,7 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
                            "activated_at": k.activated_at, "retired_at": k.retired_at})
                 })
                 .collect();
-            super::output(json, &json!(rows), || {
+            super::shared::output(json, &json!(rows), || {
                 keys.iter()
                     .map(|k| {
                         format!(
@@ -124,9 +124,9 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
                             k.kid,
                             k.alg,
                             k.state,
-                            super::rfc3339(k.created_at),
-                            super::rfc3339_or_dash(k.activated_at),
-                            super::rfc3339_or_dash(k.retired_at)
+                            super::shared::rfc3339(k.created_at),
+                            super::shared::rfc3339_or_dash(k.activated_at),
+                            super::shared::rfc3339_or_dash(k.retired_at)
                         )
                     })
                     .collect::<Vec<_>>()
@@ -143,7 +143,7 @@ fn rotated_text(algorithm: Algorithm, kid: &Kid, activates_at: i64, immediately:
     let when = if immediately {
         format!("signing on each server from its next keyring refresh (within {key_refresh} s)")
     } else {
-        format!("signing from {}", super::rfc3339(activates_at))
+        format!("signing from {}", super::shared::rfc3339(activates_at))
     };
     match algorithm {
         Algorithm::EdDsa => format!(

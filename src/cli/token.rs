@@ -47,7 +47,7 @@ pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
             } else {
                 unreachable!("clap requires --jwks or --secret-file")
             };
-            super::say(&serde_json::to_string_pretty(&claims)?);
+            super::shared::say(&serde_json::to_string_pretty(&claims)?);
             Ok(())
         }
     }

@@ -19,11 +19,13 @@ use axum::http::Method;
 use crate::storage::PoolStats;
 use process::ProcessStats;
 use requests::{BUCKETS, FixedSeries, METHOD_LABELS, RouteStats};
+use text::{escape, header};
 
 mod process;
 mod requests;
 #[cfg(test)]
 mod tests;
+mod text;
 
 /// The method label of any method outside the standard ones.
 pub const OTHER_METHOD: &str = "other";
@@ -436,13 +438,4 @@ impl Metrics {
             );
         }
     }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -2,7 +2,7 @@
 //! resident memory, open descriptors, start time (read from `/proc` on Linux).
 use std::fmt::Write as _;
 
-use super::header;
+use super::text::header;
 
 /// The usual `process_*` metrics, read from `/proc/self` (Linux only; elsewhere none).
 #[derive(Debug, PartialEq)]
