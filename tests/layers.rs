@@ -342,8 +342,6 @@ const STORAGE_USE_CASES_TO_MOVE: &[&str] = &[
     "storage/sql/link.rs",
     // The connector's purchase batch and its `purchase.created` events.
     "storage/sql/purchases.rs",
-    // Revoking one token, with its `token_revoked` entry.
-    "storage/sql/issuance.rs",
 ];
 
 /// Where `text` does what only the core does: (line, what).

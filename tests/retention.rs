@@ -117,7 +117,17 @@ async fn each_table_keeps_its_rows_until_exactly_past_the_window(db: TestDb) {
         .await
         .expect("old event");
     for at in [events_cutoff, events_cutoff + 1] {
-        assert!(w.store.revoke_token(&w.client.id, &w.token(NOW - 10).await, &Change::at(at)).await.expect("revoke"));
+        assert!(
+            tessera::service::tokens::revoke(
+                w.store.as_ref(),
+                tessera::service::Actor::CommandLine,
+                &w.client.id,
+                &w.token(NOW - 10).await,
+                at
+            )
+            .await
+            .expect("revoke")
+        );
     }
 
     // Idempotency keys: their 24 hours.

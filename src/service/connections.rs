@@ -249,14 +249,25 @@ async fn record_move(
 }
 
 /// An entry of `c`'s activity log for `change`, naming the connector when it made it.
-fn activity(c: &Connection, kind: &'static str, change: &Change, mut data: serde_json::Value) -> NewActivity {
+fn activity(c: &Connection, kind: &'static str, change: &Change, data: serde_json::Value) -> NewActivity {
+    entry(&c.id, &c.client_id, kind, change, data)
+}
+
+/// An entry of a connection's activity log for `change`, naming the connector when it made it.
+pub(super) fn entry(
+    connection: &ConnectionId,
+    client: &ClientId,
+    kind: &'static str,
+    change: &Change,
+    mut data: serde_json::Value,
+) -> NewActivity {
     if let Some(connector) = &change.connector {
         data["connector_id"] = json!(connector);
     }
     NewActivity {
         id: ordered_id(),
-        connection_id: c.id.clone(),
-        client_id: c.client_id.clone(),
+        connection_id: connection.clone(),
+        client_id: client.clone(),
         kind,
         at: change.at,
         api_key_id: change.actor.clone(),

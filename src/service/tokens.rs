@@ -1,6 +1,6 @@
 //! Minted tokens: looked up, checked as credentials, listed and revoked. Minting itself is
 //! the hot path and goes through [`crate::token::mint::Minter`].
-use super::{Actor, CoreError, audit};
+use super::{Actor, CoreError, audit, audit_entry};
 use crate::domain::connection::ConnectionStatus;
 use crate::domain::ids::{ClientId, ConnectionId, TokenId};
 use crate::domain::token::IssuedToken;
@@ -55,9 +55,23 @@ pub async fn revoke(
         Actor::ApiKey(key) => Change::by(now, key),
         _ => Change::at(now),
     };
-    let found = store.revoke_token(client, jti, &change).await?;
-    audit(store, actor, "token.revoke", jti.as_str(), now).await?;
-    Ok(found)
+    let mut work = store.begin_work().await?;
+    let Some(mut token) = work.lock_issued_token(jti).await?.filter(|t| &t.client_id == client) else {
+        return Ok(false);
+    };
+    // The first revocation stays, and only it makes an entry.
+    if token.revoked_at.is_none() {
+        token.revoked_at = Some(now);
+        work.save_issued_token(&token).await?;
+        let data = serde_json::json!({"jti": jti.as_str()});
+        work.append_activity(&super::connections::entry(&token.connection_id, client, "token_revoked", &change, data))
+            .await?;
+    }
+    if let Some(entry) = audit_entry(actor, "token.revoke", jti.as_str(), now) {
+        work.record_audit(&entry).await?;
+    }
+    work.commit().await?;
+    Ok(true)
 }
 
 /// What an operator learns of a pasted token.

@@ -12,9 +12,6 @@ pub trait IssuanceStore {
     /// id when it was recorded and `None` when it was refused.
     async fn record_tokens_issued(&self, batch: &[IssuedToken]) -> Result<Vec<Option<String>>, StoreError>;
     async fn find_issued_token(&self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError>;
-    /// Revokes one of `client`'s tokens (idempotent: the first revocation time stays).
-    /// Returns whether such a token exists.
-    async fn revoke_token(&self, client: &ClientId, jti: &TokenId, change: &Change) -> Result<bool, StoreError>;
 }
 }
 
@@ -53,34 +50,6 @@ macro_rules! issuance {
                     .fetch_optional(self.pool())
                     .await
                     .map_err(map_err)
-            }
-
-            async fn revoke_token(&self, client: &ClientId, jti: &TokenId, change: &Change) -> Result<bool, StoreError> {
-                let mut tx = self.begin_write(WriteLock::None).await?;
-                let newly: Option<ConnectionId> = sqlx::query_scalar(
-                    "UPDATE issued_tokens SET revoked_at = $3 WHERE jti = $1 AND client_id = $2 AND revoked_at IS NULL
-                     RETURNING connection_id",
-                )
-                .bind(jti)
-                .bind(client)
-                .bind(change.at)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                if let Some(connection) = newly {
-                    let data = serde_json::json!({"jti": jti.as_str()});
-                    insert_event(&mut tx, &connection, client, "token_revoked", change, data).await?;
-                    tx.commit().await.map_err(map_err)?;
-                    return Ok(true);
-                }
-                let exists: Option<String> =
-                    sqlx::query_scalar("SELECT jti FROM issued_tokens WHERE jti = $1 AND client_id = $2")
-                        .bind(jti)
-                        .bind(client)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                Ok(exists.is_some())
             }
         }
     };

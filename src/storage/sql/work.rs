@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::connection::Connection;
 use crate::domain::event::NewActivity;
-use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId};
+use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
 use crate::domain::operator::AuditEntry;
 use crate::domain::partner::PartnerGrant;
+use crate::domain::token::IssuedToken;
 use crate::domain::webhook::OutboxEvent;
 use crate::storage::StoreError;
 
@@ -45,6 +46,10 @@ pub trait Work: Send {
     async fn find_partner_grant(&mut self, id: &str) -> Result<Option<PartnerGrant>, StoreError>;
     /// Writes a grant's revocation time.
     async fn save_partner_grant(&mut self, grant: &PartnerGrant) -> Result<(), StoreError>;
+    /// An issued token's record, locked.
+    async fn lock_issued_token(&mut self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError>;
+    /// Writes a token's revocation time.
+    async fn save_issued_token(&mut self, token: &IssuedToken) -> Result<(), StoreError>;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
@@ -242,6 +247,27 @@ macro_rules! work {
                 sqlx::query("UPDATE partner_grants SET revoked_at = $2 WHERE id = $1")
                     .bind(&grant.id)
                     .bind(grant.revoked_at)
+                    .execute(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn lock_issued_token(&mut self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError> {
+                sqlx::query_as(&format!(
+                    "SELECT {ISSUED_SELECT} FROM issued_tokens WHERE jti = $1{}",
+                    <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE
+                ))
+                .bind(jti)
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(map_err)
+            }
+
+            async fn save_issued_token(&mut self, token: &IssuedToken) -> Result<(), StoreError> {
+                sqlx::query("UPDATE issued_tokens SET revoked_at = $2 WHERE jti = $1")
+                    .bind(&token.jti)
+                    .bind(token.revoked_at)
                     .execute(&mut *self.0)
                     .await
                     .map_err(map_err)?;
