@@ -340,8 +340,6 @@ const STORAGE_USE_CASES_TO_MOVE: &[&str] = &[
     "storage/sql/mod.rs",
     // Link completion.
     "storage/sql/link.rs",
-    // The connector's purchase batch and its `purchase.created` events.
-    "storage/sql/purchases.rs",
 ];
 
 /// Where `text` does what only the core does: (line, what).

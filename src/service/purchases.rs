@@ -3,7 +3,8 @@ use super::CoreError;
 use crate::domain::connection::ConnectionStatus;
 use crate::domain::ids::{ClientId, ConnectionId};
 use crate::domain::purchase::{Purchase, PurchaseSummary};
-use crate::storage::{Store, StoreError};
+use crate::domain::webhook::{EventType, OutboxEvent, purchase_payload};
+use crate::storage::Store;
 
 /// What writing a batch of purchases did.
 #[derive(Debug)]
@@ -60,16 +61,27 @@ pub async fn upsert(
         .into_iter()
         .map(|p| Purchase { connection_id: id.clone(), client_id: connection.client_id.clone(), ..p })
         .collect();
-    let was_new = match store.upsert_purchases(&connection, &batch, now).await {
-        // Deleted or disconnected since it was read: answered as a fresh request would be.
-        Err(StoreError::NotFound) => {
-            return Ok(match store.find_any_connection(id).await? {
-                None => Upserted::NoConnection,
-                Some(_) => Upserted::Disconnected,
-            });
-        }
-        other => other?,
+    let mut work = store.begin_work().await?;
+    // Read again, locked, in this transaction: purchases are never written for a connection
+    // deleted or disconnected a moment ago (answered as a fresh request would be).
+    let connection = match work.lock_connection(id).await? {
+        None => return Ok(Upserted::NoConnection),
+        Some(c) if c.status == ConnectionStatus::Disconnected => return Ok(Upserted::Disconnected),
+        Some(c) => c,
     };
+    let mut was_new = Vec::with_capacity(batch.len());
+    for p in &batch {
+        // A new purchase is announced; a known one is replaced, and announced to no one.
+        let new = work.insert_purchase(p, now).await?;
+        if new {
+            let payload = purchase_payload(&connection, p);
+            work.enqueue(&OutboxEvent::with_payload(&connection, EventType::PurchaseCreated, now, payload)).await?;
+        } else {
+            work.update_purchase(p, now).await?;
+        }
+        was_new.push(new);
+    }
+    work.commit().await?;
     let (mut created, mut replaced) = (Vec::new(), Vec::new());
     for (p, new) in batch.into_iter().zip(was_new) {
         if new { created.push(p.purchase_id) } else { replaced.push(p.purchase_id) }

@@ -226,6 +226,8 @@ timed_work! {
     fn insert_partner_grant(&mut self, grant: &crate::domain::partner::PartnerGrant) -> Result<(), StoreError>;
     fn find_partner_grant(&mut self, id: &str) -> Result<Option<crate::domain::partner::PartnerGrant>, StoreError>;
     fn save_partner_grant(&mut self, grant: &crate::domain::partner::PartnerGrant) -> Result<(), StoreError>;
+    fn insert_purchase(&mut self, purchase: &crate::domain::purchase::Purchase, at: i64) -> Result<bool, StoreError>;
+    fn update_purchase(&mut self, purchase: &crate::domain::purchase::Purchase, at: i64) -> Result<(), StoreError>;
     fn lock_issued_token(&mut self, jti: &crate::domain::ids::TokenId)
         -> Result<Option<crate::domain::token::IssuedToken>, StoreError>;
     fn save_issued_token(&mut self, token: &crate::domain::token::IssuedToken) -> Result<(), StoreError>;

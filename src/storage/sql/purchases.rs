@@ -1,21 +1,11 @@
-//! Each connection's purchases: written in batches by the connector, listed newest first.
+//! Each connection's purchases, listed newest first (the connector's batches are written by
+//! the core, through the unit of work).
 #[allow(unused_imports)]
 use crate::storage::vocabulary::*;
 
 store_trait! {
 /// Each connection's purchases, written by the connector.
 pub trait PurchaseStore {
-    /// Writes a batch of `connection`'s purchases in one transaction, keyed by purchase id
-    /// within the connection: a new one is inserted and announced as `purchase.created`, a
-    /// known one is replaced (and announced again to no one). Returns, per purchase in
-    /// order, whether it was new; `NotFound` when the connection no longer exists or is
-    /// disconnected (checked in the transaction).
-    async fn upsert_purchases(
-        &self,
-        connection: &Connection,
-        batch: &[Purchase],
-        at: i64,
-    ) -> Result<Vec<bool>, StoreError>;
     /// A connection's purchases, newest first (by date, then purchase id, both descending):
     /// at most `limit` of those after the purchase `after`. `None` when `after` names no
     /// purchase of the connection.
@@ -71,80 +61,6 @@ macro_rules! purchases {
 
         #[async_trait::async_trait]
         impl $crate::storage::PurchaseStore for $store {
-            async fn upsert_purchases(
-                &self,
-                connection: &Connection,
-                batch: &[$crate::domain::purchase::Purchase],
-                at: i64,
-            ) -> Result<Vec<bool>, StoreError> {
-                let mut tx = self.begin_write(WriteLock::None).await?;
-                // Checked (and on PostgreSQL locked) in this transaction: purchases are never
-                // written for a connection deleted or disconnected a moment ago.
-                let status: Option<String> = sqlx::query_scalar(&format!(
-                    "SELECT status FROM connections WHERE id = $1{}",
-                    <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE
-                ))
-                .bind(&connection.id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                if status.is_none_or(|s| s == ConnectionStatus::Disconnected.as_str()) {
-                    return Err(StoreError::NotFound);
-                }
-                let mut created = Vec::with_capacity(batch.len());
-                for p in batch {
-                    let items = p.items.to_string();
-                    let inserted: Option<i64> = sqlx::query_scalar(
-                        "INSERT INTO purchases (connection_id, purchase_id, client_id, date, date_key, total, tax,
-                                                subtotal, item_count, items, created_at, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
-                         ON CONFLICT (connection_id, purchase_id) DO NOTHING
-                         RETURNING item_count",
-                    )
-                    .bind(&connection.id)
-                    .bind(&p.purchase_id)
-                    .bind(&connection.client_id)
-                    .bind(&p.date)
-                    .bind(p.date_key)
-                    .bind(&p.total)
-                    .bind(&p.tax)
-                    .bind(&p.subtotal)
-                    .bind(p.item_count)
-                    .bind(&items)
-                    .bind(at)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    if inserted.is_some() {
-                        let payload = $crate::domain::webhook::purchase_payload(connection, p);
-                        emit_event_payload(&mut tx, connection, EventType::PurchaseCreated, at, &payload).await?;
-                        created.push(true);
-                        continue;
-                    }
-                    sqlx::query(
-                        "UPDATE purchases SET date = $3, date_key = $4, total = $5, tax = $6, subtotal = $7,
-                                item_count = $8, items = $9, updated_at = $10
-                         WHERE connection_id = $1 AND purchase_id = $2",
-                    )
-                    .bind(&connection.id)
-                    .bind(&p.purchase_id)
-                    .bind(&p.date)
-                    .bind(p.date_key)
-                    .bind(&p.total)
-                    .bind(&p.tax)
-                    .bind(&p.subtotal)
-                    .bind(p.item_count)
-                    .bind(&items)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    created.push(false);
-                }
-                tx.commit().await.map_err(map_err)?;
-                Ok(created)
-            }
-
             async fn list_purchases(
                 &self,
                 client: &ClientId,

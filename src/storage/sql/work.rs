@@ -11,6 +11,7 @@ use crate::domain::event::NewActivity;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
 use crate::domain::operator::AuditEntry;
 use crate::domain::partner::PartnerGrant;
+use crate::domain::purchase::Purchase;
 use crate::domain::token::IssuedToken;
 use crate::domain::webhook::OutboxEvent;
 use crate::storage::StoreError;
@@ -46,6 +47,11 @@ pub trait Work: Send {
     async fn find_partner_grant(&mut self, id: &str) -> Result<Option<PartnerGrant>, StoreError>;
     /// Writes a grant's revocation time.
     async fn save_partner_grant(&mut self, grant: &PartnerGrant) -> Result<(), StoreError>;
+    /// Inserts a purchase (its connection and client named in it); `false`, and nothing
+    /// written, when the connection already has one with its `purchase_id`.
+    async fn insert_purchase(&mut self, purchase: &Purchase, at: i64) -> Result<bool, StoreError>;
+    /// Replaces the purchase the connection has with `purchase`'s `purchase_id`.
+    async fn update_purchase(&mut self, purchase: &Purchase, at: i64) -> Result<(), StoreError>;
     /// An issued token's record, locked.
     async fn lock_issued_token(&mut self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError>;
     /// Writes a token's revocation time.
@@ -250,6 +256,61 @@ macro_rules! work {
                     .execute(&mut *self.0)
                     .await
                     .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn insert_purchase(
+                &mut self,
+                p: &$crate::domain::purchase::Purchase,
+                at: i64,
+            ) -> Result<bool, StoreError> {
+                let inserted: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO purchases (connection_id, purchase_id, client_id, date, date_key, total, tax,
+                                            subtotal, item_count, items, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+                     ON CONFLICT (connection_id, purchase_id) DO NOTHING
+                     RETURNING item_count",
+                )
+                .bind(&p.connection_id)
+                .bind(&p.purchase_id)
+                .bind(&p.client_id)
+                .bind(&p.date)
+                .bind(p.date_key)
+                .bind(&p.total)
+                .bind(&p.tax)
+                .bind(&p.subtotal)
+                .bind(p.item_count)
+                .bind(p.items.to_string())
+                .bind(at)
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(inserted.is_some())
+            }
+
+            async fn update_purchase(
+                &mut self,
+                p: &$crate::domain::purchase::Purchase,
+                at: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE purchases SET date = $3, date_key = $4, total = $5, tax = $6, subtotal = $7,
+                            item_count = $8, items = $9, updated_at = $10
+                     WHERE connection_id = $1 AND purchase_id = $2",
+                )
+                .bind(&p.connection_id)
+                .bind(&p.purchase_id)
+                .bind(&p.date)
+                .bind(p.date_key)
+                .bind(&p.total)
+                .bind(&p.tax)
+                .bind(&p.subtotal)
+                .bind(p.item_count)
+                .bind(p.items.to_string())
+                .bind(at)
+                .execute(&mut *self.0)
+                .await
+                .map_err(map_err)?;
                 Ok(())
             }
 
