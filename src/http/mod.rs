@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod paths;
 pub mod purchase_batch;
 pub mod pyjson;
+pub mod query;
 pub mod routes;
 pub mod server;
 pub mod tls;

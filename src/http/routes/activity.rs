@@ -8,41 +8,13 @@ use serde_json::{Value, json};
 use crate::http::error::ApiError;
 use crate::http::extract::check_connection_token;
 use crate::http::extract::{Caller, ConnectionPath};
-use crate::http::validation::{FieldError, Loc};
+use crate::http::query::QueryParams;
 use crate::service::{self, AppState};
 
+/// Events in a page when the request names no `limit`.
 const DEFAULT_LIMIT: u32 = 20;
-const MAX_LIMIT: i64 = 100;
-
-/// `limit` as FastAPI's `Query(20, ge=1, le=100)` reads it, with the same errors.
-pub fn parse_limit(raw: Option<String>) -> Result<u32, ApiError> {
-    let loc = vec![Loc::from("query"), Loc::from("limit")];
-    let Some(raw) = raw else { return Ok(DEFAULT_LIMIT) };
-    let n: i64 = raw.trim().parse().map_err(|_| {
-        ApiError::Validation(vec![FieldError {
-            kind: "int_parsing",
-            loc: loc.clone(),
-            msg: "Input should be a valid integer, unable to parse string as an integer".into(),
-            input: Value::String(raw.clone()),
-            ctx: None,
-        }])
-    })?;
-    let bound = |kind, msg: &str, ctx| {
-        ApiError::Validation(vec![FieldError { kind, loc: loc.clone(), msg: msg.into(), input: json!(raw), ctx }])
-    };
-    if n < 1 {
-        return Err(bound("greater_than_equal", "Input should be greater than or equal to 1", Some(json!({"ge": 1}))));
-    }
-    if n > MAX_LIMIT {
-        return Err(bound(
-            "less_than_equal",
-            "Input should be less than or equal to 100",
-            Some(json!({"le": MAX_LIMIT})),
-        ));
-    }
-    // Within 1..=MAX_LIMIT, checked above.
-    Ok(u32::try_from(n).unwrap_or(DEFAULT_LIMIT))
-}
+/// The most events one page holds.
+const MAX_LIMIT: u32 = 100;
 
 pub async fn activity(
     State(app): State<AppState>,
@@ -52,10 +24,9 @@ pub async fn activity(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     check_connection_token(&app, &caller, &id, &headers).await?;
-    let params: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
-    let last = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let limit = parse_limit(last("limit"))?;
+    let params = QueryParams::parse(query);
+    let last = |name: &str| params.last(name);
+    let limit = params.limit("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     // Event ids never hold a NUL character (which PostgreSQL cannot compare): a cursor is
     // read up to its first one.
     let cursor = last("starting_after").map(|c| match c.split_once('\0') {

@@ -20,7 +20,7 @@ use crate::service::purchases::Upserted;
 use crate::service::{self, AppState};
 
 const DEFAULT_LIMIT: u32 = 10;
-const MAX_LIMIT: i64 = 50;
+const MAX_LIMIT: u32 = 50;
 
 const MISSING_TOKEN: &str =
     "Not authenticated: send an access connection token as Authorization: Bearer <token> beside X-Api-Key";
@@ -41,49 +41,9 @@ async fn token_connection(app: &AppState, caller: &Caller, headers: &HeaderMap) 
 
 /// `limit` as `Query(10, ge=1, le=50)` reads it, and `starting_after`, each its last value.
 fn page_params(query: Option<String>) -> Result<(u32, Option<String>), ApiError> {
-    let params: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
-    let last = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let loc = vec![Loc::from("query"), Loc::from("limit")];
-    let limit = match last("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => {
-            let n: i64 = raw.trim().parse().map_err(|_| {
-                ApiError::Validation(vec![FieldError {
-                    kind: "int_parsing",
-                    loc: loc.clone(),
-                    msg: "Input should be a valid integer, unable to parse string as an integer".into(),
-                    input: Value::String(raw.clone()),
-                    ctx: None,
-                }])
-            })?;
-            let bound = |kind, msg: &str, ctx| {
-                ApiError::Validation(vec![FieldError {
-                    kind,
-                    loc: loc.clone(),
-                    msg: msg.into(),
-                    input: json!(raw),
-                    ctx,
-                }])
-            };
-            if n < 1 {
-                return Err(bound(
-                    "greater_than_equal",
-                    "Input should be greater than or equal to 1",
-                    Some(json!({"ge": 1})),
-                ));
-            }
-            if n > MAX_LIMIT {
-                return Err(bound(
-                    "less_than_equal",
-                    "Input should be less than or equal to 50",
-                    Some(json!({"le": MAX_LIMIT})),
-                ));
-            }
-            u32::try_from(n).unwrap_or(DEFAULT_LIMIT)
-        }
-    };
-    Ok((limit, last("starting_after")))
+    let params = crate::http::query::QueryParams::parse(query);
+    let limit = params.limit("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+    Ok((limit, params.last("starting_after")))
 }
 
 /// One page of a connection's purchases, newest first.

@@ -187,10 +187,10 @@ pub async fn deliveries(
     WebhookPath(id): WebhookPath,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let params: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
-    let last = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let limit = super::activity::parse_limit(last("limit"))?;
+    let params = crate::http::query::QueryParams::parse(query);
+    let last = |name: &str| params.last(name);
+    // Pages of deliveries as of activity events: 20 by default, at most 100.
+    let limit = params.limit("limit", 20, 100)?;
     let cursor = last("starting_after").map(EventId::from_string).filter(EventId::is_well_formed);
     service::webhooks::find(app.store.as_ref(), &caller.client_id, &id).await?.ok_or(ApiError::WebhookNotFound)?;
     let mut found: Vec<Delivery> =
