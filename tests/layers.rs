@@ -273,11 +273,6 @@ const CIRCLES_TO_UNDO: &[(&str, &[&str])] = &[
     ("console", &["<root>", "pages"]),
     ("console", &["<root>", "pages", "html"]),
     ("link", &["<root>", "pages"]),
-    // The storage root holds the error and change types the backends use, and opens them.
-    ("storage", &["<root>", "postgres"]),
-    ("storage", &["<root>", "postgres", "sql"]),
-    ("storage", &["<root>", "sqlite"]),
-    ("storage", &["<root>", "sqlite", "sql"]),
 ];
 
 /// Every folder directly under `src`.
