@@ -37,12 +37,44 @@ pub async fn create(
 /// Writes a new connection with its `created` activity entry and webhook event.
 pub async fn record_new(store: &dyn Store, connection: &Connection, change: &Change) -> Result<(), CoreError> {
     let mut work = store.begin_work().await?;
-    work.insert_connection(connection).await?;
-    let data = json!({"retailer_id": connection.retailer_id, "status": connection.status.as_str()});
-    work.append_activity(&activity(connection, "created", change, data)).await?;
-    work.enqueue(&OutboxEvent::about(connection, EventType::ConnectionCreated, change.at)).await?;
+    insert(work.as_mut(), connection, change, None).await?;
     work.commit().await?;
     Ok(())
+}
+
+/// A new connection, its `created` entry (saying `via` what, when not the API) and webhook
+/// event, within `work`.
+pub(super) async fn insert(
+    work: &mut dyn Work,
+    connection: &Connection,
+    change: &Change,
+    via: Option<&str>,
+) -> Result<(), CoreError> {
+    work.insert_connection(connection).await?;
+    let mut data = json!({"retailer_id": connection.retailer_id, "status": connection.status.as_str()});
+    if let Some(via) = via {
+        data["via"] = json!(via);
+    }
+    work.append_activity(&activity(connection, "created", change, data)).await?;
+    work.enqueue(&OutboxEvent::about(connection, EventType::ConnectionCreated, change.at)).await?;
+    Ok(())
+}
+
+/// Moves a locked connection to `to` within `work`, recorded as done `via` what (when not
+/// the API), with the reason given.
+pub(super) async fn move_to(
+    work: &mut dyn Work,
+    c: &mut Connection,
+    to: ConnectionStatus,
+    reason: Option<&str>,
+    via: Option<&str>,
+    change: &Change,
+) -> Result<(), CoreError> {
+    let from = c.status;
+    c.status = to;
+    c.updated_at = change.at;
+    work.save_connection(c).await?;
+    record_move(work, c, from, reason, via, change).await
 }
 
 /// `client`'s connections for one of its customers.
@@ -123,7 +155,7 @@ pub async fn apply_patch(
         work.append_activity(&activity(&c, "updated", change, json!({"fields": fields}))).await?;
     }
     if from != c.status {
-        record_move(work.as_mut(), &c, from, None, change).await?;
+        record_move(work.as_mut(), &c, from, None, None, change).await?;
     }
     work.commit().await?;
     Ok(Some(c))
@@ -218,10 +250,7 @@ async fn move_status(
     if !from.can_move_to(to) {
         return Ok(StatusChange::Refused { from, to });
     }
-    c.status = to;
-    c.updated_at = change.at;
-    work.save_connection(&c).await?;
-    record_move(work, &c, from, reason, change).await?;
+    move_to(work, &mut c, to, reason, None, change).await?;
     Ok(StatusChange::Moved { from, connection: c })
 }
 
@@ -232,9 +261,13 @@ async fn record_move(
     c: &Connection,
     from: ConnectionStatus,
     reason: Option<&str>,
+    via: Option<&str>,
     change: &Change,
 ) -> Result<(), CoreError> {
     let mut data = json!({"from": from.as_str(), "to": c.status.as_str()});
+    if let Some(via) = via {
+        data["via"] = json!(via);
+    }
     if let Some(reason) = reason {
         data["reason"] = json!(reason);
     }

@@ -35,7 +35,6 @@ macro_rules! store_trait {
 /// The names every aggregate's trait declaration uses, for the files that declare them.
 #[allow(unused_imports)]
 mod vocabulary {
-    pub use super::Completion;
     pub use super::retention;
     pub use super::{Change, IdempotencyState, StatusChange, StoreError};
     pub use crate::domain::api_key::ApiKeyRecord;
@@ -188,16 +187,6 @@ pub enum StatusChange {
     Moved { from: ConnectionStatus, connection: Connection },
     /// The lifecycle does not allow the move.
     Refused { from: ConnectionStatus, to: ConnectionStatus },
-}
-
-/// What completing a Link session did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Completion {
-    /// No session is at the connector with that reference: unknown, ended already (a
-    /// reference completes once), or expired.
-    NotFound,
-    /// The session ended (completed or failed); the connection as it is now, when there is one.
-    Done { session: Box<crate::domain::link::LinkSession>, connection: Option<Connection> },
 }
 
 /// What a database knows of the time.

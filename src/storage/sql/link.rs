@@ -1,6 +1,5 @@
-//! Link: link tokens, redirect URLs, the connector's sign-in pages, and Link sessions. A
-//! session's completion writes the connection's change, its activity events and its webhook
-//! events in one transaction with the session's end.
+//! Link: link tokens, redirect URLs, the connector's sign-in pages, and Link sessions (whose
+//! completion is the core's, over the unit of work).
 #[allow(unused_imports)]
 use crate::storage::vocabulary::*;
 
@@ -30,16 +29,6 @@ pub trait LinkStore {
     /// Writes a session's changing fields if it is still in `expected`; `false` when it is not
     /// (another request moved it first).
     async fn update_link_session(&self, session: &LinkSession, expected: SessionState) -> Result<bool, StoreError>;
-    /// The connector's word on a session at its sign-in page, applied in one transaction:
-    /// the session ends, and the connection is created, activated or marked unauthenticated
-    /// as `outcome` says, with its activity and webhook events.
-    async fn complete_link_session(
-        &self,
-        reference_digest: &[u8],
-        outcome: Outcome,
-        reason: Option<&str>,
-        change: &Change,
-    ) -> Result<Completion, StoreError>;
     /// Sessions, newest first: of one client (and customer), or of every client.
     async fn list_link_sessions(
         &self,
@@ -58,34 +47,6 @@ pub const LINK_SESSION_COLUMNS: &str = "id, cookie_digest, client_id, customer_i
 /// Implements [`crate::storage::LinkStore`] for a backend.
 macro_rules! link_store {
     ($store:ty) => {
-        /// Moves a locked connection to `to` with its activity event and webhook event.
-        async fn link_move(
-            tx: &mut Conn,
-            current: &Connection,
-            to: ConnectionStatus,
-            reason: Option<&str>,
-            change: &Change,
-        ) -> Result<Connection, StoreError> {
-            let moved: Connection = sqlx::query_as(&format!(
-                "UPDATE connections SET status = $2, updated_at = $3 WHERE id = $1 RETURNING {CONNECTION_COLUMNS}"
-            ))
-            .bind(&current.id)
-            .bind(to.as_str())
-            .bind(change.at)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            let mut data = serde_json::json!({"from": current.status.as_str(), "to": to.as_str(), "via": "link"});
-            if let Some(reason) = reason {
-                data["reason"] = serde_json::json!(reason);
-            }
-            insert_event(tx, &moved.id, &moved.client_id, "status_changed", change, data).await?;
-            if let Some(kind) = EventType::for_status(to) {
-                emit_event(tx, &moved, kind, change.at).await?;
-            }
-            Ok(moved)
-        }
-
         #[async_trait::async_trait]
         impl $crate::storage::LinkStore for $store {
             async fn create_link_token(&self, t: &$crate::domain::link::LinkToken) -> Result<(), StoreError> {
@@ -309,124 +270,6 @@ macro_rules! link_store {
                 .await
                 .map_err(map_err)?;
                 Ok(done.rows_affected() > 0)
-            }
-
-            async fn complete_link_session(
-                &self,
-                reference: &[u8],
-                outcome: $crate::domain::link::Outcome,
-                reason: Option<&str>,
-                change: &Change,
-            ) -> Result<$crate::storage::Completion, StoreError> {
-                use $crate::domain::link::{LinkSession, Outcome, SessionState};
-                use $crate::storage::Completion;
-                let mut tx = self.begin_write(WriteLock::None).await?;
-                let session: Option<LinkSession> = sqlx::query_as(&format!(
-                    "SELECT {} FROM link_sessions WHERE reference_digest = $1 AND state = $2 AND expires_at > $3{}",
-                    $crate::storage::sql::link::LINK_SESSION_COLUMNS,
-                    <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE
-                ))
-                .bind(reference)
-                .bind(SessionState::AtConnector.as_str())
-                .bind(change.at)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                let Some(mut session) = session else { return Ok(Completion::NotFound) };
-                let mut linked: Option<Connection> = None;
-                let mut why = reason.map(str::to_owned);
-                match &session.connection_id {
-                    Some(id) => {
-                        let current: Option<Connection> = sqlx::query_as(&format!(
-                            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = $1 AND client_id = $2{}",
-                            <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE
-                        ))
-                        .bind(id)
-                        .bind(&session.client_id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                        match current {
-                            None => why = Some("the connection no longer exists".into()),
-                            Some(c) => {
-                                let to = match outcome {
-                                    Outcome::Active => Some(ConnectionStatus::Active),
-                                    Outcome::Unauthenticated => Some(ConnectionStatus::Unauthenticated),
-                                    Outcome::Failed => None,
-                                };
-                                linked = Some(match to {
-                                    Some(to) if c.status != to && c.status.can_move_to(to) => {
-                                        link_move(&mut tx, &c, to, reason, change).await?
-                                    }
-                                    _ => c,
-                                });
-                            }
-                        }
-                    }
-                    None if outcome == Outcome::Active => {
-                        let Some(retailer_id) = session.retailer_id.clone() else {
-                            return Err(StoreError::Corrupt($crate::storage::cause_msg("a Link session at the connector without a retailer")));
-                        };
-                        let created = Connection {
-                            id: ConnectionId::generate(),
-                            client_id: session.client_id.clone(),
-                            customer_id: session.customer_id.clone(),
-                            retailer_id,
-                            email: session.email.clone(),
-                            mobile: None,
-                            status: ConnectionStatus::Initialized,
-                            created_at: change.at,
-                            updated_at: change.at,
-                        };
-                        sqlx::query(&format!(
-                            "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                        ))
-                        .bind(&created.id)
-                        .bind(&created.client_id)
-                        .bind(&created.customer_id)
-                        .bind(&created.retailer_id)
-                        .bind(&created.email)
-                        .bind(&created.mobile)
-                        .bind(created.status.as_str())
-                        .bind(created.created_at)
-                        .bind(created.updated_at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
-                        let data = serde_json::json!({"retailer_id": created.retailer_id, "status": "initialized", "via": "link"});
-                        insert_event(&mut tx, &created.id, &created.client_id, "created", change, data).await?;
-                        emit_event(&mut tx, &created, EventType::ConnectionCreated, change.at).await?;
-                        let active = link_move(&mut tx, &created, ConnectionStatus::Active, reason, change).await?;
-                        session.connection_id = Some(active.id.clone());
-                        linked = Some(active);
-                    }
-                    None => {}
-                }
-                let succeeded = outcome == Outcome::Active
-                    && linked.as_ref().is_some_and(|c| c.status == ConnectionStatus::Active);
-                session.state = if succeeded { SessionState::Completed } else { SessionState::Failed };
-                if !succeeded && why.is_none() {
-                    why = Some(match outcome {
-                        Outcome::Unauthenticated => "the retailer did not accept the sign-in".into(),
-                        Outcome::Failed => "the connector could not link the account".into(),
-                        Outcome::Active => "the connection cannot become active".into(),
-                    });
-                }
-                session.reason = why;
-                session.updated_at = change.at;
-                sqlx::query(
-                    "UPDATE link_sessions SET state = $2, reason = $3, updated_at = $4, connection_id = $5 WHERE id = $1",
-                )
-                .bind(&session.id)
-                .bind(session.state.as_str())
-                .bind(&session.reason)
-                .bind(session.updated_at)
-                .bind(&session.connection_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
-                Ok(Completion::Done { session: Box::new(session), connection: linked })
             }
 
             async fn list_link_sessions(

@@ -218,7 +218,7 @@ macro_rules! shared {
             API_KEY_COLUMNS, CONNECTION_COLUMNS, ISSUED_SELECT, MAX_ISSUANCE_ROWS, SIGNING_KEY_COLUMNS, SqlBackend as _,
             WEBHOOK_COLUMNS, WriteLock,
         };
-        use $crate::storage::{Change, IdempotencyState, StoreError};
+        use $crate::storage::{IdempotencyState, StoreError};
 
         type Conn = <<$store as $crate::storage::sql::SqlBackend>::Db as sqlx::Database>::Connection;
         type DbRow = <<$store as $crate::storage::sql::SqlBackend>::Db as sqlx::Database>::Row;
@@ -245,60 +245,6 @@ macro_rules! shared {
                 .await
                 .map_err(map_err)?;
             Ok(())
-        }
-
-        /// Appends an event to a connection's activity log, in the caller's transaction.
-        async fn insert_event(
-            conn: &mut Conn,
-            connection: &ConnectionId,
-            client: &ClientId,
-            kind: &str,
-            change: &Change,
-            mut data: serde_json::Value,
-        ) -> Result<(), StoreError> {
-            if let Some(connector) = &change.connector {
-                data["connector_id"] = serde_json::json!(connector);
-            }
-            sqlx::query(
-                "INSERT INTO connection_events (id, connection_id, client_id, kind, at, api_key_id, data)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(TokenId::generate())
-            .bind(connection)
-            .bind(client)
-            .bind(kind)
-            .bind(change.at)
-            .bind(change.actor.as_ref())
-            .bind(data.to_string())
-            .execute(conn)
-            .await
-            .map_err(map_err)?;
-            Ok(())
-        }
-
-        /// Writes a webhook event to the outbox, with one delivery for every active webhook of
-        /// the client subscribed to its type, in the caller's transaction. Nothing is written
-        /// when no webhook listens.
-        async fn emit_event(
-            conn: &mut Conn,
-            connection: &Connection,
-            kind: EventType,
-            at: i64,
-        ) -> Result<(), StoreError> {
-            let payload = $crate::domain::webhook::connection_payload(connection);
-            emit_event_payload(conn, connection, kind, at, &payload).await
-        }
-
-        /// [`emit_event`] with a payload of the caller's making.
-        async fn emit_event_payload(
-            conn: &mut Conn,
-            connection: &Connection,
-            kind: EventType,
-            at: i64,
-            payload: &serde_json::Value,
-        ) -> Result<(), StoreError> {
-            let event = $crate::domain::webhook::OutboxEvent::with_payload(connection, kind, at, payload.clone());
-            enqueue_event(conn, &event).await.map(|_| ())
         }
 
         /// Writes a webhook event to the outbox with one delivery for every active webhook

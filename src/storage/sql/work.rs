@@ -9,6 +9,7 @@ use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::connection::Connection;
 use crate::domain::event::NewActivity;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
+use crate::domain::link::LinkSession;
 use crate::domain::operator::AuditEntry;
 use crate::domain::partner::PartnerGrant;
 use crate::domain::purchase::Purchase;
@@ -52,6 +53,10 @@ pub trait Work: Send {
     async fn insert_purchase(&mut self, purchase: &Purchase, at: i64) -> Result<bool, StoreError>;
     /// Replaces the purchase the connection has with `purchase`'s `purchase_id`.
     async fn update_purchase(&mut self, purchase: &Purchase, at: i64) -> Result<(), StoreError>;
+    /// The Link session with this reference digest, locked.
+    async fn lock_link_session(&mut self, reference_digest: &[u8]) -> Result<Option<LinkSession>, StoreError>;
+    /// Writes a session's changing fields (state, reason, connection, time).
+    async fn save_link_session(&mut self, session: &LinkSession) -> Result<(), StoreError>;
     /// An issued token's record, locked.
     async fn lock_issued_token(&mut self, jti: &TokenId) -> Result<Option<IssuedToken>, StoreError>;
     /// Writes a token's revocation time.
@@ -308,6 +313,36 @@ macro_rules! work {
                 .bind(p.item_count)
                 .bind(p.items.to_string())
                 .bind(at)
+                .execute(&mut *self.0)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn lock_link_session(
+                &mut self,
+                reference_digest: &[u8],
+            ) -> Result<Option<$crate::domain::link::LinkSession>, StoreError> {
+                sqlx::query_as(&format!(
+                    "SELECT {} FROM link_sessions WHERE reference_digest = $1{}",
+                    $crate::storage::sql::link::LINK_SESSION_COLUMNS,
+                    <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE
+                ))
+                .bind(reference_digest)
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(map_err)
+            }
+
+            async fn save_link_session(&mut self, s: &$crate::domain::link::LinkSession) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE link_sessions SET state = $2, reason = $3, updated_at = $4, connection_id = $5 WHERE id = $1",
+                )
+                .bind(&s.id)
+                .bind(s.state.as_str())
+                .bind(&s.reason)
+                .bind(s.updated_at)
+                .bind(&s.connection_id)
                 .execute(&mut *self.0)
                 .await
                 .map_err(map_err)?;

@@ -8,16 +8,19 @@
 use super::{Actor, CoreError, audit};
 use crate::domain::client::Client;
 use crate::domain::connection::{Connection, ConnectionStatus};
-use crate::domain::ids::{ClientId, ConnectionId, ConnectorId, LinkSessionId, TokenId};
+use crate::domain::ids::{ClientId, ConnectionId, LinkSessionId, TokenId};
 use crate::domain::link::{
-    ANY_RETAILER, ConnectorLinkUrl, Entry, LINK_TOKEN_DAYS, LINK_TOKEN_DEFAULT_DAYS, LinkSession, LinkToken,
-    LinkTokenStatus, Outcome, RedirectUrl, Secret, SessionState, check_browser_url, is_link_token,
+    Entry, LINK_TOKEN_DAYS, LINK_TOKEN_DEFAULT_DAYS, LinkSession, LinkToken, LinkTokenStatus, RedirectUrl, Secret,
+    SessionState, check_browser_url, is_link_token,
 };
-use crate::domain::retailer::{Retailer, is_retailer_id};
-use crate::storage::{Change, Completion, Store};
+use crate::domain::retailer::Retailer;
+use crate::storage::Store;
 use crate::token::claims::SCOPE_LINK;
 use crate::token::mint::Minter;
 use crate::token::verify::Expectations;
+
+mod connector;
+pub use connector::*;
 
 /// The Link flow's settings.
 #[derive(Clone, Debug)]
@@ -131,120 +134,6 @@ pub async fn remove_redirect_url(
     }
     audit(store, actor, "redirect_url.remove", &format!("{client} {url}"), now).await?;
     Ok(())
-}
-
-// ---- The connector's side ------------------------------------------------------------
-
-/// Registers `connector`'s sign-in page for `retailers` (`None`: every retailer), replacing
-/// what it registered before.
-pub async fn register_sign_in(
-    store: &dyn Store,
-    settings: &Settings,
-    connector: &ConnectorId,
-    url: &str,
-    retailers: Option<Vec<String>>,
-    now: i64,
-) -> Result<Vec<ConnectorLinkUrl>, CoreError> {
-    let url = check_browser_url(url.trim(), settings.allow_http)
-        .map_err(|e| CoreError::Invalid(format!("sign-in URL: {e}")))?;
-    let ids = match retailers {
-        None => vec![ANY_RETAILER.to_owned()],
-        Some(ids) if ids.is_empty() => {
-            return Err(CoreError::Invalid("retailer_ids: name at least one, or null for every retailer".into()));
-        }
-        Some(ids) => {
-            if let Some(bad) = ids.iter().find(|id| !is_retailer_id(id)) {
-                return Err(CoreError::Invalid(format!("retailer id {bad:?}: use 1 to 26 of a-z A-Z 0-9 _ -")));
-            }
-            let mut ids = ids;
-            ids.sort();
-            ids.dedup();
-            ids
-        }
-    };
-    let urls: Vec<ConnectorLinkUrl> = ids
-        .into_iter()
-        .map(|retailer_id| ConnectorLinkUrl {
-            connector_id: connector.clone(),
-            retailer_id,
-            url: url.clone(),
-            created_at: now,
-        })
-        .collect();
-    store.set_connector_link_urls(connector, &urls).await?;
-    Ok(urls)
-}
-
-/// Stops sending customers to `connector`'s sign-in page.
-pub async fn unregister_sign_in(store: &dyn Store, connector: &ConnectorId) -> Result<(), CoreError> {
-    Ok(store.set_connector_link_urls(connector, &[]).await?)
-}
-
-pub async fn list_sign_ins(store: &dyn Store) -> Result<Vec<ConnectorLinkUrl>, CoreError> {
-    Ok(store.list_connector_link_urls().await?)
-}
-
-/// What the connector learns of a session at its sign-in page.
-#[derive(Debug)]
-pub struct AtConnector {
-    pub session: LinkSession,
-    pub retailer: Retailer,
-    pub client: Client,
-    /// Where the connector sends the browser when it is done (or the customer cancels).
-    pub return_url: String,
-}
-
-/// The session at the connector with `reference`; `None` when there is none (unknown,
-/// completed already, expired, or its token is no longer live).
-pub async fn session_at_connector(
-    store: &dyn Store,
-    settings: &Settings,
-    reference: &str,
-    now: i64,
-) -> Result<Option<AtConnector>, CoreError> {
-    let Some(session) = store.find_link_session_by_reference(&Secret::presented(reference).digest()).await? else {
-        return Ok(None);
-    };
-    if session.state != SessionState::AtConnector || now >= session.expires_at {
-        return Ok(None);
-    }
-    if entry_live(store, &session, now).await?.is_err() {
-        return Ok(None);
-    }
-    let retailer = match &session.retailer_id {
-        Some(id) => store.find_retailer(id).await?,
-        None => None,
-    };
-    let (Some(retailer), Some(client)) = (retailer, store.find_client(&session.client_id).await?) else {
-        return Ok(None);
-    };
-    let return_url = return_url(settings, reference);
-    Ok(Some(AtConnector { session, retailer, client, return_url }))
-}
-
-/// Where the connector sends the customer back to.
-pub fn return_url(settings: &Settings, reference: &str) -> String {
-    format!("{}/link/return?session={reference}", settings.public_url)
-}
-
-/// The connector's word on a session's sign-in.
-pub async fn complete(
-    store: &dyn Store,
-    settings: &Settings,
-    connector: &ConnectorId,
-    reference: &str,
-    outcome: Outcome,
-    reason: Option<&str>,
-    now: i64,
-) -> Result<Option<(LinkSession, Option<Connection>, String)>, CoreError> {
-    if session_at_connector(store, settings, reference, now).await?.is_none() {
-        return Ok(None);
-    }
-    let change = Change::by_connector(now, connector);
-    match store.complete_link_session(&Secret::presented(reference).digest(), outcome, reason, &change).await? {
-        Completion::NotFound => Ok(None),
-        Completion::Done { session, connection } => Ok(Some((*session, connection, return_url(settings, reference)))),
-    }
 }
 
 // ---- The customer's side -------------------------------------------------------------
@@ -404,7 +293,11 @@ async fn live_connection_token(
 }
 
 /// Whether what the session was entered with is still live.
-async fn entry_live(store: &dyn Store, session: &LinkSession, now: i64) -> Result<Result<(), LinkError>, CoreError> {
+pub(super) async fn entry_live(
+    store: &dyn Store,
+    session: &LinkSession,
+    now: i64,
+) -> Result<Result<(), LinkError>, CoreError> {
     match session.entry {
         Entry::LinkToken => {
             let Some(digest) = &session.link_token_digest else { return Ok(Err(LinkError::TokenNotLive)) };
