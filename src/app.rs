@@ -446,30 +446,6 @@ async fn bootstrap_default_client(store: &dyn Store, now: i64) -> anyhow::Result
     Ok(created.map(|(client, api_key)| Bootstrap { client_id: client.id, api_key }))
 }
 
-/// Opaque-token prefixes that can be acted on: each names a trusted issuer, once; at most one
-/// is empty; and tessera has credentials to introspect with.
-fn check_opaque_prefixes(settings: &crate::token::partners::Settings) -> anyhow::Result<()> {
-    let prefixes = &settings.opaque_prefixes;
-    if !prefixes.is_empty() && settings.introspection.is_none() {
-        anyhow::bail!(
-            "--oauth-opaque-token-prefix needs --oauth-introspection-client-id and \
-             --oauth-introspection-client-secret (opaque tokens are checked by introspection)"
-        );
-    }
-    for (i, (issuer, _)) in prefixes.iter().enumerate() {
-        if !settings.issuers.contains(issuer) {
-            anyhow::bail!("--oauth-opaque-token-prefix names {issuer}, which is not an --oauth-issuer");
-        }
-        if prefixes[..i].iter().any(|(other, _)| other == issuer) {
-            anyhow::bail!("--oauth-opaque-token-prefix names {issuer} twice: give each issuer one prefix");
-        }
-    }
-    if prefixes.iter().filter(|(_, p)| p.is_empty()).count() > 1 {
-        anyhow::bail!("--oauth-opaque-token-prefix: only one issuer may take every unprefixed opaque token (ISSUER=)");
-    }
-    Ok(())
-}
-
 /// The trusted authorization servers, when any is configured.
 fn partner_issuers(
     config: &ServeConfig,
@@ -495,7 +471,7 @@ fn partner_issuers(
         opaque_prefixes: config.oauth_opaque_token_prefixes.clone(),
         require_at_jwt: config.oauth_require_at_jwt,
     };
-    check_opaque_prefixes(&settings)?;
+    settings.check_opaque_prefixes()?;
     if settings.introspection.is_some() && settings.issuers.len() > 1 && settings.opaque_prefixes.is_empty() {
         tracing::warn!(
             "several trusted issuers and no --oauth-opaque-token-prefix: opaque access tokens are refused (each \

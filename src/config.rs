@@ -666,6 +666,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_opaque_token_prefix_names_an_issuer_url() {
+        let parsed = |s| parse_opaque_prefix(s);
+        assert_eq!(parsed("https://sso.example.com=ory_at_"), Ok(("https://sso.example.com".into(), "ory_at_".into())));
+        assert_eq!(
+            parsed("https://sso.example.com/realms/p="),
+            Ok(("https://sso.example.com/realms/p".into(), "".into()))
+        );
+        assert!(parsed("https://sso.example.com").is_err());
+        assert!(parsed("ory_at_=https://sso.example.com").is_err());
+    }
+
+    #[test]
     fn bind_takes_an_address_a_name_or_a_port_alone() {
         let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
         assert_eq!(parse_bind("127.0.0.1:8080"), Ok(local(8080)));

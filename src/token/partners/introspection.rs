@@ -14,7 +14,35 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::discovery::DiscoveryError;
-use super::{Issuer, Issuers, PartnerError, PartnerToken};
+use super::{Issuer, Issuers, PartnerError, PartnerToken, Settings};
+
+impl Settings {
+    /// Opaque-token prefixes that can be acted on: each names a trusted issuer, once; at most one
+    /// is empty; and tessera has credentials to introspect with.
+    pub fn check_opaque_prefixes(&self) -> anyhow::Result<()> {
+        let (settings, prefixes) = (self, &self.opaque_prefixes);
+        if !prefixes.is_empty() && settings.introspection.is_none() {
+            anyhow::bail!(
+                "--oauth-opaque-token-prefix needs --oauth-introspection-client-id and \
+             --oauth-introspection-client-secret (opaque tokens are checked by introspection)"
+            );
+        }
+        for (i, (issuer, _)) in prefixes.iter().enumerate() {
+            if !settings.issuers.contains(issuer) {
+                anyhow::bail!("--oauth-opaque-token-prefix names {issuer}, which is not an --oauth-issuer");
+            }
+            if prefixes[..i].iter().any(|(other, _)| other == issuer) {
+                anyhow::bail!("--oauth-opaque-token-prefix names {issuer} twice: give each issuer one prefix");
+            }
+        }
+        if prefixes.iter().filter(|(_, p)| p.is_empty()).count() > 1 {
+            anyhow::bail!(
+                "--oauth-opaque-token-prefix: only one issuer may take every unprefixed opaque token (ISSUER=)"
+            );
+        }
+        Ok(())
+    }
+}
 
 /// The most introspection answers kept at once (the cache is emptied when it is full).
 const MAX_INTROSPECTED: usize = 10_000;
@@ -168,5 +196,24 @@ mod tests {
         let catch_all = issuers(&[a, b], &[(a, "at_"), (b, "")], true);
         assert_eq!(routed(&catch_all, "at_1"), Some(a));
         assert_eq!(routed(&catch_all, "junk"), Some(b));
+    }
+
+    #[test]
+    fn prefixes_must_name_trusted_issuers_once_and_need_credentials() {
+        let (a, b) = ("https://a.example", "https://b.example");
+        let check = |prefixes: &[(&str, &str)], introspection: bool| {
+            issuers(&[a, b], prefixes, introspection).settings().check_opaque_prefixes().map_err(|e| e.to_string())
+        };
+        assert!(check(&[(a, "at_"), (b, "")], true).is_ok());
+        assert!(check(&[], false).is_ok());
+        let refused = [
+            (check(&[(a, "at_")], false), "needs --oauth-introspection-client-id"),
+            (check(&[("https://c.example", "at_")], true), "not an --oauth-issuer"),
+            (check(&[(a, "at_"), (a, "x_")], true), "twice"),
+            (check(&[(a, ""), (b, "")], true), "only one issuer"),
+        ];
+        for (result, why) in refused {
+            assert!(result.as_ref().is_err_and(|e| e.contains(why)), "{result:?}: {why}");
+        }
     }
 }
