@@ -71,6 +71,14 @@ async fn an_opaque_token_reaches_only_the_issuer_its_prefix_names(db: TestDb) {
     }
     assert_eq!((log(&a).len(), log(&b).len()), (before_a, before_b), "junk was sent to an issuer");
 
+    // A JWT is routed by its `iss`: an untrusted issuer's token is 401 and that issuer is never
+    // asked anything.
+    let stranger = Issuer::start(300).await;
+    let r = bearer(&app, "GET", &path, &stranger.token(&client, ALL), None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    assert_eq!(log(&stranger), Vec::<String>::new(), "an untrusted issuer was asked");
+    assert_eq!((log(&a).len(), log(&b).len()), (before_a, before_b), "a trusted issuer was asked");
+
     // B's prefix goes to B only: unknown there, 401; A is not asked.
     let r = bearer(&app, "GET", &path, "b_at_unknown", None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
