@@ -9,6 +9,9 @@
 #   - partner apps end to end: node oidc-provider (npm, tests/oauth/package-lock.json) issuing
 #     RS256 JWT access tokens by client credentials and by authorization code with PKCE, and
 #     opaque ones, that mint connection tokens on both backends, and the tokens tessera refuses,
+#   - several trusted issuers (three oidc-provider servers logging their requests): an opaque
+#     token reaches only its own issuer, a misconfigured or unreachable issuer fails only its
+#     tokens and is asked once per backoff,
 #   - /docs and /redoc rendered in headless Chromium through Playwright, every request off
 #     loopback aborted and failing the check (screenshots in target/artifacts/, made anew),
 #   - the operator console's flows in headless Chromium on SQLite and PostgreSQL, with
@@ -77,6 +80,9 @@ optional() {
 
 echo "== partner apps end to end: a real authorization server (oidc-provider), SQLite and PostgreSQL"
 optional "partner e2e" "$py" tests/oauth/partner_e2e.py "$bin"
+
+echo "== several trusted issuers: three oidc-provider servers, opaque tokens routed to one, a broken issuer backed off"
+optional "multi-issuer e2e" "$py" tests/oauth/multi_issuer_e2e.py "$bin"
 
 echo "== Subtotal's SDK (subtotal-ai-toolkit) against a live tessera, SQLite and PostgreSQL"
 "$py" tests/contract/sdk_check.py "$bin" || failed=1

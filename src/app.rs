@@ -472,6 +472,15 @@ fn partner_issuers(
             _ => None,
         },
         introspection_cache: Duration::from_secs(u64::from(config.oauth_introspection_cache)),
+        opaque_prefixes: config.oauth_opaque_token_prefixes.clone(),
+        require_at_jwt: config.oauth_require_at_jwt,
     };
+    settings.check_opaque_prefixes()?;
+    if settings.introspection.is_some() && settings.issuers.len() > 1 && settings.opaque_prefixes.is_empty() {
+        tracing::warn!(
+            "several trusted issuers and no --oauth-opaque-token-prefix: opaque access tokens are refused (each \
+             is introspected at the one issuer its prefix names)"
+        );
+    }
     Ok(Some(Arc::new(crate::token::partners::Issuers::new(settings)?)))
 }

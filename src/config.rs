@@ -307,6 +307,21 @@ pub struct ServeConfig {
           value_parser = crate::token::partners::ClientSecret::from_arg)]
     pub oauth_introspection_client_secret: Option<crate::token::partners::ClientSecret>,
 
+    /// Which trusted issuer an opaque access token is introspected at, as ISSUER=PREFIX
+    /// (repeat the flag, or separate by commas): a token starting with PREFIX goes to ISSUER
+    /// only (the longest matching prefix wins), and ISSUER= (empty prefix) takes every opaque
+    /// token no prefix claims. Unset: with one trusted issuer, that issuer; with several,
+    /// opaque tokens are refused. An opaque token is never sent to more than one issuer.
+    #[arg(long = "oauth-opaque-token-prefix", env = "TESSERA_OAUTH_OPAQUE_TOKEN_PREFIXES", value_delimiter = ',',
+          value_parser = parse_opaque_prefix)]
+    pub oauth_opaque_token_prefixes: Vec<(String, String)>,
+
+    /// Refuse partner JWT access tokens whose header `typ` is not `at+jwt` (RFC 9068). Off by
+    /// default: Keycloak, for one, types its access tokens `JWT`.
+    #[arg(long, env = "TESSERA_OAUTH_REQUIRE_AT_JWT", default_value_t = false, num_args = 0..=1,
+          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub oauth_require_at_jwt: bool,
+
     /// The longest seconds an active introspection answer is reused (never past the token's
     /// exp): a token revoked at the authorization server is refused after at most this long.
     #[arg(long, env = "TESSERA_OAUTH_INTROSPECTION_CACHE", default_value_t = 60,
@@ -561,6 +576,12 @@ fn parse_issuer(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
+/// `ISSUER=PREFIX`, split at the last `=`; the issuer must be a URL (the prefix may be empty).
+fn parse_opaque_prefix(s: &str) -> Result<(String, String), String> {
+    let (issuer, prefix) = s.rsplit_once('=').ok_or("expected ISSUER=PREFIX (e.g. https://sso.example.com=ory_at_)")?;
+    Ok((parse_issuer(issuer)?, prefix.to_owned()))
+}
+
 fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
     s.parse()
 }
@@ -651,6 +672,18 @@ pub fn check_database_url(url: &DatabaseUrl) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_opaque_token_prefix_names_an_issuer_url() {
+        let parsed = |s| parse_opaque_prefix(s);
+        assert_eq!(parsed("https://sso.example.com=ory_at_"), Ok(("https://sso.example.com".into(), "ory_at_".into())));
+        assert_eq!(
+            parsed("https://sso.example.com/realms/p="),
+            Ok(("https://sso.example.com/realms/p".into(), "".into()))
+        );
+        assert!(parsed("https://sso.example.com").is_err());
+        assert!(parsed("ory_at_=https://sso.example.com").is_err());
+    }
 
     #[test]
     fn bind_takes_an_address_a_name_or_a_port_alone() {

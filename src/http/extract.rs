@@ -137,14 +137,18 @@ fn known_live(presented: Option<&str>, state: &AppState) -> bool {
 
 /// Authenticates a request and applies the rate limits; a partner app must also hold the
 /// scope the route needs (checked here, before the body is read).
-async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
+pub(crate) async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> Result<Caller, ApiError> {
     let presented = presented_key(&parts.headers);
     let peer = peer_of(parts);
-    // A bearer token (no X-Api-Key) that is a trusted issuer's JWT is a partner's; anything
-    // else, an API key sent as a bearer token included, goes on as a key.
+    // A bearer token (no X-Api-Key) that is a trusted issuer's JWT, or an opaque token routed
+    // to one, is a partner's; anything else, an API key sent as a bearer token included, goes
+    // on as a key.
     if let (Some(partners), Some(token)) = (&state.partners, presented.as_deref())
         && parts.headers.get("x-api-key").is_none_or(|v| v.as_bytes().iter().all(u8::is_ascii_whitespace))
+        && !token.starts_with(crate::auth::api_key::PREFIX)
     {
+        // An address that keeps failing is held back before any issuer is asked anything.
+        peer_allowed(state, peer, Instant::now()).await?;
         match partners.verify(token, state.clock.now()).await {
             Err(PartnerError::NotPartner) => {}
             Err(PartnerError::Unavailable(_)) => return Err(ApiError::IssuerUnavailable),

@@ -18,7 +18,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::extract::{Caller, admit_key, peer_of, presented_key};
+use super::extract::{Caller, admit, admit_key, peer_of, presented_key};
 use super::validation::{FieldError, Loc, RawBody};
 use crate::service::AppState;
 
@@ -34,8 +34,8 @@ const TWO_METHODS: &str = "More than one client authentication method in one req
 /// the same sentence as `detail`, as every other tessera error has it).
 #[derive(Debug)]
 pub enum OAuthError {
-    /// `401 invalid_client`; `basic` when the client tried HTTP Basic, so the challenge is
-    /// Basic (RFC 6749, section 5.2).
+    /// `401 invalid_client`, challenged with Basic (OAuth client authentication, RFC 6749,
+    /// section 5.2) unless the client tried a bearer token (`basic: false`).
     InvalidClient { description: String, basic: bool },
     /// `400 invalid_request`: a missing or malformed parameter.
     InvalidRequest(String),
@@ -62,7 +62,7 @@ pub fn describe(errors: &[FieldError]) -> String {
 impl From<ApiError> for OAuthError {
     fn from(e: ApiError) -> Self {
         match e {
-            ApiError::Unauthorized(why) => OAuthError::invalid_client(why, false),
+            ApiError::Unauthorized(why) => OAuthError::invalid_client(why, true),
             ApiError::Validation(errors) => OAuthError::InvalidRequest(describe(&errors)),
             e @ (ApiError::BadBody | ApiError::InvalidText) => OAuthError::InvalidRequest(e.to_string()),
             other => OAuthError::Other(other),
@@ -125,12 +125,28 @@ impl FromRequestParts<AppState> for OAuthCaller {
                     .map_err(|e| basic_failure(e, true))?,
             ),
             Some(Err(())) => return Err(OAuthError::invalid_client(INVALID, true)),
+            // The forms every other route takes, checked as every other key-only route checks
+            // them: a partner's access token gets the same refusal here as there.
             None => match presented_key(&parts.headers) {
-                Some(key) => Some(admit_key(state, peer, Some(&key), None, false).await.map_err(OAuthError::from)?),
+                Some(_) => Some(admit(parts, state, false).await.map_err(|e| header_failure(e, &parts.headers))?),
                 None => None,
             },
         };
         Ok(OAuthCaller { caller, peer })
+    }
+}
+
+/// A credential in `X-Api-Key` or `Authorization: Bearer` that does not hold: `invalid_client`,
+/// challenged with the scheme the client used (RFC 6749, section 5.2): Bearer for a bearer
+/// token, else Basic, the scheme of OAuth client authentication.
+fn header_failure(e: ApiError, headers: &axum::http::HeaderMap) -> OAuthError {
+    let bearer = headers.get("x-api-key").is_none_or(|v| v.as_bytes().trim_ascii().is_empty())
+        && headers
+            .get(AUTHORIZATION)
+            .is_some_and(|v| v.as_bytes().get(..6).is_some_and(|s| s.eq_ignore_ascii_case(b"bearer")));
+    match e {
+        ApiError::Unauthorized(why) => OAuthError::invalid_client(why, !bearer),
+        other => OAuthError::from(other),
     }
 }
 
@@ -151,7 +167,7 @@ impl OAuthCaller {
             Ok(RawBody::Json(Value::Object(map))) => match (map.get("client_id"), map.get("client_secret")) {
                 (None, None) => None,
                 (Some(Value::String(id)), Some(Value::String(secret))) => Some((id.clone(), secret.clone())),
-                _ => return Err(OAuthError::invalid_client(INVALID, false)),
+                _ => return Err(OAuthError::invalid_client(INVALID, true)),
             },
             _ => None,
         };
@@ -159,7 +175,7 @@ impl OAuthCaller {
             (Some(_), Some(_)) => Err(OAuthError::InvalidRequest(TWO_METHODS.into())),
             (Some(caller), None) => Ok(caller),
             (None, Some((id, secret))) => {
-                admit_key(state, self.peer, Some(&secret), Some(&id), false).await.map_err(|e| basic_failure(e, false))
+                admit_key(state, self.peer, Some(&secret), Some(&id), false).await.map_err(|e| basic_failure(e, true))
             }
             (None, None) => Err(OAuthError::invalid_client(MISSING, true)),
         }

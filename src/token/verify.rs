@@ -108,6 +108,12 @@ impl VerifyKey {
         }
     }
 
+    /// Whether a token's header `alg` names this key's algorithm: its [`VerifyKey::alg`], or
+    /// for an Ed25519 key also the fully-specified `Ed25519` of RFC 9864.
+    pub fn accepts(&self, alg: &str) -> bool {
+        alg == self.alg() || (matches!(self, VerifyKey::Ed(_)) && alg == "Ed25519")
+    }
+
     fn check(&self, signing_input: &[u8], signature: &[u8]) -> bool {
         use aws_lc_rs::signature as sig;
         match self {
@@ -156,7 +162,7 @@ where
     let key = find_key(&kid).ok_or_else(|| VerifyError::UnknownKid(kid.clone()))??;
     let key: &VerifyKey = key.borrow();
     // The key decides the algorithm; the token's header must agree with it.
-    if header.alg != key.alg() {
+    if !key.accepts(&header.alg) {
         return Err(VerifyError::WrongAlgorithm(header.alg));
     }
     let signature = URL_SAFE_NO_PAD.decode(s).map_err(|_| VerifyError::Malformed)?;

@@ -13,6 +13,7 @@ mod limits;
 mod metrics;
 mod oauth;
 mod openapi;
+mod partner_issuers;
 mod partners;
 mod purchases;
 mod redirects;

@@ -18,42 +18,52 @@ use tessera::token::clock::SystemClock;
 use crate::api::helpers::{Response, TestApp};
 use crate::support::TestDb;
 
-const AUDIENCE: &str = "https://api.tessera.test";
-const PARTNER: &str = "partner-app";
-const ALL: &str = "connections:read connections:write purchases:brand_products webhooks:read webhooks:write";
+pub(super) const AUDIENCE: &str = "https://api.tessera.test";
+pub(super) const PARTNER: &str = "partner-app";
+pub(super) const ALL: &str = "connections:read connections:write purchases:brand_products webhooks:read webhooks:write";
 
 /// One signing key of the issuer.
 #[derive(Clone)]
-struct Key {
-    kid: String,
+pub(super) struct Key {
+    pub(super) kid: String,
     signing: ed25519_dalek::SigningKey,
+    /// The `alg` its JWK names, if any.
+    pub(super) alg: Option<&'static str>,
 }
 
 impl Key {
-    fn new(kid: &str) -> Self {
-        Key { kid: kid.into(), signing: ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng) }
+    pub(super) fn new(kid: &str) -> Self {
+        Key { kid: kid.into(), signing: ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng), alg: None }
     }
 
     fn jwk(&self) -> Value {
-        json!({"kty": "OKP", "crv": "Ed25519", "kid": self.kid, "use": "sig",
-               "x": URL_SAFE_NO_PAD.encode(self.signing.verifying_key().as_bytes())})
+        let mut jwk = json!({"kty": "OKP", "crv": "Ed25519", "kid": self.kid, "use": "sig",
+                             "x": URL_SAFE_NO_PAD.encode(self.signing.verifying_key().as_bytes())});
+        if let Some(alg) = self.alg {
+            jwk["alg"] = json!(alg);
+        }
+        jwk
     }
 }
 
 /// A stand-in authorization server: metadata and JWKS over HTTP.
-struct Issuer {
-    url: String,
-    published: Arc<Mutex<Vec<Key>>>,
-    down: Arc<AtomicBool>,
+pub(super) struct Issuer {
+    pub(super) url: String,
+    pub(super) published: Arc<Mutex<Vec<Key>>>,
+    pub(super) down: Arc<AtomicBool>,
+    /// Its metadata names another issuer than itself (a misconfigured issuer URL).
+    pub(super) mismatch: Arc<AtomicBool>,
     jwks_fetches: Arc<AtomicUsize>,
     /// Opaque tokens and what introspection answers for them.
-    opaque: Arc<Mutex<std::collections::HashMap<String, Value>>>,
+    pub(super) opaque: Arc<Mutex<std::collections::HashMap<String, Value>>>,
     introspections: Arc<AtomicUsize>,
+    /// Every request it received: method, path, and for introspection the token asked about.
+    pub(super) log: Arc<Mutex<Vec<String>>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Issuer {
-    async fn start(max_age: u32) -> Issuer {
+    pub(super) async fn start(max_age: u32) -> Issuer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let published = Arc::new(Mutex::new(vec![Key::new("k1")]));
@@ -63,9 +73,11 @@ impl Issuer {
                               "introspection_endpoint": format!("{url}/introspect")});
         let opaque = Arc::new(Mutex::new(std::collections::HashMap::<String, Value>::new()));
         let introspections = Arc::new(AtomicUsize::new(0));
-        let (known, asked) = (opaque.clone(), introspections.clone());
+        let log = Arc::new(Mutex::new(Vec::<String>::new()));
+        let mismatch = Arc::new(AtomicBool::new(false));
+        let (known, asked, logged) = (opaque.clone(), introspections.clone(), log.clone());
         let introspect = move |headers: axum::http::HeaderMap, body: String| {
-            let (known, asked) = (known.clone(), asked.clone());
+            let (known, asked, logged) = (known.clone(), asked.clone(), logged.clone());
             async move {
                 asked.fetch_add(1, Ordering::SeqCst);
                 let expected =
@@ -77,6 +89,7 @@ impl Issuer {
                     .find(|(k, _)| k == "token")
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default();
+                logged.lock().expect("lock").push(format!("POST /introspect token={token}"));
                 let answer = known.lock().expect("lock").get(&token).cloned().unwrap_or(json!({"active": false}));
                 (axum::http::StatusCode::OK, answer.to_string())
             }
@@ -93,15 +106,19 @@ impl Issuer {
                 (axum::http::StatusCode::OK, json!({"keys": set}).to_string())
             }
         };
-        let down_meta = down.clone();
+        let (down_meta, mismatch_meta) = (down.clone(), mismatch.clone());
+        let logged = log.clone();
         let app = axum::Router::new()
             .route(
                 "/.well-known/oauth-authorization-server",
                 axum::routing::get(move || {
-                    let (metadata, down) = (metadata.clone(), down_meta.clone());
+                    let (mut metadata, down, mismatch) = (metadata.clone(), down_meta.clone(), mismatch_meta.clone());
                     async move {
                         if down.load(Ordering::SeqCst) {
                             return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response_tuple();
+                        }
+                        if mismatch.load(Ordering::SeqCst) {
+                            metadata["issuer"] = json!("https://elsewhere.example");
                         }
                         (axum::http::StatusCode::OK, metadata.to_string())
                     }
@@ -109,6 +126,16 @@ impl Issuer {
             )
             .route("/jwks", axum::routing::get(jwks))
             .route("/introspect", axum::routing::post(introspect))
+            .fallback(|| async { axum::http::StatusCode::NOT_FOUND.into_response_tuple() })
+            .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let logged = logged.clone();
+                async move {
+                    if req.uri().path() != "/introspect" {
+                        logged.lock().expect("lock").push(format!("{} {}", req.method(), req.uri().path()));
+                    }
+                    next.run(req).await
+                }
+            }))
             .layer(axum::middleware::map_response(move |mut r: axum::response::Response| async move {
                 r.headers_mut().insert("cache-control", format!("max-age={max_age}").parse().expect("header"));
                 r.headers_mut().insert("content-type", "application/json".parse().expect("header"));
@@ -122,16 +149,29 @@ impl Issuer {
                 })
                 .await;
         });
-        Issuer { url, published, down, jwks_fetches, opaque, introspections, _stop: stop }
+        Issuer { url, published, down, mismatch, jwks_fetches, opaque, introspections, log, _stop: stop }
     }
 
-    fn key(&self) -> Key {
+    pub(super) fn key(&self) -> Key {
         self.published.lock().expect("lock")[0].clone()
     }
 
     /// An access token for `client` with `scope`, signed by `key`, with `edit` applied to
     /// its claims.
-    fn token_with(&self, key: &Key, client: &str, scope: &str, edit: impl FnOnce(&mut Value)) -> String {
+    pub(super) fn token_with(&self, key: &Key, client: &str, scope: &str, edit: impl FnOnce(&mut Value)) -> String {
+        self.token_headed(key, "EdDSA", "at+jwt", client, scope, edit)
+    }
+
+    /// As [`Issuer::token_with`], with the header's `alg` and `typ` given.
+    pub(super) fn token_headed(
+        &self,
+        key: &Key,
+        alg: &str,
+        typ: &str,
+        client: &str,
+        scope: &str,
+        edit: impl FnOnce(&mut Value),
+    ) -> String {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs() as i64;
         let mut claims = json!({
             "iss": self.url, "aud": [AUDIENCE], "sub": "partner-user", "client_id": PARTNER,
@@ -139,10 +179,10 @@ impl Issuer {
             "jti": ulid::Ulid::new().to_string()
         });
         edit(&mut claims);
-        sign(&json!({"alg": "EdDSA", "typ": "at+jwt", "kid": key.kid}), &claims, key)
+        sign(&json!({"alg": alg, "typ": typ, "kid": key.kid}), &claims, key)
     }
 
-    fn token(&self, client: &str, scope: &str) -> String {
+    pub(super) fn token(&self, client: &str, scope: &str) -> String {
         self.token_with(&self.key(), client, scope, |_| {})
     }
 }
@@ -165,7 +205,7 @@ fn sign(header: &Value, claims: &Value, key: &Key) -> String {
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.to_bytes()))
 }
 
-async fn spawn(db: TestDb, issuer: &Issuer) -> TestApp {
+pub(super) async fn spawn(db: TestDb, issuer: &Issuer) -> TestApp {
     let config = ServeConfig {
         oauth_issuers: vec![issuer.url.clone()],
         oauth_audience: Some(AUDIENCE.into()),
@@ -175,7 +215,7 @@ async fn spawn(db: TestDb, issuer: &Issuer) -> TestApp {
     TestApp::spawn_with(db, config, Arc::new(SystemClock)).await
 }
 
-async fn allow(app: &TestApp, issuer: &Issuer, client: &tessera::domain::ids::ClientId) -> String {
+pub(super) async fn allow(app: &TestApp, issuer: &Issuer, client: &tessera::domain::ids::ClientId) -> String {
     let now = tessera::token::clock::Clock::now(&SystemClock);
     tessera::service::partners::allow(app.store.as_ref(), Actor::CommandLine, &issuer.url, PARTNER, client, now)
         .await
@@ -183,7 +223,7 @@ async fn allow(app: &TestApp, issuer: &Issuer, client: &tessera::domain::ids::Cl
         .id
 }
 
-async fn bearer(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> Response {
+pub(super) async fn bearer(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> Response {
     let auth = format!("Bearer {token}");
     let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     app.raw(method, path, &[("authorization", &auth), ("content-type", "application/json")], body).await
@@ -239,9 +279,9 @@ async fn a_partner_acts_for_its_client_as_the_clients_key_would(db: TestDb) {
     // An API key as a bearer token still works beside the partner path.
     let r = bearer(&app, "GET", &format!("/connections/{conn}"), &app.api_key, None).await;
     assert_eq!(r.status, StatusCode::OK);
-    // Introspection and revocation take no partner token.
+    // Introspection and revocation take no partner token: refused as on any key-only route.
     let r = bearer(&app, "POST", "/tokens/introspect", &token, Some(json!({"token": minted}))).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
 }
 
 async fn each_route_group_needs_its_scope_before_the_body_is_read(db: TestDb) {
@@ -396,6 +436,8 @@ async fn an_issuer_that_is_down_fails_only_its_own_tokens(db: TestDb) {
     let r = bearer(&app, "GET", &format!("/connections/{conn}"), &app.api_key, None).await;
     assert_eq!(r.status, StatusCode::OK);
     issuer.down.store(false, Ordering::SeqCst);
+    // Back once the failure's backoff (--oauth-jwks-min-refetch, 1 s here) has passed.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(bearer(&app, "GET", &format!("/connections/{conn}"), &token, None).await.status, StatusCode::OK);
 }
 

@@ -140,8 +140,12 @@ async def on_validation_error(request, exc):
 async def on_http_error(request, exc):
     if request.url.path in OAUTH_PATHS and exc.status_code in (400, 401):
         if exc.status_code == 401:
+            # Challenged with the scheme the client used: Bearer for a bearer token, else Basic.
+            bearer = (not request.headers.get("x-api-key", "").strip()
+                      and request.headers.get("authorization", "").strip()[:6].lower() == "bearer")
             missing = exc.detail == OAUTH_MISSING
-            return oauth_error(401, "invalid_client", exc.detail, 'Basic realm="tessera"' if missing else "Bearer")
+            return oauth_error(401, "invalid_client", exc.detail,
+                               "Bearer" if bearer and not missing else 'Basic realm="tessera"')
         return oauth_error(400, "invalid_request", exc.detail)
     return await http_exception_handler(request, exc)
 

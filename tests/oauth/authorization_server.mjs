@@ -14,6 +14,10 @@
 // introspection), with urn:tessera:brief a JWT for tessera that expires after 1 s, and with
 // urn:other:api a JWT for another audience. The brand's sign-in and consent are one form at /interaction/{uid}: a
 // brand user's name and "Allow"; the grant is what the request asked for.
+//
+// With REQUEST_LOG=FILE in the environment, every request's method and path is appended to
+// FILE, one a line: what tessera asked this server.
+import { appendFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -71,6 +75,12 @@ const provider = new Provider(issuer, {
   },
   extraTokenClaims: async () => ({ subtotal_client_id: tesseraClient }),
 });
+if (process.env.REQUEST_LOG) {
+  provider.use(async (ctx, next) => {
+    appendFileSync(process.env.REQUEST_LOG, `${ctx.method} ${ctx.path}\n`);
+    return next();
+  });
+}
 // The brand's side of the authorization code grant: a sign-in and consent form, and what it
 // posts, finishing the interaction with a grant of the requested scopes for the resource.
 const escape = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
