@@ -57,10 +57,31 @@ pub enum CoreError {
 
 /// Records `action` on `target` when an operator did it.
 pub async fn audit(store: &dyn Store, actor: Actor<'_>, action: &str, target: &str, at: i64) -> Result<(), StoreError> {
-    let Actor::Operator(operator) = actor else { return Ok(()) };
+    if !matches!(actor, Actor::Operator(_)) {
+        return Ok(());
+    }
+    audit_any(store, actor, action, target, at).await
+}
+
+/// Records `action` on `target` whoever did it: an operator by name, an API key by id
+/// (`api key ID`), `command line`, or `tessera`. For changes a client's own API key or
+/// the command line may also make, whose record belongs with the console's.
+pub async fn audit_any(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    action: &str,
+    target: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    let who = match actor {
+        Actor::Operator(operator) => operator.name.clone(),
+        Actor::ApiKey(key) => format!("api key {key}"),
+        Actor::CommandLine => "command line".to_owned(),
+        Actor::System => "tessera".to_owned(),
+    };
     let entry = AuditEntry {
         id: ulid::Ulid::new().to_string(),
-        operator: operator.name.clone(),
+        operator: who,
         action: action.to_owned(),
         target: target.to_owned(),
         at,

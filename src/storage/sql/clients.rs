@@ -12,6 +12,9 @@ pub trait ClientStore {
     /// Creates `client` with `key` only when the database has no client at all. Race-safe:
     /// of several callers at once, exactly one creates. Returns whether this call created.
     async fn bootstrap_client(&self, client: &Client, key: &ApiKeyRecord) -> Result<bool, StoreError>;
+    /// Gives client `id` the name `name`; returns its name before, or `None` when there is no
+    /// such client (nothing changed).
+    async fn rename_client(&self, id: &ClientId, name: &str) -> Result<Option<String>, StoreError>;
 }
 }
 
@@ -51,6 +54,28 @@ macro_rules! clients {
                 insert_api_key(&mut tx, key).await?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(true)
+            }
+
+            async fn rename_client(&self, id: &ClientId, name: &str) -> Result<Option<String>, StoreError> {
+                let mut tx = self.begin_write(WriteLock::None).await?;
+                let before: Option<String> = sqlx::query_scalar(&format!(
+                    "SELECT name FROM clients WHERE id = $1{}",
+                    <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE
+                ))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                if before.is_some() {
+                    sqlx::query("UPDATE clients SET name = $1 WHERE id = $2")
+                        .bind(name)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                }
+                Ok(before)
             }
         }
     };
