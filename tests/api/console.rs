@@ -623,7 +623,37 @@ async fn operators_rename_a_client_with_an_audit_trail(db: TestDb) {
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
 
+/// The overview's retention table says how long each table keeps a row and when its oldest
+/// row may go: for a live token, a week after the token expires (a time in the future, and
+/// said so), never the expiry itself as if it were the row's age.
+async fn the_retention_table_says_when_each_oldest_row_may_go(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    let cookie = session(&app.base, "ops").await;
+    let connection = app.create_connection(&app.api_key, "cust-retention").await;
+    let minted = app.mint(&app.api_key, &connection).await;
+    let token = minted.body["connection_token"].as_str().expect("a token");
+    let claims = token.split('.').nth(1).expect("claims");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).expect("base64"),
+    )
+    .expect("json");
+    let exp = claims["exp"].as_i64().expect("exp");
+    let page = get(&app.base, "/console", &cookie).await.body;
+    let row = page.split("<code>issued_tokens</code>").nth(1).and_then(|r| r.split("</tr>").next()).expect("a row");
+    assert!(row.contains("7 days after its token expires"), "{row}");
+    let goes = tessera::domain::time::rfc3339(exp + 7 * 86_400);
+    assert!(row.contains(&format!("datetime=\"{goes}\"")), "the oldest row goes a week after exp: {row}");
+    assert!(!row.contains("due"), "{row}");
+    let events = page.split("<code>connection_events</code>").nth(1).and_then(|r| r.split("</tr>").next());
+    assert!(events.expect("a row").contains("90 days after it happened"), "{page}");
+    let idle = page.split("<code>idempotency_keys</code>").nth(1).and_then(|r| r.split("</tr>").next());
+    assert!(idle.expect("a row").contains("no row to remove"), "{page}");
+    assert!(!page.contains("Oldest row ages from"), "{page}");
+}
+
 both_backends!(
+    the_retention_table_says_when_each_oldest_row_may_go,
     operators_rename_a_client_with_an_audit_trail,
     operators_allow_and_revoke_partner_apps_with_an_audit_trail,
     operators_see_link_sessions_and_manage_redirect_urls,
