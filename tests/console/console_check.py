@@ -573,6 +573,15 @@ def flows(pw, browser_path, binary, db, artifacts, backend, axe):
               f"the old cookie no longer works: {status}")
         ctx.close()
 
+        # The sign-in page on a phone, signed out.
+        ctx = browser.new_context(viewport={"width": 375, "height": 812}, bypass_csp=True, service_workers="block")
+        ctx.add_init_script(WATCH)
+        narrow = ctx.new_page()
+        run.watch(narrow)
+        run.goto(narrow, "/console/sign-in")
+        run.fits_a_phone(narrow, "375px-sign-in")
+        ctx.close()
+
         # The CSP, in a normal context: an inline script is refused.
         ctx = browser.new_context(service_workers="block")
         ctx.add_init_script(WATCH)
