@@ -17,6 +17,17 @@ async fn a_client_renames_itself_over_the_api(db: TestDb) {
     assert_eq!(r.body["client_id"], app.client_id.as_str());
     let r = app.call("GET", "/account", &app.api_key, None).await;
     assert_eq!(r.body["name"], "Acme Budgeting", "GET /account shows the new name");
+    // The customer's Link page names the client by its new name.
+    let r = app.call("POST", "/link-tokens", &app.api_key, Some(json!({"customer_id": "cust-rename"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let lt = r.body["link_token"].as_str().expect("a link token");
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let start = browser.get(format!("{}/link/{lt}", app.base)).send().await.expect("sent");
+    let cookie = start.headers().get("set-cookie").and_then(|v| v.to_str().ok()).expect("a Link session cookie");
+    let cookie = cookie.split(';').next().expect("name=value").to_owned();
+    let page = browser.get(format!("{}/link/session", app.base)).header("cookie", cookie).send().await.expect("sent");
+    let page = page.text().await.expect("a page");
+    assert!(page.contains("<strong>Acme Budgeting</strong>") && !page.contains(">default<"), "{page}");
 
     for (bad, why) in [
         (json!({"name": ""}), "string_too_short"),

@@ -584,8 +584,8 @@ async fn operators_allow_and_revoke_partner_apps_with_an_audit_trail(db: TestDb)
 }
 
 /// An operator renames a client from its page: the form carries the session's token, a bad
-/// name is refused beside the form (400) and changes nothing, a good one is shown, on Link
-/// pages too, and the audit log says who renamed what from which name to which.
+/// name is refused beside the form (400) and changes nothing, a good one is shown (as text),
+/// and the audit log says who renamed what from which name to which.
 async fn operators_rename_a_client_with_an_audit_trail(db: TestDb) {
     let app = TestApp::spawn(db).await;
     add_operator(&app, "ops").await;
