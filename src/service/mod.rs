@@ -86,6 +86,6 @@ pub async fn audit_any(
         target: target.to_owned(),
         at,
     };
-    tracing::info!(operator = %entry.operator, action = %entry.action, target = %entry.target, "console action");
+    tracing::info!(operator = %entry.operator, action = %entry.action, target = %entry.target, "audited action");
     store.record_audit(&entry).await
 }
