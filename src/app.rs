@@ -274,6 +274,7 @@ impl App {
                     // Ten failed sign-ins at once per address, then one every ten seconds.
                     sign_in_rate: 0.1,
                     sign_in_burst: 10,
+                    retention: config.retention(),
                 },
             )
         });

@@ -591,6 +591,7 @@ fn every_command_and_option_has_help_with_its_environment_variable() {
         &["backup"],
         &["restore"],
         &["client", "create"],
+        &["client", "rename"],
         &["key", "create"],
         &["key", "list"],
         &["key", "revoke"],

@@ -1,4 +1,4 @@
-//! `tessera client ...`: create and list tenants.
+//! `tessera client ...`: create, list and rename tenants.
 use clap::Subcommand;
 use serde_json::json;
 
@@ -14,6 +14,18 @@ pub enum ClientCommand {
         #[arg(long)]
         name: String,
         /// Print JSON: {"client_id": ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rename a client: the name its customers see on Link pages and operators see in the
+    /// console. Recorded in the audit log (who: `command line`), old and new name.
+    Rename {
+        /// The client's id (`tessera client list` shows them).
+        client_id: String,
+        /// The new name: 1 to 200 characters, no control characters.
+        #[arg(long)]
+        name: String,
+        /// Print JSON: {"client_id": ..., "name": ...}.
         #[arg(long)]
         json: bool,
     },
@@ -35,6 +47,27 @@ pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
             super::shared::output(json, &json!({"client_id": client.id, "name": client.name}), || {
                 format!("created client {} ({})", client.id, client.name)
+            });
+        }
+        ClientCommand::Rename { client_id, name, json } => {
+            let id = crate::domain::ids::ClientId::from_string(client_id.trim());
+            let client = match crate::service::clients::rename(
+                store.as_ref(),
+                Actor::CommandLine,
+                &id,
+                &name,
+                SystemClock.now(),
+            )
+            .await
+            {
+                Err(crate::service::CoreError::Invalid(m)) => anyhow::bail!("--name: {m}"),
+                Err(crate::service::CoreError::NotFound(_)) => {
+                    anyhow::bail!("no client {id}: `tessera client list` shows the clients")
+                }
+                other => other?,
+            };
+            super::shared::output(json, &json!({"client_id": client.id, "name": client.name}), || {
+                format!("renamed client {} to {}", client.id, client.name)
             });
         }
         ClientCommand::List { json } => {

@@ -2,7 +2,7 @@
 //! escaping: tenant data (customer ids, emails, names, URLs) is text wherever it appears.
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use maud::{DOCTYPE, Markup, html};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::Signed;
 use crate::storage::StoreError;
@@ -27,7 +27,82 @@ const NAV: [(&str, &str); 11] = [
 ];
 
 /// A whole page: `title` as its heading, the navigation when signed in, `body` as its content.
+/// Every table's cells carry their column's heading (see [`label_cells`]), for narrow screens.
 pub fn page(title: &str, signed: Option<&Signed>, current: &str, body: Markup) -> Markup {
+    PreEscaped(label_cells(&layout(title, signed, current, body).into_string()))
+}
+
+/// Gives each `<td>` of each table a `data-label` attribute: the text of its column's
+/// `<th scope="col">`. On a narrow screen the stylesheet shows every row as a card, each cell
+/// on its own line under its label, so no table is wider than a phone and no id is squeezed
+/// into a column one character wide (without any script). Safe on maud's output: tenant text
+/// is escaped there, so every `<t` in the markup is the page's own tag; a heading's text is
+/// already escaped for an attribute too (maud escapes `"`).
+pub fn label_cells(markup: &str) -> String {
+    let mut out = String::with_capacity(markup.len() + markup.len() / 8);
+    let mut rest = markup;
+    while let Some(start) = rest.find("<table") {
+        let end = rest[start..].find("</table>").map_or(rest.len(), |e| start + e);
+        out.push_str(&rest[..start]);
+        let table = &rest[start..end];
+        let mut labels = Vec::new();
+        let mut at = 0;
+        while let Some(th) = table[at..].find("<th scope=\"col\"") {
+            let open = at + th;
+            let Some(gt) = table[open..].find('>') else { break };
+            let text_start = open + gt + 1;
+            let text_end = table[text_start..].find("</th>").map_or(table.len(), |e| text_start + e);
+            labels.push(strip_tags(&table[text_start..text_end]));
+            at = text_end;
+        }
+        let mut column = 0;
+        let body_start = table.find("<tbody").unwrap_or(table.len());
+        out.push_str(&table[..body_start]);
+        let mut cursor = body_start;
+        while let Some(next) = table[cursor..].find('<') {
+            let tag = cursor + next;
+            out.push_str(&table[cursor..tag]);
+            let tail = &table[tag..];
+            if tail.starts_with("<tr") {
+                column = 0;
+            }
+            if tail.starts_with("<td") && tail[3..].starts_with(['>', ' ']) {
+                out.push_str("<td");
+                if let Some(label) = labels.get(column).filter(|l| !l.is_empty()) {
+                    out.push_str(" data-label=\"");
+                    out.push_str(label);
+                    out.push('"');
+                }
+                column += 1;
+                cursor = tag + 3;
+            } else {
+                out.push('<');
+                cursor = tag + 1;
+            }
+        }
+        out.push_str(&table[cursor..]);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `markup` without its tags (a heading's text).
+fn strip_tags(markup: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in markup.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.trim().to_owned()
+}
+
+fn layout(title: &str, signed: Option<&Signed>, current: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -220,6 +295,28 @@ mod tests {
         assert!(!out.contains("<script>") && !out.contains("<img"), "{out}");
         assert!(out.contains("&lt;script&gt;") && out.contains("&quot;&gt;&lt;img"), "{out}");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn every_cell_is_labelled_with_its_column_for_narrow_screens() {
+        let hostile = "<td>\"x";
+        let table = html! {
+            p { "<table> in text" }
+            table {
+                thead { tr { th scope="col" { "Client id" } th scope="col" { "Name \"quoted\"" } th scope="col" {} } }
+                tbody {
+                    tr { td { code { "cl_1" } } td.x { (hostile) } td { "a" } }
+                    tr { td { "cl_2" } td { "b" } }
+                }
+            }
+            table { thead { tr { th scope="col" { "Kid" } } } tbody { tr { td { "k" } } } }
+        };
+        let out = label_cells(&table.into_string());
+        assert_eq!(out.matches("data-label=\"Client id\"").count(), 2, "{out}");
+        assert_eq!(out.matches("data-label=\"Name &quot;quoted&quot;\"").count(), 2, "{out}");
+        assert!(out.contains("<td data-label=\"Name &quot;quoted&quot;\" class=\"x\">&lt;td&gt;&quot;x</td>"), "{out}");
+        assert!(out.contains("<td>a</td>"), "an empty heading gives no label: {out}");
+        assert!(out.contains("<td data-label=\"Kid\">k</td>") && out.contains("<p>&lt;table&gt; in text</p>"), "{out}");
     }
 
     #[test]

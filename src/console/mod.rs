@@ -68,6 +68,9 @@ pub struct Settings {
     /// Failed sign-ins allowed per address: sustained rate per second, and burst.
     pub sign_in_rate: f64,
     pub sign_in_burst: u32,
+    /// How long each retained table keeps its rows, and whether pruning runs (the overview
+    /// says when each table's oldest row may go).
+    pub retention: crate::retention::Settings,
 }
 
 /// What the console's handlers reach: what every handler reaches (the store, the keyring,

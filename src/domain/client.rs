@@ -25,5 +25,8 @@ mod tests {
         assert!(ClientName::parse(&"x".repeat(200)).is_ok());
         assert!(ClientName::parse(&"x".repeat(201)).is_err());
         assert!(ClientName::parse(" ").is_err());
+        assert!(ClientName::parse("a\nb").is_err(), "no control characters inside a name");
+        assert!(ClientName::parse("a\u{1b}[31mb").is_err());
+        assert_eq!(ClientName::parse("  Acme Ltd  ").map(ClientName::into_inner), Ok("Acme Ltd".to_owned()));
     }
 }

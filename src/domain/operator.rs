@@ -33,7 +33,8 @@ pub struct Session {
     pub created_at: i64,
 }
 
-/// One console action: which operator did what to what, when.
+/// One audited action: who did what to what, when (an operator's name, or for a rename made
+/// elsewhere `api key ID` or `command line`).
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEntry {
     /// Increasing with time (a ULID), for paging.

@@ -342,8 +342,19 @@ pub mod complete_link_session {
     pub const MODEL: Model = Model { name: "CompleteLinkSession", fields: &[OUTCOME, REASON], required: &["outcome"] };
 }
 
+/// `PATCH /account`: the calling client's own name.
+pub mod update_account {
+    use super::*;
+
+    pub const NAME: Field = Field::string_between("name", 1, crate::domain::client::ClientName::MAX_CHARS)
+        .titled("Name")
+        .described("The client's new name: what customers see on Link pages (\"NAME wants to link your account\") and operators in the console. Trimmed; no control characters.")
+        .examples(&["Acme Budgeting"]);
+    pub const MODEL: Model = Model { name: "UpdateAccount", fields: &[NAME], required: &["name"] };
+}
+
 /// Every request model, for the OpenAPI document's components.
-pub const ALL: [&Model; 14] = [
+pub const ALL: [&Model; 15] = [
     &create_link_token::MODEL,
     &add_redirect_url::MODEL,
     &connector_link_url::MODEL,
@@ -358,4 +369,5 @@ pub const ALL: [&Model; 14] = [
     &update_webhook::MODEL,
     &create_legacy_connection::MODEL,
     &create_legacy_token::MODEL,
+    &update_account::MODEL,
 ];

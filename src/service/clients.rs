@@ -14,6 +14,29 @@ pub async fn create(store: &dyn Store, actor: Actor<'_>, name: &str, now: i64) -
     Ok(client)
 }
 
+/// Gives client `id` the name `name` (parsed as for [`create`]) and records who renamed it,
+/// from which name to which, in the audit log, whoever acts (an operator, a client's own API
+/// key, the command line). Returns the client as renamed.
+pub async fn rename(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    id: &ClientId,
+    name: &str,
+    now: i64,
+) -> Result<Client, CoreError> {
+    let name = ClientName::parse(name).map_err(CoreError::Invalid)?;
+    let mut work = store.begin_work().await?;
+    let Some(mut client) = work.lock_client(id).await? else {
+        return Err(CoreError::NotFound(format!("no client {id}")));
+    };
+    let target = format!("{id}: {:?} -> {:?}", client.name, name.as_str());
+    client.name = name.into_inner();
+    work.save_client(&client).await?;
+    work.record_audit(&super::audit_entry_any(actor, "client.rename", &target, now)).await?;
+    work.commit().await?;
+    Ok(client)
+}
+
 /// On an empty database, the default client and its first key (shown once); `None` when the
 /// database has a client already (another replica may have made it a moment ago).
 pub async fn bootstrap(store: &dyn Store, now: i64) -> Result<Option<(Client, PlainApiKey)>, CoreError> {

@@ -63,17 +63,41 @@ pub async fn audit(store: &dyn Store, actor: Actor<'_>, action: &str, target: &s
     }
 }
 
+/// Records `action` on `target` whoever did it (see [`audit_entry_any`]). For changes a
+/// client's own API key or the command line may also make, whose record belongs with the
+/// console's.
+pub async fn audit_any(
+    store: &dyn Store,
+    actor: Actor<'_>,
+    action: &str,
+    target: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    store.record_audit(&audit_entry_any(actor, action, target, at)).await
+}
+
 /// The audit entry of `action` on `target` when an operator did it (logged as it is made),
 /// for a unit of work to record with the change itself.
 pub fn audit_entry(actor: Actor<'_>, action: &str, target: &str, at: i64) -> Option<AuditEntry> {
-    let Actor::Operator(operator) = actor else { return None };
+    matches!(actor, Actor::Operator(_)).then(|| audit_entry_any(actor, action, target, at))
+}
+
+/// The audit entry of `action` on `target`, whoever did it: an operator by name, an API key
+/// by id (`api key ID`), `command line`, or `tessera`.
+pub fn audit_entry_any(actor: Actor<'_>, action: &str, target: &str, at: i64) -> AuditEntry {
+    let who = match actor {
+        Actor::Operator(operator) => operator.name.clone(),
+        Actor::ApiKey(key) => format!("api key {key}"),
+        Actor::CommandLine => "command line".to_owned(),
+        Actor::System => "tessera".to_owned(),
+    };
     let entry = AuditEntry {
         id: crate::domain::ids::ordered_id(),
-        operator: operator.name.clone(),
+        operator: who,
         action: action.to_owned(),
         target: target.to_owned(),
         at,
     };
-    tracing::info!(operator = %entry.operator, action = %entry.action, target = %entry.target, "console action");
-    Some(entry)
+    tracing::info!(operator = %entry.operator, action = %entry.action, target = %entry.target, "audited action");
+    entry
 }

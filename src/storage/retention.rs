@@ -45,6 +45,9 @@ pub struct Rule {
     /// The time (seconds since the epoch) a row's window counts from, as SQL over the row;
     /// an index on it finds each batch.
     pub age: &'static str,
+    /// What [`Rule::age`] is, for people: a row is kept for the window "after" this (for
+    /// `expires_at`: "it expires", a time that may be in the future).
+    pub counts_from: &'static str,
     /// Which rows the rule ages at all, as SQL over the row ("" for every row; the same text
     /// as a partial index's predicate, so that index serves). Other rows are never removed
     /// and do not count as the table's oldest.
@@ -72,16 +75,27 @@ pub const RULES: &[Rule] = &[
         table: "issued_tokens",
         key: "jti",
         age: "expires_at",
+        counts_from: "its token expires",
         scope: "",
         guard: "",
         window: Window::Issuance,
         floor: TOKEN_LEEWAY_SECS,
     },
-    Rule { table: "connection_events", key: "id", age: "at", scope: "", guard: "", window: Window::Events, floor: 0 },
+    Rule {
+        table: "connection_events",
+        key: "id",
+        age: "at",
+        counts_from: "it happened",
+        scope: "",
+        guard: "",
+        window: Window::Events,
+        floor: 0,
+    },
     Rule {
         table: "idempotency_keys",
         key: "client_id, key",
         age: "created_at",
+        counts_from: "it was first used",
         scope: "",
         guard: "",
         window: Window::Fixed(IDEMPOTENCY_TTL_SECS),
@@ -92,6 +106,7 @@ pub const RULES: &[Rule] = &[
         key: "webhook_id, event_seq",
         // Pending deliveries (neither delivered nor given up) are out of scope: never removed.
         age: "COALESCE(delivered_at, failed_at)",
+        counts_from: "it was delivered or given up",
         scope: "(delivered_at IS NOT NULL OR failed_at IS NOT NULL)",
         guard: "",
         window: Window::Webhooks,
@@ -101,6 +116,7 @@ pub const RULES: &[Rule] = &[
         table: "webhook_events",
         key: "seq",
         age: "created_at",
+        counts_from: "it was created (once no delivery of it is left)",
         scope: "",
         // An event stays while any delivery of it is left.
         guard: "NOT EXISTS (SELECT 1 FROM webhook_deliveries x WHERE x.event_seq = d.seq)",
@@ -113,6 +129,7 @@ pub const RULES: &[Rule] = &[
         // A console session dies once unused for its idle timeout, which is at most a day; the
         // sign-in that finds it dead deletes it, and this removes those never presented again.
         age: "last_seen_at",
+        counts_from: "it was last used",
         scope: "",
         guard: "",
         window: Window::Fixed(SESSION_IDLE_MAX_SECS),
@@ -124,6 +141,7 @@ pub const RULES: &[Rule] = &[
         // A session ends by its expiry at the latest; the console shows it for as long as
         // activity events are kept.
         age: "expires_at",
+        counts_from: "it expires",
         scope: "",
         guard: "",
         window: Window::Events,
@@ -135,6 +153,7 @@ pub const RULES: &[Rule] = &[
         // An expired token is listed (`status=expired`) for as long as activity events are
         // kept; a revoked one until it would have expired, and as long again.
         age: "expires_at",
+        counts_from: "it expires",
         scope: "",
         guard: "",
         window: Window::Events,

@@ -228,6 +228,9 @@ timed_work! {
     fn save_partner_grant(&mut self, grant: &crate::domain::partner::PartnerGrant) -> Result<(), StoreError>;
     fn insert_purchase(&mut self, purchase: &crate::domain::purchase::Purchase, at: i64) -> Result<bool, StoreError>;
     fn update_purchase(&mut self, purchase: &crate::domain::purchase::Purchase, at: i64) -> Result<(), StoreError>;
+    fn lock_client(&mut self, id: &crate::domain::ids::ClientId)
+        -> Result<Option<crate::domain::client::Client>, StoreError>;
+    fn save_client(&mut self, client: &crate::domain::client::Client) -> Result<(), StoreError>;
     fn lock_link_session(&mut self, reference_digest: &[u8])
         -> Result<Option<crate::domain::link::LinkSession>, StoreError>;
     fn save_link_session(&mut self, session: &crate::domain::link::LinkSession) -> Result<(), StoreError>;

@@ -583,7 +583,78 @@ async fn operators_allow_and_revoke_partner_apps_with_an_audit_trail(db: TestDb)
     );
 }
 
+/// An operator renames a client from its page: the form carries the session's token, a bad
+/// name is refused beside the form (400) and changes nothing, a good one is shown (as text),
+/// and the audit log says who renamed what from which name to which.
+async fn operators_rename_a_client_with_an_audit_trail(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    let cookie = session(&app.base, "ops").await;
+    let client_page = format!("/console/clients/{}", app.client_id);
+    let page = get(&app.base, &client_page, &cookie).await;
+    assert!(page.body.contains(&format!("href=\"{client_page}/rename\"")), "{}", page.body);
+    let form = get(&app.base, &format!("{client_page}/rename"), &cookie).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("value=\"default\""), "the form starts from the current name: {}", form.body);
+    let csrf = csrf_of(&form.body);
+    let action = format!("{client_page}/rename");
+    let forged = post(&app.base, &action, &cookie, &[("name", "Forged")], &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "no anti-forgery token, no rename");
+    for bad in ["   ", "two\nlines", &"x".repeat(201)] {
+        let refused = post(&app.base, &action, &cookie, &[("csrf", &csrf), ("name", bad)], &[]).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad:?}");
+        assert!(refused.body.contains("role=\"alert\"") && refused.body.contains("name"), "{}", refused.body);
+    }
+    let renamed = post(&app.base, &action, &cookie, &[("csrf", &csrf), ("name", "  Acme <Budgeting>  ")], &[]).await;
+    assert_eq!(renamed.status, StatusCode::SEE_OTHER, "{}", renamed.body);
+    assert_eq!(location(&renamed), format!("{client_page}?done=client-renamed"));
+    let shown = get(&app.base, location(&renamed), &cookie).await.body;
+    assert!(shown.contains("Client renamed") && shown.contains("Acme &lt;Budgeting&gt;"), "{shown}");
+    let c = app.store.find_client(&app.client_id).await.expect("read").expect("client");
+    assert_eq!(c.name, "Acme <Budgeting>");
+    let audit = app.store.list_audit(None, 10).await.expect("audit");
+    let entry = audit.iter().find(|e| e.action == "client.rename").expect("recorded");
+    assert_eq!(entry.operator, "ops");
+    assert_eq!(entry.target, format!("{}: \"default\" -> \"Acme <Budgeting>\"", app.client_id));
+    assert_eq!(audit.iter().filter(|e| e.action == "client.rename").count(), 1, "refusals change nothing");
+    let log = get(&app.base, "/console/audit", &cookie).await.body;
+    assert!(log.contains("client.rename") && log.contains("&quot;default&quot; -&gt; &quot;Acme"), "{log}");
+    let unknown = get(&app.base, "/console/clients/cl_nobody/rename", &cookie).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+/// The overview's retention table says how long each table keeps a row and when its oldest
+/// row may go: for a live token, a week after the token expires (a time in the future, and
+/// said so), never the expiry itself as if it were the row's age.
+async fn the_retention_table_says_when_each_oldest_row_may_go(db: TestDb) {
+    let app = TestApp::spawn(db).await;
+    add_operator(&app, "ops").await;
+    let cookie = session(&app.base, "ops").await;
+    let connection = app.create_connection(&app.api_key, "cust-retention").await;
+    let minted = app.mint(&app.api_key, &connection).await;
+    let token = minted.body["connection_token"].as_str().expect("a token");
+    let claims = token.split('.').nth(1).expect("claims");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, claims).expect("base64"),
+    )
+    .expect("json");
+    let exp = claims["exp"].as_i64().expect("exp");
+    let page = get(&app.base, "/console", &cookie).await.body;
+    let row = page.split("<code>issued_tokens</code>").nth(1).and_then(|r| r.split("</tr>").next()).expect("a row");
+    assert!(row.contains("7 days after its token expires"), "{row}");
+    let goes = tessera::domain::time::rfc3339(exp + 7 * 86_400);
+    assert!(row.contains(&format!("datetime=\"{goes}\"")), "the oldest row goes a week after exp: {row}");
+    assert!(!row.contains("due"), "{row}");
+    let events = page.split("<code>connection_events</code>").nth(1).and_then(|r| r.split("</tr>").next());
+    assert!(events.expect("a row").contains("90 days after it happened"), "{page}");
+    let idle = page.split("<code>idempotency_keys</code>").nth(1).and_then(|r| r.split("</tr>").next());
+    assert!(idle.expect("a row").contains("no row to remove"), "{page}");
+    assert!(!page.contains("Oldest row ages from"), "{page}");
+}
+
 both_backends!(
+    the_retention_table_says_when_each_oldest_row_may_go,
+    operators_rename_a_client_with_an_audit_trail,
     operators_allow_and_revoke_partner_apps_with_an_audit_trail,
     operators_see_link_sessions_and_manage_redirect_urls,
     operators_manage_the_retailer_catalogue,

@@ -1,4 +1,5 @@
 //! The HTTP suite: in-process servers, one file per area of the API (files mirror the routes).
+mod clients;
 mod clock;
 mod connections;
 mod connector;

@@ -276,6 +276,11 @@ async fn a_partner_acts_for_its_client_as_the_clients_key_would(db: TestDb) {
     assert_eq!(r.body["partner"], json!({"issuer": issuer.url, "client_id": PARTNER}));
     let r = app.call("GET", "/account", &app.api_key, None).await;
     assert_eq!((r.body["scopes"].clone(), r.body["partner"].clone()), (Value::Null, Value::Null));
+    // PATCH /account (renaming the client) takes an API key only, whatever the token's scopes.
+    let r = bearer(&app, "PATCH", "/account", &token, Some(json!({"name": "Renamed by a partner"}))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let client = app.store.find_client(&app.client_id).await.expect("read").expect("client");
+    assert_ne!(client.name, "Renamed by a partner");
     // An API key as a bearer token still works beside the partner path.
     let r = bearer(&app, "GET", &format!("/connections/{conn}"), &app.api_key, None).await;
     assert_eq!(r.status, StatusCode::OK);

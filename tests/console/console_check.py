@@ -21,6 +21,9 @@ What it checks, as a new operator would do it:
     ignores the CSP, so that escaping alone is what is tested; and in a normal context an
     inline script is refused by the CSP;
   - without JavaScript: sign in with a password and create a client with plain forms;
+  - rename the client (its new name a payload too): shown, and in the audit log;
+  - every page again on a 375 px wide screen (a phone): no page scrolls sideways, no id or
+    code breaks into a column of single characters, and axe-core still finds nothing serious;
   - axe-core (from npm) on every page: no serious or critical violation;
   - a screenshot of every page in ARTIFACT_DIR (deleted first).
 
@@ -210,6 +213,26 @@ class Run:
         page.screenshot(path=shot, full_page=True)
         self.shots.append(shot)
 
+    def fits_a_phone(self, page, name):
+        """On a narrow screen: the page does not scroll sideways, and no id, code or time is
+        squeezed into a narrow column (fewer than 10 characters a line, or under 60 px wide);
+        then `inspect`."""
+        page.screenshot(path=os.path.join(self.artifacts, f"{self.backend}-{name}.png"), full_page=True)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        viewport = page.evaluate("window.innerWidth")
+        check(width <= viewport, f"{name}: the page is {width} px wide on a {viewport} px screen")
+        broken = page.evaluate(
+            "Array.from(document.querySelectorAll('main td code, main dd code, main td time, main dd time, main td a')).filter(e => {"
+            " if (e.closest('pre') || !e.getClientRects().length) return false;"
+            " const lh = parseFloat(getComputedStyle(e).lineHeight) || 20;"
+            " const lines = Math.round(e.getClientRects().length > 1 ? e.getClientRects().length"
+            "   : e.getBoundingClientRect().height / lh);"
+            " const n = e.textContent.trim().length;"
+            " return (lines > 1 && n / lines < 10) || (n > 8 && e.getBoundingClientRect().width < 60);"
+            "}).map(e => e.textContent.trim().slice(0, 40))")
+        check(not broken, f"{name}: ids or codes broken into narrow columns: {broken[:5]}")
+        self.inspect(page, name)
+
     def goto(self, page, path):
         r = page.goto(self.base + path)
         check(r is not None and r.status == 200, f"GET {path}: {r and r.status}")
@@ -364,6 +387,7 @@ def flows(pw, browser_path, binary, db, artifacts, backend, axe):
         check("never" not in key_row, f"the key's last use is shown: {key_row}")
         run.inspect(page, "client")
         page.get_by_role("link", name="Delivery log").click()
+        deliveries_url = page.url.split("?")[0]
         check(page.locator("tbody tr").count() >= 2, "the delivery log lists the events")
         run.inspect(page, "webhook-deliveries")
         page.get_by_role("button", name="Redeliver").first.click()
@@ -385,6 +409,7 @@ def flows(pw, browser_path, binary, db, artifacts, backend, axe):
         page.goto(base + f"/console/connections/{connection_id}")
         page.get_by_role("link", name="Link sessions and tokens").click()
         page.wait_for_url("**/console/link?*")
+        link_url = page.url
         content = page.content()
         check(link_token not in content and "lt_v1_" not in content, "no link token is shown")
         check(page.locator("#link-tokens").count() == 1 and page.locator(".status.active").count() >= 1,
@@ -450,19 +475,59 @@ def flows(pw, browser_path, binary, db, artifacts, backend, axe):
         page.wait_for_url("**?done=retailer-removed")
         check(page.locator("tr", has_text="corner-shop").count() == 0, "the removed retailer is gone")
 
+        # Rename the client (the new name a payload too): its page and the audit log say so.
+        run.goto(page, f"/console/clients/{client_id}")
+        page.get_by_role("link", name="Rename…").click()
+        run.inspect(page, "client-rename")
+        page.get_by_label("New name", exact=False).fill("   ")
+        page.get_by_role("button", name="Rename the client").click()
+        check(page.locator("#rename-problem").count() == 1, "a blank name is refused beside the form")
+        renamed = "Renamed " + SCRIPT
+        page.get_by_label("New name", exact=False).fill(renamed)
+        page.get_by_role("button", name="Rename the client").click()
+        page.wait_for_url("**?done=client-renamed")
+        check(page.get_by_role("heading", level=1).inner_text() == "Client " + renamed, "the new name is shown as text")
+        run.inspect(page, "client-renamed")
+
         # The audit log shows what was done.
         run.goto(page, "/console/audit")
         text = page.content()
         for action in ("sign_in.link", "client.create", "api_key.create", "connection.disconnect", "token.revoke",
                        "signing_key.schedule", "webhook.redeliver", "api_key.revoke", "connector.create",
                        "connector.revoke", "retailer.put", "retailer.remove", "redirect_url.add",
-                       "redirect_url.remove"):
+                       "redirect_url.remove", "client.rename"):
             check(action in text, f"the audit log records {action}")
         run.inspect(page, "audit")
         run.goto(page, "/console/operators")
         run.inspect(page, "operators")
         run.goto(page, "/console/clients")
         run.inspect(page, "clients")
+
+        # Every page on a phone: 375 px wide, with the data above in its tables.
+        narrow = ctx.new_page()
+        narrow.set_viewport_size({"width": 375, "height": 812})
+        run.watch(narrow)
+        phone_pages = {
+            "overview": "/console", "clients": "/console/clients", "client": f"/console/clients/{client_id}",
+            "client-rename": f"/console/clients/{client_id}/rename",
+            "webhook-deliveries": deliveries_url.replace(base, ""),
+            "connections": f"/console/connections?q={PAYLOADS['customer_id']}",
+            "connection": f"/console/connections/{connection_id}", "connection-2": f"/console/connections/{second}",
+            "disconnect-confirm": f"/console/connections/{second}/disconnect",
+            "link": link_url.replace(base, ""), "tokens": "/console/tokens", "signing-keys": "/console/signing-keys",
+            "rotate-confirm": "/console/signing-keys/rotate", "connectors": "/console/connectors",
+            "partners": "/console/partners", "retailers": "/console/retailers", "audit": "/console/audit",
+            "operators": "/console/operators",
+        }
+        for name, path in phone_pages.items():
+            run.goto(narrow, path)
+            run.fits_a_phone(narrow, f"375px-{name}")
+        # And a decoded token.
+        run.goto(narrow, "/console/tokens")
+        narrow.get_by_label("A connection token").fill(token)
+        narrow.get_by_role("button", name="Decode and introspect").click()
+        run.fits_a_phone(narrow, "375px-token-inspected")
+        narrow.close()
 
         # Another origin's page posting to the console is refused and changes nothing.
         evil_port = free_port()
@@ -506,6 +571,15 @@ def flows(pw, browser_path, binary, db, artifacts, backend, axe):
         status, headers, _ = api(base, "GET", "/console", cookie=old)
         check(status == 303 and headers.get("location", headers.get("Location")) == "/console/sign-in",
               f"the old cookie no longer works: {status}")
+        ctx.close()
+
+        # The sign-in page on a phone, signed out.
+        ctx = browser.new_context(viewport={"width": 375, "height": 812}, bypass_csp=True, service_workers="block")
+        ctx.add_init_script(WATCH)
+        narrow = ctx.new_page()
+        run.watch(narrow)
+        run.goto(narrow, "/console/sign-in")
+        run.fits_a_phone(narrow, "375px-sign-in")
         ctx.close()
 
         # The CSP, in a normal context: an inline script is refused.

@@ -14,10 +14,10 @@ pub(super) async fn audit(State(st): State<ConsoleState>, s: Signed, RawQuery(q)
         Some(&s),
         "/console/audit",
         html! {
-            p { "Every console action: which operator, what, on what, when." }
+            p { "Every console action (which operator, what, on what, when), and the renaming of clients from anywhere: by a client's own API key (" code { "api key ID" } ") or on the server (" code { "command line" } ")." }
             table {
-                caption { "Console actions, newest first" }
-                thead { tr { th scope="col" { "When" } th scope="col" { "Operator" } th scope="col" { "Action" } th scope="col" { "Target" } } }
+                caption { "Audited actions, newest first" }
+                thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } } }
                 tbody {
                     @for r in &rows {
                         tr { td { (time(r.at)) } td { (r.operator) } td { code { (r.action) } } td { code { (r.target) } } }

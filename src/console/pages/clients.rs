@@ -105,7 +105,7 @@ pub(super) async fn client(
             (done_notice(&q))
             dl.fields {
                 div { dt { "Client id" } dd { code { (c.id) } } }
-                div { dt { "Name" } dd { (c.name) } }
+                div { dt { "Name" } dd { (c.name) " " a href=(format!("/console/clients/{}/rename", c.id)) { "Rename…" } } }
                 div { dt { "Created" } dd { (time(c.created_at)) } }
             }
             section aria-labelledby="keys" {
@@ -164,6 +164,55 @@ pub(super) async fn client(
             (next_page(next_webhooks))
         },
     ))
+}
+
+/// The rename form, with `problem` above it when the last try was refused.
+fn rename_page(s: &Signed, c: &Client, value: &str, problem_text: Option<&str>) -> Markup {
+    page(
+        &format!("Rename client {}", c.name),
+        Some(s),
+        "/console/clients",
+        html! {
+            @if let Some(m) = problem_text { p.problem #rename-problem role="alert" { (m) } }
+            p { "Customers see this name on Link pages (“" strong { (c.name) } " wants to link your account”); operators see it here. The change is recorded in the audit log." }
+            form.stack method="post" action=(format!("/console/clients/{}/rename", c.id)) {
+                (csrf(s))
+                label for="client-name" { "New name (1 to " (crate::domain::client::ClientName::MAX_CHARS) " characters)" }
+                input #client-name name="name" type="text" required maxlength=(crate::domain::client::ClientName::MAX_CHARS) value=(value)
+                    aria-invalid=[problem_text.map(|_| "true")] aria-describedby=[problem_text.map(|_| "rename-problem")];
+                div {
+                    button type="submit" { "Rename the client" }
+                    " "
+                    a href=(format!("/console/clients/{}", c.id)) { "Cancel" }
+                }
+            }
+        },
+    )
+}
+
+pub(super) async fn rename_client_page(State(st): State<ConsoleState>, s: Signed, Path(id): Path<ClientId>) -> Answer {
+    let c = find_client(&st, &id).await?;
+    ok(rename_page(&s, &c, &c.name, None))
+}
+
+pub(super) async fn rename_client(
+    State(st): State<ConsoleState>,
+    s: Signed,
+    Path(id): Path<ClientId>,
+    Extension(form): Extension<FormFields>,
+) -> Answer {
+    let c = find_client(&st, &id).await?;
+    let name = form.text("name");
+    match service::clients::rename(st.store.as_ref(), Actor::Operator(&s.operator), &c.id, name, st.clock.now()).await {
+        Err(CoreError::Invalid(m)) => Err(respond(
+            StatusCode::BAD_REQUEST,
+            rename_page(&s, &c, form.get("name").unwrap_or_default(), Some(&sentence(&m))),
+        )),
+        other => {
+            other.map_err(refused)?;
+            see(&format!("/console/clients/{}?done=client-renamed", c.id))
+        }
+    }
 }
 
 pub(super) async fn create_key(State(st): State<ConsoleState>, s: Signed, Path(id): Path<ClientId>) -> Answer {

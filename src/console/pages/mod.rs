@@ -76,6 +76,7 @@ pub fn routes() -> Router<ConsoleState> {
         .route("/sign-out", post(sign_out))
         .route("/clients", get(clients).post(create_client))
         .route("/clients/{id}", get(client))
+        .route("/clients/{id}/rename", get(rename_client_page).post(rename_client))
         .route("/clients/{id}/keys", post(create_key))
         .route("/clients/{id}/keys/{key}/revoke", get(revoke_key_confirm).post(revoke_key))
         .route("/clients/{id}/redirect-urls", post(add_redirect_url))
@@ -174,6 +175,7 @@ fn query(raw: Option<String>) -> FormFields {
 fn done_notice(q: &FormFields) -> Markup {
     let text = match q.get("done") {
         Some("client-created") => "Client created.",
+        Some("client-renamed") => "Client renamed: Link pages show the new name from now on.",
         Some("key-revoked") => "API key revoked: requests with it are refused from now on.",
         Some("disconnected") => {
             "Connection disconnected: its tokens are revoked and no new token can be minted for it."

@@ -17,14 +17,15 @@ pub(super) async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answe
     let keys = db(service::keyring::list(st.store.as_ref()).await)?;
     let m = st.metrics.summary();
     // Each retained table's oldest row is one index lookup; what was pruned is this process's count.
+    let retention = &st.settings.retention;
     let mut retained = Vec::new();
     for (table, pruned) in st.metrics.rows_pruned_by_table() {
-        let oldest = match crate::storage::retention::Rule::of(table) {
-            Some(rule) => db(service::overview::oldest_row(st.store.as_ref(), rule).await)?,
-            None => None,
-        };
-        retained.push((table, oldest, pruned));
+        let Some(rule) = crate::storage::retention::Rule::of(table) else { continue };
+        let oldest = db(service::overview::oldest_row(st.store.as_ref(), rule).await)?;
+        let keep = rule.keep_secs(&retention.windows);
+        retained.push((rule, keep, oldest.map(|t| t.saturating_add(keep)), pruned));
     }
+    let pruning = retention.interval.is_some();
     let connections_total: Option<i64> = counted.as_ref().map(|(c, _)| c.connections.iter().map(|(_, n)| n).sum());
     ok(page(
         "Overview",
@@ -70,12 +71,24 @@ pub(super) async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answe
             }
             section aria-labelledby="retention" {
                 h2 #retention { "Retention" }
+                @if !pruning { p.warning { "Pruning is off on this process (" code { "--prune-interval 0" } "): rows past their window stay until a process that prunes removes them." } }
                 table {
-                    caption { "Tables that grow with traffic: the oldest row retention will one day remove, and the rows this process has removed" }
-                    thead { tr { th scope="col" { "Table" } th scope="col" { "Oldest row ages from" } th scope="col" { "Rows pruned since start" } } }
+                    caption { "Tables that grow with traffic: how long each keeps a row, when its oldest row may be removed, and the rows this process has removed" }
+                    thead { tr { th scope="col" { "Table" } th scope="col" { "Keeps a row" } th scope="col" { "Oldest row may go from" } th scope="col" { "Rows pruned since start" } } }
                     tbody {
-                        @for (table, oldest, pruned) in &retained {
-                            tr { td { code { (table) } } td { (time_or(*oldest, "none")) } td { (pruned) } }
+                        @for (rule, keep, goes, pruned) in &retained {
+                            tr {
+                                td { code { (rule.table) } }
+                                td { (duration(*keep)) " after " (rule.counts_from) }
+                                td {
+                                    @match goes {
+                                        None => span.muted { "no row to remove" },
+                                        Some(t) if *t <= now && pruning => { (time(*t)) " (due: the next pass removes it)" },
+                                        Some(t) => (time(*t)),
+                                    }
+                                }
+                                td { (pruned) }
+                            }
                         }
                     }
                 }
@@ -87,6 +100,17 @@ pub(super) async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answe
             }
         },
     ))
+}
+
+/// A window in the largest whole unit: "7 days", "1 hour", "90 seconds".
+fn duration(secs: i64) -> String {
+    let (n, unit) = match secs {
+        s if s > 0 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s > 0 && s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s > 0 && s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 pub(super) fn key_table(keys: &[crate::domain::signing_key::SigningKeyRecord]) -> Markup {

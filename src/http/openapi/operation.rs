@@ -168,6 +168,21 @@ pub fn account() -> Value {
     })
 }
 
+/// `PATCH /account`.
+pub fn update_account() -> Value {
+    json!({
+        "tags": ["account"],
+        "summary": "Rename Account",
+        "description": "Rename the calling client: the name customers see on Link pages and operators see in the console. API key only (not a partner app's token). Recorded in the operators' audit log with the key's id, the old and the new name.",
+        "operationId": "update_account_account_patch",
+        "parameters": params(false),
+        "requestBody": {"required": true, "content": json_schema_ref("UpdateAccount")},
+        "responses": responses(
+            ("200", json!({"description": "Successful Response", "content": json_schema_ref("Account")})),
+            &[bad_body(), too_large(), timeout()])
+    })
+}
+
 /// `GET /healthz`.
 pub fn healthz() -> Value {
     json!({

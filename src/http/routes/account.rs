@@ -1,12 +1,16 @@
 //! `GET /account`: who the caller is, as Subtotal documents it - the client, and `scopes`:
-//! `null` for an API key (unscoped), the token's scopes for a partner app.
+//! `null` for an API key (unscoped), the token's scopes for a partner app. `PATCH /account`:
+//! a client renames itself (with an API key; recorded in the audit log).
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, refusal_on};
 use crate::http::extract::Caller;
-use crate::service::{self, AppState};
+use crate::http::json::ApiBody;
+use crate::http::models::update_account;
+use crate::http::validation::{Fields, body_object};
+use crate::service::{self, Actor, AppState};
 
 pub async fn account(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let name = service::clients::find(app.store.as_ref(), &caller.client_id).await?.map(|c| c.name);
@@ -16,5 +20,33 @@ pub async fn account(State(app): State<AppState>, caller: Caller) -> Result<Json
         "name": name,
         "scopes": caller.scopes(),
         "partner": partner,
+    })))
+}
+
+/// `PATCH /account` `{"name": ...}`: renames the calling client; answers as `GET /account`.
+pub async fn update_account(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiBody(body): ApiBody,
+) -> Result<Json<Value>, ApiError> {
+    let name = {
+        let mut f = Fields::new(body_object(&body)?);
+        let name = f.required_str(&update_account::NAME);
+        f.finish(name)?
+    };
+    let renamed = service::clients::rename(
+        app.store.as_ref(),
+        Actor::ApiKey(&caller.api_key_id),
+        &caller.client_id,
+        &name,
+        app.clock.now(),
+    )
+    .await;
+    let client = refusal_on(renamed, "name", &name)?;
+    Ok(Json(json!({
+        "client_id": client.id.as_str(),
+        "name": client.name,
+        "scopes": caller.scopes(),
+        "partner": null,
     })))
 }

@@ -140,6 +140,7 @@ pub fn table() -> Vec<Route> {
             doc::oauth_metadata,
         ),
         route(Method::GET, "/account", get(account::account), doc::account).any_scope(),
+        route(Method::PATCH, "/account", patch(account::update_account), doc::update_account),
         route(Method::GET, "/healthz", get(health::healthz), doc::healthz),
         route(Method::GET, "/readyz", get(health::readyz), doc::readyz),
         route(

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 
 use crate::domain::api_key::ApiKeyRecord;
+use crate::domain::client::Client;
 use crate::domain::connection::Connection;
 use crate::domain::event::NewActivity;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
@@ -53,6 +54,10 @@ pub trait Work: Send {
     async fn insert_purchase(&mut self, purchase: &Purchase, at: i64) -> Result<bool, StoreError>;
     /// Replaces the purchase the connection has with `purchase`'s `purchase_id`.
     async fn update_purchase(&mut self, purchase: &Purchase, at: i64) -> Result<(), StoreError>;
+    /// A client, locked.
+    async fn lock_client(&mut self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// Writes a client's name.
+    async fn save_client(&mut self, client: &Client) -> Result<(), StoreError>;
     /// The Link session with this reference digest, locked.
     async fn lock_link_session(&mut self, reference_digest: &[u8]) -> Result<Option<LinkSession>, StoreError>;
     /// Writes a session's changing fields (state, reason, connection, time).
@@ -316,6 +321,27 @@ macro_rules! work {
                 .execute(&mut *self.0)
                 .await
                 .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn lock_client(&mut self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+                sqlx::query_as(&format!(
+                    "SELECT id, name, created_at FROM clients WHERE id = $1{}",
+                    <$store as $crate::storage::sql::SqlBackend>::FOR_UPDATE
+                ))
+                .bind(id)
+                .fetch_optional(&mut *self.0)
+                .await
+                .map_err(map_err)
+            }
+
+            async fn save_client(&mut self, client: &Client) -> Result<(), StoreError> {
+                sqlx::query("UPDATE clients SET name = $2 WHERE id = $1")
+                    .bind(&client.id)
+                    .bind(&client.name)
+                    .execute(&mut *self.0)
+                    .await
+                    .map_err(map_err)?;
                 Ok(())
             }
 
