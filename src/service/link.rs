@@ -194,18 +194,23 @@ pub struct AtConnector {
     pub return_url: String,
 }
 
-/// The session at the connector with `reference`; `None` when there is none (unknown,
-/// completed already, expired, or its token is no longer live).
+/// The session at `connector`'s sign-in page with `reference`; `None` when there is none
+/// (unknown, handed to another connector, completed already, expired, or its token is no
+/// longer live): a connector sees and completes only the sessions Link handed to it.
 pub async fn session_at_connector(
     store: &dyn Store,
     settings: &Settings,
+    connector: &ConnectorId,
     reference: &str,
     now: i64,
 ) -> Result<Option<AtConnector>, CoreError> {
     let Some(session) = store.find_link_session_by_reference(&Secret::presented(reference).digest()).await? else {
         return Ok(None);
     };
-    if session.state != SessionState::AtConnector || now >= session.expires_at {
+    if session.state != SessionState::AtConnector
+        || now >= session.expires_at
+        || session.connector_id.as_ref() != Some(connector)
+    {
         return Ok(None);
     }
     if entry_live(store, &session, now).await?.is_err() {
@@ -227,7 +232,8 @@ pub fn return_url(settings: &Settings, reference: &str) -> String {
     format!("{}/link/return?session={reference}", settings.public_url)
 }
 
-/// The connector's word on a session's sign-in.
+/// The connector's word on a session's sign-in; `None` unless the session is at this
+/// connector's sign-in page.
 pub async fn complete(
     store: &dyn Store,
     settings: &Settings,
@@ -237,7 +243,7 @@ pub async fn complete(
     reason: Option<&str>,
     now: i64,
 ) -> Result<Option<(LinkSession, Option<Connection>, String)>, CoreError> {
-    if session_at_connector(store, settings, reference, now).await?.is_none() {
+    if session_at_connector(store, settings, connector, reference, now).await?.is_none() {
         return Ok(None);
     }
     let change = Change::by_connector(now, connector);
@@ -333,6 +339,9 @@ pub async fn start(
         session.expires_at = session.expires_at.min(found.expires_at);
         if let Some(id) = params.connection_id.as_deref().filter(|s| !s.is_empty()) {
             // Re-authentication: one of this customer's connections that can become active again.
+            if !ConnectionId::from_string(id).is_well_formed() {
+                return Err(LinkError::BadConnection);
+            }
             let c = store
                 .find_connection(&found.client_id, &ConnectionId::from_string(id))
                 .await?
@@ -380,7 +389,7 @@ pub async fn start(
     if session.retailer_id.is_none()
         && let Some(id) = params.retailer_id.filter(|r| !r.is_empty())
     {
-        store.find_retailer(&id).await?.ok_or(LinkError::UnknownRetailer)?;
+        linkable(store, &id).await?;
         session.retailer_id = Some(id);
     }
     store.create_link_session(&session).await?;
@@ -444,14 +453,60 @@ pub async fn client_of(store: &dyn Store, session: &LinkSession) -> Result<Clien
     store.find_client(&session.client_id).await?.ok_or(LinkError::SessionOver)
 }
 
-/// The catalogue, filtered by `query` (case-insensitive, in the id or the name).
+/// The retailers a customer can link (a connector that is not revoked has a sign-in page
+/// for them), filtered by `query` (case-insensitive, in the id or the name).
 pub async fn search_retailers(store: &dyn Store, query: &str) -> Result<Vec<Retailer>, CoreError> {
     let q = query.trim().to_lowercase();
     let all = store.list_retailers().await?;
+    // No retailer id is empty: this finds only a sign-in page registered for every retailer.
+    let every = store.connector_link_url_for("").await?.is_some();
+    let mut named = std::collections::HashSet::new();
+    if !every {
+        for u in store.list_connector_link_urls().await? {
+            if u.retailer_id != ANY_RETAILER
+                && !named.contains(&u.retailer_id)
+                && store.connector_link_url_for(&u.retailer_id).await?.is_some()
+            {
+                named.insert(u.retailer_id);
+            }
+        }
+    }
     Ok(all
         .into_iter()
+        .filter(|r| every || named.contains(&r.retailer_id))
         .filter(|r| q.is_empty() || r.name.to_lowercase().contains(&q) || r.retailer_id.to_lowercase().contains(&q))
         .collect())
+}
+
+/// Whether a customer can link `retailer_id` now: it is in the catalogue and a connector
+/// that is not revoked has a sign-in page for it.
+async fn linkable(store: &dyn Store, retailer_id: &str) -> Result<(), LinkError> {
+    if !is_retailer_id(retailer_id) {
+        return Err(LinkError::UnknownRetailer);
+    }
+    store.find_retailer(retailer_id).await?.ok_or(LinkError::UnknownRetailer)?;
+    store.connector_link_url_for(retailer_id).await?.ok_or(LinkError::NoSignIn)?;
+    Ok(())
+}
+
+/// Whether the session signs in again to a connection the retailer stopped (`false` for a
+/// new link, including a connection created but never activated).
+pub async fn is_relink(store: &dyn Store, session: &LinkSession) -> Result<bool, CoreError> {
+    let Some(id) = &session.connection_id else { return Ok(false) };
+    let connection = store.find_connection(&session.client_id, id).await?;
+    Ok(connection.is_some_and(|c| c.status != ConnectionStatus::Initialized))
+}
+
+/// A customer's email as the Link pages show it: enough to recognise, not to harvest
+/// (`j•••@example.com`).
+pub fn masked_email(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••@{domain}")
+        }
+        None => "•••".to_owned(),
+    }
 }
 
 pub async fn retailer(store: &dyn Store, id: &str) -> Result<Option<Retailer>, CoreError> {
@@ -468,7 +523,7 @@ pub async fn choose_retailer(
     if session.retailer_id.is_some() && session.connection_id.is_some() {
         return Err(LinkError::Stale);
     }
-    store.find_retailer(retailer_id).await?.ok_or(LinkError::UnknownRetailer)?;
+    linkable(store, retailer_id).await?;
     let mut next = session.clone();
     next.retailer_id = Some(retailer_id.to_owned());
     next.updated_at = now;
