@@ -10,6 +10,7 @@ mod helpers;
 mod jwks;
 mod lifecycle;
 mod limits;
+mod link_pages;
 mod metrics;
 mod oauth;
 mod openapi;
