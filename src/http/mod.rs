@@ -224,8 +224,15 @@ async fn observe(
     if timed_out.is_some_and(|t| t.load(std::sync::atomic::Ordering::Acquire))
         && resp.status() != axum::http::StatusCode::REQUEST_TIMEOUT
     {
-        // Whatever the reader made of the failed body (a 400, a page): it was late.
-        resp = ApiError::RequestTimeout(app.body_timeout.as_secs()).into_response();
+        // Whatever the reader made of the failed body (a 400, a page): it was late. The
+        // front end's own headers (a page's CSP, no framing, no caching) are kept.
+        let mut late = ApiError::RequestTimeout(app.body_timeout.as_secs()).into_response();
+        for (name, value) in resp.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                late.headers_mut().entry(name).or_insert(value.clone());
+            }
+        }
+        resp = late;
     }
     if body_read.is_some_and(|read| !read.load(std::sync::atomic::Ordering::Acquire)) {
         resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -316,7 +316,9 @@ async fn a_slow_link_form_and_a_slow_console_sign_in_are_answered_408() {
         let answer = trickle(&app, path).await;
         assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
         assert!(answer.contains("\"detail\":\"Request body not received within 1 seconds\""), "{path}: {answer}");
-        assert!(answer.to_ascii_lowercase().contains("connection: close"), "{path}: {answer}");
+        let lower = answer.to_ascii_lowercase();
+        assert!(lower.contains("connection: close"), "{path}: {answer}");
+        assert!(lower.contains("x-frame-options: deny"), "{path}: the page's own headers are kept: {answer}");
     }
 }
 
