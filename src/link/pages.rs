@@ -107,6 +107,7 @@ pub async fn start(
         return html::respond(StatusCode::CONFLICT, markup);
     }
     let pairs = query_pairs(query.as_deref());
+    let redirect_url = param(&pairs, "redirect_url");
     let params = StartParams {
         redirect_url: param(&pairs, "redirect_url"),
         retailer_id: param(&pairs, "retailer_id"),
@@ -121,6 +122,23 @@ pub async fn start(
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }
             resp
+        }
+        Err(
+            e @ (LinkError::TokenNotLive | LinkError::UnknownRetailer | LinkError::NoSignIn | LinkError::BadConnection),
+        ) => {
+            // The way back to the app when the token and the redirect URL show which it is.
+            match link::way_back_from_start(st.store.as_ref(), &token, redirect_url.as_deref()).await {
+                Ok(Some((client, href))) => {
+                    let status = match e {
+                        LinkError::TokenNotLive => StatusCode::GONE,
+                        LinkError::UnknownRetailer => StatusCode::NOT_FOUND,
+                        LinkError::NoSignIn => StatusCode::SERVICE_UNAVAILABLE,
+                        _ => StatusCode::CONFLICT,
+                    };
+                    html::problem_page(status, "Link cannot go on", &e.to_string(), Some((client.name.as_str(), href)))
+                }
+                _ => refused(&st, e, None).await,
+            }
         }
         Err(e) => refused(&st, e, None).await,
     }

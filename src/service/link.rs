@@ -396,6 +396,28 @@ pub async fn start(
     Ok((session, cookie))
 }
 
+/// The way back to the app from a Link URL that started no session: when `token` is one of
+/// a client's link tokens (live or not) and `redirect_url` is registered for that client, the
+/// client and the URL with `subtotal_link_result=error`.
+pub async fn way_back_from_start(
+    store: &dyn Store,
+    token: &str,
+    redirect_url: Option<&str>,
+) -> Result<Option<(Client, String)>, CoreError> {
+    let Some(url) = redirect_url.filter(|u| !u.is_empty()) else { return Ok(None) };
+    if !is_link_token(token) {
+        return Ok(None);
+    }
+    let Some(found) = store.find_link_token(&Secret::presented(token).digest()).await? else { return Ok(None) };
+    if !store.list_redirect_urls(&found.client_id).await?.iter().any(|r| r.url == url) {
+        return Ok(None);
+    }
+    let Some(client) = store.find_client(&found.client_id).await? else { return Ok(None) };
+    let mut back = url::Url::parse(url).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    back.query_pairs_mut().append_pair("subtotal_link_result", "error");
+    Ok(Some((client, back.to_string())))
+}
+
 /// The connection a connection-token session is for, while that token is live: recorded,
 /// unrevoked, and its connection not disconnected.
 async fn live_connection_token(

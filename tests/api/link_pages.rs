@@ -224,9 +224,23 @@ async fn only_retailers_with_a_sign_in_page_are_offered(db: TestDb) {
     assert!(picked.body.contains("no sign-in is available"), "{}", picked.body);
     assert!(picked.body.contains("href=\"/link/session\"") && picked.body.contains("Choose another retailer"));
     assert!(picked.body.contains("action=\"/link/session/exit\""), "{}", picked.body);
-    // And a Link URL naming it is refused before a session starts.
+    // And a Link URL naming it is refused before a session starts, with the way back to
+    // the app when it gave a registered one.
     let named = get(&app, &format!("/link/{token}?retailer_id=target"), None).await;
     assert_eq!(named.status, StatusCode::SERVICE_UNAVAILABLE, "{}", named.body);
+    let back = "https://app.example/linked";
+    let r = app.call("POST", "/redirect-urls", &app.api_key, Some(json!({"url": back}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let named = get(&app, &format!("/link/{token}?retailer_id=target&redirect_url={back}"), None).await;
+    assert_eq!(named.status, StatusCode::SERVICE_UNAVAILABLE, "{}", named.body);
+    assert!(named.body.contains("href=\"https://app.example/linked?subtotal_link_result=error\""), "{}", named.body);
+    assert!(named.body.contains("Return to default"), "{}", named.body);
+    // A revoked token too.
+    let revoked = link_token(&app, "customer", "c@example.com").await;
+    app.call("DELETE", &format!("/link-tokens/{revoked}"), &app.api_key, None).await;
+    let gone = get(&app, &format!("/link/{revoked}?redirect_url={back}"), None).await;
+    assert_eq!(gone.status, StatusCode::GONE, "{}", gone.body);
+    assert!(gone.body.contains("subtotal_link_result=error"), "{}", gone.body);
     // With no sign-in page at all, nothing is offered.
     app.call("DELETE", "/connector/link-url", &credential, None).await;
     let none = get(&app, "/link/session", Some(&cookie)).await;
