@@ -52,6 +52,10 @@ pub enum ApiError {
     /// 429, with the bucket's size and when to retry.
     #[error("Rate limit exceeded: retry in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64, limit: u32 },
+    /// 429: this address has as many request bodies unfinished as it may have; retry once
+    /// one has ended (within the body deadline, in seconds).
+    #[error("Too many unfinished request bodies from this address: retry in {0} seconds")]
+    TooManyUnfinishedBodies(u64),
     /// 408: the body did not arrive in time.
     #[error("Request body not received within {0} seconds")]
     RequestTimeout(u64),
@@ -90,7 +94,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyUnfinishedBodies(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable | ApiError::DiskFull | ApiError::ClockUntrusted(_) | ApiError::IssuerUnavailable => {
@@ -190,6 +194,9 @@ impl IntoResponse for ApiError {
             h.insert("ratelimit-limit", HeaderValue::from(limit));
             h.insert("ratelimit-remaining", HeaderValue::from(0));
             h.insert("ratelimit-reset", HeaderValue::from(retry_after_secs));
+        }
+        if let ApiError::TooManyUnfinishedBodies(retry_after_secs) = self {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -10,6 +10,7 @@ use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument as _;
 
+mod body_deadline;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -69,9 +70,10 @@ pub fn router_with(state: AppState, serve_metrics: bool, extra: Router<AppState>
         }))
         .layer(middleware::from_fn(tag_route))
         .with_state(state.clone());
+    let unfinished = std::sync::Arc::new(body_deadline::Unfinished::default());
     Router::new()
         .fallback_service(inner)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn_with_state((state.clone(), unfinished), observe))
         .with_state(state)
 }
 
@@ -169,7 +171,11 @@ impl http_body::Body for ReadToEnd {
 /// else a new one) returned in the answer and attached to every log line of the request; one
 /// log line with the route template (never the raw path, which can hold ids), status and
 /// latency; and the request metrics.
-async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Response {
+async fn observe(
+    State((app, unfinished)): State<(AppState, std::sync::Arc<body_deadline::Unfinished>)>,
+    req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id = req
         .headers()
@@ -190,16 +196,57 @@ async fn observe(State(app): State<AppState>, req: Request, next: Next) -> Respo
     // headers, a 413) is not read afterwards: the connection closes after this answer, and
     // the answer says so.
     let (req, body_read) = track_body(req);
+    // Every body has one deadline, whichever front end reads it; an address has a bounded
+    // number of bodies unfinished at once.
+    let mut timed_out = None;
+    let req = if body_read.is_some() {
+        let ip = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        let slot = match ip {
+            Some(ip) => match unfinished.take(ip) {
+                Some(slot) => Some(slot),
+                None => {
+                    let mut resp = ApiError::TooManyUnfinishedBodies(app.body_timeout.as_secs()).into_response();
+                    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    return resp;
+                }
+            },
+            None => None,
+        };
+        let (parts, body) = req.into_parts();
+        let (body, flag) = body_deadline::Deadline::wrap(body, app.body_timeout, slot);
+        timed_out = Some(flag);
+        Request::from_parts(parts, body)
+    } else {
+        req
+    };
     // The header limit and path normalization run inside this one layer (one layer each
     // cost a clone of the router and a boxed future per request).
     let mut resp = limit_headers(req, next).instrument(span.clone()).await;
+    if timed_out.is_some_and(|t| t.load(std::sync::atomic::Ordering::Acquire))
+        && resp.status() != axum::http::StatusCode::REQUEST_TIMEOUT
+    {
+        // Whatever the reader made of the failed body (a 400, a page): it was late. The
+        // front end's own headers (a page's CSP, no framing, no caching) are kept.
+        let mut late = ApiError::RequestTimeout(app.body_timeout.as_secs()).into_response();
+        for (name, value) in resp.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                late.headers_mut().entry(name).or_insert(value.clone());
+            }
+        }
+        resp = late;
+    }
     if body_read.is_some_and(|read| !read.load(std::sync::atomic::Ordering::Acquire)) {
         resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     let latency = started.elapsed();
     let status = resp.status().as_u16();
     let route = resp.extensions_mut().remove::<RouteTemplate>();
-    let route = route.as_ref().map_or(crate::metrics::UNMATCHED_ROUTE, |r| r.0.as_str());
+    let nested = resp.extensions_mut().remove::<crate::metrics::RouteLabel>();
+    let route = match (&route, nested) {
+        (Some(r), _) => r.0.as_str(),
+        (None, Some(label)) => label.0,
+        (None, None) => crate::metrics::UNMATCHED_ROUTE,
+    };
     span.record("route", route);
     app.metrics.observe_request(&method, route, status, latency);
     if let Ok(v) = HeaderValue::from_str(&request_id) {

@@ -107,8 +107,26 @@ pub fn select_retailer(client: &Client, query: &str, retailers: &[Retailer], csr
     )
 }
 
-/// The consent: who asks, what it will read, what it will not.
-pub fn consent(client: &Client, retailer: &Retailer, relink: bool, csrf_token: &str) -> Markup {
+/// Whose link this is: the app, and the customer's email (masked) when the app gave one.
+fn for_whom(client: &Client, masked_email: Option<&str>) -> Markup {
+    html! {
+        p.whose {
+            "This link is for "
+            @if let Some(email) = masked_email { "the " strong { (client.name) } " account of " strong { (email) } }
+            @else { "your " strong { (client.name) } " account" }
+            ". If that is not you, exit now and start again from the app."
+        }
+    }
+}
+
+/// The consent: who asks, for whom, what it will read, what it will not.
+pub fn consent(
+    client: &Client,
+    retailer: &Retailer,
+    relink: bool,
+    masked_email: Option<&str>,
+    csrf_token: &str,
+) -> Markup {
     let title = if relink {
         format!("Sign in to {} again", retailer.name)
     } else {
@@ -120,6 +138,7 @@ pub fn consent(client: &Client, retailer: &Retailer, relink: bool, csrf_token: &
             @if relink {
                 p { (client.name) " can no longer read your " (retailer.name) " account: the retailer asked you to sign in again." }
             }
+            (for_whom(client, masked_email))
             div.panel {
                 p { strong { (client.name) } " will be able to read:" }
                 ul.reads {
@@ -183,5 +202,39 @@ pub fn exited(client: &Client) -> Markup {
     page(
         "You left Link",
         html! { p { "Nothing was linked. You can close this window and go back to " (client.name) "." } },
+    )
+}
+
+/// A second Link URL was opened while this browser's session is still open: the open one is
+/// kept (a page elsewhere may have sent this browser to someone else's Link URL), and the
+/// customer chooses to go on with it or to leave it.
+pub fn already_open(client: &Client, masked_email: Option<&str>, csrf_token: &str) -> Markup {
+    page(
+        "A Link session is already open",
+        html! {
+            p.problem role="alert" {
+                "This browser is already linking an account. Link did not start another one: finish or exit the open one first."
+            }
+            (for_whom(client, masked_email))
+            div.actions {
+                p { a.button href="/link/session" { "Continue the open session" } }
+                (exit_form(csrf_token))
+            }
+        },
+    )
+}
+
+/// A step the session cannot take, with the ways on: back to the retailers (when the
+/// customer may pick another), or out of Link.
+pub fn session_problem(title: &str, message: &str, choose_again: bool, csrf_token: &str) -> Markup {
+    page(
+        title,
+        html! {
+            p.problem role="alert" { (message) }
+            div.actions {
+                @if choose_again { p { a.button href="/link/session" { "Choose another retailer" } } }
+                (exit_form(csrf_token))
+            }
+        },
     )
 }

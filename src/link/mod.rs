@@ -82,9 +82,30 @@ pub fn router(state: LinkState) -> Router {
             html::problem_page(StatusCode::NOT_FOUND, "Not found", "There is no such Link page.", None)
         })
         .layer(middleware::from_fn(guard_posts))
+        .layer(middleware::from_fn(refuse_nul))
         .layer(middleware::from_fn_with_state(state.clone(), limit))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(tag_route))
         .with_state(state)
+}
+
+/// The Link route a request is for, by its whole template, for the request log and metrics
+/// (named from the path, so an answer given before routing, such as a 429, is named too).
+async fn tag_route(req: Request, next: Next) -> Response {
+    // Paths here are relative to BASE.
+    let label = match req.uri().path() {
+        "/assets/link.css" => "/link/assets/link.css",
+        "/session" => "/link/session",
+        "/session/retailer" => "/link/session/retailer",
+        "/session/consent" => "/link/session/consent",
+        "/session/exit" => "/link/session/exit",
+        "/return" => "/link/return",
+        p if p.len() > 1 && !p[1..].contains('/') => "/link/{token}",
+        _ => crate::metrics::UNMATCHED_ROUTE,
+    };
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(crate::metrics::RouteLabel(label));
+    resp
 }
 
 async fn security_headers(req: Request, next: Next) -> Response {
@@ -109,16 +130,46 @@ async fn limit(axum::extract::State(st): axum::extract::State<LinkState>, req: R
         && !req.uri().path().starts_with("/assets/")
         && let Decision::Limited { retry_after_secs } = st.limiter.take(&ip, Instant::now())
     {
+        // The words and `Retry-After` say the same wait.
+        let wait = match retry_after_secs {
+            0 | 1 => "a second".to_owned(),
+            n => format!("{n} seconds"),
+        };
         let mut resp = html::problem_page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many requests",
-            "This device sent too many requests. Wait a minute, then try again.",
+            &format!("This device sent too many requests. Wait {wait}, then try again."),
             None,
         );
         if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
         return resp;
+    }
+    next.run(req).await
+}
+
+/// No text a Link page takes (the path, a query parameter, a form field) may hold a NUL
+/// character: the API refuses one with a 400, and so do the pages, before any of it reaches
+/// the database (PostgreSQL cannot store one in text).
+fn holds_nul(bytes: &[u8]) -> bool {
+    bytes.contains(&0) || url::form_urlencoded::parse(bytes).any(|(k, v)| k.contains('\0') || v.contains('\0'))
+}
+
+fn bad_input() -> Response {
+    html::problem_page(
+        StatusCode::BAD_REQUEST,
+        "This address is not valid",
+        "The address or form holds a character Link does not take. Go back to the app and start again.",
+        None,
+    )
+}
+
+/// Refuses a path or query with a NUL character (forms are checked by [`guard_posts`]).
+async fn refuse_nul(req: Request, next: Next) -> Response {
+    let path_nul = percent_encoding::percent_decode_str(req.uri().path()).any(|b| b == 0);
+    if path_nul || req.uri().query().is_some_and(|q| holds_nul(q.as_bytes())) {
+        return bad_input();
     }
     next.run(req).await
 }
@@ -151,6 +202,9 @@ async fn guard_posts(req: Request, next: Next) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
         return html::problem_page(StatusCode::PAYLOAD_TOO_LARGE, "Refused", "The form is too large.", None);
     };
+    if holds_nul(&bytes) {
+        return bad_input();
+    }
     let form = Form(url::form_urlencoded::parse(&bytes).into_owned().collect());
     // A form of this origin without the session cookie: the browser dropped it at the
     // session's end (its `Max-Age`), so the session is over, not forged.

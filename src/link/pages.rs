@@ -68,10 +68,46 @@ async fn refused(st: &LinkState, e: LinkError, session: Option<&LinkSession>) ->
     html::problem_page(status, "Link cannot go on", &message, back.as_ref().map(|(n, h)| (n.as_str(), h.clone())))
 }
 
+/// A step a live session cannot take, as a page with the ways on: the app's way back when
+/// it registered one, another retailer when the customer may pick again, and Exit.
+async fn refused_live(st: &LinkState, e: LinkError, session: &LinkSession, secret: &str) -> Response {
+    let status = match &e {
+        LinkError::UnknownRetailer => StatusCode::NOT_FOUND,
+        LinkError::NoSignIn => StatusCode::SERVICE_UNAVAILABLE,
+        LinkError::BadConnection | LinkError::Stale => StatusCode::CONFLICT,
+        _ => return refused(st, e, Some(session)).await,
+    };
+    let choose_again = session.connection_id.is_none() && session.state == SessionState::Started;
+    let markup = html::session_problem("Link cannot go on", &e.to_string(), choose_again, &csrf_token(secret));
+    html::respond(status, markup)
+}
+
+/// The customer's email as the pages show it.
+fn masked(session: &LinkSession) -> Option<String> {
+    session.email.as_deref().map(link::masked_email)
+}
+
 /// `GET /link/{token}`: starts a session and sends the browser on without the token in the
-/// address.
-pub async fn start(State(st): State<LinkState>, Path(token): Path<String>, RawQuery(query): RawQuery) -> Response {
+/// address. While this browser has a session open, none is started: another page may have
+/// sent the browser to someone else's Link URL, and the open session is never replaced
+/// silently (the customer continues it or exits it first).
+pub async fn start(
+    State(st): State<LinkState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(secret) = cookie(&headers)
+        && let Ok(open) = link::current(st.store.as_ref(), &secret, st.clock.now()).await
+    {
+        let markup = match link::client_of(st.store.as_ref(), &open).await {
+            Ok(client) => html::already_open(&client, masked(&open).as_deref(), &csrf_token(&secret)),
+            Err(e) => return refused(&st, e, Some(&open)).await,
+        };
+        return html::respond(StatusCode::CONFLICT, markup);
+    }
     let pairs = query_pairs(query.as_deref());
+    let redirect_url = param(&pairs, "redirect_url");
     let params = StartParams {
         redirect_url: param(&pairs, "redirect_url"),
         retailer_id: param(&pairs, "retailer_id"),
@@ -86,6 +122,23 @@ pub async fn start(State(st): State<LinkState>, Path(token): Path<String>, RawQu
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }
             resp
+        }
+        Err(
+            e @ (LinkError::TokenNotLive | LinkError::UnknownRetailer | LinkError::NoSignIn | LinkError::BadConnection),
+        ) => {
+            // The way back to the app when the token and the redirect URL show which it is.
+            match link::way_back_from_start(st.store.as_ref(), &token, redirect_url.as_deref()).await {
+                Ok(Some((client, href))) => {
+                    let status = match e {
+                        LinkError::TokenNotLive => StatusCode::GONE,
+                        LinkError::UnknownRetailer => StatusCode::NOT_FOUND,
+                        LinkError::NoSignIn => StatusCode::SERVICE_UNAVAILABLE,
+                        _ => StatusCode::CONFLICT,
+                    };
+                    html::problem_page(status, "Link cannot go on", &e.to_string(), Some((client.name.as_str(), href)))
+                }
+                _ => refused(&st, e, None).await,
+            }
         }
         Err(e) => refused(&st, e, None).await,
     }
@@ -125,7 +178,13 @@ pub async fn session(State(st): State<LinkState>, headers: HeaderMap, RawQuery(q
     };
     let markup = match (session.state, &retailer) {
         (SessionState::AtConnector, _) => html::at_connector(retailer.as_ref(), &csrf),
-        (_, Some(r)) => html::consent(&client, r, session.connection_id.is_some(), &csrf),
+        (_, Some(r)) => {
+            let relink = match link::is_relink(st.store.as_ref(), &session).await {
+                Ok(relink) => relink,
+                Err(e) => return refused(&st, e.into(), Some(&session)).await,
+            };
+            html::consent(&client, r, relink, masked(&session).as_deref(), &csrf)
+        }
         (_, None) => {
             let q = param(&query_pairs(query.as_deref()), "q").unwrap_or_default();
             let q: String = q.chars().take(100).collect();
@@ -144,7 +203,7 @@ pub async fn choose_retailer(
     headers: HeaderMap,
     Extension(form): Extension<Form>,
 ) -> Response {
-    let (session, _) = match live(&st, &headers).await {
+    let (session, secret) = match live(&st, &headers).await {
         Ok(v) => v,
         Err(page) => return page,
     };
@@ -153,19 +212,19 @@ pub async fn choose_retailer(
     };
     match link::choose_retailer(st.store.as_ref(), &session, id, st.clock.now()).await {
         Ok(_) => Redirect::to("/link/session").into_response(),
-        Err(e) => refused(&st, e, Some(&session)).await,
+        Err(e) => refused_live(&st, e, &session, &secret).await,
     }
 }
 
 /// `POST /link/session/consent`: on to the connector's sign-in page.
 pub async fn consent(State(st): State<LinkState>, headers: HeaderMap) -> Response {
-    let (session, _) = match live(&st, &headers).await {
+    let (session, secret) = match live(&st, &headers).await {
         Ok(v) => v,
         Err(page) => return page,
     };
     match link::hand_off(st.store.as_ref(), &session, st.clock.now()).await {
         Ok(url) => Redirect::to(&url).into_response(),
-        Err(e) => refused(&st, e, Some(&session)).await,
+        Err(e) => refused_live(&st, e, &session, &secret).await,
     }
 }
 

@@ -32,6 +32,12 @@ pub const OTHER_METHOD: &str = "other";
 /// The route label of a request no route template matched.
 pub const UNMATCHED_ROUTE: &str = "<unmatched>";
 
+/// The route template a front end nested as a whole service (the Link pages) answered with,
+/// carried out on the response for the request log and metrics: that service's routes are
+/// matched inside it, out of the outer router's sight.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteLabel(pub &'static str);
+
 /// A method's label: its name for the nine standard methods, else [`OTHER_METHOD`].
 pub fn method_label(method: &Method) -> &'static str {
     match *method {

@@ -11,6 +11,7 @@ mod helpers;
 mod jwks;
 mod lifecycle;
 mod limits;
+mod link_pages;
 mod metrics;
 mod oauth;
 mod openapi;

@@ -30,6 +30,10 @@ The cases, one line each in the output:
    9. axe-core (npm, tests/console/package-lock.json) on every Link and sandbox page: no
       serious or critical violation; nothing wider than the 375 px viewport in case 1; no
       request left loopback; a screenshot of every page in ARTIFACT_DIR (deleted first);
+  11. a session swap: with the customer's session open (its consent page names the app and the
+      customer's masked email), a hostile page sends the browser to someone else's Link URL:
+      no session starts, the cookie is kept, the page says a session is already open and whose,
+      and continuing ends on the customer's own consent page;
   10. neither tessera nor the sandbox logged `lt_v1_`, `lsr_`, a link token, a link-scope
       connection token or a Link session cookie, at RUST_LOG=trace.
 
@@ -605,6 +609,11 @@ def case_expired(run):
     t, ctx = run.second, run.context()
     try:
         t.call("POST", "/redirect-urls", {"url": run.app.redirect}, want=201)
+        # Link offers only retailers a connector has a sign-in page for (never reached here).
+        credential = json.loads(t.cli("connector", "create", "--name", "short-ttl", "--json"))["credential"]
+        status, _, text = api(t.base, "PUT", "/connector/link-url", credential,
+                              {"url": "http://127.0.0.1:9/sign-in", "retailer_ids": None})
+        check(status == 200, f"a sign-in page on the second server: {status} {text[:300]}")
         page = ctx.new_page()
         lt = t.link_token("cust-expired")
         run.secrets.append(lt)
@@ -851,6 +860,46 @@ def case_secrets(run):
             f"({', '.join(f'{n}: {len(x) // 1024} KiB' for n, x in logs)})")
 
 
+def case_session_swap(run):
+    """11. A second Link URL never silently replaces the open session."""
+    t, ctx = run.tessera, run.context(MOBILE)
+    run.mobile = True
+    try:
+        _, own = t.call("POST", "/link-tokens", {"customer_id": "cust-swap", "email": "jane.doe@example.com"}, want=201)
+        _, hostile = t.call("POST", "/link-tokens", {"customer_id": "attacker", "email": "mallory@evil.example"},
+                            want=201)
+        run.secrets.extend([own["link_token"], hostile["link_token"]])
+        page = ctx.new_page()
+        run.open(page, run.entry(own["link_token"], retailer_id="sandbox-books"))
+        run.remember_cookie(ctx)
+        body = page.inner_text("main")
+        check("j•••@example.com" in body and "jane.doe" not in body, f"the consent page names the customer: {body}")
+        check(page.locator("main strong", has_text="default").count() >= 1, "and the app by name")
+        cookie = next(c["value"] for c in ctx.cookies() if c["name"] == "tessera_link")
+        # A hostile page sends this browser to the attacker's own Link URL (a top-level GET,
+        # which carries the SameSite=Lax cookie).
+        r = page.goto(run.entry(hostile["link_token"], retailer_id="sandbox-books"))
+        check(r is not None and r.status == 409 and "already open" in page.inner_text("h1"),
+              f"refused: {r and r.status} {page.inner_text('body')[:300]}")
+        now = next(c["value"] for c in ctx.cookies() if c["name"] == "tessera_link")
+        check(now == cookie, "the open session's cookie is kept")
+        body = page.inner_text("main")
+        check("j•••@example.com" in body and "evil.example" not in body, f"the page says whose session is open: {body}")
+        run.inspect(page, "link-already-open")
+        page.get_by_role("link", name="Continue the open session").click()
+        page.wait_for_url(f"{t.base}/link/session")
+        check("wants to link your Sandbox Books account" in page.inner_text("h1")
+              and "j•••@example.com" in page.inner_text("main"), "back at the customer's own consent page")
+        check(not t.connections("attacker"), "nothing was linked for the attacker")
+        return "no session started, the cookie kept, the customer told whose session is open"
+    except Exception:
+        run.failure_shots(ctx)
+        raise
+    finally:
+        run.mobile = False
+        ctx.close()
+
+
 CASES = [
     (1, "link token to success at 375x667, webhook, SDK purchases", case_success_mobile),
     (2, "exit and cancel, JavaScript off", case_exit_no_js),
@@ -860,6 +909,7 @@ CASES = [
     (6, "unregistered redirect_url", case_unregistered_redirect),
     (7, "replayed session reference", case_replay),
     (8, "re-authentication through the SDK's link-scope token", case_reauth),
+    (11, "a second Link URL never replaces the open session", case_session_swap),
     (9, "axe-core, mobile width, loopback only, screenshots", case_pages),
     (10, "no link token or session secret in the logs (RUST_LOG=trace)", case_secrets),
 ]

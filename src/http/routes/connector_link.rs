@@ -119,17 +119,19 @@ fn reference(text: &str) -> Result<&str, ApiError> {
     if ok { Ok(text) } else { Err(ApiError::NotFound(SESSION_NOT_FOUND)) }
 }
 
-/// `GET /connector/link-sessions/{reference}`: the session at the connector's sign-in page:
+/// `GET /connector/link-sessions/{reference}`: the session at this connector's sign-in page
+/// (any other connector's session is `404`, as an unknown one):
 /// who signs in, for which client and retailer, and where to send the browser back.
 pub async fn get_session(
     State(app): State<AppState>,
-    _connector: Connector,
+    connector: Connector,
     Path(text): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let reference = reference(&text)?;
-    let found = service::link::session_at_connector(app.store.as_ref(), &app.link, reference, app.clock.now())
-        .await?
-        .ok_or(ApiError::NotFound(SESSION_NOT_FOUND))?;
+    let found =
+        service::link::session_at_connector(app.store.as_ref(), &app.link, &connector.id, reference, app.clock.now())
+            .await?
+            .ok_or(ApiError::NotFound(SESSION_NOT_FOUND))?;
     let s = &found.session;
     Ok(Json(json!({
         "session_id": s.id,

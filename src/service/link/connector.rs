@@ -71,18 +71,23 @@ pub struct AtConnector {
     pub return_url: String,
 }
 
-/// The session at the connector with `reference`; `None` when there is none (unknown,
-/// completed already, expired, or its token is no longer live).
+/// The session at `connector`'s sign-in page with `reference`; `None` when there is none
+/// (unknown, handed to another connector, completed already, expired, or its token is no
+/// longer live): a connector sees and completes only the sessions Link handed to it.
 pub async fn session_at_connector(
     store: &dyn Store,
     settings: &Settings,
+    connector: &ConnectorId,
     reference: &str,
     now: i64,
 ) -> Result<Option<AtConnector>, CoreError> {
     let Some(session) = store.find_link_session_by_reference(&Secret::presented(reference).digest()).await? else {
         return Ok(None);
     };
-    if session.state != SessionState::AtConnector || now >= session.expires_at {
+    if session.state != SessionState::AtConnector
+        || now >= session.expires_at
+        || session.connector_id.as_ref() != Some(connector)
+    {
         return Ok(None);
     }
     if entry_live(store, &session, now).await?.is_err() {

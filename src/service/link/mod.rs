@@ -5,22 +5,21 @@
 //! Every step of a session re-reads what it was entered with (the link token, or the
 //! connection token's record and connection) and ends the session when that is no longer
 //! live. Secrets (link tokens, session cookies, references) are kept as digests only.
-use super::{Actor, CoreError, audit};
+use super::CoreError;
 use crate::domain::client::Client;
 use crate::domain::connection::{Connection, ConnectionStatus};
 use crate::domain::ids::{ClientId, ConnectionId, LinkSessionId, TokenId};
-use crate::domain::link::{
-    Entry, LINK_TOKEN_DAYS, LINK_TOKEN_DEFAULT_DAYS, LinkSession, LinkToken, LinkTokenStatus, RedirectUrl, Secret,
-    SessionState, check_browser_url, is_link_token,
-};
-use crate::domain::retailer::Retailer;
+use crate::domain::link::{ANY_RETAILER, Entry, LinkSession, LinkTokenStatus, Secret, SessionState, is_link_token};
+use crate::domain::retailer::{Retailer, is_retailer_id};
 use crate::storage::Store;
 use crate::token::claims::SCOPE_LINK;
 use crate::token::mint::Minter;
 use crate::token::verify::Expectations;
 
 mod connector;
+mod tokens;
 pub use connector::*;
+pub use tokens::*;
 
 /// The Link flow's settings.
 #[derive(Clone, Debug)]
@@ -38,102 +37,6 @@ impl Default for Settings {
     fn default() -> Self {
         Self { public_url: "http://127.0.0.1:8000".into(), session_ttl_secs: 30 * 60, allow_http: false }
     }
-}
-
-const DAY: i64 = 24 * 3600;
-
-// ---- Link tokens ---------------------------------------------------------------------
-
-/// Creates a link token for one of `client`'s customers, live for `days` whole days (the
-/// caller has checked 1 to 365). The token is returned once; only its digest is kept.
-pub async fn create_token(
-    store: &dyn Store,
-    client: &ClientId,
-    customer_id: String,
-    email: Option<String>,
-    days: Option<i64>,
-    now: i64,
-) -> Result<(LinkToken, Secret), CoreError> {
-    let days = days.unwrap_or(LINK_TOKEN_DEFAULT_DAYS);
-    if !LINK_TOKEN_DAYS.contains(&days) {
-        return Err(CoreError::Invalid(format!("a link token lives 1 to 365 days, not {days}")));
-    }
-    let secret = Secret::link_token();
-    let token = LinkToken {
-        id: crate::domain::ids::ordered_id(),
-        digest: secret.digest(),
-        client_id: client.clone(),
-        customer_id,
-        email,
-        created_at: now,
-        expires_at: now + days * DAY,
-        revoked_at: None,
-    };
-    store.create_link_token(&token).await?;
-    Ok((token, secret))
-}
-
-/// A customer's link tokens (metadata only), oldest first, optionally only those in `status`.
-pub async fn list_tokens(
-    store: &dyn Store,
-    client: &ClientId,
-    customer_id: &str,
-    status: Option<LinkTokenStatus>,
-    now: i64,
-) -> Result<Vec<LinkToken>, CoreError> {
-    let all = store.list_link_tokens(client, customer_id).await?;
-    Ok(all.into_iter().filter(|t| status.is_none_or(|s| t.status(now) == s)).collect())
-}
-
-/// Revokes one of `client`'s link tokens, whatever state it is in: new Link sessions are
-/// refused from now on (and unfinished ones end at their next step); connections it made
-/// stay as they are.
-pub async fn revoke_token(store: &dyn Store, client: &ClientId, token: &str, now: i64) -> Result<(), CoreError> {
-    if !is_link_token(token) || !store.revoke_link_token(client, &Secret::presented(token).digest(), now).await? {
-        return Err(CoreError::NotFound("Link token not found".into()));
-    }
-    Ok(())
-}
-
-// ---- Redirect URLs -------------------------------------------------------------------
-
-/// Registers a URL Link may send `client`'s customers back to; `false` when it was already.
-pub async fn add_redirect_url(
-    store: &dyn Store,
-    actor: Actor<'_>,
-    settings: &Settings,
-    client: &ClientId,
-    url: &str,
-    now: i64,
-) -> Result<(RedirectUrl, bool), CoreError> {
-    let url = check_browser_url(url.trim(), settings.allow_http)
-        .map_err(|e| CoreError::Invalid(format!("redirect URL: {e}")))?;
-    if store.find_client(client).await?.is_none() {
-        return Err(CoreError::NotFound(format!("no client {client}")));
-    }
-    let entry = RedirectUrl { client_id: client.clone(), url, created_at: now };
-    let added = store.add_redirect_url(&entry).await?;
-    audit(store, actor, "redirect_url.add", &format!("{client} {}", entry.url), now).await?;
-    Ok((entry, added))
-}
-
-pub async fn list_redirect_urls(store: &dyn Store, client: &ClientId) -> Result<Vec<RedirectUrl>, CoreError> {
-    Ok(store.list_redirect_urls(client).await?)
-}
-
-/// Unregisters a redirect URL; sessions already started with it keep it.
-pub async fn remove_redirect_url(
-    store: &dyn Store,
-    actor: Actor<'_>,
-    client: &ClientId,
-    url: &str,
-    now: i64,
-) -> Result<(), CoreError> {
-    if !store.remove_redirect_url(client, url).await? {
-        return Err(CoreError::NotFound("Redirect URL not registered".into()));
-    }
-    audit(store, actor, "redirect_url.remove", &format!("{client} {url}"), now).await?;
-    Ok(())
 }
 
 // ---- The customer's side -------------------------------------------------------------
@@ -222,6 +125,9 @@ pub async fn start(
         session.expires_at = session.expires_at.min(found.expires_at);
         if let Some(id) = params.connection_id.as_deref().filter(|s| !s.is_empty()) {
             // Re-authentication: one of this customer's connections that can become active again.
+            if !ConnectionId::from_string(id).is_well_formed() {
+                return Err(LinkError::BadConnection);
+            }
             let c = store
                 .find_connection(&found.client_id, &ConnectionId::from_string(id))
                 .await?
@@ -269,11 +175,33 @@ pub async fn start(
     if session.retailer_id.is_none()
         && let Some(id) = params.retailer_id.filter(|r| !r.is_empty())
     {
-        store.find_retailer(&id).await?.ok_or(LinkError::UnknownRetailer)?;
+        linkable(store, &id).await?;
         session.retailer_id = Some(id);
     }
     store.create_link_session(&session).await?;
     Ok((session, cookie))
+}
+
+/// The way back to the app from a Link URL that started no session: when `token` is one of
+/// a client's link tokens (live or not) and `redirect_url` is registered for that client, the
+/// client and the URL with `subtotal_link_result=error`.
+pub async fn way_back_from_start(
+    store: &dyn Store,
+    token: &str,
+    redirect_url: Option<&str>,
+) -> Result<Option<(Client, String)>, CoreError> {
+    let Some(url) = redirect_url.filter(|u| !u.is_empty()) else { return Ok(None) };
+    if !is_link_token(token) {
+        return Ok(None);
+    }
+    let Some(found) = store.find_link_token(&Secret::presented(token).digest()).await? else { return Ok(None) };
+    if !store.list_redirect_urls(&found.client_id).await?.iter().any(|r| r.url == url) {
+        return Ok(None);
+    }
+    let Some(client) = store.find_client(&found.client_id).await? else { return Ok(None) };
+    let mut back = url::Url::parse(url).map_err(|e| CoreError::Invalid(e.to_string()))?;
+    back.query_pairs_mut().append_pair("subtotal_link_result", "error");
+    Ok(Some((client, back.to_string())))
 }
 
 /// The connection a connection-token session is for, while that token is live: recorded,
@@ -337,14 +265,60 @@ pub async fn client_of(store: &dyn Store, session: &LinkSession) -> Result<Clien
     store.find_client(&session.client_id).await?.ok_or(LinkError::SessionOver)
 }
 
-/// The catalogue, filtered by `query` (case-insensitive, in the id or the name).
+/// The retailers a customer can link (a connector that is not revoked has a sign-in page
+/// for them), filtered by `query` (case-insensitive, in the id or the name).
 pub async fn search_retailers(store: &dyn Store, query: &str) -> Result<Vec<Retailer>, CoreError> {
     let q = query.trim().to_lowercase();
     let all = store.list_retailers().await?;
+    // No retailer id is empty: this finds only a sign-in page registered for every retailer.
+    let every = store.connector_link_url_for("").await?.is_some();
+    let mut named = std::collections::HashSet::new();
+    if !every {
+        for u in store.list_connector_link_urls().await? {
+            if u.retailer_id != ANY_RETAILER
+                && !named.contains(&u.retailer_id)
+                && store.connector_link_url_for(&u.retailer_id).await?.is_some()
+            {
+                named.insert(u.retailer_id);
+            }
+        }
+    }
     Ok(all
         .into_iter()
+        .filter(|r| every || named.contains(&r.retailer_id))
         .filter(|r| q.is_empty() || r.name.to_lowercase().contains(&q) || r.retailer_id.to_lowercase().contains(&q))
         .collect())
+}
+
+/// Whether a customer can link `retailer_id` now: it is in the catalogue and a connector
+/// that is not revoked has a sign-in page for it.
+async fn linkable(store: &dyn Store, retailer_id: &str) -> Result<(), LinkError> {
+    if !is_retailer_id(retailer_id) {
+        return Err(LinkError::UnknownRetailer);
+    }
+    store.find_retailer(retailer_id).await?.ok_or(LinkError::UnknownRetailer)?;
+    store.connector_link_url_for(retailer_id).await?.ok_or(LinkError::NoSignIn)?;
+    Ok(())
+}
+
+/// Whether the session signs in again to a connection the retailer stopped (`false` for a
+/// new link, including a connection created but never activated).
+pub async fn is_relink(store: &dyn Store, session: &LinkSession) -> Result<bool, CoreError> {
+    let Some(id) = &session.connection_id else { return Ok(false) };
+    let connection = store.find_connection(&session.client_id, id).await?;
+    Ok(connection.is_some_and(|c| c.status != ConnectionStatus::Initialized))
+}
+
+/// A customer's email as the Link pages show it: enough to recognise, not to harvest
+/// (`j•••@example.com`).
+pub fn masked_email(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}•••@{domain}")
+        }
+        None => "•••".to_owned(),
+    }
 }
 
 pub async fn retailer(store: &dyn Store, id: &str) -> Result<Option<Retailer>, CoreError> {
@@ -361,7 +335,7 @@ pub async fn choose_retailer(
     if session.retailer_id.is_some() && session.connection_id.is_some() {
         return Err(LinkError::Stale);
     }
-    store.find_retailer(retailer_id).await?.ok_or(LinkError::UnknownRetailer)?;
+    linkable(store, retailer_id).await?;
     let mut next = session.clone();
     next.retailer_id = Some(retailer_id.to_owned());
     next.updated_at = now;
