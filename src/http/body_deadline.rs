@@ -2,7 +2,8 @@
 //! pages' and the console's forms), and a cap on the bodies one address may have unfinished
 //! at once: a client that announces a body and trickles it (or never sends it) is answered
 //! `408` at the deadline instead of holding a task, and cannot hold more than a few such
-//! requests open however many connections it opens.
+//! requests open however many connections it opens; nor can all addresses together hold more
+//! than [`MAX_UNFINISHED`].
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -19,17 +20,39 @@ use http_body::Frame;
 /// far below what holds a server's tasks.
 pub const MAX_UNFINISHED_PER_ADDRESS: usize = 16;
 
-/// The bodies in progress, per address.
-#[derive(Default)]
-pub struct Unfinished(Mutex<HashMap<IpAddr, usize>>);
+/// How many request bodies the whole server may have unfinished at once, from every address
+/// together: many addresses trickling bodies (a botnet, or clients behind many proxies) cannot
+/// hold more than this many tasks, and the rest are told to come back.
+pub const MAX_UNFINISHED: usize = 1024;
+
+/// The bodies in progress, per address and in all.
+pub struct Unfinished {
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    limit: usize,
+}
+
+impl Default for Unfinished {
+    fn default() -> Self {
+        Self::with_limit(MAX_UNFINISHED)
+    }
+}
 
 impl Unfinished {
+    /// At most `limit` unfinished bodies in all.
+    pub fn with_limit(limit: usize) -> Self {
+        Self { per_address: Mutex::default(), limit }
+    }
+
     /// A slot for one more unfinished body from `ip`; `None` when it has
-    /// [`MAX_UNFINISHED_PER_ADDRESS`] already.
+    /// [`MAX_UNFINISHED_PER_ADDRESS`] already, or the server has its limit in all.
     pub fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
-        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.per_address.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let total: usize = map.values().sum();
         let n = map.entry(ip).or_insert(0);
-        if *n >= MAX_UNFINISHED_PER_ADDRESS {
+        if *n >= MAX_UNFINISHED_PER_ADDRESS || total >= self.limit {
+            if *n == 0 {
+                map.remove(&ip);
+            }
             return None;
         }
         *n += 1;
@@ -45,7 +68,7 @@ pub struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self.owner.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.owner.per_address.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(n) = map.get_mut(&self.ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -111,5 +134,25 @@ impl http_body::Body for Deadline {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unfinished_bodies_are_capped_per_address_and_in_all() {
+        let unfinished = Arc::new(Unfinished::with_limit(20));
+        let a: IpAddr = [10, 0, 0, 1].into();
+        let held: Vec<Slot> = (0..MAX_UNFINISHED_PER_ADDRESS).map(|_| unfinished.take(a).expect("a slot")).collect();
+        assert!(unfinished.take(a).is_none(), "one address holds at most its share");
+        let others: Vec<Slot> =
+            (0..4u8).map(|i| unfinished.take([10, 0, 1, i].into()).expect("another address")).collect();
+        assert!(unfinished.take([10, 0, 2, 1].into()).is_none(), "the server holds at most its limit in all");
+        drop(others);
+        assert!(unfinished.take([10, 0, 2, 1].into()).is_some(), "a slot given back is free again");
+        drop(held);
+        assert!(unfinished.take(a).is_some());
     }
 }
