@@ -1,8 +1,8 @@
 //! One deadline for every request body, whoever reads it (the API's JSON extractor, the Link
 //! pages' and the console's forms), and a cap on the bodies one address may have unfinished
 //! at once: a client that announces a body and trickles it (or never sends it) is answered
-//! `408` at the deadline instead of holding a task, and cannot hold more than a few such
-//! requests open however many connections it opens; nor can all addresses together hold more
+//! `408` at the deadline instead of holding a task, and cannot have more than a bounded
+//! number of bodies waiting for their bytes however many connections it opens; nor can all addresses together hold more
 //! than [`MAX_UNFINISHED`].
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,10 +15,11 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use http_body::Frame;
 
-/// How many request bodies one address may have unfinished at once. Well past what a
-/// browser or an API client sends in parallel (a browser opens six connections to a host),
-/// far below what holds a server's tasks.
-pub const MAX_UNFINISHED_PER_ADDRESS: usize = 16;
+/// How many request bodies one address may have waiting for their bytes at once. A body sent
+/// with its request's head (nearly every API call and form) never waits and takes no place;
+/// one waits while a client trickles it, or after `Expect: 100-continue`. Well past what a
+/// busy API client or a proxy's pool has in flight, far below what holds a server's tasks.
+pub const MAX_UNFINISHED_PER_ADDRESS: usize = 256;
 
 /// How many request bodies the whole server may have unfinished at once, from every address
 /// together: many addresses trickling bodies (a botnet, or clients behind many proxies) cannot
@@ -83,21 +84,42 @@ impl Drop for Slot {
 #[error("the request body did not arrive in time")]
 pub struct TimedOut;
 
-/// A request body that fails once `deadline` has passed before its end, noting that it did
-/// (the answer is then a 408, whatever the reader made of the failure), and holds its
-/// [`Slot`] until it ends.
+/// The error a body gives when it would wait for its bytes with its address (or the
+/// server) at the cap of bodies waiting.
+#[derive(Debug, thiserror::Error)]
+#[error("too many request bodies are waiting for their bytes")]
+pub struct TooMany;
+
+/// What became of a wrapped body, for the answer: it was late (`408`), or could not wait
+/// (`429`), whatever its reader made of the failure.
+#[derive(Default)]
+pub struct Fate {
+    pub timed_out: AtomicBool,
+    pub refused: AtomicBool,
+}
+
+/// A request body that fails once `deadline` has passed before its end, and that holds a
+/// [`Slot`] of its address while it waits for bytes (given back when it ends).
 pub struct Deadline {
     inner: Body,
     sleep: Pin<Box<tokio::time::Sleep>>,
-    timed_out: Arc<AtomicBool>,
+    fate: Arc<Fate>,
+    /// Where to take a slot, and whose, when the body must wait.
+    unfinished: Option<(Arc<Unfinished>, IpAddr)>,
     slot: Option<Slot>,
 }
 
 impl Deadline {
-    pub fn wrap(inner: Body, timeout: Duration, slot: Option<Slot>) -> (Body, Arc<AtomicBool>) {
-        let timed_out = Arc::new(AtomicBool::new(false));
-        let body = Deadline { inner, sleep: Box::pin(tokio::time::sleep(timeout)), timed_out: timed_out.clone(), slot };
-        (Body::new(body), timed_out)
+    pub fn wrap(inner: Body, timeout: Duration, unfinished: Option<(Arc<Unfinished>, IpAddr)>) -> (Body, Arc<Fate>) {
+        let fate = Arc::new(Fate::default());
+        let body = Deadline {
+            inner,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+            fate: fate.clone(),
+            unfinished,
+            slot: None,
+        };
+        (Body::new(body), fate)
     }
 }
 
@@ -107,15 +129,30 @@ impl http_body::Body for Deadline {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = &mut *self;
-        if this.timed_out.load(Ordering::Acquire) {
+        if this.fate.timed_out.load(Ordering::Acquire) {
             return Poll::Ready(Some(Err(axum::Error::new(TimedOut))));
+        }
+        if this.fate.refused.load(Ordering::Acquire) {
+            return Poll::Ready(Some(Err(axum::Error::new(TooMany))));
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Pending => {
                 if this.sleep.as_mut().poll(cx).is_ready() {
-                    this.timed_out.store(true, Ordering::Release);
+                    this.fate.timed_out.store(true, Ordering::Release);
                     this.slot = None;
                     return Poll::Ready(Some(Err(axum::Error::new(TimedOut))));
+                }
+                // Waiting for bytes: that takes one of the address's places.
+                if this.slot.is_none()
+                    && let Some((unfinished, ip)) = &this.unfinished
+                {
+                    match unfinished.take(*ip) {
+                        Some(slot) => this.slot = Some(slot),
+                        None => {
+                            this.fate.refused.store(true, Ordering::Release);
+                            return Poll::Ready(Some(Err(axum::Error::new(TooMany))));
+                        }
+                    }
                 }
                 Poll::Pending
             }
@@ -143,7 +180,7 @@ mod tests {
 
     #[test]
     fn unfinished_bodies_are_capped_per_address_and_in_all() {
-        let unfinished = Arc::new(Unfinished::with_limit(20));
+        let unfinished = Arc::new(Unfinished::with_limit(MAX_UNFINISHED_PER_ADDRESS + 4));
         let a: IpAddr = [10, 0, 0, 1].into();
         let held: Vec<Slot> = (0..MAX_UNFINISHED_PER_ADDRESS).map(|_| unfinished.take(a).expect("a slot")).collect();
         assert!(unfinished.take(a).is_none(), "one address holds at most its share");

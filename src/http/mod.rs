@@ -10,7 +10,7 @@ use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument as _;
 
-mod body_deadline;
+pub mod body_deadline;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -197,24 +197,13 @@ async fn observe(
     // the answer says so.
     let (req, body_read) = track_body(req);
     // Every body has one deadline, whichever front end reads it; an address has a bounded
-    // number of bodies unfinished at once.
-    let mut timed_out = None;
+    // number of bodies waiting for their bytes at once.
+    let mut fate = None;
     let req = if body_read.is_some() {
         let ip = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-        let slot = match ip {
-            Some(ip) => match unfinished.take(ip) {
-                Some(slot) => Some(slot),
-                None => {
-                    let mut resp = ApiError::TooManyUnfinishedBodies(app.body_timeout.as_secs()).into_response();
-                    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-                    return resp;
-                }
-            },
-            None => None,
-        };
         let (parts, body) = req.into_parts();
-        let (body, flag) = body_deadline::Deadline::wrap(body, app.body_timeout, slot);
-        timed_out = Some(flag);
+        let (body, f) = body_deadline::Deadline::wrap(body, app.body_timeout, ip.map(|ip| (unfinished.clone(), ip)));
+        fate = Some(f);
         Request::from_parts(parts, body)
     } else {
         req
@@ -222,12 +211,18 @@ async fn observe(
     // The header limit and path normalization run inside this one layer (one layer each
     // cost a clone of the router and a boxed future per request).
     let mut resp = limit_headers(req, next).instrument(span.clone()).await;
-    if timed_out.is_some_and(|t| t.load(std::sync::atomic::Ordering::Acquire))
-        && resp.status() != axum::http::StatusCode::REQUEST_TIMEOUT
+    let late = fate.as_ref().is_some_and(|f| f.timed_out.load(std::sync::atomic::Ordering::Acquire));
+    let refused = fate.as_ref().is_some_and(|f| f.refused.load(std::sync::atomic::Ordering::Acquire));
+    if (late && resp.status() != axum::http::StatusCode::REQUEST_TIMEOUT)
+        || (refused && resp.status() != axum::http::StatusCode::TOO_MANY_REQUESTS)
     {
-        // Whatever the reader made of the failed body (a 400, a page): it was late. The
-        // front end's own headers (a page's CSP, no framing, no caching) are kept.
-        let mut late = ApiError::RequestTimeout(app.body_timeout.as_secs()).into_response();
+        // Whatever the reader made of the failed body (a 400, a page): it was late, or could
+        // not wait. The front end's own headers (a page's CSP, no framing, no caching) are kept.
+        let mut late = if refused {
+            ApiError::TooManyUnfinishedBodies(app.body_timeout.as_secs()).into_response()
+        } else {
+            ApiError::RequestTimeout(app.body_timeout.as_secs()).into_response()
+        };
         for (name, value) in resp.headers() {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
                 late.headers_mut().entry(name).or_insert(value.clone());

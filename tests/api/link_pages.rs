@@ -340,22 +340,25 @@ async fn a_slow_link_form_and_a_slow_console_sign_in_are_answered_408() {
 async fn one_address_holds_a_bounded_number_of_unfinished_bodies() {
     let app = app_with_body_timeout(60).await;
     let addr = app.base.trim_start_matches("http://").to_owned();
+    // An API route (the Link pages' own per-address rate limit would answer first): a body
+    // announced and begun, then held.
     let head = format!(
-        "POST /link/session/exit HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\ncsrf="
+        "POST /connections HTTP/1.1\r\nhost: {addr}\r\nx-api-key: {}\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"customer_id\"",
+        app.api_key
     );
     let mut held = Vec::new();
-    for _ in 0..16 {
+    for _ in 0..tessera::http::body_deadline::MAX_UNFINISHED_PER_ADDRESS {
         let mut s = TcpStream::connect(&addr).await.expect("connect");
         s.write_all(head.as_bytes()).await.expect("write");
         held.push(s);
     }
-    // Past the sixteen, the next request the server takes is refused at once.
+    // Past the cap, the next request whose body must wait is refused at once.
     let mut refused = None;
     for _ in 0..50 {
         let mut s = TcpStream::connect(&addr).await.expect("connect");
         s.write_all(head.as_bytes()).await.expect("write");
         let mut buf = vec![0u8; 4096];
-        // Not answered in this while: the server took it before the sixteen (it is held too).
+        // Not answered in this while: the server took it before the cap was reached (held too).
         if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await {
             let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
             assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
