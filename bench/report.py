@@ -212,7 +212,7 @@ if profile:
     p("`perf record -g` on the SQLite EdDSA server for 8 s under 256 connections (N = 1,000), by")
     p("thread and by what the code was doing (`bench/profile.py` sorts symbols into these groups):\n")
     p(profile.strip())
-    p("\nThe account of these numbers is in README.md, \"Performance\".")
+    p("\nThe account of these numbers is in the manual, docs/src/operators/performance.md.")
 # The soak's section (bench/soak.sh writes it), kept when the rest is measured again.
 if os.path.exists("bench/soak.md"):
     p("\n<!-- soak -->\n" + open("bench/soak.md").read().rstrip() + "\n<!-- /soak -->")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What one token costs the database, for docs/SCALING.md: bytes per issuance row (with
+# What one token costs the database, for docs/src/operators/scaling.md: bytes per issuance row (with
 # real-sized ids) on PostgreSQL and SQLite, WAL bytes per token on PostgreSQL under load, and
 # how long migration 0010's index takes to build per million rows.
 #

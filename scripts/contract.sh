@@ -59,7 +59,7 @@ echo "== schemathesis"
 HERE="$PWD/tests/contract" SCHEMATHESIS_EXAMPLES="${SCHEMATHESIS_EXAMPLES:-100}" \
   tests/contract/schemathesis_check.sh "$py" "$bin" || failed=1
 
-echo "== the README's verifier examples (Python, Node) against a live server"
+echo "== the manual's verifier examples (Python, Node) against a live server"
 "$py" tests/contract/verifiers_check.py "$bin" || failed=1
 
 echo "== a stock OAuth client (Authlib) on introspection and revocation"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test suite: unit, HTTP (both backends), storage conformance (both backends),
-# the process tests, then the contract checks (scripts/contract.sh). PostgreSQL suites need
-# a server at TESSERA_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test);
-# without one they are skipped here, and fail under CI (CI set to anything but empty, 0,
+# Runs every test suite: the manual's checks (scripts/docs.sh), unit, HTTP (both backends),
+# storage conformance (both backends), the process tests, then the contract checks
+# (scripts/contract.sh). PostgreSQL suites need a server at TESSERA_TEST_POSTGRES_URL
+# (default postgres://postgres@127.0.0.1:5432/test); without one they are skipped here, and fail under CI (CI set to anything but empty, 0,
 # false or no: see scripts/ci.sh). Arguments go to the test runner (a filter, say); outside
 # CI they also leave out the contract checks, under CI those always run.
 set -uo pipefail
@@ -27,6 +27,8 @@ fi
 status=0
 # Migrations stay expand-then-contract against the previous release (RELEASES).
 scripts/check-migrations.sh || status=1
+# The manual: the configuration chapter matches the flags, no broken link, the book builds.
+scripts/docs.sh || status=1
 # The previous release's binary, for the rolling-upgrade test (built once, then reused; about
 # 5 minutes of a 2-core machine the first time).
 if ! scripts/previous-release.sh >/dev/null; then

@@ -1,4 +1,4 @@
-//! The operator's everyday workflow, in the order the README gives it: `tessera serve` runs
+//! The operator's everyday workflow, in the order the manual gives it: `tessera serve` runs
 //! under token load while every CLI command that touches the database runs against the same
 //! database, again and again. Nothing the server answered may be lost, a key the CLI creates
 //! works at once, a key it revokes is refused at once, and (SQLite) the server's files stay

@@ -161,7 +161,7 @@ async fn concurrent_patches_and_deletes_through_both_replicas_leave_one_consiste
     }
 }
 
-/// The README's first step: a role that owns its database, and nothing more, is enough to
+/// The manual's first step (Running several replicas): a role that owns its database, and nothing more, is enough to
 /// migrate and serve.
 #[tokio::test]
 async fn a_role_that_owns_its_database_is_all_tessera_needs() {

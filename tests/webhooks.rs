@@ -1,5 +1,5 @@
 //! Webhook deliveries end to end, between real processes: the `tessera serve` binary and the
-//! README's receivers (`examples/webhooks/receiver.py` and `receiver.mjs`), which verify every
+//! manual's receivers (`examples/webhooks/receiver.py` and `receiver.mjs`), which verify every
 //! signature and log every request they get. Faults are real too: a receiver that is not
 //! listening yet, one that answers 500, hangs or resets the connection, a tessera process
 //! SIGKILLed with deliveries outstanding, and one of two replicas SIGKILLed mid-delivery.

@@ -14,8 +14,8 @@ user_otp / pass_good then asks for the code 123456; user_expiring / pass_good li
 seconds later the sandbox reports the connection unauthenticated. Anything else: \"Wrong username or \
 password\"; five failures end the sign-in as failed. Set RUST_LOG (e.g. RUST_LOG=debug) for more logging.")]
 pub struct SandboxArgs {
-    /// tessera's API base, as the sandbox reaches it.
-    #[arg(long, env = "TESSERA_URL", default_value = "http://127.0.0.1:8000")]
+    /// tessera's API base, as the sandbox reaches it (`serve`'s default address).
+    #[arg(long, env = "TESSERA_URL", default_value = "http://127.0.0.1:8080")]
     pub tessera_url: String,
 
     /// A connector credential (tsc_...), made with `tessera connector create`.

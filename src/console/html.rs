@@ -320,11 +320,10 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_lists_every_page_of_the_navigation() {
-        let readme = include_str!("../../README.md");
-        let console = &readme[readme.find("## Operator console").expect("the console's section")..];
+    fn the_manual_lists_every_page_of_the_navigation() {
+        let console = include_str!("../../docs/src/operators/console.md");
         for (_, title) in NAV {
-            assert!(console.contains(&format!("- **{title}**")), "README's console section lacks {title}");
+            assert!(console.contains(&format!("- **{title}**")), "the manual's console chapter lacks {title}");
         }
     }
 }

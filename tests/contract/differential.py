@@ -14,7 +14,7 @@ errors, content types, routing, status codes for malformed input). What the rout
 that is tested by the Rust suites (tests/api/*.rs).
 
 An answer that differs is accepted only as one of the deliberate deviations listed in
-README.md, "Compatibility" (ROWS below), and only when tessera's answer is exactly what that
+docs/src/api/compatibility.md (ROWS below), and only when tessera's answer is exactly what that
 row promises, body included. Cases generated to trigger a row (413, 431, 408, odd `Host`)
 must trigger it. The number of requests compared and the count of each row are asserted.
 
@@ -55,7 +55,7 @@ HEADERS_TOO_LARGE = {"detail": f"Request headers too large: the limit is {HEADER
 TIMEOUT = {"detail": f"Request body not received within {BODY_TIMEOUT} seconds"}
 PARSE_ERROR = {"detail": "There was an error parsing the body"}
 
-# The README's table of deliberate differences ("Compatibility"), one key per row.
+# The manual's table of deliberate differences ("Compatibility"), one key per row.
 ROWS = {
     "non-finite": "NaN/Infinity, a lone surrogate, non-UTF-8 non-JSON bytes: FastAPI 500, tessera 422 echoing strings/U+FFFD",
     "auth-first": "malformed JSON without valid credentials: FastAPI 422, tessera 401",
@@ -81,7 +81,7 @@ def start_reference(key):
     port = free_port()
     env = dict(os.environ, REF_API_KEY=key)
     # h11's default 16 KiB header buffer would refuse the 431 cases before FastAPI saw them;
-    # the README compares tessera's limits with an application that accepts them.
+    # the manual compares tessera's limits with an application that accepts them.
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "reference_app:app", "--app-dir", HERE, "--port", str(port),
          "--log-level", "warning", "--h11-max-incomplete-event-size", str(1 << 20)],
@@ -393,7 +393,7 @@ def link_token_cases():
 
 
 def designed_cases():
-    """Cases made to trigger the README rows that ordinary requests never reach, each with the
+    """Cases made to trigger the Compatibility rows that ordinary requests never reach, each with the
     row it must trigger (None: it sits just inside a limit and must be answered identically)."""
     key = [("x-api-key", "{key}")]
     token = "/connections/{conn}/token"
@@ -449,7 +449,7 @@ def all_cases():
     yield from designed_cases()
 
 
-# ---- the README's rows, each checked against what it promises ------------------------------
+# ---- the Compatibility rows, each checked against what it promises ------------------------------
 
 def is_json_type(headers):
     ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
@@ -485,7 +485,7 @@ def sanitized(body, headers):
 
 
 def classify(case, ref, tes):
-    """Which README row a difference falls under, if any."""
+    """Which Compatibility row a difference falls under, if any."""
     _, _, _, _, body, _ = case
     (rs, rb, rloc), (ts, tb, tloc) = ref, tes
     if len(body) > LIMIT:
@@ -503,7 +503,7 @@ def classify(case, ref, tes):
 
 
 def broken_promise(row, case, ref, tes, reference):
-    """None when tessera answered exactly as the README row says; otherwise what is wrong.
+    """None when tessera answered exactly as the Compatibility row says; otherwise what is wrong.
     `reference(body)` sends the reference the same request with another body."""
     _, method, path, headers, body, _ = case
     rs, rb, rloc = ref
@@ -712,9 +712,9 @@ def main():
                 continue
             row = designed or classify(case, ref, tes)
             if ref == tes:
-                problem = f"both answered {tes[0]}: the README row '{row}' did not apply"
+                problem = f"both answered {tes[0]}: the Compatibility row '{row}' did not apply"
             elif row is None:
-                problem = "differs, and no README row covers it"
+                problem = "differs, and no Compatibility row covers it"
             else:
                 def reference(twin):
                     # Sent to both, so that both keep the same state; the reference's answer counts.
@@ -741,7 +741,7 @@ def main():
         tessera.terminate()
         ref_proc.terminate()
     print(f"\n{compared} requests compared; {differ} differ; {sum(rows.values())} deliberate deviations")
-    print("deviations by README row (Compatibility):")
+    print("deviations by Compatibility row (Compatibility):")
     for row, text in ROWS.items():
         print(f"  {rows[row]:4d} x [{row}] {text}")
     failures = differ
@@ -754,7 +754,7 @@ def main():
     for row in ROWS:
         if rows[row] != expected_rows.get(row, 0):
             failures += 1
-            print(f"FAIL: README row [{row}] counted {rows[row]} times, {expected_rows.get(row, 0)} expected")
+            print(f"FAIL: Compatibility row [{row}] counted {rows[row]} times, {expected_rows.get(row, 0)} expected")
     print(f"differential: {compared - differ} passed, {failures} failed")
     return 1 if failures else 0
 

@@ -1,4 +1,4 @@
-"""The README's verifier examples, run against a live tessera: a token it mints verifies in
+"""The manual's verifier examples, run against a live tessera: a token it mints verifies in
 Python (PyJWT, examples/verify/verify.py), Node (jose, examples/verify/node) and Go
 (golang-jwt, examples/verify/go), and a tampered one is refused by each. Node's dependencies
 come from npm (`npm ci`); Go's from Debian (golang-go, golang-github-golang-jwt-jwt-dev), built
