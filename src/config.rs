@@ -389,9 +389,7 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub header_timeout: u32,
 
-    /// Seconds a client gets to send a request's body before it is answered 408, on every route
-    /// (API, Link pages, console forms); bodies waiting for their bytes are capped at 256 per
-    /// address and 1,024 in all (past that, 429).
+    /// Seconds to send a request's body before 408, on every route; bodies waiting are capped (429).
     #[arg(long, env = "TESSERA_BODY_TIMEOUT", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub body_timeout: u32,
