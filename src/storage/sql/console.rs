@@ -213,16 +213,8 @@ macro_rules! console {
             }
 
             async fn record_audit(&self, entry: &$crate::domain::operator::AuditEntry) -> Result<(), StoreError> {
-                sqlx::query("INSERT INTO console_audit (id, operator, action, target, at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&entry.id)
-                    .bind(&entry.operator)
-                    .bind(&entry.action)
-                    .bind(&entry.target)
-                    .bind(entry.at)
-                    .execute(self.pool())
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
+                let mut conn = self.pool().acquire().await.map_err(map_err)?;
+                insert_audit(&mut conn, entry).await
             }
 
             async fn list_audit(

@@ -247,6 +247,20 @@ macro_rules! shared {
             Ok(())
         }
 
+        /// Appends an entry to the audit log, on `conn` (a pool's or a transaction's).
+        async fn insert_audit(conn: &mut Conn, entry: &$crate::domain::operator::AuditEntry) -> Result<(), StoreError> {
+            sqlx::query("INSERT INTO console_audit (id, operator, action, target, at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&entry.id)
+                .bind(&entry.operator)
+                .bind(&entry.action)
+                .bind(&entry.target)
+                .bind(entry.at)
+                .execute(conn)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        }
+
         /// Writes a webhook event to the outbox with one delivery for every active webhook
         /// of its client subscribed to its type, in the caller's transaction; nothing when
         /// none is. Whether any was.

@@ -188,16 +188,7 @@ macro_rules! work {
             }
 
             async fn record_audit(&mut self, entry: &$crate::domain::operator::AuditEntry) -> Result<(), StoreError> {
-                sqlx::query("INSERT INTO console_audit (id, operator, action, target, at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&entry.id)
-                    .bind(&entry.operator)
-                    .bind(&entry.action)
-                    .bind(&entry.target)
-                    .bind(entry.at)
-                    .execute(&mut *self.0)
-                    .await
-                    .map_err(map_err)?;
-                Ok(())
+                insert_audit(&mut self.0, entry).await
             }
 
             async fn insert_api_key(&mut self, key: &ApiKeyRecord) -> Result<(), StoreError> {
