@@ -75,10 +75,16 @@ impl Issuer {
         let introspections = Arc::new(AtomicUsize::new(0));
         let log = Arc::new(Mutex::new(Vec::<String>::new()));
         let mismatch = Arc::new(AtomicBool::new(false));
-        let (known, asked, logged) = (opaque.clone(), introspections.clone(), log.clone());
+        let (known, asked, logged, down_introspect) =
+            (opaque.clone(), introspections.clone(), log.clone(), down.clone());
         let introspect = move |headers: axum::http::HeaderMap, body: String| {
-            let (known, asked, logged) = (known.clone(), asked.clone(), logged.clone());
+            let (known, asked, logged, down) = (known.clone(), asked.clone(), logged.clone(), down_introspect.clone());
             async move {
+                // Down means every endpoint: a keep-alive connection opened before the outage
+                // must not still be answered.
+                if down.load(Ordering::SeqCst) {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response_tuple();
+                }
                 asked.fetch_add(1, Ordering::SeqCst);
                 let expected =
                     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("tessera:rs-secret"));
@@ -534,8 +540,7 @@ async fn opaque_tokens_are_introspected_and_cached_no_longer_than_their_exp(db: 
     // The issuer down: 503 for opaque tokens, API keys fine.
     issuer.down.store(true, Ordering::SeqCst);
     issuer.opaque.lock().expect("lock").insert("opaque-new".into(), active(now + 3600, ALL));
-    // (Metadata is already known; the introspection endpoint itself answers, so stop it too.)
-    drop(issuer);
+    // (Metadata is already known; `down` covers the introspection endpoint as well.)
     let r = bearer(&app, "GET", &path, "opaque-new", None).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
     assert_eq!(app.call("GET", &path, &app.api_key, None).await.status, StatusCode::OK);
