@@ -205,7 +205,7 @@ impl App {
                 .await?,
         );
         // Last of all the start-up steps that can fail, so that a key created here is printed.
-        let bootstrap = bootstrap_default_client(store.as_ref(), clock.now()).await?;
+        let bootstrap = bootstrap_default_client(&crate::service::Core::new(store.clone(), clock.clone())).await?;
         let (issuance, issuance_writer) = IssuanceLog::start(store.clone())?;
         let minter = Arc::new(Minter {
             keyring: keyring.clone(),
@@ -230,7 +230,20 @@ impl App {
             None => None,
         };
         let shared = |name: &'static str| shared_limits.clone().map(|s| (s, name));
+        let link = crate::service::link::Settings {
+            public_url: config.public_base_url(listener.local_addr()?),
+            session_ttl_secs: i64::from(config.link_session_ttl),
+            allow_http: config.link_allow_http,
+        };
+        let core = Arc::new(crate::service::Core::serving(
+            store.clone(),
+            clock.clone(),
+            sealer.clone(),
+            link.clone(),
+            crate::service::core::Serving { minter: minter.clone(), keyring: keyring.clone() },
+        ));
         let state = AppState::new(Shared {
+            core,
             store,
             minter,
             keyring,
@@ -253,11 +266,7 @@ impl App {
             metrics_token: config.metrics_token.clone().map(Arc::new),
             webhook_policy,
             partners: partner_issuers(config, &config.public_base_url(listener.local_addr()?))?,
-            link: crate::service::link::Settings {
-                public_url: config.public_base_url(listener.local_addr()?),
-                session_ttl_secs: i64::from(config.link_session_ttl),
-                allow_http: config.link_allow_http,
-            },
+            link,
         });
         let console = config.console.enabled.then(|| {
             crate::console::ConsoleState::new(
@@ -446,8 +455,8 @@ async fn refresh_keys(keyring: Arc<Keyring>, every: Duration) {
     }
 }
 
-async fn bootstrap_default_client(store: &dyn Store, now: i64) -> anyhow::Result<Option<Bootstrap>> {
-    let created = crate::service::clients::bootstrap(store, now).await?;
+async fn bootstrap_default_client(core: &crate::service::Core) -> anyhow::Result<Option<Bootstrap>> {
+    let created = core.clients().bootstrap(core.now()).await?;
     Ok(created.map(|(client, api_key)| Bootstrap { client_id: client.id, api_key }))
 }
 

@@ -640,7 +640,7 @@ fn the_storage_scan_sees_a_direct_call() {
     assert_eq!(flagged("use crate::storage::{Change, ClientStore};"), ["names the storage trait `ClientStore`"]);
     assert_eq!(flagged("async fn f(store: &dyn Store) {}"), ["names the storage trait `Store`"]);
     for fine in [
-        "service::clients::list(app.store.as_ref()).await?",
+        "app.core.clients().list().await?",
         "let (store, id) = (state.store.clone(), id.clone());",
         "Err(StoreError::NotFound) => {}",
         "CoreError::Store(e) => e.into(),",

@@ -301,7 +301,8 @@ async fn logs_hold_one_json_line_per_request_and_never_a_secret() {
 
     let text = std::fs::read_to_string(&log_path).expect("log");
     let kek = std::fs::read_to_string(db.dir().join("tessera.db.kek")).expect("kek file");
-    let secret = key.rsplit('_').next().expect("secret part");
+    // `tsk_<id>_<secret>`, where the secret (base64url) may itself hold a `_`.
+    let secret = key.splitn(3, '_').nth(2).expect("secret part");
     let mut forbidden: Vec<(&str, &str)> =
         vec![("api key", &key), ("api key secret", secret), ("wrong key", &wrong), ("kek", kek.trim())];
     for t in &tokens {

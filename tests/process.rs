@@ -114,7 +114,8 @@ async fn cli_manages_clients_and_keys_and_the_server_honours_them(db: TestDb) {
     assert!(revoked["revoked_at"].is_i64());
     assert_eq!(revoked["key_id"], key_id.as_str());
     assert_eq!(mint().send().await.expect("sent").status(), 401, "revocation is honoured at once");
-    let secret = &key[key.rfind('_').expect("secret") + 1..];
+    // `tsk_<id>_<secret>`, where the secret (base64url) may itself hold a `_`.
+    let secret = key.splitn(3, '_').nth(2).expect("secret");
     let unknown = format!("tsk_01J0000000000000000000000Z_{secret}");
     let (ok, stdout, stderr) = cli(&db, &["key", "revoke", &unknown]);
     assert!(!ok && stderr.contains("no API key 01J0000000000000000000000Z"), "{stderr}");

@@ -42,7 +42,7 @@ async fn world(db: &TestDb) -> World {
         ApiKeyRecord { id, client_id: client.id.clone(), digest: plain.digest(), created_at: 0, revoked_at: None };
     store.create_api_key(&key).await.expect("key");
     let conn = connection(&client.id);
-    tessera::service::connections::record_new(store.as_ref(), &conn, &Change::at(0)).await.expect("connection");
+    core_of(&store).connections().record_new(&conn, &Change::at(0)).await.expect("connection");
     World { store, client, key, plain, conn }
 }
 
@@ -113,20 +113,14 @@ async fn each_table_keeps_its_rows_until_exactly_past_the_window(db: TestDb) {
     // Activity events: by when they happened.
     let events_cutoff = rule("connection_events").cutoff(&WINDOWS, NOW);
     let other = connection(&w.client.id);
-    tessera::service::connections::record_new(w.store.as_ref(), &other, &Change::at(events_cutoff - 1))
-        .await
-        .expect("old event");
+    core_of(&w.store).connections().record_new(&other, &Change::at(events_cutoff - 1)).await.expect("old event");
     for at in [events_cutoff, events_cutoff + 1] {
         assert!(
-            tessera::service::tokens::revoke(
-                w.store.as_ref(),
-                tessera::service::Actor::CommandLine,
-                &w.client.id,
-                &w.token(NOW - 10).await,
-                at
-            )
-            .await
-            .expect("revoke")
+            core_of(&w.store)
+                .tokens()
+                .revoke(tessera::service::Actor::CommandLine, &w.client.id, &w.token(NOW - 10).await, at)
+                .await
+                .expect("revoke")
         );
     }
 
@@ -206,7 +200,9 @@ async fn webhook_deliveries_go_after_their_window_and_pending_ones_stay(db: Test
     // Four events long ago, each with one delivery: three end (before, at, after the
     // cutoff), one stays pending.
     for created in [1_000, 1_001, 1_002, 1_003] {
-        tessera::service::connections::record_new(w.store.as_ref(), &connection(&w.client.id), &Change::at(created))
+        core_of(&w.store)
+            .connections()
+            .record_new(&connection(&w.client.id), &Change::at(created))
             .await
             .expect("event");
     }
@@ -449,4 +445,9 @@ mod sqlite_space {
         assert_eq!(pragma(&db.url, "auto_vacuum").await, 2);
         assert!(store.find_issued_token(&jti).await.expect("find").is_some(), "its data kept");
     }
+}
+
+/// The application core over `store`, on the system clock.
+fn core_of(store: &std::sync::Arc<dyn tessera::storage::Store>) -> tessera::service::Core {
+    tessera::service::Core::new(store.clone(), std::sync::Arc::new(tessera::token::clock::SystemClock))
 }

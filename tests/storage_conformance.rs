@@ -9,7 +9,7 @@ use tessera::domain::connection::{Connection, ConnectionPatch, ConnectionStatus}
 use tessera::domain::ids::{ApiKeyId, ClientId, ConnectionId, Kid, TokenId};
 use tessera::domain::signing_key::{Algorithm, KeyState, SigningKeyRecord};
 use tessera::domain::token::IssuedToken;
-use tessera::service::{Actor, CoreError, keys, partners};
+use tessera::service::{Actor, CoreError};
 use tessera::storage::{Change, IdempotencyState, Store, StoreError};
 
 fn client(name: &str) -> Client {
@@ -85,7 +85,7 @@ async fn clients_and_keys(db: TestDb) {
 
     let revoke = |id: ApiKeyId, at: i64| {
         let store = store.clone();
-        async move { keys::revoke(store.as_ref(), Actor::CommandLine, None, &id, at).await }
+        async move { core_of(&store).keys().revoke(Actor::CommandLine, None, &id, at).await }
     };
     let revoked = revoke(second.id.clone(), 2_000).await.expect("revoke");
     assert_eq!(revoked.revoked_at, Some(2_000));
@@ -93,7 +93,7 @@ async fn clients_and_keys(db: TestDb) {
     assert_eq!(again.revoked_at, Some(2_000), "revocation keeps its first time");
     assert_eq!(store.find_api_key(&second.id).await.expect("find").expect("kept").revoked_at, Some(2_000));
     assert!(matches!(revoke(ApiKeyId::generate(), 1).await, Err(CoreError::NotFound(_))));
-    let theirs = keys::revoke(store.as_ref(), Actor::CommandLine, Some(&ClientId::generate()), &k.id, 1).await;
+    let theirs = core_of(&store).keys().revoke(Actor::CommandLine, Some(&ClientId::generate()), &k.id, 1).await;
     assert!(matches!(theirs, Err(CoreError::NotFound(_))), "another client's key is not found");
 
     // A key for a client that does not exist is refused by the schema.
@@ -131,7 +131,7 @@ async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
     let c2 = connection(&a.id, "cust");
     let theirs = connection(&b.id, "cust");
     for c in [&c1, &c2, &theirs] {
-        tessera::service::connections::record_new(store.as_ref(), c, &Change::at(1_000)).await.expect("create");
+        core_of(&store).connections().record_new(c, &Change::at(1_000)).await.expect("create");
     }
     assert_eq!(store.find_connection(&a.id, &c1.id).await.expect("find"), Some(c1.clone()));
     assert_eq!(store.find_connection(&b.id, &c1.id).await.expect("find"), None, "scoped to the owner");
@@ -142,7 +142,9 @@ async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
     assert!(store.list_connections(&a.id, "nobody").await.expect("list").is_empty());
 
     let patch = ConnectionPatch { mobile: Some(Some("+1555".into())), email: Some(None), ..Default::default() };
-    let updated = tessera::service::connections::apply_patch(store.as_ref(), &a.id, &c1.id, &patch, &Change::at(2_000))
+    let updated = core_of(&store)
+        .connections()
+        .apply_patch(&a.id, &c1.id, &patch, &Change::at(2_000))
         .await
         .expect("update")
         .expect("found");
@@ -164,33 +166,25 @@ async fn connections_are_scoped_and_patched_exactly(db: TestDb) {
     assert_eq!(updated.email, None, "null clears");
     assert_eq!(updated.updated_at, 2_000);
     assert_eq!(
-        tessera::service::connections::apply_patch(store.as_ref(), &b.id, &c1.id, &patch, &Change::at(3_000))
-            .await
-            .expect("update"),
+        core_of(&store).connections().apply_patch(&b.id, &c1.id, &patch, &Change::at(3_000)).await.expect("update"),
         None
     );
 
     let disconnect = ConnectionPatch { status: Some(ConnectionStatus::Disconnected), ..Default::default() };
-    let d = tessera::service::connections::apply_patch(store.as_ref(), &a.id, &c2.id, &disconnect, &Change::at(2_000))
+    let d = core_of(&store)
+        .connections()
+        .apply_patch(&a.id, &c2.id, &disconnect, &Change::at(2_000))
         .await
         .expect("update")
         .expect("found");
     assert_eq!(d.status, ConnectionStatus::Disconnected);
 
     assert!(
-        !tessera::service::connections::remove(store.as_ref(), &b.id, &c1.id, &Change::at(2_500))
-            .await
-            .expect("delete"),
+        !core_of(&store).connections().remove(&b.id, &c1.id, &Change::at(2_500)).await.expect("delete"),
         "not theirs to delete"
     );
-    assert!(
-        tessera::service::connections::remove(store.as_ref(), &a.id, &c1.id, &Change::at(2_500)).await.expect("delete")
-    );
-    assert!(
-        !tessera::service::connections::remove(store.as_ref(), &a.id, &c1.id, &Change::at(2_500))
-            .await
-            .expect("delete twice")
-    );
+    assert!(core_of(&store).connections().remove(&a.id, &c1.id, &Change::at(2_500)).await.expect("delete"));
+    assert!(!core_of(&store).connections().remove(&a.id, &c1.id, &Change::at(2_500)).await.expect("delete twice"));
     assert_eq!(store.find_connection(&a.id, &c1.id).await.expect("find"), None);
 }
 
@@ -199,7 +193,7 @@ async fn concurrent_patches_each_apply_whole(db: TestDb) {
     let a = client("a");
     store.create_client(&a).await.expect("client");
     let c = connection(&a.id, "cust");
-    tessera::service::connections::record_new(store.as_ref(), &c, &Change::at(1_000)).await.expect("create");
+    core_of(&store).connections().record_new(&c, &Change::at(1_000)).await.expect("create");
     let mut tasks = Vec::new();
     for i in 0..16 {
         let (store, client_id, id) = (store.clone(), a.id.clone(), c.id.clone());
@@ -208,17 +202,7 @@ async fn concurrent_patches_each_apply_whole(db: TestDb) {
             let tag = format!("t{i}");
             let patch =
                 ConnectionPatch { email: Some(Some(tag.clone())), mobile: Some(Some(tag)), ..Default::default() };
-            (
-                i,
-                tessera::service::connections::apply_patch(
-                    store.as_ref(),
-                    &client_id,
-                    &id,
-                    &patch,
-                    &Change::at(2_000 + i),
-                )
-                .await,
-            )
+            (i, core_of(&store).connections().apply_patch(&client_id, &id, &patch, &Change::at(2_000 + i)).await)
         }));
     }
     for t in tasks {
@@ -282,9 +266,7 @@ async fn issuance_batches_are_atomic(db: TestDb) {
     let key = key_for(&a.id);
     store.create_api_key(&key).await.expect("key");
     let c = connection(&a.id, "cust");
-    tessera::service::connections::record_new(store.as_ref(), &c, &Change::by(1_000, &key.id))
-        .await
-        .expect("connection");
+    core_of(&store).connections().record_new(&c, &Change::by(1_000, &key.id)).await.expect("connection");
     // 100 records: chunks of 64, 32 and 4.
     let batch: Vec<_> = (0..100).map(|_| issued(&c, &key.id)).collect();
     let outcome = store.record_tokens_issued(&batch).await.expect("record");
@@ -311,19 +293,17 @@ async fn issuance_refuses_what_may_not_be_issued_and_reads_current_claims(db: Te
     for k in [&key, &revoked, &b_key] {
         store.create_api_key(k).await.expect("key");
     }
-    keys::revoke(store.as_ref(), Actor::CommandLine, None, &revoked.id, 1_500).await.expect("revoke");
+    core_of(&store).keys().revoke(Actor::CommandLine, None, &revoked.id, 1_500).await.expect("revoke");
     let change = Change::by(1_000, &key.id);
     let (live, gone, b_conn) = (connection(&a.id, "cust"), connection(&a.id, "gone"), connection(&b.id, "b"));
     for c in [&live, &gone, &b_conn] {
-        tessera::service::connections::record_new(store.as_ref(), c, &change).await.expect("connection");
+        core_of(&store).connections().record_new(c, &change).await.expect("connection");
     }
     let disconnect = ConnectionPatch { status: Some(ConnectionStatus::Disconnected), ..ConnectionPatch::default() };
-    tessera::service::connections::apply_patch(store.as_ref(), &a.id, &gone.id, &disconnect, &change)
-        .await
-        .expect("patch");
+    core_of(&store).connections().apply_patch(&a.id, &gone.id, &disconnect, &change).await.expect("patch");
     // The customer id signed into a token is the one current when it is recorded.
     let rename = ConnectionPatch { customer_id: Some("renamed".into()), ..ConnectionPatch::default() };
-    tessera::service::connections::apply_patch(store.as_ref(), &a.id, &live.id, &rename, &change).await.expect("patch");
+    core_of(&store).connections().apply_patch(&a.id, &live.id, &rename, &change).await.expect("patch");
 
     let mut other_clients = issued(&b_conn, &key.id);
     other_clients.client_id = a.id.clone();
@@ -482,7 +462,7 @@ async fn a_bad_row_fails_only_its_own_request(db: TestDb) {
     let k = key_for(&c.id);
     store.create_api_key(&k).await.expect("key");
     let conn = connection(&c.id, "cust");
-    tessera::service::connections::record_new(store.as_ref(), &conn, &Change::at(1_000)).await.expect("conn");
+    core_of(&store).connections().record_new(&conn, &Change::at(1_000)).await.expect("conn");
     let (log, writer) = tessera::token::issuance::IssuanceLog::start(store.clone()).expect("writer");
     let mut good = Vec::new();
     let mut bad = Vec::new();
@@ -549,7 +529,7 @@ async fn partner_grants_hold_one_live_grant_and_revoke_their_record(db: TestDb) 
     // Revoking revokes the record too, keeps its first time, and frees the slot.
     let revoke = |id: String, at: i64| {
         let store = store.clone();
-        async move { partners::revoke(store.as_ref(), Actor::CommandLine, &id, at).await }
+        async move { core_of(&store).partners().revoke(Actor::CommandLine, &id, at).await }
     };
     let revoked = revoke(g1.id.clone(), 2_000).await.expect("revoke");
     assert_eq!(revoked.revoked_at, Some(2_000));
@@ -675,4 +655,9 @@ fn migration_trees_are_in_lockstep() {
     let sqlite = names("sqlite");
     assert!(!sqlite.is_empty());
     assert_eq!(sqlite, names("postgres"), "same versions and names in both trees");
+}
+
+/// The application core over `store`, on the system clock.
+fn core_of(store: &std::sync::Arc<dyn tessera::storage::Store>) -> tessera::service::Core {
+    tessera::service::Core::new(store.clone(), std::sync::Arc::new(tessera::token::clock::SystemClock))
 }

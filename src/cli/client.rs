@@ -39,10 +39,12 @@ pub enum ClientCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
-    let store = super::shared::open_store(db, false).await?;
+    let core = super::shared::open_core(db).await?;
     match cmd {
         ClientCommand::Create { name, json } => {
-            let client = crate::service::clients::create(store.as_ref(), Actor::CommandLine, &name, SystemClock.now())
+            let client = core
+                .clients()
+                .create(Actor::CommandLine, &name, SystemClock.now())
                 .await
                 .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
             super::shared::output(json, &json!({"client_id": client.id, "name": client.name}), || {
@@ -51,15 +53,7 @@ pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::Rename { client_id, name, json } => {
             let id = crate::domain::ids::ClientId::from_string(client_id.trim());
-            let client = match crate::service::clients::rename(
-                store.as_ref(),
-                Actor::CommandLine,
-                &id,
-                &name,
-                SystemClock.now(),
-            )
-            .await
-            {
+            let client = match core.clients().rename(Actor::CommandLine, &id, &name, SystemClock.now()).await {
                 Err(crate::service::CoreError::Invalid(m)) => anyhow::bail!("--name: {m}"),
                 Err(crate::service::CoreError::NotFound(_)) => {
                     anyhow::bail!("no client {id}: `tessera client list` shows the clients")
@@ -71,7 +65,7 @@ pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
             });
         }
         ClientCommand::List { json } => {
-            let clients = crate::service::clients::list(store.as_ref()).await?;
+            let clients = core.clients().list().await?;
             let rows: Vec<_> = clients
                 .iter()
                 .map(|c| json!({"client_id": c.id, "name": c.name, "created_at": c.created_at}))

@@ -37,24 +37,22 @@ pub enum ConnectorCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()> {
-    let store = super::shared::open_store(db, false).await?;
+    let core = super::shared::open_core(db).await?;
     let now = SystemClock.now();
     match cmd {
         ConnectorCommand::Create { name, json } => {
             let (record, credential) =
-                crate::service::connectors::create(store.as_ref(), Actor::CommandLine, &name, now).await.map_err(
-                    |e| match e {
-                        CoreError::Invalid(m) => anyhow::anyhow!("--name: {m}"),
-                        other => other.into(),
-                    },
-                )?;
+                core.connectors().create(Actor::CommandLine, &name, now).await.map_err(|e| match e {
+                    CoreError::Invalid(m) => anyhow::anyhow!("--name: {m}"),
+                    other => other.into(),
+                })?;
             let id = record.id;
             super::shared::output(json, &json!({"connector_id": id, "credential": credential.expose()}), || {
                 format!("connector id: {id}\ncredential:   {}\n(shown once: store it now)", credential.expose())
             });
         }
         ConnectorCommand::List { json } => {
-            let all = crate::service::connectors::list(store.as_ref()).await?;
+            let all = core.connectors().list().await?;
             let rows: Vec<_> = all
                 .iter()
                 .map(|c| json!({"connector_id": c.id, "name": c.name, "created_at": c.created_at, "revoked_at": c.revoked_at}))
@@ -83,7 +81,7 @@ pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()>
                 &connector_id,
                 crate::auth::api_key::CONNECTOR_PREFIX,
             ));
-            let rec = crate::service::connectors::revoke(store.as_ref(), Actor::CommandLine, &id, now).await?;
+            let rec = core.connectors().revoke(Actor::CommandLine, &id, now).await?;
             super::shared::output(json, &json!({"connector_id": rec.id, "revoked_at": rec.revoked_at}), || {
                 format!("revoked {}", rec.id)
             });

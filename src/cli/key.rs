@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::config::DatabaseArgs;
 use crate::domain::ids::{ApiKeyId, ClientId};
-use crate::service::{Actor, CoreError, keys};
+use crate::service::{Actor, CoreError};
 use crate::token::clock::{Clock as _, SystemClock};
 
 #[derive(Subcommand, Debug)]
@@ -39,12 +39,12 @@ pub enum KeyCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
-    let store = super::shared::open_store(db, false).await?;
+    let core = super::shared::open_core(db).await?;
     let now = SystemClock.now();
     match cmd {
         KeyCommand::Create { client, json } => {
             let client_id = ClientId::from_string(client);
-            let (record, key) = match keys::create(store.as_ref(), Actor::CommandLine, &client_id, now).await {
+            let (record, key) = match core.keys().create(Actor::CommandLine, &client_id, now).await {
                 Err(CoreError::NotFound(m)) => {
                     anyhow::bail!("{m}: create one with `tessera client create --name NAME`")
                 }
@@ -56,7 +56,7 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
             });
         }
         KeyCommand::List { client, json } => {
-            let keys = keys::list(store.as_ref(), &ClientId::from_string(client)).await?;
+            let keys = core.keys().list(&ClientId::from_string(client)).await?;
             let rows: Vec<_> = keys
                 .iter()
                 .map(|k| json!({"key_id": k.id, "created_at": k.created_at, "revoked_at": k.revoked_at}))
@@ -79,7 +79,7 @@ pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
         KeyCommand::Revoke { key_id, json } => {
             // A pasted key names its id; only the id is used, and never echoed with its secret.
             let id = ApiKeyId::from_string(super::shared::id_of_pasted(&key_id, crate::auth::api_key::PREFIX));
-            let rec = keys::revoke(store.as_ref(), Actor::CommandLine, None, &id, now).await?;
+            let rec = core.keys().revoke(Actor::CommandLine, None, &id, now).await?;
             super::shared::output(json, &json!({"key_id": rec.id, "revoked_at": rec.revoked_at}), || {
                 format!("revoked {}", rec.id)
             });

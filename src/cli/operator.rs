@@ -7,7 +7,6 @@ use serde_json::json;
 
 use crate::auth::operator::hash_password;
 use crate::config::{ConsoleArgs, DatabaseArgs, Place, console_base_url, parse_bind};
-use crate::service::operators;
 use crate::token::clock::{Clock as _, SystemClock};
 
 /// Where the console is, for the sign-in link printed: the server's settings, read from the
@@ -83,7 +82,7 @@ fn sign_in_url(secret: &str, place: &Where) -> String {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> {
-    let store = super::shared::open_store(db, false).await?;
+    let core = super::shared::open_core(db).await?;
     match cmd {
         OperatorCommand::Create { name, password_stdin, place, json } => {
             let password_hash = if password_stdin {
@@ -95,8 +94,8 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
                 None
             };
             let now = SystemClock.now();
-            let operator = operators::create(store.as_ref(), &name, password_hash, now).await?;
-            let url = sign_in_url(&operators::new_sign_in_link(store.as_ref(), &operator, now).await?, &place);
+            let operator = core.operators().create(&name, password_hash, now).await?;
+            let url = sign_in_url(&core.operators().new_sign_in_link(&operator, now).await?, &place);
             let name = &operator.name;
             super::shared::output(json, &json!({"operator_id": operator.id, "name": name, "sign_in_url": url}), || {
                 format!(
@@ -105,10 +104,10 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
             });
         }
         OperatorCommand::Link { name, place, json } => {
-            let Some(operator) = operators::find_by_name(store.as_ref(), &name).await? else {
+            let Some(operator) = core.operators().find_by_name(&name).await? else {
                 anyhow::bail!("no operator {name:?} (see `tessera operator list`)");
             };
-            let secret = operators::new_sign_in_link(store.as_ref(), &operator, SystemClock.now()).await?;
+            let secret = core.operators().new_sign_in_link(&operator, SystemClock.now()).await?;
             let url = sign_in_url(&secret, &place);
             super::shared::output(json, &json!({"name": operator.name, "sign_in_url": url}), || {
                 format!(
@@ -118,7 +117,7 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
             });
         }
         OperatorCommand::List { json } => {
-            let all = operators::list(store.as_ref()).await?;
+            let all = core.operators().list().await?;
             let rows: Vec<_> = all
                 .iter()
                 .map(|o| json!({"operator_id": o.id, "name": o.name, "password": o.password_hash.is_some(), "created_at": o.created_at}))
@@ -139,7 +138,7 @@ pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> 
             });
         }
         OperatorCommand::Remove { name, json } => {
-            operators::remove(store.as_ref(), &name).await?;
+            core.operators().remove(&name).await?;
             super::shared::output(json, &json!({"removed": name}), || format!("removed operator {name}"));
         }
     }

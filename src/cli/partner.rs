@@ -54,26 +54,18 @@ fn row(g: &PartnerGrant) -> serde_json::Value {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: PartnerCommand) -> anyhow::Result<()> {
-    let store = super::shared::open_store(db, false).await?;
+    let core = super::shared::open_core(db).await?;
     let now = SystemClock.now();
     match cmd {
         PartnerCommand::Allow { issuer, partner_client_id, client, json } => {
             let client = ClientId::from_string(client);
-            let g = crate::service::partners::allow(
-                store.as_ref(),
-                Actor::CommandLine,
-                &issuer,
-                &partner_client_id,
-                &client,
-                now,
-            )
-            .await?;
+            let g = core.partners().allow(Actor::CommandLine, &issuer, &partner_client_id, &client, now).await?;
             super::shared::output(json, &row(&g), || {
                 format!("grant {}: {} of {} may act for client {}", g.id, g.partner_client_id, g.issuer, g.client_id)
             });
         }
         PartnerCommand::List { json } => {
-            let all = crate::service::partners::list(store.as_ref()).await?;
+            let all = core.partners().list().await?;
             let rows: Vec<_> = all.iter().map(row).collect();
             super::shared::output(json, &json!(rows), || {
                 all.iter()
@@ -96,7 +88,7 @@ pub async fn run(db: &DatabaseArgs, cmd: PartnerCommand) -> anyhow::Result<()> {
             });
         }
         PartnerCommand::Revoke { grant_id, json } => {
-            let g = crate::service::partners::revoke(store.as_ref(), Actor::CommandLine, grant_id.trim(), now).await?;
+            let g = core.partners().revoke(Actor::CommandLine, grant_id.trim(), now).await?;
             super::shared::output(json, &row(&g), || format!("revoked {}", g.id));
         }
     }

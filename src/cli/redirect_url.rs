@@ -44,14 +44,13 @@ pub enum RedirectUrlCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: RedirectUrlCommand) -> anyhow::Result<()> {
-    let store = super::shared::open_store(db, false).await?;
+    let core = super::shared::open_core(db).await?;
     match cmd {
         RedirectUrlCommand::Add { client, url, allow_http, json } => {
-            let settings = link::Settings { allow_http, ..Default::default() };
+            let core = core.with_link(link::Settings { allow_http, ..Default::default() });
             let client = ClientId::from_string(client);
             let (entry, added) =
-                link::add_redirect_url(store.as_ref(), Actor::CommandLine, &settings, &client, &url, SystemClock.now())
-                    .await?;
+                core.link().add_redirect_url(Actor::CommandLine, &client, &url, SystemClock.now()).await?;
             super::shared::output(json, &json!({"url": entry.url, "added": added}), || {
                 if added {
                     format!("registered {}", entry.url)
@@ -61,7 +60,7 @@ pub async fn run(db: &DatabaseArgs, cmd: RedirectUrlCommand) -> anyhow::Result<(
             });
         }
         RedirectUrlCommand::List { client, json } => {
-            let all = link::list_redirect_urls(store.as_ref(), &ClientId::from_string(client)).await?;
+            let all = core.link().list_redirect_urls(&ClientId::from_string(client)).await?;
             let rows: Vec<_> = all.iter().map(|r| json!({"url": r.url, "created_at": rfc3339(r.created_at)})).collect();
             super::shared::output(json, &json!(rows), || {
                 all.iter().map(|r| format!("{}  {}", rfc3339(r.created_at), r.url)).collect::<Vec<_>>().join("\n")
@@ -69,7 +68,7 @@ pub async fn run(db: &DatabaseArgs, cmd: RedirectUrlCommand) -> anyhow::Result<(
         }
         RedirectUrlCommand::Remove { client, url, json } => {
             let client = ClientId::from_string(client);
-            link::remove_redirect_url(store.as_ref(), Actor::CommandLine, &client, &url, SystemClock.now()).await?;
+            core.link().remove_redirect_url(Actor::CommandLine, &client, &url, SystemClock.now()).await?;
             super::shared::output(json, &json!({"url": url, "removed": true}), || format!("removed {url}"));
         }
     }

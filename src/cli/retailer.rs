@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use crate::config::DatabaseArgs;
-use crate::service::{Actor, retailers};
+use crate::service::Actor;
 use crate::token::clock::{Clock as _, SystemClock};
 
 #[derive(Subcommand, Debug)]
@@ -38,11 +38,11 @@ pub enum RetailerCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: RetailerCommand) -> anyhow::Result<()> {
-    let store = super::shared::open_store(db, false).await?;
+    let core = super::shared::open_core(db).await?;
     match cmd {
         RetailerCommand::Add { retailer_id, name, json } => {
             let (retailer, added) =
-                retailers::put(store.as_ref(), Actor::CommandLine, &retailer_id, &name, SystemClock.now()).await?;
+                core.retailers().put(Actor::CommandLine, &retailer_id, &name, SystemClock.now()).await?;
             super::shared::output(
                 json,
                 &json!({"retailer_id": retailer.retailer_id, "name": retailer.name, "added": added}),
@@ -53,13 +53,13 @@ pub async fn run(db: &DatabaseArgs, cmd: RetailerCommand) -> anyhow::Result<()> 
             );
         }
         RetailerCommand::List { json } => {
-            let all = retailers::list(store.as_ref()).await?;
+            let all = core.retailers().list().await?;
             super::shared::output(json, &json!(all), || {
                 all.iter().map(|r| format!("{}  {}", r.retailer_id, r.name)).collect::<Vec<_>>().join("\n")
             });
         }
         RetailerCommand::Remove { retailer_id, json } => {
-            retailers::remove(store.as_ref(), Actor::CommandLine, &retailer_id, SystemClock.now()).await?;
+            core.retailers().remove(Actor::CommandLine, &retailer_id, SystemClock.now()).await?;
             super::shared::output(json, &json!({"retailer_id": retailer_id, "removed": true}), || {
                 format!("removed {retailer_id}")
             });

@@ -100,13 +100,8 @@ impl Beside {
     /// Makes the sandbox's credential (revoking the one the last start made) and starts
     /// `tessera sandbox` against `tessera_url`, the credential in its environment only.
     pub async fn start(state: &crate::service::AppState, tessera_url: &str) -> anyhow::Result<Self> {
-        let (record, credential) = crate::service::connectors::replace(
-            state.store.as_ref(),
-            crate::service::Actor::System,
-            BESIDE_NAME,
-            state.clock.now(),
-        )
-        .await?;
+        let (record, credential) =
+            state.core.connectors().replace(crate::service::Actor::System, BESIDE_NAME, state.clock.now()).await?;
         let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("--sandbox: this program's path: {e}"))?;
         let child = std::process::Command::new(exe)
             .args(["sandbox", "--with-parent", "--tessera-url", tessera_url])

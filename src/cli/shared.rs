@@ -11,6 +11,12 @@ pub async fn open_store(db: &DatabaseArgs, create: bool) -> anyhow::Result<std::
         .map_err(|e| anyhow::Error::new(e).context(format!("database {}", db.database_url)))
 }
 
+/// The core of a command: the database named by `db` (which must exist) and the system clock.
+pub async fn open_core(db: &DatabaseArgs) -> anyhow::Result<crate::service::Core> {
+    let store = open_store(db, false).await?;
+    Ok(crate::service::Core::new(store, std::sync::Arc::new(crate::token::clock::SystemClock)))
+}
+
 /// Prints `value` as JSON, or `text` for people.
 pub fn output(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String) {
     if json {

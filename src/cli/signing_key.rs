@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::config::{DatabaseArgs, KekArgs};
 use crate::domain::ids::Kid;
-use crate::service::{Actor, keyring};
+use crate::service::Actor;
 use crate::token::clock::{Clock as _, SystemClock};
 use crate::token::keyring::Algorithm;
 
@@ -57,7 +57,7 @@ pub enum SigningKeyCommand {
 }
 
 pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()> {
-    let store = super::shared::open_store(db, false).await?;
+    let core = super::shared::open_core(db).await?;
     match cmd {
         SigningKeyCommand::Rotate { algorithm, prepublish, key_refresh, immediately, kek, json } => {
             if !immediately {
@@ -66,16 +66,15 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
                 })?;
             }
             let (kek, _) = kek.resolve(&db.database_url)?;
+            let core = core.with_kek(std::sync::Arc::new(kek));
             let now = SystemClock.now();
             let (kid, activates_at) = if immediately {
-                (keyring::rotate_now(store.as_ref(), &kek, Actor::CommandLine, algorithm, now).await?, now)
+                (core.signing_keys().rotate_now(Actor::CommandLine, algorithm, now).await?, now)
             } else {
                 let prepublish = i64::from(prepublish);
-                keyring::schedule(store.as_ref(), &kek, Actor::CommandLine, algorithm, now, prepublish)
-                    .await?
-                    .ok_or_else(|| {
-                        anyhow::anyhow!("a new {algorithm} key is already scheduled (see `signing-key list`)")
-                    })?
+                core.signing_keys().schedule(Actor::CommandLine, algorithm, now, prepublish).await?.ok_or_else(
+                    || anyhow::anyhow!("a new {algorithm} key is already scheduled (see `signing-key list`)"),
+                )?
             };
             super::shared::output(
                 json,
@@ -85,7 +84,7 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
         }
         SigningKeyCommand::ExportSecret { kid, kek } => {
             let (kek, _) = kek.resolve(&db.database_url)?;
-            let keys = keyring::list(store.as_ref()).await?;
+            let keys = core.signing_keys().list().await?;
             let rec = keys
                 .iter()
                 .find(|k| k.kid.as_str() == kid)
@@ -108,7 +107,7 @@ pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()
             super::shared::say(&encoded);
         }
         SigningKeyCommand::List { json } => {
-            let keys = keyring::list(store.as_ref()).await?;
+            let keys = core.signing_keys().list().await?;
             let rows: Vec<_> = keys
                 .iter()
                 .map(|k| {

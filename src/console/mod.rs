@@ -147,10 +147,10 @@ impl ConsoleState {
             (cache.value.as_ref().map(|(_, read_at, c)| (c.clone(), *read_at)), start)
         };
         let read = start.then(|| {
-            let (store, cache, clock) = (self.store.clone(), self.counts.clone(), self.clock.clone());
+            let (core, cache, clock) = (self.core.clone(), self.counts.clone(), self.clock.clone());
             tokio::spawn(async move {
                 let (started, read_at) = (Instant::now(), clock.now());
-                let result = crate::service::overview::counts(store.as_ref()).await;
+                let result = core.overview().counts().await;
                 let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
                 cache.refreshing = false;
                 match &result {
@@ -310,9 +310,8 @@ impl FromRequestParts<ConsoleState> for Signed {
         };
         let now = st.clock.now();
         let (idle_since, born_after) = (now - st.settings.idle_secs, now - st.settings.absolute_secs);
-        let session = crate::service::operators::touch_session(st.store.as_ref(), &secret, now, idle_since, born_after)
-            .await
-            .map_err(pages::refused)?;
+        let session =
+            st.core.operators().touch_session(&secret, now, idle_since, born_after).await.map_err(pages::refused)?;
         match session {
             Some(s) => Ok(Signed { operator: s.operator, csrf: csrf_token(&secret) }),
             None => Err(([(header::SET_COOKIE, cleared_cookie())], Redirect::to(pages::SIGN_IN)).into_response()),

@@ -31,6 +31,9 @@ pub enum KekError {
     Malformed,
     #[error("a signing key could not be decrypted: the key-encryption key is not the one that encrypted it")]
     WrongKey,
+    /// A command that needs the key-encryption key was not given one.
+    #[error("no key-encryption key was given (--kek, --kek-file or TESSERA_KEK)")]
+    NotGiven,
     #[error("key-encryption key file {path}")]
     Io { path: String, source: std::io::Error },
 }

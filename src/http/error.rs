@@ -136,6 +136,9 @@ impl From<crate::service::CoreError> for ApiError {
             crate::service::CoreError::Store(e) => e.into(),
             crate::service::CoreError::Invalid(why) => ApiError::Unprocessable(why),
             crate::service::CoreError::NotFound(what) => ApiError::Missing(what),
+            e @ (crate::service::CoreError::NotServing | crate::service::CoreError::Kek(_)) => {
+                ApiError::Internal(crate::storage::cause(e))
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use crate::auth::api_key::PlainApiKey;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId};
 use crate::rate_limit::Decision;
-use crate::service::{self, AppState};
+use crate::service::AppState;
 use crate::token::partners::{Access, PartnerError, PartnerToken};
 
 /// Who is calling: the client an API key belongs to, and the key; or a partner app's access
@@ -93,7 +93,7 @@ impl Caller {
         if !self.cached {
             return Ok(());
         }
-        match service::keys::find(state.store.as_ref(), &self.api_key_id).await? {
+        match state.core.keys().find(&self.api_key_id).await? {
             Some(record) if record.revoked_at.is_none() => Ok(()),
             _ => {
                 state.key_cache.remove(&self.api_key_id);
@@ -189,7 +189,10 @@ async fn admit_partner(
         _ => {}
     }
     let client = ClientId::from_string(token.client_id.clone());
-    let grant = service::partners::find(state.store.as_ref(), &token.issuer, &token.partner_client_id, &client)
+    let grant = state
+        .core
+        .partners()
+        .find(&token.issuer, &token.partner_client_id, &client)
         .await?
         .ok_or(ApiError::Forbidden(PARTNER_NOT_ALLOWED))?;
     if let Decision::Limited { retry_after_secs } = state.limits.per_key.take(&grant.api_key_id, now).await {
@@ -238,9 +241,9 @@ pub(crate) async fn admit_key(
 fn note_use(state: &AppState, id: &ApiKeyId) {
     let at = state.clock.now();
     if state.key_usage.due(id, at) {
-        let (store, id) = (state.store.clone(), id.clone());
+        let (core, id) = (state.core.clone(), id.clone());
         tokio::spawn(async move {
-            if let Err(e) = service::keys::note_used(store.as_ref(), &id, at).await {
+            if let Err(e) = core.keys().note_used(&id, at).await {
                 tracing::debug!(error = %crate::telemetry::Chain(&e), "could not note an API key's use");
             }
         });
@@ -267,9 +270,7 @@ impl FromRequestParts<AppState> for Connector {
             let presented = presented_key(&parts.headers).ok_or(ApiError::Unauthorized(MISSING_CONNECTOR))?;
             let (id, key) =
                 PlainApiKey::parse_connector(&presented).ok_or(ApiError::Unauthorized(INVALID_CONNECTOR))?;
-            let record = service::connectors::find(state.store.as_ref(), &id)
-                .await?
-                .ok_or(ApiError::Unauthorized(INVALID_CONNECTOR))?;
+            let record = state.core.connectors().find(&id).await?.ok_or(ApiError::Unauthorized(INVALID_CONNECTOR))?;
             if !record.digest.matches(&key.digest()) || record.revoked_at.is_some() {
                 return Err(ApiError::Unauthorized(INVALID_CONNECTOR));
             }
@@ -295,8 +296,7 @@ async fn authenticate(state: &AppState, presented: Option<&str>, use_cache: bool
     let record = match cached {
         Some(record) => record,
         None => {
-            let record =
-                service::keys::find(state.store.as_ref(), &id).await?.ok_or(ApiError::Unauthorized(INVALID))?;
+            let record = state.core.keys().find(&id).await?.ok_or(ApiError::Unauthorized(INVALID))?;
             state.key_cache.insert(&record);
             record
         }
@@ -360,7 +360,7 @@ pub async fn check_connection_token(
     headers: &HeaderMap,
 ) -> Result<(), ApiError> {
     if let Some(token) = connection_token(headers) {
-        let claims = service::tokens::live(&app.minter, app.store.as_ref(), &caller.client_id, &token).await?;
+        let claims = app.core.tokens().live(&caller.client_id, &token).await?;
         if claims.is_none_or(|c| c.sub != id.as_str()) {
             return Err(ApiError::Unauthorized("Invalid connection token"));
         }

@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256};
 use super::error::ApiError;
 use super::extract::Caller;
 use super::validation::{FieldError, Loc, RawBody};
-use crate::service::{self, AppState};
+use crate::service::AppState;
 use crate::storage::{IdempotencyState, cause};
 
 /// How long a key keeps its answer.
@@ -114,16 +114,8 @@ where
     let started = tokio::time::Instant::now();
     loop {
         let now = app.clock.now();
-        let state = service::idempotency::begin(
-            app.store.as_ref(),
-            &caller.client_id,
-            key,
-            &fingerprint,
-            now,
-            LEASE_SECS,
-            TTL_SECS,
-        )
-        .await?;
+        let state =
+            app.core.idempotency().begin(&caller.client_id, key, &fingerprint, now, LEASE_SECS, TTL_SECS).await?;
         match state {
             IdempotencyState::Claimed => break,
             IdempotencyState::Done { status, body } => {
@@ -150,12 +142,12 @@ where
     match handler.await {
         Ok((status, body)) => {
             let sealed = seal(app, caller, key, &body);
-            service::idempotency::finish(app.store.as_ref(), &caller.client_id, key, status.as_u16(), &sealed).await?;
+            app.core.idempotency().finish(&caller.client_id, key, status.as_u16(), &sealed).await?;
             Ok((status, Json(body)).into_response())
         }
         Err(e) => {
             // A failed request leaves nothing behind: a retry runs afresh.
-            let _ = service::idempotency::release(app.store.as_ref(), &caller.client_id, key).await;
+            let _ = app.core.idempotency().release(&caller.client_id, key).await;
             Err(e)
         }
     }

@@ -59,7 +59,7 @@ async fn refused(st: &LinkState, e: LinkError, session: Option<&LinkSession>) ->
     };
     let message = e.to_string();
     let back = match session {
-        Some(s) => match link::client_of(st.store.as_ref(), s).await {
+        Some(s) => match st.core.link().client_of(s).await {
             Ok(client) => link::redirect_back(s, "error").map(|href| (client.name, href)),
             Err(_) => None,
         },
@@ -98,9 +98,9 @@ pub async fn start(
     RawQuery(query): RawQuery,
 ) -> Response {
     if let Some(secret) = cookie(&headers)
-        && let Ok(open) = link::current(st.store.as_ref(), &secret, st.clock.now()).await
+        && let Ok(open) = st.core.link().current(&secret, st.clock.now()).await
     {
-        let markup = match link::client_of(st.store.as_ref(), &open).await {
+        let markup = match st.core.link().client_of(&open).await {
             Ok(client) => html::already_open(&client, masked(&open).as_deref(), &csrf_token(&secret)),
             Err(e) => return refused(&st, e, Some(&open)).await,
         };
@@ -115,7 +115,7 @@ pub async fn start(
         customer_id: param(&pairs, "customer_id"),
     };
     let now = st.clock.now();
-    match link::start(st.store.as_ref(), &st.minter, &st.link, &token, params, now).await {
+    match st.core.link().start(&token, params, now).await {
         Ok((_, secret)) => {
             let mut resp = Redirect::to("/link/session").into_response();
             if let Ok(v) = HeaderValue::from_str(&session_cookie(&st, secret.expose())) {
@@ -127,7 +127,7 @@ pub async fn start(
             e @ (LinkError::TokenNotLive | LinkError::UnknownRetailer | LinkError::NoSignIn | LinkError::BadConnection),
         ) => {
             // The way back to the app when the token and the redirect URL show which it is.
-            match link::way_back_from_start(st.store.as_ref(), &token, redirect_url.as_deref()).await {
+            match st.core.link().way_back_from_start(&token, redirect_url.as_deref()).await {
                 Ok(Some((client, href))) => {
                     let status = match e {
                         LinkError::TokenNotLive => StatusCode::GONE,
@@ -149,10 +149,10 @@ async fn live(st: &LinkState, headers: &HeaderMap) -> Result<(LinkSession, Strin
     let Some(secret) = cookie(headers) else {
         return Err(refused(st, LinkError::SessionOver, None).await);
     };
-    match link::current(st.store.as_ref(), &secret, st.clock.now()).await {
+    match st.core.link().current(&secret, st.clock.now()).await {
         Ok(s) => Ok((s, secret)),
         Err(e) => {
-            let ended = link::by_cookie(st.store.as_ref(), &secret).await.ok().flatten();
+            let ended = st.core.link().by_cookie(&secret).await.ok().flatten();
             Err(refused(st, e, ended.as_ref()).await)
         }
     }
@@ -165,12 +165,12 @@ pub async fn session(State(st): State<LinkState>, headers: HeaderMap, RawQuery(q
         Err(page) => return page,
     };
     let csrf = csrf_token(&secret);
-    let client = match link::client_of(st.store.as_ref(), &session).await {
+    let client = match st.core.link().client_of(&session).await {
         Ok(c) => c,
         Err(e) => return refused(&st, e, Some(&session)).await,
     };
     let retailer = match &session.retailer_id {
-        Some(id) => match link::retailer(st.store.as_ref(), id).await {
+        Some(id) => match st.core.link().retailer(id).await {
             Ok(r) => r,
             Err(e) => return refused(&st, e.into(), Some(&session)).await,
         },
@@ -179,7 +179,7 @@ pub async fn session(State(st): State<LinkState>, headers: HeaderMap, RawQuery(q
     let markup = match (session.state, &retailer) {
         (SessionState::AtConnector, _) => html::at_connector(retailer.as_ref(), &csrf),
         (_, Some(r)) => {
-            let relink = match link::is_relink(st.store.as_ref(), &session).await {
+            let relink = match st.core.link().is_relink(&session).await {
                 Ok(relink) => relink,
                 Err(e) => return refused(&st, e.into(), Some(&session)).await,
             };
@@ -188,7 +188,7 @@ pub async fn session(State(st): State<LinkState>, headers: HeaderMap, RawQuery(q
         (_, None) => {
             let q = param(&query_pairs(query.as_deref()), "q").unwrap_or_default();
             let q: String = q.chars().take(100).collect();
-            match link::search_retailers(st.store.as_ref(), &q).await {
+            match st.core.link().search_retailers(&q).await {
                 Ok(found) => html::select_retailer(&client, &q, &found, &csrf),
                 Err(e) => return refused(&st, e.into(), Some(&session)).await,
             }
@@ -210,7 +210,7 @@ pub async fn choose_retailer(
     let Some(id) = form.get("retailer_id").filter(|s| !s.is_empty()) else {
         return Redirect::to("/link/session").into_response();
     };
-    match link::choose_retailer(st.store.as_ref(), &session, id, st.clock.now()).await {
+    match st.core.link().choose_retailer(&session, id, st.clock.now()).await {
         Ok(_) => Redirect::to("/link/session").into_response(),
         Err(e) => refused_live(&st, e, &session, &secret).await,
     }
@@ -222,7 +222,7 @@ pub async fn consent(State(st): State<LinkState>, headers: HeaderMap) -> Respons
         Ok(v) => v,
         Err(page) => return page,
     };
-    match link::hand_off(st.store.as_ref(), &session, st.clock.now()).await {
+    match st.core.link().hand_off(&session, st.clock.now()).await {
         Ok(url) => Redirect::to(&url).into_response(),
         Err(e) => refused_live(&st, e, &session, &secret).await,
     }
@@ -234,7 +234,7 @@ pub async fn exit(State(st): State<LinkState>, headers: HeaderMap) -> Response {
         Ok(v) => v,
         Err(page) => return page,
     };
-    match link::exit(st.store.as_ref(), &session, st.clock.now()).await {
+    match st.core.link().exit(&session, st.clock.now()).await {
         Ok(ended) => left(&st, &ended).await,
         Err(e) => refused(&st, e, Some(&session)).await,
     }
@@ -244,7 +244,7 @@ pub async fn exit(State(st): State<LinkState>, headers: HeaderMap) -> Response {
 async fn left(st: &LinkState, ended: &LinkSession) -> Response {
     let mut resp = match link::redirect_back(ended, "exit") {
         Some(href) => Redirect::to(&href).into_response(),
-        None => match link::client_of(st.store.as_ref(), ended).await {
+        None => match st.core.link().client_of(ended).await {
             Ok(client) => html::respond(StatusCode::OK, html::exited(&client)),
             Err(e) => return refused(st, e, None).await,
         },
@@ -261,22 +261,22 @@ pub async fn returned(State(st): State<LinkState>, headers: HeaderMap, RawQuery(
     let Some(secret) = cookie(&headers) else {
         return refused(&st, LinkError::SessionOver, None).await;
     };
-    let ended = match link::returned(st.store.as_ref(), &secret, &reference, st.clock.now()).await {
+    let ended = match st.core.link().returned(&secret, &reference, st.clock.now()).await {
         Ok(s) => s,
         Err(e) => {
-            let session = link::by_cookie(st.store.as_ref(), &secret).await.ok().flatten();
+            let session = st.core.link().by_cookie(&secret).await.ok().flatten();
             return refused(&st, e, session.as_ref()).await;
         }
     };
     if ended.state == SessionState::Exited {
         return left(&st, &ended).await;
     }
-    let client = match link::client_of(st.store.as_ref(), &ended).await {
+    let client = match st.core.link().client_of(&ended).await {
         Ok(c) => c,
         Err(e) => return refused(&st, e, None).await,
     };
     let retailer = match &ended.retailer_id {
-        Some(id) => link::retailer(st.store.as_ref(), id).await.ok().flatten(),
+        Some(id) => st.core.link().retailer(id).await.ok().flatten(),
         None => None,
     };
     let linked = ended.state == SessionState::Completed;

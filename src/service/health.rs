@@ -1,12 +1,17 @@
 //! Whether the database can serve: the readiness probe's questions.
-use crate::storage::{Store, StoreError};
+use super::core::Health;
+use crate::storage::StoreError;
 
-/// Succeeds when the database answers.
-pub async fn ping(store: &dyn Store) -> Result<(), StoreError> {
-    store.ping().await
-}
+impl Health<'_> {
+    /// Succeeds when the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let store = self.core.store();
+        store.ping().await
+    }
 
-/// Succeeds when a write would find room now ([`StoreError::DiskFull`] when it would not).
-pub async fn writable(store: &dyn Store) -> Result<(), StoreError> {
-    store.writable().await
+    /// Succeeds when a write would find room now ([`StoreError::DiskFull`] when it would not).
+    pub async fn writable(&self) -> Result<(), StoreError> {
+        let store = self.core.store();
+        store.writable().await
+    }
 }

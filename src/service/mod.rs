@@ -12,6 +12,7 @@ pub mod backup;
 pub mod clients;
 pub mod connections;
 pub mod connectors;
+pub mod core;
 pub mod health;
 pub mod idempotency;
 pub mod keyring;
@@ -26,6 +27,7 @@ pub mod state;
 pub mod tokens;
 pub mod webhooks;
 
+pub use core::Core;
 pub use state::AppState;
 
 /// Who acts.
@@ -51,6 +53,12 @@ pub enum CoreError {
     /// What it acts on does not exist (the message names it).
     #[error("{0}")]
     NotFound(String),
+    /// This process does not sign tokens (a command-line run): a use case that needs the
+    /// minter or the keyring was asked of it.
+    #[error("this process does not sign tokens")]
+    NotServing,
+    #[error(transparent)]
+    Kek(#[from] crate::crypto::kek::KekError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -47,6 +47,8 @@ impl std::ops::Deref for AppState {
 
 /// What [`AppState`] holds.
 pub struct Shared {
+    /// The application core: every use case goes through it.
+    pub core: Arc<crate::service::Core>,
     pub store: Arc<dyn Store>,
     pub minter: Arc<Minter>,
     pub keyring: Arc<Keyring>,

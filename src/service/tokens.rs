@@ -1,77 +1,117 @@
 //! Minted tokens: looked up, checked as credentials, listed and revoked. Minting itself is
 //! the hot path and goes through [`crate::token::mint::Minter`].
+use super::core::Tokens;
 use super::{Actor, CoreError, audit, audit_entry};
 use crate::domain::connection::ConnectionStatus;
 use crate::domain::ids::{ClientId, ConnectionId, TokenId};
 use crate::domain::token::IssuedToken;
-use crate::storage::{Change, Store};
+use crate::storage::Change;
 use crate::token::claims::Claims;
-use crate::token::keyring::Keyring;
 use crate::token::live::live_token;
-use crate::token::mint::Minter;
 use crate::token::verify::Expectations;
 
-/// The record of the token `jti`, whoever's it is.
-pub async fn find(store: &dyn Store, jti: &TokenId) -> Result<Option<IssuedToken>, CoreError> {
-    Ok(store.find_issued_token(jti).await?)
-}
+impl Tokens<'_> {
+    /// The record of the token `jti`, whoever's it is.
+    pub async fn find(&self, jti: &TokenId) -> Result<Option<IssuedToken>, CoreError> {
+        let store = self.core.store();
+        Ok(store.find_issued_token(jti).await?)
+    }
 
-/// The claims of `token` when it is one of `client`'s live `access` tokens (see
-/// [`live_token`]); `None` for anything else, garbage included.
-pub async fn live(
-    minter: &Minter,
-    store: &dyn Store,
-    client: &ClientId,
-    token: &str,
-) -> Result<Option<Claims>, CoreError> {
-    Ok(live_token(minter, store, client.as_str(), token).await?)
-}
+    /// The claims of `token` when it is one of `client`'s live `access` tokens (see
+    /// [`live_token`]); `None` for anything else, garbage included.
+    pub async fn live(&self, client: &ClientId, token: &str) -> Result<Option<Claims>, CoreError> {
+        let store = self.core.store();
+        let minter = self.core.minter()?;
+        Ok(live_token(minter, store, client.as_str(), token).await?)
+    }
 
-/// Up to `limit` of a connection's unexpired, unrevoked tokens, newest first.
-pub async fn live_of(
-    store: &dyn Store,
-    connection: &ConnectionId,
-    now: i64,
-    limit: u32,
-) -> Result<Vec<IssuedToken>, CoreError> {
-    Ok(store.live_tokens(connection, now, limit).await?)
-}
+    /// Up to `limit` of a connection's unexpired, unrevoked tokens, newest first.
+    pub async fn live_of(
+        &self,
+        connection: &ConnectionId,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<IssuedToken>, CoreError> {
+        let store = self.core.store();
+        Ok(store.live_tokens(connection, now, limit).await?)
+    }
 
-/// How many tokens were minted in each minute (Unix minutes) since the token id `from_jti`.
-pub async fn minted_by_minute(store: &dyn Store, from_jti: &str) -> Result<Vec<(i64, i64)>, CoreError> {
-    Ok(store.tokens_by_minute(from_jti).await?)
-}
+    /// How many tokens were minted in each minute (Unix minutes) since the token id `from_jti`.
+    pub async fn minted_by_minute(&self, from_jti: &str) -> Result<Vec<(i64, i64)>, CoreError> {
+        let store = self.core.store();
+        Ok(store.tokens_by_minute(from_jti).await?)
+    }
 
-/// Revokes one of `client`'s tokens (the first revocation time stays); the activity log
-/// names the API key that asked, and the audit log the operator. Whether such a token exists.
-pub async fn revoke(
-    store: &dyn Store,
-    actor: Actor<'_>,
-    client: &ClientId,
-    jti: &TokenId,
-    now: i64,
-) -> Result<bool, CoreError> {
-    let change = match actor {
-        Actor::ApiKey(key) => Change::by(now, key),
-        _ => Change::at(now),
-    };
-    let mut work = store.begin_work().await?;
-    let Some(mut token) = work.lock_issued_token(jti).await?.filter(|t| &t.client_id == client) else {
-        return Ok(false);
-    };
-    // The first revocation stays, and only it makes an entry.
-    if token.revoked_at.is_none() {
-        token.revoked_at = Some(now);
-        work.save_issued_token(&token).await?;
-        let data = serde_json::json!({"jti": jti.as_str()});
-        work.append_activity(&super::connections::entry(&token.connection_id, client, "token_revoked", &change, data))
+    /// Revokes one of `client`'s tokens (the first revocation time stays); the activity log
+    /// names the API key that asked, and the audit log the operator. Whether such a token exists.
+    pub async fn revoke(
+        &self,
+        actor: Actor<'_>,
+        client: &ClientId,
+        jti: &TokenId,
+        now: i64,
+    ) -> Result<bool, CoreError> {
+        let store = self.core.store();
+        let change = match actor {
+            Actor::ApiKey(key) => Change::by(now, key),
+            _ => Change::at(now),
+        };
+        let mut work = store.begin_work().await?;
+        let Some(mut token) = work.lock_issued_token(jti).await?.filter(|t| &t.client_id == client) else {
+            return Ok(false);
+        };
+        // The first revocation stays, and only it makes an entry.
+        if token.revoked_at.is_none() {
+            token.revoked_at = Some(now);
+            work.save_issued_token(&token).await?;
+            let data = serde_json::json!({"jti": jti.as_str()});
+            work.append_activity(&super::connections::entry(
+                &token.connection_id,
+                client,
+                "token_revoked",
+                &change,
+                data,
+            ))
             .await?;
+        }
+        if let Some(entry) = audit_entry(actor, "token.revoke", jti.as_str(), now) {
+            work.record_audit(&entry).await?;
+        }
+        work.commit().await?;
+        Ok(true)
     }
-    if let Some(entry) = audit_entry(actor, "token.revoke", jti.as_str(), now) {
-        work.record_audit(&entry).await?;
+
+    /// Whether `token` (signed by the key `kid`, as its header says) is live, for an operator
+    /// looking at it in the console: verified against `keyring` with the minter's issuer and
+    /// audience, then its record and its connection read. The inspection is audited (by `kid`;
+    /// the token itself is never kept).
+    pub async fn inspect(&self, actor: Actor<'_>, token: &str, kid: &str, now: i64) -> Result<Verdict, CoreError> {
+        let store = self.core.store();
+        let minter = self.core.minter()?;
+        let keyring = self.core.keyring()?;
+        let expect = Expectations {
+            issuer: Some(minter.issuer.clone()),
+            audience: Some(minter.audience.clone()),
+            // Live until `exp`, as introspection answers it.
+            strict_expiry: true,
+        };
+        let verdict = match keyring.verify(token, &expect) {
+            Err(e) => Verdict::Unverified(e.to_string()),
+            Ok(claims) => {
+                let record = store.find_issued_token(&TokenId::from_string(claims.jti.clone())).await?;
+                let connection = store.find_any_connection(&ConnectionId::from_string(claims.sub.clone())).await?;
+                match (record, connection) {
+                    (None, _) => Verdict::NotRecorded,
+                    (Some(IssuedToken { revoked_at: Some(at), .. }), _) => Verdict::Revoked(at),
+                    (Some(_), None) => Verdict::ConnectionDeleted,
+                    (Some(_), Some(c)) if c.status == ConnectionStatus::Disconnected => Verdict::Disconnected,
+                    (Some(_), Some(c)) => Verdict::Live { expires: claims.exp, connection: c.id },
+                }
+            }
+        };
+        audit(store, actor, "token.inspect", kid, now).await?;
+        Ok(verdict)
     }
-    work.commit().await?;
-    Ok(true)
 }
 
 /// What an operator learns of a pasted token.
@@ -89,41 +129,4 @@ pub enum Verdict {
     Disconnected,
     /// Live until `expires`, for `connection`.
     Live { expires: i64, connection: ConnectionId },
-}
-
-/// Whether `token` (signed by the key `kid`, as its header says) is live, for an operator
-/// looking at it in the console: verified against `keyring` with the minter's issuer and
-/// audience, then its record and its connection read. The inspection is audited (by `kid`;
-/// the token itself is never kept).
-pub async fn inspect(
-    store: &dyn Store,
-    keyring: &Keyring,
-    minter: &Minter,
-    actor: Actor<'_>,
-    token: &str,
-    kid: &str,
-    now: i64,
-) -> Result<Verdict, CoreError> {
-    let expect = Expectations {
-        issuer: Some(minter.issuer.clone()),
-        audience: Some(minter.audience.clone()),
-        // Live until `exp`, as introspection answers it.
-        strict_expiry: true,
-    };
-    let verdict = match keyring.verify(token, &expect) {
-        Err(e) => Verdict::Unverified(e.to_string()),
-        Ok(claims) => {
-            let record = store.find_issued_token(&TokenId::from_string(claims.jti.clone())).await?;
-            let connection = store.find_any_connection(&ConnectionId::from_string(claims.sub.clone())).await?;
-            match (record, connection) {
-                (None, _) => Verdict::NotRecorded,
-                (Some(IssuedToken { revoked_at: Some(at), .. }), _) => Verdict::Revoked(at),
-                (Some(_), None) => Verdict::ConnectionDeleted,
-                (Some(_), Some(c)) if c.status == ConnectionStatus::Disconnected => Verdict::Disconnected,
-                (Some(_), Some(c)) => Verdict::Live { expires: claims.exp, connection: c.id },
-            }
-        }
-    };
-    audit(store, actor, "token.inspect", kid, now).await?;
-    Ok(verdict)
 }

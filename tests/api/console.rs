@@ -563,14 +563,14 @@ async fn operators_allow_and_revoke_partner_apps_with_an_audit_trail(db: TestDb)
     assert_eq!(again.status, StatusCode::BAD_REQUEST, "already allowed");
     let listed = get(&app.base, "/console/partners", &cookie).await.body;
     assert!(listed.contains("acme&lt;b&gt;") && listed.contains(issuer), "{listed}");
-    let grants = tessera::service::partners::list(app.store.as_ref()).await.expect("list");
+    let grants = app.core.partners().list().await.expect("list");
     assert_eq!(grants.len(), 1);
     let id = grants[0].id.clone();
     let confirm = get(&app.base, &format!("/console/partners/{id}/revoke"), &cookie).await;
     assert_eq!(confirm.status, StatusCode::OK);
     let revoked = post(&app.base, &format!("/console/partners/{id}/revoke"), &cookie, &[("csrf", &csrf)], &[]).await;
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
-    let grants = tessera::service::partners::list(app.store.as_ref()).await.expect("list");
+    let grants = app.core.partners().list().await.expect("list");
     assert!(grants[0].revoked_at.is_some());
     // The grant's credential record is revoked with it.
     let key = app.store.find_api_key(&grants[0].api_key_id).await.expect("read").expect("record");

@@ -18,6 +18,8 @@ use crate::support::TestDb;
 pub struct TestApp {
     pub base: String,
     pub store: Arc<dyn Store>,
+    /// The server's application core.
+    pub core: Arc<tessera::service::Core>,
     pub app_state: tessera::http::AppState,
     /// The default client's key, created by bootstrap.
     pub api_key: String,
@@ -57,6 +59,7 @@ impl TestApp {
         TestApp {
             base,
             store,
+            core: app_state.core.clone(),
             app_state,
             api_key,
             client_id,

@@ -285,9 +285,7 @@ async fn repeated_failed_authentications_from_one_address_are_refused() {
     }
     // Its revocation is still seen at once, and then it is held back like any other.
     let (key_id, _) = PlainApiKey::parse(&app.api_key).expect("a key");
-    tessera::service::keys::revoke(app.store.as_ref(), tessera::service::Actor::CommandLine, None, &key_id, 1)
-        .await
-        .expect("revoke");
+    app.core.keys().revoke(tessera::service::Actor::CommandLine, None, &key_id, 1).await.expect("revoke");
     let r = app.call("GET", "/connections?customer_id=x", &app.api_key, None).await;
     assert!(r.status == 401 || r.status == 429, "{}", r.status);
     refills_within_a_second(&app.app_state.limits.auth_failures, &[127, 0, 0, 1].into()).await;

@@ -223,10 +223,7 @@ pub(super) async fn spawn(db: TestDb, issuer: &Issuer) -> TestApp {
 
 pub(super) async fn allow(app: &TestApp, issuer: &Issuer, client: &tessera::domain::ids::ClientId) -> String {
     let now = tessera::token::clock::Clock::now(&SystemClock);
-    tessera::service::partners::allow(app.store.as_ref(), Actor::CommandLine, &issuer.url, PARTNER, client, now)
-        .await
-        .expect("allowed")
-        .id
+    app.core.partners().allow(Actor::CommandLine, &issuer.url, PARTNER, client, now).await.expect("allowed").id
 }
 
 pub(super) async fn bearer(app: &TestApp, method: &str, path: &str, token: &str, body: Option<Value>) -> Response {
@@ -417,10 +414,10 @@ async fn a_revoked_partner_is_refused_at_once(db: TestDb) {
     assert_eq!(get().await.status, StatusCode::FORBIDDEN, "not allowed yet");
     let grant = allow(&app, &issuer, &app.client_id).await;
     assert_eq!(get().await.status, StatusCode::OK);
-    let listed = tessera::service::partners::list(app.store.as_ref()).await.expect("list");
+    let listed = app.core.partners().list().await.expect("list");
     assert_eq!((listed.len(), listed[0].partner_client_id.as_str()), (1, PARTNER));
     let now = tessera::token::clock::Clock::now(&SystemClock);
-    tessera::service::partners::revoke(app.store.as_ref(), Actor::CommandLine, &grant, now).await.expect("revoked");
+    app.core.partners().revoke(Actor::CommandLine, &grant, now).await.expect("revoked");
     let r = get().await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     let r = bearer(&app, "POST", &format!("/connections/{conn}/token"), &token, Some(json!({"scope": "access"}))).await;

@@ -168,15 +168,11 @@ async fn a_revoked_key_stops_working_at_once(db: TestDb) {
     let conn = app.create_connection(&second_key, "c").await;
     assert_eq!(app.mint(&second_key, &conn).await.status, StatusCode::CREATED);
     let (key_id, _) = tessera::auth::api_key::PlainApiKey::parse(&second_key).expect("parses");
-    tessera::service::keys::revoke(
-        app.store.as_ref(),
-        tessera::service::Actor::CommandLine,
-        None,
-        &key_id,
-        SystemClock.now(),
-    )
-    .await
-    .expect("revoked");
+    app.core
+        .keys()
+        .revoke(tessera::service::Actor::CommandLine, None, &key_id, SystemClock.now())
+        .await
+        .expect("revoked");
     let r = app.mint(&second_key, &conn).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body, json!({"detail": "Invalid API key"}));
@@ -203,15 +199,11 @@ async fn a_revoked_key_stops_working_at_once(db: TestDb) {
         let first = app.raw("POST", &path, &headers, body.clone()).await;
         assert_ne!(first.status, StatusCode::UNAUTHORIZED, "{}", first.body);
         let (key_id, _) = tessera::auth::api_key::PlainApiKey::parse(&key).expect("parses");
-        tessera::service::keys::revoke(
-            app.store.as_ref(),
-            tessera::service::Actor::CommandLine,
-            None,
-            &key_id,
-            SystemClock.now(),
-        )
-        .await
-        .expect("revoked");
+        app.core
+            .keys()
+            .revoke(tessera::service::Actor::CommandLine, None, &key_id, SystemClock.now())
+            .await
+            .expect("revoked");
         let r = app.raw("POST", &path, &headers, body).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{connection} {:?}", r.body);
         assert_eq!(r.body, json!({"detail": "Invalid API key"}));
@@ -239,10 +231,7 @@ async fn disconnected_is_409_and_every_other_status_gets_a_token(db: TestDb) {
     for status in [ConnectionStatus::Initialized, ConnectionStatus::Active, ConnectionStatus::Unauthenticated] {
         let patch = ConnectionPatch { status: Some(status), ..Default::default() };
         let at = tessera::storage::Change::at(SystemClock.now());
-        tessera::service::connections::apply_patch(app.store.as_ref(), &app.client_id, &id, &patch, &at)
-            .await
-            .expect("update")
-            .expect("found");
+        app.core.connections().apply_patch(&app.client_id, &id, &patch, &at).await.expect("update").expect("found");
         assert_eq!(app.mint(&app.api_key, &conn).await.status, StatusCode::CREATED, "{status}");
     }
     let r =

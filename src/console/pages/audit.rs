@@ -5,7 +5,7 @@ use super::*;
 pub(super) async fn audit(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQuery) -> Answer {
     let q = query(q);
     let before = q.get("before").filter(|b| !b.is_empty());
-    let mut rows = db(service::operators::audit_log(st.store.as_ref(), before, PAGE + 1).await)?;
+    let mut rows = db(st.core.operators().audit_log(before, PAGE + 1).await)?;
     let more = rows.len() > PAGE as usize;
     rows.truncate(PAGE as usize);
     let next = more.then(|| rows.last().map(|r| format!("/console/audit?before={}", r.id))).flatten();
@@ -30,7 +30,7 @@ pub(super) async fn audit(State(st): State<ConsoleState>, s: Signed, RawQuery(q)
 }
 
 pub(super) async fn operators(State(st): State<ConsoleState>, s: Signed) -> Answer {
-    let all = db(service::operators::list(st.store.as_ref()).await)?;
+    let all = db(st.core.operators().list().await)?;
     ok(page(
         "Operators",
         Some(&s),

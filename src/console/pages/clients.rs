@@ -19,7 +19,7 @@ pub(super) async fn clients_page(
     q: &FormFields,
     message: Option<&str>,
 ) -> Result<Markup, Response> {
-    let all = db(service::clients::list(st.store.as_ref()).await)?;
+    let all = db(st.core.clients().list().await)?;
     let (rows, next) = keyset(&all, q.get("after"), |c: &Client| c.id.as_str(), "/console/clients?after=");
     Ok(page(
         "Clients",
@@ -56,14 +56,7 @@ pub(super) async fn create_client(
     s: Signed,
     Extension(form): Extension<FormFields>,
 ) -> Answer {
-    let client = match service::clients::create(
-        st.store.as_ref(),
-        Actor::Operator(&s.operator),
-        form.text("name"),
-        st.clock.now(),
-    )
-    .await
-    {
+    let client = match st.core.clients().create(Actor::Operator(&s.operator), form.text("name"), st.clock.now()).await {
         Err(CoreError::Invalid(m)) => {
             let m = sentence(&m);
             return Err(respond(
@@ -77,7 +70,7 @@ pub(super) async fn create_client(
 }
 
 pub(super) async fn find_client(st: &ConsoleState, id: &ClientId) -> Result<Client, Response> {
-    db(service::clients::find(st.store.as_ref(), id).await)?.ok_or_else(html::not_found)
+    db(st.core.clients().find(id).await)?.ok_or_else(html::not_found)
 }
 
 pub(super) async fn client(
@@ -88,15 +81,15 @@ pub(super) async fn client(
 ) -> Answer {
     let q = query(q);
     let c = find_client(&st, &id).await?;
-    let all_keys = db(keys::list(st.store.as_ref(), &c.id).await)?;
-    let used = db(keys::last_used(st.store.as_ref(), &c.id).await)?;
+    let all_keys = db(st.core.keys().list(&c.id).await)?;
+    let used = db(st.core.keys().last_used(&c.id).await)?;
     let last_used = |id: &ApiKeyId| used.iter().find(|(k, _)| k == id).and_then(|(_, at)| *at);
-    let all_webhooks = db(service::webhooks::list(st.store.as_ref(), &c.id).await)?;
+    let all_webhooks = db(st.core.webhooks().list(&c.id).await)?;
     let here = format!("/console/clients/{}", c.id);
     let (keys, next_keys) = keyset(&all_keys, q.get("keys_after"), |k| k.id.as_str(), &format!("{here}?keys_after="));
     let (webhooks, next_webhooks) =
         keyset(&all_webhooks, q.get("webhooks_after"), |w| w.id.as_str(), &format!("{here}?webhooks_after="));
-    let redirect_urls = db(service::link::list_redirect_urls(st.store.as_ref(), &c.id).await)?;
+    let redirect_urls = db(st.core.link().list_redirect_urls(&c.id).await)?;
     ok(page(
         &format!("Client {}", c.name),
         Some(&s),
@@ -203,7 +196,7 @@ pub(super) async fn rename_client(
 ) -> Answer {
     let c = find_client(&st, &id).await?;
     let name = form.text("name");
-    match service::clients::rename(st.store.as_ref(), Actor::Operator(&s.operator), &c.id, name, st.clock.now()).await {
+    match st.core.clients().rename(Actor::Operator(&s.operator), &c.id, name, st.clock.now()).await {
         Err(CoreError::Invalid(m)) => Err(respond(
             StatusCode::BAD_REQUEST,
             rename_page(&s, &c, form.get("name").unwrap_or_default(), Some(&sentence(&m))),
@@ -218,7 +211,7 @@ pub(super) async fn rename_client(
 pub(super) async fn create_key(State(st): State<ConsoleState>, s: Signed, Path(id): Path<ClientId>) -> Answer {
     let c = find_client(&st, &id).await?;
     let (record, key) =
-        keys::create(st.store.as_ref(), Actor::Operator(&s.operator), &c.id, st.clock.now()).await.map_err(refused)?;
+        st.core.keys().create(Actor::Operator(&s.operator), &c.id, st.clock.now()).await.map_err(refused)?;
     let key_id = record.id;
     ok(page(
         "API key created",
@@ -238,7 +231,7 @@ pub(super) async fn revoke_key_confirm(
     Path((id, key)): Path<(ClientId, ApiKeyId)>,
 ) -> Answer {
     let c = find_client(&st, &id).await?;
-    let k = db(keys::find_of(st.store.as_ref(), &c.id, &key).await)?.ok_or_else(html::not_found)?;
+    let k = db(st.core.keys().find_of(&c.id, &key).await)?.ok_or_else(html::not_found)?;
     confirm(
         &s,
         Confirm {
@@ -259,7 +252,10 @@ pub(super) async fn revoke_key(
     Path((id, key)): Path<(ClientId, ApiKeyId)>,
 ) -> Answer {
     let c = find_client(&st, &id).await?;
-    let revoked = keys::revoke(st.store.as_ref(), Actor::Operator(&s.operator), Some(&c.id), &key, st.clock.now())
+    let revoked = st
+        .core
+        .keys()
+        .revoke(Actor::Operator(&s.operator), Some(&c.id), &key, st.clock.now())
         .await
         .map_err(refused)?;
     st.key_cache.insert(&revoked);
@@ -274,10 +270,9 @@ pub(super) async fn webhook(
 ) -> Answer {
     let q = query(q);
     let c = find_client(&st, &id).await?;
-    let w = db(service::webhooks::find(st.store.as_ref(), &c.id, &webhook).await)?.ok_or_else(html::not_found)?;
+    let w = db(st.core.webhooks().find(&c.id, &webhook).await)?.ok_or_else(html::not_found)?;
     let before = q.get("before").map(EventId::from_string);
-    let mut deliveries =
-        db(service::webhooks::deliveries(st.store.as_ref(), &c.id, &w.id, before.as_ref(), PAGE + 1).await)?;
+    let mut deliveries = db(st.core.webhooks().deliveries(&c.id, &w.id, before.as_ref(), PAGE + 1).await)?;
     let more = deliveries.len() > PAGE as usize;
     deliveries.truncate(PAGE as usize);
     let next = more
@@ -338,7 +333,7 @@ pub(super) async fn redeliver(
 ) -> Answer {
     let c = find_client(&st, &id).await?;
     let actor = Actor::Operator(&s.operator);
-    if !db(service::webhooks::redeliver(st.store.as_ref(), actor, &c.id, &w, &event, st.clock.now()).await)? {
+    if !db(st.core.webhooks().redeliver(actor, &c.id, &w, &event, st.clock.now()).await)? {
         return Err(html::not_found());
     }
     see(&format!("/console/clients/{}/webhooks/{}?done=redelivered", c.id, w))

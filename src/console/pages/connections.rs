@@ -11,16 +11,13 @@ pub(super) async fn connections(State(st): State<ConsoleState>, s: Signed, RawQu
     let mut rows: Vec<Connection> = Vec::new();
     let mut more = false;
     let id = ConnectionId::from_string(text.clone());
-    let by_id = if id.is_well_formed() && before.is_none() {
-        db(service::connections::find_any(st.store.as_ref(), &id).await)?
-    } else {
-        None
-    };
+    let by_id =
+        if id.is_well_formed() && before.is_none() { db(st.core.connections().find_any(&id).await)? } else { None };
     if let Some(c) = by_id {
         rows.push(c);
     } else {
         let search = ConnectionSearch { customer_id: (!text.is_empty()).then(|| text.clone()), status };
-        rows = db(service::connections::search(st.store.as_ref(), &search, before.as_ref(), PAGE + 1).await)?;
+        rows = db(st.core.connections().search(&search, before.as_ref(), PAGE + 1).await)?;
         if rows.len() > PAGE as usize {
             more = true;
             rows.truncate(PAGE as usize);
@@ -78,7 +75,7 @@ pub(super) async fn connections(State(st): State<ConsoleState>, s: Signed, RawQu
 }
 
 pub(super) async fn find_connection(st: &ConsoleState, id: &ConnectionId) -> Result<Connection, Response> {
-    db(service::connections::find_any(st.store.as_ref(), id).await)?.ok_or_else(html::not_found)
+    db(st.core.connections().find_any(id).await)?.ok_or_else(html::not_found)
 }
 
 pub(super) async fn connection(
@@ -90,19 +87,15 @@ pub(super) async fn connection(
     let q = query(q);
     let c = find_connection(&st, &id).await?;
     let before = q.get("before").filter(|b| !b.is_empty());
-    let mut events = db(service::connections::events(st.store.as_ref(), &c.client_id, &c.id, before, PAGE + 1).await)?;
+    let mut events = db(st.core.connections().events(&c.client_id, &c.id, before, PAGE + 1).await)?;
     let more = events.len() > PAGE as usize;
     events.truncate(PAGE as usize);
     let next = more
         .then(|| events.last().map(|e| format!("/console/connections/{}?before={}#activity", c.id, e.event_id)))
         .flatten();
-    let history = if before.is_none() {
-        db(service::connections::status_history(st.store.as_ref(), &c).await)?
-    } else {
-        Vec::new()
-    };
+    let history = if before.is_none() { db(st.core.connections().status_history(&c).await)? } else { Vec::new() };
     let now = st.clock.now();
-    let mut live = db(service::tokens::live_of(st.store.as_ref(), &c.id, now, PAGE + 1).await)?;
+    let mut live = db(st.core.tokens().live_of(&c.id, now, PAGE + 1).await)?;
     let more_live = live.len() > PAGE as usize;
     live.truncate(PAGE as usize);
     ok(page(
@@ -207,9 +200,7 @@ pub(super) async fn disconnect_confirm(
 
 pub(super) async fn disconnect(State(st): State<ConsoleState>, s: Signed, Path(id): Path<ConnectionId>) -> Answer {
     let actor = Actor::Operator(&s.operator);
-    if let StatusChange::NotFound =
-        db(service::connections::disconnect(st.store.as_ref(), actor, &id, st.clock.now()).await)?
-    {
+    if let StatusChange::NotFound = db(st.core.connections().disconnect(actor, &id, st.clock.now()).await)? {
         return Err(html::not_found());
     }
     see(&format!("/console/connections/{id}?done=disconnected"))
@@ -221,9 +212,7 @@ pub(super) async fn revoke_token_confirm(
     Path((id, jti)): Path<(ConnectionId, TokenId)>,
 ) -> Answer {
     let c = find_connection(&st, &id).await?;
-    let t = db(service::tokens::find(st.store.as_ref(), &jti).await)?
-        .filter(|t| t.connection_id == c.id)
-        .ok_or_else(html::not_found)?;
+    let t = db(st.core.tokens().find(&jti).await)?.filter(|t| t.connection_id == c.id).ok_or_else(html::not_found)?;
     confirm(
         &s,
         Confirm {
@@ -244,11 +233,8 @@ pub(super) async fn revoke_token(
     Path((id, jti)): Path<(ConnectionId, TokenId)>,
 ) -> Answer {
     let c = find_connection(&st, &id).await?;
-    let t = db(service::tokens::find(st.store.as_ref(), &jti).await)?
-        .filter(|t| t.connection_id == c.id)
-        .ok_or_else(html::not_found)?;
-    db(service::tokens::revoke(st.store.as_ref(), Actor::Operator(&s.operator), &t.client_id, &jti, st.clock.now())
-        .await)?;
+    let t = db(st.core.tokens().find(&jti).await)?.filter(|t| t.connection_id == c.id).ok_or_else(html::not_found)?;
+    db(st.core.tokens().revoke(Actor::Operator(&s.operator), &t.client_id, &jti, st.clock.now()).await)?;
     see(&format!("/console/connections/{}?done=token-revoked", c.id))
 }
 

@@ -8,7 +8,7 @@ pub(super) async fn connectors_page(
     q: &FormFields,
     extra: Markup,
 ) -> Result<Markup, Response> {
-    let all = db(service::connectors::list(st.store.as_ref()).await)?;
+    let all = db(st.core.connectors().list().await)?;
     let (rows, next) =
         keyset(&all, q.get("after"), |c: &ConnectorCredential| c.id.as_str(), "/console/connectors?after=");
     Ok(page(
@@ -54,9 +54,7 @@ pub(super) async fn create_connector(
     s: Signed,
     Extension(form): Extension<FormFields>,
 ) -> Answer {
-    let created =
-        service::connectors::create(st.store.as_ref(), Actor::Operator(&s.operator), form.text("name"), st.clock.now())
-            .await;
+    let created = st.core.connectors().create(Actor::Operator(&s.operator), form.text("name"), st.clock.now()).await;
     let (_, credential) = match created {
         Err(CoreError::Invalid(m)) => {
             return Err(respond(
@@ -75,7 +73,7 @@ pub(super) async fn revoke_connector_confirm(
     s: Signed,
     Path(id): Path<ConnectorId>,
 ) -> Answer {
-    let c = db(service::connectors::find(st.store.as_ref(), &id).await)?.ok_or_else(html::not_found)?;
+    let c = db(st.core.connectors().find(&id).await)?.ok_or_else(html::not_found)?;
     confirm(
         &s,
         Confirm {
@@ -91,8 +89,6 @@ pub(super) async fn revoke_connector_confirm(
 }
 
 pub(super) async fn revoke_connector(State(st): State<ConsoleState>, s: Signed, Path(id): Path<ConnectorId>) -> Answer {
-    service::connectors::revoke(st.store.as_ref(), Actor::Operator(&s.operator), &id, st.clock.now())
-        .await
-        .map_err(refused)?;
+    st.core.connectors().revoke(Actor::Operator(&s.operator), &id, st.clock.now()).await.map_err(refused)?;
     see("/console/connectors?done=connector-revoked")
 }

@@ -19,17 +19,9 @@ pub(super) async fn link(State(st): State<ConsoleState>, s: Signed, RawQuery(q):
     };
     let customer_filter = (!customer.is_empty()).then_some(customer.as_str());
     let now = st.clock.now();
-    let sessions = db(service::link::sessions(
-        st.store.as_ref(),
-        client.as_ref().map(|c| &c.id),
-        customer_filter,
-        SESSIONS,
-    )
-    .await)?;
+    let sessions = db(st.core.link().sessions(client.as_ref().map(|c| &c.id), customer_filter, SESSIONS).await)?;
     let tokens = match (&client, customer_filter) {
-        (Some(c), Some(customer)) => {
-            Some(db(service::link::list_tokens(st.store.as_ref(), &c.id, customer, None, now).await)?)
-        }
+        (Some(c), Some(customer)) => Some(db(st.core.link().list_tokens(&c.id, customer, None, now).await)?),
         _ => None,
     };
     ok(page(
@@ -154,15 +146,8 @@ pub(super) async fn add_redirect_url(
     Extension(form): Extension<FormFields>,
 ) -> Answer {
     let c = find_client(&st, &id).await?;
-    let added = service::link::add_redirect_url(
-        st.store.as_ref(),
-        Actor::Operator(&s.operator),
-        &st.link,
-        &c.id,
-        form.text("url"),
-        st.clock.now(),
-    )
-    .await;
+    let added =
+        st.core.link().add_redirect_url(Actor::Operator(&s.operator), &c.id, form.text("url"), st.clock.now()).await;
     match added {
         Err(CoreError::Invalid(m)) => Err(respond(
             StatusCode::BAD_REQUEST,
@@ -197,7 +182,7 @@ pub(super) async fn remove_redirect_url_confirm(
 ) -> Answer {
     let c = find_client(&st, &id).await?;
     let url = url_field(&query(q))?;
-    let urls = db(service::link::list_redirect_urls(st.store.as_ref(), &c.id).await)?;
+    let urls = db(st.core.link().list_redirect_urls(&c.id).await)?;
     if !urls.iter().any(|u| u.url == url) {
         return Err(html::not_found());
     }
@@ -224,7 +209,9 @@ pub(super) async fn remove_redirect_url(
 ) -> Answer {
     let c = find_client(&st, &id).await?;
     let url = url_field(&query(q))?;
-    service::link::remove_redirect_url(st.store.as_ref(), Actor::Operator(&s.operator), &c.id, &url, st.clock.now())
+    st.core
+        .link()
+        .remove_redirect_url(Actor::Operator(&s.operator), &c.id, &url, st.clock.now())
         .await
         .map_err(refused)?;
     see(&format!("/console/clients/{}?done=redirect-url-removed#redirect-urls", c.id))

@@ -21,7 +21,7 @@ use crate::domain::operator::ConnectionSearch;
 use crate::domain::retailer::Retailer;
 use crate::domain::signing_key::KeyState;
 use crate::service::tokens::Verdict;
-use crate::service::{self, Actor, CoreError, keys};
+use crate::service::{Actor, CoreError};
 use crate::storage::StatusChange;
 
 pub const SIGN_IN: &str = "/console/sign-in";
@@ -115,6 +115,10 @@ pub(super) fn refused(e: CoreError) -> Response {
     match e {
         CoreError::NotFound(_) => html::not_found(),
         CoreError::Store(e) => html::store_error(&e),
+        e @ (CoreError::NotServing | CoreError::Kek(_)) => {
+            tracing::error!(error = %crate::telemetry::Chain(&e), "console: a use case could not run");
+            html::refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; it is logged.")
+        }
         CoreError::Invalid(m) => respond(StatusCode::BAD_REQUEST, page("Not accepted", None, "", html! { p { (m) } })),
     }
 }

@@ -7,21 +7,21 @@ pub(super) async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answe
     let counted = db(st.counts().await)?;
     let since = now - 3600;
     let from_jti = ulid::Ulid::from_parts(u64::try_from(since.max(0)).unwrap_or(0) * 1000, 0).to_string();
-    let by_minute = db(service::tokens::minted_by_minute(st.store.as_ref(), &from_jti).await)?;
+    let by_minute = db(st.core.tokens().minted_by_minute(&from_jti).await)?;
     let last_minute = now / 60;
     let minutes: Vec<i64> = (last_minute - 59..=last_minute)
         .map(|m| by_minute.iter().find(|(at, _)| *at == m).map_or(0, |(_, n)| *n))
         .collect();
     let minted_hour: i64 = minutes.iter().sum();
-    let (outbox, oldest) = db(service::overview::outbox_depth(st.store.as_ref()).await)?;
-    let keys = db(service::keyring::list(st.store.as_ref()).await)?;
+    let (outbox, oldest) = db(st.core.overview().outbox_depth().await)?;
+    let keys = db(st.core.signing_keys().list().await)?;
     let m = st.metrics.summary();
     // Each retained table's oldest row is one index lookup; what was pruned is this process's count.
     let retention = &st.settings.retention;
     let mut retained = Vec::new();
     for (table, pruned) in st.metrics.rows_pruned_by_table() {
         let Some(rule) = crate::storage::retention::Rule::of(table) else { continue };
-        let oldest = db(service::overview::oldest_row(st.store.as_ref(), rule).await)?;
+        let oldest = db(st.core.overview().oldest_row(rule).await)?;
         let keep = rule.keep_secs(&retention.windows);
         retained.push((rule, keep, oldest.map(|t| t.saturating_add(keep)), pruned));
     }

@@ -10,7 +10,7 @@ pub(super) async fn partners_page(
     q: &FormFields,
     extra: Markup,
 ) -> Result<Markup, Response> {
-    let all = db(service::partners::list(st.store.as_ref()).await)?;
+    let all = db(st.core.partners().list().await)?;
     let (rows, next) = keyset(&all, q.get("after"), |g: &PartnerGrant| g.id.as_str(), "/console/partners?after=");
     let issuers = st.partners.as_ref().map(|p| p.settings().issuers.clone()).unwrap_or_default();
     Ok(page(
@@ -67,15 +67,17 @@ pub(super) async fn allow_partner(
     Extension(form): Extension<FormFields>,
 ) -> Answer {
     let client = ClientId::from_string(form.text("client_id").trim());
-    let allowed = service::partners::allow(
-        st.store.as_ref(),
-        Actor::Operator(&s.operator),
-        form.text("issuer"),
-        form.text("partner_client_id"),
-        &client,
-        st.clock.now(),
-    )
-    .await;
+    let allowed = st
+        .core
+        .partners()
+        .allow(
+            Actor::Operator(&s.operator),
+            form.text("issuer"),
+            form.text("partner_client_id"),
+            &client,
+            st.clock.now(),
+        )
+        .await;
     match allowed {
         Err(CoreError::Invalid(m) | CoreError::NotFound(m)) => Err(respond(
             StatusCode::BAD_REQUEST,
@@ -89,7 +91,7 @@ pub(super) async fn allow_partner(
 }
 
 async fn grant(st: &ConsoleState, id: &str) -> Result<PartnerGrant, Response> {
-    db(service::partners::list(st.store.as_ref()).await)?.into_iter().find(|g| g.id == id).ok_or_else(html::not_found)
+    db(st.core.partners().list().await)?.into_iter().find(|g| g.id == id).ok_or_else(html::not_found)
 }
 
 pub(super) async fn revoke_partner_confirm(
@@ -116,8 +118,6 @@ pub(super) async fn revoke_partner_confirm(
 
 pub(super) async fn revoke_partner(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
     let g = grant(&st, &id).await?;
-    service::partners::revoke(st.store.as_ref(), Actor::Operator(&s.operator), &g.id, st.clock.now())
-        .await
-        .map_err(refused)?;
+    st.core.partners().revoke(Actor::Operator(&s.operator), &g.id, st.clock.now()).await.map_err(refused)?;
     see("/console/partners?done=partner-revoked")
 }

@@ -8,7 +8,7 @@ pub(super) async fn retailers_page(
     q: &FormFields,
     extra: Markup,
 ) -> Result<Markup, Response> {
-    let all = db(service::retailers::list(st.store.as_ref()).await)?;
+    let all = db(st.core.retailers().list().await)?;
     let (rows, next) = keyset(&all, q.get("after"), |r: &Retailer| r.retailer_id.as_str(), "/console/retailers?after=");
     Ok(page(
         "Retailers",
@@ -55,7 +55,7 @@ pub(super) async fn put_retailer(
     Extension(form): Extension<FormFields>,
 ) -> Answer {
     let (id, name) = (form.text("retailer_id"), form.text("name"));
-    match service::retailers::put(st.store.as_ref(), Actor::Operator(&s.operator), id, name, st.clock.now()).await {
+    match st.core.retailers().put(Actor::Operator(&s.operator), id, name, st.clock.now()).await {
         Err(CoreError::Invalid(m)) => {
             return Err(respond(
                 StatusCode::BAD_REQUEST,
@@ -72,7 +72,7 @@ pub(super) async fn remove_retailer_confirm(
     s: Signed,
     Path(id): Path<String>,
 ) -> Answer {
-    let r = db(service::retailers::find(st.store.as_ref(), &id).await)?.ok_or_else(html::not_found)?;
+    let r = db(st.core.retailers().find(&id).await)?.ok_or_else(html::not_found)?;
     confirm(
         &s,
         Confirm {
@@ -88,8 +88,6 @@ pub(super) async fn remove_retailer_confirm(
 }
 
 pub(super) async fn remove_retailer(State(st): State<ConsoleState>, s: Signed, Path(id): Path<String>) -> Answer {
-    service::retailers::remove(st.store.as_ref(), Actor::Operator(&s.operator), &id, st.clock.now())
-        .await
-        .map_err(refused)?;
+    st.core.retailers().remove(Actor::Operator(&s.operator), &id, st.clock.now()).await.map_err(refused)?;
     see("/console/retailers?done=retailer-removed")
 }

@@ -33,7 +33,7 @@ pub(super) async fn start_session(
     operator: &crate::domain::operator::Operator,
     how: &str,
 ) -> Answer {
-    let secret = db(service::operators::start_session(st.store.as_ref(), operator, how, st.clock.now()).await)?;
+    let secret = db(st.core.operators().start_session(operator, how, st.clock.now()).await)?;
     Ok(([(header::SET_COOKIE, crate::console::session_cookie(st, headers, &secret))], Redirect::to("/console"))
         .into_response())
 }
@@ -49,7 +49,7 @@ pub(super) async fn sign_in(
     let name = form.text("name").to_owned();
     let permit = crate::console::password_check_allowed(&st, &name).await?;
     let password = form.get("password").unwrap_or_default().to_owned();
-    let operator = db(service::operators::find_by_name(st.store.as_ref(), &name).await)?;
+    let operator = db(st.core.operators().find_by_name(&name).await)?;
     let hash = operator.as_ref().and_then(|o| o.password_hash.clone());
     // argon2 takes tens of milliseconds of CPU: off the async workers, holding its permit.
     let matched = tokio::task::spawn_blocking(move || {
@@ -102,11 +102,8 @@ pub(super) async fn redeem_link(
     let ip = addr.ip();
     crate::console::sign_in_allowed(&st, ip).await?;
     let token = form.text("token");
-    let operator = if token.is_empty() {
-        None
-    } else {
-        db(service::operators::redeem_sign_in_link(st.store.as_ref(), token, st.clock.now()).await)?
-    };
+    let operator =
+        if token.is_empty() { None } else { db(st.core.operators().redeem_sign_in_link(token, st.clock.now()).await)? };
     match operator {
         Some(op) => start_session(&st, &headers, &op, "sign_in.link").await,
         None => {
@@ -121,7 +118,7 @@ pub(super) async fn redeem_link(
 
 pub(super) async fn sign_out(State(st): State<ConsoleState>, s: Signed, headers: HeaderMap) -> Answer {
     let secret = crate::console::session_secret(&headers);
-    db(service::operators::end_session(st.store.as_ref(), &s.operator, secret.as_deref(), st.clock.now()).await)?;
+    db(st.core.operators().end_session(&s.operator, secret.as_deref(), st.clock.now()).await)?;
     Ok(([(header::SET_COOKIE, crate::console::cleared_cookie())], Redirect::to("/console/sign-in?done=signed-out"))
         .into_response())
 }

@@ -4,7 +4,7 @@ use super::*;
 
 pub(super) async fn signing_keys(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQuery) -> Answer {
     let q = query(q);
-    let keys = db(service::keyring::list(st.store.as_ref()).await)?;
+    let keys = db(st.core.signing_keys().list().await)?;
     ok(page(
         "Signing keys",
         Some(&s),
@@ -61,16 +61,13 @@ pub(super) async fn rotate(
     };
     let actor = Actor::Operator(&s.operator);
     let done = if immediate {
-        service::keyring::rotate_now(st.store.as_ref(), &st.kek, actor, alg, now).await.map_err(failed)?;
+        st.core.signing_keys().rotate_now(actor, alg, now).await.map_err(failed)?;
         "rotated"
     } else {
-        match service::keyring::schedule(st.store.as_ref(), &st.kek, actor, alg, now, st.settings.prepublish_secs)
-            .await
-            .map_err(failed)?
-        {
+        match st.core.signing_keys().schedule(actor, alg, now, st.settings.prepublish_secs).await.map_err(failed)? {
             Some(_) => "rotation-scheduled",
             None => {
-                let keys = db(service::keyring::list(st.store.as_ref()).await)?;
+                let keys = db(st.core.signing_keys().list().await)?;
                 return Err(respond(
                     StatusCode::CONFLICT,
                     page(

@@ -56,12 +56,10 @@ pub(super) async fn inspect_token(
     };
     let header: serde_json::Value = serde_json::from_str(&header_json).unwrap_or_default();
     let kid = header["kid"].as_str().unwrap_or_default().to_owned();
-    let keys = db(service::keyring::list(st.store.as_ref()).await)?;
+    let keys = db(st.core.signing_keys().list().await)?;
     let key = keys.iter().find(|k| k.kid.as_str() == kid);
     let actor = Actor::Operator(&s.operator);
-    let verdict =
-        db(service::tokens::inspect(st.store.as_ref(), &st.keyring, &st.minter, actor, &token, &kid, st.clock.now())
-            .await)?;
+    let verdict = db(st.core.tokens().inspect(actor, &token, &kid, st.clock.now()).await)?;
     let verdict: Result<String, String> = match verdict {
         Verdict::Unverified(e) => Err(format!("its signature or claims do not hold: {e}")),
         Verdict::NotRecorded => Err("tessera has no record of minting it".into()),

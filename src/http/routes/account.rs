@@ -10,10 +10,10 @@ use crate::http::extract::Caller;
 use crate::http::json::ApiBody;
 use crate::http::models::update_account;
 use crate::http::validation::{Fields, body_object};
-use crate::service::{self, Actor, AppState};
+use crate::service::{Actor, AppState};
 
 pub async fn account(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let name = service::clients::find(app.store.as_ref(), &caller.client_id).await?.map(|c| c.name);
+    let name = app.core.clients().find(&caller.client_id).await?.map(|c| c.name);
     let partner = caller.partner.as_ref().map(|p| json!({"issuer": p.issuer, "client_id": p.partner_client_id}));
     Ok(Json(json!({
         "client_id": caller.client_id.as_str(),
@@ -34,14 +34,8 @@ pub async fn update_account(
         let name = f.required_str(&update_account::NAME);
         f.finish(name)?
     };
-    let renamed = service::clients::rename(
-        app.store.as_ref(),
-        Actor::ApiKey(&caller.api_key_id),
-        &caller.client_id,
-        &name,
-        app.clock.now(),
-    )
-    .await;
+    let renamed =
+        app.core.clients().rename(Actor::ApiKey(&caller.api_key_id), &caller.client_id, &name, app.clock.now()).await;
     let client = refusal_on(renamed, "name", &name)?;
     Ok(Json(json!({
         "client_id": client.id.as_str(),

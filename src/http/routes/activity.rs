@@ -9,7 +9,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::check_connection_token;
 use crate::http::extract::{Caller, ConnectionPath};
 use crate::http::query::QueryParams;
-use crate::service::{self, AppState};
+use crate::service::AppState;
 
 /// Events in a page when the request names no `limit`.
 const DEFAULT_LIMIT: u32 = 20;
@@ -33,12 +33,9 @@ pub async fn activity(
         Some((before, _)) => before.to_owned(),
         None => c,
     });
-    service::connections::find(app.store.as_ref(), &caller.client_id, &id)
-        .await?
-        .ok_or(ApiError::ConnectionNotFound)?;
+    app.core.connections().find(&caller.client_id, &id).await?.ok_or(ApiError::ConnectionNotFound)?;
     // One more than asked for tells whether there is another page.
-    let mut events =
-        service::connections::events(app.store.as_ref(), &caller.client_id, &id, cursor.as_deref(), limit + 1).await?;
+    let mut events = app.core.connections().events(&caller.client_id, &id, cursor.as_deref(), limit + 1).await?;
     let has_more = events.len() > limit as usize;
     events.truncate(limit as usize);
     let next = if has_more { events.last().map(|e| e.event_id.clone()) } else { None };

@@ -13,7 +13,7 @@ use crate::http::idempotency;
 use crate::http::json::ApiBody;
 use crate::http::models::{create_connection, update_connection};
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
-use crate::service::{self, AppState};
+use crate::service::AppState;
 use crate::storage::cause;
 
 /// `ConnectionResponse`: `email` and `mobile` are always present, `null` when unset.
@@ -80,14 +80,8 @@ pub async fn create_connection(
         &caller,
         retry,
         async {
-            let connection = service::connections::create(
-                app.store.as_ref(),
-                &caller.client_id,
-                &caller.api_key_id,
-                new,
-                app.clock.now(),
-            )
-            .await?;
+            let connection =
+                app.core.connections().create(&caller.client_id, &caller.api_key_id, new, app.clock.now()).await?;
             let body =
                 serde_json::to_value(ConnectionResponse::from(connection)).map_err(|e| ApiError::Internal(cause(e)))?;
             Ok((StatusCode::CREATED, body))
@@ -108,7 +102,7 @@ pub async fn list_connections(
         .last()
         .map(|(_, v)| v.into_owned())
         .ok_or_else(|| vec![FieldError::missing(vec![Loc::from("query"), Loc::from("customer_id")], Value::Null)])?;
-    let connections = service::connections::list(app.store.as_ref(), &caller.client_id, &customer_id).await?;
+    let connections = app.core.connections().list(&caller.client_id, &customer_id).await?;
     Ok(Json(GetConnectionsResponse { connections: connections.into_iter().map(Into::into).collect() }))
 }
 
@@ -122,9 +116,7 @@ pub async fn get_connection(
     headers: HeaderMap,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
     check_connection_token(&app, &caller, &id, &headers).await?;
-    let connection = service::connections::find(app.store.as_ref(), &caller.client_id, &id)
-        .await?
-        .ok_or(ApiError::ConnectionNotFound)?;
+    let connection = app.core.connections().find(&caller.client_id, &id).await?.ok_or(ApiError::ConnectionNotFound)?;
     Ok(Json(connection.into()))
 }
 
@@ -137,16 +129,12 @@ pub async fn update_connection(
     // The body is validated before the connection is looked for, as the reference does.
     let patch = parse_update(&body)?;
     let ConnectionPath(id) = path?;
-    let updated = service::connections::update(
-        app.store.as_ref(),
-        &caller.client_id,
-        &caller.api_key_id,
-        &id,
-        &patch,
-        app.clock.now(),
-    )
-    .await?
-    .ok_or(ApiError::ConnectionNotFound)?;
+    let updated = app
+        .core
+        .connections()
+        .update(&caller.client_id, &caller.api_key_id, &id, &patch, app.clock.now())
+        .await?
+        .ok_or(ApiError::ConnectionNotFound)?;
     Ok(Json(updated.into()))
 }
 
@@ -155,9 +143,7 @@ pub async fn delete_connection(
     caller: Caller,
     ConnectionPath(id): ConnectionPath,
 ) -> Result<StatusCode, ApiError> {
-    if service::connections::delete(app.store.as_ref(), &caller.client_id, &caller.api_key_id, &id, app.clock.now())
-        .await?
-    {
+    if app.core.connections().delete(&caller.client_id, &caller.api_key_id, &id, app.clock.now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::ConnectionNotFound)

@@ -11,7 +11,7 @@ use crate::http::extract::{ConnectionPath, Connector};
 use crate::http::json::ApiBody;
 use crate::http::models::report_status;
 use crate::http::validation::{Fields, body_object};
-use crate::service::{self, AppState};
+use crate::service::AppState;
 use crate::storage::StatusChange;
 
 /// `PUT /connector/connections/{connection_id}/status`: `{"status", "reason"?}`. Reporting the
@@ -32,9 +32,7 @@ pub async fn report_status(
     let ConnectionPath(id) = path?;
     let to: ConnectionStatus = to.unwrap_or_default().parse().map_err(|_| ApiError::internal("unparsed status"))?;
     let now = app.clock.now();
-    match service::connections::report_status(app.store.as_ref(), &connector.id, &id, to, reason.as_deref(), now)
-        .await?
-    {
+    match app.core.connections().report_status(&connector.id, &id, to, reason.as_deref(), now).await? {
         StatusChange::NotFound => Err(ApiError::ConnectionNotFound),
         StatusChange::Unchanged(c) | StatusChange::Moved { connection: c, .. } => Ok(Json(c.into())),
         StatusChange::Refused { from, to } => Err(ApiError::Conflict(format!(
@@ -50,7 +48,6 @@ pub async fn get_connection(
     _connector: Connector,
     ConnectionPath(id): ConnectionPath,
 ) -> Result<Json<ConnectionResponse>, ApiError> {
-    let connection =
-        service::connections::find_any(app.store.as_ref(), &id).await?.ok_or(ApiError::ConnectionNotFound)?;
+    let connection = app.core.connections().find_any(&id).await?.ok_or(ApiError::ConnectionNotFound)?;
     Ok(Json(connection.into()))
 }

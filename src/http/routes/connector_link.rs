@@ -65,8 +65,7 @@ pub async fn put_link_url(
         f.finish(url)?
     };
     let ids = retailer_ids(obj)?;
-    let urls =
-        service::link::register_sign_in(app.store.as_ref(), &app.link, &connector.id, &url, ids, app.clock.now()).await;
+    let urls = app.core.link().register_sign_in(&connector.id, &url, ids, app.clock.now()).await;
     let urls = refusal_on(urls, "url", &url)?;
     let retailers: Option<Vec<&str>> = match urls.first() {
         Some(u) if u.retailer_id == ANY_RETAILER => None,
@@ -78,7 +77,7 @@ pub async fn put_link_url(
 
 /// `DELETE /connector/link-url`: Link sends no customer to this connector any more.
 pub async fn delete_link_url(State(app): State<AppState>, connector: Connector) -> Result<StatusCode, ApiError> {
-    service::link::unregister_sign_in(app.store.as_ref(), &connector.id).await?;
+    app.core.link().unregister_sign_in(&connector.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -95,7 +94,7 @@ pub async fn put_retailer(
         let name = f.required_str(&connector_retailer::NAME);
         f.finish(name)?
     };
-    let put = service::retailers::put(app.store.as_ref(), Actor::System, &retailer_id, &name, app.clock.now()).await;
+    let put = app.core.retailers().put(Actor::System, &retailer_id, &name, app.clock.now()).await;
     let (retailer, added) = put.map_err(|e| match e {
         service::CoreError::Invalid(why) => ApiError::Validation(vec![FieldError {
             kind: "value_error",
@@ -128,10 +127,12 @@ pub async fn get_session(
     Path(text): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let reference = reference(&text)?;
-    let found =
-        service::link::session_at_connector(app.store.as_ref(), &app.link, &connector.id, reference, app.clock.now())
-            .await?
-            .ok_or(ApiError::NotFound(SESSION_NOT_FOUND))?;
+    let found = app
+        .core
+        .link()
+        .session_at_connector(&connector.id, reference, app.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound(SESSION_NOT_FOUND))?;
     let s = &found.session;
     Ok(Json(json!({
         "session_id": s.id,
@@ -163,17 +164,12 @@ pub async fn complete_session(
     };
     let outcome = outcome.and_then(Outcome::parse).ok_or_else(|| ApiError::internal("unparsed outcome"))?;
     let reference = reference(&text)?;
-    let done = service::link::complete(
-        app.store.as_ref(),
-        &app.link,
-        &connector.id,
-        reference,
-        outcome,
-        reason.as_deref(),
-        app.clock.now(),
-    )
-    .await?
-    .ok_or(ApiError::NotFound(SESSION_NOT_FOUND))?;
+    let done = app
+        .core
+        .link()
+        .complete(&connector.id, reference, outcome, reason.as_deref(), app.clock.now())
+        .await?
+        .ok_or(ApiError::NotFound(SESSION_NOT_FOUND))?;
     let (session, connection, return_url) = done;
     Ok(Json(json!({
         "state": session.state.as_str(),

@@ -5,16 +5,16 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::http::error::ApiError;
-use crate::service::{self, AppState};
+use crate::service::AppState;
 
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
-    service::health::ping(app.store.as_ref()).await.map_err(|_| ApiError::Unavailable)?;
+    app.core.health().ping().await.map_err(|_| ApiError::Unavailable)?;
     // A full disk: every write would fail, though reads answer.
-    if let Err(e) = service::health::writable(app.store.as_ref()).await {
+    if let Err(e) = app.core.health().writable().await {
         return Err(match e {
             crate::storage::StoreError::DiskFull(_) => ApiError::DiskFull,
             _ => ApiError::Unavailable,

@@ -15,7 +15,7 @@ use crate::http::json::FormOrJson;
 use crate::http::models::token_request;
 use crate::http::oauth::{OAuthCaller, OAuthError};
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
-use crate::service::{self, Actor, AppState};
+use crate::service::{Actor, AppState};
 use crate::storage::cause;
 use crate::token::verify::Expectations;
 
@@ -43,7 +43,7 @@ pub async fn introspect(
         f.optional_str(&token_request::TOKEN_TYPE_HINT);
         f.finish(token)?
     };
-    let Some(claims) = service::tokens::live(&app.minter, app.store.as_ref(), &caller.client_id, &token).await? else {
+    let Some(claims) = app.core.tokens().live(&caller.client_id, &token).await? else {
         return Ok(Json(json!({ "active": false })));
     };
     let mut answer = serde_json::to_value(&claims).map_err(|e| OAuthError::Other(ApiError::Internal(cause(e))))?;
@@ -82,7 +82,7 @@ pub async fn revoke(
     // A jti tessera could not have made names no token: there is nothing to look up.
     if let Some(jti) = jti.map(TokenId::from_string).filter(TokenId::is_well_formed) {
         let actor = Actor::ApiKey(&caller.api_key_id);
-        service::tokens::revoke(app.store.as_ref(), actor, &caller.client_id, &jti, app.clock.now()).await?;
+        app.core.tokens().revoke(actor, &caller.client_id, &jti, app.clock.now()).await?;
     }
     // The same answer whether or not anything was revoked (RFC 7009, section 2.2).
     Ok(Json(json!({})))

@@ -15,7 +15,7 @@ use crate::http::extract::{Caller, ConnectionPath, check_connection_token};
 use crate::http::json::ApiBody;
 use crate::http::models::{create_legacy_connection, create_legacy_token};
 use crate::http::validation::{Fields, body_object};
-use crate::service::{self, AppState};
+use crate::service::AppState;
 
 /// The status words of that generation: `Pending Link` until the customer links the account.
 pub fn legacy_status(status: ConnectionStatus) -> &'static str {
@@ -40,9 +40,7 @@ pub async fn create_connection(
         f.finish((merchant_id, customer_id))?
     };
     let new = NewConnection { customer_id, retailer_id: merchant_id, email: None, mobile: None };
-    let connection =
-        service::connections::create(app.store.as_ref(), &caller.client_id, &caller.api_key_id, new, app.clock.now())
-            .await?;
+    let connection = app.core.connections().create(&caller.client_id, &caller.api_key_id, new, app.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(json!({ "connection_id": connection.id }))))
 }
 
@@ -54,9 +52,7 @@ pub async fn get_connection(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     check_connection_token(&app, &caller, &id, &headers).await?;
-    let c = service::connections::find(app.store.as_ref(), &caller.client_id, &id)
-        .await?
-        .ok_or(ApiError::ConnectionNotFound)?;
+    let c = app.core.connections().find(&caller.client_id, &id).await?.ok_or(ApiError::ConnectionNotFound)?;
     Ok(Json(json!({
         "connection_id": c.id, "customer_id": c.customer_id, "merchant_id": c.retailer_id,
         "status": legacy_status(c.status),
@@ -84,7 +80,7 @@ pub async fn create_connection_token(
             app.metrics.token_minted();
             Ok((StatusCode::CREATED, Json(json!({ "connection_token": token }))))
         }
-        None => Err(match service::connections::find(app.store.as_ref(), &caller.client_id, &id).await? {
+        None => Err(match app.core.connections().find(&caller.client_id, &id).await? {
             None => ApiError::ConnectionNotFound,
             Some(c) if c.status == ConnectionStatus::Disconnected => ApiError::Conflict(
                 "Connection is disconnected: a disconnected connection cannot be issued tokens".into(),

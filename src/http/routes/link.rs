@@ -17,7 +17,7 @@ use crate::http::idempotency;
 use crate::http::json::ApiBody;
 use crate::http::models::{add_redirect_url, create_link_token};
 use crate::http::validation::{FieldError, Fields, Loc, body_object};
-use crate::service::{self, Actor, AppState};
+use crate::service::{Actor, AppState};
 use crate::storage::cause;
 
 /// A link token's metadata, as Subtotal answers it (`link_token` only when created).
@@ -69,8 +69,7 @@ pub async fn create(
         async {
             let now = app.clock.now();
             let (token, secret) =
-                service::link::create_token(app.store.as_ref(), &caller.client_id, customer_id, email, days, now)
-                    .await?;
+                app.core.link().create_token(&caller.client_id, customer_id, email, days, now).await?;
             let answer = LinkTokenResponse::of(&token, now, Some(secret.expose().to_owned()));
             let body = serde_json::to_value(answer).map_err(|e| ApiError::Internal(cause(e)))?;
             Ok((StatusCode::CREATED, body))
@@ -126,7 +125,7 @@ pub async fn list(
     }
     let customer_id = customer_id.unwrap_or_default();
     let now = app.clock.now();
-    let tokens = service::link::list_tokens(app.store.as_ref(), &caller.client_id, &customer_id, status, now).await?;
+    let tokens = app.core.link().list_tokens(&caller.client_id, &customer_id, status, now).await?;
     let tokens: Vec<LinkTokenResponse> = tokens.iter().map(|t| LinkTokenResponse::of(t, now, None)).collect();
     Ok(Json(json!({ "link_tokens": tokens })))
 }
@@ -173,7 +172,7 @@ pub async fn revoke(
     Path(token): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     link_token_path(&token)?;
-    service::link::revoke_token(app.store.as_ref(), &caller.client_id, &token, app.clock.now()).await?;
+    app.core.link().revoke_token(&caller.client_id, &token, app.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -200,22 +199,18 @@ pub async fn add_redirect(
         let url = f.required_str(&add_redirect_url::URL);
         f.finish(url)?
     };
-    let added = service::link::add_redirect_url(
-        app.store.as_ref(),
-        Actor::ApiKey(&caller.api_key_id),
-        &app.link,
-        &caller.client_id,
-        &url,
-        app.clock.now(),
-    )
-    .await;
+    let added = app
+        .core
+        .link()
+        .add_redirect_url(Actor::ApiKey(&caller.api_key_id), &caller.client_id, &url, app.clock.now())
+        .await;
     let (entry, added) = refusal_on(added, "url", &url)?;
     Ok((if added { StatusCode::CREATED } else { StatusCode::OK }, Json(entry.into())))
 }
 
 /// `GET /redirect-urls`.
 pub async fn list_redirects(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let urls = service::link::list_redirect_urls(app.store.as_ref(), &caller.client_id).await?;
+    let urls = app.core.link().list_redirect_urls(&caller.client_id).await?;
     let urls: Vec<RedirectUrlResponse> = urls.into_iter().map(Into::into).collect();
     Ok(Json(json!({ "redirect_urls": urls })))
 }
@@ -228,13 +223,9 @@ pub async fn remove_redirect(
 ) -> Result<StatusCode, ApiError> {
     let url = query_param(&query.unwrap_or_default(), "url")
         .ok_or_else(|| vec![FieldError::missing(vec![Loc::from("query"), Loc::from("url")], Value::Null)])?;
-    service::link::remove_redirect_url(
-        app.store.as_ref(),
-        Actor::ApiKey(&caller.api_key_id),
-        &caller.client_id,
-        &url,
-        app.clock.now(),
-    )
-    .await?;
+    app.core
+        .link()
+        .remove_redirect_url(Actor::ApiKey(&caller.api_key_id), &caller.client_id, &url, app.clock.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -16,8 +16,8 @@ use crate::http::extract::{Caller, ConnectionPath, Connector, KeyBesideToken, co
 use crate::http::json::ApiBody;
 use crate::http::purchase_batch::parse_batch;
 use crate::http::validation::{FieldError, Loc};
+use crate::service::AppState;
 use crate::service::purchases::Upserted;
-use crate::service::{self, AppState};
 
 const DEFAULT_LIMIT: u32 = 10;
 const MAX_LIMIT: u32 = 50;
@@ -33,9 +33,8 @@ const PURCHASE_NOT_FOUND: &str = "Purchase not found";
 /// other token-gated routes answer it.
 async fn token_connection(app: &AppState, caller: &Caller, headers: &HeaderMap) -> Result<ConnectionId, ApiError> {
     let token = connection_token(headers).ok_or(ApiError::Unauthorized(MISSING_TOKEN))?;
-    let claims = service::tokens::live(&app.minter, app.store.as_ref(), &caller.client_id, &token)
-        .await?
-        .ok_or(ApiError::Unauthorized(INVALID_TOKEN))?;
+    let claims =
+        app.core.tokens().live(&caller.client_id, &token).await?.ok_or(ApiError::Unauthorized(INVALID_TOKEN))?;
     Ok(ConnectionId::from_string(claims.sub))
 }
 
@@ -67,10 +66,12 @@ async fn page(
     if let Some(after) = after.as_deref().filter(|a| !purchase::is_purchase_id(a)) {
         return Err(unknown_cursor(after));
     }
-    let mut rows =
-        service::purchases::page(app.store.as_ref(), &caller.client_id, connection, after.as_deref(), limit + 1)
-            .await?
-            .ok_or_else(|| unknown_cursor(after.as_deref().unwrap_or_default()))?;
+    let mut rows = app
+        .core
+        .purchases()
+        .page(&caller.client_id, connection, after.as_deref(), limit + 1)
+        .await?
+        .ok_or_else(|| unknown_cursor(after.as_deref().unwrap_or_default()))?;
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     Ok(Json(json!({ "has_more": has_more, "purchases": rows })))
@@ -88,7 +89,7 @@ pub async fn list_connection_purchases(
     // client, so it reads any of that client's connections; an API key needs a connection
     // token for this very connection beside it.
     if caller.partner.is_some() {
-        if service::connections::find(app.store.as_ref(), &caller.client_id, &id).await?.is_none() {
+        if app.core.connections().find(&caller.client_id, &id).await?.is_none() {
             return Err(ApiError::ConnectionNotFound);
         }
     } else if token_connection(&app, &caller, &headers).await? != id {
@@ -120,19 +121,22 @@ pub async fn get_purchase(
     if !purchase::is_purchase_id(&purchase_id) {
         return Err(ApiError::NotFound(PURCHASE_NOT_FOUND));
     }
-    let found = service::purchases::find(app.store.as_ref(), &caller.client_id, &id, &purchase_id).await?;
+    let found = app.core.purchases().find(&caller.client_id, &id, &purchase_id).await?;
     found.map(Json).ok_or(ApiError::NotFound(PURCHASE_NOT_FOUND))
 }
 
 /// `GET /retailers`: the catalogue, `{"retailers": [{retailer_id, name}]}`.
 pub async fn list_retailers(State(app): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
-    let retailers = service::retailers::list(app.store.as_ref()).await?;
+    let retailers = app.core.retailers().list().await?;
     Ok(Json(json!({ "retailers": retailers })))
 }
 
 /// `GET /merchants` (older generation): the same catalogue, `{"merchants": [{merchant_id, name}]}`.
 pub async fn list_merchants(State(app): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
-    let merchants: Vec<Value> = service::retailers::list(app.store.as_ref())
+    let merchants: Vec<Value> = app
+        .core
+        .retailers()
+        .list()
         .await?
         .into_iter()
         .map(|r| json!({"merchant_id": r.retailer_id, "name": r.name}))
@@ -151,7 +155,7 @@ pub async fn upsert_purchases(
 ) -> Result<Json<Value>, ApiError> {
     let batch = parse_batch(&body)?;
     let ConnectionPath(id) = path?;
-    match service::purchases::upsert(app.store.as_ref(), &id, batch, app.clock.now()).await? {
+    match app.core.purchases().upsert(&id, batch, app.clock.now()).await? {
         Upserted::Written { created, replaced } => Ok(Json(json!({ "created": created, "updated": replaced }))),
         Upserted::NoConnection => Err(ApiError::ConnectionNotFound),
         Upserted::Disconnected => Err(disconnected()),

@@ -14,7 +14,7 @@ use crate::http::idempotency;
 use crate::http::json::ApiBody;
 use crate::http::models::create_token;
 use crate::http::validation::{FieldError, Fields, RawBody, body_object};
-use crate::service::{self, AppState};
+use crate::service::AppState;
 
 /// `CreateTokenRequest`: `{"scope": "access"}`.
 fn parse_request(body: &RawBody) -> Result<(), Vec<FieldError>> {
@@ -83,14 +83,14 @@ async fn replayable(
     if status != StatusCode::CREATED {
         return Ok(());
     }
-    match service::connections::find(app.store.as_ref(), &caller.client_id, id).await? {
+    match app.core.connections().find(&caller.client_id, id).await? {
         None => return Err(ApiError::ConnectionNotFound),
         Some(c) if c.status == ConnectionStatus::Disconnected => return Err(disconnected()),
         Some(_) => {}
     }
     let jti = answer["connection_token"].as_str().and_then(jti_of).map(TokenId::from_string);
     let record = match jti {
-        Some(jti) => service::tokens::find(app.store.as_ref(), &jti).await?,
+        Some(jti) => app.core.tokens().find(&jti).await?,
         None => None,
     };
     let Some(record) = record.filter(|r| r.revoked_at.is_none()) else {
@@ -132,7 +132,7 @@ async fn confirmed(app: &AppState, caller: &Caller, error: ApiError) -> ApiError
 
 /// Why the issuance transaction refused a token, in the order the checks are answered.
 async fn refusal(app: &AppState, caller: &Caller, id: &ConnectionId) -> ApiError {
-    let key = match service::keys::find(app.store.as_ref(), &caller.api_key_id).await {
+    let key = match app.core.keys().find(&caller.api_key_id).await {
         Ok(key) => key,
         Err(e) => return e.into(),
     };
@@ -140,7 +140,7 @@ async fn refusal(app: &AppState, caller: &Caller, id: &ConnectionId) -> ApiError
         app.key_cache.remove(&caller.api_key_id);
         return ApiError::Unauthorized(INVALID);
     }
-    match service::connections::find(app.store.as_ref(), &caller.client_id, id).await {
+    match app.core.connections().find(&caller.client_id, id).await {
         Err(e) => e.into(),
         Ok(None) => ApiError::ConnectionNotFound,
         Ok(Some(c)) if c.status == ConnectionStatus::Disconnected => disconnected(),

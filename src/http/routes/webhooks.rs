@@ -16,7 +16,7 @@ use crate::http::json::ApiBody;
 use crate::http::models::{create_webhook, update_webhook};
 use crate::http::validation::{FieldError, Fields, Loc, RawBody, body_object};
 use crate::service::webhooks::NewWebhook;
-use crate::service::{self, Actor, AppState};
+use crate::service::{Actor, AppState};
 use crate::webhooks::destination;
 
 /// A webhook as its client sees it: never its secret.
@@ -102,8 +102,7 @@ pub async fn create_webhook(
     };
     let url = checked_url(&app, &url).await?;
     let new = NewWebhook { name, url, event_types: event_types(&types), is_active };
-    let (webhook, secret) =
-        service::webhooks::create(app.store.as_ref(), &app.kek, &caller.client_id, new, app.clock.now()).await?;
+    let (webhook, secret) = app.core.webhooks().create(&caller.client_id, new, app.clock.now()).await?;
     let mut answer = serde_json::to_value(WebhookResponse::from(webhook))
         .map_err(|e| ApiError::Internal(crate::storage::cause(e)))?;
     // Shown this once: only its sealed form is kept.
@@ -113,7 +112,7 @@ pub async fn create_webhook(
 
 pub async fn list_webhooks(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let webhooks: Vec<WebhookResponse> =
-        service::webhooks::list(app.store.as_ref(), &caller.client_id).await?.into_iter().map(Into::into).collect();
+        app.core.webhooks().list(&caller.client_id).await?.into_iter().map(Into::into).collect();
     Ok(Json(json!({ "webhooks": webhooks })))
 }
 
@@ -122,8 +121,7 @@ pub async fn get_webhook(
     caller: Caller,
     WebhookPath(id): WebhookPath,
 ) -> Result<Json<WebhookResponse>, ApiError> {
-    let webhook =
-        service::webhooks::find(app.store.as_ref(), &caller.client_id, &id).await?.ok_or(ApiError::WebhookNotFound)?;
+    let webhook = app.core.webhooks().find(&caller.client_id, &id).await?.ok_or(ApiError::WebhookNotFound)?;
     Ok(Json(webhook.into()))
 }
 
@@ -148,7 +146,10 @@ pub async fn update_webhook(
     if let Some(url) = &patch.url {
         patch.url = Some(checked_url(&app, url).await?);
     }
-    let updated = service::webhooks::update(app.store.as_ref(), &caller.client_id, &id, &patch, app.clock.now())
+    let updated = app
+        .core
+        .webhooks()
+        .update(&caller.client_id, &id, &patch, app.clock.now())
         .await?
         .ok_or(ApiError::WebhookNotFound)?;
     Ok(Json(updated.into()))
@@ -159,7 +160,7 @@ pub async fn delete_webhook(
     caller: Caller,
     WebhookPath(id): WebhookPath,
 ) -> Result<StatusCode, ApiError> {
-    if service::webhooks::delete(app.store.as_ref(), &caller.client_id, &id).await? {
+    if app.core.webhooks().delete(&caller.client_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::WebhookNotFound)
@@ -173,10 +174,12 @@ pub async fn rotate_secret(
     caller: Caller,
     WebhookPath(id): WebhookPath,
 ) -> Result<Json<Value>, ApiError> {
-    let (secret, expires) =
-        service::webhooks::rotate_secret(app.store.as_ref(), &app.kek, &caller.client_id, &id, app.clock.now())
-            .await?
-            .ok_or(ApiError::WebhookNotFound)?;
+    let (secret, expires) = app
+        .core
+        .webhooks()
+        .rotate_secret(&caller.client_id, &id, app.clock.now())
+        .await?
+        .ok_or(ApiError::WebhookNotFound)?;
     Ok(Json(json!({"webhook_id": id, "signing_secret": secret.as_str(), "previous_secret_expires_at": expires})))
 }
 
@@ -192,9 +195,9 @@ pub async fn deliveries(
     // Pages of deliveries as of activity events: 20 by default, at most 100.
     let limit = params.limit("limit", 20, 100)?;
     let cursor = last("starting_after").map(EventId::from_string).filter(EventId::is_well_formed);
-    service::webhooks::find(app.store.as_ref(), &caller.client_id, &id).await?.ok_or(ApiError::WebhookNotFound)?;
+    app.core.webhooks().find(&caller.client_id, &id).await?.ok_or(ApiError::WebhookNotFound)?;
     let mut found: Vec<Delivery> =
-        service::webhooks::deliveries(app.store.as_ref(), &caller.client_id, &id, cursor.as_ref(), limit + 1).await?;
+        app.core.webhooks().deliveries(&caller.client_id, &id, cursor.as_ref(), limit + 1).await?;
     let has_more = found.len() > limit as usize;
     found.truncate(limit as usize);
     let next = if has_more { found.last().map(|d| d.event_id.clone()) } else { None };
@@ -216,8 +219,7 @@ pub async fn redeliver(
         .filter(EventId::is_well_formed)
         .ok_or(ApiError::NotFound("Delivery not found"))?;
     let actor = Actor::ApiKey(&caller.api_key_id);
-    if !service::webhooks::redeliver(app.store.as_ref(), actor, &caller.client_id, &id, &event, app.clock.now()).await?
-    {
+    if !app.core.webhooks().redeliver(actor, &caller.client_id, &id, &event, app.clock.now()).await? {
         return Err(ApiError::NotFound("Delivery not found"));
     }
     Ok((StatusCode::ACCEPTED, Json(json!({"webhook_id": id, "event_id": event, "status": "scheduled"}))))

@@ -10,55 +10,203 @@ use crate::domain::link::{
 use crate::domain::retailer::{Retailer, is_retailer_id};
 use crate::service::CoreError;
 use crate::service::connections;
-use crate::storage::{Change, Store, StoreError};
+use crate::service::core::Link;
+use crate::storage::{Change, StoreError};
 
-/// Registers `connector`'s sign-in page for `retailers` (`None`: every retailer), replacing
-/// what it registered before.
-pub async fn register_sign_in(
-    store: &dyn Store,
-    settings: &Settings,
-    connector: &ConnectorId,
-    url: &str,
-    retailers: Option<Vec<String>>,
-    now: i64,
-) -> Result<Vec<ConnectorLinkUrl>, CoreError> {
-    let url = check_browser_url(url.trim(), settings.allow_http)
-        .map_err(|e| CoreError::Invalid(format!("sign-in URL: {e}")))?;
-    let ids = match retailers {
-        None => vec![ANY_RETAILER.to_owned()],
-        Some(ids) if ids.is_empty() => {
-            return Err(CoreError::Invalid("retailer_ids: name at least one, or null for every retailer".into()));
-        }
-        Some(ids) => {
-            if let Some(bad) = ids.iter().find(|id| !is_retailer_id(id)) {
-                return Err(CoreError::Invalid(format!("retailer id {bad:?}: use 1 to 26 of a-z A-Z 0-9 _ -")));
+impl Link<'_> {
+    /// Registers `connector`'s sign-in page for `retailers` (`None`: every retailer), replacing
+    /// what it registered before.
+    pub async fn register_sign_in(
+        &self,
+        connector: &ConnectorId,
+        url: &str,
+        retailers: Option<Vec<String>>,
+        now: i64,
+    ) -> Result<Vec<ConnectorLinkUrl>, CoreError> {
+        let store = self.core.store();
+        let settings = self.core.link_settings();
+        let url = check_browser_url(url.trim(), settings.allow_http)
+            .map_err(|e| CoreError::Invalid(format!("sign-in URL: {e}")))?;
+        let ids = match retailers {
+            None => vec![ANY_RETAILER.to_owned()],
+            Some(ids) if ids.is_empty() => {
+                return Err(CoreError::Invalid("retailer_ids: name at least one, or null for every retailer".into()));
             }
-            let mut ids = ids;
-            ids.sort();
-            ids.dedup();
-            ids
+            Some(ids) => {
+                if let Some(bad) = ids.iter().find(|id| !is_retailer_id(id)) {
+                    return Err(CoreError::Invalid(format!("retailer id {bad:?}: use 1 to 26 of a-z A-Z 0-9 _ -")));
+                }
+                let mut ids = ids;
+                ids.sort();
+                ids.dedup();
+                ids
+            }
+        };
+        let urls: Vec<ConnectorLinkUrl> = ids
+            .into_iter()
+            .map(|retailer_id| ConnectorLinkUrl {
+                connector_id: connector.clone(),
+                retailer_id,
+                url: url.clone(),
+                created_at: now,
+            })
+            .collect();
+        store.set_connector_link_urls(connector, &urls).await?;
+        Ok(urls)
+    }
+
+    /// Stops sending customers to `connector`'s sign-in page.
+    pub async fn unregister_sign_in(&self, connector: &ConnectorId) -> Result<(), CoreError> {
+        let store = self.core.store();
+        Ok(store.set_connector_link_urls(connector, &[]).await?)
+    }
+
+    pub async fn list_sign_ins(&self) -> Result<Vec<ConnectorLinkUrl>, CoreError> {
+        let store = self.core.store();
+        Ok(store.list_connector_link_urls().await?)
+    }
+
+    /// The session at `connector`'s sign-in page with `reference`; `None` when there is none
+    /// (unknown, handed to another connector, completed already, expired, or its token is no
+    /// longer live): a connector sees and completes only the sessions Link handed to it.
+    pub async fn session_at_connector(
+        &self,
+        connector: &ConnectorId,
+        reference: &str,
+        now: i64,
+    ) -> Result<Option<AtConnector>, CoreError> {
+        let store = self.core.store();
+        let settings = self.core.link_settings();
+        let Some(session) = store.find_link_session_by_reference(&Secret::presented(reference).digest()).await? else {
+            return Ok(None);
+        };
+        if session.state != SessionState::AtConnector
+            || now >= session.expires_at
+            || session.connector_id.as_ref() != Some(connector)
+        {
+            return Ok(None);
         }
-    };
-    let urls: Vec<ConnectorLinkUrl> = ids
-        .into_iter()
-        .map(|retailer_id| ConnectorLinkUrl {
-            connector_id: connector.clone(),
-            retailer_id,
-            url: url.clone(),
-            created_at: now,
-        })
-        .collect();
-    store.set_connector_link_urls(connector, &urls).await?;
-    Ok(urls)
-}
+        if entry_live(store, &session, now).await?.is_err() {
+            return Ok(None);
+        }
+        let retailer = match &session.retailer_id {
+            Some(id) => store.find_retailer(id).await?,
+            None => None,
+        };
+        let (Some(retailer), Some(client)) = (retailer, store.find_client(&session.client_id).await?) else {
+            return Ok(None);
+        };
+        let return_url = return_url(settings, reference);
+        Ok(Some(AtConnector { session, retailer, client, return_url }))
+    }
 
-/// Stops sending customers to `connector`'s sign-in page.
-pub async fn unregister_sign_in(store: &dyn Store, connector: &ConnectorId) -> Result<(), CoreError> {
-    Ok(store.set_connector_link_urls(connector, &[]).await?)
-}
-
-pub async fn list_sign_ins(store: &dyn Store) -> Result<Vec<ConnectorLinkUrl>, CoreError> {
-    Ok(store.list_connector_link_urls().await?)
+    /// The connector's word on a session's sign-in, in one transaction: the session ends, and
+    /// the connection is created and activated, activated, or marked unauthenticated as
+    /// `outcome` says (as far as its lifecycle allows), with its activity and webhook events.
+    /// `None` when `connector` has no session at its sign-in with that reference: unknown, ended
+    /// already (a reference completes once), expired, its token no longer live, or handed to
+    /// another connector - all answered alike, revealing nothing.
+    pub async fn complete(
+        &self,
+        connector: &ConnectorId,
+        reference: &str,
+        outcome: Outcome,
+        reason: Option<&str>,
+        now: i64,
+    ) -> Result<Option<(LinkSession, Option<Connection>, String)>, CoreError> {
+        let store = self.core.store();
+        let settings = self.core.link_settings();
+        let mut work = store.begin_work().await?;
+        let Some(mut session) = work.lock_link_session(&Secret::presented(reference).digest()).await? else {
+            return Ok(None);
+        };
+        let theirs = session.connector_id.as_ref() == Some(connector);
+        if !theirs || session.state != SessionState::AtConnector || now >= session.expires_at {
+            return Ok(None);
+        }
+        if entry_live(store, &session, now).await?.is_err() {
+            return Ok(None);
+        }
+        let retailer_known = match &session.retailer_id {
+            Some(id) => store.find_retailer(id).await?.is_some(),
+            None => false,
+        };
+        if !retailer_known || store.find_client(&session.client_id).await?.is_none() {
+            return Ok(None);
+        }
+        let change = Change::by_connector(now, connector);
+        let mut why = reason.map(str::to_owned);
+        let linked = match session.connection_id.clone() {
+            // Re-authentication: the session's connection, if it is still the client's.
+            Some(id) => match work.lock_connection(&id).await?.filter(|c| c.client_id == session.client_id) {
+                None => {
+                    why = Some("the connection no longer exists".into());
+                    None
+                }
+                Some(mut c) => {
+                    let to = match outcome {
+                        Outcome::Active => Some(ConnectionStatus::Active),
+                        Outcome::Unauthenticated => Some(ConnectionStatus::Unauthenticated),
+                        Outcome::Failed => None,
+                    };
+                    if let Some(to) = to.filter(|to| c.status != *to && c.status.can_move_to(*to)) {
+                        connections::move_to(work.as_mut(), &mut c, to, reason, Some("link"), &change).await?;
+                    }
+                    Some(c)
+                }
+            },
+            // A first link that succeeded: the connection is made, then activated.
+            None if outcome == Outcome::Active => {
+                let Some(retailer_id) = session.retailer_id.clone() else {
+                    return Err(CoreError::Store(StoreError::Corrupt(crate::storage::cause_msg(
+                        "a Link session at the connector without a retailer",
+                    ))));
+                };
+                let mut created = Connection {
+                    id: ConnectionId::generate(),
+                    client_id: session.client_id.clone(),
+                    customer_id: session.customer_id.clone(),
+                    retailer_id,
+                    email: session.email.clone(),
+                    mobile: None,
+                    status: ConnectionStatus::Initialized,
+                    created_at: now,
+                    updated_at: now,
+                };
+                connections::insert(work.as_mut(), &created, &change, Some("link")).await?;
+                connections::move_to(
+                    work.as_mut(),
+                    &mut created,
+                    ConnectionStatus::Active,
+                    reason,
+                    Some("link"),
+                    &change,
+                )
+                .await?;
+                session.connection_id = Some(created.id.clone());
+                Some(created)
+            }
+            None => None,
+        };
+        let succeeded =
+            outcome == Outcome::Active && linked.as_ref().is_some_and(|c| c.status == ConnectionStatus::Active);
+        session.state = if succeeded { SessionState::Completed } else { SessionState::Failed };
+        if !succeeded && why.is_none() {
+            why = Some(
+                match outcome {
+                    Outcome::Unauthenticated => "the retailer did not accept the sign-in",
+                    Outcome::Failed => "the connector could not link the account",
+                    Outcome::Active => "the connection cannot become active",
+                }
+                .into(),
+            );
+        }
+        session.reason = why;
+        session.updated_at = now;
+        work.save_link_session(&session).await?;
+        work.commit().await?;
+        Ok(Some((session, linked, return_url(settings, reference))))
+    }
 }
 
 /// What the connector learns of a session at its sign-in page.
@@ -71,139 +219,7 @@ pub struct AtConnector {
     pub return_url: String,
 }
 
-/// The session at `connector`'s sign-in page with `reference`; `None` when there is none
-/// (unknown, handed to another connector, completed already, expired, or its token is no
-/// longer live): a connector sees and completes only the sessions Link handed to it.
-pub async fn session_at_connector(
-    store: &dyn Store,
-    settings: &Settings,
-    connector: &ConnectorId,
-    reference: &str,
-    now: i64,
-) -> Result<Option<AtConnector>, CoreError> {
-    let Some(session) = store.find_link_session_by_reference(&Secret::presented(reference).digest()).await? else {
-        return Ok(None);
-    };
-    if session.state != SessionState::AtConnector
-        || now >= session.expires_at
-        || session.connector_id.as_ref() != Some(connector)
-    {
-        return Ok(None);
-    }
-    if entry_live(store, &session, now).await?.is_err() {
-        return Ok(None);
-    }
-    let retailer = match &session.retailer_id {
-        Some(id) => store.find_retailer(id).await?,
-        None => None,
-    };
-    let (Some(retailer), Some(client)) = (retailer, store.find_client(&session.client_id).await?) else {
-        return Ok(None);
-    };
-    let return_url = return_url(settings, reference);
-    Ok(Some(AtConnector { session, retailer, client, return_url }))
-}
-
 /// Where the connector sends the customer back to.
 pub fn return_url(settings: &Settings, reference: &str) -> String {
     format!("{}/link/return?session={reference}", settings.public_url)
-}
-
-/// The connector's word on a session's sign-in, in one transaction: the session ends, and
-/// the connection is created and activated, activated, or marked unauthenticated as
-/// `outcome` says (as far as its lifecycle allows), with its activity and webhook events.
-/// `None` when `connector` has no session at its sign-in with that reference: unknown, ended
-/// already (a reference completes once), expired, its token no longer live, or handed to
-/// another connector - all answered alike, revealing nothing.
-pub async fn complete(
-    store: &dyn Store,
-    settings: &Settings,
-    connector: &ConnectorId,
-    reference: &str,
-    outcome: Outcome,
-    reason: Option<&str>,
-    now: i64,
-) -> Result<Option<(LinkSession, Option<Connection>, String)>, CoreError> {
-    let mut work = store.begin_work().await?;
-    let Some(mut session) = work.lock_link_session(&Secret::presented(reference).digest()).await? else {
-        return Ok(None);
-    };
-    let theirs = session.connector_id.as_ref() == Some(connector);
-    if !theirs || session.state != SessionState::AtConnector || now >= session.expires_at {
-        return Ok(None);
-    }
-    if entry_live(store, &session, now).await?.is_err() {
-        return Ok(None);
-    }
-    let retailer_known = match &session.retailer_id {
-        Some(id) => store.find_retailer(id).await?.is_some(),
-        None => false,
-    };
-    if !retailer_known || store.find_client(&session.client_id).await?.is_none() {
-        return Ok(None);
-    }
-    let change = Change::by_connector(now, connector);
-    let mut why = reason.map(str::to_owned);
-    let linked = match session.connection_id.clone() {
-        // Re-authentication: the session's connection, if it is still the client's.
-        Some(id) => match work.lock_connection(&id).await?.filter(|c| c.client_id == session.client_id) {
-            None => {
-                why = Some("the connection no longer exists".into());
-                None
-            }
-            Some(mut c) => {
-                let to = match outcome {
-                    Outcome::Active => Some(ConnectionStatus::Active),
-                    Outcome::Unauthenticated => Some(ConnectionStatus::Unauthenticated),
-                    Outcome::Failed => None,
-                };
-                if let Some(to) = to.filter(|to| c.status != *to && c.status.can_move_to(*to)) {
-                    connections::move_to(work.as_mut(), &mut c, to, reason, Some("link"), &change).await?;
-                }
-                Some(c)
-            }
-        },
-        // A first link that succeeded: the connection is made, then activated.
-        None if outcome == Outcome::Active => {
-            let Some(retailer_id) = session.retailer_id.clone() else {
-                return Err(CoreError::Store(StoreError::Corrupt(crate::storage::cause_msg(
-                    "a Link session at the connector without a retailer",
-                ))));
-            };
-            let mut created = Connection {
-                id: ConnectionId::generate(),
-                client_id: session.client_id.clone(),
-                customer_id: session.customer_id.clone(),
-                retailer_id,
-                email: session.email.clone(),
-                mobile: None,
-                status: ConnectionStatus::Initialized,
-                created_at: now,
-                updated_at: now,
-            };
-            connections::insert(work.as_mut(), &created, &change, Some("link")).await?;
-            connections::move_to(work.as_mut(), &mut created, ConnectionStatus::Active, reason, Some("link"), &change)
-                .await?;
-            session.connection_id = Some(created.id.clone());
-            Some(created)
-        }
-        None => None,
-    };
-    let succeeded = outcome == Outcome::Active && linked.as_ref().is_some_and(|c| c.status == ConnectionStatus::Active);
-    session.state = if succeeded { SessionState::Completed } else { SessionState::Failed };
-    if !succeeded && why.is_none() {
-        why = Some(
-            match outcome {
-                Outcome::Unauthenticated => "the retailer did not accept the sign-in",
-                Outcome::Failed => "the connector could not link the account",
-                Outcome::Active => "the connection cannot become active",
-            }
-            .into(),
-        );
-    }
-    session.reason = why;
-    session.updated_at = now;
-    work.save_link_session(&session).await?;
-    work.commit().await?;
-    Ok(Some((session, linked, return_url(settings, reference))))
 }

@@ -11,33 +11,16 @@ use crate::domain::connection::{Connection, ConnectionStatus};
 use crate::domain::ids::{ClientId, ConnectionId, LinkSessionId, TokenId};
 use crate::domain::link::{ANY_RETAILER, Entry, LinkSession, LinkTokenStatus, Secret, SessionState, is_link_token};
 use crate::domain::retailer::{Retailer, is_retailer_id};
+use crate::service::core::Link;
 use crate::storage::Store;
 use crate::token::claims::SCOPE_LINK;
-use crate::token::mint::Minter;
 use crate::token::verify::Expectations;
 
 mod connector;
 mod tokens;
 pub use connector::*;
-pub use tokens::*;
 
-/// The Link flow's settings.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// tessera's address as browsers reach it (no trailing slash): the connector sends the
-    /// customer back to `{public_url}/link/return`.
-    pub public_url: String,
-    /// How long a customer has to get through one Link session.
-    pub session_ttl_secs: i64,
-    /// Whether redirect URLs and sign-in pages may be plain `http` off loopback.
-    pub allow_http: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self { public_url: "http://127.0.0.1:8000".into(), session_ttl_secs: 30 * 60, allow_http: false }
-    }
-}
+pub use crate::service::core::LinkSettings as Settings;
 
 // ---- The customer's side -------------------------------------------------------------
 
@@ -79,129 +62,285 @@ pub struct StartParams {
     pub customer_id: Option<String>,
 }
 
-/// Starts a Link session from a Link URL: `token` is a link token or a `link`-scope
-/// connection token. Returns the session and its cookie (shown once, to this browser).
-pub async fn start(
-    store: &dyn Store,
-    minter: &Minter,
-    settings: &Settings,
-    token: &str,
-    params: StartParams,
-    now: i64,
-) -> Result<(LinkSession, Secret), LinkError> {
-    let cookie = Secret::session();
-    let mut session = LinkSession {
-        id: LinkSessionId::generate(),
-        cookie_digest: cookie.digest(),
-        client_id: ClientId::from_string(""),
-        customer_id: String::new(),
-        email: None,
-        entry: Entry::LinkToken,
-        link_token_digest: None,
-        token_jti: None,
-        connection_id: None,
-        retailer_id: None,
-        redirect_url: None,
-        state: SessionState::Started,
-        reference_digest: None,
-        connector_id: None,
-        reason: None,
-        created_at: now,
-        updated_at: now,
-        expires_at: now + settings.session_ttl_secs,
-    };
-    if is_link_token(token) {
-        let found = store.find_link_token(&Secret::presented(token).digest()).await?.ok_or(LinkError::BadToken)?;
-        if found.status(now) != LinkTokenStatus::Active {
-            return Err(LinkError::TokenNotLive);
-        }
-        if params.customer_id.as_deref().is_some_and(|c| c != found.customer_id) {
-            return Err(LinkError::BadToken);
-        }
-        session.client_id = found.client_id.clone();
-        session.customer_id = found.customer_id.clone();
-        session.email = found.email.clone();
-        session.link_token_digest = Some(found.digest.clone());
-        session.expires_at = session.expires_at.min(found.expires_at);
-        if let Some(id) = params.connection_id.as_deref().filter(|s| !s.is_empty()) {
-            // Re-authentication: one of this customer's connections that can become active again.
-            if !ConnectionId::from_string(id).is_well_formed() {
-                return Err(LinkError::BadConnection);
-            }
-            let c = store
-                .find_connection(&found.client_id, &ConnectionId::from_string(id))
-                .await?
-                .filter(|c| c.customer_id == found.customer_id)
-                .ok_or(LinkError::BadConnection)?;
-            if !matches!(c.status, ConnectionStatus::Unauthenticated | ConnectionStatus::Initialized) {
-                return Err(LinkError::BadConnection);
-            }
-            session.retailer_id = Some(c.retailer_id.clone());
-            session.connection_id = Some(c.id);
-        }
-    } else {
-        let expect = Expectations {
-            issuer: Some(minter.issuer.clone()),
-            audience: Some(minter.audience.clone()),
-            ..Default::default()
+impl Link<'_> {
+    /// Starts a Link session from a Link URL: `token` is a link token or a `link`-scope
+    /// connection token. Returns the session and its cookie (shown once, to this browser).
+    pub async fn start(&self, token: &str, params: StartParams, now: i64) -> Result<(LinkSession, Secret), LinkError> {
+        let store = self.core.store();
+        let minter = self.core.minter()?;
+        let settings = self.core.link_settings();
+        let cookie = Secret::session();
+        let mut session = LinkSession {
+            id: LinkSessionId::generate(),
+            cookie_digest: cookie.digest(),
+            client_id: ClientId::from_string(""),
+            customer_id: String::new(),
+            email: None,
+            entry: Entry::LinkToken,
+            link_token_digest: None,
+            token_jti: None,
+            connection_id: None,
+            retailer_id: None,
+            redirect_url: None,
+            state: SessionState::Started,
+            reference_digest: None,
+            connector_id: None,
+            reason: None,
+            created_at: now,
+            updated_at: now,
+            expires_at: now + settings.session_ttl_secs,
         };
-        let claims = minter.keyring.verify(token, &expect).map_err(|_| LinkError::BadToken)?;
-        if claims.scope != SCOPE_LINK {
-            return Err(LinkError::BadToken);
+        if is_link_token(token) {
+            let found = store.find_link_token(&Secret::presented(token).digest()).await?.ok_or(LinkError::BadToken)?;
+            if found.status(now) != LinkTokenStatus::Active {
+                return Err(LinkError::TokenNotLive);
+            }
+            if params.customer_id.as_deref().is_some_and(|c| c != found.customer_id) {
+                return Err(LinkError::BadToken);
+            }
+            session.client_id = found.client_id.clone();
+            session.customer_id = found.customer_id.clone();
+            session.email = found.email.clone();
+            session.link_token_digest = Some(found.digest.clone());
+            session.expires_at = session.expires_at.min(found.expires_at);
+            if let Some(id) = params.connection_id.as_deref().filter(|s| !s.is_empty()) {
+                // Re-authentication: one of this customer's connections that can become active again.
+                if !ConnectionId::from_string(id).is_well_formed() {
+                    return Err(LinkError::BadConnection);
+                }
+                let c = store
+                    .find_connection(&found.client_id, &ConnectionId::from_string(id))
+                    .await?
+                    .filter(|c| c.customer_id == found.customer_id)
+                    .ok_or(LinkError::BadConnection)?;
+                if !matches!(c.status, ConnectionStatus::Unauthenticated | ConnectionStatus::Initialized) {
+                    return Err(LinkError::BadConnection);
+                }
+                session.retailer_id = Some(c.retailer_id.clone());
+                session.connection_id = Some(c.id);
+            }
+        } else {
+            let expect = Expectations {
+                issuer: Some(minter.issuer.clone()),
+                audience: Some(minter.audience.clone()),
+                ..Default::default()
+            };
+            let claims = minter.keyring.verify(token, &expect).map_err(|_| LinkError::BadToken)?;
+            if claims.scope != SCOPE_LINK {
+                return Err(LinkError::BadToken);
+            }
+            session.entry = Entry::ConnectionToken;
+            session.token_jti = Some(claims.jti.clone());
+            session.client_id = ClientId::from_string(claims.client_id.clone());
+            session.expires_at = session.expires_at.min(claims.exp);
+            let connection = live_connection_token(store, &session, now).await?.ok_or(LinkError::TokenNotLive)?;
+            if params.connection_id.as_deref().is_some_and(|id| !id.is_empty() && id != connection.id.as_str()) {
+                return Err(LinkError::BadConnection);
+            }
+            if connection.status == ConnectionStatus::Active {
+                return Err(LinkError::BadConnection);
+            }
+            session.customer_id = connection.customer_id.clone();
+            session.email = connection.email.clone();
+            session.retailer_id = Some(connection.retailer_id.clone());
+            session.connection_id = Some(connection.id);
         }
-        session.entry = Entry::ConnectionToken;
-        session.token_jti = Some(claims.jti.clone());
-        session.client_id = ClientId::from_string(claims.client_id.clone());
-        session.expires_at = session.expires_at.min(claims.exp);
-        let connection = live_connection_token(store, &session, now).await?.ok_or(LinkError::TokenNotLive)?;
-        if params.connection_id.as_deref().is_some_and(|id| !id.is_empty() && id != connection.id.as_str()) {
-            return Err(LinkError::BadConnection);
+        if let Some(url) = params.redirect_url.filter(|u| !u.is_empty()) {
+            let registered = store.list_redirect_urls(&session.client_id).await?;
+            if !registered.iter().any(|r| r.url == url) {
+                return Err(LinkError::UnregisteredRedirect);
+            }
+            session.redirect_url = Some(url);
         }
-        if connection.status == ConnectionStatus::Active {
-            return Err(LinkError::BadConnection);
+        if session.retailer_id.is_none()
+            && let Some(id) = params.retailer_id.filter(|r| !r.is_empty())
+        {
+            linkable(store, &id).await?;
+            session.retailer_id = Some(id);
         }
-        session.customer_id = connection.customer_id.clone();
-        session.email = connection.email.clone();
-        session.retailer_id = Some(connection.retailer_id.clone());
-        session.connection_id = Some(connection.id);
+        store.create_link_session(&session).await?;
+        Ok((session, cookie))
     }
-    if let Some(url) = params.redirect_url.filter(|u| !u.is_empty()) {
-        let registered = store.list_redirect_urls(&session.client_id).await?;
-        if !registered.iter().any(|r| r.url == url) {
-            return Err(LinkError::UnregisteredRedirect);
-        }
-        session.redirect_url = Some(url);
-    }
-    if session.retailer_id.is_none()
-        && let Some(id) = params.retailer_id.filter(|r| !r.is_empty())
-    {
-        linkable(store, &id).await?;
-        session.retailer_id = Some(id);
-    }
-    store.create_link_session(&session).await?;
-    Ok((session, cookie))
-}
 
-/// The way back to the app from a Link URL that started no session: when `token` is one of
-/// a client's link tokens (live or not) and `redirect_url` is registered for that client, the
-/// client and the URL with `subtotal_link_result=error`.
-pub async fn way_back_from_start(
-    store: &dyn Store,
-    token: &str,
-    redirect_url: Option<&str>,
-) -> Result<Option<(Client, String)>, CoreError> {
-    let Some(url) = redirect_url.filter(|u| !u.is_empty()) else { return Ok(None) };
-    if !is_link_token(token) {
-        return Ok(None);
+    /// The way back to the app from a Link URL that started no session: when `token` is one of
+    /// a client's link tokens (live or not) and `redirect_url` is registered for that client, the
+    /// client and the URL with `subtotal_link_result=error`.
+    pub async fn way_back_from_start(
+        &self,
+        token: &str,
+        redirect_url: Option<&str>,
+    ) -> Result<Option<(Client, String)>, CoreError> {
+        let store = self.core.store();
+        let Some(url) = redirect_url.filter(|u| !u.is_empty()) else { return Ok(None) };
+        if !is_link_token(token) {
+            return Ok(None);
+        }
+        let Some(found) = store.find_link_token(&Secret::presented(token).digest()).await? else { return Ok(None) };
+        if !store.list_redirect_urls(&found.client_id).await?.iter().any(|r| r.url == url) {
+            return Ok(None);
+        }
+        let Some(client) = store.find_client(&found.client_id).await? else { return Ok(None) };
+        let mut back = url::Url::parse(url).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        back.query_pairs_mut().append_pair("subtotal_link_result", "error");
+        Ok(Some((client, back.to_string())))
     }
-    let Some(found) = store.find_link_token(&Secret::presented(token).digest()).await? else { return Ok(None) };
-    if !store.list_redirect_urls(&found.client_id).await?.iter().any(|r| r.url == url) {
-        return Ok(None);
+
+    /// The session this browser's cookie names, while it may go on: unfinished, unexpired,
+    /// and entered with a token that is still live.
+    pub async fn current(&self, cookie: &str, now: i64) -> Result<LinkSession, LinkError> {
+        let store = self.core.store();
+        let session =
+            store.find_link_session(&Secret::presented(cookie).digest()).await?.ok_or(LinkError::SessionOver)?;
+        if session.state.is_final() || now >= session.expires_at {
+            return Err(LinkError::SessionOver);
+        }
+        entry_live(store, &session, now).await??;
+        Ok(session)
     }
-    let Some(client) = store.find_client(&found.client_id).await? else { return Ok(None) };
-    let mut back = url::Url::parse(url).map_err(|e| CoreError::Invalid(e.to_string()))?;
-    back.query_pairs_mut().append_pair("subtotal_link_result", "error");
-    Ok(Some((client, back.to_string())))
+
+    /// The session this browser's cookie names, in any state (for the result page).
+    pub async fn by_cookie(&self, cookie: &str) -> Result<Option<LinkSession>, CoreError> {
+        let store = self.core.store();
+        Ok(store.find_link_session(&Secret::presented(cookie).digest()).await?)
+    }
+
+    /// The client a session is for (its name goes on the pages).
+    pub async fn client_of(&self, session: &LinkSession) -> Result<Client, LinkError> {
+        let store = self.core.store();
+        store.find_client(&session.client_id).await?.ok_or(LinkError::SessionOver)
+    }
+
+    /// The retailers a customer can link (a connector that is not revoked has a sign-in page
+    /// for them), filtered by `query` (case-insensitive, in the id or the name).
+    pub async fn search_retailers(&self, query: &str) -> Result<Vec<Retailer>, CoreError> {
+        let store = self.core.store();
+        let q = query.trim().to_lowercase();
+        let all = store.list_retailers().await?;
+        // No retailer id is empty: this finds only a sign-in page registered for every retailer.
+        let every = store.connector_link_url_for("").await?.is_some();
+        let mut named = std::collections::HashSet::new();
+        if !every {
+            for u in store.list_connector_link_urls().await? {
+                if u.retailer_id != ANY_RETAILER
+                    && !named.contains(&u.retailer_id)
+                    && store.connector_link_url_for(&u.retailer_id).await?.is_some()
+                {
+                    named.insert(u.retailer_id);
+                }
+            }
+        }
+        Ok(all
+            .into_iter()
+            .filter(|r| every || named.contains(&r.retailer_id))
+            .filter(|r| q.is_empty() || r.name.to_lowercase().contains(&q) || r.retailer_id.to_lowercase().contains(&q))
+            .collect())
+    }
+
+    /// Whether the session signs in again to a connection the retailer stopped (`false` for a
+    /// new link, including a connection created but never activated).
+    pub async fn is_relink(&self, session: &LinkSession) -> Result<bool, CoreError> {
+        let store = self.core.store();
+        let Some(id) = &session.connection_id else { return Ok(false) };
+        let connection = store.find_connection(&session.client_id, id).await?;
+        Ok(connection.is_some_and(|c| c.status != ConnectionStatus::Initialized))
+    }
+
+    pub async fn retailer(&self, id: &str) -> Result<Option<Retailer>, CoreError> {
+        let store = self.core.store();
+        Ok(store.find_retailer(id).await?)
+    }
+
+    /// The customer picked a retailer.
+    pub async fn choose_retailer(
+        &self,
+        session: &LinkSession,
+        retailer_id: &str,
+        now: i64,
+    ) -> Result<LinkSession, LinkError> {
+        let store = self.core.store();
+        if session.retailer_id.is_some() && session.connection_id.is_some() {
+            return Err(LinkError::Stale);
+        }
+        linkable(store, retailer_id).await?;
+        let mut next = session.clone();
+        next.retailer_id = Some(retailer_id.to_owned());
+        next.updated_at = now;
+        if !store.update_link_session(&next, SessionState::Started).await? {
+            return Err(LinkError::Stale);
+        }
+        Ok(next)
+    }
+
+    /// The customer consented: the session goes to the connector's sign-in page. Returns the
+    /// URL to send the browser to (the sign-in page with the single-use reference).
+    pub async fn hand_off(&self, session: &LinkSession, now: i64) -> Result<String, LinkError> {
+        let store = self.core.store();
+        let retailer_id = session.retailer_id.as_deref().ok_or(LinkError::Stale)?;
+        let sign_in = store.connector_link_url_for(retailer_id).await?.ok_or(LinkError::NoSignIn)?;
+        let reference = Secret::reference();
+        let mut next = session.clone();
+        next.state = SessionState::AtConnector;
+        next.reference_digest = Some(reference.digest());
+        next.connector_id = Some(sign_in.connector_id.clone());
+        next.updated_at = now;
+        if !store.update_link_session(&next, SessionState::Started).await? {
+            return Err(LinkError::Stale);
+        }
+        let sep = if sign_in.url.contains('?') { '&' } else { '?' };
+        Ok(format!("{}{sep}session={}", sign_in.url, reference.expose()))
+    }
+
+    /// The customer left. Returns the session as it ended.
+    pub async fn exit(&self, session: &LinkSession, now: i64) -> Result<LinkSession, LinkError> {
+        let store = self.core.store();
+        let mut next = session.clone();
+        next.state = SessionState::Exited;
+        next.reason = Some("the customer left".into());
+        next.updated_at = now;
+        if !store.update_link_session(&next, session.state).await? {
+            return Err(LinkError::Stale);
+        }
+        Ok(next)
+    }
+
+    /// The connector sent the customer back with `reference`. Returns the session as it ended:
+    /// completed or failed when the connector completed it, else exited (the customer left the
+    /// sign-in page). `SessionOver` when the reference is not this browser's session's.
+    pub async fn returned(&self, cookie: &str, reference: &str, now: i64) -> Result<LinkSession, LinkError> {
+        let store = self.core.store();
+        let session =
+            store.find_link_session(&Secret::presented(cookie).digest()).await?.ok_or(LinkError::SessionOver)?;
+        let matches = session.reference_digest.as_deref().is_some_and(|d| {
+            use subtle::ConstantTimeEq as _;
+            d.ct_eq(&Secret::presented(reference).digest()).into()
+        });
+        if !matches {
+            return Err(LinkError::SessionOver);
+        }
+        match session.state {
+            // The reference is spent by this return: the result is shown once.
+            SessionState::Completed | SessionState::Failed => {
+                let spent = LinkSession { reference_digest: None, updated_at: now, ..session.clone() };
+                if !store.update_link_session(&spent, session.state).await? {
+                    return Err(LinkError::SessionOver);
+                }
+                Ok(spent)
+            }
+            SessionState::AtConnector if now < session.expires_at => self.exit(&session, now).await,
+            _ => Err(LinkError::SessionOver),
+        }
+    }
+
+    /// Sessions for the console, newest first.
+    pub async fn sessions(
+        &self,
+        client: Option<&ClientId>,
+        customer_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<LinkSession>, CoreError> {
+        let store = self.core.store();
+        Ok(store.list_link_sessions(client, customer_id, limit).await?)
+    }
 }
 
 /// The connection a connection-token session is for, while that token is live: recorded,
@@ -244,52 +383,6 @@ pub(super) async fn entry_live(
     }
 }
 
-/// The session this browser's cookie names, while it may go on: unfinished, unexpired,
-/// and entered with a token that is still live.
-pub async fn current(store: &dyn Store, cookie: &str, now: i64) -> Result<LinkSession, LinkError> {
-    let session = store.find_link_session(&Secret::presented(cookie).digest()).await?.ok_or(LinkError::SessionOver)?;
-    if session.state.is_final() || now >= session.expires_at {
-        return Err(LinkError::SessionOver);
-    }
-    entry_live(store, &session, now).await??;
-    Ok(session)
-}
-
-/// The session this browser's cookie names, in any state (for the result page).
-pub async fn by_cookie(store: &dyn Store, cookie: &str) -> Result<Option<LinkSession>, CoreError> {
-    Ok(store.find_link_session(&Secret::presented(cookie).digest()).await?)
-}
-
-/// The client a session is for (its name goes on the pages).
-pub async fn client_of(store: &dyn Store, session: &LinkSession) -> Result<Client, LinkError> {
-    store.find_client(&session.client_id).await?.ok_or(LinkError::SessionOver)
-}
-
-/// The retailers a customer can link (a connector that is not revoked has a sign-in page
-/// for them), filtered by `query` (case-insensitive, in the id or the name).
-pub async fn search_retailers(store: &dyn Store, query: &str) -> Result<Vec<Retailer>, CoreError> {
-    let q = query.trim().to_lowercase();
-    let all = store.list_retailers().await?;
-    // No retailer id is empty: this finds only a sign-in page registered for every retailer.
-    let every = store.connector_link_url_for("").await?.is_some();
-    let mut named = std::collections::HashSet::new();
-    if !every {
-        for u in store.list_connector_link_urls().await? {
-            if u.retailer_id != ANY_RETAILER
-                && !named.contains(&u.retailer_id)
-                && store.connector_link_url_for(&u.retailer_id).await?.is_some()
-            {
-                named.insert(u.retailer_id);
-            }
-        }
-    }
-    Ok(all
-        .into_iter()
-        .filter(|r| every || named.contains(&r.retailer_id))
-        .filter(|r| q.is_empty() || r.name.to_lowercase().contains(&q) || r.retailer_id.to_lowercase().contains(&q))
-        .collect())
-}
-
 /// Whether a customer can link `retailer_id` now: it is in the catalogue and a connector
 /// that is not revoked has a sign-in page for it.
 async fn linkable(store: &dyn Store, retailer_id: &str) -> Result<(), LinkError> {
@@ -301,14 +394,6 @@ async fn linkable(store: &dyn Store, retailer_id: &str) -> Result<(), LinkError>
     Ok(())
 }
 
-/// Whether the session signs in again to a connection the retailer stopped (`false` for a
-/// new link, including a connection created but never activated).
-pub async fn is_relink(store: &dyn Store, session: &LinkSession) -> Result<bool, CoreError> {
-    let Some(id) = &session.connection_id else { return Ok(false) };
-    let connection = store.find_connection(&session.client_id, id).await?;
-    Ok(connection.is_some_and(|c| c.status != ConnectionStatus::Initialized))
-}
-
 /// A customer's email as the Link pages show it: enough to recognise, not to harvest
 /// (`j•••@example.com`).
 pub fn masked_email(email: &str) -> String {
@@ -318,86 +403,6 @@ pub fn masked_email(email: &str) -> String {
             format!("{first}•••@{domain}")
         }
         None => "•••".to_owned(),
-    }
-}
-
-pub async fn retailer(store: &dyn Store, id: &str) -> Result<Option<Retailer>, CoreError> {
-    Ok(store.find_retailer(id).await?)
-}
-
-/// The customer picked a retailer.
-pub async fn choose_retailer(
-    store: &dyn Store,
-    session: &LinkSession,
-    retailer_id: &str,
-    now: i64,
-) -> Result<LinkSession, LinkError> {
-    if session.retailer_id.is_some() && session.connection_id.is_some() {
-        return Err(LinkError::Stale);
-    }
-    linkable(store, retailer_id).await?;
-    let mut next = session.clone();
-    next.retailer_id = Some(retailer_id.to_owned());
-    next.updated_at = now;
-    if !store.update_link_session(&next, SessionState::Started).await? {
-        return Err(LinkError::Stale);
-    }
-    Ok(next)
-}
-
-/// The customer consented: the session goes to the connector's sign-in page. Returns the
-/// URL to send the browser to (the sign-in page with the single-use reference).
-pub async fn hand_off(store: &dyn Store, session: &LinkSession, now: i64) -> Result<String, LinkError> {
-    let retailer_id = session.retailer_id.as_deref().ok_or(LinkError::Stale)?;
-    let sign_in = store.connector_link_url_for(retailer_id).await?.ok_or(LinkError::NoSignIn)?;
-    let reference = Secret::reference();
-    let mut next = session.clone();
-    next.state = SessionState::AtConnector;
-    next.reference_digest = Some(reference.digest());
-    next.connector_id = Some(sign_in.connector_id.clone());
-    next.updated_at = now;
-    if !store.update_link_session(&next, SessionState::Started).await? {
-        return Err(LinkError::Stale);
-    }
-    let sep = if sign_in.url.contains('?') { '&' } else { '?' };
-    Ok(format!("{}{sep}session={}", sign_in.url, reference.expose()))
-}
-
-/// The customer left. Returns the session as it ended.
-pub async fn exit(store: &dyn Store, session: &LinkSession, now: i64) -> Result<LinkSession, LinkError> {
-    let mut next = session.clone();
-    next.state = SessionState::Exited;
-    next.reason = Some("the customer left".into());
-    next.updated_at = now;
-    if !store.update_link_session(&next, session.state).await? {
-        return Err(LinkError::Stale);
-    }
-    Ok(next)
-}
-
-/// The connector sent the customer back with `reference`. Returns the session as it ended:
-/// completed or failed when the connector completed it, else exited (the customer left the
-/// sign-in page). `SessionOver` when the reference is not this browser's session's.
-pub async fn returned(store: &dyn Store, cookie: &str, reference: &str, now: i64) -> Result<LinkSession, LinkError> {
-    let session = store.find_link_session(&Secret::presented(cookie).digest()).await?.ok_or(LinkError::SessionOver)?;
-    let matches = session.reference_digest.as_deref().is_some_and(|d| {
-        use subtle::ConstantTimeEq as _;
-        d.ct_eq(&Secret::presented(reference).digest()).into()
-    });
-    if !matches {
-        return Err(LinkError::SessionOver);
-    }
-    match session.state {
-        // The reference is spent by this return: the result is shown once.
-        SessionState::Completed | SessionState::Failed => {
-            let spent = LinkSession { reference_digest: None, updated_at: now, ..session.clone() };
-            if !store.update_link_session(&spent, session.state).await? {
-                return Err(LinkError::SessionOver);
-            }
-            Ok(spent)
-        }
-        SessionState::AtConnector if now < session.expires_at => exit(store, &session, now).await,
-        _ => Err(LinkError::SessionOver),
     }
 }
 
@@ -414,14 +419,4 @@ pub fn redirect_back(session: &LinkSession, result: &str) -> Option<String> {
         }
     }
     Some(url.to_string())
-}
-
-/// Sessions for the console, newest first.
-pub async fn sessions(
-    store: &dyn Store,
-    client: Option<&ClientId>,
-    customer_id: Option<&str>,
-    limit: i64,
-) -> Result<Vec<LinkSession>, CoreError> {
-    Ok(store.list_link_sessions(client, customer_id, limit).await?)
 }
