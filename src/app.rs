@@ -149,6 +149,8 @@ pub struct App {
     limits: crate::http::server::Limits,
     /// Set when this start created the default client and key.
     pub bootstrap: Option<Bootstrap>,
+    /// The store, for the tasks that run beside the core (retention).
+    store: Arc<dyn Store>,
 }
 
 impl App {
@@ -244,7 +246,6 @@ impl App {
         ));
         let state = AppState::new(Shared {
             core,
-            store,
             minter,
             keyring,
             clock,
@@ -288,7 +289,7 @@ impl App {
             )
         });
         let dispatcher = Dispatcher::new(
-            state.store.clone(),
+            store.clone(),
             state.kek.clone(),
             state.clock.clone(),
             state.metrics.clone(),
@@ -310,6 +311,7 @@ impl App {
                 .then(|| Duration::from_secs(u64::from(config.tls.tls_reload_interval))),
             console,
             state,
+            store,
             issuance_writer,
             dispatcher,
             refresh_interval: Duration::from_secs(u64::from(config.key_refresh)),
@@ -364,6 +366,7 @@ impl App {
             tls_reload,
             console,
             state,
+            store,
             issuance_writer,
             dispatcher,
             refresh_interval,
@@ -374,12 +377,8 @@ impl App {
         } = self;
         let refresher = tokio::spawn(refresh_keys(state.keyring.clone(), refresh_interval));
         let clock_watch = tokio::spawn(state.clock_guard.clone().watch());
-        let purger = tokio::spawn(crate::retention::run(
-            state.store.clone(),
-            state.clock.clone(),
-            state.metrics.clone(),
-            retention,
-        ));
+        let purger =
+            tokio::spawn(crate::retention::run(store.clone(), state.clock.clone(), state.metrics.clone(), retention));
         let (stop_deliveries, deliveries_stopped) = tokio::sync::watch::channel(false);
         let deliveries = tokio::spawn(dispatcher.run(deliveries_stopped));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

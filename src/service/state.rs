@@ -10,7 +10,6 @@ use crate::domain::ids::ApiKeyId;
 use crate::metrics::{Gauges, Metrics};
 use crate::rate_limit::Limiter;
 use crate::rate_limit::shared::SharedStore;
-use crate::storage::Store;
 use crate::token::clock::{Clock, ClockGuard};
 use crate::token::keyring::Keyring;
 use crate::token::mint::Minter;
@@ -49,7 +48,6 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     /// The application core: every use case goes through it.
     pub core: Arc<crate::service::Core>,
-    pub store: Arc<dyn Store>,
     pub minter: Arc<Minter>,
     pub keyring: Arc<Keyring>,
     pub clock: Arc<dyn Clock>,
@@ -80,7 +78,7 @@ impl Shared {
     /// The metrics page, with gauges read now.
     pub fn render_metrics(&self) -> String {
         self.metrics.render(&Gauges {
-            pool: self.store.pool_stats(),
+            pool: self.core.store().pool_stats(),
             issuance_queue_depth: self.minter.issuance.queue_depth(),
             clock: Some((self.clock_guard.skew_secs(), self.clock_guard.trusted())),
             clock_states: {
