@@ -32,29 +32,6 @@ macro_rules! store_trait {
     };
 }
 
-/// The names every aggregate's trait declaration uses, for the files that declare them.
-#[allow(unused_imports)]
-mod vocabulary {
-    pub use super::retention;
-    pub use super::{Change, IdempotencyState, StatusChange, StoreError};
-    pub use crate::domain::api_key::ApiKeyRecord;
-    pub use crate::domain::client::Client;
-    pub use crate::domain::connection::{Connection, ConnectionPatch, ConnectionStatus};
-    pub use crate::domain::connector::ConnectorCredential;
-    pub use crate::domain::event::Event;
-    pub use crate::domain::ids::{
-        ApiKeyId, ClientId, ConnectionId, ConnectorId, EventId, OperatorId, TokenId, WebhookId,
-    };
-    pub use crate::domain::link::{ConnectorLinkUrl, LinkSession, LinkToken, Outcome, RedirectUrl, SessionState};
-    pub use crate::domain::operator::{AuditEntry, ConnectionSearch, Counts, Operator, Session};
-    pub use crate::domain::partner::PartnerGrant;
-    pub use crate::domain::purchase::{Purchase, PurchaseSummary};
-    pub use crate::domain::retailer::Retailer;
-    pub use crate::domain::signing_key::{Algorithm, SigningKeyRecord};
-    pub use crate::domain::token::IssuedToken;
-    pub use crate::domain::webhook::{Attempt, ClaimedDelivery, Delivery, Webhook, WebhookPatch};
-}
-
 mod open;
 pub mod postgres;
 pub mod retention;

@@ -1,6 +1,7 @@
 //! API keys, stored as digests.
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::domain::api_key::ApiKeyRecord;
+use crate::domain::ids::{ApiKeyId, ClientId};
 
 store_trait! {
 /// API keys, stored as digests.

@@ -1,6 +1,8 @@
 //! Clients: the tenants.
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::domain::api_key::ApiKeyRecord;
+use crate::domain::client::Client;
+use crate::domain::ids::ClientId;
 
 store_trait! {
 /// Clients: the tenants.

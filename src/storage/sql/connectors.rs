@@ -1,6 +1,7 @@
 //! The connector's credentials.
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::domain::connector::ConnectorCredential;
+use crate::domain::ids::ConnectorId;
 
 store_trait! {
 /// The connector's credentials.

@@ -1,7 +1,8 @@
 //! Each connection's activity log: its own events, and its issued tokens read as
 //! `token_issued` events.
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::domain::event::Event;
+use crate::domain::ids::{ClientId, ConnectionId};
 
 store_trait! {
 /// Each connection's activity log.

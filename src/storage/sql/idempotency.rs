@@ -1,6 +1,6 @@
 //! Idempotency keys and the (sealed) answers they replay.
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use crate::domain::ids::ClientId;
+use crate::storage::{IdempotencyState, StoreError};
 
 store_trait! {
 /// Idempotency keys and the (sealed) answers they replay.

@@ -1,6 +1,7 @@
 //! The durable record of every minted token, and revocation.
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::domain::ids::TokenId;
+use crate::domain::token::IssuedToken;
 
 store_trait! {
 /// The durable record of every minted token, and revocation.

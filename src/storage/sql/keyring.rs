@@ -1,6 +1,6 @@
 //! The signing keyring shared by every replica.
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::domain::signing_key::{Algorithm, SigningKeyRecord};
 
 store_trait! {
 /// The signing keyring shared by every replica.

@@ -1,7 +1,8 @@
 //! Link: link tokens, redirect URLs, the connector's sign-in pages, and Link sessions (whose
 //! completion is the core's, over the unit of work).
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::domain::ids::{ClientId, ConnectorId};
+use crate::domain::link::{ConnectorLinkUrl, LinkSession, LinkToken, RedirectUrl, SessionState};
 
 store_trait! {
 /// Link tokens, redirect URLs, connector sign-in pages and Link sessions.

@@ -1,6 +1,7 @@
 //! Partner grants: which partner apps may act for which client.
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::domain::ids::ClientId;
+use crate::domain::partner::PartnerGrant;
 
 store_trait! {
 /// Partner grants: which partner apps may act for which client.

@@ -1,7 +1,8 @@
 //! Each connection's purchases, listed newest first (the connector's batches are written by
 //! the core, through the unit of work).
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::domain::ids::{ClientId, ConnectionId};
+use crate::domain::purchase::{Purchase, PurchaseSummary};
 
 store_trait! {
 /// Each connection's purchases, written by the connector.

@@ -1,6 +1,6 @@
 //! The retailer catalogue.
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::domain::retailer::Retailer;
 
 store_trait! {
 /// The retailer catalogue.

@@ -1,19 +1,19 @@
 //! Retention: removing rows past their window, a small batch at a time, by the rules of
 //! [`crate::storage::retention::RULES`].
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::storage::retention::{Rule, TableRetention};
 
 store_trait! {
-/// Removing rows past their retention window (see [`retention::RULES`]).
+/// Removing rows past their retention window (see [`crate::storage::retention::RULES`]).
 pub trait RetentionStore {
     /// Deletes at most `limit` of `rule`'s rows aged at or before `cutoff`, in one short
     /// transaction; rows another replica is deleting at the same time are skipped. Returns
     /// how many went.
-    async fn prune(&self, rule: &'static retention::Rule, cutoff: i64, limit: u32) -> Result<u64, StoreError>;
+    async fn prune(&self, rule: &'static Rule, cutoff: i64, limit: u32) -> Result<u64, StoreError>;
     /// The age column of `rule`'s oldest row in scope (seconds since the epoch).
-    async fn oldest_row(&self, rule: &'static retention::Rule) -> Result<Option<i64>, StoreError>;
+    async fn oldest_row(&self, rule: &'static Rule) -> Result<Option<i64>, StoreError>;
     /// Every retained table: its rows and its oldest row, for operators.
-    async fn retention_overview(&self) -> Result<Vec<retention::TableRetention>, StoreError>;
+    async fn retention_overview(&self) -> Result<Vec<TableRetention>, StoreError>;
 }
 }
 

@@ -1,6 +1,7 @@
 //! Webhook endpoints, the outbox and its deliveries.
-#[allow(unused_imports)]
-use crate::storage::vocabulary::*;
+use super::StoreError;
+use crate::domain::ids::{ClientId, EventId, WebhookId};
+use crate::domain::webhook::{Attempt, ClaimedDelivery, Delivery, Webhook, WebhookPatch};
 
 store_trait! {
 /// Webhook endpoints, their outbox and its deliveries.
