@@ -3,14 +3,89 @@
 use super::core::Tokens;
 use super::{Actor, CoreError, audit, audit_entry};
 use crate::domain::connection::ConnectionStatus;
-use crate::domain::ids::{ClientId, ConnectionId, TokenId};
+use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, TokenId};
 use crate::domain::token::IssuedToken;
 use crate::storage::Change;
 use crate::token::claims::Claims;
 use crate::token::live::live_token;
 use crate::token::verify::Expectations;
 
+/// Why a token was not issued, in the order the checks are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotIssued {
+    /// The API key is revoked or is not the client's (it may have been cached as live).
+    KeyNotLive,
+    /// The connection is not the client's, or does not exist.
+    NoConnection,
+    /// The connection is disconnected: it is issued no tokens.
+    Disconnected,
+    /// Refused a moment ago and issuable now: nothing the caller can fix, so try again.
+    TryAgain,
+}
+
+/// Why a stored idempotent answer (a token) may not be given again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReplayable {
+    /// The connection is no longer the client's (or is gone): a fresh request would be 404.
+    NoConnection,
+    /// The connection is disconnected: a fresh request would be refused.
+    Disconnected,
+    /// The token answered with has been revoked since.
+    Revoked,
+    /// The token answered with has expired: every verifier would refuse it.
+    Expired,
+}
+
 impl Tokens<'_> {
+    /// Why the issuance transaction refused `client`'s token for `connection`, asked with
+    /// `key`: read again outside it, in the order the checks are answered.
+    pub async fn why_not_issued(
+        &self,
+        client: &ClientId,
+        key: &ApiKeyId,
+        connection: &ConnectionId,
+    ) -> Result<NotIssued, CoreError> {
+        let store = self.core.store();
+        let key = store.find_api_key(key).await?;
+        if key.is_none_or(|k| k.revoked_at.is_some() || &k.client_id != client) {
+            return Ok(NotIssued::KeyNotLive);
+        }
+        Ok(match store.find_connection(client, connection).await? {
+            None => NotIssued::NoConnection,
+            Some(c) if c.status == ConnectionStatus::Disconnected => NotIssued::Disconnected,
+            Some(_) => NotIssued::TryAgain,
+        })
+    }
+
+    /// Whether the token `jti` (`None`: the stored answer names no token of tessera's),
+    /// minted for `client`'s `connection`, may be given again as the answer to a retried
+    /// request: only while the connection is still the client's and not disconnected, and the
+    /// token is neither revoked nor expired.
+    pub async fn replayable(
+        &self,
+        client: &ClientId,
+        connection: &ConnectionId,
+        jti: Option<&TokenId>,
+    ) -> Result<Result<(), NotReplayable>, CoreError> {
+        let store = self.core.store();
+        match store.find_connection(client, connection).await? {
+            None => return Ok(Err(NotReplayable::NoConnection)),
+            Some(c) if c.status == ConnectionStatus::Disconnected => return Ok(Err(NotReplayable::Disconnected)),
+            Some(_) => {}
+        }
+        let record = match jti {
+            Some(jti) => store.find_issued_token(jti).await?,
+            None => None,
+        };
+        let Some(record) = record.filter(|r| r.revoked_at.is_none()) else {
+            return Ok(Err(NotReplayable::Revoked));
+        };
+        if record.expires_at <= self.core.now() {
+            return Ok(Err(NotReplayable::Expired));
+        }
+        Ok(Ok(()))
+    }
+
     /// The record of the token `jti`, whoever's it is.
     pub async fn find(&self, jti: &TokenId) -> Result<Option<IssuedToken>, CoreError> {
         let store = self.core.store();

@@ -16,6 +16,7 @@ use crate::http::json::ApiBody;
 use crate::http::models::{create_legacy_connection, create_legacy_token};
 use crate::http::validation::{Fields, body_object};
 use crate::service::AppState;
+use crate::service::tokens::NotIssued;
 
 /// The status words of that generation: `Pending Link` until the customer links the account.
 pub fn legacy_status(status: ConnectionStatus) -> &'static str {
@@ -80,13 +81,14 @@ pub async fn create_connection_token(
             app.metrics.token_minted();
             Ok((StatusCode::CREATED, Json(json!({ "connection_token": token }))))
         }
-        None => Err(match app.core.connections().find(&caller.client_id, &id).await? {
-            None => ApiError::ConnectionNotFound,
-            Some(c) if c.status == ConnectionStatus::Disconnected => ApiError::Conflict(
+        None => Err(match app.core.tokens().why_not_issued(&caller.client_id, &caller.api_key_id, &id).await? {
+            NotIssued::NoConnection => ApiError::ConnectionNotFound,
+            NotIssued::Disconnected => ApiError::Conflict(
                 "Connection is disconnected: a disconnected connection cannot be issued tokens".into(),
             ),
             // The key was revoked a moment ago (the issuance transaction checks it).
-            Some(_) => ApiError::Unauthorized(crate::http::extract::INVALID),
+            NotIssued::KeyNotLive => ApiError::Unauthorized(crate::http::extract::INVALID),
+            NotIssued::TryAgain => ApiError::Unavailable,
         }),
     }
 }

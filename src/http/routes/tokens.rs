@@ -6,7 +6,6 @@ use axum::response::Response;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::domain::connection::ConnectionStatus;
 use crate::domain::ids::{ConnectionId, TokenId};
 use crate::http::error::ApiError;
 use crate::http::extract::{CachedCaller, Caller, ConnectionPath, INVALID};
@@ -15,6 +14,7 @@ use crate::http::json::ApiBody;
 use crate::http::models::create_token;
 use crate::http::validation::{FieldError, Fields, RawBody, body_object};
 use crate::service::AppState;
+use crate::service::tokens::{NotIssued, NotReplayable};
 
 /// `CreateTokenRequest`: `{"scope": "access"}`.
 fn parse_request(body: &RawBody) -> Result<(), Vec<FieldError>> {
@@ -69,10 +69,9 @@ pub async fn create_connection_token(
     .await
 }
 
-/// Whether a stored answer may be given again: a token is replayed only while its
-/// connection is still the client's and not disconnected and the token is neither revoked nor
-/// expired; otherwise the retry gets what a fresh request would (`404`, `409`), or `409` for a
-/// token that no longer holds.
+/// Whether a stored answer may be given again (see [`crate::service::tokens::NotReplayable`]):
+/// otherwise the retry gets what a fresh request would (`404`, `409`), or `409` for a token
+/// that no longer holds.
 async fn replayable(
     app: &AppState,
     caller: &Caller,
@@ -83,29 +82,17 @@ async fn replayable(
     if status != StatusCode::CREATED {
         return Ok(());
     }
-    match app.core.connections().find(&caller.client_id, id).await? {
-        None => return Err(ApiError::ConnectionNotFound),
-        Some(c) if c.status == ConnectionStatus::Disconnected => return Err(disconnected()),
-        Some(_) => {}
-    }
     let jti = answer["connection_token"].as_str().and_then(jti_of).map(TokenId::from_string);
-    let record = match jti {
-        Some(jti) => app.core.tokens().find(&jti).await?,
-        None => None,
-    };
-    let Some(record) = record.filter(|r| r.revoked_at.is_none()) else {
-        return Err(ApiError::Conflict(
+    app.core.tokens().replayable(&caller.client_id, id, jti.as_ref()).await?.map_err(|why| match why {
+        NotReplayable::NoConnection => ApiError::ConnectionNotFound,
+        NotReplayable::Disconnected => disconnected(),
+        NotReplayable::Revoked => ApiError::Conflict(
             "The token this idempotency key was answered with has been revoked: use a new idempotency key".into(),
-        ));
-    };
-    // An expired token is no answer to give as a success: it would be refused by every
-    // verifier and introspect as inactive.
-    if record.expires_at <= app.clock.now() {
-        return Err(ApiError::Conflict(
+        ),
+        NotReplayable::Expired => ApiError::Conflict(
             "The token this idempotency key was answered with has expired: use a new idempotency key".into(),
-        ));
-    }
-    Ok(())
+        ),
+    })
 }
 
 /// The `jti` claim of one of tessera's own tokens (its signature was checked when it was
@@ -130,21 +117,16 @@ async fn confirmed(app: &AppState, caller: &Caller, error: ApiError) -> ApiError
     caller.confirm(app).await.err().unwrap_or(error)
 }
 
-/// Why the issuance transaction refused a token, in the order the checks are answered.
+/// Why the issuance transaction refused a token (see [`NotIssued`]), as the API answers it.
 async fn refusal(app: &AppState, caller: &Caller, id: &ConnectionId) -> ApiError {
-    let key = match app.core.keys().find(&caller.api_key_id).await {
-        Ok(key) => key,
-        Err(e) => return e.into(),
-    };
-    if key.is_none_or(|k| k.revoked_at.is_some() || k.client_id != caller.client_id) {
-        app.key_cache.remove(&caller.api_key_id);
-        return ApiError::Unauthorized(INVALID);
-    }
-    match app.core.connections().find(&caller.client_id, id).await {
+    match app.core.tokens().why_not_issued(&caller.client_id, &caller.api_key_id, id).await {
         Err(e) => e.into(),
-        Ok(None) => ApiError::ConnectionNotFound,
-        Ok(Some(c)) if c.status == ConnectionStatus::Disconnected => disconnected(),
-        // Refused a moment ago, issuable now: nothing the caller can fix, so try again.
-        Ok(Some(_)) => ApiError::Unavailable,
+        Ok(NotIssued::KeyNotLive) => {
+            app.key_cache.remove(&caller.api_key_id);
+            ApiError::Unauthorized(INVALID)
+        }
+        Ok(NotIssued::NoConnection) => ApiError::ConnectionNotFound,
+        Ok(NotIssued::Disconnected) => disconnected(),
+        Ok(NotIssued::TryAgain) => ApiError::Unavailable,
     }
 }
