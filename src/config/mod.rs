@@ -2,139 +2,23 @@
 //! Values are checked at start-up, with messages that say what to fix.
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr as _;
 
 use clap::Args;
 
 use crate::auth::metrics_token::MetricsToken;
-use crate::crypto::kek::Kek;
-use crate::storage::{self, Backend, DatabaseUrl};
 use crate::telemetry::LogFormat;
 use crate::token::keyring::Algorithm;
 
-/// The default database: a SQLite file under `./data/`.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";
+mod console;
+mod database;
+mod listen;
+mod parse;
 
-/// Where the data lives; shared by every command.
-#[derive(Args, Clone, Debug)]
-pub struct DatabaseArgs {
-    /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
-    #[arg(long, env = "TESSERA_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true,
-          hide_env_values = true)]
-    pub database_url: DatabaseUrl,
-
-    /// Most database connections each process holds open.
-    #[arg(long, env = "TESSERA_DB_POOL_SIZE", default_value_t = 8, global = true,
-          value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub db_pool_size: u32,
-
-    /// Seconds to wait for a database connection, a lock or one statement before answering 503.
-    #[arg(long, env = "TESSERA_DB_TIMEOUT", default_value_t = 5, global = true,
-          value_parser = clap::value_parser!(u64).range(1..=300))]
-    pub db_timeout: u64,
-}
-
-impl std::fmt::Debug for KekArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KekArgs")
-            .field("kek", &self.kek.as_ref().map(|_| "<redacted>"))
-            .field("kek_file", &self.kek_file)
-            .finish()
-    }
-}
-
-impl DatabaseArgs {
-    pub fn options(&self) -> storage::DbOptions {
-        storage::DbOptions {
-            pool_size: self.db_pool_size,
-            timeout: std::time::Duration::from_secs(self.db_timeout),
-            create: true,
-        }
-    }
-}
-
-/// The key-encryption key that seals signing keys at rest. `Debug` never shows it.
-#[derive(Args, Clone)]
-pub struct KekArgs {
-    /// Key-encryption key: 32 random bytes, standard base64 (`openssl rand -base64 32`).
-    /// With SQLite and no value, a key file beside the database is used (created if missing).
-    #[arg(long = "kek", env = "TESSERA_KEK", hide_env_values = true)]
-    pub kek: Option<String>,
-
-    /// A file holding the key-encryption key (in the same base64), e.g. a systemd credential
-    /// (`LoadCredential=kek:/etc/tessera/kek`, then `TESSERA_KEK_FILE=%d/kek`). Not with --kek.
-    #[arg(long = "kek-file", env = "TESSERA_KEK_FILE")]
-    pub kek_file: Option<PathBuf>,
-}
-
-/// How the key-encryption key was found.
-#[derive(Debug)]
-pub enum KekSource {
-    Config,
-    File {
-        path: PathBuf,
-        created: bool,
-    },
-    /// The file named by `--kek-file`.
-    Named(PathBuf),
-    Ephemeral,
-}
-
-impl KekArgs {
-    /// The KEK from config, else (SQLite only) from the key file beside the database.
-    pub fn resolve(&self, database_url: &DatabaseUrl) -> anyhow::Result<(Kek, KekSource)> {
-        let database_url = database_url.expose();
-        if let Some(path) = &self.kek_file {
-            if self.kek.is_some() {
-                anyhow::bail!("TESSERA_KEK / --kek and TESSERA_KEK_FILE / --kek-file are both set: keep one");
-            }
-            let text = zeroize::Zeroizing::new(
-                std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("TESSERA_KEK_FILE / --kek-file {}: {e}", path.display()))?,
-            );
-            let kek = Kek::from_base64(&text)
-                .map_err(|e| anyhow::anyhow!("TESSERA_KEK_FILE / --kek-file {}: {e}", path.display()))?;
-            return Ok((kek, KekSource::Named(path.clone())));
-        }
-        if let Some(v) = &self.kek {
-            let kek = Kek::from_base64(v).map_err(|e| anyhow::anyhow!("TESSERA_KEK / --kek: {e}"))?;
-            return Ok((kek, KekSource::Config));
-        }
-        match Backend::of(database_url)? {
-            Backend::Sqlite => match sqlite_kek_path(database_url)? {
-                Some(path) => {
-                    let (kek, created) = Kek::load_or_create(&path)?;
-                    Ok((kek, KekSource::File { path, created }))
-                }
-                None => Ok((Kek::generate(), KekSource::Ephemeral)),
-            },
-            Backend::Postgres => anyhow::bail!(
-                "with PostgreSQL the key-encryption key must come from config, the same on every \
-                 replica: set TESSERA_KEK (or --kek) to 32 random bytes in base64, e.g. the output \
-                 of `openssl rand -base64 32`, or name a file holding them with TESSERA_KEK_FILE \
-                 (or --kek-file)"
-            ),
-        }
-    }
-}
-
-/// `<database file>.kek` for a file database; `None` for an in-memory one.
-fn sqlite_kek_path(url: &str) -> anyhow::Result<Option<PathBuf>> {
-    sqlite_file_beside(url, ".kek")
-}
-
-/// `<database file><suffix>` for a SQLite file database; `None` for an in-memory one.
-pub fn sqlite_file_beside(url: &str, suffix: &str) -> anyhow::Result<Option<PathBuf>> {
-    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
-        .map_err(|e| anyhow::anyhow!("TESSERA_DATABASE_URL: not a SQLite URL ({e})"))?;
-    let file = opts.get_filename();
-    if file.as_os_str().is_empty() || url.contains(":memory:") || url.contains("mode=memory") {
-        return Ok(None);
-    }
-    let mut name = file.as_os_str().to_owned();
-    name.push(suffix);
-    Ok(Some(PathBuf::from(name)))
-}
+pub use console::{ConsoleArgs, console_base_url};
+pub use database::{DEFAULT_DATABASE_URL, DatabaseArgs, KekArgs, KekSource, check_database_url, sqlite_file_beside};
+pub use listen::{DEFAULT_ADMIN_BIND, Place, TlsArgs, place};
+use parse::{parse_algorithm, parse_issuer, parse_opaque_prefix};
+pub use parse::{parse_bind, parse_public_url};
 
 /// Everything `tessera serve` needs.
 #[derive(Args, Clone, Debug)]
@@ -423,199 +307,6 @@ pub struct ServeConfig {
     pub console: ConsoleArgs,
 }
 
-/// HTTPS on every listener, from PEM files re-read when they change.
-#[derive(Args, Clone, Debug)]
-pub struct TlsArgs {
-    /// A certificate chain (PEM, the server's own certificate first): every listener then
-    /// serves HTTPS. Needs --tls-key. Re-read without a restart when the file changes, or on
-    /// SIGHUP.
-    #[arg(long, env = "TESSERA_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-
-    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1). Needs --tls-cert.
-    #[arg(long, env = "TESSERA_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
-
-    /// Seconds between looks at the certificate and key files' modification times; a changed
-    /// pair is loaded without a restart (a pair that does not load is logged and the previous
-    /// one kept). 0: only on SIGHUP.
-    #[arg(long, env = "TESSERA_TLS_RELOAD_INTERVAL", default_value_t = 60,
-          value_parser = clap::value_parser!(u32).range(0..=86_400))]
-    pub tls_reload_interval: u32,
-}
-
-impl TlsArgs {
-    /// The certificate and key files, when TLS is on; both or neither must be given.
-    pub fn files(&self) -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
-        match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => Ok(Some((cert.clone(), key.clone()))),
-            (None, None) => Ok(None),
-            (Some(_), None) => {
-                anyhow::bail!("TESSERA_TLS_CERT / --tls-cert needs its key: set TESSERA_TLS_KEY / --tls-key")
-            }
-            (None, Some(_)) => {
-                anyhow::bail!("TESSERA_TLS_KEY / --tls-key needs its certificate: set TESSERA_TLS_CERT / --tls-cert")
-            }
-        }
-    }
-
-    /// Whether the listeners serve HTTPS.
-    pub fn enabled(&self) -> bool {
-        self.tls_cert.is_some() && self.tls_key.is_some()
-    }
-}
-
-/// The admin listener's address when the main listener is not loopback and no --admin-bind
-/// is given.
-pub const DEFAULT_ADMIN_BIND: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8081);
-
-/// Where the operator console or `/metrics` is served.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Place {
-    /// On the main listener (a loopback one, or as asked).
-    Main,
-    /// On a listener of its own (--console-listen, --metrics-bind).
-    Own(SocketAddr),
-    /// On the admin listener.
-    Admin(SocketAddr),
-}
-
-/// Where a side service goes: its own listener when it has one; else the admin listener when
-/// one is set, or when the main listener is not loopback (clients reach that one); else the
-/// main listener.
-pub fn place(main: SocketAddr, own: Option<SocketAddr>, admin: Option<SocketAddr>) -> Place {
-    match (own, admin) {
-        (Some(addr), _) => Place::Own(addr),
-        (None, Some(addr)) => Place::Admin(addr),
-        (None, None) if main.ip().is_loopback() => Place::Main,
-        (None, None) => Place::Admin(DEFAULT_ADMIN_BIND),
-    }
-}
-
-/// An address as a URL's authority, with an unspecified address (0.0.0.0, ::) as loopback.
-fn reachable(mut addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    addr
-}
-
-/// The console's base URL as operators' browsers reach it: --console-public-url; else, for a
-/// console on the main listener, the public URL's `/console`; else the listening address.
-pub fn console_base_url(
-    console: &ConsoleArgs,
-    public_url: Option<&str>,
-    on_main: bool,
-    listening: SocketAddr,
-    tls: bool,
-) -> String {
-    if let Some(url) = &console.console_public_url {
-        return url.trim_end_matches('/').to_owned();
-    }
-    if let (true, Some(url)) = (on_main, public_url) {
-        return format!("{}/console", url.trim_end_matches('/'));
-    }
-    let scheme = if tls { "https" } else { "http" };
-    format!("{scheme}://{}/console", reachable(listening))
-}
-
-/// The operator console's settings.
-#[derive(Args, Clone, Debug)]
-pub struct ConsoleArgs {
-    /// Serve the operator console at /console (on by default; `false` turns it off).
-    #[arg(long = "console", env = "TESSERA_CONSOLE", default_value_t = true, num_args = 0..=1,
-          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
-    pub enabled: bool,
-
-    /// Serve the console on this separate address instead of the main listener (written as
-    /// for --bind).
-    #[arg(long, env = "TESSERA_CONSOLE_LISTEN", value_parser = parse_bind)]
-    pub console_listen: Option<SocketAddr>,
-
-    /// The console's address as operators' browsers reach it (e.g.
-    /// https://tessera.example.com/console), for the sign-in links `tessera operator` prints.
-    /// Unset: http:// and the console's listening address.
-    #[arg(long, env = "TESSERA_CONSOLE_PUBLIC_URL")]
-    pub console_public_url: Option<String>,
-
-    /// Seconds a console session may go unused before it ends.
-    #[arg(long, env = "TESSERA_CONSOLE_IDLE_TIMEOUT", default_value_t = 1800,
-          value_parser = clap::value_parser!(u32).range(60..=crate::storage::retention::SESSION_IDLE_MAX_SECS))]
-    pub console_idle_timeout: u32,
-
-    /// Seconds a console session lasts at most, however busy.
-    #[arg(long, env = "TESSERA_CONSOLE_SESSION_LIFETIME", default_value_t = 43_200,
-          value_parser = clap::value_parser!(u32).range(60..=2_592_000))]
-    pub console_session_lifetime: u32,
-
-    /// Always mark the console's session cookie `Secure` (it is anyway under --tls-cert, when
-    /// a proxy says `X-Forwarded-Proto: https`, or when the console's public URL is https).
-    #[arg(long, env = "TESSERA_CONSOLE_SECURE_COOKIE", default_value_t = false, num_args = 0..=1,
-          default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
-    pub console_secure_cookie: bool,
-}
-
-/// A public base URL: absolute http(s), no query or fragment; kept without a trailing slash.
-pub fn parse_public_url(s: &str) -> Result<String, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("not an absolute URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("an http:// or https:// URL with a host".into());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("a URL without a query or #fragment".into());
-    }
-    Ok(s.trim_end_matches('/').to_owned())
-}
-
-/// An issuer URL, kept exactly as given (tokens' `iss` must equal it).
-fn parse_issuer(s: &str) -> Result<String, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("not an absolute URL ({e})"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err("an http:// or https:// issuer URL".into());
-    }
-    Ok(s.to_owned())
-}
-
-/// `ISSUER=PREFIX`, split at the last `=`; the issuer must be a URL (the prefix may be empty).
-fn parse_opaque_prefix(s: &str) -> Result<(String, String), String> {
-    let (issuer, prefix) = s.rsplit_once('=').ok_or("expected ISSUER=PREFIX (e.g. https://sso.example.com=ory_at_)")?;
-    Ok((parse_issuer(issuer)?, prefix.to_owned()))
-}
-
-fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
-    s.parse()
-}
-
-/// A listening address: `HOST:PORT` (a name is resolved, IPv4 preferred), or `:PORT` or
-/// `PORT` alone for 127.0.0.1.
-pub fn parse_bind(s: &str) -> Result<SocketAddr, String> {
-    use std::net::{Ipv4Addr, ToSocketAddrs as _};
-    let s = s.trim();
-    let usage = "expected HOST:PORT, :PORT or PORT (e.g. 127.0.0.1:8080, localhost:8080, [::1]:8080 or 8080)";
-    let port_only = s.strip_prefix(':').unwrap_or(s);
-    if !port_only.is_empty() && port_only.bytes().all(|b| b.is_ascii_digit()) {
-        let port = port_only.parse::<u16>().map_err(|_| format!("port {port_only} is over 65535: {usage}"))?;
-        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
-    }
-    if let Ok(addr) = s.parse::<SocketAddr>() {
-        return Ok(addr);
-    }
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return Err(format!("{s:?} has no port: {usage}"));
-    };
-    if host.is_empty() || port.parse::<u16>().is_err() {
-        return Err(format!("{s:?}: {usage}"));
-    }
-    let addrs: Vec<SocketAddr> =
-        s.to_socket_addrs().map_err(|e| format!("{host:?} does not resolve ({e}): {usage}"))?.collect();
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or_else(|| addrs.first())
-        .copied()
-        .ok_or_else(|| format!("{host:?} resolves to no address: {usage}"))
-}
-
 impl ServeConfig {
     /// tessera's public base URL (no trailing slash), given the main listener's address.
     pub fn public_base_url(&self, listening: SocketAddr) -> String {
@@ -623,7 +314,7 @@ impl ServeConfig {
             return url.clone();
         }
         let scheme = if self.tls.enabled() { "https" } else { "http" };
-        format!("{scheme}://{}", reachable(listening))
+        format!("{scheme}://{}", listen::reachable(listening))
     }
 
     /// Where the operator console is served, when it is on.
@@ -662,45 +353,12 @@ impl ServeConfig {
     }
 }
 
-/// Checks a database URL names a backend tessera has, with an actionable message.
-pub fn check_database_url(url: &DatabaseUrl) -> anyhow::Result<()> {
-    Backend::of(url.expose())
-        .map(|_| ())
-        .map_err(|e| anyhow::anyhow!("TESSERA_DATABASE_URL / --database-url {url}: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::net::SocketAddr;
 
-    #[test]
-    fn an_opaque_token_prefix_names_an_issuer_url() {
-        let parsed = |s| parse_opaque_prefix(s);
-        assert_eq!(parsed("https://sso.example.com=ory_at_"), Ok(("https://sso.example.com".into(), "ory_at_".into())));
-        assert_eq!(
-            parsed("https://sso.example.com/realms/p="),
-            Ok(("https://sso.example.com/realms/p".into(), "".into()))
-        );
-        assert!(parsed("https://sso.example.com").is_err());
-        assert!(parsed("ory_at_=https://sso.example.com").is_err());
-    }
-
-    #[test]
-    fn bind_takes_an_address_a_name_or_a_port_alone() {
-        let local = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        assert_eq!(parse_bind("127.0.0.1:8080"), Ok(local(8080)));
-        assert_eq!(parse_bind("0.0.0.0:80"), Ok(SocketAddr::from(([0, 0, 0, 0], 80))));
-        assert_eq!(parse_bind("[::1]:8080"), Ok("[::1]:8080".parse().expect("v6")));
-        assert_eq!(parse_bind(":8080"), Ok(local(8080)));
-        assert_eq!(parse_bind("8080"), Ok(local(8080)));
-        assert_eq!(parse_bind("0"), Ok(local(0)));
-        let resolved = parse_bind("localhost:8080").expect("localhost resolves");
-        assert!(resolved.ip().is_loopback() && resolved.port() == 8080, "{resolved}");
-        for bad in ["nowhere", "", ":", "localhost:", ":99999", "99999", "host:port", "no-such-host.invalid:80"] {
-            let err = parse_bind(bad).expect_err(bad);
-            assert!(err.contains("HOST:PORT"), "{bad:?}: {err}");
-        }
-    }
+    use super::{DEFAULT_ADMIN_BIND, DatabaseArgs, KekArgs, MetricsToken, Place, ServeConfig, console_base_url, place};
+    use crate::storage::DatabaseUrl;
 
     #[test]
     fn metrics_tokens_are_checked_compared_and_never_shown() {
