@@ -7,11 +7,16 @@ use clap::Args;
 use crate::crypto::kek::Kek;
 use crate::storage::{self, Backend, DatabaseUrl};
 
+/// The help heading of the database and key-encryption key flags, and the configuration
+/// file's `[database]` section.
+pub const HEADING: &str = "Database";
+
 /// The default database: a SQLite file under `./data/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";
 
 /// Where the data lives; shared by every command.
 #[derive(Args, Clone, Debug)]
+#[command(next_help_heading = HEADING)]
 pub struct DatabaseArgs {
     /// Database URL: `sqlite://PATH` (created if missing) or `postgres://USER:PASSWORD@HOST/DB`.
     #[arg(long, env = "TESSERA_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true,

@@ -1,8 +1,62 @@
-//! Listening: TLS, and where the console and `/metrics` are placed.
+//! Listening: the main and admin listeners, TLS, `/metrics`, and where the console and
+//! `/metrics` are placed.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+
+use super::parse::{parse_bind, parse_public_url};
+use crate::auth::metrics_token::MetricsToken;
+
+/// The help heading of the listener flags, and the configuration file's `[listen]` section.
+pub const HEADING: &str = "Listeners";
+
+/// The help heading of the TLS flags, and the configuration file's `[tls]` section.
+pub const TLS_HEADING: &str = "TLS";
+
+/// The help heading of the metrics flags, and the configuration file's `[metrics]` section.
+pub const METRICS_HEADING: &str = "Metrics";
+
+/// Where tessera listens and how browsers reach it.
+#[derive(Args, Clone, Debug)]
+pub struct ListenArgs {
+    /// Address to listen on: HOST:PORT (a name is resolved, e.g. localhost:8080), or :PORT or
+    /// PORT alone for 127.0.0.1:PORT. Port 0 picks a free port.
+    #[arg(long, env = "TESSERA_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
+    pub bind: SocketAddr,
+
+    /// tessera's address as customers' browsers reach it (e.g. https://link.example.com):
+    /// Link URLs are `{public-url}/link/<token>`, and the connector sends customers back to
+    /// `{public-url}/link/return`. Unset: http:// and the main listener's address.
+    #[arg(long, env = "TESSERA_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// The admin listener: where the operator console and `/metrics` are served when the main
+    /// listener is not loopback (unless --console-listen or --metrics-bind place them). Set, it
+    /// takes them off a loopback main listener too. Unset: 127.0.0.1:8081, when needed.
+    #[arg(long, env = "TESSERA_ADMIN_BIND", value_parser = parse_bind)]
+    pub admin_bind: Option<SocketAddr>,
+
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "TESSERA_SHUTDOWN_GRACE", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=3600))]
+    pub shutdown_grace: u32,
+}
+
+/// Where `/metrics` is served and the credential it asks for.
+#[derive(Args, Clone, Debug)]
+pub struct MetricsArgs {
+    /// Serve `/metrics` on this separate address instead of the main listener (written as for
+    /// --bind).
+    #[arg(long, env = "TESSERA_METRICS_BIND", value_parser = parse_bind)]
+    pub metrics_bind: Option<SocketAddr>,
+
+    /// A secret that `/metrics` requires as `Authorization: Bearer <token>` (401 otherwise):
+    /// 16 to 256 printable ASCII characters without spaces, e.g. `openssl rand -hex 32`.
+    /// Unset, `/metrics` needs no credential.
+    #[arg(long, env = "TESSERA_METRICS_TOKEN", hide_env_values = true, value_parser = MetricsToken::from_arg)]
+    pub metrics_token: Option<MetricsToken>,
+}
 
 /// HTTPS on every listener, from PEM files re-read when they change.
 #[derive(Args, Clone, Debug)]
