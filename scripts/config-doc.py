@@ -13,10 +13,32 @@ binary = sys.argv[1]
 help_text = subprocess.run([binary, "serve", "--help"], check=True, capture_output=True, text=True).stdout
 example = subprocess.run([binary, "config", "example"], check=True, capture_output=True, text=True).stdout
 
-rows = []
+# Each flag's key in the configuration file, from the example: `tokens.ttl` for `ttl` under
+# `[tokens]` (TOML reads that dotted key as the same setting).
+file_keys = {}
+section, flag = None, None
+for line in example.splitlines():
+    if re.match(r"^\[(\w+)\]$", line):
+        section = line.strip("[]")
+    elif line.startswith("# Flag: "):
+        flag = line[len("# Flag: "):].strip()
+    else:
+        key = re.match(r"^#(\w+) = |^# No default: (\w+) is unset", line)
+        if key and flag:
+            name = key.group(1) or key.group(2)
+            file_keys[flag] = f"{section}.{name}" if section else name
+            flag = None
+
+# The table, one part per heading of `serve --help`.
+groups = []
 lines = help_text.splitlines()
 i = 0
 while i < len(lines):
+    heading = re.match(r"^(\w[\w ]*):$", lines[i])
+    if heading:
+        groups.append((heading.group(1), []))
+        i += 1
+        continue
     m = re.match(r"^\s+(?:-\w, )?(--[\w-]+)(?: \[?<[\w-]+>\]?)?\s*$", lines[i])
     if not m:
         i += 1
@@ -37,8 +59,9 @@ while i < len(lines):
     if values:
         text += f" (one of: {values.group(1)})"
     cell = lambda s: s.replace("|", "\\|")
-    rows.append(
-        f"| `{flag}` | {'`' + env.group(1) + '`' if env else ''} | "
+    key = file_keys.get(flag)
+    groups[-1][1].append(
+        f"| `{flag}` | {'`' + env.group(1) + '`' if env else ''} | {'`' + key + '`' if key else ''} | "
         f"{'`' + default.group(1) + '`' if default else ''} | {cell(text)} |"
     )
 
@@ -58,11 +81,52 @@ own options.
 
 ## `tessera serve`
 
-| flag | environment | default | what it sets |
-|---|---|---|---|""")
-print("\n".join(rows))
+The options, under the headings of `tessera serve --help`. The "file" column is the setting's
+key in the configuration file: `tokens.ttl` is `ttl` in the section `[tokens]`.""")
+for heading, rows in groups:
+    if not rows:
+        continue
+    print(f"""
+### {heading}
+
+| flag | environment | file | default | what it sets |
+|---|---|---|---|---|""")
+    print("\n".join(rows))
 print("""
 ## The configuration file
+
+The file has one section per heading above: `[database]`, `[listen]`, `[tls]`, `[metrics]`,
+`[console]`, `[tokens]`, `[limits]`, `[oauth]`, `[webhooks]`, `[link]` and `[retention]`; the
+few settings under "Options" stay at the top, before any section. Inside a section a setting is
+named as its flag less the section's own word (`--token-ttl` is `ttl` in `[tokens]`,
+`--webhook-timeout` is `timeout` in `[webhooks]`, `--db-pool-size` is `pool_size` in
+`[database]`); a few read better another way (`--console` is `enabled` in `[console]`,
+`--oauth-issuer` is `issuers` in `[oauth]`): the table's "file" column names each one. An option
+that may be repeated takes an array:
+
+```toml
+log_format = "json"
+
+[listen]
+bind = "0.0.0.0:8080"
+public_url = "https://tessera.example.com"
+
+[tokens]
+ttl = 900
+issuer = "https://tessera.example.com"
+
+[oauth]
+issuers = ["https://sso.example.com", "https://login.partner.example"]
+
+[console]
+enabled = false
+```
+
+A file written before the sections, with every setting at the top named as its flag with `_`
+for `-` (`token_ttl = 900`, `oauth_issuer = "https://sso.example.com"`), still works, and the two
+forms may be mixed; a setting given both ways is refused. An unknown section or key, or a bad
+value, stops start-up with its name (``config file tessera.toml: unknown key `tokens.ttll` ``).
+Flags and environment variables still override the file, whichever form it uses.
 
 `tessera config example` prints a file with every setting, commented out at its default; save
 it, uncomment what you change, and name it with `--config` or `TESSERA_CONFIG`:

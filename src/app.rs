@@ -55,7 +55,7 @@ impl Listeners {
         let bind = |addr: SocketAddr, what: &'static str| async move {
             TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({what}): {e}"))
         };
-        let main = bind(config.bind, "TESSERA_BIND / --bind").await?;
+        let main = bind(config.listen.bind, "TESSERA_BIND / --bind").await?;
         let console = config.console_place();
         let metrics = config.metrics_place();
         let mut sides = Vec::new();
@@ -93,7 +93,7 @@ impl Listeners {
     /// Says where the console and `/metrics` went when the main listener faces clients, and
     /// warns about every listener off loopback that serves plain HTTP.
     fn warn_exposure(&self, config: &ServeConfig) {
-        if !config.bind.ip().is_loopback() {
+        if !config.listen.bind.ip().is_loopback() {
             for side in self.sides.iter().filter(|s| s.console || s.metrics) {
                 if let Ok(addr) = side.listener.local_addr() {
                     let what = match (side.console, side.metrics) {
@@ -101,7 +101,7 @@ impl Listeners {
                         (true, false) => "the operator console",
                         _ => "/metrics",
                     };
-                    tracing::info!(%addr, main = %config.bind, "{what}: served here, not on the main listener");
+                    tracing::info!(%addr, main = %config.listen.bind, "{what}: served here, not on the main listener");
                 }
             }
         }
@@ -175,16 +175,17 @@ impl App {
         kek: Kek,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<App> {
-        if let Some(token) = &config.metrics_token {
+        if let Some(token) = &config.metrics.metrics_token {
             token.check()?;
         }
         let Listeners { main: listener, sides, console_on_main, metrics_on_main, tls } = listeners;
-        let ttl = i64::from(config.token_ttl);
-        check_prepublish(config.key_prepublish, config.key_refresh, "TESSERA_KEY_PREPUBLISH / --key-prepublish")
+        let (tokens, hooks) = (&config.tokens, &config.webhooks);
+        let ttl = i64::from(tokens.token_ttl);
+        check_prepublish(tokens.key_prepublish, tokens.key_refresh, "TESSERA_KEY_PREPUBLISH / --key-prepublish")
             .map_err(anyhow::Error::msg)?;
         let policy = KeyPolicy {
-            prepublish_secs: i64::from(config.key_prepublish),
-            rotation_period_secs: i64::from(config.key_rotation_period),
+            prepublish_secs: i64::from(tokens.key_prepublish),
+            rotation_period_secs: i64::from(tokens.key_rotation_period),
             // A retired key stays published for a full token lifetime plus five minutes' leeway.
             retired_publish_secs: ttl + 300,
         };
@@ -194,16 +195,16 @@ impl App {
         let clock_guard = Arc::new(ClockGuard::new(
             clock.clone(),
             store.clone(),
-            config.clock_max_skew,
+            tokens.clock_max_skew,
             crate::token::verify::LEEWAY_SECS,
-            config.clock_step_settle,
+            tokens.clock_step_settle,
         ));
         clock_guard.measure().await;
         // From here on every part of the server takes its time from the guard: tessera's own
         // time, which a step of the system clock does not move.
         let clock: Arc<dyn Clock> = clock_guard.clone();
         let keyring = Arc::new(
-            Keyring::open(store.clone(), kek, config.algorithm, clock.clone(), policy, Some(clock_guard.clone()))
+            Keyring::open(store.clone(), kek, tokens.algorithm, clock.clone(), policy, Some(clock_guard.clone()))
                 .await?,
         );
         // Last of all the start-up steps that can fail, so that a key created here is printed.
@@ -213,20 +214,20 @@ impl App {
             keyring: keyring.clone(),
             issuance,
             clock: clock.clone(),
-            issuer: config.issuer.clone(),
-            audience: config.audience.clone(),
+            issuer: tokens.issuer.clone(),
+            audience: tokens.audience.clone(),
             ttl_secs: ttl,
             customers: Default::default(),
             clock_guard: clock_guard.clone(),
         });
         let webhook_policy =
-            Policy { allow_private: config.webhook_allow_private, allow_http: config.webhook_allow_http };
+            Policy { allow_private: hooks.webhook_allow_private, allow_http: hooks.webhook_allow_http };
         let metrics = Arc::new(Metrics::with_routes(crate::http::routes::table().iter().map(|r| r.path)));
-        let shared_limits = match &config.rate_limit_store {
+        let shared_limits = match &config.limits.rate_limit_store {
             Some(url) => Some(Arc::new(crate::rate_limit::shared::SharedStore::new(
                 url,
-                &config.rate_limit_store_prefix,
-                config.rate_limit_store_down,
+                &config.limits.rate_limit_store_prefix,
+                config.limits.rate_limit_store_down,
                 metrics.clone(),
             )?)),
             None => None,
@@ -234,8 +235,8 @@ impl App {
         let shared = |name: &'static str| shared_limits.clone().map(|s| (s, name));
         let link = crate::service::link::Settings {
             public_url: config.public_base_url(listener.local_addr()?),
-            session_ttl_secs: i64::from(config.link_session_ttl),
-            allow_http: config.link_allow_http,
+            session_ttl_secs: i64::from(config.link.link_session_ttl),
+            allow_http: config.link.link_allow_http,
         };
         let core = Arc::new(crate::service::Core::serving(
             store.clone(),
@@ -251,12 +252,12 @@ impl App {
             clock,
             clock_guard,
             metrics,
-            body_timeout: Duration::from_secs(u64::from(config.body_timeout)),
+            body_timeout: Duration::from_secs(u64::from(config.limits.body_timeout)),
             limits: Arc::new(AuthLimits {
-                per_key: Limiter::new(f64::from(config.rate_limit), config.rate_burst, shared("key")),
+                per_key: Limiter::new(f64::from(config.limits.rate_limit), config.limits.rate_burst, shared("key")),
                 auth_failures: Limiter::new(
-                    f64::from(config.auth_failure_rate),
-                    config.auth_failure_burst,
+                    f64::from(config.limits.auth_failure_rate),
+                    config.limits.auth_failure_burst,
                     shared("auth-failures"),
                 ),
                 shared: shared_limits.clone(),
@@ -264,7 +265,7 @@ impl App {
             key_cache: Arc::new(ApiKeyCache::new(10_000)),
             key_usage: Arc::default(),
             kek: sealer,
-            metrics_token: config.metrics_token.clone().map(Arc::new),
+            metrics_token: config.metrics.metrics_token.clone().map(Arc::new),
             webhook_policy,
             partners: partner_issuers(config, &config.public_base_url(listener.local_addr()?))?,
             link,
@@ -278,13 +279,14 @@ impl App {
                     secure_cookie: config.console.console_secure_cookie
                         || tls.is_some()
                         || config.console.console_public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
-                        || (console_on_main && config.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))),
-                    algorithm: config.algorithm,
-                    prepublish_secs: i64::from(config.key_prepublish),
+                        || (console_on_main
+                            && config.listen.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))),
+                    algorithm: tokens.algorithm,
+                    prepublish_secs: i64::from(tokens.key_prepublish),
                     // Ten failed sign-ins at once per address, then one every ten seconds.
                     sign_in_rate: 0.1,
                     sign_in_burst: 10,
-                    retention: config.retention(),
+                    retention: config.retention.settings(),
                 },
             )
         });
@@ -295,9 +297,9 @@ impl App {
             state.metrics.clone(),
             Settings {
                 policy: webhook_policy,
-                timeout: Duration::from_secs(u64::from(config.webhook_timeout)),
-                retry_base: Duration::from_secs(u64::from(config.webhook_retry_base)),
-                retry_window_secs: i64::from(config.webhook_retry_window),
+                timeout: Duration::from_secs(u64::from(hooks.webhook_timeout)),
+                retry_base: Duration::from_secs(u64::from(hooks.webhook_retry_base)),
+                retry_window_secs: i64::from(hooks.webhook_retry_window),
                 poll: Duration::from_millis(250),
             },
         )?;
@@ -314,11 +316,11 @@ impl App {
             store,
             issuance_writer,
             dispatcher,
-            refresh_interval: Duration::from_secs(u64::from(config.key_refresh)),
-            retention: config.retention(),
-            shutdown_grace: Duration::from_secs(u64::from(config.shutdown_grace)),
+            refresh_interval: Duration::from_secs(u64::from(tokens.key_refresh)),
+            retention: config.retention.settings(),
+            shutdown_grace: Duration::from_secs(u64::from(config.listen.shutdown_grace)),
             limits: crate::http::server::Limits {
-                header_timeout: Duration::from_secs(u64::from(config.header_timeout)),
+                header_timeout: Duration::from_secs(u64::from(config.limits.header_timeout)),
                 ..Default::default()
             },
             bootstrap,
@@ -464,25 +466,26 @@ fn partner_issuers(
     config: &ServeConfig,
     public_url: &str,
 ) -> anyhow::Result<Option<Arc<crate::token::partners::Issuers>>> {
-    if config.oauth_issuers.is_empty() {
+    let oauth = &config.oauth;
+    if oauth.oauth_issuers.is_empty() {
         return Ok(None);
     }
     let settings = crate::token::partners::Settings {
-        issuers: config.oauth_issuers.clone(),
-        audience: config.oauth_audience.clone().unwrap_or_else(|| public_url.to_owned()),
-        client_claim: config.oauth_client_claim.clone(),
-        min_refetch: Duration::from_secs(u64::from(config.oauth_jwks_min_refetch)),
+        issuers: oauth.oauth_issuers.clone(),
+        audience: oauth.oauth_audience.clone().unwrap_or_else(|| public_url.to_owned()),
+        client_claim: oauth.oauth_client_claim.clone(),
+        min_refetch: Duration::from_secs(u64::from(oauth.oauth_jwks_min_refetch)),
         timeout: Duration::from_secs(5),
-        introspection: match (&config.oauth_introspection_client_id, &config.oauth_introspection_client_secret) {
+        introspection: match (&oauth.oauth_introspection_client_id, &oauth.oauth_introspection_client_secret) {
             (Some(client_id), Some(secret)) => Some(crate::token::partners::IntrospectionClient {
                 client_id: client_id.clone(),
                 secret: secret.clone(),
             }),
             _ => None,
         },
-        introspection_cache: Duration::from_secs(u64::from(config.oauth_introspection_cache)),
-        opaque_prefixes: config.oauth_opaque_token_prefixes.clone(),
-        require_at_jwt: config.oauth_require_at_jwt,
+        introspection_cache: Duration::from_secs(u64::from(oauth.oauth_introspection_cache)),
+        opaque_prefixes: oauth.oauth_opaque_token_prefixes.clone(),
+        require_at_jwt: oauth.oauth_require_at_jwt,
     };
     settings.check_opaque_prefixes()?;
     if settings.introspection.is_some() && settings.issuers.len() > 1 && settings.opaque_prefixes.is_empty() {

@@ -111,8 +111,8 @@ async fn start_up_refuses_a_prepublication_shorter_than_max_age_plus_refresh() {
         let db = TestDb::new(crate::support::Backend::Sqlite).await.expect("sqlite");
         let store = tessera::storage::connect(&db.url).await.expect("store");
         let mut config = ServeConfig::for_tests();
-        config.key_refresh = refresh;
-        config.key_prepublish = prepublish;
+        config.tokens.key_refresh = refresh;
+        config.tokens.key_prepublish = prepublish;
         let built = App::build(&config, store.clone(), Kek::generate(), Arc::new(SystemClock)).await;
         match built {
             Ok(_) => assert!(accepted, "--key-prepublish {prepublish} with --key-refresh {refresh} was accepted"),

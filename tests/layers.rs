@@ -387,7 +387,7 @@ const MAX_LINES: usize = 500;
 
 /// The files still over [`MAX_LINES`], each with the most lines it may have: the list only
 /// shrinks, and a listed file may not grow.
-const OVER_MAX_LINES: &[(&str, usize)] = &[("config.rs", 792), ("http/validation.rs", 511)];
+const OVER_MAX_LINES: &[(&str, usize)] = &[("http/validation.rs", 511)];
 
 /// Each file under `src` longer than `max` lines, with its length.
 fn long_files(max: usize) -> Vec<(String, usize)> {
@@ -430,7 +430,7 @@ fn no_file_in_src_is_over_500_lines() {
 #[test]
 fn the_length_scan_sees_a_long_file() {
     let long = long_files(MAX_LINES);
-    assert!(long.iter().any(|(f, _)| f == "config.rs"), "{long:?}");
+    assert!(long.iter().any(|(f, _)| f == "http/validation.rs"), "{long:?}");
     // At a tenth of the limit, most files are over it, the smallest ones not.
     let short = long_files(MAX_LINES / 10);
     assert!(short.len() > 50, "{}", short.len());

@@ -481,6 +481,10 @@ async fn configuration_file_sits_under_environment_and_flags() {
         600,
         "a flag beats both"
     );
+    // The same settings in their section, as `tessera config example` writes them.
+    std::fs::write(&file, "[tokens]\nttl = 180\nissuer = \"from-section\"\n").expect("write");
+    assert_eq!(lifetime(vec![], vec![]).await, (180, json!("from-section")));
+    assert_eq!(lifetime(vec!["--token-ttl", "600"], vec![]).await.0, 600, "a flag beats the section");
 
     std::fs::write(&file, "token_ttl = 5\n").expect("write");
     let out = run(&["--config", &file_arg, "serve"], &[]);
@@ -489,6 +493,9 @@ async fn configuration_file_sits_under_environment_and_flags() {
     std::fs::write(&file, "token_tll = 900\n").expect("write");
     let out = run(&["--config", &file_arg, "serve"], &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key `token_tll`"));
+    std::fs::write(&file, "[tokenz]\nttl = 900\n").expect("write");
+    let out = run(&["--config", &file_arg, "serve"], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown section `[tokenz]`"));
     std::fs::write(&file, "token_ttl = [1]\n").expect("write");
     let out = run(&["serve"], &[("TESSERA_CONFIG", file_arg.as_str())]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("`token_ttl`"));
@@ -536,19 +543,32 @@ fn the_example_configuration_documents_every_key_and_is_valid() {
     let out = run(&["config", "example"], &[]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).expect("utf8");
-    for key in ["bind", "database_url", "token_ttl", "algorithm", "shutdown_grace", "log_format"] {
-        assert!(text.contains(&format!("#{key} = ")), "{key} is in the example");
+    // Each setting in its section, under its key there.
+    let section = |name: &str| {
+        let start = text.find(&format!("\n[{name}]\n")).unwrap_or_else(|| panic!("[{name}] is in the example"));
+        let rest = &text[start + 1..];
+        rest[..rest[1..].find("\n[").map_or(rest.len(), |end| end + 1)].to_owned()
+    };
+    let top = &text[..text.find("\n[").expect("sections")];
+    for (name, key) in [("listen", "bind"), ("database", "url"), ("tokens", "ttl"), ("tokens", "algorithm")] {
+        assert!(section(name).contains(&format!("\n#{key} = ")), "{name}.{key} is in the example");
     }
+    assert!(section("listen").contains("\n#shutdown_grace = "));
+    assert!(top.contains("\n#log_format = "), "log_format stays at the top");
     // Keys without a default are documented, with no value that could not be used.
-    for key in ["kek", "metrics_bind", "metrics_token"] {
-        assert!(text.contains(&format!("# No default: {key} is unset")), "{key} is in the example");
-        assert!(!text.contains(&format!("#{key} =")), "{key} has no empty value to uncomment");
+    for (name, key) in [("database", "kek"), ("metrics", "bind"), ("metrics", "token")] {
+        let section = section(name);
+        assert!(section.contains(&format!("# No default: {key} is unset")), "{name}.{key} is in the example");
+        assert!(!section.contains(&format!("#{key} =")), "{name}.{key} has no empty value to uncomment");
     }
-    // Every commented setting (`#key = value`; notes start `# `), uncommented, makes a valid
-    // configuration.
+    // Every commented setting (`#key = value`; notes start `# `), uncommented, under its
+    // section's header, makes a valid configuration.
     let uncommented: String = text
         .lines()
-        .filter_map(|l| l.strip_prefix('#').filter(|v| !v.is_empty() && !v.starts_with(' ')))
+        .filter_map(|l| match l.strip_prefix('#') {
+            Some(v) => Some(v).filter(|v| !v.is_empty() && !v.starts_with(' ')),
+            None => Some(l).filter(|l| l.starts_with('[')),
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     assert!(uncommented.lines().count() >= 20, "{uncommented}");

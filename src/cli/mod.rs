@@ -47,6 +47,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the HTTP server (creates a default client and API key on an empty database).
+    #[command(next_line_help = true)]
     Serve(Box<crate::config::ServeConfig>),
     /// Apply database migrations and exit.
     Migrate,

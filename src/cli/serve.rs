@@ -34,10 +34,11 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     }
     let addr = app.local_addr();
     let scheme = if app.tls() { "https" } else { "http" };
-    tracing::info!(%addr, database = %db.database_url, algorithm = %config.algorithm, tls = app.tls(), "tessera listening");
+    tracing::info!(%addr, database = %db.database_url, algorithm = %config.tokens.algorithm, tls = app.tls(), "tessera listening");
     // Before the main line, which is the last a supervisor (or a test) waits for.
     // Where browsers reach it (the public URL when one is set, not a bind address like 0.0.0.0).
     let docs = config
+        .listen
         .public_url
         .as_deref()
         .map_or_else(|| format!("{scheme}://{addr}"), |u| u.trim_end_matches('/').to_owned());
@@ -46,7 +47,7 @@ pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
         let own = app.console_addr();
         let url = crate::config::console_base_url(
             &config.console,
-            config.public_url.as_deref(),
+            config.listen.public_url.as_deref(),
             own.is_none(),
             own.unwrap_or(addr),
             app.tls(),

@@ -43,7 +43,8 @@ impl Clock for SteppedClock {
 
 async fn spawn(db: TestDb) -> (TestApp, Arc<SteppedClock>) {
     let clock = Arc::new(SteppedClock::default());
-    let config = ServeConfig { clock_max_skew: 5, ..ServeConfig::for_tests() };
+    let mut config = ServeConfig::for_tests();
+    config.tokens.clock_max_skew = 5;
     (TestApp::spawn_with(db, config, clock.clone()).await, clock)
 }
 

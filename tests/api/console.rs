@@ -178,7 +178,7 @@ async fn sessions_end_when_idle_or_too_old(db: TestDb) {
     config.console.console_idle_timeout = 60;
     config.console.console_session_lifetime = 300;
     // The test moves its own clock: the clock check is off here.
-    config.clock_max_skew = 0;
+    config.tokens.clock_max_skew = 0;
     let app = TestApp::spawn_with(db, config, clock.clone()).await;
     add_operator(&app, "ops").await;
 

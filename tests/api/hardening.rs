@@ -133,8 +133,9 @@ async fn an_idempotent_retry_never_replays_an_expired_token(db: TestDb) {
     use tessera::token::clock::ManualClock;
     let clock = Arc::new(ManualClock::new(tessera::token::clock::Clock::now(&tessera::token::clock::SystemClock)));
     // The test moves its own clock: the clock check is off here.
-    let config =
-        tessera::config::ServeConfig { token_ttl: 60, clock_max_skew: 0, ..tessera::config::ServeConfig::for_tests() };
+    let mut config = tessera::config::ServeConfig::for_tests();
+    config.tokens.token_ttl = 60;
+    config.tokens.clock_max_skew = 0;
     let app = TestApp::spawn_with(db, config, clock.clone()).await;
     let conn = app.create_connection(&app.api_key, "a").await;
     let mint = async || {

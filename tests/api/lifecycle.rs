@@ -104,7 +104,8 @@ async fn introspection_answers_only_for_the_callers_live_tokens(db: TestDb) {
 async fn expired_and_not_yet_valid_tokens_are_inactive(db: TestDb) {
     let clock = Arc::new(ManualClock::new(1_800_000_000));
     // A clock of its own, years from the database's: the clock check is off here.
-    let config = ServeConfig { clock_max_skew: 0, ..ServeConfig::for_tests() };
+    let mut config = ServeConfig::for_tests();
+    config.tokens.clock_max_skew = 0;
     let app = TestApp::spawn_with(db, config, clock.clone()).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let t = token(&app, &app.api_key, &conn).await;

@@ -17,8 +17,8 @@ use crate::support::{Backend, TestDb};
 
 async fn app_with_short_timeouts() -> TestApp {
     let mut config = ServeConfig::for_tests();
-    config.header_timeout = 1;
-    config.body_timeout = 1;
+    config.limits.header_timeout = 1;
+    config.limits.body_timeout = 1;
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
     TestApp::spawn_with(db, config, Arc::new(SystemClock)).await
 }
@@ -233,8 +233,8 @@ async fn refills_within_a_second<K: Eq + std::hash::Hash + Clone + std::fmt::Dis
 #[tokio::test]
 async fn each_api_key_is_rate_limited_with_429_and_ratelimit_headers() {
     let mut config = ServeConfig::for_tests();
-    config.rate_limit = 1;
-    config.rate_burst = 3;
+    config.limits.rate_limit = 1;
+    config.limits.rate_burst = 3;
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
     let app = TestApp::spawn_with(db, config, Arc::new(SystemClock)).await;
     let second_key = app.new_key(&app.client_id).await;
@@ -261,8 +261,8 @@ async fn each_api_key_is_rate_limited_with_429_and_ratelimit_headers() {
 #[tokio::test]
 async fn repeated_failed_authentications_from_one_address_are_refused() {
     let mut config = ServeConfig::for_tests();
-    config.auth_failure_rate = 1;
-    config.auth_failure_burst = 3;
+    config.limits.auth_failure_rate = 1;
+    config.limits.auth_failure_burst = 3;
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
     let app = TestApp::spawn_with(db, config, Arc::new(SystemClock)).await;
     let guess = "tsk_01ARZ3NDEKTSV4RRFFQ69G5FAV_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -334,8 +334,8 @@ async fn split_request(s: &mut TcpStream, key: &str, conn: &str) {
 #[tokio::test]
 async fn an_early_answer_that_closes_the_connection_says_so() {
     let mut config = ServeConfig::for_tests();
-    config.rate_limit = 1;
-    config.rate_burst = 1;
+    config.limits.rate_limit = 1;
+    config.limits.rate_burst = 1;
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
     let app = TestApp::spawn_with(db, config, Arc::new(SystemClock)).await;
     let second = app.new_key(&app.client_id).await;

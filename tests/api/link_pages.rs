@@ -303,7 +303,7 @@ crate::both_backends!(
 
 async fn app_with_body_timeout(secs: u32) -> TestApp {
     let mut config = ServeConfig::for_tests();
-    config.body_timeout = secs;
+    config.limits.body_timeout = secs;
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
     TestApp::spawn_with(db, config, Arc::new(SystemClock)).await
 }

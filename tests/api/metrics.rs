@@ -20,8 +20,8 @@ async fn metrics_need_no_credential_without_a_token(db: TestDb) {
 }
 
 async fn metrics_token_is_required_when_set(db: TestDb) {
-    let config =
-        ServeConfig { metrics_token: Some(MetricsToken::new(TOKEN).expect("token")), ..ServeConfig::for_tests() };
+    let mut config = ServeConfig::for_tests();
+    config.metrics.metrics_token = Some(MetricsToken::new(TOKEN).expect("token"));
     let app = TestApp::spawn_with(db, config, Arc::new(SystemClock)).await;
     let missing = json!({"detail": "Not authenticated: send the metrics token as Authorization: Bearer <token>"});
     let invalid = json!({"detail": "Invalid metrics token"});

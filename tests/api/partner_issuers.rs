@@ -19,17 +19,14 @@ use crate::support::TestDb;
 /// tessera trusting `issuers`, introspecting at each with the given opaque-token prefix, with
 /// a 60 s backoff after a failed fetch.
 async fn spawn_trusting(db: TestDb, issuers: &[(&Issuer, &str)]) -> TestApp {
-    let config = ServeConfig {
-        oauth_issuers: issuers.iter().map(|(i, _)| i.url.clone()).collect(),
-        oauth_opaque_token_prefixes: issuers.iter().map(|(i, p)| (i.url.clone(), p.to_string())).collect(),
-        oauth_audience: Some(AUDIENCE.into()),
-        oauth_jwks_min_refetch: 60,
-        oauth_introspection_client_id: Some("tessera".into()),
-        oauth_introspection_client_secret: Some(
-            tessera::token::partners::ClientSecret::from_arg("rs-secret").expect("secret"),
-        ),
-        ..ServeConfig::for_tests()
-    };
+    let mut config = ServeConfig::for_tests();
+    config.oauth.oauth_issuers = issuers.iter().map(|(i, _)| i.url.clone()).collect();
+    config.oauth.oauth_opaque_token_prefixes = issuers.iter().map(|(i, p)| (i.url.clone(), p.to_string())).collect();
+    config.oauth.oauth_audience = Some(AUDIENCE.into());
+    config.oauth.oauth_jwks_min_refetch = 60;
+    config.oauth.oauth_introspection_client_id = Some("tessera".into());
+    config.oauth.oauth_introspection_client_secret =
+        Some(tessera::token::partners::ClientSecret::from_arg("rs-secret").expect("secret"));
     TestApp::spawn_with(db, config, Arc::new(SystemClock)).await
 }
 
@@ -208,12 +205,10 @@ async fn typ_at_jwt_is_required_only_when_asked(db: TestDb) {
     }
 
     let strict_db = TestDb::new(crate::support::Backend::Sqlite).await.expect("sqlite");
-    let config = ServeConfig {
-        oauth_issuers: vec![issuer.url.clone()],
-        oauth_audience: Some(AUDIENCE.into()),
-        oauth_require_at_jwt: true,
-        ..ServeConfig::for_tests()
-    };
+    let mut config = ServeConfig::for_tests();
+    config.oauth.oauth_issuers = vec![issuer.url.clone()];
+    config.oauth.oauth_audience = Some(AUDIENCE.into());
+    config.oauth.oauth_require_at_jwt = true;
     let strict = TestApp::spawn_with(strict_db, config, Arc::new(SystemClock)).await;
     allow(&strict, &issuer, &strict.client_id).await;
     let client = strict.client_id.as_str().to_owned();

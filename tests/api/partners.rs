@@ -212,12 +212,10 @@ fn sign(header: &Value, claims: &Value, key: &Key) -> String {
 }
 
 pub(super) async fn spawn(db: TestDb, issuer: &Issuer) -> TestApp {
-    let config = ServeConfig {
-        oauth_issuers: vec![issuer.url.clone()],
-        oauth_audience: Some(AUDIENCE.into()),
-        oauth_jwks_min_refetch: 1,
-        ..ServeConfig::for_tests()
-    };
+    let mut config = ServeConfig::for_tests();
+    config.oauth.oauth_issuers = vec![issuer.url.clone()];
+    config.oauth.oauth_audience = Some(AUDIENCE.into());
+    config.oauth.oauth_jwks_min_refetch = 1;
     TestApp::spawn_with(db, config, Arc::new(SystemClock)).await
 }
 
@@ -480,18 +478,15 @@ async fn opaque_tokens_are_introspected_and_cached_no_longer_than_their_exp(db: 
     let issuer = Issuer::start(300).await;
     let now = tessera::token::clock::Clock::now(&SystemClock);
     let clock = Arc::new(tessera::token::clock::ManualClock::new(now));
-    let config = ServeConfig {
-        oauth_issuers: vec![issuer.url.clone()],
-        oauth_audience: Some(AUDIENCE.into()),
-        oauth_introspection_client_id: Some("tessera".into()),
-        oauth_introspection_client_secret: Some(
-            tessera::token::partners::ClientSecret::from_arg("rs-secret").expect("secret"),
-        ),
-        oauth_introspection_cache: 60,
-        // A clock of its own: the clock check is off here.
-        clock_max_skew: 0,
-        ..ServeConfig::for_tests()
-    };
+    let mut config = ServeConfig::for_tests();
+    config.oauth.oauth_issuers = vec![issuer.url.clone()];
+    config.oauth.oauth_audience = Some(AUDIENCE.into());
+    config.oauth.oauth_introspection_client_id = Some("tessera".into());
+    config.oauth.oauth_introspection_client_secret =
+        Some(tessera::token::partners::ClientSecret::from_arg("rs-secret").expect("secret"));
+    config.oauth.oauth_introspection_cache = 60;
+    // A clock of its own: the clock check is off here.
+    config.tokens.clock_max_skew = 0;
     let app = TestApp::spawn_with(db, config, clock.clone()).await;
     allow(&app, &issuer, &app.client_id).await;
     let conn = app.create_connection(&app.api_key, "c").await;

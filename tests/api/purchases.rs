@@ -221,7 +221,8 @@ async fn only_the_connector_writes_and_only_for_catalogued_live_connections(db: 
 async fn every_purchases_route_checks_the_token_and_the_tenant(db: TestDb) {
     let clock = Arc::new(ManualClock::new(1_800_000_000));
     // A clock of its own, years from the database's: the clock check is off here.
-    let config = ServeConfig { clock_max_skew: 0, ..ServeConfig::for_tests() };
+    let mut config = ServeConfig::for_tests();
+    config.tokens.clock_max_skew = 0;
     let app = TestApp::spawn_with(db, config, clock.clone()).await;
     let connector = connector(&app).await;
     let (_, other_key) = app.new_client("other").await;

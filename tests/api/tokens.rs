@@ -89,7 +89,7 @@ async fn tampered_tokens_do_not_verify(db: TestDb) {
 
 async fn hs256_tokens_are_signed_with_the_shared_secret_and_not_published(db: TestDb) {
     let mut config = ServeConfig::for_tests();
-    config.algorithm = "HS256".parse().expect("alg");
+    config.tokens.algorithm = "HS256".parse().expect("alg");
     let app = TestApp::spawn_with(db, config, Arc::new(SystemClock)).await;
     let conn = app.create_connection(&app.api_key, "c").await;
     let r = app.mint(&app.api_key, &conn).await;

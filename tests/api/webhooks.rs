@@ -20,7 +20,9 @@ const ALL_TYPES: [&str; 5] = [
 
 /// A server that may send to local addresses over plain http, as a closed network would allow.
 async fn spawn(db: TestDb) -> TestApp {
-    let config = ServeConfig { webhook_allow_private: true, webhook_allow_http: true, ..ServeConfig::for_tests() };
+    let mut config = ServeConfig::for_tests();
+    config.webhooks.webhook_allow_private = true;
+    config.webhooks.webhook_allow_http = true;
     TestApp::spawn_with(db, config, Arc::new(SystemClock)).await
 }
 
