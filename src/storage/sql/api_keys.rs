@@ -1,7 +1,7 @@
 //! API keys, stored as digests.
-use super::StoreError;
 use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::ids::{ApiKeyId, ClientId};
+use crate::storage::StoreError;
 
 store_trait! {
 /// API keys, stored as digests.

@@ -1,8 +1,8 @@
 //! Clients: the tenants.
-use super::StoreError;
 use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::client::Client;
 use crate::domain::ids::ClientId;
+use crate::storage::StoreError;
 
 store_trait! {
 /// Clients: the tenants.

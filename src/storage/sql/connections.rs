@@ -1,8 +1,8 @@
 //! Connections, each owned by one client: the reads. Changes are the core's, written through
 //! the unit of work (`work.rs`).
-use super::StoreError;
 use crate::domain::connection::Connection;
 use crate::domain::ids::{ClientId, ConnectionId};
+use crate::storage::StoreError;
 
 store_trait! {
 /// Connections, each owned by one client: the reads.

@@ -1,7 +1,7 @@
 //! The connector's credentials.
-use super::StoreError;
 use crate::domain::connector::ConnectorCredential;
 use crate::domain::ids::ConnectorId;
+use crate::storage::StoreError;
 
 store_trait! {
 /// The connector's credentials.

@@ -1,10 +1,10 @@
 //! The operator console's own tables (operators, sessions, the audit record) and its reads
 //! across every client.
-use super::StoreError;
 use crate::domain::connection::Connection;
 use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, OperatorId};
 use crate::domain::operator::{AuditEntry, ConnectionSearch, Counts, Operator, Session};
 use crate::domain::token::IssuedToken;
+use crate::storage::StoreError;
 
 store_trait! {
 /// The operator console: operators, their sessions, the record of their actions, and the

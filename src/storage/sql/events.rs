@@ -1,8 +1,8 @@
 //! Each connection's activity log: its own events, and its issued tokens read as
 //! `token_issued` events.
-use super::StoreError;
 use crate::domain::event::Event;
 use crate::domain::ids::{ClientId, ConnectionId};
+use crate::storage::StoreError;
 
 store_trait! {
 /// Each connection's activity log.

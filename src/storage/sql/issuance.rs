@@ -1,7 +1,7 @@
 //! The durable record of every minted token, and revocation.
-use super::StoreError;
 use crate::domain::ids::TokenId;
 use crate::domain::token::IssuedToken;
+use crate::storage::StoreError;
 
 store_trait! {
 /// The durable record of every minted token, and revocation.

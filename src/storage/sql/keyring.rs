@@ -1,6 +1,6 @@
 //! The signing keyring shared by every replica.
-use super::StoreError;
 use crate::domain::signing_key::{Algorithm, SigningKeyRecord};
+use crate::storage::StoreError;
 
 store_trait! {
 /// The signing keyring shared by every replica.

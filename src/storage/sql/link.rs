@@ -1,8 +1,8 @@
 //! Link: link tokens, redirect URLs, the connector's sign-in pages, and Link sessions (whose
 //! completion is the core's, over the unit of work).
-use super::StoreError;
 use crate::domain::ids::{ClientId, ConnectorId};
 use crate::domain::link::{ConnectorLinkUrl, LinkSession, LinkToken, RedirectUrl, SessionState};
+use crate::storage::StoreError;
 
 store_trait! {
 /// Link tokens, redirect URLs, connector sign-in pages and Link sessions.

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use sqlx::query::Query;
 
-use super::StoreError;
+use crate::storage::StoreError;
 
 pub mod api_keys;
 pub mod clients;

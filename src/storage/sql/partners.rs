@@ -1,7 +1,7 @@
 //! Partner grants: which partner apps may act for which client.
-use super::StoreError;
 use crate::domain::ids::ClientId;
 use crate::domain::partner::PartnerGrant;
+use crate::storage::StoreError;
 
 store_trait! {
 /// Partner grants: which partner apps may act for which client.

@@ -1,8 +1,8 @@
 //! Each connection's purchases, listed newest first (the connector's batches are written by
 //! the core, through the unit of work).
-use super::StoreError;
 use crate::domain::ids::{ClientId, ConnectionId};
 use crate::domain::purchase::{Purchase, PurchaseSummary};
+use crate::storage::StoreError;
 
 store_trait! {
 /// Each connection's purchases, written by the connector.

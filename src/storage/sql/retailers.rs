@@ -1,6 +1,6 @@
 //! The retailer catalogue.
-use super::StoreError;
 use crate::domain::retailer::Retailer;
+use crate::storage::StoreError;
 
 store_trait! {
 /// The retailer catalogue.

@@ -1,6 +1,6 @@
 //! Retention: removing rows past their window, a small batch at a time, by the rules of
 //! [`crate::storage::retention::RULES`].
-use super::StoreError;
+use crate::storage::StoreError;
 use crate::storage::retention::{Rule, TableRetention};
 
 store_trait! {

@@ -1,7 +1,7 @@
 //! Webhook endpoints, the outbox and its deliveries.
-use super::StoreError;
 use crate::domain::ids::{ClientId, EventId, WebhookId};
 use crate::domain::webhook::{Attempt, ClaimedDelivery, Delivery, Webhook, WebhookPatch};
+use crate::storage::StoreError;
 
 store_trait! {
 /// Webhook endpoints, their outbox and its deliveries.

@@ -8,12 +8,27 @@ use super::checkpoint::LogRestart;
 use crate::domain::token::IssuedToken;
 use crate::storage::{StoreError, cause};
 
+/// SQLite's issuance statements take `?` placeholders (bound in constant time each).
+pub(super) const ISSUANCE_NUMBERED: bool = false;
+/// Nor do they lock rows: SQLite's writers take turns.
+pub(super) const ISSUANCE_LOCK: &str = "";
+
+/// SQLite's issuance statement for `rows` tokens, without transaction control: the one text
+/// both of its writers run. The issuance writer's own connection runs it for one token at a
+/// time inside its transaction (below); the pool's writer runs it inside one of
+/// its own (`SqlBackend::issuance_sql` in `sqlite/mod.rs`); the conformance suite runs both.
+/// Built once, like every other issuance statement, from [`crate::storage::sql::issuance_sql`].
+pub(super) fn issuance_statement(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    crate::storage::sql::issuance_sql(&SQL, rows, ISSUANCE_NUMBERED, ISSUANCE_LOCK, |insert| insert)
+}
+
 /// Records one token if its connection is the client's and not disconnected and its key is
 /// the client's and not revoked, returning its jti and the customer id its claims carry (read
 /// in the same step): the one-token form of the statement the pool's writer runs, so that the
 /// conformance suite's checks of that one hold for this one.
 fn issue_one() -> &'static str {
-    super::issuance_statement(1)
+    issuance_statement(1)
 }
 
 /// The issuance writer's own connection to the database file, used from the writer's thread

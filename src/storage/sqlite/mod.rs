@@ -10,7 +10,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use super::{DbOptions, cause};
 use checkpoint::{LogRestart, checkpoint};
 use file::{lock, prepare_file};
-use issuance::SqliteIssuance;
+use issuance::{ISSUANCE_LOCK, ISSUANCE_NUMBERED, SqliteIssuance};
 
 pub mod backup;
 mod checkpoint;
@@ -133,7 +133,7 @@ impl super::sql::SqlBackend for SqliteStore {
         Ok(u64::try_from(before - after).unwrap_or(0))
     }
 
-    /// [`issuance_statement`] inside its transaction, sent as one call: the writer
+    /// [`issuance::issuance_statement`] inside its transaction, sent as one call: the writer
     /// connection's thread runs all three statements without waiting on anyone in between.
     fn issuance_sql(rows: usize) -> &'static str {
         static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
@@ -194,21 +194,6 @@ fn sqlite_error(e: sqlx::Error) -> StoreError {
         _ => false,
     };
     if busy { StoreError::Unavailable(cause(e)) } else { StoreError::Database(cause(e)) }
-}
-
-/// SQLite's issuance statements take `?` placeholders (bound in constant time each).
-const ISSUANCE_NUMBERED: bool = false;
-/// Nor do they lock rows: SQLite's writers take turns.
-const ISSUANCE_LOCK: &str = "";
-
-/// SQLite's issuance statement for `rows` tokens, without transaction control: the one text
-/// both of its writers run. The issuance writer's own connection runs it for one token at a
-/// time inside its transaction (see `issuance.rs`); the pool's writer runs it inside one of
-/// its own (`SqlBackend::issuance_sql` below); the conformance suite runs both.
-/// Built once, like every other issuance statement, from [`super::sql::issuance_sql`].
-pub(super) fn issuance_statement(rows: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    super::sql::issuance_sql(&SQL, rows, ISSUANCE_NUMBERED, ISSUANCE_LOCK, |insert| insert)
 }
 
 super::sql::sql_store!(SqliteStore, {
