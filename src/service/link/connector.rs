@@ -80,10 +80,7 @@ impl Link<'_> {
         let Some(session) = store.find_link_session_by_reference(&Secret::presented(reference).digest()).await? else {
             return Ok(None);
         };
-        if session.state != SessionState::AtConnector
-            || now >= session.expires_at
-            || session.connector_id.as_ref() != Some(connector)
-        {
+        if !at_connector(&session, connector, now) {
             return Ok(None);
         }
         if entry_live(store, &session, now).await?.is_err() {
@@ -116,22 +113,29 @@ impl Link<'_> {
     ) -> Result<Option<(LinkSession, Option<Connection>, String)>, CoreError> {
         let store = self.core.store();
         let settings = self.core.link_settings();
-        let mut work = store.begin_work().await?;
-        let Some(mut session) = work.lock_link_session(&Secret::presented(reference).digest()).await? else {
+        let digest = Secret::presented(reference).digest();
+        // What the completion needs to know besides the session is read before its unit of
+        // work begins: on SQLite the work holds the database's one write lock, and a read
+        // through the store's pool could wait for it (a new pooled connection does).
+        let Some(seen) = store.find_link_session_by_reference(&digest).await? else {
             return Ok(None);
         };
-        let theirs = session.connector_id.as_ref() == Some(connector);
-        if !theirs || session.state != SessionState::AtConnector || now >= session.expires_at {
+        if !at_connector(&seen, connector, now) || entry_live(store, &seen, now).await?.is_err() {
             return Ok(None);
         }
-        if entry_live(store, &session, now).await?.is_err() {
-            return Ok(None);
-        }
-        let retailer_known = match &session.retailer_id {
+        let retailer_known = match &seen.retailer_id {
             Some(id) => store.find_retailer(id).await?.is_some(),
             None => false,
         };
-        if !retailer_known || store.find_client(&session.client_id).await?.is_none() {
+        if !retailer_known || store.find_client(&seen.client_id).await?.is_none() {
+            return Ok(None);
+        }
+        let mut work = store.begin_work().await?;
+        // The session again, locked: it completes once, whoever else is completing it.
+        let Some(mut session) = work.lock_link_session(&digest).await? else {
+            return Ok(None);
+        };
+        if !at_connector(&session, connector, now) || session.id != seen.id {
             return Ok(None);
         }
         let change = Change::by_connector(now, connector);
@@ -207,6 +211,13 @@ impl Link<'_> {
         work.commit().await?;
         Ok(Some((session, linked, return_url(settings, reference))))
     }
+}
+
+/// Whether `session` is at `connector`'s sign-in page and has not expired.
+fn at_connector(session: &LinkSession, connector: &ConnectorId, now: i64) -> bool {
+    session.state == SessionState::AtConnector
+        && now < session.expires_at
+        && session.connector_id.as_ref() == Some(connector)
 }
 
 /// What the connector learns of a session at its sign-in page.
