@@ -44,7 +44,7 @@ pub struct World {
     pub client: Client,
     pub key: ApiKeyRecord,
     pub operator: Operator,
-    _db: TestDb,
+    pub db: TestDb,
     writer: Option<IssuanceWriter>,
 }
 
@@ -81,7 +81,7 @@ impl World {
         let operator =
             Operator { id: OperatorId::generate(), name: "olivia".into(), password_hash: None, created_at: NOW };
         store.create_operator(&operator).await.expect("operator");
-        World { store, core, client, key, operator, _db: db, writer: Some(writer) }
+        World { store, core, client, key, operator, db, writer: Some(writer) }
     }
 
     /// Stops the issuance writer (it holds a connection of its own).
