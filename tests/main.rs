@@ -1,8 +1,8 @@
 //! Every integration test, in one binary (one link instead of one per file): the HTTP suite
 //! (`api/`), storage conformance, the real binary's processes, the operator's workflow, faults,
-//! replicas, key rotation, operations, deployment (the systemd unit, TLS, the admin listener), and
-//! the module ladder. `support/` starts databases and
-//! servers for all of them.
+//! replicas, key rotation, operations, deployment (the systemd unit, TLS, the admin listener), the
+//! module ladder, and the core's use cases called without HTTP (`use_cases/`). `support/` starts
+//! databases and servers for all of them.
 #[macro_use]
 mod support;
 
@@ -24,4 +24,5 @@ mod sandbox;
 mod shared_limits;
 mod storage_conformance;
 mod upgrade;
+mod use_cases;
 mod webhooks;
