@@ -136,11 +136,28 @@ impl From<crate::service::CoreError> for ApiError {
             crate::service::CoreError::Store(e) => e.into(),
             crate::service::CoreError::Invalid(why) => ApiError::Unprocessable(why),
             crate::service::CoreError::NotFound(what) => ApiError::Missing(what),
+            crate::service::CoreError::Lifecycle { from, to } => lifecycle_refusal(from, to),
             e @ (crate::service::CoreError::NotServing | crate::service::CoreError::Kek(_)) => {
                 ApiError::Internal(crate::storage::cause(e))
             }
         }
     }
+}
+
+/// `409`: the connection lifecycle does not allow a move; the answer names the moves it does.
+pub fn lifecycle_refusal(
+    from: crate::domain::connection::ConnectionStatus,
+    to: crate::domain::connection::ConnectionStatus,
+) -> ApiError {
+    use crate::domain::connection::ConnectionStatus;
+    let moves: Vec<String> = ConnectionStatus::ALL
+        .iter()
+        .flat_map(|a| ConnectionStatus::ALL.iter().filter(|b| a.can_move_to(**b)).map(move |b| format!("{a} -> {b}")))
+        .collect();
+    ApiError::Conflict(format!(
+        "A connection cannot move from {from} to {to}: the lifecycle allows {}",
+        moves.join(", ")
+    ))
 }
 
 /// A use case's answer, with its refusal ([`crate::service::CoreError::Invalid`]) put on the

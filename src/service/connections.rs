@@ -104,6 +104,9 @@ impl Connections<'_> {
             return Ok(None);
         };
         let from = c.status;
+        if let Some(to) = patch.status.filter(|to| *to != from && !from.can_move_to(*to)) {
+            return Err(CoreError::Lifecycle { from, to });
+        }
         if let Some(customer_id) = &patch.customer_id {
             c.customer_id.clone_from(customer_id);
         }

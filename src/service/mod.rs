@@ -53,6 +53,10 @@ pub enum CoreError {
     /// What it acts on does not exist (the message names it).
     #[error("{0}")]
     NotFound(String),
+    /// The connection lifecycle does not allow the move (see
+    /// [`ConnectionStatus::can_move_to`](crate::domain::connection::ConnectionStatus::can_move_to)).
+    #[error("a connection cannot move from {from} to {to}")]
+    Lifecycle { from: crate::domain::connection::ConnectionStatus, to: crate::domain::connection::ConnectionStatus },
     /// This process does not sign tokens (a command-line run): a use case that needs the
     /// minter or the keyring was asked of it.
     #[error("this process does not sign tokens")]

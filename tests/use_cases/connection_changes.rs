@@ -8,8 +8,8 @@ use tessera::domain::connection::{ConnectionPatch, ConnectionStatus};
 use tessera::domain::ids::ConnectionId;
 use tessera::domain::purchase::Purchase;
 use tessera::domain::webhook::EventType;
-use tessera::service::Actor;
 use tessera::service::purchases::Upserted;
+use tessera::service::{Actor, CoreError};
 
 async fn creating_a_connection_records_it_with_its_event_and_webhook(db: TestDb) {
     let w = World::new(db).await;
@@ -90,11 +90,9 @@ async fn a_patch_changes_only_what_it_names(db: TestDb) {
 }
 
 /// The lifecycle says `disconnected` is final, and report_status refuses to leave it; a patch
-/// naming another status should be refused the same way, and record nothing. The core's
-/// apply_patch sets any status it is given without asking the lifecycle: a disconnected
-/// connection becomes active again, with a `status_changed` event and a
-/// `connection.activated` webhook. The HTTP API cannot send it (its patch can only
-/// disconnect), but the core is the one place the rule is kept for every front end.
+/// naming another status is refused the same way (`CoreError::Lifecycle`), and records
+/// nothing. The HTTP API cannot send it (its patch can only disconnect), but the core is the
+/// one place the rule is kept for every front end.
 async fn a_patch_cannot_bring_back_a_disconnected_connection(db: TestDb) {
     let w = World::new(db).await;
     let hook = w.webhook().await;
@@ -104,29 +102,15 @@ async fn a_patch_cannot_bring_back_a_disconnected_connection(db: TestDb) {
     let before = (w.stored(&c.id).await, w.events(&c.id).await, w.deliveries(&hook).await);
     for to in [ConnectionStatus::Active, ConnectionStatus::Unauthenticated, ConnectionStatus::Initialized] {
         let revive = ConnectionPatch { status: Some(to), ..Default::default() };
-        let _refused = w.core.connections().update(&w.client.id, &w.key.id, &c.id, &revive, NOW + 1).await;
+        let refused = w.core.connections().update(&w.client.id, &w.key.id, &c.id, &revive, NOW + 1).await;
+        assert!(
+            matches!(refused, Err(CoreError::Lifecycle { from: ConnectionStatus::Disconnected, to: t }) if t == to),
+            "{refused:?}"
+        );
         let after = (w.stored(&c.id).await, w.events(&c.id).await, w.deliveries(&hook).await);
         assert_eq!(after, before, "a patch moved a disconnected connection to {to}");
     }
     w.finish().await;
-}
-
-/// Ignored, on both backends, until the core refuses the move (see above).
-mod lifecycle_in_patches {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "core bug: Connections::apply_patch moves a disconnected connection to any status"]
-    async fn sqlite_a_patch_cannot_bring_back_a_disconnected_connection() {
-        let db = crate::support::TestDb::new(crate::support::Backend::Sqlite).await.expect("sqlite");
-        super::a_patch_cannot_bring_back_a_disconnected_connection(db).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "core bug: Connections::apply_patch moves a disconnected connection to any status"]
-    async fn postgres_a_patch_cannot_bring_back_a_disconnected_connection() {
-        if let Some(db) = crate::support::TestDb::new(crate::support::Backend::Postgres).await {
-            super::a_patch_cannot_bring_back_a_disconnected_connection(db).await
-        }
-    }
 }
 
 fn purchase(id: &str) -> Purchase {
@@ -199,6 +183,7 @@ async fn another_clients_connection_is_answered_like_a_missing_one(db: TestDb) {
 }
 
 both_backends!(
+    a_patch_cannot_bring_back_a_disconnected_connection,
     creating_a_connection_records_it_with_its_event_and_webhook,
     a_patch_changes_only_what_it_names,
     deleting_a_connection_removes_its_purchases_and_revokes_its_tokens,

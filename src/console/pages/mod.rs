@@ -120,6 +120,10 @@ pub(super) fn refused(e: CoreError) -> Response {
             html::refused(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; it is logged.")
         }
         CoreError::Invalid(m) => respond(StatusCode::BAD_REQUEST, page("Not accepted", None, "", html! { p { (m) } })),
+        CoreError::Lifecycle { from, to } => respond(
+            StatusCode::CONFLICT,
+            page("Not accepted", None, "", html! { p { "A " (from) " connection cannot become " (to) "." } }),
+        ),
     }
 }
 

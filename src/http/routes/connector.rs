@@ -35,22 +35,8 @@ pub async fn report_status(
     match app.core.connections().report_status(&connector.id, &id, to, reason.as_deref(), now).await? {
         StatusChange::NotFound => Err(ApiError::ConnectionNotFound),
         StatusChange::Unchanged(c) | StatusChange::Moved { connection: c, .. } => Ok(Json(c.into())),
-        StatusChange::Refused { from, to } => Err(ApiError::Conflict(format!(
-            "A connection cannot move from {from} to {to}: the lifecycle allows {}",
-            allowed_moves()
-        ))),
+        StatusChange::Refused { from, to } => Err(crate::http::error::lifecycle_refusal(from, to)),
     }
-}
-
-/// The lifecycle's moves, as [`ConnectionStatus::can_move_to`] allows them.
-fn allowed_moves() -> String {
-    let moves: Vec<String> = ConnectionStatus::ALL
-        .iter()
-        .flat_map(|from| {
-            ConnectionStatus::ALL.iter().filter(|to| from.can_move_to(**to)).map(move |to| format!("{from} -> {to}"))
-        })
-        .collect();
-    moves.join(", ")
 }
 
 /// `GET /connector/connections/{connection_id}`: any client's connection.
