@@ -272,7 +272,6 @@ const CIRCLES_TO_UNDO: &[(&str, &[&str])] = &[
     ("console", &["<root>", "html"]),
     ("console", &["<root>", "pages"]),
     ("console", &["<root>", "pages", "html"]),
-    ("link", &["<root>", "pages"]),
 ];
 
 /// Every folder directly under `src`.

@@ -9,64 +9,32 @@
 //! this origin. Link pages have a rate limit of their own, per address.
 //!
 //! Rung: a front end, beside the API and the console; the use cases are `service::link`.
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest as _, Sha256};
 
-use crate::rate_limit::{Decision, RateLimiter};
-use crate::service::AppState;
+use crate::rate_limit::Decision;
 
 mod html;
 mod pages;
+mod state;
 
-/// Where the Link pages live.
-pub const BASE: &str = "/link";
-/// The session cookie's name.
-pub const COOKIE: &str = "tessera_link";
+pub use state::{BASE, COOKIE, CSS, Form, LinkState, cookie, csrf_token};
+
 /// The largest form a Link page takes.
 const MAX_FORM_BYTES: usize = 8 * 1024;
-
-/// The stylesheet, served by the binary.
-pub const CSS: &str = include_str!("../../assets/link/link.css");
 
 /// No script, no inline style, no framing, forms and links to this origin and beyond (a
 /// consent is answered with a redirect to the connector's sign-in page, and an exit with one
 /// to the app, so `form-action` is not restricted).
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-/// What the Link pages reach.
-#[derive(Clone)]
-pub struct LinkState {
-    pub app: AppState,
-    /// Requests per address.
-    limiter: Arc<RateLimiter<IpAddr>>,
-}
-
-impl std::ops::Deref for LinkState {
-    type Target = AppState;
-
-    fn deref(&self) -> &AppState {
-        &self.app
-    }
-}
-
-impl LinkState {
-    /// `rate` pages a second per address, after a burst of `burst`.
-    pub fn new(app: AppState, rate: f64, burst: u32) -> Self {
-        Self { app, limiter: Arc::new(RateLimiter::new(rate, burst)) }
-    }
-}
 
 /// The Link pages with their layers, relative to [`BASE`]: to be nested there.
 pub fn router(state: LinkState) -> Router {
@@ -174,16 +142,6 @@ async fn refuse_nul(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// A POST's form fields, read once by [`guard_posts`].
-#[derive(Clone, Debug, Default)]
-pub struct Form(Vec<(String, String)>);
-
-impl Form {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
-
 /// Every POST: from this origin, at most [`MAX_FORM_BYTES`], with the anti-forgery token of
 /// the session whose cookie it carries.
 async fn guard_posts(req: Request, next: Next) -> Response {
@@ -230,17 +188,4 @@ async fn guard_posts(req: Request, next: Next) -> Response {
     }
     parts.extensions.insert(form);
     next.run(Request::from_parts(parts, Body::from(bytes))).await
-}
-
-/// The session cookie the request carries.
-pub fn cookie(headers: &HeaderMap) -> Option<String> {
-    crate::auth::browser::cookie(headers, COOKIE)
-}
-
-/// The anti-forgery token of a session's forms, derived from its cookie (never the cookie).
-pub fn csrf_token(cookie: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(b"tessera link csrf\0");
-    h.update(cookie.as_bytes());
-    URL_SAFE_NO_PAD.encode(h.finalize())
 }
