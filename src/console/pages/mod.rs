@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 
 use super::html::{self, csrf, next_page, notice, page, problem, respond, secret_once, time, time_or};
-use super::{ConsoleState, FormFields, Signed};
+use super::state::{ConsoleState, FormFields, Signed};
 use crate::auth::operator::{verify_nothing, verify_password};
 use crate::domain::client::Client;
 use crate::domain::connection::{Connection, ConnectionStatus};
@@ -65,7 +65,7 @@ const PAGE: u32 = 50;
 
 type Answer = Result<Response, Response>;
 
-/// The console's routes, relative to [`super::BASE`] (the router is nested there).
+/// The console's routes, relative to [`BASE`](super::state::BASE) (the router is nested there).
 pub fn routes() -> Router<ConsoleState> {
     Router::new()
         .route("/", get(overview))
