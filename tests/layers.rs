@@ -381,7 +381,7 @@ const MAX_LINES: usize = 500;
 
 /// The files still over [`MAX_LINES`], each with the most lines it may have: the list only
 /// shrinks, and a listed file may not grow.
-const OVER_MAX_LINES: &[(&str, usize)] = &[("config.rs", 792), ("http/validation.rs", 511)];
+const OVER_MAX_LINES: &[(&str, usize)] = &[("config.rs", 792)];
 
 /// Each file under `src` longer than `max` lines, with its length.
 fn long_files(max: usize) -> Vec<(String, usize)> {
