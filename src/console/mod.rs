@@ -21,12 +21,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use self::session::{cleared_cookie, session_secret};
+use crate::auth::browser::{PageHeaders, security_headers};
 use crate::auth::operator::csrf_token;
 
 mod html;
@@ -40,6 +41,10 @@ pub use state::{BASE, ConsoleState, FormFields, MAX_CONCURRENT_HASHES, Settings,
 /// The Content-Security-Policy of every console answer: nothing inline, nothing from elsewhere.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                        frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
+/// The headers on every console answer: the CSP, no sniffing, no framing, no referrer (a
+/// sign-in link's token must not leak), and no caching of pages that show tenant data or
+/// secrets; the console's files keep the caching their handler gives them.
+const PAGE_HEADERS: PageHeaders = PageHeaders { csp: CSP, asset_cache: None };
 /// The most bytes a console form may send.
 const MAX_FORM_BYTES: usize = 64 * 1024;
 /// How long a one-time sign-in link works.
@@ -51,31 +56,13 @@ pub fn router(state: ConsoleState) -> Router {
     pages::routes()
         .fallback(|| async { html::not_found() })
         .layer(middleware::from_fn(guard_posts))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(PAGE_HEADERS, security_headers))
         .with_state(state)
 }
 
 /// The console on a listener of its own: [`router`] at [`BASE`], and `/` leading to it.
 pub fn standalone_router(state: ConsoleState) -> Router {
     Router::new().route("/", get(|| async { Redirect::to(BASE) })).nest_service(BASE, router(state))
-}
-
-/// Headers on every console answer: the CSP, no sniffing, no framing, no referrer (a sign-in
-/// link's token must not leak), and no caching of pages that show tenant data or secrets.
-async fn security_headers(req: Request, next: Next) -> Response {
-    // Paths here are relative to BASE.
-    let is_asset = req.uri().path().starts_with("/assets/");
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    if !is_asset {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    resp
 }
 
 /// Every POST: refused (403) unless it comes from the console's own origin; its form read

@@ -20,6 +20,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 
+use crate::auth::browser::{PageHeaders, security_headers};
 use crate::rate_limit::Decision;
 
 mod html;
@@ -35,6 +36,10 @@ const MAX_FORM_BYTES: usize = 8 * 1024;
 /// consent is answered with a redirect to the connector's sign-in page, and an exit with one
 /// to the app, so `form-action` is not restricted).
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The headers on every Link answer: the CSP, no sniffing, no framing, no referrer (the entry
+/// URL holds a token); nothing is cached but the stylesheet.
+const PAGE_HEADERS: PageHeaders = PageHeaders { csp: CSP, asset_cache: Some("public, max-age=3600") };
 
 /// The Link pages with their layers, relative to [`BASE`]: to be nested there.
 pub fn router(state: LinkState) -> Router {
@@ -52,7 +57,7 @@ pub fn router(state: LinkState) -> Router {
         .layer(middleware::from_fn(guard_posts))
         .layer(middleware::from_fn(refuse_nul))
         .layer(middleware::from_fn_with_state(state.clone(), limit))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(PAGE_HEADERS, security_headers))
         .layer(middleware::from_fn(tag_route))
         .with_state(state)
 }
@@ -73,21 +78,6 @@ async fn tag_route(req: Request, next: Next) -> Response {
     };
     let mut resp = next.run(req).await;
     resp.extensions_mut().insert(crate::metrics::RouteLabel(label));
-    resp
-}
-
-async fn security_headers(req: Request, next: Next) -> Response {
-    // Paths here are relative to BASE.
-    let is_asset = req.uri().path().starts_with("/assets/");
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    let cache = if is_asset { "public, max-age=3600" } else { "no-store" };
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     resp
 }
 
