@@ -1,6 +1,16 @@
 //! Clients, their API keys and webhooks.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+
+use super::link::redirect_urls_section;
+use super::{Answer, Confirm, PAGE, confirm, db, done_notice, keyset, ok, query, refused, see, sentence};
+use crate::console::html::{self, csrf, next_page, page, problem, respond, secret_once, time, time_or};
+use crate::console::state::{ConsoleState, FormFields, Signed};
+use crate::domain::client::Client;
+use crate::domain::ids::{ApiKeyId, ClientId, EventId, WebhookId};
+use crate::service::{Actor, CoreError};
 
 pub(super) fn client_form(s: &Signed) -> Markup {
     html! {

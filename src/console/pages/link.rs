@@ -1,7 +1,17 @@
 //! Link: a customer's Link sessions and link tokens (metadata only: a token itself is never
 //! kept), and each client's registered redirect URLs.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+
+use super::clients::find_client;
+use super::{Answer, Confirm, confirm, db, ok, query, refused, see, sentence};
+use crate::console::html::{self, csrf, page, problem, respond, time, time_or};
+use crate::console::state::{ConsoleState, FormFields, Signed};
+use crate::domain::client::Client;
+use crate::domain::ids::ClientId;
+use crate::service::{Actor, CoreError};
 
 /// The most Link sessions one page lists, newest first.
 const SESSIONS: i64 = 100;

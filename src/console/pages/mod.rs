@@ -2,27 +2,14 @@
 //! form (its confirmation page first when it destroys something), answered with a redirect
 //! to the page that shows the result.
 use axum::Router;
-use axum::extract::{ConnectInfo, Extension, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 
-use super::html::{self, csrf, next_page, notice, page, problem, respond, secret_once, time, time_or};
+use super::html::{self, csrf, notice, page, respond};
 use super::state::{ConsoleState, FormFields, Signed};
-use crate::auth::operator::{verify_nothing, verify_password};
-use crate::domain::client::Client;
-use crate::domain::connection::{Connection, ConnectionStatus};
-use crate::domain::connector::ConnectorCredential;
-use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId, EventId, TokenId, WebhookId};
-use crate::domain::operator::ConnectionSearch;
-use crate::domain::retailer::Retailer;
-use crate::domain::signing_key::KeyState;
-use crate::service::tokens::Verdict;
-use crate::service::{Actor, CoreError};
-use crate::storage::StatusChange;
+use crate::service::CoreError;
 
 pub const SIGN_IN: &str = "/console/sign-in";
 pub const SIGN_IN_LINK: &str = "/console/sign-in/link";

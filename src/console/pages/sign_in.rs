@@ -1,10 +1,17 @@
 //! Signing in (password, one-time link) and out.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{ConnectInfo, Extension, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse as _, Redirect};
+use maud::{Markup, html};
+
+use super::{Answer, SIGN_IN, SIGN_IN_LINK, db, done_notice, ok, query};
+use crate::auth::operator::{verify_nothing, verify_password};
+use crate::console::html::{self, page, problem, respond};
 use crate::console::session::{
     cleared_cookie, password_check_allowed, password_failed, session_cookie, session_secret, sign_in_allowed,
     sign_in_failed,
 };
+use crate::console::state::{ConsoleState, FormFields, Signed};
 
 pub(super) fn sign_in_form(message: Option<&str>, q: &FormFields) -> Markup {
     page(
