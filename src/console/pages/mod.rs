@@ -24,28 +24,21 @@ mod retailers;
 mod sign_in;
 mod signing_keys;
 mod tokens;
-#[allow(unused_imports)]
-use audit::*;
-#[allow(unused_imports)]
-use clients::*;
-#[allow(unused_imports)]
-use connections::*;
-#[allow(unused_imports)]
-use connectors::*;
-#[allow(unused_imports)]
-use link::*;
-#[allow(unused_imports)]
-use overview::*;
-#[allow(unused_imports)]
-use partners::*;
-#[allow(unused_imports)]
-use retailers::*;
-#[allow(unused_imports)]
-use sign_in::*;
-#[allow(unused_imports)]
-use signing_keys::*;
-#[allow(unused_imports)]
-use tokens::*;
+
+use audit::{audit, operators};
+use clients::{
+    client, clients, create_client, create_key, redeliver, rename_client, rename_client_page, revoke_key,
+    revoke_key_confirm, webhook,
+};
+use connections::{connection, connections, disconnect, disconnect_confirm, revoke_token, revoke_token_confirm};
+use connectors::{connectors, create_connector, revoke_connector, revoke_connector_confirm};
+use link::{add_redirect_url, link, remove_redirect_url, remove_redirect_url_confirm};
+use overview::overview;
+use partners::{allow_partner, partners, revoke_partner, revoke_partner_confirm};
+use retailers::{put_retailer, remove_retailer, remove_retailer_confirm, retailers};
+use sign_in::{link_page, redeem_link, sign_in, sign_in_page, sign_out};
+use signing_keys::{rotate, rotate_confirm, signing_keys};
+use tokens::{inspect_token, tokens};
 
 /// Rows per page of every list.
 const PAGE: u32 = 50;
