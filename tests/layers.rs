@@ -278,13 +278,7 @@ fn circles(graph: &std::collections::BTreeMap<String, std::collections::BTreeSet
 /// folder reads from its root down to its parts. The circles still to be taken apart are
 /// listed, each as the folder and the modules along it; the list only shrinks (a listed
 /// circle that is gone fails too, so it is struck off).
-const CIRCLES_TO_UNDO: &[(&str, &[&str])] = &[
-    // The console's and Link's roots hold the state and helpers their pages use.
-    ("console", &["<root>", "html"]),
-    ("console", &["<root>", "pages"]),
-    ("console", &["<root>", "pages", "html"]),
-    ("link", &["<root>", "pages"]),
-];
+const CIRCLES_TO_UNDO: &[(&str, &[&str])] = &[];
 
 /// Every folder of `src` at any depth, as its path below `src`, and `src` itself as `""`.
 fn folders() -> Vec<String> {
@@ -407,7 +401,7 @@ const MAX_LINES: usize = 500;
 
 /// The files still over [`MAX_LINES`], each with the most lines it may have: the list only
 /// shrinks, and a listed file may not grow.
-const OVER_MAX_LINES: &[(&str, usize)] = &[("http/validation.rs", 511)];
+const OVER_MAX_LINES: &[(&str, usize)] = &[];
 
 /// Each file under `src` longer than `max` lines, with its length.
 fn long_files(max: usize) -> Vec<(String, usize)> {
@@ -449,8 +443,9 @@ fn no_file_in_src_is_over_500_lines() {
 
 #[test]
 fn the_length_scan_sees_a_long_file() {
-    let long = long_files(MAX_LINES);
-    assert!(long.iter().any(|(f, _)| f == "http/validation.rs"), "{long:?}");
+    // No file is over the limit any more: at 400 lines the scan finds the longest ones.
+    let long = long_files(400);
+    assert!(long.iter().any(|(f, l)| f == "app.rs" && *l > 400), "{long:?}");
     // At a tenth of the limit, most files are over it, the smallest ones not.
     let short = long_files(MAX_LINES / 10);
     assert!(short.len() > 50, "{}", short.len());

@@ -4,7 +4,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::Signed;
+use super::state::Signed;
 use crate::storage::StoreError;
 
 /// The console's stylesheet and script, served by the binary (no CDN, no build step).

@@ -9,64 +9,37 @@
 //! this origin. Link pages have a rate limit of their own, per address.
 //!
 //! Rung: a front end, beside the API and the console; the use cases are `service::link`.
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest as _, Sha256};
 
-use crate::rate_limit::{Decision, RateLimiter};
-use crate::service::AppState;
+use crate::auth::browser::{PageHeaders, security_headers};
+use crate::rate_limit::Decision;
 
 mod html;
 mod pages;
+mod state;
 
-/// Where the Link pages live.
-pub const BASE: &str = "/link";
-/// The session cookie's name.
-pub const COOKIE: &str = "tessera_link";
+pub use state::{BASE, COOKIE, CSS, Form, LinkState, cookie, csrf_token};
+
 /// The largest form a Link page takes.
 const MAX_FORM_BYTES: usize = 8 * 1024;
-
-/// The stylesheet, served by the binary.
-pub const CSS: &str = include_str!("../../assets/link/link.css");
 
 /// No script, no inline style, no framing, forms and links to this origin and beyond (a
 /// consent is answered with a redirect to the connector's sign-in page, and an exit with one
 /// to the app, so `form-action` is not restricted).
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-/// What the Link pages reach.
-#[derive(Clone)]
-pub struct LinkState {
-    pub app: AppState,
-    /// Requests per address.
-    limiter: Arc<RateLimiter<IpAddr>>,
-}
-
-impl std::ops::Deref for LinkState {
-    type Target = AppState;
-
-    fn deref(&self) -> &AppState {
-        &self.app
-    }
-}
-
-impl LinkState {
-    /// `rate` pages a second per address, after a burst of `burst`.
-    pub fn new(app: AppState, rate: f64, burst: u32) -> Self {
-        Self { app, limiter: Arc::new(RateLimiter::new(rate, burst)) }
-    }
-}
+/// The headers on every Link answer: the CSP, no sniffing, no framing, no referrer (the entry
+/// URL holds a token); nothing is cached but the stylesheet.
+const PAGE_HEADERS: PageHeaders = PageHeaders { csp: CSP, asset_cache: Some("public, max-age=3600") };
 
 /// The Link pages with their layers, relative to [`BASE`]: to be nested there.
 pub fn router(state: LinkState) -> Router {
@@ -84,7 +57,7 @@ pub fn router(state: LinkState) -> Router {
         .layer(middleware::from_fn(guard_posts))
         .layer(middleware::from_fn(refuse_nul))
         .layer(middleware::from_fn_with_state(state.clone(), limit))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(PAGE_HEADERS, security_headers))
         .layer(middleware::from_fn(tag_route))
         .with_state(state)
 }
@@ -105,21 +78,6 @@ async fn tag_route(req: Request, next: Next) -> Response {
     };
     let mut resp = next.run(req).await;
     resp.extensions_mut().insert(crate::metrics::RouteLabel(label));
-    resp
-}
-
-async fn security_headers(req: Request, next: Next) -> Response {
-    // Paths here are relative to BASE.
-    let is_asset = req.uri().path().starts_with("/assets/");
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    let cache = if is_asset { "public, max-age=3600" } else { "no-store" };
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     resp
 }
 
@@ -174,16 +132,6 @@ async fn refuse_nul(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// A POST's form fields, read once by [`guard_posts`].
-#[derive(Clone, Debug, Default)]
-pub struct Form(Vec<(String, String)>);
-
-impl Form {
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-    }
-}
-
 /// Every POST: from this origin, at most [`MAX_FORM_BYTES`], with the anti-forgery token of
 /// the session whose cookie it carries.
 async fn guard_posts(req: Request, next: Next) -> Response {
@@ -230,17 +178,4 @@ async fn guard_posts(req: Request, next: Next) -> Response {
     }
     parts.extensions.insert(form);
     next.run(Request::from_parts(parts, Body::from(bytes))).await
-}
-
-/// The session cookie the request carries.
-pub fn cookie(headers: &HeaderMap) -> Option<String> {
-    crate::auth::browser::cookie(headers, COOKIE)
-}
-
-/// The anti-forgery token of a session's forms, derived from its cookie (never the cookie).
-pub fn csrf_token(cookie: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(b"tessera link csrf\0");
-    h.update(cookie.as_bytes());
-    URL_SAFE_NO_PAD.encode(h.finalize())
 }

@@ -3,14 +3,15 @@ use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::{BASE, COOKIE, Form, LinkState, cookie, csrf_token, html};
+use super::html;
+use super::state::{BASE, COOKIE, CSS, Form, LinkState, cookie, csrf_token};
 use crate::domain::link::{LinkSession, SessionState};
 use crate::service::CoreError;
 use crate::service::link::{self as link, LinkError, StartParams};
 use crate::storage::StoreError;
 
 pub async fn stylesheet() -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], super::CSS).into_response()
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
 }
 
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {

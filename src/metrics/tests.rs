@@ -1,4 +1,10 @@
-use super::*;
+use std::time::Duration;
+
+use axum::http::Method;
+
+use super::process::ProcessStats;
+use super::{Gauges, Metrics, OTHER_METHOD, UNMATCHED_ROUTE, method_label};
+use crate::storage::PoolStats;
 
 #[test]
 fn histogram_buckets_are_cumulative() {

@@ -12,7 +12,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::*;
+use super::{
+    ClockReference, Database, IssuanceConnection, PoolStats, Recorded, Store, StoreError, Work, WorkStore, cause_msg,
+};
+use crate::domain::connection::Connection;
+use crate::domain::token::IssuedToken;
 
 /// A [`Store`] whose every call ends within `limit`, and which remembers when a write last
 /// failed for a full disk.

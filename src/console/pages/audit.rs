@@ -1,6 +1,10 @@
 //! The audit log and the operators.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{RawQuery, State};
+use maud::html;
+
+use super::{Answer, PAGE, db, ok, query};
+use crate::console::html::{next_page, page, time};
+use crate::console::state::{ConsoleState, Signed};
 
 pub(super) async fn audit(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQuery) -> Answer {
     let q = query(q);

@@ -1,6 +1,15 @@
 //! Clients, their API keys and webhooks.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+
+use super::{Answer, Confirm, PAGE, confirm, db, done_notice, keyset, ok, query, refused, see, sentence};
+use crate::console::html::{self, csrf, next_page, page, problem, respond, secret_once, time, time_or};
+use crate::console::state::{ConsoleState, FormFields, Signed};
+use crate::domain::client::Client;
+use crate::domain::ids::{ApiKeyId, ClientId, EventId, WebhookId};
+use crate::service::{Actor, CoreError};
 
 pub(super) fn client_form(s: &Signed) -> Markup {
     html! {
@@ -337,4 +346,44 @@ pub(super) async fn redeliver(
         return Err(html::not_found());
     }
     see(&format!("/console/clients/{}/webhooks/{}?done=redelivered", c.id, w))
+}
+
+/// The client page's section: its registered redirect URLs, with a form to add one.
+fn redirect_urls_section(s: &Signed, c: &Client, urls: &[crate::domain::link::RedirectUrl]) -> Markup {
+    html! {
+        section aria-labelledby="redirect-urls" {
+            h2 #redirect-urls { "Redirect URLs" }
+            p { "The exact URLs Link may send this client's customers back to. Anything else is refused. "
+                a href=(format!("/console/link?client={}", c.id)) { "This client's Link sessions" } "." }
+            form.inline method="post" action=(format!("/console/clients/{}/redirect-urls", c.id)) {
+                (csrf(s))
+                label for="redirect-url" { "Redirect URL" }
+                input #redirect-url name="url" type="url" required maxlength=(crate::domain::link::MAX_URL_LEN) placeholder="https://app.example/linked";
+                button type="submit" { "Register" }
+            }
+            @if urls.is_empty() {
+                p.muted { "None registered: Link refuses every redirect_url of this client." }
+            } @else {
+                table {
+                    caption { "Registered redirect URLs" }
+                    thead { tr { th scope="col" { "URL" } th scope="col" { "Registered" } th scope="col" { "Action" } } }
+                    tbody {
+                        @for u in urls {
+                            tr {
+                                td { code { (u.url) } }
+                                td { (time(u.created_at)) }
+                                td { a.danger href=(remove_href(c, &u.url)) { "Remove…" } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where the form that removes `url` from `c`'s redirect URLs is.
+pub(super) fn remove_href(c: &Client, url: &str) -> String {
+    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("url", url).finish();
+    format!("/console/clients/{}/redirect-urls/remove?{q}", c.id)
 }

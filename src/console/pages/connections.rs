@@ -1,6 +1,16 @@
 //! Connections: search, detail, disconnection, token revocation.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use maud::html;
+
+use super::{Answer, Confirm, PAGE, confirm, db, done_notice, ok, query, see};
+use crate::console::html::{self, next_page, page, problem, time};
+use crate::console::state::{ConsoleState, Signed};
+use crate::domain::connection::{Connection, ConnectionStatus};
+use crate::domain::ids::{ConnectionId, TokenId};
+use crate::domain::operator::ConnectionSearch;
+use crate::service::Actor;
+use crate::storage::StatusChange;
 
 pub(super) async fn connections(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQuery) -> Answer {
     let q = query(q);

@@ -1,6 +1,15 @@
 //! Connector credentials.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+
+use super::{Answer, Confirm, confirm, db, done_notice, keyset, ok, query, refused, see, sentence};
+use crate::console::html::{self, csrf, next_page, page, problem, respond, secret_once, time, time_or};
+use crate::console::state::{ConsoleState, FormFields, Signed};
+use crate::domain::connector::ConnectorCredential;
+use crate::domain::ids::ConnectorId;
+use crate::service::{Actor, CoreError};
 
 pub(super) async fn connectors_page(
     st: &ConsoleState,

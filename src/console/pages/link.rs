@@ -1,7 +1,16 @@
 //! Link: a customer's Link sessions and link tokens (metadata only: a token itself is never
 //! kept), and each client's registered redirect URLs.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::html;
+
+use super::clients::{find_client, remove_href};
+use super::{Answer, Confirm, confirm, db, ok, query, refused, see, sentence};
+use crate::console::html::{self, page, problem, respond, time, time_or};
+use crate::console::state::{ConsoleState, FormFields, Signed};
+use crate::domain::ids::ClientId;
+use crate::service::{Actor, CoreError};
 
 /// The most Link sessions one page lists, newest first.
 const SESSIONS: i64 = 100;
@@ -98,45 +107,6 @@ pub(super) async fn link(State(st): State<ConsoleState>, s: Signed, RawQuery(q):
             }
         },
     ))
-}
-
-/// The client page's section: its registered redirect URLs, with a form to add one.
-pub(super) fn redirect_urls_section(s: &Signed, c: &Client, urls: &[crate::domain::link::RedirectUrl]) -> Markup {
-    html! {
-        section aria-labelledby="redirect-urls" {
-            h2 #redirect-urls { "Redirect URLs" }
-            p { "The exact URLs Link may send this client's customers back to. Anything else is refused. "
-                a href=(format!("/console/link?client={}", c.id)) { "This client's Link sessions" } "." }
-            form.inline method="post" action=(format!("/console/clients/{}/redirect-urls", c.id)) {
-                (csrf(s))
-                label for="redirect-url" { "Redirect URL" }
-                input #redirect-url name="url" type="url" required maxlength=(crate::domain::link::MAX_URL_LEN) placeholder="https://app.example/linked";
-                button type="submit" { "Register" }
-            }
-            @if urls.is_empty() {
-                p.muted { "None registered: Link refuses every redirect_url of this client." }
-            } @else {
-                table {
-                    caption { "Registered redirect URLs" }
-                    thead { tr { th scope="col" { "URL" } th scope="col" { "Registered" } th scope="col" { "Action" } } }
-                    tbody {
-                        @for u in urls {
-                            tr {
-                                td { code { (u.url) } }
-                                td { (time(u.created_at)) }
-                                td { a.danger href=(remove_href(c, &u.url)) { "Remove…" } }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn remove_href(c: &Client, url: &str) -> String {
-    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("url", url).finish();
-    format!("/console/clients/{}/redirect-urls/remove?{q}", c.id)
 }
 
 pub(super) async fn add_redirect_url(

@@ -2,27 +2,14 @@
 //! form (its confirmation page first when it destroys something), answered with a redirect
 //! to the page that shows the result.
 use axum::Router;
-use axum::extract::{ConnectInfo, Extension, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 
-use super::html::{self, csrf, next_page, notice, page, problem, respond, secret_once, time, time_or};
-use super::{ConsoleState, FormFields, Signed};
-use crate::auth::operator::{verify_nothing, verify_password};
-use crate::domain::client::Client;
-use crate::domain::connection::{Connection, ConnectionStatus};
-use crate::domain::connector::ConnectorCredential;
-use crate::domain::ids::{ApiKeyId, ClientId, ConnectionId, ConnectorId, EventId, TokenId, WebhookId};
-use crate::domain::operator::ConnectionSearch;
-use crate::domain::retailer::Retailer;
-use crate::domain::signing_key::KeyState;
-use crate::service::tokens::Verdict;
-use crate::service::{Actor, CoreError};
-use crate::storage::StatusChange;
+use super::html::{self, csrf, notice, page, respond};
+use super::state::{ConsoleState, FormFields, Signed};
+use crate::service::CoreError;
 
 pub const SIGN_IN: &str = "/console/sign-in";
 pub const SIGN_IN_LINK: &str = "/console/sign-in/link";
@@ -37,35 +24,28 @@ mod retailers;
 mod sign_in;
 mod signing_keys;
 mod tokens;
-#[allow(unused_imports)]
-use audit::*;
-#[allow(unused_imports)]
-use clients::*;
-#[allow(unused_imports)]
-use connections::*;
-#[allow(unused_imports)]
-use connectors::*;
-#[allow(unused_imports)]
-use link::*;
-#[allow(unused_imports)]
-use overview::*;
-#[allow(unused_imports)]
-use partners::*;
-#[allow(unused_imports)]
-use retailers::*;
-#[allow(unused_imports)]
-use sign_in::*;
-#[allow(unused_imports)]
-use signing_keys::*;
-#[allow(unused_imports)]
-use tokens::*;
+
+use audit::{audit, operators};
+use clients::{
+    client, clients, create_client, create_key, redeliver, rename_client, rename_client_page, revoke_key,
+    revoke_key_confirm, webhook,
+};
+use connections::{connection, connections, disconnect, disconnect_confirm, revoke_token, revoke_token_confirm};
+use connectors::{connectors, create_connector, revoke_connector, revoke_connector_confirm};
+use link::{add_redirect_url, link, remove_redirect_url, remove_redirect_url_confirm};
+use overview::overview;
+use partners::{allow_partner, partners, revoke_partner, revoke_partner_confirm};
+use retailers::{put_retailer, remove_retailer, remove_retailer_confirm, retailers};
+use sign_in::{link_page, redeem_link, sign_in, sign_in_page, sign_out};
+use signing_keys::{rotate, rotate_confirm, signing_keys};
+use tokens::{inspect_token, tokens};
 
 /// Rows per page of every list.
 const PAGE: u32 = 50;
 
 type Answer = Result<Response, Response>;
 
-/// The console's routes, relative to [`super::BASE`] (the router is nested there).
+/// The console's routes, relative to [`BASE`](super::state::BASE) (the router is nested there).
 pub fn routes() -> Router<ConsoleState> {
     Router::new()
         .route("/", get(overview))

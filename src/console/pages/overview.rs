@@ -1,6 +1,11 @@
 //! Overview: counts, rates, the outbox and the keyring.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::State;
+use maud::{Markup, html};
+
+use super::{Answer, db, ok, pct};
+use crate::console::html::{self, page, time, time_or};
+use crate::console::state::{ConsoleState, Signed};
+use crate::domain::signing_key::KeyState;
 
 pub(super) async fn overview(State(st): State<ConsoleState>, s: Signed) -> Answer {
     let now = st.clock.now();

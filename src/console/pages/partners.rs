@@ -1,8 +1,16 @@
 //! Partner apps: which OAuth clients of a trusted authorization server may act for which
 //! client (allowed and revoked here, recorded in the audit log).
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+
+use super::{Answer, Confirm, confirm, db, done_notice, keyset, ok, query, refused, see, sentence};
+use crate::console::html::{self, csrf, next_page, page, problem, respond, time, time_or};
+use crate::console::state::{ConsoleState, FormFields, Signed};
+use crate::domain::ids::ClientId;
 use crate::domain::partner::PartnerGrant;
+use crate::service::{Actor, CoreError};
 
 pub(super) async fn partners_page(
     st: &ConsoleState,

@@ -1,6 +1,14 @@
 //! The retailer catalogue.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{Extension, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+
+use super::{Answer, Confirm, confirm, db, done_notice, keyset, ok, query, refused, see, sentence};
+use crate::console::html::{self, csrf, next_page, page, problem, respond, time};
+use crate::console::state::{ConsoleState, FormFields, Signed};
+use crate::domain::retailer::Retailer;
+use crate::service::{Actor, CoreError};
 
 pub(super) async fn retailers_page(
     st: &ConsoleState,

@@ -1,6 +1,17 @@
 //! Signing in (password, one-time link) and out.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{ConnectInfo, Extension, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse as _, Redirect};
+use maud::{Markup, html};
+
+use super::{Answer, SIGN_IN, SIGN_IN_LINK, db, done_notice, ok, query};
+use crate::auth::operator::{verify_nothing, verify_password};
+use crate::console::html::{self, page, problem, respond};
+use crate::console::session::{
+    cleared_cookie, password_check_allowed, password_failed, session_cookie, session_secret, sign_in_allowed,
+    sign_in_failed,
+};
+use crate::console::state::{ConsoleState, FormFields, Signed};
 
 pub(super) fn sign_in_form(message: Option<&str>, q: &FormFields) -> Markup {
     page(
@@ -34,8 +45,7 @@ pub(super) async fn start_session(
     how: &str,
 ) -> Answer {
     let secret = db(st.core.operators().start_session(operator, how, st.clock.now()).await)?;
-    Ok(([(header::SET_COOKIE, crate::console::session_cookie(st, headers, &secret))], Redirect::to("/console"))
-        .into_response())
+    Ok(([(header::SET_COOKIE, session_cookie(st, headers, &secret))], Redirect::to("/console")).into_response())
 }
 
 pub(super) async fn sign_in(
@@ -45,9 +55,9 @@ pub(super) async fn sign_in(
     Extension(form): Extension<FormFields>,
 ) -> Answer {
     let ip = addr.ip();
-    crate::console::sign_in_allowed(&st, ip).await?;
+    sign_in_allowed(&st, ip).await?;
     let name = form.text("name").to_owned();
-    let permit = crate::console::password_check_allowed(&st, &name).await?;
+    let permit = password_check_allowed(&st, &name).await?;
     let password = form.get("password").unwrap_or_default().to_owned();
     let operator = db(st.core.operators().find_by_name(&name).await)?;
     let hash = operator.as_ref().and_then(|o| o.password_hash.clone());
@@ -67,7 +77,7 @@ pub(super) async fn sign_in(
     match operator {
         Some(op) if matched => start_session(&st, &headers, &op, "sign_in.password").await,
         _ => {
-            crate::console::password_failed(&st, ip, &name).await;
+            password_failed(&st, ip, &name).await;
             Err(respond(
                 StatusCode::UNAUTHORIZED,
                 sign_in_form(Some("Wrong operator name or password."), &FormFields::default()),
@@ -100,14 +110,14 @@ pub(super) async fn redeem_link(
     Extension(form): Extension<FormFields>,
 ) -> Answer {
     let ip = addr.ip();
-    crate::console::sign_in_allowed(&st, ip).await?;
+    sign_in_allowed(&st, ip).await?;
     let token = form.text("token");
     let operator =
         if token.is_empty() { None } else { db(st.core.operators().redeem_sign_in_link(token, st.clock.now()).await)? };
     match operator {
         Some(op) => start_session(&st, &headers, &op, "sign_in.link").await,
         None => {
-            crate::console::sign_in_failed(&st, ip).await;
+            sign_in_failed(&st, ip).await;
             Err(html::refused(
                 StatusCode::UNAUTHORIZED,
                 "This sign-in link is used up, expired or wrong. Make a new one on the server: tessera operator link NAME",
@@ -117,8 +127,7 @@ pub(super) async fn redeem_link(
 }
 
 pub(super) async fn sign_out(State(st): State<ConsoleState>, s: Signed, headers: HeaderMap) -> Answer {
-    let secret = crate::console::session_secret(&headers);
+    let secret = session_secret(&headers);
     db(st.core.operators().end_session(&s.operator, secret.as_deref(), st.clock.now()).await)?;
-    Ok(([(header::SET_COOKIE, crate::console::cleared_cookie())], Redirect::to("/console/sign-in?done=signed-out"))
-        .into_response())
+    Ok(([(header::SET_COOKIE, cleared_cookie())], Redirect::to("/console/sign-in?done=signed-out")).into_response())
 }

@@ -1,6 +1,13 @@
 //! The signing keyring and its rotation.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{Extension, RawQuery, State};
+use axum::http::StatusCode;
+use maud::html;
+
+use super::overview::key_table;
+use super::{Answer, db, done_notice, ok, query, see};
+use crate::console::html::{self, csrf, page, problem, respond};
+use crate::console::state::{ConsoleState, FormFields, Signed};
+use crate::service::Actor;
 
 pub(super) async fn signing_keys(State(st): State<ConsoleState>, s: Signed, RawQuery(q): RawQuery) -> Answer {
     let q = query(q);

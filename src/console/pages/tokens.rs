@@ -1,6 +1,15 @@
 //! Token inspection.
-#[allow(unused_imports)]
-use super::*;
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use maud::{Markup, html};
+
+use super::{Answer, db, ok};
+use crate::console::html::{self, csrf, page, problem, respond, time};
+use crate::console::state::{ConsoleState, FormFields, Signed};
+use crate::service::Actor;
+use crate::service::tokens::Verdict;
 
 pub(super) fn token_form(s: &Signed) -> Markup {
     html! {

@@ -1,7 +1,10 @@
 //! The operations, one function each, named after their handlers.
 use serde_json::{Value, json};
 
-use super::*;
+use super::{
+    activity_params, bad_body, error, json_schema_ref, list_params, not_found, oauth_responses, params, responses,
+    timeout, token_request, too_large, webhook_not_found, webhook_params,
+};
 
 /// `POST /connections`.
 pub fn create_connection() -> Value {
