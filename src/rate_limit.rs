@@ -8,7 +8,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub mod shared;
+pub(crate) mod shared;
 
 /// The most buckets kept before idle (full) ones are dropped.
 const MAX_BUCKETS: usize = 100_000;

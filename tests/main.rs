@@ -3,6 +3,9 @@
 //! replicas, key rotation, operations, deployment (the systemd unit, TLS, the admin listener), the
 //! module ladder, and the core's use cases called without HTTP (`use_cases/`). `support/` starts
 //! databases and servers for all of them.
+// One binary, no library: what its modules share is `pub` among themselves, and nothing is
+// reachable from outside it, so `unreachable_pub` (on for `src`) has nothing to say here.
+#![allow(unreachable_pub)]
 #[macro_use]
 mod support;
 

@@ -8,7 +8,7 @@ use axum::response::Response;
 /// Whether a request was sent by a page of this very origin, as the browser says: by
 /// `Sec-Fetch-Site` when sent, else by `Origin` against `Host`. A request with neither (not
 /// from a browser) passes here; the anti-forgery token still applies.
-pub fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return site.as_bytes() == b"same-origin";
     }
@@ -20,7 +20,7 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 }
 
 /// The non-empty value of cookie `name` the request carries, if any.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -33,7 +33,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// What sets one front end's pages apart in [`security_headers`].
 #[derive(Clone, Copy, Debug)]
-pub struct PageHeaders {
+pub(crate) struct PageHeaders {
     /// The Content-Security-Policy of every answer.
     pub csp: &'static str,
     /// The `Cache-Control` of the front end's own files (paths under `/assets/`), or `None` to
@@ -45,7 +45,7 @@ pub struct PageHeaders {
 /// `middleware::from_fn_with_state`, paths relative to where it is nested): its CSP, no
 /// sniffing, no framing, no referrer (a URL may hold a token), and no caching of anything but
 /// its own files (pages show tenant data or secrets).
-pub async fn security_headers(State(page): State<PageHeaders>, req: Request, next: Next) -> Response {
+pub(crate) async fn security_headers(State(page): State<PageHeaders>, req: Request, next: Next) -> Response {
     let is_asset = req.uri().path().starts_with("/assets/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();

@@ -44,7 +44,7 @@ pub struct RestoreArgs {
     pub json: bool,
 }
 
-pub async fn run_backup(db: &DatabaseArgs, args: BackupArgs) -> anyhow::Result<()> {
+pub(crate) async fn run_backup(db: &DatabaseArgs, args: BackupArgs) -> anyhow::Result<()> {
     let info = backup::backup(db.database_url.expose(), &args.to)
         .await
         .map_err(|e| anyhow::Error::new(e).context(format!("backup of {}", db.database_url)))?;
@@ -76,7 +76,7 @@ pub async fn run_backup(db: &DatabaseArgs, args: BackupArgs) -> anyhow::Result<(
     Ok(())
 }
 
-pub async fn run_restore(db: &DatabaseArgs, args: RestoreArgs) -> anyhow::Result<()> {
+pub(crate) async fn run_restore(db: &DatabaseArgs, args: RestoreArgs) -> anyhow::Result<()> {
     let info = backup::restore(&args.from, db.database_url.expose())
         .await
         .map_err(|e| anyhow::Error::new(e).context(format!("restore of {}", args.from.display())))?;

@@ -38,7 +38,7 @@ pub enum ClientCommand {
     },
 }
 
-pub async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(db: &DatabaseArgs, cmd: ClientCommand) -> anyhow::Result<()> {
     let core = super::shared::open_core(db).await?;
     match cmd {
         ClientCommand::Create { name, json } => {

@@ -32,7 +32,7 @@ struct Setting<'a> {
 /// `argv` with the configuration file's settings added as flags, when a file is named by
 /// `--config` or `TESSERA_CONFIG`.
 /// `cmd` is the whole command line's definition.
-pub fn apply(argv: Vec<OsString>, cmd: &Command) -> anyhow::Result<Vec<OsString>> {
+pub(crate) fn apply(argv: Vec<OsString>, cmd: &Command) -> anyhow::Result<Vec<OsString>> {
     let Some(path) = config_path(&argv) else {
         return Ok(argv);
     };
@@ -221,7 +221,7 @@ fn config_path(argv: &[OsString]) -> Option<String> {
 
 /// A documented example file: every key `serve` accepts, in its section, with its help,
 /// variable and default.
-pub fn example(cmd: &Command) -> String {
+pub(crate) fn example(cmd: &Command) -> String {
     let options = file_options(cmd);
     let mut out = String::from(
         "# tessera configuration file (TOML). Use with `tessera --config FILE serve`\n\

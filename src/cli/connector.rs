@@ -36,7 +36,7 @@ pub enum ConnectorCommand {
     },
 }
 
-pub async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(db: &DatabaseArgs, cmd: ConnectorCommand) -> anyhow::Result<()> {
     let core = super::shared::open_core(db).await?;
     let now = SystemClock.now();
     match cmd {

@@ -14,7 +14,7 @@ use crate::storage::{Backend, DatabaseUrl};
 const SUFFIX: &str = ".first-api-key";
 
 /// Shows the key on a terminal, or writes it to its file and says where.
-pub fn hand_over(
+pub(crate) fn hand_over(
     config: &ServeConfig,
     database_url: &DatabaseUrl,
     client: &ClientId,
@@ -52,7 +52,10 @@ pub fn hand_over(
 /// Beside a SQLite database file; else in the service's state directory (systemd's
 /// `StateDirectory=` sets `$STATE_DIRECTORY`, its first entry counts); else in the working
 /// directory.
-pub fn default_path(database_url: &DatabaseUrl, state_directory: Option<&std::ffi::OsStr>) -> anyhow::Result<PathBuf> {
+pub(crate) fn default_path(
+    database_url: &DatabaseUrl,
+    state_directory: Option<&std::ffi::OsStr>,
+) -> anyhow::Result<PathBuf> {
     let url = database_url.expose();
     if Backend::of(url)? == Backend::Sqlite
         && let Some(path) = crate::config::sqlite_file_beside(url, SUFFIX)?

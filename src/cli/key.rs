@@ -38,7 +38,7 @@ pub enum KeyCommand {
     },
 }
 
-pub async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(db: &DatabaseArgs, cmd: KeyCommand) -> anyhow::Result<()> {
     let core = super::shared::open_core(db).await?;
     let now = SystemClock.now();
     match cmd {

@@ -1,7 +1,7 @@
 //! `tessera migrate`: apply pending migrations, and say which.
 use crate::config::DatabaseArgs;
 
-pub async fn run(db: &DatabaseArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(db: &DatabaseArgs) -> anyhow::Result<()> {
     let options = crate::storage::DbOptions { create: true, ..db.options() };
     let (_, applied) = crate::storage::connect_and_migrate(db.database_url.expose(), &options)
         .await

@@ -4,22 +4,22 @@ use clap::{Parser, Subcommand};
 use crate::config::DatabaseArgs;
 use shared::say;
 
-pub mod backup;
-pub mod client;
-pub mod config_file;
-pub mod connector;
-pub mod first_key;
-pub mod key;
-pub mod migrate;
-pub mod operator;
-pub mod partner;
-pub mod redirect_url;
-pub mod retailer;
-pub mod sandbox;
-pub mod serve;
-pub mod shared;
-pub mod signing_key;
-pub mod token;
+pub(crate) mod backup;
+pub(crate) mod client;
+pub(crate) mod config_file;
+pub(crate) mod connector;
+pub(crate) mod first_key;
+pub(crate) mod key;
+pub(crate) mod migrate;
+pub(crate) mod operator;
+pub(crate) mod partner;
+pub(crate) mod redirect_url;
+pub(crate) mod retailer;
+pub(crate) mod sandbox;
+pub(crate) mod serve;
+pub(crate) mod shared;
+pub(crate) mod signing_key;
+pub(crate) mod token;
 
 /// The release and the commit it was built from (`0.1.0 (commit 1a2b3c4)`), as `--version`
 /// and the `tessera_build_info` metric give them.

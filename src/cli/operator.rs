@@ -81,7 +81,7 @@ fn sign_in_url(secret: &str, place: &Where) -> String {
     format!("{base}/sign-in/link?token={secret}")
 }
 
-pub async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(db: &DatabaseArgs, cmd: OperatorCommand) -> anyhow::Result<()> {
     let core = super::shared::open_core(db).await?;
     match cmd {
         OperatorCommand::Create { name, password_stdin, place, json } => {

@@ -53,7 +53,7 @@ fn row(g: &PartnerGrant) -> serde_json::Value {
     })
 }
 
-pub async fn run(db: &DatabaseArgs, cmd: PartnerCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(db: &DatabaseArgs, cmd: PartnerCommand) -> anyhow::Result<()> {
     let core = super::shared::open_core(db).await?;
     let now = SystemClock.now();
     match cmd {

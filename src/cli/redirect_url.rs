@@ -43,7 +43,7 @@ pub enum RedirectUrlCommand {
     },
 }
 
-pub async fn run(db: &DatabaseArgs, cmd: RedirectUrlCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(db: &DatabaseArgs, cmd: RedirectUrlCommand) -> anyhow::Result<()> {
     let core = super::shared::open_core(db).await?;
     match cmd {
         RedirectUrlCommand::Add { client, url, allow_http, json } => {

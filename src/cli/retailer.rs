@@ -37,7 +37,7 @@ pub enum RetailerCommand {
     },
 }
 
-pub async fn run(db: &DatabaseArgs, cmd: RetailerCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(db: &DatabaseArgs, cmd: RetailerCommand) -> anyhow::Result<()> {
     let core = super::shared::open_core(db).await?;
     match cmd {
         RetailerCommand::Add { retailer_id, name, json } => {

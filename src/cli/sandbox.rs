@@ -61,7 +61,7 @@ impl std::fmt::Debug for SandboxArgs {
 
 /// Checks the options, registers with tessera, prints where the sandbox serves, and serves
 /// until SIGINT or SIGTERM.
-pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     crate::telemetry::init(crate::telemetry::LogFormat::Text);
     let args_with_parent = args.with_parent;
     let settings = settings(args)?;
@@ -88,18 +88,18 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
 }
 
 /// The name of the connector credential `serve --sandbox` makes for the sandbox it starts.
-pub const BESIDE_NAME: &str = "sandbox (serve --sandbox)";
+pub(crate) const BESIDE_NAME: &str = "sandbox (serve --sandbox)";
 
 /// The sandbox retailer started by `serve --sandbox`: a child process, a plain client of the
 /// connector API like any connector, stopped when this is dropped (the server stops).
-pub struct Beside {
+pub(crate) struct Beside {
     child: std::process::Child,
 }
 
 impl Beside {
     /// Makes the sandbox's credential (revoking the one the last start made) and starts
     /// `tessera sandbox` against `tessera_url`, the credential in its environment only.
-    pub async fn start(state: &crate::service::AppState, tessera_url: &str) -> anyhow::Result<Self> {
+    pub(crate) async fn start(state: &crate::service::AppState, tessera_url: &str) -> anyhow::Result<Self> {
         let (record, credential) =
             state.core.connectors().replace(crate::service::Actor::System, BESIDE_NAME, state.clock.now()).await?;
         let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("--sandbox: this program's path: {e}"))?;
@@ -114,7 +114,7 @@ impl Beside {
     }
 
     /// `Some` with its exit status once the sandbox has stopped on its own.
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+    pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
     }
 }

@@ -5,7 +5,7 @@ use crate::app::{App, Listeners};
 use crate::config::{DatabaseArgs, KekSource, ServeConfig};
 use crate::token::clock::SystemClock;
 
-pub async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
+pub(crate) async fn run(db: &DatabaseArgs, config: ServeConfig) -> anyhow::Result<()> {
     crate::telemetry::init(config.log_format);
     // From here on SIGHUP (`systemctl reload`) never ends the process: once tokio has a
     // handler for a signal it keeps it for the process's life, even with this stream dropped.

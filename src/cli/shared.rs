@@ -5,20 +5,23 @@ use crate::config::DatabaseArgs;
 
 /// Opens the store named by the database arguments, with the URL's password masked in
 /// errors. Only `serve` and `migrate` create a missing database; every other command refuses one.
-pub async fn open_store(db: &DatabaseArgs, create: bool) -> anyhow::Result<std::sync::Arc<dyn crate::storage::Store>> {
+pub(crate) async fn open_store(
+    db: &DatabaseArgs,
+    create: bool,
+) -> anyhow::Result<std::sync::Arc<dyn crate::storage::Store>> {
     crate::storage::connect_with(db.database_url.expose(), &crate::storage::DbOptions { create, ..db.options() })
         .await
         .map_err(|e| anyhow::Error::new(e).context(format!("database {}", db.database_url)))
 }
 
 /// The core of a command: the database named by `db` (which must exist) and the system clock.
-pub async fn open_core(db: &DatabaseArgs) -> anyhow::Result<crate::service::Core> {
+pub(crate) async fn open_core(db: &DatabaseArgs) -> anyhow::Result<crate::service::Core> {
     let store = open_store(db, false).await?;
     Ok(crate::service::Core::new(store, std::sync::Arc::new(crate::token::clock::SystemClock)))
 }
 
 /// Prints `value` as JSON, or `text` for people.
-pub fn output(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String) {
+pub(crate) fn output(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String) {
     if json {
         say(&value.to_string());
     } else {
@@ -29,7 +32,7 @@ pub fn output(json: bool, value: &serde_json::Value, text: impl FnOnce() -> Stri
 /// Writes `text` and a newline to standard output. A reader that has gone away (`| head`)
 /// ends the command quietly with status 0, as other command-line tools do; any other write
 /// error ends it with status 1 and a message, never a panic.
-pub fn say(text: &str) {
+pub(crate) fn say(text: &str) {
     if let Err(e) = write_line(&mut std::io::stdout().lock(), text) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
@@ -49,16 +52,16 @@ fn write_line(out: &mut impl std::io::Write, text: &str) -> std::io::Result<()> 
 }
 
 /// Unix seconds as RFC 3339 in UTC, for text output. JSON output keeps the seconds.
-pub use crate::domain::time::rfc3339;
+pub(crate) use crate::domain::time::rfc3339;
 
 /// [`rfc3339`] of an optional time, `-` when there is none.
-pub fn rfc3339_or_dash(unix: Option<i64>) -> String {
+pub(crate) fn rfc3339_or_dash(unix: Option<i64>) -> String {
     unix.map_or_else(|| "-".to_owned(), rfc3339)
 }
 
 /// The id in a credential pasted whole (`tsk_<id>_<secret>`), or the argument itself when it
 /// is a bare id. The secret part is dropped here, so no message can echo it.
-pub fn id_of_pasted(arg: &str, prefix: &str) -> String {
+pub(crate) fn id_of_pasted(arg: &str, prefix: &str) -> String {
     let arg = arg.trim();
     match arg.strip_prefix(prefix) {
         Some(rest) => rest.split('_').next().unwrap_or_default().to_owned(),
@@ -68,14 +71,14 @@ pub fn id_of_pasted(arg: &str, prefix: &str) -> String {
 
 /// A line on standard output for whoever started the server. A server keeps serving when
 /// nobody reads it any more, so a failed write is not an error here.
-pub fn announce(text: &str) {
+pub(crate) fn announce(text: &str) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 /// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -56,7 +56,7 @@ pub enum SigningKeyCommand {
     },
 }
 
-pub async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(db: &DatabaseArgs, cmd: SigningKeyCommand) -> anyhow::Result<()> {
     let core = super::shared::open_core(db).await?;
     match cmd {
         SigningKeyCommand::Rotate { algorithm, prepublish, key_refresh, immediately, kek, json } => {

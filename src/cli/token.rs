@@ -34,7 +34,7 @@ pub enum TokenCommand {
     },
 }
 
-pub async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(cmd: TokenCommand) -> anyhow::Result<()> {
     match cmd {
         TokenCommand::Verify { token, jwks, secret_file, issuer, audience } => {
             let expect = Expectations { issuer, audience, ..Default::default() };

@@ -7,7 +7,7 @@ use super::listen::reachable;
 use super::parse::parse_bind;
 
 /// The help heading of these flags, and the configuration file's `[console]` section.
-pub const HEADING: &str = "Console";
+pub(super) const HEADING: &str = "Console";
 
 /// The console's base URL as operators' browsers reach it: --console-public-url; else, for a
 /// console on the main listener, the public URL's `/console`; else the listening address.

@@ -9,7 +9,7 @@ use crate::storage::{self, Backend, DatabaseUrl};
 
 /// The help heading of the database and key-encryption key flags, and the configuration
 /// file's `[database]` section.
-pub const HEADING: &str = "Database";
+pub(super) const HEADING: &str = "Database";
 
 /// The default database: a SQLite file under `./data/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/tessera.db";

@@ -5,7 +5,7 @@ use clap::Args;
 use crate::rate_limit::shared::WhenDown;
 
 /// The help heading of these flags, and the configuration file's `[limits]` section.
-pub const HEADING: &str = "Limits";
+pub(super) const HEADING: &str = "Limits";
 
 /// Rate limits, where they are kept, and request header and body timeouts.
 #[derive(Args, Clone, Debug)]

@@ -2,7 +2,7 @@
 use clap::Args;
 
 /// The help heading of these flags, and the configuration file's `[link]` section.
-pub const HEADING: &str = "Link";
+pub(super) const HEADING: &str = "Link";
 
 /// How long a Link session lasts and which URLs it may use.
 #[derive(Args, Clone, Debug)]

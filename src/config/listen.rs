@@ -9,13 +9,13 @@ use super::parse::{parse_bind, parse_public_url};
 use crate::auth::metrics_token::MetricsToken;
 
 /// The help heading of the listener flags, and the configuration file's `[listen]` section.
-pub const HEADING: &str = "Listeners";
+pub(super) const HEADING: &str = "Listeners";
 
 /// The help heading of the TLS flags, and the configuration file's `[tls]` section.
-pub const TLS_HEADING: &str = "TLS";
+pub(super) const TLS_HEADING: &str = "TLS";
 
 /// The help heading of the metrics flags, and the configuration file's `[metrics]` section.
-pub const METRICS_HEADING: &str = "Metrics";
+pub(super) const METRICS_HEADING: &str = "Metrics";
 
 /// Where tessera listens and how browsers reach it.
 #[derive(Args, Clone, Debug)]

@@ -6,7 +6,7 @@ use super::parse::{parse_issuer, parse_opaque_prefix};
 use crate::token::partners::ClientSecret;
 
 /// The help heading of these flags, and the configuration file's `[oauth]` section.
-pub const HEADING: &str = "Partner OAuth";
+pub(super) const HEADING: &str = "Partner OAuth";
 
 /// Which authorization servers' access tokens partner apps may use, and how they are checked.
 #[derive(Args, Clone, Debug)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 use clap::Args;
 
 /// The help heading of these flags, and the configuration file's `[retention]` section.
-pub const HEADING: &str = "Retention";
+pub(super) const HEADING: &str = "Retention";
 
 /// Retention windows for issuance records, events and webhook deliveries; the pruner's pace.
 #[derive(Args, Clone, Debug)]

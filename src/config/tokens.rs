@@ -6,7 +6,7 @@ use super::parse::parse_algorithm;
 use crate::token::keyring::Algorithm;
 
 /// The help heading of these flags, and the configuration file's `[tokens]` section.
-pub const HEADING: &str = "Tokens";
+pub(super) const HEADING: &str = "Tokens";
 
 /// What minted tokens say, how long they last, and how the signing keyring and the clock are kept.
 #[derive(Args, Clone, Debug)]

@@ -2,7 +2,7 @@
 use clap::Args;
 
 /// The help heading of these flags, and the configuration file's `[webhooks]` section.
-pub const HEADING: &str = "Webhooks";
+pub(super) const HEADING: &str = "Webhooks";
 
 /// Where webhooks may be delivered and how failed deliveries are retried.
 #[derive(Args, Clone, Debug)]

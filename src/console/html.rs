@@ -8,8 +8,8 @@ use super::state::Signed;
 use crate::storage::StoreError;
 
 /// The console's stylesheet and script, served by the binary (no CDN, no build step).
-pub const CSS: &str = include_str!("../../assets/console/console.css");
-pub const JS: &str = include_str!("../../assets/console/console.js");
+pub(super) const CSS: &str = include_str!("../../assets/console/console.css");
+pub(super) const JS: &str = include_str!("../../assets/console/console.js");
 
 /// The navigation, in order: (path, label).
 const NAV: [(&str, &str); 11] = [
@@ -28,7 +28,7 @@ const NAV: [(&str, &str); 11] = [
 
 /// A whole page: `title` as its heading, the navigation when signed in, `body` as its content.
 /// Every table's cells carry their column's heading (see [`label_cells`]), for narrow screens.
-pub fn page(title: &str, signed: Option<&Signed>, current: &str, body: Markup) -> Markup {
+pub(super) fn page(title: &str, signed: Option<&Signed>, current: &str, body: Markup) -> Markup {
     PreEscaped(label_cells(&layout(title, signed, current, body).into_string()))
 }
 
@@ -38,7 +38,7 @@ pub fn page(title: &str, signed: Option<&Signed>, current: &str, body: Markup) -
 /// into a column one character wide (without any script). Safe on maud's output: tenant text
 /// is escaped there, so every `<t` in the markup is the page's own tag; a heading's text is
 /// already escaped for an attribute too (maud escapes `"`).
-pub fn label_cells(markup: &str) -> String {
+pub(super) fn label_cells(markup: &str) -> String {
     let mut out = String::with_capacity(markup.len() + markup.len() / 8);
     let mut rest = markup;
     while let Some(start) = rest.find("<table") {
@@ -149,18 +149,18 @@ fn layout(title: &str, signed: Option<&Signed>, current: &str, body: Markup) -> 
 }
 
 /// The hidden anti-forgery field every form of a session carries.
-pub fn csrf(s: &Signed) -> Markup {
+pub(super) fn csrf(s: &Signed) -> Markup {
     html! { input type="hidden" name="csrf" value=(s.csrf); }
 }
 
 /// A time: RFC 3339 UTC in the markup (and on hover); the script shows it in the viewer's zone.
-pub fn time(unix: i64) -> Markup {
+pub(super) fn time(unix: i64) -> Markup {
     let utc = rfc3339(unix);
     html! { time datetime=(utc) title=(format!("{} UTC", utc.replace('T', " ").trim_end_matches('Z'))) { (utc.replace('T', " ").replace('Z', " UTC")) } }
 }
 
 /// [`time`], or a dash.
-pub fn time_or(unix: Option<i64>, none: &str) -> Markup {
+pub(super) fn time_or(unix: Option<i64>, none: &str) -> Markup {
     match unix {
         Some(t) => time(t),
         None => html! { span.muted { (none) } },
@@ -168,17 +168,17 @@ pub fn time_or(unix: Option<i64>, none: &str) -> Markup {
 }
 
 /// A notice above a page's content.
-pub fn notice(text: &str) -> Markup {
+pub(super) fn notice(text: &str) -> Markup {
     html! { p.notice role="status" { (text) } }
 }
 
 /// An error message above a form.
-pub fn problem(text: &str) -> Markup {
+pub(super) fn problem(text: &str) -> Markup {
     html! { p.problem role="alert" { (text) } }
 }
 
 /// The "next page" link of a keyset-paged list, when there may be more.
-pub fn next_page(href: Option<String>) -> Markup {
+pub(super) fn next_page(href: Option<String>) -> Markup {
     html! {
         @if let Some(href) = href {
             nav.pager aria-label="Pages" { a href=(href) rel="next" { "Next page →" } }
@@ -187,7 +187,7 @@ pub fn next_page(href: Option<String>) -> Markup {
 }
 
 /// A secret shown once, with a copy button (the script's) and the warning.
-pub fn secret_once(label: &str, secret: &str) -> Markup {
+pub(super) fn secret_once(label: &str, secret: &str) -> Markup {
     html! {
         div.secret {
             p.warning role="alert" { strong { "Shown once." } " Copy this " (label) " now and store it where your other secrets live: tessera keeps only a digest of it and cannot show it again." }
@@ -201,19 +201,19 @@ pub fn secret_once(label: &str, secret: &str) -> Markup {
 }
 
 /// An HTML answer with `status`.
-pub fn respond(status: StatusCode, markup: Markup) -> Response {
+pub(super) fn respond(status: StatusCode, markup: Markup) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], markup.into_string()).into_response()
 }
 
 /// A page that only says something went wrong, with `status`.
-pub fn refused(status: StatusCode, message: &str) -> Response {
+pub(super) fn refused(status: StatusCode, message: &str) -> Response {
     respond(
         status,
         page("Refused", None, "", html! { (problem(message)) p { a href="/console" { "Back to the console" } } }),
     )
 }
 
-pub fn not_found() -> Response {
+pub(super) fn not_found() -> Response {
     respond(
         StatusCode::NOT_FOUND,
         page(
@@ -225,7 +225,7 @@ pub fn not_found() -> Response {
     )
 }
 
-pub fn rate_limited(retry_after: u64) -> Response {
+pub(super) fn rate_limited(retry_after: u64) -> Response {
     let mut r = refused(
         StatusCode::TOO_MANY_REQUESTS,
         &format!("Too many failed sign-ins from your address: try again in {retry_after} seconds."),
@@ -238,7 +238,7 @@ pub fn rate_limited(retry_after: u64) -> Response {
 
 /// A storage failure: 503 when the database is unavailable (try again), 500 otherwise; the
 /// cause is logged, never shown.
-pub fn store_error(e: &StoreError) -> Response {
+pub(super) fn store_error(e: &StoreError) -> Response {
     tracing::error!(error = %crate::telemetry::Chain(e), "console: storage failed");
     match e {
         StoreError::Unavailable(_) => {
@@ -256,7 +256,7 @@ pub fn store_error(e: &StoreError) -> Response {
 }
 
 /// An inline SVG bar chart of `values` (oldest first), labelled for screen readers.
-pub fn bar_chart(label: &str, values: &[i64], first_label: &str, last_label: &str) -> Markup {
+pub(super) fn bar_chart(label: &str, values: &[i64], first_label: &str, last_label: &str) -> Markup {
     const W: i64 = 720;
     const H: i64 = 160;
     let max = values.iter().copied().max().unwrap_or(0).max(1);
@@ -282,7 +282,7 @@ pub fn bar_chart(label: &str, values: &[i64], first_label: &str, last_label: &st
     }
 }
 
-pub use crate::domain::time::rfc3339;
+pub(super) use crate::domain::time::rfc3339;
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@ pub mod connector;
 pub mod event;
 pub mod ids;
 pub mod link;
-pub mod name;
+pub(crate) mod name;
 pub mod operator;
 pub mod partner;
 pub mod purchase;

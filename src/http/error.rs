@@ -145,7 +145,7 @@ impl From<crate::service::CoreError> for ApiError {
 }
 
 /// `409`: the connection lifecycle does not allow a move; the answer names the moves it does.
-pub fn lifecycle_refusal(
+pub(crate) fn lifecycle_refusal(
     from: crate::domain::connection::ConnectionStatus,
     to: crate::domain::connection::ConnectionStatus,
 ) -> ApiError {
@@ -162,7 +162,11 @@ pub fn lifecycle_refusal(
 
 /// A use case's answer, with its refusal ([`crate::service::CoreError::Invalid`]) put on the
 /// body field `field` as FastAPI would.
-pub fn refusal_on<T>(result: Result<T, crate::service::CoreError>, field: &str, input: &str) -> Result<T, ApiError> {
+pub(crate) fn refusal_on<T>(
+    result: Result<T, crate::service::CoreError>,
+    field: &str,
+    input: &str,
+) -> Result<T, ApiError> {
     result.map_err(|e| match e {
         crate::service::CoreError::Invalid(why) => {
             ApiError::Validation(vec![super::validation::value_error(field, input, why)])

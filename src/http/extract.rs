@@ -19,7 +19,7 @@ use crate::token::partners::{Access, PartnerError, PartnerToken};
 /// token, the client it acts for, and the credential record of the operator's grant (which
 /// stands in for the key everywhere: rate limits, the activity log, token issuance).
 #[derive(Clone, Debug)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub client_id: ClientId,
     pub api_key_id: ApiKeyId,
     /// Whether the key was found in the in-process cache rather than read just now.
@@ -30,13 +30,13 @@ pub struct Caller {
 
 impl Caller {
     /// The token's scopes for a partner app; `None` for an API key, which is unscoped.
-    pub fn scopes(&self) -> Option<&[String]> {
+    pub(crate) fn scopes(&self) -> Option<&[String]> {
         self.partner.as_ref().map(|p| p.scopes.as_slice())
     }
 }
 
-pub const MISSING: &str = "Not authenticated: send an API key in the X-Api-Key header";
-pub const INVALID: &str = "Invalid API key";
+pub(crate) const MISSING: &str = "Not authenticated: send an API key in the X-Api-Key header";
+pub(crate) const INVALID: &str = "Invalid API key";
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -49,7 +49,7 @@ impl FromRequestParts<AppState> for Caller {
 /// A caller of a route that takes an `access` connection token beside the API key (the
 /// purchase reads, tessera's own routes). A request that sends the token alone, with no
 /// `X-Api-Key`, is told that the key is missing, not that the token is an invalid key.
-pub struct KeyBesideToken(pub Caller);
+pub(crate) struct KeyBesideToken(pub Caller);
 
 const MISSING_BESIDE_TOKEN: &str = "Not authenticated: send an API key in the X-Api-Key header (Authorization: \
                                     Bearer carries the connection token on this route, beside the key)";
@@ -77,7 +77,7 @@ fn token_without_key(headers: &HeaderMap) -> bool {
 /// A caller authenticated from the API key cache when it can be, for the token endpoint,
 /// whose issuance transaction checks the key again before any token leaves. A handler must
 /// call [`Caller::confirm`] before any answer that transaction does not guard.
-pub struct CachedCaller(pub Caller);
+pub(crate) struct CachedCaller(pub Caller);
 
 impl FromRequestParts<AppState> for CachedCaller {
     type Rejection = ApiError;
@@ -89,7 +89,7 @@ impl FromRequestParts<AppState> for CachedCaller {
 
 impl Caller {
     /// Re-reads a cached caller's key from the database: `401` if it was revoked since.
-    pub async fn confirm(&self, state: &AppState) -> Result<(), ApiError> {
+    pub(crate) async fn confirm(&self, state: &AppState) -> Result<(), ApiError> {
         if !self.cached {
             return Ok(());
         }
@@ -165,7 +165,7 @@ pub(crate) async fn admit(parts: &Parts, state: &AppState, use_cache: bool) -> R
     admit_key(state, peer, presented.as_deref(), None, use_cache).await
 }
 
-pub const INVALID_ACCESS_TOKEN: &str = "Invalid access token";
+pub(crate) const INVALID_ACCESS_TOKEN: &str = "Invalid access token";
 const PARTNER_NOT_ALLOWED: &str = "This partner app is not allowed to act for this client";
 
 /// A partner app's verified token: the route's scope, then the operator's grant for the
@@ -253,7 +253,7 @@ fn note_use(state: &AppState, id: &ApiKeyId) {
 /// The operator's connector service, authenticated by a connector credential (`tsc_...`)
 /// in `X-Api-Key` or `Authorization: Bearer`. A client's API key is no connector credential.
 #[derive(Clone, Debug)]
-pub struct Connector {
+pub(crate) struct Connector {
     pub id: ConnectorId,
 }
 
@@ -309,7 +309,7 @@ async fn authenticate(state: &AppState, presented: Option<&str>, use_cache: bool
 
 /// The API key a request presents: `X-Api-Key` first, else `Authorization: Bearer <key>`
 /// (also the documented `Bearer: <key>`, scheme in any case). Empty values count as absent.
-pub fn presented_key(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn presented_key(headers: &HeaderMap) -> Option<String> {
     let text = |name| headers.get(name).map(|v: &axum::http::HeaderValue| latin1(v.as_bytes()));
     if let Some(k) = text("x-api-key").map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()) {
         return Some(k);
@@ -335,7 +335,7 @@ fn latin1(bytes: &[u8]) -> String {
 /// The `{connection_id}` path segment, as an id tessera could have made. Any other segment
 /// (undecodable, the wrong length or characters, a NUL byte) names no connection: it is
 /// refused here, exactly like an unknown id, and never reaches the database.
-pub struct ConnectionPath(pub ConnectionId);
+pub(crate) struct ConnectionPath(pub ConnectionId);
 
 impl<S: Send + Sync> FromRequestParts<S> for ConnectionPath {
     type Rejection = ApiError;
@@ -353,7 +353,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ConnectionPath {
 
 /// When a connection token is sent beside the API key, it must be a live token of the key's
 /// client for connection `id`.
-pub async fn check_connection_token(
+pub(crate) async fn check_connection_token(
     app: &AppState,
     caller: &Caller,
     id: &ConnectionId,
@@ -370,7 +370,7 @@ pub async fn check_connection_token(
 
 /// A connection token sent beside an API key: `Authorization: Bearer <JWS>` when
 /// `X-Api-Key` is also present.
-pub fn connection_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn connection_token(headers: &HeaderMap) -> Option<String> {
     headers.get("x-api-key").filter(|v| !v.is_empty())?;
     let mut only_auth = HeaderMap::new();
     only_auth.insert(AUTHORIZATION, headers.get(AUTHORIZATION)?.clone());

@@ -25,7 +25,7 @@ use crate::service::AppState;
 use crate::storage::{IdempotencyState, cause};
 
 /// How long a key keeps its answer.
-pub const TTL_SECS: i64 = 24 * 3600;
+pub(crate) const TTL_SECS: i64 = 24 * 3600;
 /// How long an unfinished request holds its key before it counts as abandoned.
 const LEASE_SECS: i64 = 60;
 /// How long a concurrent request waits for the first to finish.
@@ -34,27 +34,27 @@ const MAX_KEY_LEN: usize = 255;
 
 /// An idempotency key as the client sent it: 1 to 255 characters, trimmed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
+pub(crate) struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// This key for a request to `route` with `body`.
-    pub fn retry(self, route: &str, body: &RawBody) -> Retry {
+    pub(crate) fn retry(self, route: &str, body: &RawBody) -> Retry {
         Retry { fingerprint: fingerprint(route, body), key: self }
     }
 }
 
 /// A request that may be a retry: its key, and what makes two requests "the same".
-pub struct Retry {
+pub(crate) struct Retry {
     key: IdempotencyKey,
     fingerprint: String,
 }
 
 /// The idempotency key a request carries, if any.
-pub fn key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+pub(crate) fn key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some((name, value)) =
         ["x-subtotal-idempotency-key", "idempotency-key"].iter().find_map(|n| headers.get(*n).map(|v| (*n, v)))
     else {
@@ -95,7 +95,7 @@ fn fingerprint(route: &str, body: &RawBody) -> String {
 /// Runs `handler` once per idempotency key; retries get the stored answer, once `replay`
 /// has accepted it (it answers the error a fresh request would get when what the first
 /// answer depended on has changed since).
-pub async fn once<F, R>(
+pub(crate) async fn once<F, R>(
     app: &AppState,
     caller: &Caller,
     retry: Option<Retry>,
@@ -178,6 +178,6 @@ fn open(app: &AppState, caller: &Caller, key: &str, stored: &str) -> Result<Valu
 }
 
 /// A replay that depends on nothing that can change.
-pub async fn always(_: StatusCode, _: &Value) -> Result<(), ApiError> {
+pub(crate) async fn always(_: StatusCode, _: &Value) -> Result<(), ApiError> {
     Ok(())
 }

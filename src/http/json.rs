@@ -11,10 +11,10 @@ use super::validation::{FieldError, RawBody};
 use crate::service::AppState;
 
 /// The largest body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A request body, read and classified but not yet validated against a model.
-pub struct ApiBody(pub RawBody);
+pub(crate) struct ApiBody(pub RawBody);
 
 impl FromRequest<AppState> for ApiBody {
     type Rejection = ApiError;
@@ -28,7 +28,7 @@ impl FromRequest<AppState> for ApiBody {
 
 /// A body that may also be sent as an HTML form (`application/x-www-form-urlencoded`), as
 /// OAuth-style endpoints accept: form fields become a JSON object of strings.
-pub struct FormOrJson(pub RawBody);
+pub(crate) struct FormOrJson(pub RawBody);
 
 impl FromRequest<AppState> for FormOrJson {
     type Rejection = ApiError;
@@ -66,7 +66,7 @@ async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
 }
 
 /// Turns body bytes into what the validator sees.
-pub fn classify(bytes: &[u8], is_json: bool) -> Result<RawBody, ApiError> {
+pub(crate) fn classify(bytes: &[u8], is_json: bool) -> Result<RawBody, ApiError> {
     if bytes.is_empty() {
         return Ok(RawBody::Missing);
     }
@@ -83,7 +83,7 @@ pub fn classify(bytes: &[u8], is_json: bool) -> Result<RawBody, ApiError> {
 /// Whether a `Content-Type` value means JSON, by the rules of Python's `email.message`:
 /// the part before `;`, trimmed and lower-cased, must be `application/json` or
 /// `application/<anything>+json`.
-pub fn is_json_content_type(raw: &[u8]) -> bool {
+pub(crate) fn is_json_content_type(raw: &[u8]) -> bool {
     // Header bytes are read as Latin-1, as the reference stack's server does.
     let value: String = raw.iter().map(|&b| b as char).collect();
     let ctype = value.split(';').next().unwrap_or("").trim().to_lowercase();

@@ -11,20 +11,20 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument as _;
 
 pub mod body_deadline;
-pub mod error;
-pub mod extract;
-pub mod idempotency;
-pub mod json;
-pub mod models;
-pub mod oauth;
-pub mod openapi;
-pub mod paths;
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod idempotency;
+pub(crate) mod json;
+pub(crate) mod models;
+pub(crate) mod oauth;
+pub(crate) mod openapi;
+pub(crate) mod paths;
 pub mod purchase_batch;
-pub mod pyjson;
-pub mod query;
+pub(crate) mod pyjson;
+pub(crate) mod query;
 pub mod routes;
 pub mod server;
-pub mod tls;
+pub(crate) mod tls;
 pub mod validation;
 
 /// What every handler reaches (kept by the service layer, shared with the console).

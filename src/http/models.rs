@@ -110,7 +110,7 @@ impl Field {
 
 /// A request body: an object of fields.
 #[derive(Debug)]
-pub struct Model {
+pub(crate) struct Model {
     pub name: &'static str,
     pub fields: &'static [Field],
     pub required: &'static [&'static str],
@@ -118,7 +118,7 @@ pub struct Model {
 
 impl Model {
     /// The model's JSON Schema, as the OpenAPI document states it.
-    pub fn schema(&self) -> Value {
+    pub(crate) fn schema(&self) -> Value {
         let properties: Map<String, Value> = self.fields.iter().map(|f| (f.name.to_owned(), f.schema())).collect();
         let mut schema = json!({"properties": properties, "type": "object", "title": self.name});
         if !self.required.is_empty() {
@@ -133,20 +133,20 @@ const MOBILE: Field =
     Field::string("mobile", 16).nullable().titled("Mobile").described("The mobile number of the user");
 
 /// `POST /connections`.
-pub mod create_connection {
+pub(crate) mod create_connection {
     use super::*;
 
-    pub const CUSTOMER_ID: Field = Field::string("customer_id", 64)
+    pub(crate) const CUSTOMER_ID: Field = Field::string("customer_id", 64)
         .titled("Customer Id")
         .described("A unique identifier used to map connections to customer records in external systems.")
         .examples(&["8a46e581-48ba-498a-9ad0-2ee72582e1af"]);
-    pub const RETAILER_ID: Field = Field::string("retailer_id", 26)
+    pub(crate) const RETAILER_ID: Field = Field::string("retailer_id", 26)
         .titled("Retailer Id")
         .described("The unique identifier for the retailer in the connection")
         .examples(&["walmart"]);
-    pub const EMAIL: Field = super::EMAIL;
-    pub const MOBILE: Field = super::MOBILE;
-    pub const MODEL: Model = Model {
+    pub(crate) const EMAIL: Field = super::EMAIL;
+    pub(crate) const MOBILE: Field = super::MOBILE;
+    pub(crate) const MODEL: Model = Model {
         name: "CreateConnection",
         fields: &[CUSTOMER_ID, RETAILER_ID, EMAIL, MOBILE],
         required: &["customer_id", "retailer_id"],
@@ -154,43 +154,43 @@ pub mod create_connection {
 }
 
 /// `PATCH /connections/{connection_id}`.
-pub mod update_connection {
+pub(crate) mod update_connection {
     use super::*;
 
-    pub const CUSTOMER_ID: Field = Field::string("customer_id", 64)
+    pub(crate) const CUSTOMER_ID: Field = Field::string("customer_id", 64)
         .nullable()
         .titled("Customer Id")
         .described("A new customer id for the connection");
-    pub const EMAIL: Field = super::EMAIL;
-    pub const MOBILE: Field = super::MOBILE;
-    pub const STATUS: Field = Field::literal("status", &["disconnected"])
+    pub(crate) const EMAIL: Field = super::EMAIL;
+    pub(crate) const MOBILE: Field = super::MOBILE;
+    pub(crate) const STATUS: Field = Field::literal("status", &["disconnected"])
         .nullable()
         .titled("Status")
         .described("Currently can only be used to disconnect a connection.");
-    pub const MODEL: Model =
+    pub(crate) const MODEL: Model =
         Model { name: "UpdateConnection", fields: &[CUSTOMER_ID, EMAIL, MOBILE, STATUS], required: &[] };
 }
 
 /// `POST /connections/{connection_id}/token`.
-pub mod create_token {
+pub(crate) mod create_token {
     use super::*;
 
-    pub const SCOPE: Field = Field::literal("scope", &[crate::token::claims::SCOPE_ACCESS])
+    pub(crate) const SCOPE: Field = Field::literal("scope", &[crate::token::claims::SCOPE_ACCESS])
         .described("The intended scope of the token to be generated")
         .examples(&["access"]);
-    pub const MODEL: Model = Model { name: "CreateTokenRequest", fields: &[SCOPE], required: &["scope"] };
+    pub(crate) const MODEL: Model = Model { name: "CreateTokenRequest", fields: &[SCOPE], required: &["scope"] };
 }
 
 /// `POST /connection` (the older API generation): a retailer is a `merchant_id`.
-pub mod create_legacy_connection {
+pub(crate) mod create_legacy_connection {
     use super::*;
 
-    pub const MERCHANT_ID: Field = Field::string("merchant_id", 26)
+    pub(crate) const MERCHANT_ID: Field = Field::string("merchant_id", 26)
         .titled("Merchant Id")
         .described("The retailer of the connection (a retailer_id of GET /merchants)")
         .examples(&["walmart"]);
-    pub const CUSTOMER_ID: Field = create_connection::CUSTOMER_ID;
-    pub const MODEL: Model = Model {
+    pub(crate) const CUSTOMER_ID: Field = create_connection::CUSTOMER_ID;
+    pub(crate) const MODEL: Model = Model {
         name: "CreateLegacyConnection",
         fields: &[MERCHANT_ID, CUSTOMER_ID],
         required: &["merchant_id", "customer_id"],
@@ -198,10 +198,10 @@ pub mod create_legacy_connection {
 }
 
 /// `POST /connection/{connection_id}/token` (the older API generation): `link` or `access`.
-pub mod create_legacy_token {
+pub(crate) mod create_legacy_token {
     use super::*;
 
-    pub const SCOPE: Field = Field::literal(
+    pub(crate) const SCOPE: Field = Field::literal(
         "scope",
         &[crate::token::claims::SCOPE_LINK, crate::token::claims::SCOPE_ACCESS],
     )
@@ -209,31 +209,32 @@ pub mod create_legacy_token {
         "link: a token for Subtotal Link (it reads no data); access: a token that reads the connection's purchases",
     )
     .examples(&["access"]);
-    pub const MODEL: Model = Model { name: "CreateLegacyTokenRequest", fields: &[SCOPE], required: &["scope"] };
+    pub(crate) const MODEL: Model = Model { name: "CreateLegacyTokenRequest", fields: &[SCOPE], required: &["scope"] };
 }
 
 /// `POST /tokens/introspect` and `POST /tokens/revoke` (form or JSON).
-pub mod token_request {
+pub(crate) mod token_request {
     use super::*;
 
-    pub const TOKEN: Field = Field::string("token", 4096).titled("Token");
-    pub const JTI: Field = Field::string("jti", 64).titled("Jti").described("Revocation only: the token's id");
-    pub const TOKEN_TYPE_HINT: Field = Field::string("token_type_hint", 64).titled("Token Type Hint");
-    pub const MODEL: Model = Model { name: "TokenRequest", fields: &[TOKEN, JTI, TOKEN_TYPE_HINT], required: &[] };
+    pub(crate) const TOKEN: Field = Field::string("token", 4096).titled("Token");
+    pub(crate) const JTI: Field = Field::string("jti", 64).titled("Jti").described("Revocation only: the token's id");
+    pub(crate) const TOKEN_TYPE_HINT: Field = Field::string("token_type_hint", 64).titled("Token Type Hint");
+    pub(crate) const MODEL: Model =
+        Model { name: "TokenRequest", fields: &[TOKEN, JTI, TOKEN_TYPE_HINT], required: &[] };
 }
 
 /// `PUT /connector/connections/{connection_id}/status`: the connector reports a status.
-pub mod report_status {
+pub(crate) mod report_status {
     use super::*;
 
-    pub const STATUS: Field = Field::literal("status", &["active", "unauthenticated", "disconnected"])
+    pub(crate) const STATUS: Field = Field::literal("status", &["active", "unauthenticated", "disconnected"])
         .titled("Status")
         .described("The connection's status as the connector sees it now");
-    pub const REASON: Field = Field::string("reason", 256)
+    pub(crate) const REASON: Field = Field::string("reason", 256)
         .nullable()
         .titled("Reason")
         .described("Why, in words for the activity log (for example: the retailer asked for a new password)");
-    pub const MODEL: Model = Model { name: "ReportStatus", fields: &[STATUS, REASON], required: &["status"] };
+    pub(crate) const MODEL: Model = Model { name: "ReportStatus", fields: &[STATUS, REASON], required: &["status"] };
 }
 
 const EVENT_TYPES: &[&str] = &[
@@ -246,20 +247,21 @@ const EVENT_TYPES: &[&str] = &[
 ];
 
 /// `POST /webhooks`.
-pub mod create_webhook {
+pub(crate) mod create_webhook {
     use super::*;
 
-    pub const NAME: Field = Field::string("name", 64).titled("Name").described("A name to recognise the endpoint by");
-    pub const URL: Field = Field::string("url", 2048)
+    pub(crate) const NAME: Field =
+        Field::string("name", 64).titled("Name").described("A name to recognise the endpoint by");
+    pub(crate) const URL: Field = Field::string("url", 2048)
         .titled("Url")
         .described("Where events are sent (https; plain http only where the operator allows it)")
         .examples(&["https://example.com/subtotal/webhooks"]);
-    pub const EVENT_TYPES: Field = Field::literal_list("event_types", super::EVENT_TYPES)
+    pub(crate) const EVENT_TYPES: Field = Field::literal_list("event_types", super::EVENT_TYPES)
         .titled("Event Types")
         .described("The events to send: connection.activated, connection.unauthenticated and connection.disconnected as Subtotal documents them; connection.created and connection.deleted are tessera's own; purchase.created announces each purchase the connector writes that the connection did not have");
-    pub const IS_ACTIVE: Field =
+    pub(crate) const IS_ACTIVE: Field =
         Field::boolean("is_active").titled("Is Active").described("Whether events are sent (default false)");
-    pub const MODEL: Model = Model {
+    pub(crate) const MODEL: Model = Model {
         name: "CreateWebhook",
         fields: &[NAME, URL, EVENT_TYPES, IS_ACTIVE],
         required: &["name", "url", "event_types"],
@@ -267,34 +269,35 @@ pub mod create_webhook {
 }
 
 /// `PATCH /webhooks/{webhook_id}`.
-pub mod update_webhook {
+pub(crate) mod update_webhook {
     use super::*;
 
-    pub const NAME: Field = create_webhook::NAME;
-    pub const URL: Field = create_webhook::URL;
-    pub const EVENT_TYPES: Field = create_webhook::EVENT_TYPES;
-    pub const IS_ACTIVE: Field = Field::boolean("is_active").titled("Is Active").described("Whether events are sent");
-    pub const MODEL: Model =
+    pub(crate) const NAME: Field = create_webhook::NAME;
+    pub(crate) const URL: Field = create_webhook::URL;
+    pub(crate) const EVENT_TYPES: Field = create_webhook::EVENT_TYPES;
+    pub(crate) const IS_ACTIVE: Field =
+        Field::boolean("is_active").titled("Is Active").described("Whether events are sent");
+    pub(crate) const MODEL: Model =
         Model { name: "UpdateWebhook", fields: &[NAME, URL, EVENT_TYPES, IS_ACTIVE], required: &[] };
 }
 
 /// `POST /link-tokens`, as Subtotal documents it.
-pub mod create_link_token {
+pub(crate) mod create_link_token {
     use super::*;
 
-    pub const CUSTOMER_ID: Field = Field::string_between("customer_id", 1, 64)
+    pub(crate) const CUSTOMER_ID: Field = Field::string_between("customer_id", 1, 64)
         .titled("Customer Id")
         .described("Your identifier for the customer who will link an account")
         .examples(&["customer-example-001"]);
-    pub const EMAIL: Field = Field::string("email", 64)
+    pub(crate) const EMAIL: Field = Field::string("email", 64)
         .nullable()
         .titled("Email")
         .described("The customer's email, for the connector's sign-in page")
         .examples(&["consumer@example.com"]);
-    pub const EXPIRES_IN_DAYS: Field = Field::integer("expires_in_days", 1, 365)
+    pub(crate) const EXPIRES_IN_DAYS: Field = Field::integer("expires_in_days", 1, 365)
         .titled("Expires In Days")
         .described("Whole days the link token stays valid: 1 to 365, 30 when absent");
-    pub const MODEL: Model = Model {
+    pub(crate) const MODEL: Model = Model {
         name: "CreateLinkTokenRequest",
         fields: &[CUSTOMER_ID, EMAIL, EXPIRES_IN_DAYS],
         required: &["customer_id"],
@@ -302,59 +305,60 @@ pub mod create_link_token {
 }
 
 /// `POST /redirect-urls`.
-pub mod add_redirect_url {
+pub(crate) mod add_redirect_url {
     use super::*;
 
-    pub const URL: Field = Field::string("url", crate::domain::link::MAX_URL_LEN)
+    pub(crate) const URL: Field = Field::string("url", crate::domain::link::MAX_URL_LEN)
         .titled("Url")
         .described("An exact URL Link may send your customers back to (https; http only on loopback)")
         .examples(&["https://app.example.com/linked"]);
-    pub const MODEL: Model = Model { name: "RedirectUrlRequest", fields: &[URL], required: &["url"] };
+    pub(crate) const MODEL: Model = Model { name: "RedirectUrlRequest", fields: &[URL], required: &["url"] };
 }
 
 /// `PUT /connector/link-url`: the connector's sign-in page.
-pub mod connector_link_url {
+pub(crate) mod connector_link_url {
     use super::*;
 
-    pub const URL: Field = Field::string("url", crate::domain::link::MAX_URL_LEN)
+    pub(crate) const URL: Field = Field::string("url", crate::domain::link::MAX_URL_LEN)
         .titled("Url")
         .described("The connector's sign-in page; Link sends customers there with ?session=<reference>")
         .examples(&["https://connector.example.com/sign-in"]);
-    pub const MODEL: Model = Model { name: "ConnectorLinkUrl", fields: &[URL], required: &["url"] };
+    pub(crate) const MODEL: Model = Model { name: "ConnectorLinkUrl", fields: &[URL], required: &["url"] };
 }
 
 /// `PUT /connector/retailers/{retailer_id}`.
-pub mod connector_retailer {
+pub(crate) mod connector_retailer {
     use super::*;
 
-    pub const NAME: Field = Field::string_between("name", 1, 128).titled("Name").examples(&["Sandbox Books"]);
-    pub const MODEL: Model = Model { name: "ConnectorRetailer", fields: &[NAME], required: &["name"] };
+    pub(crate) const NAME: Field = Field::string_between("name", 1, 128).titled("Name").examples(&["Sandbox Books"]);
+    pub(crate) const MODEL: Model = Model { name: "ConnectorRetailer", fields: &[NAME], required: &["name"] };
 }
 
 /// `POST /connector/link-sessions/{reference}/complete`.
-pub mod complete_link_session {
+pub(crate) mod complete_link_session {
     use super::*;
 
-    pub const OUTCOME: Field = Field::literal("outcome", &["active", "unauthenticated", "failed"])
+    pub(crate) const OUTCOME: Field = Field::literal("outcome", &["active", "unauthenticated", "failed"])
         .titled("Outcome")
         .described("active: signed in, the connection is linked; unauthenticated: the retailer refused the sign-in; failed: linking failed otherwise");
-    pub const REASON: Field = report_status::REASON;
-    pub const MODEL: Model = Model { name: "CompleteLinkSession", fields: &[OUTCOME, REASON], required: &["outcome"] };
+    pub(crate) const REASON: Field = report_status::REASON;
+    pub(crate) const MODEL: Model =
+        Model { name: "CompleteLinkSession", fields: &[OUTCOME, REASON], required: &["outcome"] };
 }
 
 /// `PATCH /account`: the calling client's own name.
-pub mod update_account {
+pub(crate) mod update_account {
     use super::*;
 
-    pub const NAME: Field = Field::string_between("name", 1, crate::domain::client::ClientName::MAX_CHARS)
+    pub(crate) const NAME: Field = Field::string_between("name", 1, crate::domain::client::ClientName::MAX_CHARS)
         .titled("Name")
         .described("The client's new name: what customers see on Link pages (\"NAME wants to link your account\") and operators in the console. Trimmed; no control characters.")
         .examples(&["Acme Budgeting"]);
-    pub const MODEL: Model = Model { name: "UpdateAccount", fields: &[NAME], required: &["name"] };
+    pub(crate) const MODEL: Model = Model { name: "UpdateAccount", fields: &[NAME], required: &["name"] };
 }
 
 /// Every request model, for the OpenAPI document's components.
-pub const ALL: [&Model; 15] = [
+pub(crate) const ALL: [&Model; 15] = [
     &create_link_token::MODEL,
     &add_redirect_url::MODEL,
     &connector_link_url::MODEL,

@@ -23,7 +23,7 @@ use super::validation::{FieldError, Loc, RawBody};
 use crate::service::AppState;
 
 /// The client authentication methods tessera accepts, by their RFC 8414 names.
-pub const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+pub(crate) const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 
 const MISSING: &str = "Not authenticated: send your client id and an API key as the client secret (HTTP Basic, \
                        or client_id and client_secret in the body), or an API key in the X-Api-Key header";
@@ -33,7 +33,7 @@ const TWO_METHODS: &str = "More than one client authentication method in one req
 /// An error of an OAuth endpoint, in RFC 6749's form: `{"error", "error_description"}` (and
 /// the same sentence as `detail`, as every other tessera error has it).
 #[derive(Debug)]
-pub enum OAuthError {
+pub(crate) enum OAuthError {
     /// `401 invalid_client`, challenged with Basic (OAuth client authentication, RFC 6749,
     /// section 5.2) unless the client tried a bearer token (`basic: false`).
     InvalidClient { description: String, basic: bool },
@@ -51,7 +51,7 @@ impl OAuthError {
 
 /// The sentence an OAuth error gives for a validation failure: the first failure's message,
 /// after the field it is about (`token: Field required`), or `body` for the body as a whole.
-pub fn describe(errors: &[FieldError]) -> String {
+pub(crate) fn describe(errors: &[FieldError]) -> String {
     let Some(first) = errors.first() else { return "Invalid request".into() };
     match first.loc.get(1) {
         Some(Loc::Key(field)) => format!("{field}: {}", first.msg),
@@ -108,7 +108,7 @@ const BASIC: &str = "Basic realm=\"tessera\"";
 /// The client an OAuth endpoint's request authenticates as, from its headers: `None` when
 /// the headers carry no credential, so the body's `client_id` and `client_secret` must
 /// ([`OAuthCaller::resolve`]). A credential in the headers is checked before the body is read.
-pub struct OAuthCaller {
+pub(crate) struct OAuthCaller {
     caller: Option<Caller>,
     peer: Option<IpAddr>,
 }
@@ -162,7 +162,11 @@ fn basic_failure(e: ApiError, basic: bool) -> OAuthError {
 impl OAuthCaller {
     /// The authenticated client: the headers' credential, else the body's `client_id` and
     /// `client_secret` (`client_secret_post`). A body that could not be read names no client.
-    pub async fn resolve(self, state: &AppState, body: &Result<RawBody, ApiError>) -> Result<Caller, OAuthError> {
+    pub(crate) async fn resolve(
+        self,
+        state: &AppState,
+        body: &Result<RawBody, ApiError>,
+    ) -> Result<Caller, OAuthError> {
         let posted = match body {
             Ok(RawBody::Json(Value::Object(map))) => match (map.get("client_id"), map.get("client_secret")) {
                 (None, None) => None,

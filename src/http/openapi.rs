@@ -6,9 +6,9 @@
 //! seed, and another checks every route is documented with every status it can answer.
 use serde_json::{Value, json};
 
-pub mod link_ops;
-pub mod operation;
-pub mod purchase_ops;
+pub(crate) mod link_ops;
+pub(crate) mod operation;
+pub(crate) mod purchase_ops;
 
 fn auth_headers() -> Vec<Value> {
     ["authorization", "x-api-key"]
@@ -147,7 +147,7 @@ fn not_found() -> (&'static str, Value) {
 
 /// The whole document, from every documented route (path, method and operation, in the
 /// route table's order), with the schemas; `metrics` is the metrics page's path.
-pub fn document(
+pub(crate) fn document(
     operations: impl IntoIterator<Item = (&'static str, axum::http::Method, Value, crate::token::partners::Access)>,
     metrics: &str,
 ) -> Value {

@@ -29,7 +29,7 @@ const PATH: &AsciiSet = &CONTROLS
 
 /// Rewrites the request path to its decoded form (re-escaped only where a URI requires), so
 /// routing sees the separators the client meant; a path with an empty segment names no route.
-pub async fn normalize(mut req: Request, next: Next) -> Response {
+pub(crate) async fn normalize(mut req: Request, next: Next) -> Response {
     let path = req.uri().path();
     // Nearly every path: nothing escaped, no empty segment; already in its routed form.
     if path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b)) && !path.contains("//") {
@@ -54,7 +54,7 @@ pub async fn normalize(mut req: Request, next: Next) -> Response {
 
 /// Whether a decoded path names one of tessera's routes, as the router matches it. A path
 /// with an empty segment names none (the router's matcher would take it for an empty id).
-pub fn matches_route(path: &str) -> bool {
+pub(crate) fn matches_route(path: &str) -> bool {
     if path.strip_prefix('/').is_none_or(|p| p.split('/').any(str::is_empty)) {
         return false;
     }
@@ -77,7 +77,7 @@ pub fn matches_route(path: &str) -> bool {
 /// `:` and a port of 1 to 5 digits up to 65535. This is the part of RFC 3986's `host [":" port]`
 /// that real names use; anything else (`/`, `?`, `#`, `@`, `%`, spaces, ...) could make a URL
 /// built from it point elsewhere.
-pub fn is_plain_host(value: &str) -> bool {
+pub(crate) fn is_plain_host(value: &str) -> bool {
     let (host_ok, port) = match value.strip_prefix('[') {
         Some(rest) => match rest.split_once(']') {
             Some((ip, after)) => match after.strip_prefix(':') {
@@ -112,7 +112,7 @@ pub fn is_plain_host(value: &str) -> bool {
 /// anything that could redirect elsewhere, such as `evil.example/phish?`) it is the path
 /// alone, which clients resolve against the address they asked. The path is always a route's,
 /// so it starts with `/` and one literal segment, never `//`.
-pub async fn not_found(req: Request) -> Response {
+pub(crate) async fn not_found(req: Request) -> Response {
     let path = req.uri().path();
     let decoded = percent_decode_str(path).decode_utf8_lossy();
     if decoded.len() > 1 && decoded.ends_with('/') {

@@ -6,11 +6,11 @@
 use serde_json::{Map, Number, Value};
 
 /// How deep containers may nest. The reference stack gives up (with a 400) past this depth.
-pub const MAX_DEPTH: usize = 960;
+pub(crate) const MAX_DEPTH: usize = 960;
 
 /// Why a body is not JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JsonError {
+pub(crate) enum JsonError {
     /// The bytes are not text in the detected encoding, or nest too deeply: the reference
     /// stack answers these with `400 There was an error parsing the body`.
     Undecodable,
@@ -20,7 +20,7 @@ pub enum JsonError {
 
 /// Parses a request body. Non-finite numbers become the strings `"NaN"`, `"Infinity"` and
 /// `"-Infinity"` (they cannot be echoed in JSON), and lone surrogates become U+FFFD.
-pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     let text = decode(bytes).ok_or(JsonError::Undecodable)?;
     let mut p = Parser { s: &text };
     let start = p.skip_ws(0);

@@ -6,20 +6,20 @@ use crate::http::error::ApiError;
 use crate::http::validation::{FieldError, Loc};
 
 /// A query string's parameters, decoded.
-pub struct QueryParams(Vec<(String, String)>);
+pub(crate) struct QueryParams(Vec<(String, String)>);
 
 impl QueryParams {
-    pub fn parse(query: Option<String>) -> Self {
+    pub(crate) fn parse(query: Option<String>) -> Self {
         Self(url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect())
     }
 
     /// The last value given for `name`.
-    pub fn last(&self, name: &str) -> Option<String> {
+    pub(crate) fn last(&self, name: &str) -> Option<String> {
         self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
 
     /// The parameter `name` as `Query(default, ge=1, le=max)` reads it.
-    pub fn limit(&self, name: &'static str, default: u32, max: u32) -> Result<u32, ApiError> {
+    pub(crate) fn limit(&self, name: &'static str, default: u32, max: u32) -> Result<u32, ApiError> {
         let Some(raw) = self.last(name) else { return Ok(default) };
         let loc = vec![Loc::from("query"), Loc::from(name)];
         let n: i64 = raw.trim().parse().map_err(|_| {

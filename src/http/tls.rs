@@ -15,7 +15,7 @@ use rustls::sign::CertifiedKey;
 type Stamp = Option<[(SystemTime, u64); 2]>;
 
 /// The certificate every TLS listener presents, and where it comes from.
-pub struct Certificates {
+pub(crate) struct Certificates {
     cert: PathBuf,
     key: PathBuf,
     current: RwLock<Arc<CertifiedKey>>,
@@ -31,7 +31,7 @@ impl std::fmt::Debug for Certificates {
 
 impl Certificates {
     /// Reads the pair; fails with a message naming the file at fault.
-    pub fn load(cert: &Path, key: &Path) -> anyhow::Result<Arc<Self>> {
+    pub(crate) fn load(cert: &Path, key: &Path) -> anyhow::Result<Arc<Self>> {
         let seen = stamp(cert, key);
         let pair = read_pair(cert, key)?;
         Ok(Arc::new(Self {
@@ -44,7 +44,7 @@ impl Certificates {
 
     /// An acceptor for one listener: HTTP/1.1 over TLS 1.2 or 1.3, presenting whichever
     /// certificate is current at each handshake.
-    pub fn acceptor(self: &Arc<Self>) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    pub(crate) fn acceptor(self: &Arc<Self>) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -56,7 +56,7 @@ impl Certificates {
 
     /// Loads the pair again if either file changed since it was last read. Returns whether a
     /// new certificate is now served.
-    pub fn reload_if_changed(&self) -> bool {
+    pub(crate) fn reload_if_changed(&self) -> bool {
         let now = stamp(&self.cert, &self.key);
         {
             let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -70,7 +70,7 @@ impl Certificates {
     }
 
     /// Loads the pair again. Returns whether a new certificate is now served.
-    pub fn reload(&self) -> bool {
+    pub(crate) fn reload(&self) -> bool {
         match read_pair(&self.cert, &self.key) {
             Ok(pair) => {
                 *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(pair);
@@ -85,7 +85,7 @@ impl Certificates {
     }
 
     /// Reloads on every change the poll sees (every `every`, when given) and on every SIGHUP.
-    pub async fn watch(self: Arc<Self>, every: Option<Duration>) {
+    pub(crate) async fn watch(self: Arc<Self>, every: Option<Duration>) {
         #[cfg(unix)]
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         let mut tick = every.map(tokio::time::interval);
@@ -125,7 +125,7 @@ impl Certificates {
 
 /// Without TLS, SIGHUP has nothing to reload, but must not end the process (its default
 /// action), since `systemctl reload` sends it.
-pub async fn ignore_hangups() {
+pub(crate) async fn ignore_hangups() {
     #[cfg(unix)]
     if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         while hup.recv().await.is_some() {

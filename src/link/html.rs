@@ -8,7 +8,7 @@ use crate::domain::client::Client;
 use crate::domain::retailer::Retailer;
 
 /// A whole page.
-pub fn page(title: &str, body: Markup) -> Markup {
+pub(super) fn page(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -32,13 +32,13 @@ pub fn page(title: &str, body: Markup) -> Markup {
 }
 
 /// An HTML answer.
-pub fn respond(status: StatusCode, markup: Markup) -> Response {
+pub(super) fn respond(status: StatusCode, markup: Markup) -> Response {
     (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], markup.into_string()).into_response()
 }
 
 /// A page that says why the flow cannot go on, with the way back to the app when there is a
 /// registered one.
-pub fn problem_page(status: StatusCode, title: &str, message: &str, back: Option<(&str, String)>) -> Response {
+pub(super) fn problem_page(status: StatusCode, title: &str, message: &str, back: Option<(&str, String)>) -> Response {
     respond(
         status,
         page(
@@ -67,7 +67,7 @@ fn exit_form(csrf_token: &str) -> Markup {
 }
 
 /// Choosing a retailer: a search (a GET form) and the catalogue as radio buttons.
-pub fn select_retailer(client: &Client, query: &str, retailers: &[Retailer], csrf_token: &str) -> Markup {
+pub(super) fn select_retailer(client: &Client, query: &str, retailers: &[Retailer], csrf_token: &str) -> Markup {
     page(
         "Choose your retailer",
         html! {
@@ -120,7 +120,7 @@ fn for_whom(client: &Client, masked_email: Option<&str>) -> Markup {
 }
 
 /// The consent: who asks, for whom, what it will read, what it will not.
-pub fn consent(
+pub(super) fn consent(
     client: &Client,
     retailer: &Retailer,
     relink: bool,
@@ -160,7 +160,7 @@ pub fn consent(
 }
 
 /// The session is at the connector's page (the customer came back here by the back button).
-pub fn at_connector(retailer: Option<&Retailer>, csrf_token: &str) -> Markup {
+pub(super) fn at_connector(retailer: Option<&Retailer>, csrf_token: &str) -> Markup {
     let name = retailer.map_or("the retailer", |r| r.name.as_str());
     page(
         "Signing in",
@@ -172,7 +172,7 @@ pub fn at_connector(retailer: Option<&Retailer>, csrf_token: &str) -> Markup {
 }
 
 /// The end: linked, or not, and the way back.
-pub fn result(
+pub(super) fn result(
     client: &Client,
     retailer: Option<&Retailer>,
     linked: bool,
@@ -198,7 +198,7 @@ pub fn result(
 }
 
 /// The customer left and the app registered no way back.
-pub fn exited(client: &Client) -> Markup {
+pub(super) fn exited(client: &Client) -> Markup {
     page(
         "You left Link",
         html! { p { "Nothing was linked. You can close this window and go back to " (client.name) "." } },
@@ -208,7 +208,7 @@ pub fn exited(client: &Client) -> Markup {
 /// A second Link URL was opened while this browser's session is still open: the open one is
 /// kept (a page elsewhere may have sent this browser to someone else's Link URL), and the
 /// customer chooses to go on with it or to leave it.
-pub fn already_open(client: &Client, masked_email: Option<&str>, csrf_token: &str) -> Markup {
+pub(super) fn already_open(client: &Client, masked_email: Option<&str>, csrf_token: &str) -> Markup {
     page(
         "A Link session is already open",
         html! {
@@ -226,7 +226,7 @@ pub fn already_open(client: &Client, masked_email: Option<&str>, csrf_token: &st
 
 /// A step the session cannot take, with the ways on: back to the retailers (when the
 /// customer may pick another), or out of Link.
-pub fn session_problem(title: &str, message: &str, choose_again: bool, csrf_token: &str) -> Markup {
+pub(super) fn session_problem(title: &str, message: &str, choose_again: bool, csrf_token: &str) -> Markup {
     page(
         title,
         html! {

@@ -27,7 +27,7 @@ mod html;
 mod pages;
 mod state;
 
-pub use state::{BASE, COOKIE, CSS, Form, LinkState, cookie, csrf_token};
+pub(crate) use state::{BASE, Form, LinkState, cookie, csrf_token};
 
 /// The largest form a Link page takes.
 const MAX_FORM_BYTES: usize = 8 * 1024;
@@ -42,7 +42,7 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; frame-a
 const PAGE_HEADERS: PageHeaders = PageHeaders { csp: CSP, asset_cache: Some("public, max-age=3600") };
 
 /// The Link pages with their layers, relative to [`BASE`]: to be nested there.
-pub fn router(state: LinkState) -> Router {
+pub(crate) fn router(state: LinkState) -> Router {
     Router::new()
         .route("/assets/link.css", get(pages::stylesheet))
         .route("/session", get(pages::session))

@@ -10,7 +10,7 @@ use crate::service::CoreError;
 use crate::service::link::{self as link, LinkError, StartParams};
 use crate::storage::StoreError;
 
-pub async fn stylesheet() -> Response {
+pub(super) async fn stylesheet() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
 }
 
@@ -92,7 +92,7 @@ fn masked(session: &LinkSession) -> Option<String> {
 /// address. While this browser has a session open, none is started: another page may have
 /// sent the browser to someone else's Link URL, and the open session is never replaced
 /// silently (the customer continues it or exits it first).
-pub async fn start(
+pub(super) async fn start(
     State(st): State<LinkState>,
     headers: HeaderMap,
     Path(token): Path<String>,
@@ -160,7 +160,7 @@ async fn live(st: &LinkState, headers: &HeaderMap) -> Result<(LinkSession, Strin
 }
 
 /// `GET /link/session[?q=...]`: the step the session is at.
-pub async fn session(State(st): State<LinkState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub(super) async fn session(State(st): State<LinkState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let (session, secret) = match live(&st, &headers).await {
         Ok(v) => v,
         Err(page) => return page,
@@ -199,7 +199,7 @@ pub async fn session(State(st): State<LinkState>, headers: HeaderMap, RawQuery(q
 }
 
 /// `POST /link/session/retailer`.
-pub async fn choose_retailer(
+pub(super) async fn choose_retailer(
     State(st): State<LinkState>,
     headers: HeaderMap,
     Extension(form): Extension<Form>,
@@ -218,7 +218,7 @@ pub async fn choose_retailer(
 }
 
 /// `POST /link/session/consent`: on to the connector's sign-in page.
-pub async fn consent(State(st): State<LinkState>, headers: HeaderMap) -> Response {
+pub(super) async fn consent(State(st): State<LinkState>, headers: HeaderMap) -> Response {
     let (session, secret) = match live(&st, &headers).await {
         Ok(v) => v,
         Err(page) => return page,
@@ -230,7 +230,7 @@ pub async fn consent(State(st): State<LinkState>, headers: HeaderMap) -> Respons
 }
 
 /// `POST /link/session/exit`: back to the app with `subtotal_link_result=exit`.
-pub async fn exit(State(st): State<LinkState>, headers: HeaderMap) -> Response {
+pub(super) async fn exit(State(st): State<LinkState>, headers: HeaderMap) -> Response {
     let (session, _) = match live(&st, &headers).await {
         Ok(v) => v,
         Err(page) => return page,
@@ -257,7 +257,7 @@ async fn left(st: &LinkState, ended: &LinkSession) -> Response {
 }
 
 /// `GET /link/return?session=...`: the connector sent the customer back.
-pub async fn returned(State(st): State<LinkState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+pub(super) async fn returned(State(st): State<LinkState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let reference = param(&query_pairs(query.as_deref()), "session").unwrap_or_default();
     let Some(secret) = cookie(&headers) else {
         return refused(&st, LinkError::SessionOver, None).await;

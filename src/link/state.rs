@@ -12,15 +12,15 @@ use crate::rate_limit::RateLimiter;
 use crate::service::AppState;
 
 /// Where the Link pages live.
-pub const BASE: &str = "/link";
+pub(crate) const BASE: &str = "/link";
 /// The session cookie's name.
-pub const COOKIE: &str = "tessera_link";
+pub(crate) const COOKIE: &str = "tessera_link";
 /// The stylesheet, served by the binary.
-pub const CSS: &str = include_str!("../../assets/link/link.css");
+pub(crate) const CSS: &str = include_str!("../../assets/link/link.css");
 
 /// What the Link pages reach.
 #[derive(Clone)]
-pub struct LinkState {
+pub(crate) struct LinkState {
     pub app: AppState,
     /// Requests per address.
     pub(super) limiter: Arc<RateLimiter<IpAddr>>,
@@ -36,28 +36,28 @@ impl std::ops::Deref for LinkState {
 
 impl LinkState {
     /// `rate` pages a second per address, after a burst of `burst`.
-    pub fn new(app: AppState, rate: f64, burst: u32) -> Self {
+    pub(crate) fn new(app: AppState, rate: f64, burst: u32) -> Self {
         Self { app, limiter: Arc::new(RateLimiter::new(rate, burst)) }
     }
 }
 
 /// A POST's form fields, read once by the router's `guard_posts`.
 #[derive(Clone, Debug, Default)]
-pub struct Form(pub(super) Vec<(String, String)>);
+pub(crate) struct Form(pub(super) Vec<(String, String)>);
 
 impl Form {
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
 /// The session cookie the request carries.
-pub fn cookie(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap) -> Option<String> {
     crate::auth::browser::cookie(headers, COOKIE)
 }
 
 /// The anti-forgery token of a session's forms, derived from its cookie (never the cookie).
-pub fn csrf_token(cookie: &str) -> String {
+pub(crate) fn csrf_token(cookie: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"tessera link csrf\0");
     h.update(cookie.as_bytes());

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 
 /// The password of every test account.
-pub const PASSWORD: &str = "pass_good";
+pub(crate) const PASSWORD: &str = "pass_good";
 /// The one-time code `user_otp` is asked for.
-pub const OTP_CODE: &str = "123456";
+pub(crate) const OTP_CODE: &str = "123456";
 /// Failed attempts (passwords and codes) one session may make; the next ends it as `failed`.
-pub const MAX_FAILURES: u8 = 5;
+pub(crate) const MAX_FAILURES: u8 = 5;
 
 /// The test accounts, as the pages list them: (username, what happens).
-pub const TEST_ACCOUNTS: [(&str, &str); 3] = [
+pub(crate) const TEST_ACCOUNTS: [(&str, &str); 3] = [
     ("user_good", "links at once"),
     ("user_otp", "then asks for the one-time code 123456"),
     ("user_expiring", "links at once, then asks the customer to sign in again after a while"),
@@ -26,7 +26,7 @@ pub const TEST_ACCOUNTS: [(&str, &str); 3] = [
 
 /// Which account signed in: what happens after the link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Account {
+pub(crate) enum Account {
     /// Stays linked.
     Good,
     /// Stays linked; had to give a one-time code first.
@@ -37,7 +37,7 @@ pub enum Account {
 
 /// What a username and password lead to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Signed in: link now.
     Link(Account),
     /// Right password; a one-time code comes next.
@@ -47,7 +47,7 @@ pub enum Verdict {
 }
 
 /// Checks a username and password against the test accounts.
-pub fn check(username: &str, password: &str) -> Verdict {
+pub(crate) fn check(username: &str, password: &str) -> Verdict {
     if password != PASSWORD {
         return Verdict::Wrong;
     }
@@ -60,16 +60,16 @@ pub fn check(username: &str, password: &str) -> Verdict {
 }
 
 /// Whether `code` is the one-time code (spaces around it are forgiven, as people paste them).
-pub fn code_matches(code: &str) -> bool {
+pub(crate) fn code_matches(code: &str) -> bool {
     code.trim() == OTP_CODE
 }
 
 /// A session's key in [`Attempts`]: the digest of its reference, never the reference.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SessionKey([u8; 32]);
+pub(crate) struct SessionKey([u8; 32]);
 
 impl SessionKey {
-    pub fn of(reference: &str) -> Self {
+    pub(crate) fn of(reference: &str) -> Self {
         Self(Sha256::digest(reference.as_bytes()).into())
     }
 }
@@ -84,39 +84,40 @@ struct Entry {
 
 /// Every session's sign-in state: at most `capacity` entries, each forgotten `ttl` after it
 /// last changed.
-pub struct Attempts {
+pub(crate) struct Attempts {
     entries: Mutex<HashMap<SessionKey, Entry>>,
     capacity: usize,
     ttl: Duration,
 }
 
 impl Attempts {
-    pub fn new(capacity: usize, ttl: Duration) -> Self {
+    pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
         Self { entries: Mutex::new(HashMap::new()), capacity: capacity.max(1), ttl }
     }
 
     /// Whether the session passed its password and now owes a one-time code.
-    pub fn awaiting_code(&self, key: SessionKey, now: Instant) -> bool {
+    pub(crate) fn awaiting_code(&self, key: SessionKey, now: Instant) -> bool {
         self.current(key, now).is_some_and(|e| e.awaiting_code)
     }
 
     /// Records that the session passed its password and owes a one-time code.
-    pub fn await_code(&self, key: SessionKey, now: Instant) {
+    pub(crate) fn await_code(&self, key: SessionKey, now: Instant) {
         self.update(key, now, |e| e.awaiting_code = true);
     }
 
     /// Records a failed attempt; answers how many the session has made.
-    pub fn fail(&self, key: SessionKey, now: Instant) -> u8 {
+    pub(crate) fn fail(&self, key: SessionKey, now: Instant) -> u8 {
         self.update(key, now, |e| e.failures = e.failures.saturating_add(1)).failures
     }
 
     /// Drops the session's state (it was completed).
-    pub fn forget(&self, key: SessionKey) {
+    pub(crate) fn forget(&self, key: SessionKey) {
         self.lock().remove(&key);
     }
 
     /// How many sessions are remembered.
-    pub fn remembered(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn remembered(&self) -> usize {
         self.lock().len()
     }
 

@@ -37,7 +37,7 @@ impl std::fmt::Debug for Credential {
 
 /// Why a call to tessera did not give an answer the sandbox can use.
 #[derive(Debug, thiserror::Error)]
-pub enum CallError {
+pub(crate) enum CallError {
     /// tessera could not be reached (refused, reset, timed out): worth trying again.
     #[error("tessera could not be reached: {0}")]
     Unreachable(String),
@@ -51,7 +51,7 @@ pub enum CallError {
 
 impl CallError {
     /// Whether trying again later may succeed: tessera is starting, or briefly unavailable.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Unreachable(_) => true,
             Self::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
@@ -62,31 +62,23 @@ impl CallError {
 
 /// A link session as `GET /connector/link-sessions/{reference}` describes it.
 #[derive(Clone, Debug, Deserialize)]
-pub struct LinkSession {
+pub(crate) struct LinkSession {
     pub retailer_id: String,
     pub retailer_name: String,
-    pub customer_id: String,
-    #[serde(default)]
-    pub email: Option<String>,
     pub client_name: String,
-    #[serde(default)]
-    pub connection_id: Option<String>,
-    pub expires_at: String,
     pub return_url: String,
 }
 
 /// The connection a completion reports (as `GET /connector/connections/{id}` shows it).
 #[derive(Clone, Debug, Deserialize)]
-pub struct Connection {
+pub(crate) struct Connection {
     pub connection_id: String,
     pub retailer_id: String,
-    pub status: String,
 }
 
 /// What `POST /connector/link-sessions/{reference}/complete` answers.
 #[derive(Clone, Debug, Deserialize)]
-pub struct Completed {
-    pub state: String,
+pub(crate) struct Completed {
     #[serde(default)]
     pub connection: Option<Connection>,
     pub return_url: String,
@@ -94,7 +86,7 @@ pub struct Completed {
 
 /// How a link session ended at the connector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Active,
     Failed,
 }
@@ -113,14 +105,14 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'
 
 /// tessera's connector API, reached at `base` with `credential`.
 #[derive(Clone, Debug)]
-pub struct ConnectorClient {
+pub(crate) struct ConnectorClient {
     base: String,
     auth: HeaderValue,
     http: reqwest::Client,
 }
 
 impl ConnectorClient {
-    pub fn new(base: &str, credential: &Credential) -> anyhow::Result<Self> {
+    pub(crate) fn new(base: &str, credential: &Credential) -> anyhow::Result<Self> {
         let mut auth = HeaderValue::from_str(&credential.0)
             .map_err(|_| anyhow::anyhow!("--connector-credential has characters a header cannot carry"))?;
         // Kept out of any debug output of the request.
@@ -136,24 +128,24 @@ impl ConnectorClient {
     }
 
     /// The API base this client calls.
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
     /// Adds `retailer_id` to the catalogue as `name`, or renames it.
-    pub async fn put_retailer(&self, retailer_id: &str, name: &str) -> Result<(), CallError> {
+    pub(crate) async fn put_retailer(&self, retailer_id: &str, name: &str) -> Result<(), CallError> {
         let path = format!("/connector/retailers/{}", segment(retailer_id));
         self.call(reqwest::Method::PUT, &path, Some(json!({ "name": name }))).await.map(drop)
     }
 
     /// Registers `url` as this connector's sign-in page for `retailer_ids`.
-    pub async fn put_link_url(&self, url: &str, retailer_ids: &[&str]) -> Result<(), CallError> {
+    pub(crate) async fn put_link_url(&self, url: &str, retailer_ids: &[&str]) -> Result<(), CallError> {
         let body = json!({ "url": url, "retailer_ids": retailer_ids });
         self.call(reqwest::Method::PUT, "/connector/link-url", Some(body)).await.map(drop)
     }
 
     /// The session `reference` names, or `None` when it is unknown, used or expired.
-    pub async fn link_session(&self, reference: &str) -> Result<Option<LinkSession>, CallError> {
+    pub(crate) async fn link_session(&self, reference: &str) -> Result<Option<LinkSession>, CallError> {
         let path = format!("/connector/link-sessions/{}", segment(reference));
         match self.call(reqwest::Method::GET, &path, None).await {
             Ok(v) => parse(v).map(Some),
@@ -163,7 +155,7 @@ impl ConnectorClient {
     }
 
     /// Completes the session with `outcome`; `None` when it was completed already or expired.
-    pub async fn complete(&self, reference: &str, outcome: Outcome) -> Result<Option<Completed>, CallError> {
+    pub(crate) async fn complete(&self, reference: &str, outcome: Outcome) -> Result<Option<Completed>, CallError> {
         let path = format!("/connector/link-sessions/{}/complete", segment(reference));
         let body = json!({ "outcome": outcome.as_str() });
         match self.call(reqwest::Method::POST, &path, Some(body)).await {
@@ -174,14 +166,14 @@ impl ConnectorClient {
     }
 
     /// Reports the connection `unauthenticated`, saying why.
-    pub async fn report_unauthenticated(&self, connection_id: &str, reason: &str) -> Result<(), CallError> {
+    pub(crate) async fn report_unauthenticated(&self, connection_id: &str, reason: &str) -> Result<(), CallError> {
         let path = format!("/connector/connections/{}/status", segment(connection_id));
         let body = json!({ "status": "unauthenticated", "reason": reason });
         self.call(reqwest::Method::PUT, &path, Some(body)).await.map(drop)
     }
 
     /// Writes `purchases` (a batch as `PUT .../purchases` takes it) for the connection.
-    pub async fn put_purchases(&self, connection_id: &str, purchases: Value) -> Result<(), CallError> {
+    pub(crate) async fn put_purchases(&self, connection_id: &str, purchases: Value) -> Result<(), CallError> {
         let path = format!("/connector/connections/{}/purchases", segment(connection_id));
         self.call(reqwest::Method::PUT, &path, Some(json!({ "purchases": purchases }))).await.map(drop)
     }

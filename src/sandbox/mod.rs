@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-pub mod accounts;
-pub mod client;
-pub mod pages;
+pub(crate) mod accounts;
+pub(crate) mod client;
+pub(crate) mod pages;
 pub mod purchases;
-pub mod server;
+pub(crate) mod server;
 
 pub use client::Credential;
 use client::{CallError, ConnectorClient};

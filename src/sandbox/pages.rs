@@ -6,10 +6,10 @@ use maud::{DOCTYPE, Markup, html};
 use super::accounts::{OTP_CODE, PASSWORD, TEST_ACCOUNTS};
 
 /// The sandbox's stylesheet, served by the sandbox itself (the CSP allows no inline style).
-pub const CSS: &str = include_str!("../../assets/sandbox/sandbox.css");
+pub(crate) const CSS: &str = include_str!("../../assets/sandbox/sandbox.css");
 
 /// What a form page shows of the link session it signs in for.
-pub struct SessionView<'a> {
+pub(crate) struct SessionView<'a> {
     /// The session's reference, posted back in a hidden field.
     pub reference: &'a str,
     pub retailer_name: &'a str,
@@ -79,7 +79,7 @@ fn cancel(view: &SessionView<'_>) -> Markup {
 }
 
 /// The sign-in form, with `error` above it and `username` kept after a failure.
-pub fn sign_in(view: &SessionView<'_>, error: Option<&str>, username: &str) -> Markup {
+pub(crate) fn sign_in(view: &SessionView<'_>, error: Option<&str>, username: &str) -> Markup {
     let described = error.map(|_| "form-error");
     let invalid = error.map(|_| "true");
     let title = format!("Sign in to {}", view.retailer_name);
@@ -106,7 +106,7 @@ pub fn sign_in(view: &SessionView<'_>, error: Option<&str>, username: &str) -> M
 }
 
 /// The one-time-code form (after `user_otp`'s password), with `error` above it.
-pub fn code(view: &SessionView<'_>, error: Option<&str>) -> Markup {
+pub(crate) fn code(view: &SessionView<'_>, error: Option<&str>) -> Markup {
     let described = if error.is_some() { "form-error code-hint" } else { "code-hint" };
     page(
         "Enter your one-time code",
@@ -128,7 +128,7 @@ pub fn code(view: &SessionView<'_>, error: Option<&str>) -> Markup {
 }
 
 /// A page that only says what went wrong, and what to do.
-pub fn problem(title: &str, message: &str) -> Markup {
+pub(crate) fn problem(title: &str, message: &str) -> Markup {
     page(title, html! { p.problem role="alert" { (message) } })
 }
 

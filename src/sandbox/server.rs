@@ -24,7 +24,7 @@ use super::client::{CallError, ConnectorClient, LinkSession, Outcome};
 use super::{pages, purchases};
 
 /// The most bytes a form may send.
-pub const MAX_BODY: usize = 16 * 1024;
+pub(crate) const MAX_BODY: usize = 16 * 1024;
 /// The longest session reference passed on to tessera (anything longer is no reference).
 const MAX_REFERENCE: usize = 512;
 /// Sessions whose sign-in state is remembered at once, and for how long after their last try.
@@ -33,12 +33,12 @@ const SESSION_STATE_TTL: Duration = Duration::from_secs(30 * 60);
 /// The Content-Security-Policy of a page without a form: nothing but the sandbox's stylesheet.
 const CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 /// Why the expiring account's connection is reported `unauthenticated`.
-pub const EXPIRED_REASON: &str = "the sandbox retailer asked the customer to sign in again";
+pub(crate) const EXPIRED_REASON: &str = "the sandbox retailer asked the customer to sign in again";
 
 const EXPIRED: &str = "This sign-in link has expired or was already used. Go back to the app and start again.";
 
 /// What every handler reaches.
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub client: ConnectorClient,
     pub attempts: Attempts,
     /// How long `user_expiring`'s connection stays active.
@@ -46,7 +46,7 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    pub fn new(client: ConnectorClient, expire_after: Duration) -> Self {
+    pub(crate) fn new(client: ConnectorClient, expire_after: Duration) -> Self {
         Self { client, attempts: Attempts::new(MAX_SESSIONS, SESSION_STATE_TTL), expire_after }
     }
 }
@@ -54,7 +54,7 @@ impl Sandbox {
 type Shared = Arc<Sandbox>;
 
 /// The sandbox's routes, with the security headers on every answer.
-pub fn router(state: Shared) -> Router {
+pub(crate) fn router(state: Shared) -> Router {
     Router::new()
         .route("/sign-in", get(show).post(submit))
         .route("/sandbox.css", get(stylesheet))

@@ -6,7 +6,7 @@ use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::ids::{ApiKeyId, ClientId};
 
 /// A new key of `client`: its record (the secret's digest only) and the key itself.
-pub fn new_key(client: &ClientId, now: i64) -> (ApiKeyRecord, PlainApiKey) {
+pub(crate) fn new_key(client: &ClientId, now: i64) -> (ApiKeyRecord, PlainApiKey) {
     let (id, key) = PlainApiKey::generate();
     let record =
         ApiKeyRecord { id, client_id: client.clone(), digest: key.digest(), created_at: now, revoked_at: None };

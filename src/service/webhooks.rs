@@ -9,7 +9,7 @@ use crate::domain::webhook::{Delivery, EventType, Webhook, WebhookPatch};
 use crate::webhooks::signing;
 
 /// How long a rotated-out signing secret keeps signing beside the new one.
-pub const ROTATION_GRACE_SECS: i64 = 24 * 3600;
+pub(crate) const ROTATION_GRACE_SECS: i64 = 24 * 3600;
 
 /// What a new endpoint is: its destination already checked against the operator's policy.
 pub struct NewWebhook {

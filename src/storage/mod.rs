@@ -33,10 +33,10 @@ macro_rules! store_trait {
 }
 
 mod open;
-pub mod postgres;
+pub(crate) mod postgres;
 pub mod retention;
 mod sql;
-pub mod sqlite;
+pub(crate) mod sqlite;
 mod timed;
 
 pub use open::{connect, connect_and_migrate, connect_with};

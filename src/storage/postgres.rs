@@ -11,7 +11,7 @@ use super::{DbOptions, cause};
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A [`Store`] on a PostgreSQL database.
-pub struct PostgresStore {
+pub(crate) struct PostgresStore {
     pool: PgPool,
     /// How to connect, for a first connection made outside the pool: the pool reports only
     /// that it timed out, where an operator needs the cause ("connection refused").
@@ -20,7 +20,7 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    pub async fn connect(url: &str, options: &DbOptions) -> Result<Self, StoreError> {
+    pub(crate) async fn connect(url: &str, options: &DbOptions) -> Result<Self, StoreError> {
         let timeout_ms = options.timeout.as_millis().to_string();
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Setup(format!("invalid PostgreSQL URL: {e}")))?

@@ -20,7 +20,7 @@ use crate::domain::token::IssuedToken;
 
 /// A [`Store`] whose every call ends within `limit`, and which remembers when a write last
 /// failed for a full disk.
-pub struct Timed {
+pub(super) struct Timed {
     inner: Arc<dyn Store>,
     limit: Duration,
     disk_full: Arc<DiskFullSeen>,
@@ -55,7 +55,7 @@ impl DiskFullSeen {
 }
 
 impl Timed {
-    pub fn new(inner: Arc<dyn Store>, limit: Duration) -> Self {
+    pub(super) fn new(inner: Arc<dyn Store>, limit: Duration) -> Self {
         let disk_full =
             Arc::new(DiskFullSeen { start: std::time::Instant::now(), last_ms: std::sync::atomic::AtomicI64::new(-1) });
         Self { inner, limit, disk_full }

@@ -10,7 +10,7 @@ use crate::storage::{Store, StoreError};
 /// Whether `token` is one of `caller`'s live connection tokens: validly signed by a key of
 /// the keyring, unexpired (no leeway on `exp`), of scope `access`, recorded and not revoked, for a connection of
 /// the caller's client that still exists and is not disconnected.
-pub async fn live_token(
+pub(crate) async fn live_token(
     minter: &Minter,
     store: &dyn Store,
     client_id: &str,

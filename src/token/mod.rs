@@ -4,7 +4,7 @@ pub mod claims;
 pub mod clock;
 pub mod issuance;
 pub mod keyring;
-pub mod live;
+pub(crate) mod live;
 pub mod mint;
 pub mod partners;
 pub mod verifier;

@@ -16,7 +16,7 @@ pub struct Policy {
 }
 
 /// Whether `ip` is an address a webhook must not reach without the operator's leave.
-pub fn is_forbidden(ip: IpAddr) -> bool {
+pub(crate) fn is_forbidden(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -85,7 +85,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
 
 /// Checks a URL's form: `https` (or `http` where allowed), a host, no credentials. A host
 /// that is an address literal is checked here too.
-pub fn check_url(raw: &str, policy: Policy) -> Result<url::Url, String> {
+pub(crate) fn check_url(raw: &str, policy: Policy) -> Result<url::Url, String> {
     let url = url::Url::parse(raw).map_err(|e| format!("not a valid URL ({e})"))?;
     match url.scheme() {
         "https" => {}
@@ -117,7 +117,7 @@ pub fn check_url(raw: &str, policy: Policy) -> Result<url::Url, String> {
 }
 
 /// Resolves a URL's host now and refuses it when any address it names is forbidden.
-pub async fn check_resolved(url: &url::Url, policy: Policy) -> Result<(), String> {
+pub(crate) async fn check_resolved(url: &url::Url, policy: Policy) -> Result<(), String> {
     if policy.allow_private {
         return Ok(());
     }
@@ -128,7 +128,7 @@ pub async fn check_resolved(url: &url::Url, policy: Policy) -> Result<(), String
 
 /// The public addresses `name` resolves to; an error when it resolves to none, or to any
 /// forbidden one (a name that mixes both is refused whole).
-pub async fn resolve(name: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+pub(crate) async fn resolve(name: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     let found: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
         .await
         .map_err(|e| format!("the host {name} does not resolve ({e})"))?
@@ -147,7 +147,7 @@ pub async fn resolve(name: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
 }
 
 /// A resolver for the delivery client that refuses forbidden addresses at connect time.
-pub struct GuardedResolver;
+pub(crate) struct GuardedResolver;
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {

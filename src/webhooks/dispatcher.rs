@@ -25,13 +25,13 @@ use crate::token::clock::Clock;
 /// The most attempts in flight at once, in all.
 const IN_FLIGHT: usize = 64;
 /// The most attempts in flight to one endpoint.
-pub const PER_ENDPOINT: usize = 4;
+pub(crate) const PER_ENDPOINT: usize = 4;
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: f64 = 3600.0;
 
 /// How deliveries are made.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub policy: Policy,
     /// Longest wait for one attempt's answer.
     pub timeout: Duration,
@@ -44,7 +44,7 @@ pub struct Settings {
 }
 
 /// The dispatcher of one process.
-pub struct Dispatcher {
+pub(crate) struct Dispatcher {
     store: Arc<dyn Store>,
     kek: Arc<Kek>,
     clock: Arc<dyn Clock>,
@@ -55,7 +55,7 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<dyn Store>,
         kek: Arc<Kek>,
         clock: Arc<dyn Clock>,
@@ -76,7 +76,7 @@ impl Dispatcher {
     }
 
     /// Delivers until `stop` turns true, then lets attempts under way finish.
-    pub async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    pub(crate) async fn run(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut tasks = tokio::task::JoinSet::new();
         let mut tick = tokio::time::interval(self.settings.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -1,5 +1,5 @@
 //! Webhooks: where deliveries may go, how they are signed, and the dispatcher that sends the
 //! outbox.
-pub mod destination;
-pub mod dispatcher;
-pub mod signing;
+pub(crate) mod destination;
+pub(crate) mod dispatcher;
+pub(crate) mod signing;

@@ -14,22 +14,22 @@ use crate::crypto::kek::{Kek, KekError};
 use crate::domain::ids::WebhookId;
 
 /// The prefix of a signing secret, so secret scanners can find a leaked one.
-pub const SECRET_PREFIX: &str = "whsec_";
+pub(crate) const SECRET_PREFIX: &str = "whsec_";
 
 /// A new signing secret: 256 random bits.
-pub fn new_secret() -> Zeroizing<String> {
+pub(crate) fn new_secret() -> Zeroizing<String> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng.fill_bytes(bytes.as_mut());
     Zeroizing::new(format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes.as_ref())))
 }
 
 /// A secret sealed under the KEK for storage, bound to its webhook.
-pub fn seal(kek: &Kek, webhook: &WebhookId, secret: &str) -> Vec<u8> {
+pub(crate) fn seal(kek: &Kek, webhook: &WebhookId, secret: &str) -> Vec<u8> {
     kek.seal(aad(webhook).as_bytes(), secret.as_bytes())
 }
 
 /// A stored secret, opened.
-pub fn open(kek: &Kek, webhook: &WebhookId, sealed: &[u8]) -> Result<Zeroizing<String>, KekError> {
+pub(crate) fn open(kek: &Kek, webhook: &WebhookId, sealed: &[u8]) -> Result<Zeroizing<String>, KekError> {
     let plain = kek.open(aad(webhook).as_bytes(), sealed)?;
     Ok(Zeroizing::new(String::from_utf8_lossy(&plain).into_owned()))
 }
@@ -39,7 +39,7 @@ fn aad(webhook: &WebhookId) -> String {
 }
 
 /// The signature of `body` sent at `timestamp`, under `secret`.
-pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
+pub(crate) fn signature(secret: &str, timestamp: i64, body: &str) -> String {
     // HMAC takes keys of any length.
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
     mac.update(timestamp.to_string().as_bytes());
@@ -49,7 +49,7 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 }
 
 /// The `X-Subtotal-Signature` value for the secrets that sign now (newest first).
-pub fn header(secrets: &[&str], timestamp: i64, body: &str) -> String {
+pub(crate) fn header(secrets: &[&str], timestamp: i64, body: &str) -> String {
     secrets.iter().map(|s| signature(s, timestamp, body)).collect::<Vec<_>>().join(",")
 }
 

@@ -11,8 +11,8 @@ use super::html::{self, csrf, notice, page, respond};
 use super::state::{ConsoleState, FormFields, Signed};
 use crate::service::CoreError;
 
-pub const SIGN_IN: &str = "/console/sign-in";
-pub const SIGN_IN_LINK: &str = "/console/sign-in/link";
+pub(super) const SIGN_IN: &str = "/console/sign-in";
+pub(super) const SIGN_IN_LINK: &str = "/console/sign-in/link";
 mod audit;
 mod clients;
 mod connections;
@@ -46,7 +46,7 @@ const PAGE: u32 = 50;
 type Answer = Result<Response, Response>;
 
 /// The console's routes, relative to [`BASE`](super::state::BASE) (the router is nested there).
-pub fn routes() -> Router<ConsoleState> {
+pub(super) fn routes() -> Router<ConsoleState> {
     Router::new()
         .route("/", get(overview))
         .route("/assets/console.css", get(|| async { asset("text/css; charset=utf-8", html::CSS) }))

@@ -36,7 +36,7 @@ fn reference_param() -> Value {
 }
 
 /// `POST /link-tokens`.
-pub fn create_link_token() -> Value {
+pub(crate) fn create_link_token() -> Value {
     let mut p = auth_headers();
     p.push(json!({
         "name": "x-subtotal-idempotency-key", "in": "header", "required": false,
@@ -57,7 +57,7 @@ pub fn create_link_token() -> Value {
 }
 
 /// `GET /link-tokens`.
-pub fn list_link_tokens() -> Value {
+pub(crate) fn list_link_tokens() -> Value {
     json!({
         "tags": ["link_tokens"],
         "summary": "List Link Tokens",
@@ -74,7 +74,7 @@ pub fn list_link_tokens() -> Value {
 }
 
 /// `DELETE /link-tokens/{link_token}`.
-pub fn revoke_link_token() -> Value {
+pub(crate) fn revoke_link_token() -> Value {
     json!({
         "tags": ["link_tokens"],
         "summary": "Revoke Link Token",
@@ -87,7 +87,7 @@ pub fn revoke_link_token() -> Value {
 }
 
 /// `POST /redirect-urls`.
-pub fn add_redirect_url() -> Value {
+pub(crate) fn add_redirect_url() -> Value {
     json!({
         "tags": ["link_tokens"],
         "summary": "Register Redirect URL",
@@ -100,7 +100,7 @@ pub fn add_redirect_url() -> Value {
 }
 
 /// `GET /redirect-urls`.
-pub fn list_redirect_urls() -> Value {
+pub(crate) fn list_redirect_urls() -> Value {
     json!({
         "tags": ["link_tokens"],
         "summary": "List Redirect URLs",
@@ -111,7 +111,7 @@ pub fn list_redirect_urls() -> Value {
 }
 
 /// `DELETE /redirect-urls`.
-pub fn remove_redirect_url() -> Value {
+pub(crate) fn remove_redirect_url() -> Value {
     json!({
         "tags": ["link_tokens"],
         "summary": "Remove Redirect URL",
@@ -124,7 +124,7 @@ pub fn remove_redirect_url() -> Value {
 }
 
 /// `PUT /connector/link-url`.
-pub fn put_link_url() -> Value {
+pub(crate) fn put_link_url() -> Value {
     json!({
         "tags": ["connector"],
         "summary": "Register Sign-in Page",
@@ -137,7 +137,7 @@ pub fn put_link_url() -> Value {
 }
 
 /// `DELETE /connector/link-url`.
-pub fn delete_link_url() -> Value {
+pub(crate) fn delete_link_url() -> Value {
     json!({
         "tags": ["connector"],
         "summary": "Remove Sign-in Page",
@@ -148,7 +148,7 @@ pub fn delete_link_url() -> Value {
 }
 
 /// `PUT /connector/retailers/{retailer_id}`.
-pub fn put_connector_retailer() -> Value {
+pub(crate) fn put_connector_retailer() -> Value {
     json!({
         "tags": ["connector"],
         "summary": "Put Retailer",
@@ -162,7 +162,7 @@ pub fn put_connector_retailer() -> Value {
 }
 
 /// `GET /connector/link-sessions/{reference}`.
-pub fn get_link_session() -> Value {
+pub(crate) fn get_link_session() -> Value {
     json!({
         "tags": ["connector"],
         "summary": "Get Link Session",
@@ -175,7 +175,7 @@ pub fn get_link_session() -> Value {
 }
 
 /// `POST /connector/link-sessions/{reference}/complete`.
-pub fn complete_link_session() -> Value {
+pub(crate) fn complete_link_session() -> Value {
     json!({
         "tags": ["connector"],
         "summary": "Complete Link Session",
@@ -190,7 +190,7 @@ pub fn complete_link_session() -> Value {
 }
 
 /// The answers' schemas.
-pub fn schemas() -> Vec<(&'static str, Value)> {
+pub(crate) fn schemas() -> Vec<(&'static str, Value)> {
     let nullable_str = json!({"anyOf": [{"type": "string"}, {"type": "null"}]});
     let meta = json!({
         "customer_id": {"type": "string", "title": "Customer Id"},

@@ -7,7 +7,7 @@ use super::{
 };
 
 /// `POST /connections`.
-pub fn create_connection() -> Value {
+pub(crate) fn create_connection() -> Value {
     json!({
         "tags": ["connection"],
         "summary": "Create Connection",
@@ -23,7 +23,7 @@ pub fn create_connection() -> Value {
 }
 
 /// `GET /connections`.
-pub fn list_connections() -> Value {
+pub(crate) fn list_connections() -> Value {
     json!({
         "tags": ["connection"],
         "summary": "Get Connections",
@@ -37,7 +37,7 @@ pub fn list_connections() -> Value {
 }
 
 /// `GET /connections/{connection_id}`.
-pub fn get_connection() -> Value {
+pub(crate) fn get_connection() -> Value {
     let connection_response =
         ("200", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")}));
     json!({
@@ -51,7 +51,7 @@ pub fn get_connection() -> Value {
 }
 
 /// `PATCH /connections/{connection_id}`.
-pub fn update_connection() -> Value {
+pub(crate) fn update_connection() -> Value {
     let connection_response =
         ("200", json!({"description": "Successful Response", "content": json_schema_ref("ConnectionResponse")}));
     json!({
@@ -66,7 +66,7 @@ pub fn update_connection() -> Value {
 }
 
 /// `DELETE /connections/{connection_id}`.
-pub fn delete_connection() -> Value {
+pub(crate) fn delete_connection() -> Value {
     json!({
         "tags": ["connection"],
         "summary": "Delete Connection",
@@ -78,7 +78,7 @@ pub fn delete_connection() -> Value {
 }
 
 /// `POST /connections/{connection_id}/token`.
-pub fn create_connection_token() -> Value {
+pub(crate) fn create_connection_token() -> Value {
     json!({
         "tags": ["connection"],
         "summary": "Create Connection Token",
@@ -94,7 +94,7 @@ pub fn create_connection_token() -> Value {
 }
 
 /// `GET /connections/{connection_id}/activity`.
-pub fn activity() -> Value {
+pub(crate) fn activity() -> Value {
     json!({
         "tags": ["connection"],
         "summary": "Get a connection's activity log, newest first",
@@ -108,7 +108,7 @@ pub fn activity() -> Value {
 }
 
 /// `POST /tokens/introspect`.
-pub fn introspect() -> Value {
+pub(crate) fn introspect() -> Value {
     json!({
         "tags": ["tokens"],
         "summary": "Introspect Token",
@@ -122,7 +122,7 @@ pub fn introspect() -> Value {
 }
 
 /// `POST /tokens/revoke`.
-pub fn revoke() -> Value {
+pub(crate) fn revoke() -> Value {
     json!({
         "tags": ["tokens"],
         "summary": "Revoke Token",
@@ -136,7 +136,7 @@ pub fn revoke() -> Value {
 }
 
 /// `GET /.well-known/jwks.json`.
-pub fn jwks() -> Value {
+pub(crate) fn jwks() -> Value {
     json!({
         "tags": ["keys"],
         "summary": "Get JWKS",
@@ -147,7 +147,7 @@ pub fn jwks() -> Value {
 }
 
 /// `GET /.well-known/oauth-authorization-server`.
-pub fn oauth_metadata() -> Value {
+pub(crate) fn oauth_metadata() -> Value {
     json!({
         "tags": ["keys"],
         "summary": "Get OAuth Authorization Server Metadata",
@@ -158,7 +158,7 @@ pub fn oauth_metadata() -> Value {
 }
 
 /// `GET /account`.
-pub fn account() -> Value {
+pub(crate) fn account() -> Value {
     json!({
         "tags": ["account"],
         "summary": "Get Account",
@@ -172,7 +172,7 @@ pub fn account() -> Value {
 }
 
 /// `PATCH /account`.
-pub fn update_account() -> Value {
+pub(crate) fn update_account() -> Value {
     json!({
         "tags": ["account"],
         "summary": "Rename Account",
@@ -187,7 +187,7 @@ pub fn update_account() -> Value {
 }
 
 /// `GET /healthz`.
-pub fn healthz() -> Value {
+pub(crate) fn healthz() -> Value {
     json!({
         "tags": ["health"],
         "summary": "Liveness",
@@ -197,7 +197,7 @@ pub fn healthz() -> Value {
 }
 
 /// `GET /readyz`.
-pub fn readyz() -> Value {
+pub(crate) fn readyz() -> Value {
     json!({
         "tags": ["health"],
         "summary": "Readiness",
@@ -210,7 +210,7 @@ pub fn readyz() -> Value {
 }
 
 /// `GET /metrics`.
-pub fn metrics() -> Value {
+pub(crate) fn metrics() -> Value {
     json!({
         "tags": ["operations"],
         "summary": "Prometheus metrics",
@@ -224,7 +224,7 @@ pub fn metrics() -> Value {
 }
 
 /// `GET /openapi.json`.
-pub fn openapi() -> Value {
+pub(crate) fn openapi() -> Value {
     json!({
         "tags": ["docs"],
         "summary": "OpenAPI document",
@@ -234,7 +234,7 @@ pub fn openapi() -> Value {
 }
 
 /// `PUT /connector/connections/{connection_id}/status`.
-pub fn report_status() -> Value {
+pub(crate) fn report_status() -> Value {
     json!({
         "tags": ["connector"],
         "summary": "Report Connection Status",
@@ -251,7 +251,7 @@ pub fn report_status() -> Value {
 }
 
 /// `GET /connector/connections/{connection_id}`.
-pub fn connector_get_connection() -> Value {
+pub(crate) fn connector_get_connection() -> Value {
     json!({
         "tags": ["connector"],
         "summary": "Get Any Connection",
@@ -265,7 +265,7 @@ pub fn connector_get_connection() -> Value {
 }
 
 /// `POST /webhooks`.
-pub fn create_webhook() -> Value {
+pub(crate) fn create_webhook() -> Value {
     json!({
         "tags": ["webhooks"],
         "summary": "Create Webhook",
@@ -280,7 +280,7 @@ pub fn create_webhook() -> Value {
 }
 
 /// `GET /webhooks`.
-pub fn list_webhooks() -> Value {
+pub(crate) fn list_webhooks() -> Value {
     json!({
         "tags": ["webhooks"],
         "summary": "Get Webhooks",
@@ -294,7 +294,7 @@ pub fn list_webhooks() -> Value {
 }
 
 /// `GET /webhooks/{webhook_id}`.
-pub fn get_webhook() -> Value {
+pub(crate) fn get_webhook() -> Value {
     json!({
         "tags": ["webhooks"],
         "summary": "Get Webhook",
@@ -307,7 +307,7 @@ pub fn get_webhook() -> Value {
 }
 
 /// `PATCH /webhooks/{webhook_id}`.
-pub fn update_webhook() -> Value {
+pub(crate) fn update_webhook() -> Value {
     json!({
         "tags": ["webhooks"],
         "summary": "Update Webhook",
@@ -322,7 +322,7 @@ pub fn update_webhook() -> Value {
 }
 
 /// `DELETE /webhooks/{webhook_id}`.
-pub fn delete_webhook() -> Value {
+pub(crate) fn delete_webhook() -> Value {
     json!({
         "tags": ["webhooks"],
         "summary": "Delete Webhook",
@@ -334,7 +334,7 @@ pub fn delete_webhook() -> Value {
 }
 
 /// `POST /webhooks/{webhook_id}/rotate-secret`.
-pub fn rotate_webhook_secret() -> Value {
+pub(crate) fn rotate_webhook_secret() -> Value {
     json!({
         "tags": ["webhooks"],
         "summary": "Rotate Webhook Signing Secret",
@@ -348,7 +348,7 @@ pub fn rotate_webhook_secret() -> Value {
 }
 
 /// `GET /webhooks/{webhook_id}/deliveries`.
-pub fn webhook_deliveries() -> Value {
+pub(crate) fn webhook_deliveries() -> Value {
     let mut parameters = webhook_params();
     parameters.push(json!({"name": "limit", "in": "query", "required": false,
            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20, "title": "Limit"}}));
@@ -367,7 +367,7 @@ pub fn webhook_deliveries() -> Value {
 }
 
 /// `POST /webhooks/{webhook_id}/deliveries/{event_id}/redeliver`.
-pub fn redeliver() -> Value {
+pub(crate) fn redeliver() -> Value {
     let mut parameters = webhook_params();
     parameters.insert(
         1,

@@ -52,7 +52,7 @@ fn deprecated(mut op: Value) -> Value {
 }
 
 /// `GET /connections/{connection_id}/purchases`.
-pub fn list_connection_purchases() -> Value {
+pub(crate) fn list_connection_purchases() -> Value {
     json!({
         "tags": ["purchases"],
         "summary": "Get Connection Purchases",
@@ -64,7 +64,7 @@ pub fn list_connection_purchases() -> Value {
 }
 
 /// `GET /purchases`.
-pub fn list_purchases() -> Value {
+pub(crate) fn list_purchases() -> Value {
     deprecated(json!({
         "tags": ["purchases"],
         "summary": "Get Purchases",
@@ -76,7 +76,7 @@ pub fn list_purchases() -> Value {
 }
 
 /// `GET /purchases/{purchase_id}`.
-pub fn get_purchase() -> Value {
+pub(crate) fn get_purchase() -> Value {
     let mut parameters = vec![json!({
         "name": "purchase_id", "in": "path", "required": true,
         "schema": {"type": "string", "title": "Purchase Id"}
@@ -94,7 +94,7 @@ pub fn get_purchase() -> Value {
 }
 
 /// `GET /retailers`.
-pub fn list_retailers() -> Value {
+pub(crate) fn list_retailers() -> Value {
     json!({
         "tags": ["merchant"],
         "summary": "Get Retailers",
@@ -106,7 +106,7 @@ pub fn list_retailers() -> Value {
 }
 
 /// `GET /merchants`.
-pub fn list_merchants() -> Value {
+pub(crate) fn list_merchants() -> Value {
     deprecated(json!({
         "tags": ["merchant"],
         "summary": "Get Merchants",
@@ -118,7 +118,7 @@ pub fn list_merchants() -> Value {
 }
 
 /// `POST /connection`.
-pub fn legacy_create_connection() -> Value {
+pub(crate) fn legacy_create_connection() -> Value {
     deprecated(json!({
         "tags": ["connection"],
         "summary": "Create Connection (older path)",
@@ -133,7 +133,7 @@ pub fn legacy_create_connection() -> Value {
 }
 
 /// `GET /connection/{connection_id}`.
-pub fn legacy_get_connection() -> Value {
+pub(crate) fn legacy_get_connection() -> Value {
     deprecated(json!({
         "tags": ["connection"],
         "summary": "Get Connection (older path)",
@@ -145,7 +145,7 @@ pub fn legacy_get_connection() -> Value {
 }
 
 /// `POST /connection/{connection_id}/token`.
-pub fn legacy_create_token() -> Value {
+pub(crate) fn legacy_create_token() -> Value {
     deprecated(json!({
         "tags": ["connection"],
         "summary": "Create Connection Token (older path)",
@@ -160,7 +160,7 @@ pub fn legacy_create_token() -> Value {
 }
 
 /// `PUT /connector/connections/{connection_id}/purchases`.
-pub fn upsert_purchases() -> Value {
+pub(crate) fn upsert_purchases() -> Value {
     json!({
         "tags": ["connector"],
         "summary": "Write Connection Purchases",
@@ -190,7 +190,7 @@ fn nullable_str(max: usize) -> Value {
 }
 
 /// The schemas of these operations.
-pub fn schemas() -> Vec<(&'static str, Value)> {
+pub(crate) fn schemas() -> Vec<(&'static str, Value)> {
     let summary_props = json!({
         "purchase_id": {"type": "string", "title": "Purchase Id"},
         "date": {"type": "string", "title": "Date", "description": "YYYY-MM-DD or an RFC 3339 date-time, as the connector sent it"},

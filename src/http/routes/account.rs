@@ -12,7 +12,7 @@ use crate::http::models::update_account;
 use crate::http::validation::{Fields, body_object};
 use crate::service::{Actor, AppState};
 
-pub async fn account(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn account(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let name = app.core.clients().find(&caller.client_id).await?.map(|c| c.name);
     let partner = caller.partner.as_ref().map(|p| json!({"issuer": p.issuer, "client_id": p.partner_client_id}));
     Ok(Json(json!({
@@ -24,7 +24,7 @@ pub async fn account(State(app): State<AppState>, caller: Caller) -> Result<Json
 }
 
 /// `PATCH /account` `{"name": ...}`: renames the calling client; answers as `GET /account`.
-pub async fn update_account(
+pub(crate) async fn update_account(
     State(app): State<AppState>,
     caller: Caller,
     ApiBody(body): ApiBody,

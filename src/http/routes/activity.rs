@@ -16,7 +16,7 @@ const DEFAULT_LIMIT: u32 = 20;
 /// The most events one page holds.
 const MAX_LIMIT: u32 = 100;
 
-pub async fn activity(
+pub(crate) async fn activity(
     State(app): State<AppState>,
     caller: Caller,
     ConnectionPath(id): ConnectionPath,

@@ -18,7 +18,7 @@ use crate::storage::cause;
 
 /// `ConnectionResponse`: `email` and `mobile` are always present, `null` when unset.
 #[derive(Serialize)]
-pub struct ConnectionResponse {
+pub(crate) struct ConnectionResponse {
     pub connection_id: String,
     pub customer_id: String,
     pub retailer_id: String,
@@ -41,7 +41,7 @@ impl From<Connection> for ConnectionResponse {
 }
 
 #[derive(Serialize)]
-pub struct GetConnectionsResponse {
+pub(crate) struct GetConnectionsResponse {
     pub connections: Vec<ConnectionResponse>,
 }
 
@@ -66,7 +66,7 @@ fn parse_update(body: &RawBody) -> Result<ConnectionPatch, Vec<FieldError>> {
     f.finish(ConnectionPatch { customer_id, email, mobile, status })
 }
 
-pub async fn create_connection(
+pub(crate) async fn create_connection(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -91,7 +91,7 @@ pub async fn create_connection(
     .await
 }
 
-pub async fn list_connections(
+pub(crate) async fn list_connections(
     State(app): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
@@ -109,7 +109,7 @@ pub async fn list_connections(
 /// With `X-Api-Key` and `Authorization: Bearer <connection token>` together (the older
 /// Subtotal mode), the token must be a live `access` token of the key's client for this very
 /// connection.
-pub async fn get_connection(
+pub(crate) async fn get_connection(
     State(app): State<AppState>,
     caller: Caller,
     ConnectionPath(id): ConnectionPath,
@@ -120,7 +120,7 @@ pub async fn get_connection(
     Ok(Json(connection.into()))
 }
 
-pub async fn update_connection(
+pub(crate) async fn update_connection(
     State(app): State<AppState>,
     caller: Caller,
     path: Result<ConnectionPath, ApiError>,
@@ -138,7 +138,7 @@ pub async fn update_connection(
     Ok(Json(updated.into()))
 }
 
-pub async fn delete_connection(
+pub(crate) async fn delete_connection(
     State(app): State<AppState>,
     caller: Caller,
     ConnectionPath(id): ConnectionPath,

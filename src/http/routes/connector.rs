@@ -17,7 +17,7 @@ use crate::storage::StatusChange;
 /// `PUT /connector/connections/{connection_id}/status`: `{"status", "reason"?}`. Reporting the
 /// status a connection already has changes nothing; a move the lifecycle does not allow is
 /// `409` naming both statuses.
-pub async fn report_status(
+pub(crate) async fn report_status(
     State(app): State<AppState>,
     connector: Connector,
     path: Result<ConnectionPath, ApiError>,
@@ -40,7 +40,7 @@ pub async fn report_status(
 }
 
 /// `GET /connector/connections/{connection_id}`: any client's connection.
-pub async fn get_connection(
+pub(crate) async fn get_connection(
     State(app): State<AppState>,
     _connector: Connector,
     ConnectionPath(id): ConnectionPath,

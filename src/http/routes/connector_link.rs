@@ -53,7 +53,7 @@ fn retailer_ids(obj: &serde_json::Map<String, Value>) -> Result<Option<Vec<Strin
 
 /// `PUT /connector/link-url`: `{"url", "retailer_ids"?}` registers this connector's sign-in
 /// page (for the retailers named, or every retailer), replacing what it registered before.
-pub async fn put_link_url(
+pub(crate) async fn put_link_url(
     State(app): State<AppState>,
     connector: Connector,
     ApiBody(body): ApiBody,
@@ -76,14 +76,14 @@ pub async fn put_link_url(
 }
 
 /// `DELETE /connector/link-url`: Link sends no customer to this connector any more.
-pub async fn delete_link_url(State(app): State<AppState>, connector: Connector) -> Result<StatusCode, ApiError> {
+pub(crate) async fn delete_link_url(State(app): State<AppState>, connector: Connector) -> Result<StatusCode, ApiError> {
     app.core.link().unregister_sign_in(&connector.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `PUT /connector/retailers/{retailer_id}`: `{"name"}` adds a retailer the connector serves
 /// to the catalogue, or renames it.
-pub async fn put_retailer(
+pub(crate) async fn put_retailer(
     State(app): State<AppState>,
     _connector: Connector,
     Path(retailer_id): Path<String>,
@@ -121,7 +121,7 @@ fn reference(text: &str) -> Result<&str, ApiError> {
 /// `GET /connector/link-sessions/{reference}`: the session at this connector's sign-in page
 /// (any other connector's session is `404`, as an unknown one):
 /// who signs in, for which client and retailer, and where to send the browser back.
-pub async fn get_session(
+pub(crate) async fn get_session(
     State(app): State<AppState>,
     connector: Connector,
     Path(text): Path<String>,
@@ -150,7 +150,7 @@ pub async fn get_session(
 /// `POST /connector/link-sessions/{reference}/complete`: `{"outcome", "reason"?}` ends the
 /// session (once): the connection is created and activated, re-activated or marked
 /// unauthenticated, with its activity and webhook events, in one transaction.
-pub async fn complete_session(
+pub(crate) async fn complete_session(
     State(app): State<AppState>,
     connector: Connector,
     Path(text): Path<String>,

@@ -13,22 +13,22 @@ const SWAGGER_JS: &[u8] = include_bytes!("../../../assets/docs/swagger-ui-bundle
 const SWAGGER_CSS: &[u8] = include_bytes!("../../../assets/docs/swagger-ui.css");
 const REDOC_JS: &[u8] = include_bytes!("../../../assets/docs/redoc.standalone.js");
 
-pub const SWAGGER_JS_PATH: &str = "/docs/swagger-ui-bundle.js";
-pub const SWAGGER_CSS_PATH: &str = "/docs/swagger-ui.css";
-pub const REDOC_JS_PATH: &str = "/redoc/redoc.standalone.js";
+pub(crate) const SWAGGER_JS_PATH: &str = "/docs/swagger-ui-bundle.js";
+pub(crate) const SWAGGER_CSS_PATH: &str = "/docs/swagger-ui.css";
+pub(crate) const REDOC_JS_PATH: &str = "/redoc/redoc.standalone.js";
 
 /// How long browsers and caches keep an asset: a year, never revalidated.
-pub const ASSET_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+pub(crate) const ASSET_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 /// The release's version, added to asset URLs so a new release is never served from cache.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// `/`: the documentation is tessera's front page.
-pub async fn front_page() -> Response {
+pub(crate) async fn front_page() -> Response {
     (StatusCode::TEMPORARY_REDIRECT, [(header::LOCATION, "/docs")]).into_response()
 }
 
-pub async fn swagger_ui() -> Html<String> {
+pub(crate) async fn swagger_ui() -> Html<String> {
     Html(format!(
         r#"<!DOCTYPE html>
 <html>
@@ -56,7 +56,7 @@ const ui = SwaggerUIBundle({{
     ))
 }
 
-pub async fn redoc() -> Html<String> {
+pub(crate) async fn redoc() -> Html<String> {
     Html(format!(
         r#"<!DOCTYPE html>
 <html>
@@ -100,7 +100,7 @@ static REDOC_JS_ASSET: Asset =
     Asset { content_type: "text/javascript; charset=utf-8", plain: REDOC_JS, gzip: LazyLock::new(|| gzip(REDOC_JS)) };
 
 /// Whether an `Accept-Encoding` value accepts gzip (`gzip` or `*`, with a `q` above 0).
-pub fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
         |item| {
             let mut parts = item.split(';');
@@ -127,15 +127,15 @@ fn asset(asset: &'static Asset, headers: &HeaderMap) -> Response {
     }
 }
 
-pub async fn swagger_js(headers: HeaderMap) -> Response {
+pub(crate) async fn swagger_js(headers: HeaderMap) -> Response {
     asset(&SWAGGER_JS_ASSET, &headers)
 }
 
-pub async fn swagger_css(headers: HeaderMap) -> Response {
+pub(crate) async fn swagger_css(headers: HeaderMap) -> Response {
     asset(&SWAGGER_CSS_ASSET, &headers)
 }
 
-pub async fn redoc_js(headers: HeaderMap) -> Response {
+pub(crate) async fn redoc_js(headers: HeaderMap) -> Response {
     asset(&REDOC_JS_ASSET, &headers)
 }
 

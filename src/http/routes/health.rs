@@ -7,11 +7,11 @@ use serde_json::{Value, json};
 use crate::http::error::ApiError;
 use crate::service::AppState;
 
-pub async fn healthz() -> Json<Value> {
+pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     app.core.health().ping().await.map_err(|_| ApiError::Unavailable)?;
     // A full disk: every write would fail, though reads answer.
     if let Err(e) = app.core.health().writable().await {

@@ -31,7 +31,7 @@ async fn authenticated(
     Ok((caller, body?))
 }
 
-pub async fn introspect(
+pub(crate) async fn introspect(
     State(app): State<AppState>,
     caller: OAuthCaller,
     body: Result<FormOrJson, ApiError>,
@@ -54,7 +54,7 @@ pub async fn introspect(
     Ok(Json(answer))
 }
 
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(app): State<AppState>,
     caller: OAuthCaller,
     body: Result<FormOrJson, ApiError>,

@@ -19,7 +19,7 @@ use crate::service::AppState;
 use crate::service::tokens::NotIssued;
 
 /// The status words of that generation: `Pending Link` until the customer links the account.
-pub fn legacy_status(status: ConnectionStatus) -> &'static str {
+pub(crate) fn legacy_status(status: ConnectionStatus) -> &'static str {
     match status {
         ConnectionStatus::Initialized => "Pending Link",
         ConnectionStatus::Active => "Active",
@@ -29,7 +29,7 @@ pub fn legacy_status(status: ConnectionStatus) -> &'static str {
 }
 
 /// `POST /connection`: `201 {"connection_id"}`.
-pub async fn create_connection(
+pub(crate) async fn create_connection(
     State(app): State<AppState>,
     caller: Caller,
     ApiBody(body): ApiBody,
@@ -46,7 +46,7 @@ pub async fn create_connection(
 }
 
 /// `GET /connection/{connection_id}`: `{connection_id, customer_id, merchant_id, status}`.
-pub async fn get_connection(
+pub(crate) async fn get_connection(
     State(app): State<AppState>,
     caller: Caller,
     ConnectionPath(id): ConnectionPath,
@@ -63,7 +63,7 @@ pub async fn get_connection(
 /// `POST /connection/{connection_id}/token`: `{"scope": "link" | "access"}`, answered
 /// `201 {"connection_token"}`. Both are minted and recorded like the seed's tokens; only an
 /// `access` token reads data.
-pub async fn create_connection_token(
+pub(crate) async fn create_connection_token(
     State(app): State<AppState>,
     caller: Caller,
     path: Result<ConnectionPath, ApiError>,

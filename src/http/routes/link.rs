@@ -22,7 +22,7 @@ use crate::storage::cause;
 
 /// A link token's metadata, as Subtotal answers it (`link_token` only when created).
 #[derive(Serialize)]
-pub struct LinkTokenResponse {
+pub(crate) struct LinkTokenResponse {
     pub customer_id: String,
     pub status: &'static str,
     pub created_at: String,
@@ -47,7 +47,7 @@ impl LinkTokenResponse {
 
 /// `POST /link-tokens`: `201` with the token, shown this once. With
 /// `X-Subtotal-Idempotency-Key`, a retry of the same request answers the same token.
-pub async fn create(
+pub(crate) async fn create(
     State(app): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
@@ -85,7 +85,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 /// `GET /link-tokens?customer_id=...&status=...`: metadata only, never a token.
-pub async fn list(
+pub(crate) async fn list(
     State(app): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
@@ -166,7 +166,7 @@ fn link_token_path(token: &str) -> Result<(), ApiError> {
 
 /// `DELETE /link-tokens/{link_token}`: `204` for the caller's token in any state (revoking
 /// stops new Link sessions; it disconnects nothing), `404` for any other.
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(app): State<AppState>,
     caller: Caller,
     Path(token): Path<String>,
@@ -177,7 +177,7 @@ pub async fn revoke(
 }
 
 #[derive(Serialize)]
-pub struct RedirectUrlResponse {
+pub(crate) struct RedirectUrlResponse {
     pub url: String,
     pub created_at: String,
 }
@@ -189,7 +189,7 @@ impl From<RedirectUrl> for RedirectUrlResponse {
 }
 
 /// `POST /redirect-urls`: `201` when registered now, `200` when it already was.
-pub async fn add_redirect(
+pub(crate) async fn add_redirect(
     State(app): State<AppState>,
     caller: Caller,
     ApiBody(body): ApiBody,
@@ -209,14 +209,14 @@ pub async fn add_redirect(
 }
 
 /// `GET /redirect-urls`.
-pub async fn list_redirects(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list_redirects(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let urls = app.core.link().list_redirect_urls(&caller.client_id).await?;
     let urls: Vec<RedirectUrlResponse> = urls.into_iter().map(Into::into).collect();
     Ok(Json(json!({ "redirect_urls": urls })))
 }
 
 /// `DELETE /redirect-urls?url=...`: `204`, or `404` when it was not registered.
-pub async fn remove_redirect(
+pub(crate) async fn remove_redirect(
     State(app): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,

@@ -7,7 +7,7 @@ use crate::http::error::ApiError;
 use crate::service::AppState;
 
 /// The metrics page; with `--metrics-token`, only for `Authorization: Bearer <token>`.
-pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &app.metrics_token {
         match bearer_token(&headers) {
             None => return ApiError::Unauthorized(METRICS_TOKEN_MISSING).into_response(),

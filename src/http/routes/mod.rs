@@ -1,20 +1,20 @@
 //! Route handlers, one file per area of the API.
-pub mod account;
-pub mod activity;
-pub mod connections;
-pub mod connector;
-pub mod connector_link;
-pub mod docs;
-pub mod health;
-pub mod introspection;
-pub mod jwks;
-pub mod legacy;
-pub mod link;
-pub mod metrics;
-pub mod oauth_metadata;
-pub mod purchases;
-pub mod tokens;
-pub mod webhooks;
+pub(crate) mod account;
+pub(crate) mod activity;
+pub(crate) mod connections;
+pub(crate) mod connector;
+pub(crate) mod connector_link;
+pub(crate) mod docs;
+pub(crate) mod health;
+pub(crate) mod introspection;
+pub(crate) mod jwks;
+pub(crate) mod legacy;
+pub(crate) mod link;
+pub(crate) mod metrics;
+pub(crate) mod oauth_metadata;
+pub(crate) mod purchases;
+pub(crate) mod tokens;
+pub(crate) mod webhooks;
 
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, patch, post, put};

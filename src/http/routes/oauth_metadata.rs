@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::http::oauth::AUTH_METHODS;
 use crate::service::AppState;
 
-pub async fn metadata(State(app): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn metadata(State(app): State<AppState>) -> impl IntoResponse {
     let base = app.link.public_url.trim_end_matches('/');
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],

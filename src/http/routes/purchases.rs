@@ -78,7 +78,7 @@ async fn page(
 }
 
 /// `GET /connections/{connection_id}/purchases`: the token must be for this very connection.
-pub async fn list_connection_purchases(
+pub(crate) async fn list_connection_purchases(
     State(app): State<AppState>,
     KeyBesideToken(caller): KeyBesideToken,
     ConnectionPath(id): ConnectionPath,
@@ -99,7 +99,7 @@ pub async fn list_connection_purchases(
 }
 
 /// `GET /purchases` (older generation): the token names the connection.
-pub async fn list_purchases(
+pub(crate) async fn list_purchases(
     State(app): State<AppState>,
     KeyBesideToken(caller): KeyBesideToken,
     headers: HeaderMap,
@@ -111,7 +111,7 @@ pub async fn list_purchases(
 
 /// `GET /purchases/{purchase_id}` (older generation): one purchase of the token's connection,
 /// with its items. Any other purchase, another client's included, is `404`.
-pub async fn get_purchase(
+pub(crate) async fn get_purchase(
     State(app): State<AppState>,
     KeyBesideToken(caller): KeyBesideToken,
     Path(purchase_id): Path<String>,
@@ -126,13 +126,13 @@ pub async fn get_purchase(
 }
 
 /// `GET /retailers`: the catalogue, `{"retailers": [{retailer_id, name}]}`.
-pub async fn list_retailers(State(app): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list_retailers(State(app): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
     let retailers = app.core.retailers().list().await?;
     Ok(Json(json!({ "retailers": retailers })))
 }
 
 /// `GET /merchants` (older generation): the same catalogue, `{"merchants": [{merchant_id, name}]}`.
-pub async fn list_merchants(State(app): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list_merchants(State(app): State<AppState>, _caller: Caller) -> Result<Json<Value>, ApiError> {
     let merchants: Vec<Value> = app
         .core
         .retailers()
@@ -147,7 +147,7 @@ pub async fn list_merchants(State(app): State<AppState>, _caller: Caller) -> Res
 /// `PUT /connector/connections/{connection_id}/purchases`: `{"purchases": [...]}`, at most
 /// [`MAX_BATCH`], written in one transaction. Each is created, or replaced when the connection
 /// already has its `purchase_id`; only a new one is announced (`purchase.created`).
-pub async fn upsert_purchases(
+pub(crate) async fn upsert_purchases(
     State(app): State<AppState>,
     _connector: Connector,
     path: Result<ConnectionPath, ApiError>,

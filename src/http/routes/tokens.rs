@@ -29,7 +29,7 @@ fn parse_request(body: &RawBody) -> Result<(), Vec<FieldError>> {
 /// The hot path reads nothing before the issuance transaction: the key comes from the cache
 /// and the connection is checked, with the key, inside the transaction that records the
 /// token. Every answer that transaction does not guard re-checks a cached key first.
-pub async fn create_connection_token(
+pub(crate) async fn create_connection_token(
     State(app): State<AppState>,
     CachedCaller(caller): CachedCaller,
     path: Result<ConnectionPath, ApiError>,

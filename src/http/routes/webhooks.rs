@@ -21,7 +21,7 @@ use crate::webhooks::destination;
 
 /// A webhook as its client sees it: never its secret.
 #[derive(Serialize)]
-pub struct WebhookResponse {
+pub(crate) struct WebhookResponse {
     pub webhook_id: WebhookId,
     pub name: String,
     pub url: String,
@@ -49,7 +49,7 @@ impl From<Webhook> for WebhookResponse {
 }
 
 /// The `{webhook_id}` path segment, as an id tessera could have made.
-pub struct WebhookPath(pub WebhookId);
+pub(crate) struct WebhookPath(pub WebhookId);
 
 impl<S: Send + Sync> FromRequestParts<S> for WebhookPath {
     type Rejection = ApiError;
@@ -87,7 +87,7 @@ async fn checked_url(app: &AppState, url: &str) -> Result<String, ApiError> {
     Ok(url.to_owned())
 }
 
-pub async fn create_webhook(
+pub(crate) async fn create_webhook(
     State(app): State<AppState>,
     caller: Caller,
     ApiBody(body): ApiBody,
@@ -110,13 +110,13 @@ pub async fn create_webhook(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-pub async fn list_webhooks(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list_webhooks(State(app): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let webhooks: Vec<WebhookResponse> =
         app.core.webhooks().list(&caller.client_id).await?.into_iter().map(Into::into).collect();
     Ok(Json(json!({ "webhooks": webhooks })))
 }
 
-pub async fn get_webhook(
+pub(crate) async fn get_webhook(
     State(app): State<AppState>,
     caller: Caller,
     WebhookPath(id): WebhookPath,
@@ -135,7 +135,7 @@ fn parse_update(body: &RawBody) -> Result<WebhookPatch, ApiError> {
     Ok(f.finish(WebhookPatch { name, url, event_types: types.as_deref().map(event_types), is_active })?)
 }
 
-pub async fn update_webhook(
+pub(crate) async fn update_webhook(
     State(app): State<AppState>,
     caller: Caller,
     path: Result<WebhookPath, ApiError>,
@@ -155,7 +155,7 @@ pub async fn update_webhook(
     Ok(Json(updated.into()))
 }
 
-pub async fn delete_webhook(
+pub(crate) async fn delete_webhook(
     State(app): State<AppState>,
     caller: Caller,
     WebhookPath(id): WebhookPath,
@@ -169,7 +169,7 @@ pub async fn delete_webhook(
 
 /// A new signing secret, shown once; the one it replaces keeps signing beside it for 24 hours,
 /// so receivers can switch without missing a delivery.
-pub async fn rotate_secret(
+pub(crate) async fn rotate_secret(
     State(app): State<AppState>,
     caller: Caller,
     WebhookPath(id): WebhookPath,
@@ -184,7 +184,7 @@ pub async fn rotate_secret(
 }
 
 /// The delivery log, newest event first (`limit`, `starting_after`).
-pub async fn deliveries(
+pub(crate) async fn deliveries(
     State(app): State<AppState>,
     caller: Caller,
     WebhookPath(id): WebhookPath,
@@ -206,7 +206,7 @@ pub async fn deliveries(
 
 /// `POST /webhooks/{webhook_id}/deliveries/{event_id}/redeliver`: the event is sent again,
 /// with its original id.
-pub async fn redeliver(
+pub(crate) async fn redeliver(
     State(app): State<AppState>,
     caller: Caller,
     WebhookPath(id): WebhookPath,

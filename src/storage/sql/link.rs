@@ -40,8 +40,9 @@ pub trait LinkStore {
 }
 }
 
-pub const LINK_TOKEN_COLUMNS: &str = "id, digest, client_id, customer_id, email, created_at, expires_at, revoked_at";
-pub const LINK_SESSION_COLUMNS: &str = "id, cookie_digest, client_id, customer_id, email, entry, link_token_digest, \
+pub(crate) const LINK_TOKEN_COLUMNS: &str =
+    "id, digest, client_id, customer_id, email, created_at, expires_at, revoked_at";
+pub(crate) const LINK_SESSION_COLUMNS: &str = "id, cookie_digest, client_id, customer_id, email, entry, link_token_digest, \
      token_jti, connection_id, retailer_id, redirect_url, state, reference_digest, connector_id, reason, created_at, \
      updated_at, expires_at";
 

@@ -11,25 +11,25 @@ use sqlx::query::Query;
 
 use crate::storage::StoreError;
 
-pub mod api_keys;
-pub mod clients;
-pub mod connections;
-pub mod connectors;
-pub mod console;
-pub mod events;
-pub mod idempotency;
-pub mod issuance;
-pub mod keyring;
-pub mod link;
-pub mod partners;
-pub mod purchases;
-pub mod retailers;
-pub mod retention;
-pub mod webhooks;
-pub mod work;
+pub(crate) mod api_keys;
+pub(crate) mod clients;
+pub(crate) mod connections;
+pub(crate) mod connectors;
+pub(crate) mod console;
+pub(crate) mod events;
+pub(crate) mod idempotency;
+pub(crate) mod issuance;
+pub(crate) mod keyring;
+pub(crate) mod link;
+pub(crate) mod partners;
+pub(crate) mod purchases;
+pub(crate) mod retailers;
+pub(crate) mod retention;
+pub(crate) mod webhooks;
+pub(crate) mod work;
 
 /// What a backend supplies to the shared SQL.
-pub trait SqlBackend: Send + Sync + 'static {
+pub(super) trait SqlBackend: Send + Sync + 'static {
     type Db: sqlx::Database;
     /// The row lock a reading statement appends where writers are not already serialized
     /// (PostgreSQL: ` FOR UPDATE`; SQLite, whose writers take turns: nothing).
@@ -67,7 +67,7 @@ pub trait SqlBackend: Send + Sync + 'static {
 
 /// Which cross-process critical section a writing transaction enters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WriteLock {
+pub(super) enum WriteLock {
     /// No lock beyond the database's own row locks.
     None,
     /// Creating the first client of an empty database.
@@ -78,7 +78,7 @@ pub enum WriteLock {
 
 impl WriteLock {
     /// A key for advisory locks.
-    pub fn key(self) -> i64 {
+    pub(super) fn key(self) -> i64 {
         match self {
             WriteLock::None => 0,
             WriteLock::Bootstrap => 0x7465_7373_0001,
@@ -87,19 +87,20 @@ impl WriteLock {
     }
 }
 
-pub const CONNECTION_COLUMNS: &str =
+pub(super) const CONNECTION_COLUMNS: &str =
     "id, client_id, customer_id, retailer_id, email, mobile, status, created_at, updated_at";
-pub const API_KEY_COLUMNS: &str = "id, client_id, digest, created_at, revoked_at";
-pub const SIGNING_KEY_COLUMNS: &str =
+pub(super) const API_KEY_COLUMNS: &str = "id, client_id, digest, created_at, revoked_at";
+pub(super) const SIGNING_KEY_COLUMNS: &str =
     "kid, alg, state, public_key, private_key_sealed, created_at, activated_at, retired_at";
-pub const WEBHOOK_COLUMNS: &str = "id, client_id, name, url, event_types, is_active, secret_sealed, \
+pub(super) const WEBHOOK_COLUMNS: &str = "id, client_id, name, url, event_types, is_active, secret_sealed, \
      previous_secret_sealed, previous_expires_at, created_at, updated_at, last_success_at, disabled_reason";
-pub const ISSUED_SELECT: &str = "jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at, revoked_at";
+pub(super) const ISSUED_SELECT: &str =
+    "jti, connection_id, client_id, api_key_id, kid, issued_at, expires_at, revoked_at";
 
 /// The most tokens one issuance statement records. A batch is padded to the next power of
 /// two (with rows that match nothing), so the statement has ten texts in all and each stays
 /// in its connection's prepared-statement cache.
-pub const MAX_ISSUANCE_ROWS: usize = 512;
+pub(super) const MAX_ISSUANCE_ROWS: usize = 512;
 const ISSUANCE_SIZES: usize = MAX_ISSUANCE_ROWS.trailing_zeros() as usize + 1;
 /// Placeholders per token in the issuance statement.
 const ISSUANCE_COLUMNS: usize = 7;
@@ -115,7 +116,7 @@ const ISSUANCE_COLUMNS: usize = 7;
 /// connection and key rows are locked against a concurrent disconnection or revocation,
 /// which takes `FOR UPDATE` first; so a token is either recorded before the change (and
 /// revoked by it) or checked after it (and refused), never recorded unrevoked after it.
-pub fn issuance_sql(
+pub(super) fn issuance_sql(
     cache: &'static OnceLock<Vec<String>>,
     rows: usize,
     numbered: bool,

@@ -28,7 +28,7 @@ pub trait PurchaseStore {
 }
 
 /// The columns a listing reads (everything but the items).
-pub const PURCHASE_SUMMARY: &str = "purchase_id, date, total, tax, subtotal, item_count";
+pub(crate) const PURCHASE_SUMMARY: &str = "purchase_id, date, total, tax, subtotal, item_count";
 
 /// Implements [`crate::storage::PurchaseStore`] for a backend.
 macro_rules! purchases {

@@ -19,7 +19,7 @@ pub trait RetentionStore {
 
 /// How a backend names the rows of one batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BatchBy {
+pub(crate) enum BatchBy {
     /// By primary key (SQLite: one writer at a time, nothing to skip).
     Key,
     /// By physical row address, each row locked as it is chosen and rows other transactions
@@ -32,7 +32,7 @@ pub enum BatchBy {
 /// The statement deleting one batch of `rule`'s rows aged at or before `$1`, at most `$2`.
 /// The outer condition repeats the age test, so a row changed since it was chosen (a
 /// delivery scheduled again) is kept.
-pub fn prune_sql(rule: &crate::storage::retention::Rule, by: BatchBy) -> String {
+pub(crate) fn prune_sql(rule: &crate::storage::retention::Rule, by: BatchBy) -> String {
     let scope = if rule.scope.is_empty() { String::new() } else { format!(" AND {}", rule.scope) };
     let guard = if rule.guard.is_empty() { String::new() } else { format!(" AND {}", rule.guard) };
     let (table, key, age) = (rule.table, rule.key, rule.age);
@@ -47,7 +47,7 @@ pub fn prune_sql(rule: &crate::storage::retention::Rule, by: BatchBy) -> String 
 }
 
 /// The statement reading the age of `rule`'s oldest row in scope.
-pub fn oldest_sql(rule: &crate::storage::retention::Rule) -> String {
+pub(crate) fn oldest_sql(rule: &crate::storage::retention::Rule) -> String {
     let scope = if rule.scope.is_empty() { String::new() } else { format!(" WHERE {}", rule.scope) };
     format!("SELECT MIN({age}) FROM {table} d{scope}", age = rule.age, table = rule.table)
 }

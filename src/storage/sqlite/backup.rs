@@ -17,7 +17,7 @@ use crate::storage::StoreError;
 
 /// What a backup (or the backup a restore read) holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BackupInfo {
+pub(crate) struct BackupInfo {
     /// The database file's path.
     pub file: PathBuf,
     /// Its size.
@@ -27,7 +27,7 @@ pub struct BackupInfo {
 }
 
 /// The file a `sqlite://` URL names; an in-memory database has none.
-pub fn path_of(url: &str) -> Result<PathBuf, StoreError> {
+pub(crate) fn path_of(url: &str) -> Result<PathBuf, StoreError> {
     let opts =
         SqliteConnectOptions::from_str(url).map_err(|e| StoreError::Setup(format!("invalid SQLite URL: {e}")))?;
     let path = opts.get_filename().to_path_buf();
@@ -38,7 +38,7 @@ pub fn path_of(url: &str) -> Result<PathBuf, StoreError> {
 }
 
 /// Copies the database at `url` to the new file `to`, consistently, while servers use it.
-pub async fn backup(url: &str, to: &Path) -> Result<BackupInfo, StoreError> {
+pub(crate) async fn backup(url: &str, to: &Path) -> Result<BackupInfo, StoreError> {
     let database = path_of(url)?;
     if !database.is_file() {
         return Err(StoreError::Setup(format!("there is no database at {}", database.display())));
@@ -56,7 +56,7 @@ pub async fn backup(url: &str, to: &Path) -> Result<BackupInfo, StoreError> {
 /// Writes the backup `from` to the database file `url` names, which must not exist yet.
 /// Refused: a file that is not a tessera database, one that fails SQLite's integrity check,
 /// and one migrated by a newer tessera than this one.
-pub async fn restore(from: &Path, url: &str) -> Result<BackupInfo, StoreError> {
+pub(crate) async fn restore(from: &Path, url: &str) -> Result<BackupInfo, StoreError> {
     let database = path_of(url)?;
     if !from.is_file() {
         return Err(StoreError::Setup(format!("there is no backup at {}", from.display())));

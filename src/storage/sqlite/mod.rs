@@ -12,7 +12,7 @@ use checkpoint::{LogRestart, checkpoint};
 use file::{lock, prepare_file};
 use issuance::{ISSUANCE_LOCK, ISSUANCE_NUMBERED, SqliteIssuance};
 
-pub mod backup;
+pub(crate) mod backup;
 mod checkpoint;
 mod file;
 mod issuance;
@@ -20,7 +20,7 @@ mod issuance;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A [`Store`] on one SQLite database file.
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     /// Reads, and writes that need no transaction of their own.
     pool: SqlitePool,
     /// Writing transactions: SQLite admits one writer at a time, so they queue here, in
@@ -46,7 +46,7 @@ impl Drop for SqliteStore {
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str, options: &DbOptions) -> Result<Self, StoreError> {
+    pub(crate) async fn connect(url: &str, options: &DbOptions) -> Result<Self, StoreError> {
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Setup(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(options.create)

@@ -12,7 +12,7 @@ use crate::token::verify::{RsaAlg, VerifyKey};
 
 /// Why an issuer's metadata could not be used.
 #[derive(Debug)]
-pub enum DiscoveryError {
+pub(crate) enum DiscoveryError {
     /// The metadata was found, but names another `issuer` than the one configured (a typo in
     /// the configured URL, a trailing `/`, a proxy rewriting the host).
     Mismatch { found: String },
@@ -31,7 +31,7 @@ impl std::fmt::Display for DiscoveryError {
 
 /// An issuer's metadata: RFC 8414's well-known URL (inserted before the issuer's path), else
 /// OpenID Connect discovery (appended to it). The document must name the issuer itself.
-pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Value, DiscoveryError> {
+pub(crate) async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Value, DiscoveryError> {
     let url = url::Url::parse(issuer).map_err(|e| DiscoveryError::Unreachable(e.into()))?;
     let path = url.path().trim_end_matches('/');
     let origin = url.origin().ascii_serialization();
@@ -56,7 +56,7 @@ pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Value, Dis
 }
 
 /// A JSON document and its `Cache-Control: max-age`.
-pub async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<(Value, Option<Duration>)> {
+pub(crate) async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<(Value, Option<Duration>)> {
     let resp = http.get(url).send().await.map_err(|e| anyhow::anyhow!(e.without_url()))?;
     if !resp.status().is_success() {
         anyhow::bail!("{url} answered {}", resp.status());
@@ -74,7 +74,7 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<(Valu
 /// JWK states one, else the one its type allows (RS256, ES256, EdDSA). An Ed25519 key may
 /// name its algorithm `EdDSA` or, fully specified (RFC 9864), `Ed25519`. Encryption keys,
 /// keys without a `kid` and keys of other types are left out.
-pub fn parse_jwks(jwks: &Value) -> HashMap<String, Arc<VerifyKey>> {
+pub(crate) fn parse_jwks(jwks: &Value) -> HashMap<String, Arc<VerifyKey>> {
     let b64 = |v: &Value| v.as_str().and_then(|s| URL_SAFE_NO_PAD.decode(s).ok());
     let mut keys = HashMap::new();
     for jwk in jwks["keys"].as_array().into_iter().flatten() {

@@ -28,18 +28,18 @@ use tokio::time::Instant;
 use super::verify::{LEEWAY_SECS, VerifyError, VerifyKey, verified_payload};
 use discovery::{DiscoveryError, parse_jwks};
 
-pub mod discovery;
+pub(crate) mod discovery;
 mod introspection;
 
 /// The OAuth scopes tessera's routes require, as Subtotal names them.
-pub mod scope {
-    pub const CONNECTIONS_READ: &str = "connections:read";
-    pub const CONNECTIONS_WRITE: &str = "connections:write";
-    pub const PURCHASES: &str = "purchases:brand_products";
-    pub const WEBHOOKS_READ: &str = "webhooks:read";
-    pub const WEBHOOKS_WRITE: &str = "webhooks:write";
+pub(crate) mod scope {
+    pub(crate) const CONNECTIONS_READ: &str = "connections:read";
+    pub(crate) const CONNECTIONS_WRITE: &str = "connections:write";
+    pub(crate) const PURCHASES: &str = "purchases:brand_products";
+    pub(crate) const WEBHOOKS_READ: &str = "webhooks:read";
+    pub(crate) const WEBHOOKS_WRITE: &str = "webhooks:write";
     /// Every scope, for the OpenAPI document.
-    pub const ALL: [(&str, &str); 5] = [
+    pub(crate) const ALL: [(&str, &str); 5] = [
         (CONNECTIONS_READ, "Read connections, their activity, link tokens and retailers"),
         (CONNECTIONS_WRITE, "Create, change and delete connections, mint connection tokens, create link tokens"),
         (PURCHASES, "Read a connection's purchases"),
