@@ -7,7 +7,7 @@ use super::html;
 use super::state::{BASE, COOKIE, CSS, Form, LinkState, cookie, csrf_token};
 use crate::domain::link::{LinkSession, SessionState};
 use crate::service::CoreError;
-use crate::service::link::{self as link, LinkError, StartParams};
+use crate::service::link::{self as link, LinkError, SessionView, StartParams};
 use crate::storage::StoreError;
 
 pub(super) async fn stylesheet() -> Response {
@@ -166,34 +166,15 @@ pub(super) async fn session(State(st): State<LinkState>, headers: HeaderMap, Raw
         Err(page) => return page,
     };
     let csrf = csrf_token(&secret);
-    let client = match st.core.link().client_of(&session).await {
-        Ok(c) => c,
+    let q = param(&query_pairs(query.as_deref()), "q").unwrap_or_default();
+    let q: String = q.chars().take(100).collect();
+    let markup = match st.core.link().view(&session, &q).await {
+        Ok(SessionView::AtConnector { retailer }) => html::at_connector(retailer.as_ref(), &csrf),
+        Ok(SessionView::Consent { client, retailer, relink }) => {
+            html::consent(&client, &retailer, relink, masked(&session).as_deref(), &csrf)
+        }
+        Ok(SessionView::Choose { client, found }) => html::select_retailer(&client, &q, &found, &csrf),
         Err(e) => return refused(&st, e, Some(&session)).await,
-    };
-    let retailer = match &session.retailer_id {
-        Some(id) => match st.core.link().retailer(id).await {
-            Ok(r) => r,
-            Err(e) => return refused(&st, e.into(), Some(&session)).await,
-        },
-        None => None,
-    };
-    let markup = match (session.state, &retailer) {
-        (SessionState::AtConnector, _) => html::at_connector(retailer.as_ref(), &csrf),
-        (_, Some(r)) => {
-            let relink = match st.core.link().is_relink(&session).await {
-                Ok(relink) => relink,
-                Err(e) => return refused(&st, e.into(), Some(&session)).await,
-            };
-            html::consent(&client, r, relink, masked(&session).as_deref(), &csrf)
-        }
-        (_, None) => {
-            let q = param(&query_pairs(query.as_deref()), "q").unwrap_or_default();
-            let q: String = q.chars().take(100).collect();
-            match st.core.link().search_retailers(&q).await {
-                Ok(found) => html::select_retailer(&client, &q, &found, &csrf),
-                Err(e) => return refused(&st, e.into(), Some(&session)).await,
-            }
-        }
     };
     html::respond(StatusCode::OK, markup)
 }

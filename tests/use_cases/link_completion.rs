@@ -11,7 +11,7 @@ use tessera::domain::ids::{ConnectionId, ConnectorId};
 use tessera::domain::link::{LinkSession, Outcome, Secret, SessionState};
 use tessera::domain::webhook::EventType;
 use tessera::service::Actor;
-use tessera::service::link::StartParams;
+use tessera::service::link::{SessionView, StartParams};
 use tessera::storage::StatusChange;
 
 /// The catalogue and the connector a Link session needs: `walmart`, and a connector with a
@@ -320,7 +320,42 @@ async fn a_completion_does_not_wait_for_its_own_write_lock(db: TestDb) {
     w.finish().await;
 }
 
+/// The session page asks the core once what the customer sees: the choice of a retailer
+/// (filtered by the query), then the consent for the chosen one, then the connector's sign-in.
+async fn each_step_of_a_session_shows_what_comes_next(db: TestDb) {
+    let w = World::new(db).await;
+    let _connector = connector(&w).await;
+    w.core.retailers().put(Actor::CommandLine, "target", "Target", NOW).await.expect("retailer");
+    let (_token, secret) =
+        w.core.link().create_token(&w.client.id, "cust-v".into(), None, None, NOW).await.expect("link token");
+    let (session, cookie) = w.core.link().start(secret.expose(), StartParams::default(), NOW).await.expect("start");
+    match w.core.link().view(&session, "wal").await.expect("view") {
+        SessionView::Choose { client, found } => {
+            assert_eq!(client.id, w.client.id);
+            assert_eq!(found.iter().map(|r| r.retailer_id.as_str()).collect::<Vec<_>>(), ["walmart"]);
+        }
+        other => panic!("a new session chooses a retailer: {other:?}"),
+    }
+    let session = w.core.link().choose_retailer(&session, "walmart", NOW).await.expect("chosen");
+    match w.core.link().view(&session, "").await.expect("view") {
+        SessionView::Consent { retailer, relink, .. } => {
+            assert_eq!((retailer.retailer_id.as_str(), relink), ("walmart", false))
+        }
+        other => panic!("a chosen retailer asks for consent: {other:?}"),
+    }
+    w.core.link().hand_off(&session, NOW).await.expect("handed off");
+    let session = w.core.link().by_cookie(cookie.expose()).await.expect("read").expect("the session");
+    match w.core.link().view(&session, "").await.expect("view") {
+        SessionView::AtConnector { retailer } => {
+            assert_eq!(retailer.map(|r| r.retailer_id), Some("walmart".to_owned()))
+        }
+        other => panic!("a handed-off session is at the connector: {other:?}"),
+    }
+    w.finish().await;
+}
+
 both_backends!(
+    each_step_of_a_session_shows_what_comes_next,
     a_completion_does_not_wait_for_its_own_write_lock,
     a_completed_link_creates_one_active_connection_and_announces_it,
     a_relink_reactivates_the_connection_it_names,

@@ -24,6 +24,18 @@ pub use crate::service::core::LinkSettings as Settings;
 
 // ---- The customer's side -------------------------------------------------------------
 
+/// What a Link session shows its customer next (see [`Link::view`]).
+#[derive(Debug)]
+pub enum SessionView {
+    /// The customer was sent to the connector's sign-in page (for this retailer, if known).
+    AtConnector { retailer: Option<Retailer> },
+    /// The customer chose `retailer`: asked to consent to sharing with `client` (again, for a
+    /// relink).
+    Consent { client: Client, retailer: Retailer, relink: bool },
+    /// The customer is to choose a retailer among `found`.
+    Choose { client: Client, found: Vec<Retailer> },
+}
+
 /// Why a Link page cannot go on, in words for the customer.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -238,6 +250,28 @@ impl Link<'_> {
 
     /// Whether the session signs in again to a connection the retailer stopped (`false` for a
     /// new link, including a connection created but never activated).
+    /// What the customer sees next in `session`: the connector's sign-in is under way, the
+    /// consent to link the chosen retailer, or the choice of a retailer (those matching
+    /// `query`). One call for the session page.
+    pub async fn view(&self, session: &LinkSession, query: &str) -> Result<SessionView, LinkError> {
+        let client = self.client_of(session).await?;
+        let retailer = match &session.retailer_id {
+            Some(id) => self.retailer(id).await?,
+            None => None,
+        };
+        Ok(match (session.state, retailer) {
+            (SessionState::AtConnector, retailer) => SessionView::AtConnector { retailer },
+            (_, Some(retailer)) => {
+                let relink = self.is_relink(session).await?;
+                SessionView::Consent { client, retailer, relink }
+            }
+            (_, None) => {
+                let found = self.search_retailers(query).await?;
+                SessionView::Choose { client, found }
+            }
+        })
+    }
+
     pub async fn is_relink(&self, session: &LinkSession) -> Result<bool, CoreError> {
         let store = self.core.store();
         let Some(id) = &session.connection_id else { return Ok(false) };
