@@ -134,8 +134,8 @@ impl From<crate::service::CoreError> for ApiError {
     fn from(e: crate::service::CoreError) -> Self {
         match e {
             crate::service::CoreError::Store(e) => e.into(),
-            crate::service::CoreError::Invalid(why) => ApiError::Unprocessable(why),
-            crate::service::CoreError::NotFound(what) => ApiError::Missing(what),
+            crate::service::CoreError::Invalid(why) => ApiError::Unprocessable(why.to_string()),
+            crate::service::CoreError::NotFound(what) => ApiError::Missing(what.to_string()),
             crate::service::CoreError::Lifecycle { from, to } => lifecycle_refusal(from, to),
             e @ (crate::service::CoreError::NotServing | crate::service::CoreError::Kek(_)) => {
                 ApiError::Internal(crate::storage::cause(e))

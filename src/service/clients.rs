@@ -4,12 +4,13 @@ use super::{Actor, CoreError, audit};
 use crate::auth::api_key::PlainApiKey;
 use crate::domain::client::{Client, ClientName};
 use crate::domain::ids::ClientId;
+use crate::service::{Invalid, Missing};
 
 impl Clients<'_> {
     /// Makes a client named `name` (trimmed; 1 to [`ClientName::MAX_CHARS`] characters).
     pub async fn create(&self, actor: Actor<'_>, name: &str, now: i64) -> Result<Client, CoreError> {
         let store = self.core.store();
-        let name = ClientName::parse(name).map_err(CoreError::Invalid)?;
+        let name = ClientName::parse(name).map_err(Invalid::Name)?;
         let client = Client { id: ClientId::generate(), name: name.into_inner(), created_at: now };
         store.create_client(&client).await?;
         audit(store, actor, "client.create", client.id.as_str(), now).await?;
@@ -21,10 +22,10 @@ impl Clients<'_> {
     /// key, the command line). Returns the client as renamed.
     pub async fn rename(&self, actor: Actor<'_>, id: &ClientId, name: &str, now: i64) -> Result<Client, CoreError> {
         let store = self.core.store();
-        let name = ClientName::parse(name).map_err(CoreError::Invalid)?;
+        let name = ClientName::parse(name).map_err(Invalid::Name)?;
         let mut work = store.begin_work().await?;
         let Some(mut client) = work.lock_client(id).await? else {
-            return Err(CoreError::NotFound(format!("no client {id}")));
+            return Err(Missing::Client(id.clone()).into());
         };
         let target = format!("{id}: {:?} -> {:?}", client.name, name.as_str());
         client.name = name.into_inner();

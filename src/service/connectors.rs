@@ -4,6 +4,7 @@ use super::{Actor, CoreError, audit};
 use crate::auth::api_key::PlainApiKey;
 use crate::domain::connector::{ConnectorCredential, ConnectorName};
 use crate::domain::ids::ConnectorId;
+use crate::service::{Invalid, Missing};
 use crate::storage::StoreError;
 
 impl Connectors<'_> {
@@ -15,7 +16,7 @@ impl Connectors<'_> {
         now: i64,
     ) -> Result<(ConnectorCredential, PlainApiKey), CoreError> {
         let store = self.core.store();
-        let name = ConnectorName::parse(name).map_err(CoreError::Invalid)?;
+        let name = ConnectorName::parse(name).map_err(Invalid::Name)?;
         let (id, credential) = PlainApiKey::generate_connector();
         let record = ConnectorCredential {
             id,
@@ -51,7 +52,7 @@ impl Connectors<'_> {
     pub async fn revoke(&self, actor: Actor<'_>, id: &ConnectorId, now: i64) -> Result<ConnectorCredential, CoreError> {
         let store = self.core.store();
         let revoked = match store.revoke_connector(id, now).await {
-            Err(StoreError::NotFound) => return Err(CoreError::NotFound(format!("no connector credential {id}"))),
+            Err(StoreError::NotFound) => return Err(Missing::Connector(id.clone()).into()),
             other => other?,
         };
         audit(store, actor, "connector.revoke", id.as_str(), now).await?;

@@ -4,6 +4,7 @@ use super::{Actor, CoreError, audit_entry};
 use crate::auth::api_key::PlainApiKey;
 use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::ids::{ApiKeyId, ClientId};
+use crate::service::Missing;
 
 /// A new key of `client`: its record (the secret's digest only) and the key itself.
 pub(crate) fn new_key(client: &ClientId, now: i64) -> (ApiKeyRecord, PlainApiKey) {
@@ -23,7 +24,7 @@ impl Keys<'_> {
     ) -> Result<(ApiKeyRecord, PlainApiKey), CoreError> {
         let store = self.core.store();
         if store.find_client(client).await?.is_none() {
-            return Err(CoreError::NotFound(format!("no client {client}")));
+            return Err(Missing::Client(client.clone()).into());
         }
         let (record, key) = new_key(client, now);
         let mut work = store.begin_work().await?;
@@ -48,7 +49,7 @@ impl Keys<'_> {
         let mut work = store.begin_work().await?;
         let Some(mut record) = work.lock_api_key(key).await?.filter(|k| client.is_none_or(|c| &k.client_id == c))
         else {
-            return Err(CoreError::NotFound(format!("no API key {key}")));
+            return Err(Missing::ApiKey(key.clone()).into());
         };
         // The first revocation stays.
         record.revoked_at = record.revoked_at.or(Some(now));

@@ -13,6 +13,7 @@ pub(crate) mod clients;
 pub(crate) mod connections;
 pub(crate) mod connectors;
 pub mod core;
+pub mod error;
 pub(crate) mod health;
 pub(crate) mod idempotency;
 pub(crate) mod keyring;
@@ -28,6 +29,7 @@ pub(crate) mod tokens;
 pub(crate) mod webhooks;
 
 pub use core::Core;
+pub use error::{CoreError, Invalid, Missing};
 pub use state::AppState;
 
 /// Who acts.
@@ -42,29 +44,6 @@ pub enum Actor<'a> {
     CommandLine,
     /// tessera itself (the first start's default client).
     System,
-}
-
-/// Why a use case did not happen, in terms every front end can answer.
-#[derive(Debug, thiserror::Error)]
-pub enum CoreError {
-    /// The input is not acceptable; the message says why, for a person.
-    #[error("{0}")]
-    Invalid(String),
-    /// What it acts on does not exist (the message names it).
-    #[error("{0}")]
-    NotFound(String),
-    /// The connection lifecycle does not allow the move (see
-    /// [`ConnectionStatus::can_move_to`](crate::domain::connection::ConnectionStatus::can_move_to)).
-    #[error("a connection cannot move from {from} to {to}")]
-    Lifecycle { from: crate::domain::connection::ConnectionStatus, to: crate::domain::connection::ConnectionStatus },
-    /// This process does not sign tokens (a command-line run): a use case that needs the
-    /// minter or the keyring was asked of it.
-    #[error("this process does not sign tokens")]
-    NotServing,
-    #[error(transparent)]
-    Kek(#[from] crate::crypto::kek::KekError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// Records `action` on `target` when an operator did it.

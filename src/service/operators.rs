@@ -5,6 +5,7 @@ use super::{Actor, CoreError, audit};
 use crate::auth::operator::{digest, new_secret};
 use crate::domain::ids::OperatorId;
 use crate::domain::operator::{AuditEntry, Operator, Session};
+use crate::service::{Invalid, Missing};
 use crate::storage::StoreError;
 
 /// How long a one-time sign-in link stays usable.
@@ -17,15 +18,11 @@ impl Operators<'_> {
         let store = self.core.store();
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(CoreError::Invalid(
-                "an operator's name must be 1 to 100 characters, none of them control characters".into(),
-            ));
+            return Err(Invalid::OperatorName.into());
         }
         let operator = Operator { id: OperatorId::generate(), name: name.to_owned(), password_hash, created_at: now };
         match store.create_operator(&operator).await {
-            Err(StoreError::Conflict(_)) => {
-                Err(CoreError::Invalid(format!("an operator named {name:?} exists already")))
-            }
+            Err(StoreError::Conflict(_)) => Err(Invalid::OperatorExists(name.to_owned()).into()),
             other => Ok(other.map(|()| operator)?),
         }
     }
@@ -46,7 +43,7 @@ impl Operators<'_> {
     pub async fn remove(&self, name: &str) -> Result<(), CoreError> {
         let store = self.core.store();
         if !store.remove_operator(name.trim()).await? {
-            return Err(CoreError::NotFound(format!("no operator {name:?} (see `tessera operator list`)")));
+            return Err(Missing::Operator(name.to_owned()).into());
         }
         Ok(())
     }

@@ -4,6 +4,7 @@ use super::core::Partners;
 use super::{Actor, CoreError, audit_entry};
 use crate::domain::ids::ClientId;
 use crate::domain::partner::{MAX_PARTNER_TEXT, PartnerGrant};
+use crate::service::{Invalid, Missing};
 use crate::storage::StoreError;
 
 impl Partners<'_> {
@@ -22,17 +23,13 @@ impl Partners<'_> {
         let partner_client_id = partner_client_id.trim();
         let url = url::Url::parse(issuer).ok().filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
         if url.is_none() || issuer.len() > MAX_PARTNER_TEXT {
-            return Err(CoreError::Invalid(format!(
-                "the issuer must be the authorization server's issuer URL (http:// or https://, at most {MAX_PARTNER_TEXT} characters), as its tokens' iss states it"
-            )));
+            return Err(Invalid::PartnerIssuer { max: MAX_PARTNER_TEXT }.into());
         }
         if partner_client_id.is_empty() || partner_client_id.len() > MAX_PARTNER_TEXT {
-            return Err(CoreError::Invalid(format!(
-                "the partner's client id must be 1 to {MAX_PARTNER_TEXT} characters: its tokens' client_id (or azp)"
-            )));
+            return Err(Invalid::PartnerClientId { max: MAX_PARTNER_TEXT }.into());
         }
         if store.find_client(client).await?.is_none() {
-            return Err(CoreError::NotFound(format!("no client {client}")));
+            return Err(Missing::Client(client.clone()).into());
         }
         // The record the partner's requests act through; nobody holds its secret.
         let (key, _secret) = super::keys::new_key(client, now);
@@ -49,9 +46,12 @@ impl Partners<'_> {
         work.insert_api_key(&key).await?;
         match work.insert_partner_grant(&grant).await {
             Err(StoreError::Conflict(_)) => {
-                return Err(CoreError::Invalid(format!(
-                    "{partner_client_id} of {issuer} is already allowed to act for client {client}"
-                )));
+                return Err(Invalid::PartnerExists {
+                    partner: partner_client_id.to_owned(),
+                    issuer: issuer.to_owned(),
+                    client: client.clone(),
+                }
+                .into());
             }
             other => other?,
         }
@@ -68,7 +68,7 @@ impl Partners<'_> {
         let store = self.core.store();
         let mut work = store.begin_work().await?;
         let Some(mut grant) = work.find_partner_grant(id).await? else {
-            return Err(CoreError::NotFound(format!("no partner grant {id}")));
+            return Err(Missing::PartnerGrant(id.to_owned()).into());
         };
         // The grant's credential record first: token issuance that already checked it finishes,
         // and none passes after. The first revocation stays.

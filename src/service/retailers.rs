@@ -2,6 +2,7 @@
 use super::core::Retailers;
 use super::{Actor, CoreError, audit};
 use crate::domain::retailer::{Retailer, RetailerName, is_retailer_id};
+use crate::service::{Invalid, Missing};
 
 impl Retailers<'_> {
     /// Adds a retailer, or renames one already there; returns it and whether it was new.
@@ -14,9 +15,9 @@ impl Retailers<'_> {
     ) -> Result<(Retailer, bool), CoreError> {
         let store = self.core.store();
         if !is_retailer_id(retailer_id) {
-            return Err(CoreError::Invalid(format!("retailer id {retailer_id:?}: use 1 to 26 of a-z A-Z 0-9 _ -")));
+            return Err(Invalid::RetailerId(retailer_id.to_owned()).into());
         }
-        let name = RetailerName::parse(name).map_err(CoreError::Invalid)?;
+        let name = RetailerName::parse(name).map_err(Invalid::Name)?;
         let retailer = Retailer { retailer_id: retailer_id.to_owned(), name: name.into_inner(), created_at: now };
         let added = store.put_retailer(&retailer).await?;
         audit(store, actor, "retailer.put", retailer_id, now).await?;
@@ -28,7 +29,7 @@ impl Retailers<'_> {
     pub async fn remove(&self, actor: Actor<'_>, retailer_id: &str, now: i64) -> Result<(), CoreError> {
         let store = self.core.store();
         if !store.remove_retailer(retailer_id).await? {
-            return Err(CoreError::NotFound(format!("no retailer {retailer_id:?} in the catalogue")));
+            return Err(Missing::Retailer(retailer_id.to_owned()).into());
         }
         audit(store, actor, "retailer.remove", retailer_id, now).await?;
         Ok(())

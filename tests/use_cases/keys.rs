@@ -3,7 +3,7 @@
 use super::{NOW, World};
 use crate::support::TestDb;
 use tessera::domain::ids::{ApiKeyId, ClientId};
-use tessera::service::{Actor, CoreError};
+use tessera::service::{Actor, CoreError, Missing};
 
 async fn an_operators_new_key_is_stored_with_one_audit_entry(db: TestDb) {
     let w = World::new(db).await;
@@ -31,7 +31,7 @@ async fn a_key_for_a_missing_client_is_refused_and_leaves_nothing(db: TestDb) {
     let w = World::new(db).await;
     let nobody = ClientId::generate();
     let answer = w.core.keys().create(Actor::Operator(&w.operator), &nobody, NOW).await;
-    assert!(matches!(answer, Err(CoreError::NotFound(_))), "{answer:?}");
+    assert!(matches!(&answer, Err(CoreError::NotFound(Missing::Client(c))) if *c == nobody), "{answer:?}");
     assert!(w.store.list_api_keys(&nobody).await.expect("list").is_empty());
     assert!(w.audit().await.is_empty());
     w.finish().await;
@@ -59,7 +59,7 @@ async fn another_clients_key_is_not_revoked_in_its_name(db: TestDb) {
     let keys = w.core.keys();
     for key in [&w.key.id, &ApiKeyId::generate()] {
         let answer = keys.revoke(Actor::Operator(&w.operator), Some(&other.id), key, NOW).await;
-        assert!(matches!(answer, Err(CoreError::NotFound(_))), "{answer:?}");
+        assert!(matches!(&answer, Err(CoreError::NotFound(Missing::ApiKey(k))) if k == key), "{answer:?}");
     }
     assert_eq!(w.store.find_api_key(&w.key.id).await.expect("find").expect("key").revoked_at, None);
     assert!(w.audit().await.is_empty());

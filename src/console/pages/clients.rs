@@ -67,7 +67,7 @@ pub(super) async fn create_client(
 ) -> Answer {
     let client = match st.core.clients().create(Actor::Operator(&s.operator), form.text("name"), st.clock.now()).await {
         Err(CoreError::Invalid(m)) => {
-            let m = sentence(&m);
+            let m = sentence(&m.to_string());
             return Err(respond(
                 StatusCode::BAD_REQUEST,
                 clients_page(&st, &s, &FormFields::default(), Some(&m)).await?,
@@ -208,7 +208,7 @@ pub(super) async fn rename_client(
     match st.core.clients().rename(Actor::Operator(&s.operator), &c.id, name, st.clock.now()).await {
         Err(CoreError::Invalid(m)) => Err(respond(
             StatusCode::BAD_REQUEST,
-            rename_page(&s, &c, form.get("name").unwrap_or_default(), Some(&sentence(&m))),
+            rename_page(&s, &c, form.get("name").unwrap_or_default(), Some(&sentence(&m.to_string()))),
         )),
         other => {
             other.map_err(refused)?;

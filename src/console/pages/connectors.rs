@@ -68,7 +68,7 @@ pub(super) async fn create_connector(
         Err(CoreError::Invalid(m)) => {
             return Err(respond(
                 StatusCode::BAD_REQUEST,
-                connectors_page(&st, &s, &FormFields::default(), problem(&sentence(&m))).await?,
+                connectors_page(&st, &s, &FormFields::default(), problem(&sentence(&m.to_string()))).await?,
             ));
         }
         other => other.map_err(refused)?,

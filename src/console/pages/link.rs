@@ -126,7 +126,7 @@ pub(super) async fn add_redirect_url(
                 Some(&s),
                 "/console/clients",
                 html! {
-                    (problem(&sentence(&m)))
+                    (problem(&sentence(&m.to_string())))
                     p { a href=(format!("/console/clients/{}#redirect-urls", c.id)) { "Back to the client" } }
                 },
             ),

@@ -87,9 +87,9 @@ pub(super) async fn allow_partner(
         )
         .await;
     match allowed {
-        Err(CoreError::Invalid(m) | CoreError::NotFound(m)) => Err(respond(
+        Err(e @ (CoreError::Invalid(_) | CoreError::NotFound(_))) => Err(respond(
             StatusCode::BAD_REQUEST,
-            partners_page(&st, &s, &FormFields::default(), problem(&sentence(&m))).await?,
+            partners_page(&st, &s, &FormFields::default(), problem(&sentence(&e.to_string()))).await?,
         )),
         other => {
             other.map_err(refused)?;

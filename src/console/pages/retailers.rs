@@ -67,7 +67,7 @@ pub(super) async fn put_retailer(
         Err(CoreError::Invalid(m)) => {
             return Err(respond(
                 StatusCode::BAD_REQUEST,
-                retailers_page(&st, &s, &FormFields::default(), problem(&sentence(&m))).await?,
+                retailers_page(&st, &s, &FormFields::default(), problem(&sentence(&m.to_string()))).await?,
             ));
         }
         other => other.map_err(refused)?,

@@ -101,7 +101,7 @@ pub(crate) async fn put_retailer(
             loc: vec![Loc::from("path"), Loc::from("retailer_id")],
             msg: format!("Value error, {why}"),
             input: Value::String(retailer_id.clone()),
-            ctx: Some(json!({"error": why})),
+            ctx: Some(json!({"error": why.to_string()})),
         }]),
         other => other.into(),
     })?;

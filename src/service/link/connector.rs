@@ -9,6 +9,7 @@ use crate::domain::link::{
 };
 use crate::domain::retailer::{Retailer, is_retailer_id};
 use crate::service::CoreError;
+use crate::service::Invalid;
 use crate::service::connections;
 use crate::service::core::Link;
 use crate::storage::{Change, StoreError};
@@ -26,15 +27,15 @@ impl Link<'_> {
         let store = self.core.store();
         let settings = self.core.link_settings();
         let url = check_browser_url(url.trim(), settings.allow_http)
-            .map_err(|e| CoreError::Invalid(format!("sign-in URL: {e}")))?;
+            .map_err(|e| Invalid::Url { which: "sign-in URL", why: e.to_string() })?;
         let ids = match retailers {
             None => vec![ANY_RETAILER.to_owned()],
             Some(ids) if ids.is_empty() => {
-                return Err(CoreError::Invalid("retailer_ids: name at least one, or null for every retailer".into()));
+                return Err(Invalid::NoRetailers.into());
             }
             Some(ids) => {
                 if let Some(bad) = ids.iter().find(|id| !is_retailer_id(id)) {
-                    return Err(CoreError::Invalid(format!("retailer id {bad:?}: use 1 to 26 of a-z A-Z 0-9 _ -")));
+                    return Err(Invalid::RetailerId(bad.clone()).into());
                 }
                 let mut ids = ids;
                 ids.sort();

@@ -11,6 +11,7 @@ use crate::domain::connection::{Connection, ConnectionStatus};
 use crate::domain::ids::{ClientId, ConnectionId, LinkSessionId, TokenId};
 use crate::domain::link::{ANY_RETAILER, Entry, LinkSession, LinkTokenStatus, Secret, SessionState, is_link_token};
 use crate::domain::retailer::{Retailer, is_retailer_id};
+use crate::service::Invalid;
 use crate::service::core::Link;
 use crate::storage::Store;
 use crate::token::claims::SCOPE_LINK;
@@ -192,7 +193,7 @@ impl Link<'_> {
             return Ok(None);
         }
         let Some(client) = store.find_client(&found.client_id).await? else { return Ok(None) };
-        let mut back = url::Url::parse(url).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        let mut back = url::Url::parse(url).map_err(|e| Invalid::Url { which: "redirect URL", why: e.to_string() })?;
         back.query_pairs_mut().append_pair("subtotal_link_result", "error");
         Ok(Some((client, back.to_string())))
     }

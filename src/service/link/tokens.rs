@@ -6,6 +6,7 @@ use crate::domain::link::{
 };
 use crate::service::core::Link;
 use crate::service::{Actor, CoreError, audit};
+use crate::service::{Invalid, Missing};
 
 const DAY: i64 = 24 * 3600;
 
@@ -25,7 +26,7 @@ impl Link<'_> {
         let store = self.core.store();
         let days = days.unwrap_or(LINK_TOKEN_DEFAULT_DAYS);
         if !LINK_TOKEN_DAYS.contains(&days) {
-            return Err(CoreError::Invalid(format!("a link token lives 1 to 365 days, not {days}")));
+            return Err(Invalid::LinkTokenDays(days).into());
         }
         let secret = Secret::link_token();
         let token = LinkToken {
@@ -61,7 +62,7 @@ impl Link<'_> {
     pub async fn revoke_token(&self, client: &ClientId, token: &str, now: i64) -> Result<(), CoreError> {
         let store = self.core.store();
         if !is_link_token(token) || !store.revoke_link_token(client, &Secret::presented(token).digest(), now).await? {
-            return Err(CoreError::NotFound("Link token not found".into()));
+            return Err(Missing::LinkToken.into());
         }
         Ok(())
     }
@@ -77,9 +78,9 @@ impl Link<'_> {
         let store = self.core.store();
         let settings = self.core.link_settings();
         let url = check_browser_url(url.trim(), settings.allow_http)
-            .map_err(|e| CoreError::Invalid(format!("redirect URL: {e}")))?;
+            .map_err(|e| Invalid::Url { which: "redirect URL", why: e.to_string() })?;
         if store.find_client(client).await?.is_none() {
-            return Err(CoreError::NotFound(format!("no client {client}")));
+            return Err(Missing::Client(client.clone()).into());
         }
         let entry = RedirectUrl { client_id: client.clone(), url, created_at: now };
         let added = store.add_redirect_url(&entry).await?;
@@ -102,7 +103,7 @@ impl Link<'_> {
     ) -> Result<(), CoreError> {
         let store = self.core.store();
         if !store.remove_redirect_url(client, url).await? {
-            return Err(CoreError::NotFound("Redirect URL not registered".into()));
+            return Err(Missing::RedirectUrl.into());
         }
         audit(store, actor, "redirect_url.remove", &format!("{client} {url}"), now).await?;
         Ok(())
