@@ -19,7 +19,7 @@ use crate::token::verify::Expectations;
 
 mod connector;
 mod tokens;
-pub use connector::*;
+pub use connector::{AtConnector, return_url};
 
 pub use crate::service::core::LinkSettings as Settings;
 
